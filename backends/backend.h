@@ -1,0 +1,168 @@
+/* The op interface every backend implements (the contract).
+ *
+ * A backend is a table of function pointers plus a context pointer. Kernels may
+ * run asynchronously: they enqueue and return; only download() and sync() wait.
+ * Every function returns AG_OK or an error status after calling ag_set_error().
+ *
+ * Tensors reach kernels as views: a buffer, an element offset, a shape and
+ * strides in elements (stride 0 broadcasts). Element-wise, reduction, copy,
+ * fill, gather and scatter kernels accept any strides. The others say
+ * "contiguous": the core makes those views dense row-major before calling.
+ * Unless a kernel says otherwise, outputs never alias inputs.
+ */
+#ifndef AG_BACKEND_H
+#define AG_BACKEND_H
+
+#include "anygrad.h"
+
+typedef struct ag_buffer ag_buffer; /* defined by each backend */
+
+typedef struct ag_view {
+    ag_buffer *buf;
+    int64_t offset;                  /* elements */
+    ag_dtype dtype;
+    int ndim;                        /* 0 = scalar */
+    int64_t shape[AG_MAX_DIMS];
+    int64_t stride[AG_MAX_DIMS];     /* elements */
+} ag_view;
+
+typedef enum ag_pool_op { AG_POOL_MAX, AG_POOL_AVG } ag_pool_op;
+typedef enum ag_rand_dist { AG_RAND_UNIFORM, AG_RAND_NORMAL } ag_rand_dist;
+
+/* Philox-4x32-10 with key (seed lo, seed hi) and counter (block lo, block hi,
+ * stream lo, stream hi). Uniform element i: block i/4, word i%4, value
+ * (word >> 8) * 2^-24 in [0, 1), scaled to [a, b). Normal element i: block i/2,
+ * words u = w[2*(i%2)], v = w[2*(i%2)+1] as ((word >> 8) + 1) * 2^-24 in (0, 1],
+ * z = sqrt(-2 ln u) cos(2 pi v), value a + b z. */
+typedef struct ag_rand_args {
+    uint64_t seed, stream;
+    ag_rand_dist dist;
+    float a, b;
+} ag_rand_args;
+
+/* Normalisation, forward and backward.
+ * layer norm: x, y, dy, dx viewed as [rows, D]; mean, rstd [rows]; gamma, beta,
+ *   dgamma, dbeta [D] or NULL.
+ * batch norm: x, y, dy, dx viewed as [N, C, S]; mean, rstd, running_mean,
+ *   running_var, gamma, beta, dgamma, dbeta [C] (gamma, beta, dgamma, dbeta and the
+ *   running stats may be NULL). Training: mean/rstd receive the batch statistics
+ *   (biased variance) and the running stats move by momentum towards the batch
+ *   mean and unbiased variance. Eval: mean/rstd receive the running stats'
+ *   mean and 1/sqrt(var + eps), and backward treats them as constants.
+ * All views contiguous. */
+typedef struct ag_norm_args {
+    float eps, momentum;
+    bool training;
+    const ag_view *x, *y, *mean, *rstd, *gamma, *beta, *running_mean, *running_var;
+    const ag_view *dy, *dx, *dgamma, *dbeta;
+} ag_norm_args;
+
+/* Fused optimizer step on contiguous param, grad and state views of one shape.
+ * SGD: s0 = momentum buffer (NULL when momentum == 0).
+ * RMSProp: s0 = square average, s1 = momentum buffer (NULL when momentum == 0).
+ * Adam/AdamW: s0 = first moment, s1 = second moment; step is 1-based. */
+typedef struct ag_optim_args {
+    ag_optim_config cfg;
+    float lr;
+    int64_t step;
+} ag_optim_args;
+
+typedef struct ag_backend_i {
+    const char *name;
+    void (*destroy)(void *ctx);
+
+    /* memory */
+    ag_buffer *(*alloc)(void *ctx, size_t bytes);   /* NULL + error on failure */
+    void (*free)(void *ctx, ag_buffer *buf);
+    ag_status (*upload)(void *ctx, ag_buffer *dst, size_t offset_bytes, const void *src, size_t bytes);
+    ag_status (*download)(void *ctx, ag_buffer *src, size_t offset_bytes, void *dst, size_t bytes);
+    /* dst[i] = src[i] over dst's shape; converts f32 <-> i32 (truncation toward 0). */
+    ag_status (*copy)(void *ctx, const ag_view *dst, const ag_view *src);
+    ag_status (*fill)(void *ctx, const ag_view *dst, double value);
+    ag_status (*sync)(void *ctx);
+
+    /* element-wise, f32; inputs already expanded to y's shape (stride 0) */
+    ag_status (*unary)(void *ctx, ag_unary_op op, const float p[2], const ag_view *y, const ag_view *x);
+    /* dx = dy * f'(x); y = f(x) is given for ops whose derivative uses it. */
+    ag_status (*unary_backward)(void *ctx, ag_unary_op op, const float p[2], const ag_view *dx,
+                                const ag_view *dy, const ag_view *x, const ag_view *y);
+    ag_status (*binary)(void *ctx, ag_binary_op op, const ag_view *y, const ag_view *a, const ag_view *b);
+    ag_status (*where)(void *ctx, const ag_view *y, const ag_view *cond, const ag_view *a, const ag_view *b);
+
+    /* y has x's ndim; every axis where y's size is 1 and x's is not is reduced.
+     * ARGMAX/ARGMIN reduce one axis and write int32 (first index on ties). */
+    ag_status (*reduce)(void *ctx, ag_reduce_op op, const ag_view *y, const ag_view *x);
+
+    /* c[b] = alpha * a[b] @ b[b] + beta * c[b]; a [B, M, K], b [B, K, N], c [B, M, N].
+     * a and b have unit stride in one of their last two axes (that is the
+     * transpose flag); batch strides may be 0. c is contiguous. beta == 0 ignores
+     * c's old contents (NaN included). */
+    ag_status (*gemm)(void *ctx, float alpha, float beta, const ag_view *c, const ag_view *a,
+                      const ag_view *b);
+
+    /* over the last axis of contiguous [rows, cols] views */
+    ag_status (*softmax)(void *ctx, bool log, const ag_view *y, const ag_view *x);
+    /* softmax: dx = y (dy - sum(dy y)); log: dx = dy - exp(y) sum(dy) */
+    ag_status (*softmax_backward)(void *ctx, bool log, const ag_view *dx, const ag_view *dy,
+                                  const ag_view *y);
+
+    /* loss [N] per row, logits [N, C], labels int32 [N]; label smoothing s mixes the
+     * one-hot target with the uniform 1/C. dlogits = dloss[n] (softmax - target). */
+    ag_status (*cross_entropy)(void *ctx, float smoothing, const ag_view *loss,
+                               const ag_view *logits, const ag_view *labels);
+    ag_status (*cross_entropy_backward)(void *ctx, float smoothing, const ag_view *dlogits,
+                                        const ag_view *dloss, const ag_view *logits,
+                                        const ag_view *labels);
+
+    /* NCHW, contiguous; y [N, OC, OH, OW], x [N, C, H, W], w [OC, C/g, KH, KW]. No bias. */
+    ag_status (*conv2d)(void *ctx, const ag_conv2d_params *p, const ag_view *y, const ag_view *x,
+                        const ag_view *w);
+    ag_status (*conv2d_backward_input)(void *ctx, const ag_conv2d_params *p, const ag_view *dx,
+                                       const ag_view *dy, const ag_view *w);
+    ag_status (*conv2d_backward_weight)(void *ctx, const ag_conv2d_params *p, const ag_view *dw,
+                                        const ag_view *dy, const ag_view *x);
+
+    /* y [N, C, OH, OW] from x [N, C, H, W]; max writes int32 indices h * W + w of the
+     * chosen input (first maximum; padding never chosen), avg counts padding. */
+    ag_status (*pool2d)(void *ctx, ag_pool_op op, const ag_pool2d_params *p, const ag_view *y,
+                        const ag_view *indices, const ag_view *x);
+    /* dx is overwritten; max uses indices, avg spreads dy / (kh * kw). */
+    ag_status (*pool2d_backward)(void *ctx, ag_pool_op op, const ag_pool2d_params *p,
+                                 const ag_view *dx, const ag_view *dy, const ag_view *indices);
+
+    ag_status (*layer_norm)(void *ctx, const ag_norm_args *a);
+    ag_status (*layer_norm_backward)(void *ctx, const ag_norm_args *a);
+    ag_status (*batch_norm)(void *ctx, const ag_norm_args *a);
+    ag_status (*batch_norm_backward)(void *ctx, const ag_norm_args *a);
+
+    /* torch.gather: y[..i..] = x[..index[..i..]..] along axis; index int32 shaped as y.
+     * scatter_add: y[..index[..i..]..] += src[..i..] along axis (y updated in place).
+     * Indices outside [0, size) are skipped. */
+    ag_status (*gather)(void *ctx, int axis, const ag_view *y, const ag_view *x, const ag_view *index);
+    ag_status (*scatter_add)(void *ctx, int axis, const ag_view *y, const ag_view *index,
+                             const ag_view *src);
+
+    /* contiguous f32 */
+    ag_status (*rand)(void *ctx, const ag_rand_args *r, const ag_view *y);
+    /* mask = (uniform(r, i) >= p) / (1 - p); y = x * mask. */
+    ag_status (*dropout)(void *ctx, const ag_rand_args *r, float p, const ag_view *y,
+                         const ag_view *mask, const ag_view *x);
+
+    ag_status (*optim_step)(void *ctx, const ag_optim_args *o, const ag_view *param,
+                            const ag_view *grad, const ag_view *s0, const ag_view *s1);
+} ag_backend_i;
+
+/* Shared by the core and every backend: sets the thread's error, returns s. */
+ag_status ag_set_error(ag_status s, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 2, 3)))
+#endif
+    ;
+
+/* Philox-4x32-10 block: the reference every backend's RNG must match. */
+void ag_philox4x32(const uint32_t key[2], const uint32_t ctr[4], uint32_t out[4]);
+
+/* CPU backend constructor (backends/cpu). */
+ag_status ag_cpu_backend_create(const ag_backend_i **iface, void **ctx);
+
+#endif /* AG_BACKEND_H */

@@ -1,0 +1,77 @@
+/* The CPU backend's op table and thread-count policy. */
+#include "cpu.h"
+
+#include <errno.h>
+#include <stdlib.h>
+
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+/* Above this AG_NUM_THREADS is treated as a typo rather than a request. */
+#define CPU_MAX_THREADS 1024
+
+int cpu_threads(void)
+{
+    const char *s = getenv("AG_NUM_THREADS");
+    if (s && *s) {
+        char *end = NULL;
+        errno = 0;
+        long v = strtol(s, &end, 10);
+        if (errno == 0 && *end == '\0' && v > 0 && v <= CPU_MAX_THREADS) return (int)v;
+    }
+#ifdef _OPENMP
+    int n = omp_get_num_procs();
+    return n > 0 ? n : 1;
+#else
+    return 1;
+#endif
+}
+
+/* The backend keeps no state: everything lives in the buffers. */
+static void cpu_destroy(void *ctx) { (void)ctx; }
+
+static const ag_backend_i cpu_iface = {
+    .name = "cpu",
+    .destroy = cpu_destroy,
+    .alloc = cpu_alloc,
+    .free = cpu_free,
+    .upload = cpu_upload,
+    .download = cpu_download,
+    .copy = cpu_copy,
+    .fill = cpu_fill,
+    .sync = cpu_sync,
+    .unary = cpu_unary,
+    .unary_backward = cpu_unary_backward,
+    .binary = cpu_binary,
+    .where = cpu_where,
+    .reduce = cpu_reduce,
+    .gemm = cpu_gemm,
+    .softmax = cpu_softmax,
+    .softmax_backward = cpu_softmax_backward,
+    .cross_entropy = cpu_cross_entropy,
+    .cross_entropy_backward = cpu_cross_entropy_backward,
+    .conv2d = cpu_conv2d,
+    .conv2d_backward_input = cpu_conv2d_backward_input,
+    .conv2d_backward_weight = cpu_conv2d_backward_weight,
+    .pool2d = cpu_pool2d,
+    .pool2d_backward = cpu_pool2d_backward,
+    .layer_norm = cpu_layer_norm,
+    .layer_norm_backward = cpu_layer_norm_backward,
+    .batch_norm = cpu_batch_norm,
+    .batch_norm_backward = cpu_batch_norm_backward,
+    .gather = cpu_gather,
+    .scatter_add = cpu_scatter_add,
+    .rand = cpu_rand,
+    .dropout = cpu_dropout,
+    .optim_step = cpu_optim_step,
+};
+
+ag_status ag_cpu_backend_create(const ag_backend_i **iface, void **ctx)
+{
+    if (!iface || !ctx)
+        return ag_set_error(AG_ERR_ARG, "ag_cpu_backend_create: iface and ctx must not be NULL");
+    *iface = &cpu_iface;
+    *ctx = NULL;
+    return AG_OK;
+}

@@ -1,0 +1,476 @@
+/* Element-wise f32 kernels on strided views: unary (forward and backward),
+ * binary and where. One iterator walks any layout; per-op row functions come
+ * from X-macro tables so adding an op is one line plus its scalar formula. */
+#include "cpu.h"
+
+#include <math.h>
+#include <stdio.h>
+
+#define EW_MAX_OPS 4
+/* Work below this many elements stays on the calling thread. */
+#define EW_PAR_MIN 32768
+/* Rows are cut into chunks so one long dense row still spreads over threads. */
+#define EW_CHUNK 8192
+/* Dense loops run in fixed blocks: gcc -O2's cheap vectorizer needs a constant
+ * trip count. */
+#define EW_BLOCK 8
+
+/* ---- the strided iterator -------------------------------------------------- */
+
+/* Operand 0 is the output; every operand has its shape. Strides are in elements
+ * and every dtype here is 4 bytes wide. */
+typedef struct ew_iter {
+    int nops, nd;
+    int64_t shape[AG_MAX_DIMS];
+    int64_t stride[EW_MAX_OPS][AG_MAX_DIMS];
+    char *base[EW_MAX_OPS];
+} ew_iter;
+
+/* Processes n elements of one row: p[k] points at operand k, s[k] its stride. */
+typedef void (*ew_body)(const void *arg, int64_t n, char *const *p, const int64_t *s);
+
+/* Drops size-1 axes and merges neighbours that every operand lays out as one, so
+ * dense or uniformly broadcast operands become a single long row. */
+static void ew_init(ew_iter *it, int nops, const ag_view *const *v)
+{
+    const ag_view *y = v[0];
+    int nd = 0;
+    it->nops = nops;
+    for (int k = 0; k < nops; k++) it->base[k] = (char *)v[k]->buf->data + v[k]->offset * 4;
+    for (int d = 0; d < y->ndim; d++) {
+        if (y->shape[d] == 1) continue;
+        bool merge = nd > 0;
+        for (int k = 0; k < nops && merge; k++)
+            merge = it->stride[k][nd - 1] == v[k]->stride[d] * y->shape[d];
+        if (merge) {
+            it->shape[nd - 1] *= y->shape[d];
+            for (int k = 0; k < nops; k++) it->stride[k][nd - 1] = v[k]->stride[d];
+        } else {
+            it->shape[nd] = y->shape[d];
+            for (int k = 0; k < nops; k++) it->stride[k][nd] = v[k]->stride[d];
+            nd++;
+        }
+    }
+    if (nd == 0) {
+        it->shape[0] = 1;
+        for (int k = 0; k < nops; k++) it->stride[k][0] = 1;
+        nd = 1;
+    }
+    it->nd = nd;
+}
+
+/* Runs tiles [t0, t1); a tile is one chunk of one row. */
+static void ew_tiles(const ew_iter *it, ew_body body, const void *arg, int64_t t0, int64_t t1,
+                     int64_t nch)
+{
+    const int nd = it->nd, nops = it->nops;
+    const int64_t inner = it->shape[nd - 1];
+    int64_t idx[AG_MAX_DIMS] = {0};
+    int64_t is[EW_MAX_OPS];
+    char *p[EW_MAX_OPS], *q[EW_MAX_OPS];
+    int64_t row = t0 / nch, ch = t0 % nch;
+    for (int d = nd - 2; d >= 0; d--) {
+        idx[d] = row % it->shape[d];
+        row /= it->shape[d];
+    }
+    for (int k = 0; k < nops; k++) {
+        p[k] = it->base[k];
+        for (int d = 0; d < nd - 1; d++) p[k] += idx[d] * it->stride[k][d] * 4;
+        is[k] = it->stride[k][nd - 1];
+    }
+    for (int64_t t = t0; t < t1; t++) {
+        int64_t c0 = ch * EW_CHUNK;
+        int64_t len = inner - c0 < EW_CHUNK ? inner - c0 : EW_CHUNK;
+        for (int k = 0; k < nops; k++) q[k] = p[k] + c0 * is[k] * 4;
+        body(arg, len, q, is);
+        if (++ch < nch || t + 1 == t1) continue;
+        ch = 0;
+        for (int d = nd - 2; d >= 0; d--) {
+            for (int k = 0; k < nops; k++) p[k] += it->stride[k][d] * 4;
+            if (++idx[d] < it->shape[d]) break;
+            for (int k = 0; k < nops; k++) p[k] -= it->shape[d] * it->stride[k][d] * 4;
+            idx[d] = 0;
+        }
+    }
+}
+
+static void ew_run(const ew_iter *it, ew_body body, const void *arg)
+{
+    int64_t numel = 1;
+    for (int d = 0; d < it->nd; d++) numel *= it->shape[d];
+    const int64_t inner = it->shape[it->nd - 1];
+    const int64_t nch = (inner + EW_CHUNK - 1) / EW_CHUNK;
+    const int64_t ntiles = numel / inner * nch;
+    int nt = numel > EW_PAR_MIN ? cpu_threads() : 1;
+    if (nt > ntiles) nt = (int)ntiles;
+    if (nt <= 1) {
+        ew_tiles(it, body, arg, 0, ntiles, nch);
+        return;
+    }
+#ifdef _OPENMP
+#pragma omp parallel for num_threads(nt) schedule(static)
+#endif
+    for (int t = 0; t < nt; t++) ew_tiles(it, body, arg, ntiles * t / nt, ntiles * (t + 1) / nt, nch);
+}
+
+/* ---- argument checks ------------------------------------------------------- */
+
+static void shape_fmt(const ag_view *v, char *buf, size_t size)
+{
+    size_t n = (size_t)snprintf(buf, size, "[");
+    for (int d = 0; d < v->ndim && n < size; d++)
+        n += (size_t)snprintf(buf + n, size - n, d ? ", %lld" : "%lld", (long long)v->shape[d]);
+    if (n < size) snprintf(buf + n, size - n, "]");
+}
+
+/* v[0] is the output; cond_at marks the operand that may also be int32 (-1: none). */
+static ag_status ew_check(const char *op, int nops, const ag_view *const *v, int cond_at)
+{
+    for (int k = 0; k < nops; k++)
+        if (!v[k] || !v[k]->buf || v[k]->ndim < 0 || v[k]->ndim > AG_MAX_DIMS)
+            return ag_set_error(AG_ERR_ARG, "cpu %s: operand %d is not a valid view", op, k);
+    for (int k = 0; k < nops; k++) {
+        bool ok = v[k]->dtype == AG_F32 || (k == cond_at && v[k]->dtype == AG_I32);
+        if (!ok)
+            return ag_set_error(AG_ERR_DTYPE, "cpu %s: operand %d is %s, expected f32", op, k,
+                                ag_dtype_name(v[k]->dtype));
+    }
+    for (int k = 1; k < nops; k++) {
+        bool same = v[k]->ndim == v[0]->ndim;
+        for (int d = 0; same && d < v[0]->ndim; d++) same = v[k]->shape[d] == v[0]->shape[d];
+        if (!same) {
+            char a[160], b[160];
+            shape_fmt(v[k], a, sizeof a);
+            shape_fmt(v[0], b, sizeof b);
+            return ag_set_error(AG_ERR_SHAPE, "cpu %s: operand %d has shape %s, output %s", op, k,
+                                a, b);
+        }
+    }
+    return AG_OK;
+}
+
+/* ---- unary ops: value and derivative -------------------------------------- */
+
+#define K_SQRT_2_OVER_PI 0.79788456080286535588f
+#define K_INV_SQRT_2 0.70710678118654752440f
+#define K_INV_SQRT_2PI 0.39894228040143267794f
+#define K_GELU_C 0.044715f
+
+static inline float sigmoid_f(float x)
+{
+    /* exp of a non-positive argument never overflows */
+    if (x >= 0.0f) return 1.0f / (1.0f + expf(-x));
+    float e = expf(x);
+    return e / (1.0f + e);
+}
+
+/* f(x, p0, p1) */
+static inline float fw_neg(float x, float p0, float p1) { (void)p0; (void)p1; return -x; }
+static inline float fw_exp(float x, float p0, float p1) { (void)p0; (void)p1; return expf(x); }
+static inline float fw_log(float x, float p0, float p1) { (void)p0; (void)p1; return logf(x); }
+static inline float fw_sqrt(float x, float p0, float p1) { (void)p0; (void)p1; return sqrtf(x); }
+static inline float fw_rsqrt(float x, float p0, float p1) { (void)p0; (void)p1; return 1.0f / sqrtf(x); }
+static inline float fw_abs(float x, float p0, float p1) { (void)p0; (void)p1; return fabsf(x); }
+static inline float fw_square(float x, float p0, float p1) { (void)p0; (void)p1; return x * x; }
+/* NaN passes through, as in PyTorch */
+static inline float fw_relu(float x, float p0, float p1) { (void)p0; (void)p1; return x < 0.0f ? 0.0f : x; }
+static inline float fw_leaky_relu(float x, float p0, float p1) { (void)p1; return x > 0.0f ? x : x * p0; }
+static inline float fw_elu(float x, float p0, float p1) { (void)p1; return x > 0.0f ? x : p0 * expm1f(x); }
+static inline float fw_sigmoid(float x, float p0, float p1) { (void)p0; (void)p1; return sigmoid_f(x); }
+static inline float fw_tanh(float x, float p0, float p1) { (void)p0; (void)p1; return tanhf(x); }
+/* 0.5 (1 + tanh(u)) == sigmoid(2u) and 0.5 (1 + erf(z)) == 0.5 erfc(-z): the same
+ * functions without the cancellation that costs digits for negative x */
+static inline float gelu_tanh_u(float x) { return K_SQRT_2_OVER_PI * (x + K_GELU_C * x * x * x); }
+static inline float gelu_cdf(float x) { return 0.5f * erfcf(-x * K_INV_SQRT_2); }
+static inline float fw_gelu_tanh(float x, float p0, float p1)
+{
+    (void)p0; (void)p1;
+    return x * sigmoid_f(2.0f * gelu_tanh_u(x));
+}
+static inline float fw_gelu_erf(float x, float p0, float p1)
+{
+    (void)p0; (void)p1;
+    return x * gelu_cdf(x);
+}
+static inline float fw_silu(float x, float p0, float p1) { (void)p0; (void)p1; return x * sigmoid_f(x); }
+static inline float fw_softplus(float x, float p0, float p1)
+{
+    (void)p0; (void)p1;
+    return fmaxf(x, 0.0f) + log1pf(expf(-fabsf(x)));
+}
+/* min(max(x, lo), hi): NaN passes through and lo > hi gives hi, as in PyTorch */
+static inline float fw_clamp(float x, float p0, float p1)
+{
+    float t = x < p0 ? p0 : x;
+    return t > p1 ? p1 : t;
+}
+static inline float fw_pow(float x, float p0, float p1) { (void)p1; return powf(x, p0); }
+static inline float fw_add_scalar(float x, float p0, float p1) { (void)p1; return x + p0; }
+static inline float fw_mul_scalar(float x, float p0, float p1) { (void)p1; return x * p0; }
+
+/* f'(x) given x and y = f(x) */
+static inline float bw_neg(float x, float y, float p0, float p1) { (void)x; (void)y; (void)p0; (void)p1; return -1.0f; }
+static inline float bw_exp(float x, float y, float p0, float p1) { (void)x; (void)p0; (void)p1; return y; }
+static inline float bw_log(float x, float y, float p0, float p1) { (void)y; (void)p0; (void)p1; return 1.0f / x; }
+static inline float bw_sqrt(float x, float y, float p0, float p1) { (void)x; (void)p0; (void)p1; return 0.5f / y; }
+static inline float bw_rsqrt(float x, float y, float p0, float p1) { (void)x; (void)p0; (void)p1; return -0.5f * y * y * y; }
+static inline float bw_abs(float x, float y, float p0, float p1)
+{
+    (void)y; (void)p0; (void)p1;
+    return x > 0.0f ? 1.0f : x < 0.0f ? -1.0f : x == 0.0f ? 0.0f : x;
+}
+static inline float bw_square(float x, float y, float p0, float p1) { (void)y; (void)p0; (void)p1; return 2.0f * x; }
+static inline float bw_relu(float x, float y, float p0, float p1) { (void)y; (void)p0; (void)p1; return x > 0.0f ? 1.0f : 0.0f; }
+static inline float bw_leaky_relu(float x, float y, float p0, float p1) { (void)y; (void)p1; return x > 0.0f ? 1.0f : p0; }
+static inline float bw_elu(float x, float y, float p0, float p1) { (void)y; (void)p1; return x > 0.0f ? 1.0f : p0 * expf(x); }
+static inline float bw_sigmoid(float x, float y, float p0, float p1) { (void)x; (void)p0; (void)p1; return y * (1.0f - y); }
+static inline float bw_tanh(float x, float y, float p0, float p1) { (void)x; (void)p0; (void)p1; return 1.0f - y * y; }
+/* with s = sigmoid(2u) = 0.5 (1 + tanh u): 0.5 (1 - tanh^2 u) = 2 s (1 - s) */
+static inline float bw_gelu_tanh(float x, float y, float p0, float p1)
+{
+    (void)y; (void)p0; (void)p1;
+    float s = sigmoid_f(2.0f * gelu_tanh_u(x));
+    float du = K_SQRT_2_OVER_PI * (1.0f + 3.0f * K_GELU_C * x * x);
+    return s + 2.0f * x * s * (1.0f - s) * du;
+}
+static inline float bw_gelu_erf(float x, float y, float p0, float p1)
+{
+    (void)y; (void)p0; (void)p1;
+    return gelu_cdf(x) + x * K_INV_SQRT_2PI * expf(-0.5f * x * x);
+}
+static inline float bw_silu(float x, float y, float p0, float p1)
+{
+    (void)y; (void)p0; (void)p1;
+    float s = sigmoid_f(x);
+    return s * (1.0f + x * (1.0f - s));
+}
+static inline float bw_softplus(float x, float y, float p0, float p1) { (void)y; (void)p0; (void)p1; return sigmoid_f(x); }
+static inline float bw_clamp(float x, float y, float p0, float p1) { (void)y; return x >= p0 && x <= p1 ? 1.0f : 0.0f; }
+static inline float bw_pow(float x, float y, float p0, float p1)
+{
+    (void)y; (void)p1;
+    return p0 == 0.0f ? 0.0f : p0 * powf(x, p0 - 1.0f);
+}
+static inline float bw_add_scalar(float x, float y, float p0, float p1) { (void)x; (void)y; (void)p0; (void)p1; return 1.0f; }
+static inline float bw_mul_scalar(float x, float y, float p0, float p1) { (void)x; (void)y; (void)p1; return p0; }
+
+#define UNARY_OPS(X)                                                                       \
+    X(AG_UNARY_NEG, neg) X(AG_UNARY_EXP, exp) X(AG_UNARY_LOG, log) X(AG_UNARY_SQRT, sqrt)  \
+    X(AG_UNARY_RSQRT, rsqrt) X(AG_UNARY_ABS, abs) X(AG_UNARY_SQUARE, square)               \
+    X(AG_UNARY_RELU, relu) X(AG_UNARY_LEAKY_RELU, leaky_relu) X(AG_UNARY_ELU, elu)         \
+    X(AG_UNARY_SIGMOID, sigmoid) X(AG_UNARY_TANH, tanh) X(AG_UNARY_GELU_TANH, gelu_tanh)   \
+    X(AG_UNARY_GELU_ERF, gelu_erf) X(AG_UNARY_SILU, silu) X(AG_UNARY_SOFTPLUS, softplus)   \
+    X(AG_UNARY_CLAMP, clamp) X(AG_UNARY_POW, pow) X(AG_UNARY_ADD_SCALAR, add_scalar)       \
+    X(AG_UNARY_MUL_SCALAR, mul_scalar)
+
+typedef void (*unary_row_fn)(int64_t n, float *restrict y, int64_t ys, const float *restrict x,
+                             int64_t xs, float p0, float p1);
+/* y may be NULL: ops that need it recompute it from x */
+typedef void (*unary_bw_row_fn)(int64_t n, float *restrict dx, int64_t dxs,
+                                const float *restrict dy, int64_t dys, const float *restrict x,
+                                int64_t xs, const float *restrict y, int64_t ys, float p0, float p1);
+
+#define DEF_UNARY_ROWS(OP, name)                                                              \
+    static void un_row_##name(int64_t n, float *restrict y, int64_t ys, const float *restrict x, \
+                              int64_t xs, float p0, float p1)                                 \
+    {                                                                                         \
+        int64_t i = 0;                                                                        \
+        if (ys == 1 && xs == 1) {                                                             \
+            for (; i + EW_BLOCK <= n; i += EW_BLOCK)                                          \
+                for (int j = 0; j < EW_BLOCK; j++) y[i + j] = fw_##name(x[i + j], p0, p1);    \
+            for (; i < n; i++) y[i] = fw_##name(x[i], p0, p1);                                \
+        } else {                                                                              \
+            for (; i < n; i++) y[i * ys] = fw_##name(x[i * xs], p0, p1);                      \
+        }                                                                                     \
+    }                                                                                         \
+    static void ub_row_##name(int64_t n, float *restrict dx, int64_t dxs,                     \
+                              const float *restrict dy, int64_t dys, const float *restrict x, \
+                              int64_t xs, const float *restrict y, int64_t ys, float p0,      \
+                              float p1)                                                       \
+    {                                                                                         \
+        for (int64_t i = 0; i < n; i++) {                                                     \
+            float xv = x[i * xs];                                                             \
+            float yv = y ? y[i * ys] : fw_##name(xv, p0, p1);                                 \
+            dx[i * dxs] = dy[i * dys] * bw_##name(xv, yv, p0, p1);                            \
+        }                                                                                     \
+    }
+UNARY_OPS(DEF_UNARY_ROWS)
+
+#define UNARY_FW_ENTRY(OP, name) [OP] = un_row_##name,
+#define UNARY_BW_ENTRY(OP, name) [OP] = ub_row_##name,
+static const unary_row_fn unary_rows[AG_UNARY_COUNT] = {UNARY_OPS(UNARY_FW_ENTRY)};
+static const unary_bw_row_fn unary_bw_rows[AG_UNARY_COUNT] = {UNARY_OPS(UNARY_BW_ENTRY)};
+
+typedef struct unary_arg {
+    unary_row_fn fw;
+    unary_bw_row_fn bw;
+    float p0, p1;
+} unary_arg;
+
+static void unary_body(const void *arg, int64_t n, char *const *p, const int64_t *s)
+{
+    const unary_arg *u = arg;
+    u->fw(n, (float *)p[0], s[0], (const float *)p[1], s[1], u->p0, u->p1);
+}
+
+/* operands: dx, dy, x[, y] */
+static void unary_bw_body(const void *arg, int64_t n, char *const *p, const int64_t *s)
+{
+    const unary_arg *u = arg;
+    u->bw(n, (float *)p[0], s[0], (const float *)p[1], s[1], (const float *)p[2], s[2],
+          (const float *)p[3], s[3], u->p0, u->p1);
+}
+
+static void unary_bw_body_no_y(const void *arg, int64_t n, char *const *p, const int64_t *s)
+{
+    const unary_arg *u = arg;
+    u->bw(n, (float *)p[0], s[0], (const float *)p[1], s[1], (const float *)p[2], s[2], NULL, 0,
+          u->p0, u->p1);
+}
+
+ag_status cpu_unary(void *ctx, ag_unary_op op, const float p[2], const ag_view *y, const ag_view *x)
+{
+    (void)ctx;
+    if ((unsigned)op >= AG_UNARY_COUNT)
+        return ag_set_error(AG_ERR_ARG, "cpu unary: unknown op %d", (int)op);
+    const ag_view *v[2] = {y, x};
+    ag_status s = ew_check("unary", 2, v, -1);
+    if (s != AG_OK) return s;
+    if (cpu_numel(y) == 0) return AG_OK;
+    unary_arg u = {unary_rows[op], NULL, p ? p[0] : 0.0f, p ? p[1] : 0.0f};
+    ew_iter it;
+    ew_init(&it, 2, v);
+    ew_run(&it, unary_body, &u);
+    return AG_OK;
+}
+
+ag_status cpu_unary_backward(void *ctx, ag_unary_op op, const float p[2], const ag_view *dx,
+                             const ag_view *dy, const ag_view *x, const ag_view *y)
+{
+    (void)ctx;
+    if ((unsigned)op >= AG_UNARY_COUNT)
+        return ag_set_error(AG_ERR_ARG, "cpu unary_backward: unknown op %d", (int)op);
+    const ag_view *v[4] = {dx, dy, x, y};
+    int nops = y ? 4 : 3;
+    ag_status s = ew_check("unary_backward", nops, v, -1);
+    if (s != AG_OK) return s;
+    if (cpu_numel(dx) == 0) return AG_OK;
+    unary_arg u = {NULL, unary_bw_rows[op], p ? p[0] : 0.0f, p ? p[1] : 0.0f};
+    ew_iter it;
+    ew_init(&it, nops, v);
+    ew_run(&it, y ? unary_bw_body : unary_bw_body_no_y, &u);
+    return AG_OK;
+}
+
+/* ---- binary ops ------------------------------------------------------------ */
+
+static inline float bin_add(float a, float b) { return a + b; }
+static inline float bin_sub(float a, float b) { return a - b; }
+static inline float bin_mul(float a, float b) { return a * b; }
+static inline float bin_div(float a, float b) { return a / b; }
+/* NaN in either operand wins, as torch.maximum/minimum */
+static inline float bin_maximum(float a, float b) { return a != a ? a : b != b ? b : a > b ? a : b; }
+static inline float bin_minimum(float a, float b) { return a != a ? a : b != b ? b : a < b ? a : b; }
+static inline float bin_eq(float a, float b) { return a == b ? 1.0f : 0.0f; }
+static inline float bin_ne(float a, float b) { return a != b ? 1.0f : 0.0f; }
+static inline float bin_lt(float a, float b) { return a < b ? 1.0f : 0.0f; }
+static inline float bin_le(float a, float b) { return a <= b ? 1.0f : 0.0f; }
+static inline float bin_gt(float a, float b) { return a > b ? 1.0f : 0.0f; }
+static inline float bin_ge(float a, float b) { return a >= b ? 1.0f : 0.0f; }
+
+#define BINARY_OPS(X)                                                                      \
+    X(AG_BINARY_ADD, add) X(AG_BINARY_SUB, sub) X(AG_BINARY_MUL, mul) X(AG_BINARY_DIV, div) \
+    X(AG_BINARY_MAXIMUM, maximum) X(AG_BINARY_MINIMUM, minimum) X(AG_BINARY_EQ, eq)         \
+    X(AG_BINARY_NE, ne) X(AG_BINARY_LT, lt) X(AG_BINARY_LE, le) X(AG_BINARY_GT, gt)         \
+    X(AG_BINARY_GE, ge)
+
+typedef void (*binary_row_fn)(int64_t n, float *restrict y, int64_t ys, const float *restrict a,
+                              int64_t as, const float *restrict b, int64_t bs);
+
+/* Dense, and dense against a broadcast scalar (bias adds, scaling), get blocked
+ * loops the compiler vectorizes; anything else takes the strided loop. */
+#define DEF_BINARY_ROW(OP, name)                                                               \
+    static void bin_row_##name(int64_t n, float *restrict y, int64_t ys, const float *restrict a, \
+                               int64_t as, const float *restrict b, int64_t bs)                \
+    {                                                                                          \
+        int64_t i = 0;                                                                         \
+        if (ys == 1 && as == 1 && bs == 1) {                                                   \
+            for (; i + EW_BLOCK <= n; i += EW_BLOCK)                                           \
+                for (int j = 0; j < EW_BLOCK; j++) y[i + j] = bin_##name(a[i + j], b[i + j]);  \
+            for (; i < n; i++) y[i] = bin_##name(a[i], b[i]);                                  \
+        } else if (ys == 1 && as == 1 && bs == 0) {                                            \
+            const float bv = b[0];                                                             \
+            for (; i + EW_BLOCK <= n; i += EW_BLOCK)                                           \
+                for (int j = 0; j < EW_BLOCK; j++) y[i + j] = bin_##name(a[i + j], bv);        \
+            for (; i < n; i++) y[i] = bin_##name(a[i], bv);                                    \
+        } else if (ys == 1 && as == 0 && bs == 1) {                                            \
+            const float av = a[0];                                                             \
+            for (; i + EW_BLOCK <= n; i += EW_BLOCK)                                           \
+                for (int j = 0; j < EW_BLOCK; j++) y[i + j] = bin_##name(av, b[i + j]);        \
+            for (; i < n; i++) y[i] = bin_##name(av, b[i]);                                    \
+        } else {                                                                               \
+            for (; i < n; i++) y[i * ys] = bin_##name(a[i * as], b[i * bs]);                   \
+        }                                                                                      \
+    }
+BINARY_OPS(DEF_BINARY_ROW)
+
+#define BINARY_ENTRY(OP, name) [OP] = bin_row_##name,
+static const binary_row_fn binary_rows[AG_BINARY_COUNT] = {BINARY_OPS(BINARY_ENTRY)};
+
+static void binary_body(const void *arg, int64_t n, char *const *p, const int64_t *s)
+{
+    binary_row_fn fn = *(const binary_row_fn *)arg;
+    fn(n, (float *)p[0], s[0], (const float *)p[1], s[1], (const float *)p[2], s[2]);
+}
+
+ag_status cpu_binary(void *ctx, ag_binary_op op, const ag_view *y, const ag_view *a, const ag_view *b)
+{
+    (void)ctx;
+    if ((unsigned)op >= AG_BINARY_COUNT)
+        return ag_set_error(AG_ERR_ARG, "cpu binary: unknown op %d", (int)op);
+    const ag_view *v[3] = {y, a, b};
+    ag_status s = ew_check("binary", 3, v, -1);
+    if (s != AG_OK) return s;
+    if (cpu_numel(y) == 0) return AG_OK;
+    binary_row_fn fn = binary_rows[op];
+    ew_iter it;
+    ew_init(&it, 3, v);
+    ew_run(&it, binary_body, &fn);
+    return AG_OK;
+}
+
+/* ---- where ----------------------------------------------------------------- */
+
+static void where_body_f32(const void *arg, int64_t n, char *const *p, const int64_t *s)
+{
+    (void)arg;
+    float *restrict y = (float *)p[0];
+    const float *restrict c = (const float *)p[1];
+    const float *restrict a = (const float *)p[2];
+    const float *restrict b = (const float *)p[3];
+    for (int64_t i = 0; i < n; i++) y[i * s[0]] = c[i * s[1]] != 0.0f ? a[i * s[2]] : b[i * s[3]];
+}
+
+static void where_body_i32(const void *arg, int64_t n, char *const *p, const int64_t *s)
+{
+    (void)arg;
+    float *restrict y = (float *)p[0];
+    const int32_t *restrict c = (const int32_t *)p[1];
+    const float *restrict a = (const float *)p[2];
+    const float *restrict b = (const float *)p[3];
+    for (int64_t i = 0; i < n; i++) y[i * s[0]] = c[i * s[1]] != 0 ? a[i * s[2]] : b[i * s[3]];
+}
+
+/* cond may be f32 (comparison results) or int32 */
+ag_status cpu_where(void *ctx, const ag_view *y, const ag_view *cond, const ag_view *a, const ag_view *b)
+{
+    (void)ctx;
+    const ag_view *v[4] = {y, cond, a, b};
+    ag_status s = ew_check("where", 4, v, 1);
+    if (s != AG_OK) return s;
+    if (cpu_numel(y) == 0) return AG_OK;
+    ew_iter it;
+    ew_init(&it, 4, v);
+    ew_run(&it, cond->dtype == AG_I32 ? where_body_i32 : where_body_f32, NULL);
+    return AG_OK;
+}

@@ -1,0 +1,290 @@
+/* Host buffers, transfers, strided copy (with f32 <-> i32 conversion) and fill. */
+#include "cpu.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define CPU_ALIGN 64
+/* Below this many elements a copy or fill is not worth waking threads for. */
+#define CPU_MEM_PAR_MIN (1 << 16)
+
+ag_buffer *cpu_alloc(void *ctx, size_t bytes)
+{
+    (void)ctx;
+    /* round up so every buffer, even an empty one, is a real aligned block */
+    size_t size = bytes ? bytes : 1;
+    if (size > SIZE_MAX - (CPU_ALIGN - 1)) {
+        ag_set_error(AG_ERR_OOM, "cpu alloc: cannot allocate %zu bytes", bytes);
+        return NULL;
+    }
+    size = (size + CPU_ALIGN - 1) / CPU_ALIGN * CPU_ALIGN;
+    ag_buffer *buf = malloc(sizeof *buf);
+    void *data = NULL;
+    if (!buf || posix_memalign(&data, CPU_ALIGN, size) != 0) {
+        free(buf);
+        ag_set_error(AG_ERR_OOM, "cpu alloc: out of memory allocating %zu bytes", bytes);
+        return NULL;
+    }
+    buf->data = data;
+    buf->bytes = bytes;
+    return buf;
+}
+
+void cpu_free(void *ctx, ag_buffer *buf)
+{
+    (void)ctx;
+    if (!buf) return;
+    free(buf->data);
+    free(buf);
+}
+
+static ag_status check_range(const char *op, const ag_buffer *buf, size_t off, const void *host,
+                             size_t bytes)
+{
+    if (!buf) return ag_set_error(AG_ERR_ARG, "cpu %s: NULL buffer", op);
+    if (!host && bytes) return ag_set_error(AG_ERR_ARG, "cpu %s: NULL host pointer", op);
+    if (off > buf->bytes || bytes > buf->bytes - off)
+        return ag_set_error(AG_ERR_ARG,
+                            "cpu %s: range [%zu, %zu + %zu) outside a buffer of %zu bytes", op,
+                            off, off, bytes, buf->bytes);
+    return AG_OK;
+}
+
+ag_status cpu_upload(void *ctx, ag_buffer *dst, size_t off, const void *src, size_t bytes)
+{
+    (void)ctx;
+    ag_status s = check_range("upload", dst, off, src, bytes);
+    if (s != AG_OK) return s;
+    if (bytes) memcpy((char *)dst->data + off, src, bytes);
+    return AG_OK;
+}
+
+ag_status cpu_download(void *ctx, ag_buffer *src, size_t off, void *dst, size_t bytes)
+{
+    (void)ctx;
+    ag_status s = check_range("download", src, off, dst, bytes);
+    if (s != AG_OK) return s;
+    if (bytes) memcpy(dst, (const char *)src->data + off, bytes);
+    return AG_OK;
+}
+
+ag_status cpu_sync(void *ctx)
+{
+    (void)ctx;
+    return AG_OK;
+}
+
+/* ---- row-major walk over one strided view ---------------------------------- */
+
+/* Walks a view's elements in row-major order as runs along its innermost axis,
+ * after merging axes that are laid out as one (so dense views are one run). */
+typedef struct walk {
+    int nd;
+    int64_t shape[AG_MAX_DIMS], stride[AG_MAX_DIMS], idx[AG_MAX_DIMS];
+    int64_t off;
+} walk;
+
+static void walk_init(walk *w, const ag_view *v)
+{
+    int nd = 0;
+    for (int d = 0; d < v->ndim; d++) {
+        if (v->shape[d] == 1) continue;
+        if (nd > 0 && w->stride[nd - 1] == v->stride[d] * v->shape[d]) {
+            w->shape[nd - 1] *= v->shape[d];
+            w->stride[nd - 1] = v->stride[d];
+        } else {
+            w->shape[nd] = v->shape[d];
+            w->stride[nd] = v->stride[d];
+            nd++;
+        }
+    }
+    if (nd == 0) {
+        w->shape[0] = 1;
+        w->stride[0] = 1;
+        nd = 1;
+    }
+    w->nd = nd;
+}
+
+static void walk_seek(walk *w, int64_t pos)
+{
+    w->off = 0;
+    for (int d = w->nd - 1; d >= 0; d--) {
+        w->idx[d] = pos % w->shape[d];
+        pos /= w->shape[d];
+        w->off += w->idx[d] * w->stride[d];
+    }
+}
+
+/* Elements left in the current run. */
+static inline int64_t walk_run(const walk *w) { return w->shape[w->nd - 1] - w->idx[w->nd - 1]; }
+
+/* Moves n <= walk_run() elements forward. */
+static void walk_advance(walk *w, int64_t n)
+{
+    int d = w->nd - 1;
+    w->idx[d] += n;
+    w->off += n * w->stride[d];
+    while (d > 0 && w->idx[d] == w->shape[d]) {
+        w->off -= w->shape[d] * w->stride[d];
+        w->idx[d] = 0;
+        d--;
+        w->idx[d]++;
+        w->off += w->stride[d];
+    }
+}
+
+/* ---- copy ------------------------------------------------------------------ */
+
+typedef void (*copy_run_fn)(int64_t n, void *dst, int64_t ds, const void *src, int64_t ss);
+
+static void copy_same(int64_t n, void *dst, int64_t ds, const void *src, int64_t ss)
+{
+    uint32_t *d = dst;
+    const uint32_t *s = src;
+    if (ds == 1 && ss == 1) {
+        memcpy(d, s, (size_t)n * sizeof *d);
+        return;
+    }
+    for (int64_t i = 0; i < n; i++) d[i * ds] = s[i * ss];
+}
+
+static void copy_i32_to_f32(int64_t n, void *dst, int64_t ds, const void *src, int64_t ss)
+{
+    float *d = dst;
+    const int32_t *s = src;
+    for (int64_t i = 0; i < n; i++) d[i * ds] = (float)s[i * ss];
+}
+
+/* Truncation toward zero; NaN becomes 0 and out-of-range values saturate, where a
+ * plain C cast would be undefined. */
+static inline int32_t f32_to_i32(float v)
+{
+    if (v != v) return 0;
+    if (v >= 2147483648.0f) return INT32_MAX;
+    if (v <= -2147483648.0f) return INT32_MIN;
+    return (int32_t)v;
+}
+
+static void copy_f32_to_i32(int64_t n, void *dst, int64_t ds, const void *src, int64_t ss)
+{
+    int32_t *d = dst;
+    const float *s = src;
+    for (int64_t i = 0; i < n; i++) d[i * ds] = f32_to_i32(s[i * ss]);
+}
+
+/* indexed [dst dtype][src dtype] */
+static const copy_run_fn copy_runs[2][2] = {
+    [AG_F32] = {[AG_F32] = copy_same, [AG_I32] = copy_i32_to_f32},
+    [AG_I32] = {[AG_F32] = copy_f32_to_i32, [AG_I32] = copy_same},
+};
+
+static bool dtype_ok(ag_dtype dt) { return dt == AG_F32 || dt == AG_I32; }
+
+static bool view_ok(const ag_view *v) { return v && v->buf && v->ndim >= 0 && v->ndim <= AG_MAX_DIMS; }
+
+/* Copies flat positions [begin, end) of both views' row-major orders. */
+static void copy_range(const ag_view *dst, const ag_view *src, int64_t begin, int64_t end)
+{
+    walk wd, ws;
+    walk_init(&wd, dst);
+    walk_init(&ws, src);
+    walk_seek(&wd, begin);
+    walk_seek(&ws, begin);
+    copy_run_fn run = copy_runs[dst->dtype][src->dtype];
+    char *db = dst->buf->data;
+    const char *sb = src->buf->data;
+    for (int64_t pos = begin; pos < end;) {
+        int64_t n = walk_run(&wd);
+        int64_t ns = walk_run(&ws);
+        if (ns < n) n = ns;
+        if (end - pos < n) n = end - pos;
+        run(n, db + (dst->offset + wd.off) * 4, wd.stride[wd.nd - 1],
+            sb + (src->offset + ws.off) * 4, ws.stride[ws.nd - 1]);
+        pos += n;
+        if (pos < end) {
+            walk_advance(&wd, n);
+            walk_advance(&ws, n);
+        }
+    }
+}
+
+/* Same shapes copy element by element; differing shapes with the same element
+ * count copy in row-major order (what a reshape of a strided view needs). */
+ag_status cpu_copy(void *ctx, const ag_view *dst, const ag_view *src)
+{
+    (void)ctx;
+    if (!view_ok(dst) || !view_ok(src)) return ag_set_error(AG_ERR_ARG, "cpu copy: invalid view");
+    if (!dtype_ok(dst->dtype) || !dtype_ok(src->dtype))
+        return ag_set_error(AG_ERR_DTYPE, "cpu copy: %s to %s is not supported",
+                            ag_dtype_name(src->dtype), ag_dtype_name(dst->dtype));
+    int64_t n = cpu_numel(dst);
+    if (cpu_numel(src) != n)
+        return ag_set_error(AG_ERR_SHAPE, "cpu copy: %lld elements into %lld",
+                            (long long)cpu_numel(src), (long long)n);
+    if (n == 0) return AG_OK;
+    int nt = n >= CPU_MEM_PAR_MIN ? cpu_threads() : 1;
+    if (nt > 1) {
+#ifdef _OPENMP
+#pragma omp parallel for num_threads(nt) schedule(static)
+#endif
+        for (int t = 0; t < nt; t++) copy_range(dst, src, n * t / nt, n * (t + 1) / nt);
+    } else {
+        copy_range(dst, src, 0, n);
+    }
+    return AG_OK;
+}
+
+/* ---- fill ------------------------------------------------------------------ */
+
+static void fill_range(const ag_view *dst, uint32_t bits, int64_t begin, int64_t end)
+{
+    walk w;
+    walk_init(&w, dst);
+    walk_seek(&w, begin);
+    uint32_t *base = (uint32_t *)dst->buf->data + dst->offset;
+    for (int64_t pos = begin; pos < end;) {
+        int64_t n = walk_run(&w);
+        if (end - pos < n) n = end - pos;
+        uint32_t *p = base + w.off;
+        int64_t s = w.stride[w.nd - 1];
+        if (s == 1)
+            for (int64_t i = 0; i < n; i++) p[i] = bits;
+        else
+            for (int64_t i = 0; i < n; i++) p[i * s] = bits;
+        pos += n;
+        if (pos < end) walk_advance(&w, n);
+    }
+}
+
+ag_status cpu_fill(void *ctx, const ag_view *dst, double value)
+{
+    (void)ctx;
+    if (!view_ok(dst)) return ag_set_error(AG_ERR_ARG, "cpu fill: invalid view");
+    if (!dtype_ok(dst->dtype))
+        return ag_set_error(AG_ERR_DTYPE, "cpu fill: %s is not supported",
+                            ag_dtype_name(dst->dtype));
+    /* both dtypes are 4 bytes: fill with the bit pattern of the converted value */
+    uint32_t bits;
+    if (dst->dtype == AG_F32) {
+        float f = (float)value;
+        memcpy(&bits, &f, 4);
+    } else {
+        double t = trunc(value);
+        int32_t i = t != t ? 0 : t >= 2147483647.0 ? INT32_MAX : t <= -2147483648.0 ? INT32_MIN : (int32_t)t;
+        memcpy(&bits, &i, 4);
+    }
+    int64_t n = cpu_numel(dst);
+    if (n == 0) return AG_OK;
+    int nt = n >= CPU_MEM_PAR_MIN ? cpu_threads() : 1;
+    if (nt > 1) {
+#ifdef _OPENMP
+#pragma omp parallel for num_threads(nt) schedule(static)
+#endif
+        for (int t = 0; t < nt; t++) fill_range(dst, bits, n * t / nt, n * (t + 1) / nt);
+    } else {
+        fill_range(dst, bits, 0, n);
+    }
+    return AG_OK;
+}

@@ -1,0 +1,144 @@
+/* Counter-based random numbers (Philox-4x32-10, mapping in backend.h). Every
+ * element is a pure function of (seed, stream, index), so results do not depend
+ * on the thread count and match the other backends. */
+#include "cpu.h"
+
+#include <math.h>
+
+/* below this many elements generation stays on one thread */
+#define RAND_PAR_MIN 16384
+
+#define TWO_PI_F 6.28318530717958647692f
+
+static inline void philox_block(const ag_rand_args *r, int64_t block, uint32_t out[4])
+{
+    const uint32_t key[2] = {(uint32_t)r->seed, (uint32_t)(r->seed >> 32)};
+    const uint32_t ctr[4] = {(uint32_t)(uint64_t)block, (uint32_t)((uint64_t)block >> 32),
+                             (uint32_t)r->stream, (uint32_t)(r->stream >> 32)};
+    ag_philox4x32(key, ctr, out);
+}
+
+/* [0, 1) from the top 24 bits */
+static inline float u01(uint32_t w) { return (float)(w >> 8) * 0x1p-24f; }
+/* (0, 1]: safe for log */
+static inline float u01_open(uint32_t w) { return (float)((w >> 8) + 1) * 0x1p-24f; }
+
+static bool dense(const ag_view *v)
+{
+    int64_t expect = 1;
+    for (int d = v->ndim - 1; d >= 0; d--) {
+        if (v->shape[d] != 1 && v->stride[d] != expect) return false;
+        expect *= v->shape[d];
+    }
+    return true;
+}
+
+static ag_status check_f32_dense(const char *op, const char *what, const ag_view *v)
+{
+    if (!v || !v->buf || v->ndim < 0 || v->ndim > AG_MAX_DIMS)
+        return ag_set_error(AG_ERR_ARG, "cpu %s: invalid %s view", op, what);
+    if (v->dtype != AG_F32)
+        return ag_set_error(AG_ERR_DTYPE, "cpu %s: %s is %s, expected f32", op, what,
+                            ag_dtype_name(v->dtype));
+    if (!dense(v)) return ag_set_error(AG_ERR_ARG, "cpu %s: %s must be contiguous", op, what);
+    return AG_OK;
+}
+
+static void rand_uniform(const ag_rand_args *r, float *y, int64_t n, int64_t b0, int64_t b1)
+{
+    const float lo = r->a, span = r->b - r->a;
+    for (int64_t blk = b0; blk < b1; blk++) {
+        uint32_t w[4];
+        philox_block(r, blk, w);
+        for (int64_t k = 0, i = blk * 4; k < 4 && i < n; k++, i++) y[i] = lo + span * u01(w[k]);
+    }
+}
+
+/* Box-Muller, cosine branch only: element i uses words 2(i%2) and 2(i%2)+1 of block i/2 */
+static void rand_normal(const ag_rand_args *r, float *y, int64_t n, int64_t b0, int64_t b1)
+{
+    for (int64_t blk = b0; blk < b1; blk++) {
+        uint32_t w[4];
+        philox_block(r, blk, w);
+        for (int64_t k = 0, i = blk * 2; k < 2 && i < n; k++, i++) {
+            float u = u01_open(w[2 * k]), v = u01_open(w[2 * k + 1]);
+            float z = sqrtf(-2.0f * logf(u)) * cosf(TWO_PI_F * v);
+            y[i] = r->a + r->b * z;
+        }
+    }
+}
+
+ag_status cpu_rand(void *ctx, const ag_rand_args *r, const ag_view *y)
+{
+    (void)ctx;
+    if (!r) return ag_set_error(AG_ERR_ARG, "cpu rand: NULL arguments");
+    if (r->dist != AG_RAND_UNIFORM && r->dist != AG_RAND_NORMAL)
+        return ag_set_error(AG_ERR_ARG, "cpu rand: unknown distribution %d", (int)r->dist);
+    ag_status s = check_f32_dense("rand", "y", y);
+    if (s != AG_OK) return s;
+    const int64_t n = cpu_numel(y);
+    if (n == 0) return AG_OK;
+    float *py = cpu_f32(y);
+    const bool normal = r->dist == AG_RAND_NORMAL;
+    const int64_t per = normal ? 2 : 4, nblocks = (n + per - 1) / per;
+    int nt = n >= RAND_PAR_MIN ? cpu_threads() : 1;
+    if (nt > nblocks) nt = (int)nblocks;
+#ifdef _OPENMP
+#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
+#endif
+    for (int t = 0; t < nt; t++) {
+        int64_t b0 = nblocks * t / nt, b1 = nblocks * (t + 1) / nt;
+        if (normal)
+            rand_normal(r, py, n, b0, b1);
+        else
+            rand_uniform(r, py, n, b0, b1);
+    }
+    return AG_OK;
+}
+
+static void dropout_range(const ag_rand_args *r, float p, float scale, float *y, float *mask,
+                          const float *x, int64_t n, int64_t b0, int64_t b1)
+{
+    for (int64_t blk = b0; blk < b1; blk++) {
+        uint32_t w[4];
+        philox_block(r, blk, w);
+        for (int64_t k = 0, i = blk * 4; k < 4 && i < n; k++, i++) {
+            float m = u01(w[k]) >= p ? scale : 0.0f;
+            if (mask) mask[i] = m;
+            y[i] = x[i] * m;
+        }
+    }
+}
+
+/* mask may be NULL when the caller needs no gradient */
+ag_status cpu_dropout(void *ctx, const ag_rand_args *r, float p, const ag_view *y,
+                      const ag_view *mask, const ag_view *x)
+{
+    (void)ctx;
+    if (!r) return ag_set_error(AG_ERR_ARG, "cpu dropout: NULL arguments");
+    if (!(p >= 0.0f && p <= 1.0f))
+        return ag_set_error(AG_ERR_ARG, "cpu dropout: p = %g is outside [0, 1]", (double)p);
+    ag_status s = check_f32_dense("dropout", "y", y);
+    if (s == AG_OK) s = check_f32_dense("dropout", "x", x);
+    if (s == AG_OK && mask) s = check_f32_dense("dropout", "mask", mask);
+    if (s != AG_OK) return s;
+    const int64_t n = cpu_numel(y);
+    if (cpu_numel(x) != n || (mask && cpu_numel(mask) != n))
+        return ag_set_error(AG_ERR_SHAPE, "cpu dropout: y, mask and x sizes differ (%lld, %lld, %lld)",
+                            (long long)n, (long long)(mask ? cpu_numel(mask) : n),
+                            (long long)cpu_numel(x));
+    if (n == 0) return AG_OK;
+    /* p == 1 drops everything; 1 / (1 - p) would make 0 * inf = NaN */
+    const float scale = p < 1.0f ? 1.0f / (1.0f - p) : 0.0f;
+    float *py = cpu_f32(y), *pm = mask ? cpu_f32(mask) : NULL;
+    const float *px = cpu_f32(x);
+    const int64_t nblocks = (n + 3) / 4;
+    int nt = n >= RAND_PAR_MIN ? cpu_threads() : 1;
+    if (nt > nblocks) nt = (int)nblocks;
+#ifdef _OPENMP
+#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
+#endif
+    for (int t = 0; t < nt; t++)
+        dropout_range(r, p, scale, py, pm, px, n, nblocks * t / nt, nblocks * (t + 1) / nt);
+    return AG_OK;
+}

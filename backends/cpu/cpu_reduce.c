@@ -1,0 +1,439 @@
+/* Reductions over strided f32 views: sum, mean (double accumulation), max, min
+ * (NaN wins) and argmax/argmin (int32, first index on ties, NaN is the extreme).
+ *
+ * The kept axes and the reduced axes are each merged where the layout allows.
+ * When the reduced axis is the dense one, each output walks a contiguous run
+ * ("horizontal"); when a kept axis is denser (a column sum), a block of adjacent
+ * outputs is accumulated together while walking the reduced axes ("vertical"),
+ * so memory is read in order either way. Few outputs over a long reduction are
+ * split into chunks whose partial results are merged in order. */
+#include "cpu.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+/* outputs accumulated together in vertical mode */
+#define RED_VB 64
+/* below this many input elements a reduction stays on one thread */
+#define RED_PAR_MIN 32768
+/* smallest reduction chunk worth a thread */
+#define RED_CHUNK_MIN 16384
+
+typedef struct rblock {
+    double v[RED_VB];
+    int64_t i[RED_VB];
+} rblock;
+
+typedef struct red_plan {
+    int nk, nr;
+    int64_t kshape[AG_MAX_DIMS], kxs[AG_MAX_DIMS], kys[AG_MAX_DIMS];
+    int64_t rshape[AG_MAX_DIMS], rxs[AG_MAX_DIMS];
+    int64_t nout, nred;
+    bool vertical;
+    int64_t nb_full;  /* outputs per group: 1, or up to RED_VB in vertical mode */
+    int64_t nblk;     /* groups along the inner kept axis (vertical) */
+    int64_t ngroups, nchunks;
+    const float *x;
+    float *yf;
+    int32_t *yi;
+} red_plan;
+
+/* ---- per-op accumulation --------------------------------------------------- */
+
+/* Folds n elements x[0], x[s], ... at reduction positions r, r+1, ... into a->*[0]. */
+typedef void (*red_run_fn)(rblock *a, const float *x, int64_t n, int64_t s, int64_t r);
+/* Folds one reduction position r into nb adjacent outputs x[0], x[ks], ... */
+typedef void (*red_vrun_fn)(rblock *a, const float *x, int64_t nb, int64_t ks, int64_t r);
+/* Folds b's partial results (a later chunk) into a's. */
+typedef void (*red_merge_fn)(rblock *a, const rblock *b, int64_t nb);
+
+typedef struct red_ops {
+    double init;
+    red_run_fn run;
+    red_vrun_fn vrun;
+    red_merge_fn merge;
+} red_ops;
+
+static void run_sum(rblock *a, const float *x, int64_t n, int64_t s, int64_t r)
+{
+    (void)r;
+    double t = 0.0;
+    int64_t i = 0;
+    if (s == 1) {
+        /* independent lanes: vectorizes without reassociating */
+        double lane[8] = {0};
+        for (; i + 8 <= n; i += 8)
+            for (int j = 0; j < 8; j++) lane[j] += x[i + j];
+        for (int j = 0; j < 8; j++) t += lane[j];
+    }
+    for (; i < n; i++) t += x[i * s];
+    a->v[0] += t;
+}
+
+static void vrun_sum(rblock *a, const float *x, int64_t nb, int64_t ks, int64_t r)
+{
+    (void)r;
+    if (ks == 1 && nb == RED_VB)
+        for (int j = 0; j < RED_VB; j++) a->v[j] += x[j]; /* constant trip count vectorizes */
+    else if (ks == 1)
+        for (int64_t j = 0; j < nb; j++) a->v[j] += x[j];
+    else
+        for (int64_t j = 0; j < nb; j++) a->v[j] += x[j * ks];
+}
+
+static void merge_sum(rblock *a, const rblock *b, int64_t nb)
+{
+    for (int64_t j = 0; j < nb; j++) a->v[j] += b->v[j];
+}
+
+/* NaN sticks: once m is NaN neither test can replace it */
+static inline double take_max(double m, double v) { return v > m || v != v ? v : m; }
+static inline double take_min(double m, double v) { return v < m || v != v ? v : m; }
+
+static void run_max(rblock *a, const float *x, int64_t n, int64_t s, int64_t r)
+{
+    (void)r;
+    double m = a->v[0];
+    for (int64_t i = 0; i < n; i++) m = take_max(m, x[i * s]);
+    a->v[0] = m;
+}
+
+static void run_min(rblock *a, const float *x, int64_t n, int64_t s, int64_t r)
+{
+    (void)r;
+    double m = a->v[0];
+    for (int64_t i = 0; i < n; i++) m = take_min(m, x[i * s]);
+    a->v[0] = m;
+}
+
+static void vrun_max(rblock *a, const float *x, int64_t nb, int64_t ks, int64_t r)
+{
+    (void)r;
+    for (int64_t j = 0; j < nb; j++) a->v[j] = take_max(a->v[j], x[j * ks]);
+}
+
+static void vrun_min(rblock *a, const float *x, int64_t nb, int64_t ks, int64_t r)
+{
+    (void)r;
+    for (int64_t j = 0; j < nb; j++) a->v[j] = take_min(a->v[j], x[j * ks]);
+}
+
+static void merge_max(rblock *a, const rblock *b, int64_t nb)
+{
+    for (int64_t j = 0; j < nb; j++) a->v[j] = take_max(a->v[j], b->v[j]);
+}
+
+static void merge_min(rblock *a, const rblock *b, int64_t nb)
+{
+    for (int64_t j = 0; j < nb; j++) a->v[j] = take_min(a->v[j], b->v[j]);
+}
+
+/* Strictly better or the first NaN: ties and later NaNs keep the earlier index. */
+static inline bool better_max(double m, double v) { return m == m && (v > m || v != v); }
+static inline bool better_min(double m, double v) { return m == m && (v < m || v != v); }
+
+static void run_argmax(rblock *a, const float *x, int64_t n, int64_t s, int64_t r)
+{
+    for (int64_t i = 0; i < n; i++)
+        if (better_max(a->v[0], x[i * s])) {
+            a->v[0] = x[i * s];
+            a->i[0] = r + i;
+        }
+}
+
+static void run_argmin(rblock *a, const float *x, int64_t n, int64_t s, int64_t r)
+{
+    for (int64_t i = 0; i < n; i++)
+        if (better_min(a->v[0], x[i * s])) {
+            a->v[0] = x[i * s];
+            a->i[0] = r + i;
+        }
+}
+
+static void vrun_argmax(rblock *a, const float *x, int64_t nb, int64_t ks, int64_t r)
+{
+    for (int64_t j = 0; j < nb; j++)
+        if (better_max(a->v[j], x[j * ks])) {
+            a->v[j] = x[j * ks];
+            a->i[j] = r;
+        }
+}
+
+static void vrun_argmin(rblock *a, const float *x, int64_t nb, int64_t ks, int64_t r)
+{
+    for (int64_t j = 0; j < nb; j++)
+        if (better_min(a->v[j], x[j * ks])) {
+            a->v[j] = x[j * ks];
+            a->i[j] = r;
+        }
+}
+
+static void merge_argmax(rblock *a, const rblock *b, int64_t nb)
+{
+    for (int64_t j = 0; j < nb; j++)
+        if (better_max(a->v[j], b->v[j])) {
+            a->v[j] = b->v[j];
+            a->i[j] = b->i[j];
+        }
+}
+
+static void merge_argmin(rblock *a, const rblock *b, int64_t nb)
+{
+    for (int64_t j = 0; j < nb; j++)
+        if (better_min(a->v[j], b->v[j])) {
+            a->v[j] = b->v[j];
+            a->i[j] = b->i[j];
+        }
+}
+
+static const red_ops red_table[AG_REDUCE_COUNT] = {
+    [AG_REDUCE_SUM] = {0.0, run_sum, vrun_sum, merge_sum},
+    [AG_REDUCE_MEAN] = {0.0, run_sum, vrun_sum, merge_sum},
+    [AG_REDUCE_MAX] = {-INFINITY, run_max, vrun_max, merge_max},
+    [AG_REDUCE_MIN] = {INFINITY, run_min, vrun_min, merge_min},
+    [AG_REDUCE_ARGMAX] = {-INFINITY, run_argmax, vrun_argmax, merge_argmax},
+    [AG_REDUCE_ARGMIN] = {INFINITY, run_argmin, vrun_argmin, merge_argmin},
+};
+
+static const char *const red_names[AG_REDUCE_COUNT] = {
+    [AG_REDUCE_SUM] = "sum", [AG_REDUCE_MEAN] = "mean", [AG_REDUCE_MAX] = "max",
+    [AG_REDUCE_MIN] = "min", [AG_REDUCE_ARGMAX] = "argmax", [AG_REDUCE_ARGMIN] = "argmin",
+};
+
+/* ---- planning -------------------------------------------------------------- */
+
+static void shape_fmt(const ag_view *v, char *buf, size_t size)
+{
+    size_t n = (size_t)snprintf(buf, size, "[");
+    for (int d = 0; d < v->ndim && n < size; d++)
+        n += (size_t)snprintf(buf + n, size - n, d ? ", %lld" : "%lld", (long long)v->shape[d]);
+    if (n < size) snprintf(buf + n, size - n, "]");
+}
+
+static ag_status shape_error(const char *op, const ag_view *y, const ag_view *x, const char *why)
+{
+    char a[160], b[160];
+    shape_fmt(x, a, sizeof a);
+    shape_fmt(y, b, sizeof b);
+    return ag_set_error(AG_ERR_SHAPE, "cpu reduce %s: %s (x %s, y %s)", op, why, a, b);
+}
+
+static int64_t iabs64(int64_t v) { return v < 0 ? -v : v; }
+
+static ag_status red_plan_init(red_plan *p, ag_reduce_op op, const ag_view *y, const ag_view *x)
+{
+    const char *name = red_names[op];
+    if (y->ndim != x->ndim) return shape_error(name, y, x, "y must have x's number of axes");
+    bool arg = op == AG_REDUCE_ARGMAX || op == AG_REDUCE_ARGMIN;
+    int nk = 0, nr = 0, naxes = 0;
+    p->nout = 1;
+    p->nred = 1;
+    for (int d = 0; d < x->ndim; d++) {
+        int64_t n = x->shape[d];
+        if (y->shape[d] == n) {
+            if (n == 1) continue;
+            p->nout *= n;
+            if (nk > 0 && p->kxs[nk - 1] == x->stride[d] * n && p->kys[nk - 1] == y->stride[d] * n) {
+                p->kshape[nk - 1] *= n;
+                p->kxs[nk - 1] = x->stride[d];
+                p->kys[nk - 1] = y->stride[d];
+            } else {
+                p->kshape[nk] = n;
+                p->kxs[nk] = x->stride[d];
+                p->kys[nk] = y->stride[d];
+                nk++;
+            }
+        } else if (y->shape[d] == 1) {
+            naxes++;
+            p->nred *= n;
+            if (nr > 0 && p->rxs[nr - 1] == x->stride[d] * n) {
+                p->rshape[nr - 1] *= n;
+                p->rxs[nr - 1] = x->stride[d];
+            } else {
+                p->rshape[nr] = n;
+                p->rxs[nr] = x->stride[d];
+                nr++;
+            }
+        } else {
+            return shape_error(name, y, x, "each y axis must equal x's or be 1");
+        }
+    }
+    /* an axis of size 1 is reduced trivially, so argmax over one gives zeros */
+    if (arg && naxes > 1)
+        return ag_set_error(AG_ERR_ARG, "cpu reduce %s: reduces %d axes, expected one", name, naxes);
+    if (nr == 0) {
+        p->rshape[0] = 1;
+        p->rxs[0] = 0;
+        nr = 1;
+    }
+    p->nk = nk;
+    p->nr = nr;
+    p->vertical = nk > 0 && iabs64(p->kxs[nk - 1]) < iabs64(p->rxs[nr - 1]);
+    if (p->vertical) {
+        int64_t kn = p->kshape[nk - 1];
+        p->nb_full = kn < RED_VB ? kn : RED_VB;
+        p->nblk = (kn + RED_VB - 1) / RED_VB;
+        p->ngroups = p->nout / kn * p->nblk;
+    } else {
+        p->nb_full = 1;
+        p->nblk = 1;
+        p->ngroups = p->nout;
+    }
+    return AG_OK;
+}
+
+/* x and y offsets of group g's first output, and how many outputs it has */
+static int64_t red_group(const red_plan *p, int64_t g, int64_t *xo, int64_t *yo)
+{
+    int64_t nb = 1;
+    int nd = p->nk;
+    *xo = 0;
+    *yo = 0;
+    if (p->vertical) {
+        int64_t blk = g % p->nblk, kn = p->kshape[nd - 1];
+        g /= p->nblk;
+        int64_t j0 = blk * RED_VB;
+        nb = kn - j0 < RED_VB ? kn - j0 : RED_VB;
+        *xo += j0 * p->kxs[nd - 1];
+        *yo += j0 * p->kys[nd - 1];
+        nd--;
+    }
+    for (int d = nd - 1; d >= 0; d--) {
+        int64_t i = g % p->kshape[d];
+        g /= p->kshape[d];
+        *xo += i * p->kxs[d];
+        *yo += i * p->kys[d];
+    }
+    return nb;
+}
+
+/* Folds reduction positions [r0, r1) of the group at x offset xo into a. */
+static void red_fold(const red_plan *p, const red_ops *ops, rblock *a, int64_t nb, int64_t xo,
+                     int64_t r0, int64_t r1)
+{
+    if (r0 >= r1) return; /* an empty axis: nothing to unravel */
+    const int nr = p->nr;
+    int64_t idx[AG_MAX_DIMS], off = 0, rem = r0;
+    for (int d = nr - 1; d >= 0; d--) {
+        idx[d] = rem % p->rshape[d];
+        rem /= p->rshape[d];
+        off += idx[d] * p->rxs[d];
+    }
+    const int64_t inner = p->rshape[nr - 1], rs = p->rxs[nr - 1];
+    const int64_t ks = p->vertical ? p->kxs[p->nk - 1] : 0;
+    for (int64_t r = r0; r < r1;) {
+        int64_t n = inner - idx[nr - 1];
+        if (r1 - r < n) n = r1 - r;
+        const float *base = p->x + xo + off;
+        if (p->vertical)
+            for (int64_t i = 0; i < n; i++) ops->vrun(a, base + i * rs, nb, ks, r + i);
+        else
+            ops->run(a, base, n, rs, r);
+        r += n;
+        if (r == r1) break;
+        idx[nr - 1] += n;
+        off += n * rs;
+        for (int d = nr - 1; d > 0 && idx[d] == p->rshape[d]; d--) {
+            off -= idx[d] * p->rxs[d];
+            idx[d] = 0;
+            idx[d - 1]++;
+            off += p->rxs[d - 1];
+        }
+    }
+}
+
+static void red_store(const red_plan *p, ag_reduce_op op, const rblock *a, int64_t nb, int64_t yo,
+                      int64_t ys)
+{
+    for (int64_t j = 0; j < nb; j++) {
+        if (p->yi)
+            p->yi[yo + j * ys] = (int32_t)a->i[j];
+        else if (op == AG_REDUCE_MEAN)
+            p->yf[yo + j * ys] = (float)(a->v[j] / (double)p->nred);
+        else
+            p->yf[yo + j * ys] = (float)a->v[j];
+    }
+}
+
+/* Work item w: chunk (w % nchunks) of group (w / nchunks). */
+static void red_item(const red_plan *p, ag_reduce_op op, int64_t w, rblock *partial)
+{
+    const red_ops *ops = &red_table[op];
+    int64_t g = w / p->nchunks, c = w % p->nchunks;
+    int64_t xo, yo;
+    int64_t nb = red_group(p, g, &xo, &yo);
+    int64_t r0 = p->nred * c / p->nchunks, r1 = p->nred * (c + 1) / p->nchunks;
+    rblock a;
+    for (int64_t j = 0; j < nb; j++) {
+        a.v[j] = ops->init;
+        a.i[j] = r0;
+    }
+    red_fold(p, ops, &a, nb, xo, r0, r1);
+    if (partial)
+        partial[w] = a;
+    else
+        red_store(p, op, &a, nb, yo, p->vertical ? p->kys[p->nk - 1] : 0);
+}
+
+ag_status cpu_reduce(void *ctx, ag_reduce_op op, const ag_view *y, const ag_view *x)
+{
+    (void)ctx;
+    if ((unsigned)op >= AG_REDUCE_COUNT)
+        return ag_set_error(AG_ERR_ARG, "cpu reduce: unknown op %d", (int)op);
+    const char *name = red_names[op];
+    if (!x || !y || !x->buf || !y->buf || x->ndim < 0 || x->ndim > AG_MAX_DIMS)
+        return ag_set_error(AG_ERR_ARG, "cpu reduce %s: invalid view", name);
+    bool arg = op == AG_REDUCE_ARGMAX || op == AG_REDUCE_ARGMIN;
+    ag_dtype ydt = arg ? AG_I32 : AG_F32;
+    if (x->dtype != AG_F32 || y->dtype != ydt)
+        return ag_set_error(AG_ERR_DTYPE, "cpu reduce %s: x is %s and y %s, expected f32 and %s",
+                            name, ag_dtype_name(x->dtype), ag_dtype_name(y->dtype),
+                            ag_dtype_name(ydt));
+    red_plan p;
+    ag_status s = red_plan_init(&p, op, y, x);
+    if (s != AG_OK) return s;
+    if (p.nout == 0) return AG_OK;
+    if (p.nred == 0 && op != AG_REDUCE_SUM && op != AG_REDUCE_MEAN)
+        return ag_set_error(AG_ERR_ARG, "cpu reduce %s: cannot reduce an empty axis", name);
+    p.x = cpu_f32(x);
+    p.yf = arg ? NULL : cpu_f32(y);
+    p.yi = arg ? cpu_i32(y) : NULL;
+
+    int64_t total = p.nout * p.nred;
+    int nt = total >= RED_PAR_MIN ? cpu_threads() : 1;
+    p.nchunks = 1;
+    if (nt > 1 && p.ngroups < nt) {
+        /* too few outputs to share out: split the reduction itself */
+        int64_t want = (nt + p.ngroups - 1) / p.ngroups;
+        int64_t most = p.nred * p.nb_full / RED_CHUNK_MIN;
+        p.nchunks = want < most ? want : most;
+        if (p.nchunks < 1) p.nchunks = 1;
+    }
+    int64_t nitems = p.ngroups * p.nchunks;
+    rblock *partial = NULL;
+    if (p.nchunks > 1) {
+        partial = malloc((size_t)nitems * sizeof *partial);
+        if (!partial) { /* still correct, just not split */
+            p.nchunks = 1;
+            nitems = p.ngroups;
+        }
+    }
+    if (nt > nitems) nt = (int)nitems;
+#ifdef _OPENMP
+#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
+#endif
+    for (int64_t w = 0; w < nitems; w++) red_item(&p, op, w, partial);
+    if (partial) {
+        const red_ops *ops = &red_table[op];
+        for (int64_t g = 0; g < p.ngroups; g++) {
+            rblock *a = &partial[g * p.nchunks];
+            int64_t xo, yo;
+            int64_t nb = red_group(&p, g, &xo, &yo);
+            for (int64_t c = 1; c < p.nchunks; c++) ops->merge(a, &partial[g * p.nchunks + c], nb);
+            red_store(&p, op, a, nb, yo, p.vertical ? p.kys[p.nk - 1] : 0);
+        }
+        free(partial);
+    }
+    return AG_OK;
+}

@@ -1,0 +1,309 @@
+/* anygrad: tensors, autograd and training on any GPU or CPU.
+ *
+ * Conventions
+ *  - Every function that returns a tensor returns a new reference, or NULL on
+ *    error with the reason in ag_last_error(). A NULL input makes an op return
+ *    NULL without overwriting the first error, so nested calls report it.
+ *  - Inside ag_scope_begin()/ag_scope_end() the scope owns every tensor created;
+ *    outside any scope the caller owns it and calls ag_release().
+ *  - Shapes are int64_t, at most AG_MAX_DIMS dimensions; negative axes count
+ *    from the end, as in PyTorch.
+ */
+#ifndef ANYGRAD_H
+#define ANYGRAD_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define AG_MAX_DIMS 8
+#define AG_VERSION "0.1.0"
+
+/* ---- errors ------------------------------------------------------------ */
+
+typedef enum ag_status {
+    AG_OK = 0,
+    AG_ERR_ARG,         /* NULL or out-of-range argument */
+    AG_ERR_SHAPE,       /* incompatible shapes */
+    AG_ERR_DTYPE,       /* unsupported or mismatched dtype */
+    AG_ERR_DEVICE,      /* device failure or tensors on different devices */
+    AG_ERR_OOM,         /* out of host or device memory */
+    AG_ERR_IO,          /* file or parse error */
+    AG_ERR_STATE,       /* misuse, e.g. backward through a released graph */
+    AG_ERR_UNSUPPORTED  /* valid request this build or backend cannot do */
+} ag_status;
+
+const char *ag_last_error(void);       /* message of the last error on this thread */
+ag_status ag_last_status(void);
+void ag_clear_error(void);
+const char *ag_status_name(ag_status s);
+
+/* ---- types ------------------------------------------------------------- */
+
+typedef enum ag_dtype { AG_F32 = 0, AG_I32 = 1, AG_F16 = 2, AG_BF16 = 3 } ag_dtype;
+
+typedef struct ag_tensor ag_tensor;
+typedef struct ag_device ag_device;
+typedef struct ag_optim ag_optim;
+
+size_t ag_dtype_size(ag_dtype dt);
+const char *ag_dtype_name(ag_dtype dt);
+
+/* ---- devices ------------------------------------------------------------ */
+
+int ag_device_count(void);
+ag_device *ag_device_get(int index);
+ag_device *ag_device_default(void);             /* honours AG_DEVICE */
+ag_device *ag_device_by_name(const char *name); /* "cpu", "cpu:0", ... */
+const char *ag_device_name(const ag_device *dev);
+const char *ag_device_backend(const ag_device *dev);
+ag_status ag_set_default_device(ag_device *dev); /* for this thread's new tensors */
+ag_status ag_device_sync(ag_device *dev);
+
+/* ---- creation ----------------------------------------------------------- */
+
+ag_tensor *ag_empty(int ndim, const int64_t *shape, ag_dtype dtype);
+ag_tensor *ag_zeros(int ndim, const int64_t *shape);
+ag_tensor *ag_ones(int ndim, const int64_t *shape);
+ag_tensor *ag_full(int ndim, const int64_t *shape, float value);
+ag_tensor *ag_scalar(float value);               /* 0-dim */
+ag_tensor *ag_zeros_like(const ag_tensor *t);
+ag_tensor *ag_ones_like(const ag_tensor *t);
+ag_tensor *ag_from_f32(const float *data, int ndim, const int64_t *shape);
+ag_tensor *ag_from_i32(const int32_t *data, int ndim, const int64_t *shape);
+ag_tensor *ag_arange(int64_t n);                 /* 0..n-1 as f32 */
+ag_tensor *ag_to_device(ag_tensor *t, ag_device *dev);
+ag_tensor *ag_to_dtype(ag_tensor *t, ag_dtype dtype); /* f32 <-> i32 (truncates) */
+
+/* Philox-4x32-10 counter RNG: element i of the k-th random op after
+ * ag_manual_seed(s) is the same number on every backend. */
+void ag_manual_seed(uint64_t seed);
+ag_tensor *ag_rand(int ndim, const int64_t *shape, float lo, float hi);
+ag_tensor *ag_randn(int ndim, const int64_t *shape, float mean, float std);
+
+/* ---- lifetime ----------------------------------------------------------- */
+
+ag_tensor *ag_retain(ag_tensor *t);
+void ag_release(ag_tensor *t);          /* NULL is fine */
+void ag_scope_begin(void);
+void ag_scope_end(void);
+/* Ends the innermost scope but keeps t alive, handing it to the enclosing
+ * scope (or to the caller when there is none). Returns t. */
+ag_tensor *ag_scope_return(ag_tensor *t);
+/* Gives the caller a reference to t that outlives the current scope. */
+ag_tensor *ag_keep(ag_tensor *t);
+
+/* ---- inspection and host data ------------------------------------------- */
+
+int ag_ndim(const ag_tensor *t);
+int64_t ag_dim(const ag_tensor *t, int axis);     /* -1 on error */
+int ag_shape(const ag_tensor *t, int64_t shape[AG_MAX_DIMS]); /* returns ndim */
+int64_t ag_numel(const ag_tensor *t);
+ag_dtype ag_dtype_of(const ag_tensor *t);
+ag_device *ag_device_of(const ag_tensor *t);
+bool ag_is_contiguous(const ag_tensor *t);
+/* Copies the elements in row-major logical order; bytes must equal numel * dtype size. */
+ag_status ag_to_host(const ag_tensor *t, void *dst, size_t bytes);
+ag_status ag_from_host(ag_tensor *t, const void *src, size_t bytes);
+ag_status ag_item(const ag_tensor *t, float *out);   /* one-element tensors */
+/* Writes "[2, 3] f32" style text into buf; returns buf. */
+const char *ag_shape_str(const ag_tensor *t, char *buf, size_t size);
+
+/* ---- views (share storage; differentiable) ------------------------------ */
+
+ag_tensor *ag_reshape(ag_tensor *t, int ndim, const int64_t *shape); /* one -1 allowed; copies when needed */
+ag_tensor *ag_permute(ag_tensor *t, const int *perm);
+ag_tensor *ag_transpose(ag_tensor *t, int d0, int d1);
+ag_tensor *ag_slice(ag_tensor *t, int axis, int64_t start, int64_t end, int64_t step);
+ag_tensor *ag_expand(ag_tensor *t, int ndim, const int64_t *shape);
+ag_tensor *ag_squeeze(ag_tensor *t, int axis);
+ag_tensor *ag_unsqueeze(ag_tensor *t, int axis);
+ag_tensor *ag_flatten(ag_tensor *t, int start_axis, int end_axis);
+ag_tensor *ag_contiguous(ag_tensor *t);
+ag_tensor *ag_detach(ag_tensor *t);     /* same storage, no autograd history */
+ag_tensor *ag_clone(ag_tensor *t);      /* new storage, differentiable */
+
+/* ---- element-wise ------------------------------------------------------- */
+
+/* One enum per kernel family; the op table in src/ops_table.c names them. */
+typedef enum ag_unary_op {
+    AG_UNARY_NEG, AG_UNARY_EXP, AG_UNARY_LOG, AG_UNARY_SQRT, AG_UNARY_RSQRT,
+    AG_UNARY_ABS, AG_UNARY_SQUARE, AG_UNARY_RELU,
+    AG_UNARY_LEAKY_RELU,  /* p0 = negative slope */
+    AG_UNARY_ELU,         /* p0 = alpha */
+    AG_UNARY_SIGMOID, AG_UNARY_TANH,
+    AG_UNARY_GELU_TANH, AG_UNARY_GELU_ERF, AG_UNARY_SILU, AG_UNARY_SOFTPLUS,
+    AG_UNARY_CLAMP,       /* p0 = lo, p1 = hi */
+    AG_UNARY_POW,         /* p0 = exponent */
+    AG_UNARY_ADD_SCALAR,  /* p0 */
+    AG_UNARY_MUL_SCALAR,  /* p0 */
+    AG_UNARY_COUNT
+} ag_unary_op;
+
+typedef enum ag_binary_op {
+    AG_BINARY_ADD, AG_BINARY_SUB, AG_BINARY_MUL, AG_BINARY_DIV,
+    AG_BINARY_MAXIMUM, AG_BINARY_MINIMUM,
+    AG_BINARY_EQ, AG_BINARY_NE, AG_BINARY_LT, AG_BINARY_LE, AG_BINARY_GT, AG_BINARY_GE,
+    AG_BINARY_COUNT
+} ag_binary_op;
+
+ag_tensor *ag_unary(ag_unary_op op, ag_tensor *x, float p0, float p1);
+ag_tensor *ag_binary(ag_binary_op op, ag_tensor *a, ag_tensor *b);
+
+ag_tensor *ag_neg(ag_tensor *x);
+ag_tensor *ag_exp(ag_tensor *x);
+ag_tensor *ag_log(ag_tensor *x);
+ag_tensor *ag_sqrt(ag_tensor *x);
+ag_tensor *ag_rsqrt(ag_tensor *x);
+ag_tensor *ag_abs(ag_tensor *x);
+ag_tensor *ag_square(ag_tensor *x);
+ag_tensor *ag_relu(ag_tensor *x);
+ag_tensor *ag_leaky_relu(ag_tensor *x, float negative_slope);
+ag_tensor *ag_elu(ag_tensor *x, float alpha);
+ag_tensor *ag_sigmoid(ag_tensor *x);
+ag_tensor *ag_tanh(ag_tensor *x);
+ag_tensor *ag_gelu(ag_tensor *x);        /* erf form */
+ag_tensor *ag_gelu_tanh(ag_tensor *x);   /* tanh approximation */
+ag_tensor *ag_silu(ag_tensor *x);
+ag_tensor *ag_softplus(ag_tensor *x);
+ag_tensor *ag_clamp(ag_tensor *x, float lo, float hi);
+ag_tensor *ag_pow(ag_tensor *x, float exponent);
+ag_tensor *ag_add_scalar(ag_tensor *x, float s);
+ag_tensor *ag_sub_scalar(ag_tensor *x, float s);
+ag_tensor *ag_mul_scalar(ag_tensor *x, float s);
+ag_tensor *ag_div_scalar(ag_tensor *x, float s);
+
+/* NumPy broadcasting. Comparisons return f32 0/1 and have no gradient. */
+ag_tensor *ag_add(ag_tensor *a, ag_tensor *b);
+ag_tensor *ag_sub(ag_tensor *a, ag_tensor *b);
+ag_tensor *ag_mul(ag_tensor *a, ag_tensor *b);
+ag_tensor *ag_div(ag_tensor *a, ag_tensor *b);
+ag_tensor *ag_maximum(ag_tensor *a, ag_tensor *b);
+ag_tensor *ag_minimum(ag_tensor *a, ag_tensor *b);
+ag_tensor *ag_eq(ag_tensor *a, ag_tensor *b);
+ag_tensor *ag_ne(ag_tensor *a, ag_tensor *b);
+ag_tensor *ag_lt(ag_tensor *a, ag_tensor *b);
+ag_tensor *ag_le(ag_tensor *a, ag_tensor *b);
+ag_tensor *ag_gt(ag_tensor *a, ag_tensor *b);
+ag_tensor *ag_ge(ag_tensor *a, ag_tensor *b);
+ag_tensor *ag_where(ag_tensor *cond, ag_tensor *a, ag_tensor *b); /* cond != 0 ? a : b */
+
+/* ---- reductions --------------------------------------------------------- */
+
+typedef enum ag_reduce_op {
+    AG_REDUCE_SUM, AG_REDUCE_MEAN, AG_REDUCE_MAX, AG_REDUCE_MIN,
+    AG_REDUCE_ARGMAX, AG_REDUCE_ARGMIN, AG_REDUCE_COUNT
+} ag_reduce_op;
+
+/* naxes == 0 (axes may be NULL) reduces over every axis. */
+ag_tensor *ag_sum(ag_tensor *x, int naxes, const int *axes, bool keepdim);
+ag_tensor *ag_mean(ag_tensor *x, int naxes, const int *axes, bool keepdim);
+ag_tensor *ag_max(ag_tensor *x, int naxes, const int *axes, bool keepdim);
+ag_tensor *ag_min(ag_tensor *x, int naxes, const int *axes, bool keepdim);
+ag_tensor *ag_var(ag_tensor *x, int naxes, const int *axes, int correction, bool keepdim);
+ag_tensor *ag_sum_all(ag_tensor *x);
+ag_tensor *ag_mean_all(ag_tensor *x);
+/* Index (int32) of the first maximum along axis. */
+ag_tensor *ag_argmax(ag_tensor *x, int axis, bool keepdim);
+ag_tensor *ag_argmin(ag_tensor *x, int axis, bool keepdim);
+
+/* ---- linear algebra ----------------------------------------------------- */
+
+ag_tensor *ag_matmul(ag_tensor *a, ag_tensor *b);  /* batch dims broadcast */
+ag_tensor *ag_linear(ag_tensor *x, ag_tensor *weight, ag_tensor *bias); /* x W^T + b, W [out, in] */
+
+/* ---- softmax and losses ------------------------------------------------- */
+
+typedef enum ag_reduction { AG_REDUCTION_MEAN, AG_REDUCTION_SUM, AG_REDUCTION_NONE } ag_reduction;
+
+ag_tensor *ag_softmax(ag_tensor *x, int axis);
+ag_tensor *ag_log_softmax(ag_tensor *x, int axis);
+ag_tensor *ag_mse_loss(ag_tensor *pred, ag_tensor *target, ag_reduction red);
+/* logits [N, C], labels int32 [N] in [0, C); a label outside gives NaN. */
+ag_tensor *ag_cross_entropy(ag_tensor *logits, ag_tensor *labels, ag_reduction red,
+                            float label_smoothing);
+ag_tensor *ag_nll_loss(ag_tensor *log_probs, ag_tensor *labels, ag_reduction red);
+ag_tensor *ag_bce_with_logits(ag_tensor *logits, ag_tensor *targets, ag_reduction red);
+
+/* ---- neural-network ops ------------------------------------------------- */
+
+typedef struct ag_conv2d_params {
+    int stride[2], padding[2], dilation[2], groups;
+} ag_conv2d_params;
+typedef struct ag_pool2d_params {
+    int kernel[2], stride[2], padding[2];
+} ag_pool2d_params;
+
+/* x [N, C, H, W], weight [OC, C/groups, KH, KW], bias [OC] or NULL; p NULL = stride 1, no padding. */
+ag_tensor *ag_conv2d(ag_tensor *x, ag_tensor *weight, ag_tensor *bias, const ag_conv2d_params *p);
+ag_tensor *ag_max_pool2d(ag_tensor *x, const ag_pool2d_params *p);
+ag_tensor *ag_avg_pool2d(ag_tensor *x, const ag_pool2d_params *p); /* padding counted */
+/* x [N, C] or [N, C, ...]; running stats [C] (NULL allowed in training) are updated
+ * in training mode and used in eval mode; weight/bias [C] or NULL. */
+ag_tensor *ag_batch_norm(ag_tensor *x, ag_tensor *running_mean, ag_tensor *running_var,
+                         ag_tensor *weight, ag_tensor *bias, bool training,
+                         float momentum, float eps);
+/* Normalises over the last normalized_ndim axes; weight/bias have that shape or NULL. */
+ag_tensor *ag_layer_norm(ag_tensor *x, int normalized_ndim, ag_tensor *weight,
+                         ag_tensor *bias, float eps);
+ag_tensor *ag_dropout(ag_tensor *x, float p, bool training);
+ag_tensor *ag_embedding(ag_tensor *indices, ag_tensor *weight); /* int32 [...] x [V, D] -> [..., D] */
+ag_tensor *ag_concat(int n, ag_tensor *const *ts, int axis);
+ag_tensor *ag_stack(int n, ag_tensor *const *ts, int axis);
+/* torch.gather / scatter_add semantics; index int32 with x's ndim. */
+ag_tensor *ag_gather(ag_tensor *x, int axis, ag_tensor *index);
+ag_tensor *ag_scatter_add(ag_tensor *x, int axis, ag_tensor *index, ag_tensor *src);
+
+/* ---- autograd ----------------------------------------------------------- */
+
+ag_status ag_set_requires_grad(ag_tensor *t, bool requires_grad); /* leaves only */
+bool ag_requires_grad(const ag_tensor *t);
+/* grad NULL: root must have one element (seeded with 1). The graph is freed afterwards. */
+ag_status ag_backward(ag_tensor *root, ag_tensor *grad);
+ag_tensor *ag_grad(const ag_tensor *t);    /* borrowed; NULL when none */
+ag_status ag_zero_grad(ag_tensor *t);      /* drops the gradient */
+void ag_no_grad_begin(void);
+void ag_no_grad_end(void);
+bool ag_grad_enabled(void);
+
+/* ---- optimizers --------------------------------------------------------- */
+
+typedef enum ag_optim_kind { AG_OPTIM_SGD, AG_OPTIM_RMSPROP, AG_OPTIM_ADAM, AG_OPTIM_ADAMW } ag_optim_kind;
+
+typedef struct ag_optim_config {
+    ag_optim_kind kind;
+    float lr;
+    float momentum;      /* SGD, RMSProp */
+    float dampening;     /* SGD */
+    bool nesterov;       /* SGD */
+    float alpha;         /* RMSProp smoothing (0.99) */
+    float beta1, beta2;  /* Adam/AdamW */
+    float eps;           /* RMSProp, Adam/AdamW */
+    float weight_decay;  /* L2 for SGD/RMSProp/Adam, decoupled for AdamW */
+} ag_optim_config;
+
+ag_optim_config ag_optim_defaults(ag_optim_kind kind, float lr); /* PyTorch's defaults */
+ag_optim *ag_optim_new(const ag_optim_config *cfg, int nparams, ag_tensor *const *params);
+ag_status ag_optim_step(ag_optim *opt);
+ag_status ag_optim_zero_grad(ag_optim *opt);
+ag_status ag_optim_set_lr(ag_optim *opt, float lr);
+float ag_optim_lr(const ag_optim *opt);
+int64_t ag_optim_steps(const ag_optim *opt);
+void ag_optim_free(ag_optim *opt);
+
+/* Scales gradients so their global L2 norm is at most max_norm; returns the norm before. */
+ag_status ag_clip_grad_norm(int n, ag_tensor *const *params, float max_norm, float *total_norm);
+
+/* Learning-rate schedules: the rate for a 0-based step. */
+float ag_lr_step(float base_lr, int64_t step, int64_t step_size, float gamma);
+float ag_lr_cosine(float base_lr, int64_t step, int64_t total_steps, float min_lr);
+float ag_lr_warmup(float base_lr, int64_t step, int64_t warmup_steps); /* linear from base/warmup */
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* ANYGRAD_H */

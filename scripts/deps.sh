@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# Installs the Debian packages anygrad needs to build and test (called by
+# `make deps`). Silent when everything is present. Installs what is missing with
+# apt-get as root, or through `sudo -n` when that works without a password;
+# otherwise prints the command to run and exits 1.
+set -eu
+
+packages=(
+    build-essential  # gcc, make, libc headers
+    meson
+    ninja-build
+    pkg-config
+    check            # unit-test framework (check.pc)
+    libsubunit-dev   # check.pc links -lsubunit
+    zlib1g-dev
+    libsleef-dev     # vectorised math for the CPU SIMD kernels
+    clang            # the code must also build with clang
+    valgrind
+)
+
+if ! command -v dpkg-query >/dev/null 2>&1; then
+    echo "deps.sh: no dpkg-query (not Debian/Ubuntu?); cannot check packages." >&2
+    echo "deps.sh: make sure these (or your system's equivalents) are installed: ${packages[*]}" >&2
+    exit 0
+fi
+
+missing=()
+for p in "${packages[@]}"; do
+    status=$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null || true)
+    [ "$status" = "install ok installed" ] || missing+=("$p")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+echo "deps.sh: missing packages: ${missing[*]}" >&2
+if [ "$(id -u)" -eq 0 ]; then
+    sudo=()
+elif command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then
+    sudo=(sudo -n)
+else
+    echo "deps.sh: not root and no password-less sudo; install them with:" >&2
+    echo "  sudo apt-get install -y ${missing[*]}" >&2
+    exit 1
+fi
+export DEBIAN_FRONTEND=noninteractive
+${sudo[@]+"${sudo[@]}"} apt-get update -qq
+${sudo[@]+"${sudo[@]}"} apt-get install -y -qq --no-install-recommends "${missing[@]}"

@@ -1,0 +1,280 @@
+/* Reverse-mode autograd: nodes recorded by ops, a topological walk from the
+ * root, gradients accumulated per node, the graph freed afterwards. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "core.h"
+
+static _Thread_local int no_grad_depth;
+static _Thread_local uint64_t walk_epoch; /* marks nodes visited by one backward */
+
+bool ag__grad_mode(void) { return no_grad_depth == 0; }
+void ag_no_grad_begin(void) { no_grad_depth++; }
+void ag_no_grad_end(void)
+{
+    if (no_grad_depth > 0) no_grad_depth--;
+}
+bool ag_grad_enabled(void) { return no_grad_depth == 0; }
+
+/* ---- nodes ---------------------------------------------------------------- */
+
+ag_status ag__record(ag_tensor *y, const char *name, ag_backward_fn fn, int nin,
+                     ag_tensor *const *in, ag_node **out)
+{
+    *out = NULL;
+    if (!ag__grad_mode()) return AG_OK;
+    bool needed = false;
+    for (int k = 0; k < nin; k++) needed |= in[k] && in[k]->requires_grad;
+    if (!needed) return AG_OK;
+
+    ag_node *n = calloc(1, sizeof *n);
+    if (!n) return ag_set_error(AG_ERR_OOM, "%s: out of host memory recording autograd", name);
+    n->in = nin <= AG_NODE_INLINE_IN ? n->in_inline : calloc((size_t)nin, sizeof *n->in);
+    if (!n->in) {
+        free(n);
+        return ag_set_error(AG_ERR_OOM, "%s: out of host memory recording autograd", name);
+    }
+    n->refs = 1;
+    n->name = name;
+    n->backward = fn;
+    n->nin = nin;
+    for (int k = 0; k < nin; k++) n->in[k] = ag_retain(in[k]);
+    y->node = n;
+    y->requires_grad = true;
+    *out = n;
+    return AG_OK;
+}
+
+ag_status ag__save(ag_node *n, int slot, ag_tensor *t)
+{
+    if (slot < 0 || slot >= AG_NODE_SAVED || !t)
+        return ag_set_error(AG_ERR_STATE, "internal: bad save slot %d", slot);
+    /* An alias without history: saving an op's own output makes no cycle. */
+    ag_tensor *a = ag__alias(t, t->ndim, t->shape, t->stride, t->offset);
+    if (!a) return ag_last_status();
+    n->saved[slot] = ag_retain(a);
+    return AG_OK;
+}
+
+/* Drops what only backward needs; the node itself stays as long as its output. */
+static void node_free_graph(ag_node *n)
+{
+    for (int k = 0; k < n->nin; k++) {
+        ag_release(n->in[k]);
+        n->in[k] = NULL;
+    }
+    for (int k = 0; k < AG_NODE_SAVED; k++) {
+        ag_release(n->saved[k]);
+        n->saved[k] = NULL;
+    }
+    ag_release(n->gacc);
+    n->gacc = NULL;
+    n->released = true;
+}
+
+void ag__node_release(ag_node *n)
+{
+    if (!n || --n->refs > 0) return;
+    node_free_graph(n);
+    if (n->in != n->in_inline) free(n->in);
+    free(n);
+}
+
+/* ---- user-facing flags ---------------------------------------------------- */
+
+ag_status ag_set_requires_grad(ag_tensor *t, bool requires_grad)
+{
+    if (!t) return ag_set_error(AG_ERR_ARG, "ag_set_requires_grad: tensor is NULL");
+    if (t->node)
+        return ag_set_error(AG_ERR_STATE, "ag_set_requires_grad: only leaf tensors can change "
+                                          "requires_grad (this one was produced by %s)",
+                            t->node->name);
+    if (requires_grad && t->dtype != AG_F32)
+        return ag_set_error(AG_ERR_DTYPE, "ag_set_requires_grad: %s tensors cannot have gradients",
+                            ag_dtype_name(t->dtype));
+    t->requires_grad = requires_grad;
+    return AG_OK;
+}
+
+bool ag_requires_grad(const ag_tensor *t) { return t && t->requires_grad; }
+ag_tensor *ag_grad(const ag_tensor *t) { return t ? t->grad : NULL; }
+
+ag_status ag_zero_grad(ag_tensor *t)
+{
+    if (!t) return ag_set_error(AG_ERR_ARG, "ag_zero_grad: tensor is NULL");
+    ag_release(t->grad);
+    t->grad = NULL;
+    return AG_OK;
+}
+
+/* ---- backward --------------------------------------------------------------- */
+
+typedef struct {
+    ag_node **v;
+    size_t n, cap;
+} node_list;
+
+static bool push(node_list *l, ag_node *n)
+{
+    if (l->n == l->cap) {
+        size_t cap = l->cap ? l->cap * 2 : 64;
+        ag_node **v = realloc(l->v, cap * sizeof *v);
+        if (!v) return false;
+        l->v = v;
+        l->cap = cap;
+    }
+    l->v[l->n++] = n;
+    return true;
+}
+
+/* Post-order of the nodes reachable from root, each retained; iterative so
+ * deep graphs do not overflow the stack. */
+typedef struct {
+    ag_node *node;
+    int next; /* next input to visit */
+} frame;
+
+static ag_status topo_order(ag_node *root, node_list *order)
+{
+    frame *stack = malloc(64 * sizeof *stack);
+    size_t depth = 0, cap = 64;
+    uint64_t epoch = ++walk_epoch;
+    ag_status s = stack ? AG_OK : AG_ERR_OOM;
+    if (stack) stack[depth++] = (frame){root, 0};
+    root->mark = epoch;
+    while (s == AG_OK && depth) {
+        frame *f = &stack[depth - 1];
+        if (f->next < f->node->nin) {
+            ag_tensor *in = f->node->in[f->next++];
+            ag_node *child = in && in->requires_grad ? in->node : NULL;
+            if (!child || child->mark == epoch) continue;
+            child->mark = epoch;
+            if (depth == cap) {
+                frame *ns = realloc(stack, 2 * cap * sizeof *ns);
+                if (!ns) {
+                    s = AG_ERR_OOM;
+                    break;
+                }
+                stack = ns;
+                cap *= 2;
+            }
+            stack[depth++] = (frame){child, 0};
+        } else {
+            if (!push(order, f->node)) s = AG_ERR_OOM;
+            else f->node->refs++;
+            depth--;
+        }
+    }
+    free(stack);
+    if (s) ag_set_error(s, "backward: out of host memory ordering the graph");
+    return s;
+}
+
+/* *slot += g. Leaves get their own copy: another leaf may hold g itself. */
+static ag_status accumulate(ag_tensor **slot, ag_tensor *g, bool own_copy)
+{
+    ag_tensor *sum;
+    if (!*slot) {
+        sum = own_copy ? ag__empty_like(g) : g;
+        if (sum && own_copy) {
+            ag_view vd = ag__view(sum), vs = ag__view(g);
+            if (AG_BK(ag__dev(g), copy, &vd, &vs) != AG_OK) sum = NULL;
+        }
+    } else {
+        sum = ag_add(*slot, g);
+    }
+    if (!sum) return ag_last_status();
+    ag_retain(sum);
+    ag_release(*slot);
+    *slot = sum;
+    return AG_OK;
+}
+
+static ag_status run_node(ag_node *n)
+{
+    ag_tensor *gy = n->gacc;
+    n->gacc = NULL;
+    if (!gy) return AG_OK; /* nothing flowed here */
+    ag_status s = AG_OK;
+    ag_tensor *inline_gx[AG_NODE_INLINE_IN] = {0};
+    ag_tensor **gx = n->nin <= AG_NODE_INLINE_IN ? inline_gx : calloc((size_t)n->nin, sizeof *gx);
+    if (!gx) {
+        ag_release(gy);
+        return ag_set_error(AG_ERR_OOM, "backward: out of host memory");
+    }
+    ag_scope_begin();
+    s = n->backward(n, gy, gx);
+    for (int k = 0; s == AG_OK && k < n->nin; k++) {
+        ag_tensor *in = n->in[k];
+        if (!gx[k] || !in || !in->requires_grad) continue;
+        if (!ag__same_shape(gx[k], in)) {
+            char a[160], b[160];
+            ag__shape_fmt(gx[k]->ndim, gx[k]->shape, a, sizeof a);
+            ag__shape_fmt(in->ndim, in->shape, b, sizeof b);
+            s = ag_set_error(AG_ERR_STATE, "internal: backward of %s gave a %s gradient for a %s input",
+                             n->name, a, b);
+            break;
+        }
+        s = in->node ? accumulate(&in->node->gacc, gx[k], false)
+                     : accumulate(&in->grad, gx[k], true);
+    }
+    ag_scope_end();
+    ag_release(gy);
+    if (gx != inline_gx) free(gx);
+    return s;
+}
+
+ag_status ag_backward(ag_tensor *root, ag_tensor *grad)
+{
+    if (!root) /* keep the error of the op that failed to produce it */
+        return ag_last_status() ? ag_last_status()
+                                : ag_set_error(AG_ERR_ARG, "backward: root tensor is NULL");
+    if (!root->requires_grad)
+        return ag_set_error(AG_ERR_STATE, "backward: the tensor does not require grad "
+                                          "(no input had requires_grad set, or it was computed "
+                                          "under no_grad)");
+    if (root->node && root->node->released)
+        return ag_set_error(AG_ERR_STATE, "backward: the graph of this tensor was already freed "
+                                          "by an earlier backward");
+    char a[160], b[160];
+    if (grad) {
+        if (grad->dtype != AG_F32)
+            return ag_set_error(AG_ERR_DTYPE, "backward: the gradient is %s, not f32",
+                                ag_dtype_name(grad->dtype));
+        if (!ag__same_shape(grad, root)) {
+            ag__shape_fmt(grad->ndim, grad->shape, a, sizeof a);
+            ag__shape_fmt(root->ndim, root->shape, b, sizeof b);
+            return ag_set_error(AG_ERR_SHAPE, "backward: gradient %s does not match tensor %s", a,
+                                b);
+        }
+        if (!ag__same_device("backward", grad, root)) return AG_ERR_DEVICE;
+    } else if (ag_numel(root) != 1) {
+        ag__shape_fmt(root->ndim, root->shape, b, sizeof b);
+        return ag_set_error(AG_ERR_SHAPE, "backward: a gradient is needed for a non-scalar tensor "
+                                          "of shape %s", b);
+    }
+
+    ag_scope_begin();
+    ag_no_grad_begin();
+    ag_status s = AG_OK;
+    ag_tensor *seed = grad ? grad : ag_ones_like(root);
+    if (!seed) s = ag_last_status();
+    node_list order = {0};
+    if (s == AG_OK && !root->node) {
+        s = accumulate(&root->grad, seed, true);
+    } else if (s == AG_OK) {
+        s = topo_order(root->node, &order);
+        if (s == AG_OK) root->node->gacc = ag_retain(seed);
+        /* Reverse post-order visits a node only after every consumer of it. */
+        for (size_t k = order.n; k-- > 0;) {
+            ag_node *n = order.v[k];
+            if (s == AG_OK) s = run_node(n);
+            node_free_graph(n);
+        }
+        for (size_t k = 0; k < order.n; k++) ag__node_release(order.v[k]);
+        free(order.v);
+    }
+    ag_no_grad_end();
+    ag_scope_end();
+    return s;
+}

@@ -1,0 +1,130 @@
+/* Internal core: tensor layout, devices, autograd nodes, helpers shared by the
+ * front-end ops. Never included by users. */
+#ifndef AG_CORE_H
+#define AG_CORE_H
+
+#include "anygrad.h"
+#include "backend.h"
+
+struct ag_device {
+    const ag_backend_i *i;
+    void *ctx;
+    int index;
+    char name[96];
+};
+
+typedef struct ag_storage {
+    int refs;
+    ag_device *dev;
+    ag_buffer *buf;
+    size_t bytes;
+} ag_storage;
+
+struct ag_node;
+
+struct ag_tensor {
+    int refs;
+    ag_storage *st;
+    ag_dtype dtype;
+    int ndim;
+    int64_t offset;                      /* elements */
+    int64_t shape[AG_MAX_DIMS];
+    int64_t stride[AG_MAX_DIMS];
+    bool requires_grad;
+    ag_tensor *grad;                     /* leaves: accumulated gradient */
+    struct ag_node *node;                /* producer; NULL for leaves */
+};
+
+/* ---- autograd nodes ----------------------------------------------------- */
+
+/* Computes the gradient of every input from gy (the output's gradient). Runs in a
+ * scope with grad mode off: tensors it creates belong to that scope; gx[i] may be
+ * left NULL for inputs that need no gradient. gx[i] must have in[i]'s shape. */
+typedef ag_status (*ag_backward_fn)(struct ag_node *n, ag_tensor *gy, ag_tensor **gx);
+
+#define AG_NODE_INLINE_IN 4
+#define AG_NODE_SAVED 4
+
+typedef struct ag_node {
+    int refs;
+    const char *name;
+    ag_backward_fn backward;
+    int nin;
+    ag_tensor **in;                      /* retained inputs */
+    ag_tensor *in_inline[AG_NODE_INLINE_IN];
+    ag_tensor *saved[AG_NODE_SAVED];     /* detached aliases, retained */
+    float f[8];                          /* op parameters */
+    int64_t i[24];
+    ag_tensor *gacc;                     /* output gradient during backward */
+    bool released;                       /* graph freed after backward */
+    uint64_t mark;
+} ag_node;
+
+/* When y needs a gradient (grad mode on and some input requires grad), creates
+ * its producer node over in[0..nin) (retained), makes y require grad, and stores
+ * the node in *out; otherwise *out = NULL. Fails only on out-of-memory. */
+ag_status ag__record(ag_tensor *y, const char *name, ag_backward_fn fn, int nin,
+                     ag_tensor *const *in, ag_node **out);
+/* Saves a detached alias of t in slot (shares storage, no history). */
+ag_status ag__save(ag_node *n, int slot, ag_tensor *t);
+void ag__node_release(ag_node *n);
+
+/* ---- tensors ------------------------------------------------------------- */
+
+/* New contiguous tensor on dev, owned by the current scope or the caller. */
+ag_tensor *ag__empty_on(ag_device *dev, ag_dtype dt, int ndim, const int64_t *shape);
+ag_tensor *ag__empty_like(const ag_tensor *t);
+/* A view of base's storage with the given layout (no autograd). */
+ag_tensor *ag__alias(ag_tensor *base, int ndim, const int64_t *shape, const int64_t *stride,
+                     int64_t offset);
+ag_view ag__view(const ag_tensor *t);
+/* t broadcast to shape (t's ndim <= ndim; sizes 1 or equal) as a stride-0 view. */
+ag_view ag__view_bcast(const ag_tensor *t, int ndim, const int64_t *shape);
+/* t itself when contiguous, otherwise a contiguous copy (no autograd: use inside
+ * ops, on tensors whose gradient is handled by the caller). */
+ag_tensor *ag__contig(ag_tensor *t);
+/* Sums g over the axes that broadcasting expanded so it has the given shape. */
+ag_tensor *ag__reduce_to(ag_tensor *g, int ndim, const int64_t *shape);
+/* Registers t with the current scope if there is one. */
+ag_tensor *ag__own(ag_tensor *t);
+/* Ops open a scope on entry so that temporaries, and the result on an error
+ * path, are freed exactly once; they leave through ag__done(result or NULL). */
+static inline ag_tensor *ag__done(ag_tensor *y)
+{
+    if (y) return ag_scope_return(y);
+    ag_scope_end();
+    return NULL;
+}
+
+int64_t ag__numel_shape(int ndim, const int64_t *shape);
+bool ag__contiguous(const ag_tensor *t);
+bool ag__same_shape(const ag_tensor *a, const ag_tensor *b);
+/* Broadcast shape of a and b; false (with an error naming both) if incompatible. */
+bool ag__broadcast_shape(const char *op, int na, const int64_t *sa, int nb, const int64_t *sb,
+                         int *nout, int64_t *out);
+/* Normalised axis in [0, ndim), or -1 with an error. */
+int ag__axis(const char *op, int axis, int ndim);
+/* Argument checks that set the error: NULL inputs propagate silently.
+ * AG_ANY accepts every dtype. */
+#define AG_ANY ((ag_dtype)-1)
+bool ag__check(const char *op, const ag_tensor *t, ag_dtype dt);
+bool ag__same_device(const char *op, const ag_tensor *a, const ag_tensor *b);
+void ag__shape_fmt(int ndim, const int64_t *shape, char *buf, size_t size);
+
+/* The device a tensor lives on, and calls into its backend. */
+static inline ag_device *ag__dev(const ag_tensor *t) { return t->st->dev; }
+#define AG_BK(dev, fn, ...)                                                            \
+    ((dev)->i->fn ? (dev)->i->fn((dev)->ctx, __VA_ARGS__)                               \
+                  : ag_set_error(AG_ERR_UNSUPPORTED, "backend %s has no kernel " #fn,   \
+                                 (dev)->i->name))
+
+/* ---- modes ------------------------------------------------------------- */
+
+bool ag__grad_mode(void);
+/* Next Philox stream number of the global generator. */
+void ag__rng_next(uint64_t *seed, uint64_t *stream);
+
+/* Front-end helpers used by several op files. */
+ag_tensor *ag__unary_raw(ag_unary_op op, ag_tensor *x, float p0, float p1); /* no autograd */
+
+#endif /* AG_CORE_H */

@@ -1,0 +1,242 @@
+/* Element-wise ops: unary with parameters, broadcasting binary, where. */
+#include <math.h>
+
+#include "core.h"
+
+/* Names for messages; the derivative lives in each backend's unary_backward. */
+static const char *const unary_names[AG_UNARY_COUNT] = {
+    [AG_UNARY_NEG] = "neg", [AG_UNARY_EXP] = "exp", [AG_UNARY_LOG] = "log",
+    [AG_UNARY_SQRT] = "sqrt", [AG_UNARY_RSQRT] = "rsqrt", [AG_UNARY_ABS] = "abs",
+    [AG_UNARY_SQUARE] = "square", [AG_UNARY_RELU] = "relu", [AG_UNARY_LEAKY_RELU] = "leaky_relu",
+    [AG_UNARY_ELU] = "elu", [AG_UNARY_SIGMOID] = "sigmoid", [AG_UNARY_TANH] = "tanh",
+    [AG_UNARY_GELU_TANH] = "gelu_tanh", [AG_UNARY_GELU_ERF] = "gelu", [AG_UNARY_SILU] = "silu",
+    [AG_UNARY_SOFTPLUS] = "softplus", [AG_UNARY_CLAMP] = "clamp", [AG_UNARY_POW] = "pow",
+    [AG_UNARY_ADD_SCALAR] = "add_scalar", [AG_UNARY_MUL_SCALAR] = "mul_scalar",
+};
+
+static const char *const binary_names[AG_BINARY_COUNT] = {
+    [AG_BINARY_ADD] = "add", [AG_BINARY_SUB] = "sub", [AG_BINARY_MUL] = "mul",
+    [AG_BINARY_DIV] = "div", [AG_BINARY_MAXIMUM] = "maximum", [AG_BINARY_MINIMUM] = "minimum",
+    [AG_BINARY_EQ] = "eq", [AG_BINARY_NE] = "ne", [AG_BINARY_LT] = "lt",
+    [AG_BINARY_LE] = "le", [AG_BINARY_GT] = "gt", [AG_BINARY_GE] = "ge",
+};
+
+bool ag__broadcast_shape(const char *op, int na, const int64_t *sa, int nb, const int64_t *sb,
+                         int *nout, int64_t *out)
+{
+    int n = na > nb ? na : nb;
+    for (int d = 0; d < n; d++) {
+        int ia = d - (n - na), ib = d - (n - nb);
+        int64_t a = ia >= 0 ? sa[ia] : 1, b = ib >= 0 ? sb[ib] : 1;
+        if (a != b && a != 1 && b != 1) {
+            char x[160], y[160];
+            ag__shape_fmt(na, sa, x, sizeof x);
+            ag__shape_fmt(nb, sb, y, sizeof y);
+            ag_set_error(AG_ERR_SHAPE, "%s: shapes %s and %s do not broadcast (axis %d: %lld vs %lld)",
+                         op, x, y, d, (long long)a, (long long)b);
+            return false;
+        }
+        out[d] = a == 1 ? b : a;
+    }
+    *nout = n;
+    return true;
+}
+
+/* ---- unary ---------------------------------------------------------------- */
+
+static ag_status unary_bwd(ag_node *n, ag_tensor *gy, ag_tensor **gx)
+{
+    ag_tensor *x = n->saved[0], *y = n->saved[1];
+    ag_tensor *g = ag__empty_like(x);
+    if (!g) return ag_last_status();
+    ag_view vg = ag__view(g), vgy = ag__view(gy), vx = ag__view(x), vy = ag__view(y);
+    float p[2] = {n->f[0], n->f[1]};
+    gx[0] = g;
+    return AG_BK(ag__dev(x), unary_backward, (ag_unary_op)n->i[0], p, &vg, &vgy, &vx, &vy);
+}
+
+static ag_tensor *unary_impl(ag_unary_op op, ag_tensor *x, float p0, float p1, bool record)
+{
+    if ((unsigned)op >= AG_UNARY_COUNT)
+        return ag_set_error(AG_ERR_ARG, "unary: unknown op %d", (int)op), NULL;
+    if (!ag__check(unary_names[op], x, AG_F32)) return NULL;
+    ag_scope_begin();
+    ag_tensor *y = ag__empty_like(x);
+    if (y) {
+        ag_view vy = ag__view(y), vx = ag__view(x);
+        float p[2] = {p0, p1};
+        ag_node *n = NULL;
+        if (AG_BK(ag__dev(x), unary, op, p, &vy, &vx) != AG_OK ||
+            (record && ag__record(y, unary_names[op], unary_bwd, 1, &x, &n) != AG_OK))
+            y = NULL;
+        if (n) {
+            n->i[0] = op;
+            n->f[0] = p0;
+            n->f[1] = p1;
+            if (ag__save(n, 0, x) != AG_OK || ag__save(n, 1, y) != AG_OK) y = NULL;
+        }
+    }
+    return ag__done(y);
+}
+
+ag_tensor *ag_unary(ag_unary_op op, ag_tensor *x, float p0, float p1)
+{
+    return unary_impl(op, x, p0, p1, true);
+}
+ag_tensor *ag__unary_raw(ag_unary_op op, ag_tensor *x, float p0, float p1)
+{
+    return unary_impl(op, x, p0, p1, false);
+}
+
+ag_tensor *ag_neg(ag_tensor *x) { return ag_unary(AG_UNARY_NEG, x, 0, 0); }
+ag_tensor *ag_exp(ag_tensor *x) { return ag_unary(AG_UNARY_EXP, x, 0, 0); }
+ag_tensor *ag_log(ag_tensor *x) { return ag_unary(AG_UNARY_LOG, x, 0, 0); }
+ag_tensor *ag_sqrt(ag_tensor *x) { return ag_unary(AG_UNARY_SQRT, x, 0, 0); }
+ag_tensor *ag_rsqrt(ag_tensor *x) { return ag_unary(AG_UNARY_RSQRT, x, 0, 0); }
+ag_tensor *ag_abs(ag_tensor *x) { return ag_unary(AG_UNARY_ABS, x, 0, 0); }
+ag_tensor *ag_square(ag_tensor *x) { return ag_unary(AG_UNARY_SQUARE, x, 0, 0); }
+ag_tensor *ag_relu(ag_tensor *x) { return ag_unary(AG_UNARY_RELU, x, 0, 0); }
+ag_tensor *ag_leaky_relu(ag_tensor *x, float s) { return ag_unary(AG_UNARY_LEAKY_RELU, x, s, 0); }
+ag_tensor *ag_elu(ag_tensor *x, float alpha) { return ag_unary(AG_UNARY_ELU, x, alpha, 0); }
+ag_tensor *ag_sigmoid(ag_tensor *x) { return ag_unary(AG_UNARY_SIGMOID, x, 0, 0); }
+ag_tensor *ag_tanh(ag_tensor *x) { return ag_unary(AG_UNARY_TANH, x, 0, 0); }
+ag_tensor *ag_gelu(ag_tensor *x) { return ag_unary(AG_UNARY_GELU_ERF, x, 0, 0); }
+ag_tensor *ag_gelu_tanh(ag_tensor *x) { return ag_unary(AG_UNARY_GELU_TANH, x, 0, 0); }
+ag_tensor *ag_silu(ag_tensor *x) { return ag_unary(AG_UNARY_SILU, x, 0, 0); }
+ag_tensor *ag_softplus(ag_tensor *x) { return ag_unary(AG_UNARY_SOFTPLUS, x, 0, 0); }
+ag_tensor *ag_pow(ag_tensor *x, float e) { return ag_unary(AG_UNARY_POW, x, e, 0); }
+ag_tensor *ag_add_scalar(ag_tensor *x, float s) { return ag_unary(AG_UNARY_ADD_SCALAR, x, s, 0); }
+ag_tensor *ag_sub_scalar(ag_tensor *x, float s) { return ag_unary(AG_UNARY_ADD_SCALAR, x, -s, 0); }
+ag_tensor *ag_mul_scalar(ag_tensor *x, float s) { return ag_unary(AG_UNARY_MUL_SCALAR, x, s, 0); }
+
+ag_tensor *ag_div_scalar(ag_tensor *x, float s)
+{
+    if (s == 0.0f) {
+        /* 1/s would be inf and turn 0/0 into 0*inf: divide through the binary kernel. */
+        ag_scope_begin();
+        return ag__done(ag_div(x, ag_scalar(s)));
+    }
+    return ag_unary(AG_UNARY_MUL_SCALAR, x, 1.0f / s, 0);
+}
+
+ag_tensor *ag_clamp(ag_tensor *x, float lo, float hi)
+{
+    if (lo > hi) return ag_set_error(AG_ERR_ARG, "clamp: lo %g > hi %g", lo, hi), NULL;
+    return ag_unary(AG_UNARY_CLAMP, x, lo, hi);
+}
+
+/* ---- binary --------------------------------------------------------------- */
+
+/* Gradient masks for maximum/minimum: ties share the gradient equally. */
+static ag_tensor *pick_mask(ag_tensor *a, ag_tensor *b, bool is_max)
+{
+    ag_tensor *win = is_max ? ag_gt(a, b) : ag_lt(a, b);
+    ag_tensor *tie = ag_mul_scalar(ag_eq(a, b), 0.5f);
+    return ag_add(win, tie);
+}
+
+static ag_status binary_bwd(ag_node *n, ag_tensor *gy, ag_tensor **gx)
+{
+    ag_tensor *a = n->in[0], *b = n->in[1];
+    ag_tensor *ga = NULL, *gb = NULL;
+    switch ((ag_binary_op)n->i[0]) {
+    case AG_BINARY_ADD: ga = gy; gb = gy; break;
+    case AG_BINARY_SUB: ga = gy; gb = ag_neg(gy); break;
+    case AG_BINARY_MUL: ga = ag_mul(gy, b); gb = ag_mul(gy, a); break;
+    case AG_BINARY_DIV:
+        ga = ag_div(gy, b);
+        gb = ag_neg(ag_mul(ga, n->saved[0])); /* -gy a / b^2 = -(gy / b) y */
+        break;
+    case AG_BINARY_MAXIMUM:
+    case AG_BINARY_MINIMUM: {
+        ag_tensor *m = pick_mask(a, b, n->i[0] == AG_BINARY_MAXIMUM);
+        ga = ag_mul(gy, m);
+        gb = ag_sub(gy, ga);
+        break;
+    }
+    default: return ag_set_error(AG_ERR_STATE, "internal: %s has no gradient", n->name);
+    }
+    if (a->requires_grad && !(gx[0] = ag__reduce_to(ga, a->ndim, a->shape))) return ag_last_status();
+    if (b->requires_grad && !(gx[1] = ag__reduce_to(gb, b->ndim, b->shape))) return ag_last_status();
+    return AG_OK;
+}
+
+static bool differentiable(ag_binary_op op) { return op <= AG_BINARY_MINIMUM; }
+
+ag_tensor *ag_binary(ag_binary_op op, ag_tensor *a, ag_tensor *b)
+{
+    if ((unsigned)op >= AG_BINARY_COUNT)
+        return ag_set_error(AG_ERR_ARG, "binary: unknown op %d", (int)op), NULL;
+    const char *name = binary_names[op];
+    if (!ag__check(name, a, AG_F32) || !ag__check(name, b, AG_F32)) return NULL;
+    if (!ag__same_device(name, a, b)) return NULL;
+    int nd;
+    int64_t shape[AG_MAX_DIMS];
+    if (!ag__broadcast_shape(name, a->ndim, a->shape, b->ndim, b->shape, &nd, shape)) return NULL;
+    ag_scope_begin();
+    ag_tensor *y = ag__empty_on(ag__dev(a), AG_F32, nd, shape);
+    if (y) {
+        ag_view vy = ag__view(y), va = ag__view_bcast(a, nd, shape), vb = ag__view_bcast(b, nd, shape);
+        ag_node *n = NULL;
+        ag_tensor *in[2] = {a, b};
+        if (AG_BK(ag__dev(a), binary, op, &vy, &va, &vb) != AG_OK ||
+            (differentiable(op) && ag__record(y, name, binary_bwd, 2, in, &n) != AG_OK))
+            y = NULL;
+        if (n) {
+            n->i[0] = op;
+            if (op == AG_BINARY_DIV && ag__save(n, 0, y) != AG_OK) y = NULL;
+        }
+    }
+    return ag__done(y);
+}
+
+ag_tensor *ag_add(ag_tensor *a, ag_tensor *b) { return ag_binary(AG_BINARY_ADD, a, b); }
+ag_tensor *ag_sub(ag_tensor *a, ag_tensor *b) { return ag_binary(AG_BINARY_SUB, a, b); }
+ag_tensor *ag_mul(ag_tensor *a, ag_tensor *b) { return ag_binary(AG_BINARY_MUL, a, b); }
+ag_tensor *ag_div(ag_tensor *a, ag_tensor *b) { return ag_binary(AG_BINARY_DIV, a, b); }
+ag_tensor *ag_maximum(ag_tensor *a, ag_tensor *b) { return ag_binary(AG_BINARY_MAXIMUM, a, b); }
+ag_tensor *ag_minimum(ag_tensor *a, ag_tensor *b) { return ag_binary(AG_BINARY_MINIMUM, a, b); }
+ag_tensor *ag_eq(ag_tensor *a, ag_tensor *b) { return ag_binary(AG_BINARY_EQ, a, b); }
+ag_tensor *ag_ne(ag_tensor *a, ag_tensor *b) { return ag_binary(AG_BINARY_NE, a, b); }
+ag_tensor *ag_lt(ag_tensor *a, ag_tensor *b) { return ag_binary(AG_BINARY_LT, a, b); }
+ag_tensor *ag_le(ag_tensor *a, ag_tensor *b) { return ag_binary(AG_BINARY_LE, a, b); }
+ag_tensor *ag_gt(ag_tensor *a, ag_tensor *b) { return ag_binary(AG_BINARY_GT, a, b); }
+ag_tensor *ag_ge(ag_tensor *a, ag_tensor *b) { return ag_binary(AG_BINARY_GE, a, b); }
+
+/* ---- where ---------------------------------------------------------------- */
+
+static ag_status where_bwd(ag_node *n, ag_tensor *gy, ag_tensor **gx)
+{
+    ag_tensor *cond = n->in[0], *a = n->in[1], *b = n->in[2];
+    ag_tensor *zero = ag_scalar(0.0f);
+    if (a->requires_grad && !(gx[1] = ag__reduce_to(ag_where(cond, gy, zero), a->ndim, a->shape)))
+        return ag_last_status();
+    if (b->requires_grad && !(gx[2] = ag__reduce_to(ag_where(cond, zero, gy), b->ndim, b->shape)))
+        return ag_last_status();
+    return AG_OK;
+}
+
+ag_tensor *ag_where(ag_tensor *cond, ag_tensor *a, ag_tensor *b)
+{
+    if (!ag__check("where", cond, AG_F32) || !ag__check("where", a, AG_F32) ||
+        !ag__check("where", b, AG_F32))
+        return NULL;
+    if (!ag__same_device("where", cond, a) || !ag__same_device("where", a, b)) return NULL;
+    int n1, nd;
+    int64_t s1[AG_MAX_DIMS], shape[AG_MAX_DIMS];
+    if (!ag__broadcast_shape("where", a->ndim, a->shape, b->ndim, b->shape, &n1, s1) ||
+        !ag__broadcast_shape("where", cond->ndim, cond->shape, n1, s1, &nd, shape))
+        return NULL;
+    ag_scope_begin();
+    ag_tensor *y = ag__empty_on(ag__dev(a), AG_F32, nd, shape);
+    if (y) {
+        ag_view vy = ag__view(y), vc = ag__view_bcast(cond, nd, shape),
+                va = ag__view_bcast(a, nd, shape), vb = ag__view_bcast(b, nd, shape);
+        ag_tensor *in[3] = {cond, a, b};
+        ag_node *n;
+        if (AG_BK(ag__dev(a), where, &vy, &vc, &va, &vb) != AG_OK ||
+            ag__record(y, "where", where_bwd, 3, in, &n) != AG_OK)
+            y = NULL;
+    }
+    return ag__done(y);
+}

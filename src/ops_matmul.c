@@ -1,0 +1,117 @@
+/* matmul with broadcast batch dimensions, and linear (x W^T + b). Transposed
+ * operands reach the GEMM kernel as strides, not copies. */
+#include "core.h"
+
+/* t (already expanded to [batch..., R, C]) as a 3-D view [B, R, C], or false when
+ * its batch axes cannot merge into one stride or neither matrix axis is unit. */
+static bool as_3d(const ag_tensor *t, int nb, ag_view *v)
+{
+    int r = t->ndim - 2, c = t->ndim - 1;
+    if (t->stride[r] != 1 && t->stride[c] != 1 && t->shape[r] > 1 && t->shape[c] > 1) return false;
+    int64_t batch = 1, bstride = 0;
+    for (int d = nb - 1; d >= 0; d--) {
+        if (t->shape[d] == 1) continue;
+        if (batch == 1) bstride = t->stride[d];
+        else if (t->stride[d] != bstride * batch) return false;
+        batch *= t->shape[d];
+    }
+    *v = (ag_view){.buf = t->st->buf, .offset = t->offset, .dtype = AG_F32, .ndim = 3};
+    v->shape[0] = batch;
+    v->stride[0] = bstride;
+    v->shape[1] = t->shape[r];
+    v->shape[2] = t->shape[c];
+    /* A size-1 axis may carry any stride; give the kernel a unit one. */
+    v->stride[1] = t->shape[r] == 1 ? (t->stride[c] == 1 ? t->shape[c] : 1) : t->stride[r];
+    v->stride[2] = t->shape[c] == 1 ? (v->stride[1] == 1 ? t->shape[r] : 1) : t->stride[c];
+    return true;
+}
+
+static ag_tensor *matmul_nd(ag_tensor *a, ag_tensor *b);
+
+static ag_status matmul_bwd(ag_node *n, ag_tensor *gy, ag_tensor **gx)
+{
+    ag_tensor *a = n->in[0], *b = n->in[1];
+    if (a->requires_grad &&
+        !(gx[0] = ag__reduce_to(matmul_nd(gy, ag_transpose(b, -1, -2)), a->ndim, a->shape)))
+        return ag_last_status();
+    if (b->requires_grad &&
+        !(gx[1] = ag__reduce_to(matmul_nd(ag_transpose(a, -1, -2), gy), b->ndim, b->shape)))
+        return ag_last_status();
+    return AG_OK;
+}
+
+/* Both inputs have >= 2 dims. */
+static ag_tensor *matmul_nd(ag_tensor *a, ag_tensor *b)
+{
+    if (!a || !b) return NULL;
+    int64_t m = a->shape[a->ndim - 2], k = a->shape[a->ndim - 1];
+    int64_t k2 = b->shape[b->ndim - 2], n = b->shape[b->ndim - 1];
+    char sa[160], sb[160];
+    if (k != k2) {
+        ag__shape_fmt(a->ndim, a->shape, sa, sizeof sa);
+        ag__shape_fmt(b->ndim, b->shape, sb, sizeof sb);
+        ag_set_error(AG_ERR_SHAPE, "matmul: %s @ %s: inner sizes %lld and %lld differ", sa, sb,
+                     (long long)k, (long long)k2);
+        return NULL;
+    }
+    int nb;
+    int64_t shape[AG_MAX_DIMS];
+    if (!ag__broadcast_shape("matmul", a->ndim - 2, a->shape, b->ndim - 2, b->shape, &nb, shape))
+        return NULL;
+    if (nb + 2 > AG_MAX_DIMS) return ag_set_error(AG_ERR_SHAPE, "matmul: too many dims"), NULL;
+
+    ag_scope_begin();
+    int64_t ea[AG_MAX_DIMS], eb[AG_MAX_DIMS];
+    for (int d = 0; d < nb; d++) ea[d] = eb[d] = shape[d];
+    ea[nb] = m, ea[nb + 1] = k, eb[nb] = k, eb[nb + 1] = n;
+    shape[nb] = m, shape[nb + 1] = n;
+    ag_tensor *y = NULL;
+    ag_no_grad_begin(); /* the layout work below is not part of the graph */
+    ag_tensor *xa = ag_expand(a, nb + 2, ea), *xb = ag_expand(b, nb + 2, eb);
+    ag_view va, vb;
+    if (xa && !as_3d(xa, nb, &va)) xa = ag__contig(xa), xa && as_3d(xa, nb, &va);
+    if (xb && !as_3d(xb, nb, &vb)) xb = ag__contig(xb), xb && as_3d(xb, nb, &vb);
+    ag_no_grad_end();
+    if (xa && xb) y = ag__empty_on(ag__dev(a), AG_F32, nb + 2, shape);
+    if (y) {
+        ag_view vc = {.buf = y->st->buf, .offset = 0, .dtype = AG_F32, .ndim = 3,
+                      .shape = {ag__numel_shape(nb, shape), m, n}, .stride = {m * n, n, 1}};
+        ag_tensor *in[2] = {a, b};
+        ag_node *node;
+        if (AG_BK(ag__dev(a), gemm, 1.0f, 0.0f, &vc, &va, &vb) != AG_OK ||
+            ag__record(y, "matmul", matmul_bwd, 2, in, &node) != AG_OK)
+            y = NULL;
+    }
+    return ag__done(y);
+}
+
+ag_tensor *ag_matmul(ag_tensor *a, ag_tensor *b)
+{
+    if (!ag__check("matmul", a, AG_F32) || !ag__check("matmul", b, AG_F32)) return NULL;
+    if (!ag__same_device("matmul", a, b)) return NULL;
+    if (a->ndim == 0 || b->ndim == 0)
+        return ag_set_error(AG_ERR_SHAPE, "matmul: 0-dim operand (use ag_mul)"), NULL;
+    ag_scope_begin();
+    /* 1-D operands become a row (left) or a column (right), dropped afterwards. */
+    ag_tensor *a2 = a->ndim == 1 ? ag_unsqueeze(a, 0) : a;
+    ag_tensor *b2 = b->ndim == 1 ? ag_unsqueeze(b, 1) : b;
+    ag_tensor *y = matmul_nd(a2, b2);
+    if (y && b->ndim == 1) y = ag_squeeze(y, -1);
+    if (y && a->ndim == 1) y = ag_squeeze(y, y->ndim == 1 ? 0 : -2);
+    return ag__done(y);
+}
+
+ag_tensor *ag_linear(ag_tensor *x, ag_tensor *weight, ag_tensor *bias)
+{
+    if (!ag__check("linear", x, AG_F32) || !ag__check("linear", weight, AG_F32)) return NULL;
+    if (weight->ndim != 2)
+        return ag_set_error(AG_ERR_SHAPE, "linear: weight must be [out, in], got %d dims",
+                            weight->ndim), NULL;
+    if (bias && (bias->ndim != 1 || bias->shape[0] != weight->shape[0]))
+        return ag_set_error(AG_ERR_SHAPE, "linear: bias must be [%lld]", (long long)weight->shape[0]),
+               NULL;
+    ag_scope_begin();
+    ag_tensor *y = ag_matmul(x, ag_transpose(weight, 0, 1));
+    if (bias) y = ag_add(y, bias);
+    return ag__done(y);
+}

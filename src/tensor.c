@@ -1,0 +1,476 @@
+/* Tensors: refcounted storage on a device, a strided layout over it, lifetime. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core.h"
+
+static const struct { const char *name; size_t size; } dtypes[] = {
+    [AG_F32] = {"f32", 4}, [AG_I32] = {"i32", 4}, [AG_F16] = {"f16", 2}, [AG_BF16] = {"bf16", 2},
+};
+
+size_t ag_dtype_size(ag_dtype dt) { return (unsigned)dt <= AG_BF16 ? dtypes[dt].size : 0; }
+const char *ag_dtype_name(ag_dtype dt) { return (unsigned)dt <= AG_BF16 ? dtypes[dt].name : "?"; }
+
+/* ---- storage --------------------------------------------------------- */
+
+static ag_storage *storage_new(ag_device *dev, size_t bytes)
+{
+    ag_storage *st = calloc(1, sizeof *st);
+    if (!st) {
+        ag_set_error(AG_ERR_OOM, "out of host memory allocating a tensor");
+        return NULL;
+    }
+    st->buf = dev->i->alloc(dev->ctx, bytes);
+    if (!st->buf) {
+        free(st);
+        return NULL; /* the backend set the error */
+    }
+    st->refs = 1;
+    st->dev = dev;
+    st->bytes = bytes;
+    return st;
+}
+
+static void storage_release(ag_storage *st)
+{
+    if (st && --st->refs == 0) {
+        st->dev->i->free(st->dev->ctx, st->buf);
+        free(st);
+    }
+}
+
+/* ---- layout helpers --------------------------------------------------- */
+
+int64_t ag__numel_shape(int ndim, const int64_t *shape)
+{
+    int64_t n = 1;
+    for (int d = 0; d < ndim; d++) n *= shape[d];
+    return n;
+}
+
+static void contiguous_strides(int ndim, const int64_t *shape, int64_t *stride)
+{
+    int64_t s = 1;
+    for (int d = ndim - 1; d >= 0; d--) {
+        stride[d] = s;
+        s *= shape[d] > 0 ? shape[d] : 1;
+    }
+}
+
+bool ag__contiguous(const ag_tensor *t)
+{
+    int64_t s = 1;
+    for (int d = t->ndim - 1; d >= 0; d--) {
+        if (t->shape[d] != 1 && t->stride[d] != s) return false;
+        s *= t->shape[d];
+    }
+    return true;
+}
+
+bool ag__same_shape(const ag_tensor *a, const ag_tensor *b)
+{
+    if (a->ndim != b->ndim) return false;
+    for (int d = 0; d < a->ndim; d++)
+        if (a->shape[d] != b->shape[d]) return false;
+    return true;
+}
+
+void ag__shape_fmt(int ndim, const int64_t *shape, char *buf, size_t size)
+{
+    size_t len = 0;
+    len += (size_t)snprintf(buf, size, "[");
+    for (int d = 0; d < ndim && len < size; d++)
+        len += (size_t)snprintf(buf + len, size - len, "%s%lld", d ? ", " : "", (long long)shape[d]);
+    if (len < size) snprintf(buf + len, size - len, "]");
+}
+
+const char *ag_shape_str(const ag_tensor *t, char *buf, size_t size)
+{
+    if (!buf || size == 0) return buf;
+    if (!t) {
+        snprintf(buf, size, "(null)");
+        return buf;
+    }
+    char s[160];
+    ag__shape_fmt(t->ndim, t->shape, s, sizeof s);
+    snprintf(buf, size, "%s %s", s, ag_dtype_name(t->dtype));
+    return buf;
+}
+
+bool ag__check(const char *op, const ag_tensor *t, ag_dtype dt)
+{
+    if (!t) {
+        if (ag_last_status() == AG_OK) ag_set_error(AG_ERR_ARG, "%s: input tensor is NULL", op);
+        return false;
+    }
+    if (dt != AG_ANY && t->dtype != dt) {
+        ag_set_error(AG_ERR_DTYPE, "%s: expected %s input, got %s", op, ag_dtype_name(dt),
+                     ag_dtype_name(t->dtype));
+        return false;
+    }
+    return true;
+}
+
+bool ag__same_device(const char *op, const ag_tensor *a, const ag_tensor *b)
+{
+    if (a->st->dev == b->st->dev) return true;
+    ag_set_error(AG_ERR_DEVICE, "%s: tensors on different devices (%s and %s)", op,
+                 a->st->dev->name, b->st->dev->name);
+    return false;
+}
+
+int ag__axis(const char *op, int axis, int ndim)
+{
+    int n = ndim > 0 ? ndim : 1;
+    if (axis < -n || axis >= n) {
+        ag_set_error(AG_ERR_ARG, "%s: axis %d out of range for %d dims", op, axis, ndim);
+        return -1;
+    }
+    return axis < 0 ? axis + n : axis;
+}
+
+/* ---- creation --------------------------------------------------------- */
+
+static bool valid_shape(const char *op, int ndim, const int64_t *shape, ag_dtype dt)
+{
+    if (ndim < 0 || ndim > AG_MAX_DIMS || (ndim > 0 && !shape)) {
+        ag_set_error(AG_ERR_ARG, "%s: ndim %d must be in [0, %d] with a shape", op, ndim,
+                     AG_MAX_DIMS);
+        return false;
+    }
+    if (ag_dtype_size(dt) == 0) {
+        ag_set_error(AG_ERR_DTYPE, "%s: unknown dtype %d", op, (int)dt);
+        return false;
+    }
+    int64_t n = 1;
+    for (int d = 0; d < ndim; d++) {
+        if (shape[d] < 0) {
+            ag_set_error(AG_ERR_SHAPE, "%s: negative size %lld in axis %d", op,
+                         (long long)shape[d], d);
+            return false;
+        }
+        if (shape[d] > 0 && n > (INT64_MAX / 16) / shape[d]) {
+            ag_set_error(AG_ERR_SHAPE, "%s: shape too large (element count overflows)", op);
+            return false;
+        }
+        n *= shape[d];
+    }
+    return true;
+}
+
+ag_tensor *ag__empty_on(ag_device *dev, ag_dtype dt, int ndim, const int64_t *shape)
+{
+    if (!dev) return NULL;
+    if (!valid_shape("empty", ndim, shape, dt)) return NULL;
+    ag_tensor *t = calloc(1, sizeof *t);
+    if (!t) {
+        ag_set_error(AG_ERR_OOM, "out of host memory allocating a tensor");
+        return NULL;
+    }
+    t->st = storage_new(dev, (size_t)ag__numel_shape(ndim, shape) * ag_dtype_size(dt));
+    if (!t->st) {
+        free(t);
+        return NULL;
+    }
+    t->refs = 1;
+    t->dtype = dt;
+    t->ndim = ndim;
+    for (int d = 0; d < ndim; d++) t->shape[d] = shape[d];
+    contiguous_strides(ndim, shape, t->stride);
+    return ag__own(t);
+}
+
+ag_tensor *ag__empty_like(const ag_tensor *t)
+{
+    return ag__empty_on(t->st->dev, t->dtype, t->ndim, t->shape);
+}
+
+ag_tensor *ag__alias(ag_tensor *base, int ndim, const int64_t *shape, const int64_t *stride,
+                     int64_t offset)
+{
+    ag_tensor *t = calloc(1, sizeof *t);
+    if (!t) {
+        ag_set_error(AG_ERR_OOM, "out of host memory allocating a view");
+        return NULL;
+    }
+    t->refs = 1;
+    t->st = base->st;
+    t->st->refs++;
+    t->dtype = base->dtype;
+    t->ndim = ndim;
+    t->offset = offset;
+    for (int d = 0; d < ndim; d++) {
+        t->shape[d] = shape[d];
+        t->stride[d] = stride[d];
+    }
+    return ag__own(t);
+}
+
+ag_view ag__view(const ag_tensor *t)
+{
+    ag_view v = {.buf = t->st->buf, .offset = t->offset, .dtype = t->dtype, .ndim = t->ndim};
+    for (int d = 0; d < t->ndim; d++) {
+        v.shape[d] = t->shape[d];
+        v.stride[d] = t->stride[d];
+    }
+    return v;
+}
+
+ag_view ag__view_bcast(const ag_tensor *t, int ndim, const int64_t *shape)
+{
+    ag_view v = {.buf = t->st->buf, .offset = t->offset, .dtype = t->dtype, .ndim = ndim};
+    int lead = ndim - t->ndim;
+    for (int d = 0; d < ndim; d++) {
+        v.shape[d] = shape[d];
+        int s = d - lead;
+        v.stride[d] = (s < 0 || t->shape[s] != shape[d]) ? 0 : t->stride[s];
+    }
+    return v;
+}
+
+static ag_tensor *fill_new(ag_device *dev, ag_dtype dt, int ndim, const int64_t *shape,
+                           double value)
+{
+    ag_scope_begin();
+    ag_tensor *t = ag__empty_on(dev, dt, ndim, shape);
+    if (t) {
+        ag_view v = ag__view(t);
+        if (AG_BK(dev, fill, &v, value) != AG_OK) t = NULL;
+    }
+    return ag__done(t);
+}
+
+static ag_tensor *filled(int ndim, const int64_t *shape, ag_dtype dt, double value)
+{
+    return fill_new(ag_device_default(), dt, ndim, shape, value);
+}
+
+ag_tensor *ag_empty(int ndim, const int64_t *shape, ag_dtype dtype)
+{
+    return ag__empty_on(ag_device_default(), dtype, ndim, shape);
+}
+ag_tensor *ag_zeros(int ndim, const int64_t *shape) { return filled(ndim, shape, AG_F32, 0.0); }
+ag_tensor *ag_ones(int ndim, const int64_t *shape) { return filled(ndim, shape, AG_F32, 1.0); }
+ag_tensor *ag_full(int ndim, const int64_t *shape, float value)
+{
+    return filled(ndim, shape, AG_F32, value);
+}
+ag_tensor *ag_scalar(float value) { return filled(0, NULL, AG_F32, value); }
+
+static ag_tensor *filled_like(const ag_tensor *t, double value)
+{
+    if (!t) {
+        if (ag_last_status() == AG_OK) ag_set_error(AG_ERR_ARG, "zeros_like: tensor is NULL");
+        return NULL;
+    }
+    return fill_new(t->st->dev, t->dtype, t->ndim, t->shape, value);
+}
+ag_tensor *ag_zeros_like(const ag_tensor *t) { return filled_like(t, 0.0); }
+ag_tensor *ag_ones_like(const ag_tensor *t) { return filled_like(t, 1.0); }
+
+static ag_tensor *from_host(const void *data, int ndim, const int64_t *shape, ag_dtype dt)
+{
+    if (!data) {
+        ag_set_error(AG_ERR_ARG, "ag_from_%s: data is NULL", ag_dtype_name(dt));
+        return NULL;
+    }
+    ag_scope_begin();
+    ag_tensor *t = ag__empty_on(ag_device_default(), dt, ndim, shape);
+    if (t && t->st->dev->i->upload(t->st->dev->ctx, t->st->buf, 0, data, t->st->bytes) != AG_OK)
+        t = NULL;
+    return ag__done(t);
+}
+
+ag_tensor *ag_from_f32(const float *data, int ndim, const int64_t *shape)
+{
+    return from_host(data, ndim, shape, AG_F32);
+}
+ag_tensor *ag_from_i32(const int32_t *data, int ndim, const int64_t *shape)
+{
+    return from_host(data, ndim, shape, AG_I32);
+}
+
+ag_tensor *ag_arange(int64_t n)
+{
+    if (n < 0 || n > (1LL << 30)) {
+        ag_set_error(AG_ERR_ARG, "ag_arange: n = %lld out of range", (long long)n);
+        return NULL;
+    }
+    float *host = malloc((size_t)(n ? n : 1) * sizeof *host);
+    if (!host) {
+        ag_set_error(AG_ERR_OOM, "ag_arange: out of host memory");
+        return NULL;
+    }
+    for (int64_t i = 0; i < n; i++) host[i] = (float)i;
+    ag_tensor *t = ag_from_f32(host, 1, &n);
+    free(host);
+    return t;
+}
+
+ag_tensor *ag_to_dtype(ag_tensor *t, ag_dtype dtype)
+{
+    if (!ag__check("ag_to_dtype", t, AG_ANY)) return NULL;
+    if (dtype != AG_F32 && dtype != AG_I32) {
+        ag_set_error(AG_ERR_UNSUPPORTED, "ag_to_dtype: %s tensors are not supported yet",
+                     ag_dtype_name(dtype));
+        return NULL;
+    }
+    ag_scope_begin();
+    ag_tensor *y = ag__empty_on(t->st->dev, dtype, t->ndim, t->shape);
+    if (y) {
+        ag_view vy = ag__view(y), vx = ag__view(t);
+        if (AG_BK(y->st->dev, copy, &vy, &vx) != AG_OK) y = NULL;
+    }
+    return ag__done(y);
+}
+
+ag_tensor *ag_to_device(ag_tensor *t, ag_device *dev)
+{
+    if (!ag__check("ag_to_device", t, AG_ANY)) return NULL;
+    if (!dev) {
+        ag_set_error(AG_ERR_ARG, "ag_to_device: device is NULL");
+        return NULL;
+    }
+    if (t->st->dev == dev) return ag__own(ag_retain(t));
+    /* Through the host: devices of different backends share no memory. */
+    size_t bytes = (size_t)ag_numel(t) * ag_dtype_size(t->dtype);
+    void *host = malloc(bytes ? bytes : 1);
+    if (!host) {
+        ag_set_error(AG_ERR_OOM, "ag_to_device: out of host memory");
+        return NULL;
+    }
+    ag_scope_begin();
+    ag_tensor *y = NULL;
+    if (ag_to_host(t, host, bytes) == AG_OK) {
+        y = ag__empty_on(dev, t->dtype, t->ndim, t->shape);
+        if (y && ag_from_host(y, host, bytes) != AG_OK) y = NULL;
+    }
+    free(host);
+    return ag__done(y);
+}
+
+/* ---- lifetime --------------------------------------------------------- */
+
+ag_tensor *ag_retain(ag_tensor *t)
+{
+    if (t) t->refs++;
+    return t;
+}
+
+void ag_release(ag_tensor *t)
+{
+    if (!t || --t->refs > 0) return;
+    ag_release(t->grad);
+    ag__node_release(t->node);
+    storage_release(t->st);
+    free(t);
+}
+
+/* ---- inspection ------------------------------------------------------- */
+
+int ag_ndim(const ag_tensor *t) { return t ? t->ndim : -1; }
+
+int64_t ag_dim(const ag_tensor *t, int axis)
+{
+    if (!t) {
+        ag_set_error(AG_ERR_ARG, "ag_dim: tensor is NULL");
+        return -1;
+    }
+    if (t->ndim == 0) {
+        ag_set_error(AG_ERR_ARG, "ag_dim: 0-dim tensor has no axes");
+        return -1;
+    }
+    int a = ag__axis("ag_dim", axis, t->ndim);
+    return a < 0 ? -1 : t->shape[a];
+}
+
+int ag_shape(const ag_tensor *t, int64_t shape[AG_MAX_DIMS])
+{
+    if (!t || !shape) {
+        ag_set_error(AG_ERR_ARG, "ag_shape: NULL argument");
+        return -1;
+    }
+    for (int d = 0; d < t->ndim; d++) shape[d] = t->shape[d];
+    return t->ndim;
+}
+
+int64_t ag_numel(const ag_tensor *t) { return t ? ag__numel_shape(t->ndim, t->shape) : 0; }
+ag_dtype ag_dtype_of(const ag_tensor *t) { return t ? t->dtype : AG_F32; }
+ag_device *ag_device_of(const ag_tensor *t) { return t ? t->st->dev : NULL; }
+bool ag_is_contiguous(const ag_tensor *t) { return t && ag__contiguous(t); }
+
+ag_tensor *ag__contig(ag_tensor *t)
+{
+    if (!t || ag__contiguous(t)) return t;
+    ag_tensor *y = ag__empty_like(t);
+    if (!y) return NULL;
+    ag_view vy = ag__view(y), vx = ag__view(t);
+    if (AG_BK(t->st->dev, copy, &vy, &vx) != AG_OK) return NULL;
+    return y;
+}
+
+static ag_status host_bytes_check(const char *op, const ag_tensor *t, const void *p, size_t bytes)
+{
+    if (!t || !p) return ag_set_error(AG_ERR_ARG, "%s: NULL argument", op);
+    size_t want = (size_t)ag_numel(t) * ag_dtype_size(t->dtype);
+    if (bytes != want)
+        return ag_set_error(AG_ERR_ARG, "%s: buffer has %zu bytes, tensor needs %zu", op, bytes,
+                            want);
+    return AG_OK;
+}
+
+ag_status ag_to_host(const ag_tensor *t, void *dst, size_t bytes)
+{
+    ag_status s = host_bytes_check("ag_to_host", t, dst, bytes);
+    if (s) return s;
+    ag_device *dev = t->st->dev;
+    if (ag__contiguous(t))
+        return dev->i->download(dev->ctx, t->st->buf, (size_t)t->offset * ag_dtype_size(t->dtype),
+                                dst, bytes);
+    ag_scope_begin();
+    ag_tensor *c = ag__contig((ag_tensor *)t);
+    s = c ? dev->i->download(dev->ctx, c->st->buf, 0, dst, bytes) : ag_last_status();
+    if (!c && s == AG_OK) s = AG_ERR_OOM;
+    ag_scope_end();
+    return s;
+}
+
+ag_status ag_from_host(ag_tensor *t, const void *src, size_t bytes)
+{
+    ag_status s = host_bytes_check("ag_from_host", t, src, bytes);
+    if (s) return s;
+    ag_device *dev = t->st->dev;
+    if (ag__contiguous(t))
+        return dev->i->upload(dev->ctx, t->st->buf, (size_t)t->offset * ag_dtype_size(t->dtype),
+                              src, bytes);
+    /* A strided destination: upload densely, then scatter with the copy kernel. */
+    ag_scope_begin();
+    ag_tensor *c = ag__empty_like(t);
+    s = c ? dev->i->upload(dev->ctx, c->st->buf, 0, src, bytes) : ag_last_status();
+    if (s == AG_OK) {
+        ag_view vd = ag__view(t), vs = ag__view(c);
+        s = AG_BK(dev, copy, &vd, &vs);
+    }
+    ag_scope_end();
+    return s;
+}
+
+ag_status ag_item(const ag_tensor *t, float *out)
+{
+    if (!t || !out) return ag_set_error(AG_ERR_ARG, "ag_item: NULL argument");
+    if (ag_numel(t) != 1) {
+        char s[160];
+        ag__shape_fmt(t->ndim, t->shape, s, sizeof s);
+        return ag_set_error(AG_ERR_SHAPE, "ag_item: tensor of shape %s has %lld elements, not 1",
+                            s, (long long)ag_numel(t));
+    }
+    if (t->dtype == AG_I32) {
+        int32_t v;
+        ag_status s = ag_to_host(t, &v, sizeof v);
+        if (s == AG_OK) *out = (float)v;
+        return s;
+    }
+    if (t->dtype != AG_F32) return ag_set_error(AG_ERR_DTYPE, "ag_item: unsupported dtype");
+    return ag_to_host(t, out, sizeof *out);
+}

@@ -1,0 +1,601 @@
+/* Test harness (see harness.h): paired inputs, comparisons, gradient checks. */
+#include "harness.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define H_MAX_IN 8
+
+/* ---- tolerances ----------------------------------------------------------
+ *
+ * The one table of accuracy classes. A forward result passes when
+ *     |got - want| <= rtol * |want| + atol
+ * where want is the fp64 reference on the very float32 inputs the library saw, so
+ * the only error is the library's own float32 arithmetic. Inputs in the tests are
+ * O(1), which makes atol an absolute floor for results that cancel to ~0.
+ *
+ *  exact    copies and selections (views, max/min, argmax, relu, comparisons,
+ *           gather, concat, pooling max, embedding): no rounding at all.
+ *  arith    one or two float32 roundings (add, mul, div possibly as a * (1/b),
+ *           scalar ops): 2^-24 = 6e-8 relative each, so 3e-7 leaves 2x margin.
+ *  transc   libm-style functions and short compositions of them (exp, log, erf,
+ *           tanh, pow, gelu, softplus): a few ulp each in a good libm, up to 16 ulp
+ *           (2e-6) for erf in OpenCL's full-precision profile; rtol 4e-6. atol 1e-6
+ *           covers forms that cancel near zero (gelu_tanh's 1 + tanh at x << 0).
+ *  sum      reductions, dot products (matmul, linear, conv), average pooling, losses
+ *           that average. Rounding of a length-n sum grows like sqrt(n) for
+ *           pairwise/blocked summation; naive float accumulation of n zero-mean
+ *           O(1) terms errs by about 6e-8 * n / sqrt(2). The per-sqrt(n) constants
+ *           cover the naive case up to n of a few thousand (what the tests use):
+ *           rtol 1e-6 * sqrt(n), atol 1.5e-5 * sqrt(n).
+ *  softmax  exp of shifted values over n terms and one division or log: transc
+ *           accuracy per element, growing with sqrt(n) through the sum.
+ *  norm     batch/layer norm: mean and variance over n values (sqrt(n) growth),
+ *           then a subtraction that cancels to O(eps * |x| / std).
+ *
+ * Gradients: the check compares against central differences of the reference in
+ * double (truncation ~h^2 = 1e-10, negligible), so the tolerance only absorbs the
+ * float32 backward pass: relative to the largest gradient component of an input
+ * (element-wise) or to the size of the projected terms (directional). 1e-5 for a
+ * few roundings, 1e-4 for transcendental chains; growing classes scale with
+ * sqrt(n) like their forward.
+ */
+static const struct {
+    const char *name;
+    double rtol, atol, grad;
+    bool grows; /* multiply by sqrt(len) */
+} TOL[] = {
+    {"exact", 0.0, 0.0, 1e-5, false},
+    {"arith", 3e-7, 1e-30, 1e-5, false},
+    {"transc", 4e-6, 1e-6, 1e-4, false},
+    {"sum", 1e-6, 1.5e-5, 1e-5, true},
+    {"softmax", 2e-6, 1e-6, 2e-5, true},
+    {"norm", 4e-6, 4e-6, 1e-4, true},
+};
+
+h_tol h_tol_get(const char *cls, int64_t len)
+{
+    for (size_t i = 0; i < sizeof TOL / sizeof TOL[0]; i++) {
+        if (strcmp(TOL[i].name, cls)) continue;
+        double k = TOL[i].grows ? sqrt((double)(len > 1 ? len : 1)) : 1.0;
+        return (h_tol){TOL[i].rtol * k, TOL[i].atol * k, TOL[i].grad * k};
+    }
+    ck_abort_msg("unknown tolerance class '%s'", cls);
+    return (h_tol){0, 0, 0};
+}
+
+/* ---- bookkeeping --------------------------------------------------------- */
+
+static rt **tracked;
+static int ntracked, captracked;
+
+rt *h_track(rt r)
+{
+    if (ntracked == captracked) {
+        int cap = captracked ? 2 * captracked : 64;
+        rt **p = realloc(tracked, sizeof(rt *) * (size_t)cap);
+        ck_assert_msg(p != NULL, "harness: out of memory");
+        tracked = p, captracked = cap;
+    }
+    rt *slot = malloc(sizeof(rt));
+    ck_assert_msg(slot != NULL, "harness: out of memory");
+    *slot = r;
+    tracked[ntracked++] = slot;
+    return slot;
+}
+
+static uint64_t rng_state;
+
+void h_begin(uint64_t seed)
+{
+    rng_state = seed * 0x9E3779B97F4A7C15ull + 0x1234567ull;
+    ag_clear_error();
+    ag_scope_begin();
+}
+
+void h_end(void)
+{
+    ag_scope_end();
+    for (int i = 0; i < ntracked; i++) {
+        rt_free(tracked[i]);
+        free(tracked[i]);
+    }
+    free(tracked);
+    tracked = NULL, ntracked = captracked = 0;
+}
+
+/* ---- random numbers: splitmix64, independent of the library's Philox ------ */
+
+uint64_t h_next(void)
+{
+    uint64_t z = (rng_state += 0x9E3779B97F4A7C15ull);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    return z ^ (z >> 31);
+}
+
+double h_uniform(double lo, double hi) { return lo + (hi - lo) * (double)(h_next() >> 11) * 0x1p-53; }
+
+double h_normal(void)
+{
+    double u = ((double)(h_next() >> 11) + 1.0) * 0x1p-53; /* (0, 1] */
+    double v = (double)(h_next() >> 11) * 0x1p-53;
+    return sqrt(-2.0 * log(u)) * cos(2.0 * 3.14159265358979323846 * v);
+}
+
+int64_t h_randint(int64_t lo, int64_t hi) { return lo + (int64_t)(h_next() % (uint64_t)(hi - lo)); }
+
+h_dist h_dist_normal(void) { return (h_dist){H_DIST_NORMAL, 0.0, 1.0, 0, {0}, 0.0}; }
+h_dist h_dist_wide(void) { return (h_dist){H_DIST_UNIFORM, -8.0, 8.0, 0, {0}, 0.0}; }
+h_dist h_dist_positive(void) { return (h_dist){H_DIST_UNIFORM, 0.5, 3.0, 0, {0}, 0.0}; }
+h_dist h_dist_uniform(double lo, double hi) { return (h_dist){H_DIST_UNIFORM, lo, hi, 0, {0}, 0.0}; }
+
+h_dist h_dist_away(h_dist d, double kink, double margin)
+{
+    if (d.nkinks < 4) d.kink[d.nkinks++] = kink;
+    if (margin > d.margin) d.margin = margin;
+    return d;
+}
+
+double h_draw(const h_dist *d)
+{
+    for (int tries = 0;; tries++) {
+        double x = d->kind == H_DIST_NORMAL ? d->a + d->b * h_normal() : h_uniform(d->a, d->b);
+        x = (double)(float)x;
+        bool near = false;
+        for (int k = 0; k < d->nkinks; k++) near |= fabs(x - d->kink[k]) < d->margin;
+        if (!near || tries > 1000) return x;
+    }
+}
+
+/* ---- layouts ------------------------------------------------------------- */
+
+const char *h_layout_name(h_layout l)
+{
+    static const char *names[H_LAYOUT_COUNT] = {"contiguous", "transposed", "sliced", "expanded"};
+    return (l >= 0 && l < H_LAYOUT_COUNT) ? names[l] : "?";
+}
+
+static int expand_axis(int ndim, const int64_t *shape)
+{
+    for (int i = 0; i < ndim; i++)
+        if (shape[i] > 1) return i;
+    return -1;
+}
+
+/* The layout actually used: one that the shape cannot carry falls back. */
+static h_layout usable_layout(h_layout l, int ndim, const int64_t *shape)
+{
+    if (l == H_TRANSPOSED && ndim < 2) l = H_SLICED;
+    if (l == H_SLICED && ndim < 1) l = H_CONTIG;
+    if (l == H_EXPANDED && expand_axis(ndim, shape) < 0) l = H_CONTIG;
+    return l;
+}
+
+static void base_shape(h_layout l, int ndim, const int64_t *shape, int64_t *bs)
+{
+    memcpy(bs, shape, sizeof(int64_t) * (size_t)ndim);
+    if (l == H_TRANSPOSED) bs[ndim - 2] = shape[ndim - 1], bs[ndim - 1] = shape[ndim - 2];
+    if (l == H_SLICED) bs[ndim - 1] = 2 * shape[ndim - 1] + 1;
+    if (l == H_EXPANDED) bs[expand_axis(ndim, shape)] = 1;
+}
+
+/* The view's values from the base's, by the reference index mappings. */
+static rt view_ref(const rt *base, h_layout l, int ndim, const int64_t *shape)
+{
+    switch (l) {
+    case H_TRANSPOSED: return ref_transpose(base, ndim - 2, ndim - 1);
+    case H_SLICED: return ref_slice(base, ndim - 1, 1, base->shape[ndim - 1], 2);
+    case H_EXPANDED: return ref_expand(base, ndim, shape);
+    default: return rt_clone(base);
+    }
+}
+
+static ag_tensor *view_ag(ag_tensor *leaf, h_layout l, int ndim, const int64_t *shape)
+{
+    switch (l) {
+    case H_TRANSPOSED: return ag_transpose(leaf, ndim - 2, ndim - 1);
+    case H_SLICED: return ag_slice(leaf, ndim - 1, 1, ag_dim(leaf, ndim - 1), 2);
+    case H_EXPANDED: return ag_expand(leaf, ndim, shape);
+    default: return leaf;
+    }
+}
+
+ag_tensor *h_view(const h_in *in)
+{
+    ag_tensor *v = view_ag(in->leaf, in->layout, in->val.ndim, in->val.shape);
+    ck_assert_msg(v != NULL, "making a %s view failed: %s", h_layout_name(in->layout), ag_last_error());
+    return v;
+}
+
+ag_tensor *h_tensor(rt *r)
+{
+    int64_t n = rt_numel(r);
+    float *f = malloc(sizeof(float) * (size_t)(n ? n : 1));
+    ck_assert_msg(f != NULL, "harness: out of memory");
+    for (int64_t i = 0; i < n; i++) {
+        f[i] = (float)r->data[i];
+        r->data[i] = (double)f[i];
+    }
+    int64_t dummy[1] = {1};
+    ag_tensor *t = ag_from_f32(f, r->ndim, r->ndim ? r->shape : dummy);
+    free(f);
+    ck_assert_msg(t != NULL, "ag_from_f32 failed: %s", ag_last_error());
+    return t;
+}
+
+static h_in make_input(int ndim, const int64_t *shape, const double *values, const h_dist *d,
+                       h_layout layout)
+{
+    h_in in;
+    memset(&in, 0, sizeof in);
+    in.layout = usable_layout(layout, ndim, shape);
+    int64_t bs[AG_MAX_DIMS];
+    base_shape(in.layout, ndim, shape, bs);
+    rt base = rt_new(ndim, bs);
+    ck_assert_msg(rt_valid(&base), "harness: bad input shape");
+    if (values) {
+        /* invert the view mapping so that the view shows these values */
+        rt logical = rt_from(values, ndim, shape);
+        rt src = in.layout == H_TRANSPOSED ? ref_transpose(&logical, ndim - 2, ndim - 1)
+                 : in.layout == H_EXPANDED
+                     ? ref_slice(&logical, expand_axis(ndim, shape), 0, 1, 1)
+                     : rt_clone(&logical);
+        if (in.layout == H_SLICED) {
+            int64_t rows = rt_numel(&base) / bs[ndim - 1], n = shape[ndim - 1];
+            for (int64_t r = 0; r < rows; r++)
+                for (int64_t j = 0; j < n; j++) base.data[r * bs[ndim - 1] + 1 + 2 * j] = src.data[r * n + j];
+        } else {
+            memcpy(base.data, src.data, sizeof(double) * (size_t)rt_numel(&base));
+        }
+        rt_free(&logical);
+        rt_free(&src);
+    } else {
+        for (int64_t i = 0; i < rt_numel(&base); i++) base.data[i] = h_draw(d);
+    }
+    if (in.layout == H_SLICED) { /* rows of 2n+1: the even positions are the gaps */
+        int64_t len = bs[ndim - 1];
+        for (int64_t i = 0; i < rt_numel(&base); i++)
+            if ((i % len) % 2 == 0) base.data[i] = NAN;
+    }
+    in.leaf = h_tensor(&base);
+    in.t = view_ag(in.leaf, in.layout, ndim, shape);
+    ck_assert_msg(in.t != NULL, "making a %s input view failed: %s", h_layout_name(in.layout),
+                  ag_last_error());
+    in.base = *h_track(base);
+    in.val = *h_track(view_ref(&in.base, in.layout, ndim, shape));
+    return in;
+}
+
+h_in h_input(int ndim, const int64_t *shape, h_dist d, h_layout layout)
+{
+    return make_input(ndim, shape, NULL, &d, layout);
+}
+
+h_in h_input_values(int ndim, const int64_t *shape, const double *values, h_layout layout)
+{
+    return make_input(ndim, shape, values, NULL, layout);
+}
+
+h_in h_input_int(int ndim, const int64_t *shape, const int32_t *values)
+{
+    h_in in;
+    memset(&in, 0, sizeof in);
+    in.is_int = true;
+    rt r = rt_new(ndim, shape);
+    for (int64_t i = 0; i < rt_numel(&r); i++) r.data[i] = values[i];
+    int64_t dummy[1] = {1};
+    in.leaf = in.t = ag_from_i32(values, ndim, ndim ? shape : dummy);
+    ck_assert_msg(in.t != NULL, "ag_from_i32 failed: %s", ag_last_error());
+    in.base = *h_track(r);
+    in.val = in.base;
+    return in;
+}
+
+h_in h_input_randint(int ndim, const int64_t *shape, int32_t lo, int32_t hi)
+{
+    int64_t n = 1;
+    for (int i = 0; i < ndim; i++) n *= shape[i];
+    int32_t *v = malloc(sizeof(int32_t) * (size_t)(n ? n : 1));
+    ck_assert_msg(v != NULL, "harness: out of memory");
+    for (int64_t i = 0; i < n; i++) v[i] = (int32_t)h_randint(lo, hi);
+    h_in in = h_input_int(ndim, shape, v);
+    free(v);
+    return in;
+}
+
+rt h_read(const ag_tensor *t)
+{
+    if (!t) return rt_invalid();
+    int64_t shape[AG_MAX_DIMS];
+    int nd = ag_shape(t, shape);
+    if (nd < 0) return rt_invalid();
+    rt r = rt_new(nd, shape);
+    int64_t n = rt_numel(&r);
+    ag_dtype dt = ag_dtype_of(t);
+    if (dt != AG_F32 && dt != AG_I32) {
+        rt_free(&r);
+        return rt_invalid();
+    }
+    void *buf = malloc(4 * (size_t)(n ? n : 1));
+    if (!buf || ag_to_host(t, buf, 4 * (size_t)n) != AG_OK) {
+        free(buf);
+        rt_free(&r);
+        return rt_invalid();
+    }
+    for (int64_t i = 0; i < n; i++)
+        r.data[i] = dt == AG_F32 ? (double)((float *)buf)[i] : (double)((int32_t *)buf)[i];
+    free(buf);
+    return r;
+}
+
+/* ---- comparison ---------------------------------------------------------- */
+
+static void index_str(int64_t flat, int ndim, const int64_t *shape, char *buf, int size)
+{
+    int64_t idx[AG_MAX_DIMS];
+    for (int i = ndim - 1; i >= 0; i--) {
+        idx[i] = shape[i] ? flat % shape[i] : 0;
+        flat = shape[i] ? flat / shape[i] : 0;
+    }
+    rt_shape_str(ndim, idx, buf, size);
+}
+
+bool h_compare(const char *what, const rt *got, const rt *want, h_tol tol, char *msg, int size)
+{
+    char s1[96], s2[96];
+    if (!rt_valid(want)) {
+        snprintf(msg, (size_t)size, "%s: the reference rejected the arguments", what);
+        return false;
+    }
+    if (!rt_valid(got)) {
+        snprintf(msg, (size_t)size, "%s: could not read the result back: %s", what, ag_last_error());
+        return false;
+    }
+    if (!rt_same_shape(got, want)) {
+        snprintf(msg, (size_t)size, "%s: shape %s, want %s", what,
+                 rt_shape_str(got->ndim, got->shape, s1, sizeof s1),
+                 rt_shape_str(want->ndim, want->shape, s2, sizeof s2));
+        return false;
+    }
+    int64_t n = rt_numel(want), worst = -1, nbad = 0;
+    double worst_ratio = 0, max_abs = 0, max_rel = 0;
+    double floor_ = tol.rtol > 0 ? tol.atol / tol.rtol : 0;
+    for (int64_t i = 0; i < n; i++) {
+        double g = got->data[i], w = want->data[i], ratio;
+        if (isfinite(w) && isinf((float)w)) w = (double)(float)w; /* float overflow is inf */
+        if (isnan(w) || isinf(w) || isnan(g) || isinf(g)) {
+            bool same = (isnan(w) && isnan(g)) || (isinf(w) && g == w);
+            ratio = same ? 0.0 : INFINITY;
+        } else {
+            double err = fabs(g - w), allowed = tol.rtol * fabs(w) + tol.atol;
+            double rel = err / fmax(fabs(w), floor_ > 0 ? floor_ : 1e-6);
+            max_abs = fmax(max_abs, err);
+            max_rel = fmax(max_rel, rel);
+            ratio = allowed > 0 ? err / allowed : (err > 0 ? INFINITY : 0.0);
+        }
+        if (ratio > 1.0) nbad++;
+        if (ratio > worst_ratio || (worst < 0 && ratio > 1.0)) worst_ratio = ratio, worst = i;
+    }
+    if (nbad == 0) return true;
+    index_str(worst, want->ndim, want->shape, s2, sizeof s2);
+    snprintf(msg, (size_t)size,
+             "%s: shape %s, %lld of %lld elements off; worst at index %s: got %.9g, want %.12g "
+             "(max abs err %.3g, max rel err %.3g; tolerance rtol %.3g atol %.3g)",
+             what, rt_shape_str(want->ndim, want->shape, s1, sizeof s1), (long long)nbad,
+             (long long)n, s2, got->data[worst], want->data[worst], max_abs, max_rel, tol.rtol,
+             tol.atol);
+    return false;
+}
+
+void h_expect(const char *what, ag_tensor *got, rt want, h_tol tol)
+{
+    if (!got) {
+        rt_free(&want);
+        ck_abort_msg("%s: op returned NULL: %s (%s)", what, ag_last_error(),
+                     ag_status_name(ag_last_status()));
+    }
+    rt g = h_read(got);
+    char msg[1024];
+    bool ok = h_compare(what, &g, &want, tol, msg, sizeof msg);
+    rt_free(&g);
+    rt_free(&want);
+    ck_assert_msg(ok, "%s", msg);
+}
+
+void h_expect_same(const char *what, ag_tensor *a, ag_tensor *b)
+{
+    ck_assert_msg(a && b, "%s: op returned NULL: %s", what, ag_last_error());
+    rt ra = h_read(a), rb = h_read(b);
+    char msg[1024];
+    bool ok = h_compare(what, &ra, &rb, (h_tol){0, 0, 0}, msg, sizeof msg);
+    rt_free(&ra);
+    rt_free(&rb);
+    ck_assert_msg(ok, "%s", msg);
+}
+
+/* ---- gradient check ------------------------------------------------------- */
+
+typedef struct gc_state {
+    const h_gc *g;
+    bool diff[H_MAX_IN];
+    const rt *vals[H_MAX_IN];
+    rt u;
+} gc_state;
+
+/* u . f(views of the given bases); bases[i] NULL = input i unchanged */
+static double eval_proj(const gc_state *s, rt *const *bases)
+{
+    rt tmp[H_MAX_IN];
+    const rt *vals[H_MAX_IN];
+    for (int i = 0; i < s->g->n; i++) {
+        vals[i] = s->vals[i];
+        if (bases[i]) {
+            const h_in *in = &s->g->in[i];
+            tmp[i] = view_ref(bases[i], in->layout, in->val.ndim, in->val.shape);
+            vals[i] = &tmp[i];
+        }
+    }
+    rt y = s->g->ref(vals, s->g->arg);
+    double r = rt_valid(&y) && rt_same_shape(&y, &s->u) ? rt_dot(&s->u, &y) : NAN;
+    rt_free(&y);
+    for (int i = 0; i < s->g->n; i++)
+        if (bases[i]) rt_free(&tmp[i]);
+    return r;
+}
+
+static double max_abs_finite(const rt *r)
+{
+    double m = 0;
+    for (int64_t i = 0; i < rt_numel(r); i++)
+        if (isfinite(r->data[i])) m = fmax(m, fabs(r->data[i]));
+    return m;
+}
+
+static rt normal_like(const rt *like)
+{
+    rt r = rt_new(like->ndim, like->shape);
+    for (int64_t i = 0; i < rt_numel(&r); i++) r.data[i] = h_normal();
+    return r;
+}
+
+/* Directional derivative along random v_i against sum_i <grad_i, v_i>. */
+static void check_directional(const gc_state *s, const rt *grads)
+{
+    const h_gc *g = s->g;
+    rt v[H_MAX_IN], pb[H_MAX_IN], mb[H_MAX_IN];
+    rt *pp[H_MAX_IN] = {NULL}, *mp[H_MAX_IN] = {NULL};
+    double scale = 1.0, dot = 0.0, l2 = 0.0, vnorm2 = 0.0;
+    for (int i = 0; i < g->n; i++)
+        if (s->diff[i]) scale = fmax(scale, max_abs_finite(&g->in[i].base));
+    double h = 1e-5 * scale;
+    for (int i = 0; i < g->n; i++) {
+        if (!s->diff[i]) continue;
+        v[i] = normal_like(&g->in[i].base);
+        pb[i] = rt_clone(&g->in[i].base);
+        mb[i] = rt_clone(&g->in[i].base);
+        for (int64_t j = 0; j < rt_numel(&v[i]); j++) {
+            pb[i].data[j] += h * v[i].data[j];
+            mb[i].data[j] -= h * v[i].data[j];
+            double t = grads[i].data[j] * v[i].data[j];
+            vnorm2 += v[i].data[j] * v[i].data[j];
+            dot += t;
+            l2 += t * t;
+        }
+        pp[i] = &pb[i], mp[i] = &mb[i];
+    }
+    double fd = (eval_proj(s, pp) - eval_proj(s, mp)) / (2 * h);
+    for (int i = 0; i < g->n; i++)
+        if (s->diff[i]) rt_free(&v[i]), rt_free(&pb[i]), rt_free(&mb[i]);
+    /* The floor, 1e-8 |u| |v|, is far below any real error; it only lets through
+     * float noise where the exact derivative is 0 (an invariance of the op). */
+    double denom = fmax(fabs(fd), sqrt(l2));
+    double floor_ = 1e-8 * sqrt(rt_dot(&s->u, &s->u) * vnorm2);
+    ck_assert_msg(fabs(dot - fd) <= g->tol.grad * denom + floor_ && isfinite(fd),
+                  "%s: directional derivative: sum <grad, v> = %.9g, central difference of the "
+                  "reference = %.9g (rel err %.3g, tolerance %.3g)",
+                  g->what, dot, fd, fabs(dot - fd) / (denom > 0 ? denom : 1), g->tol.grad);
+}
+
+/* Every gradient element against its own central difference. */
+static void check_elementwise(const gc_state *s, const rt *grads)
+{
+    const h_gc *g = s->g;
+    for (int i = 0; i < g->n; i++) {
+        if (!s->diff[i]) continue;
+        const h_in *in = &g->in[i];
+        int64_t n = rt_numel(&in->base);
+        rt want = rt_new(in->base.ndim, in->base.shape);
+        rt work = rt_clone(&in->base);
+        rt *bases[H_MAX_IN] = {NULL};
+        bases[i] = &work;
+        for (int64_t j = 0; j < n; j++) {
+            double x = in->base.data[j];
+            if (isnan(x)) continue; /* a gap of a sliced input: no gradient */
+            double h = 1e-5 * fmax(1.0, fabs(x));
+            work.data[j] = x + h;
+            double fp = eval_proj(s, bases);
+            work.data[j] = x - h;
+            double fm = eval_proj(s, bases);
+            work.data[j] = x;
+            want.data[j] = (fp - fm) / (2 * h);
+        }
+        char what[256], msg[1024];
+        snprintf(what, sizeof what, "%s: gradient of input %d (%s)", g->what, i,
+                 h_layout_name(in->layout));
+        /* relative to the largest component; the 1e-8 |u| floor as in the directional check */
+        h_tol t = {g->tol.grad, fmax(g->tol.grad * max_abs_finite(&want), 1e-8 * sqrt(rt_dot(&s->u, &s->u))), 0};
+        bool ok = h_compare(what, &grads[i], &want, t, msg, sizeof msg);
+        rt_free(&want);
+        rt_free(&work);
+        ck_assert_msg(ok, "%s", msg);
+    }
+}
+
+void h_gradcheck(const h_gc *g)
+{
+    ck_assert_msg(g->n >= 1 && g->n <= H_MAX_IN, "%s: gradcheck takes 1..%d inputs", g->what, H_MAX_IN);
+    gc_state s;
+    memset(&s, 0, sizeof s);
+    s.g = g;
+    ag_tensor *views[H_MAX_IN];
+    int64_t total = 0;
+    ag_scope_begin();
+    for (int i = 0; i < g->n; i++) {
+        h_in *in = &g->in[i];
+        s.diff[i] = !in->is_int && !(g->skip && g->skip[i]);
+        s.vals[i] = &in->val;
+        views[i] = in->t;
+        if (!s.diff[i]) continue;
+        total += rt_numel(&in->base);
+        ag_zero_grad(in->leaf);
+        ck_assert_msg(ag_set_requires_grad(in->leaf, true) == AG_OK, "%s: set_requires_grad: %s",
+                      g->what, ag_last_error());
+        /* a fresh view, made after requires_grad, so it carries the history */
+        views[i] = view_ag(in->leaf, in->layout, in->val.ndim, in->val.shape);
+        ck_assert_msg(views[i] != NULL, "%s: view of input %d: %s", g->what, i, ag_last_error());
+    }
+    ag_tensor *out = g->op(views, g->arg);
+    ck_assert_msg(out != NULL, "%s: op returned NULL: %s", g->what, ag_last_error());
+
+    char what[256], msg[1024];
+    snprintf(what, sizeof what, "%s (forward, inputs requiring grad)", g->what);
+    rt got = h_read(out), want = g->ref(s.vals, g->arg);
+    bool ok = h_compare(what, &got, &want, g->tol, msg, sizeof msg);
+    rt_free(&got);
+    rt_free(&want);
+    ck_assert_msg(ok, "%s", msg);
+
+    int64_t oshape[AG_MAX_DIMS];
+    rt shaped = rt_new(ag_shape(out, oshape), oshape);
+    s.u = normal_like(&shaped);
+    rt_free(&shaped);
+    ag_tensor *ut = h_tensor(&s.u);
+    ck_assert_msg(ag_backward(out, ut) == AG_OK, "%s: ag_backward failed: %s", g->what, ag_last_error());
+
+    rt grads[H_MAX_IN];
+    for (int i = 0; i < g->n; i++) {
+        if (!s.diff[i]) continue;
+        const ag_tensor *gt = ag_grad(g->in[i].leaf);
+        ck_assert_msg(gt != NULL, "%s: no gradient reached input %d", g->what, i);
+        grads[i] = h_read(gt);
+        char s1[96], s2[96];
+        ck_assert_msg(rt_valid(&grads[i]) && rt_same_shape(&grads[i], &g->in[i].base),
+                      "%s: gradient of input %d has shape %s, want %s", g->what, i,
+                      rt_shape_str(grads[i].ndim, grads[i].shape, s1, sizeof s1),
+                      rt_shape_str(g->in[i].base.ndim, g->in[i].base.shape, s2, sizeof s2));
+        h_track(grads[i]);
+    }
+    check_directional(&s, grads);
+    if (g->full > 0 || (g->full == 0 && total <= 1200)) check_elementwise(&s, grads);
+
+    for (int i = 0; i < g->n; i++) {
+        if (!s.diff[i]) continue;
+        ag_zero_grad(g->in[i].leaf);
+        ag_set_requires_grad(g->in[i].leaf, false);
+    }
+    rt_free(&s.u);
+    ag_scope_end();
+}

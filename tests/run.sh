@@ -1,0 +1,80 @@
+#!/usr/bin/env bash
+# Runs every test: the Check suites once per available backend, then the
+# examples as end-to-end checks (one test each, passed when they exit 0).
+# Ends with exactly one line "N passed, N failed" over everything; exits
+# nonzero if anything failed. A binary that crashes, or exits nonzero without
+# reporting a failure, counts as a failure, never as nothing.
+set -u
+cd "$(dirname "$0")/.." || exit 1
+BUILD=${BUILD:-build}
+# Check's default per-test timeout (4 s) is too tight for slow or loaded machines.
+export CK_DEFAULT_TIMEOUT=${CK_DEFAULT_TIMEOUT:-120}
+
+# Backends this build can run. Only the CPU exists so far; the OpenCL and Vulkan
+# issues add theirs here.
+backends=(cpu)
+examples=(linear_regression neuron)
+
+total_pass=0
+total_fail=0
+summary=()
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+
+describe_exit() { # exit status -> words
+    if [ "$1" -gt 128 ]; then echo "killed by signal $(($1 - 128))"; else echo "exit status $1"; fi
+}
+
+for be in "${backends[@]}"; do
+    bin=$BUILD/tests/anygrad-tests
+    if [ ! -x "$bin" ]; then
+        summary+=("backend $be: 0 passed, 1 failed ($bin not built)")
+        total_fail=$((total_fail + 1))
+        continue
+    fi
+    echo "== tests on $be =="
+    # Tag the binary's own total so the last line below is the only bare one.
+    AG_DEVICE=$be "$bin" 2>&1 | tee "$log" | sed -u -E "s/^([0-9]+ passed, [0-9]+ failed)$/[$be] \1/"
+    rc=${PIPESTATUS[0]}
+    line=$(grep -E '^[0-9]+ passed, [0-9]+ failed$' "$log" | tail -n 1)
+    if [ -n "$line" ]; then
+        read -r pass _ fail _ <<<"$line"
+        note=""
+        if [ "$rc" -ne 0 ] && [ "$fail" -eq 0 ]; then
+            fail=1 # a crash after the summary, or a failure it did not count
+            note=" ($(describe_exit "$rc") with no failure reported)"
+        fi
+    else
+        pass=0
+        fail=1
+        note=" (no summary line: $(describe_exit "$rc"))"
+    fi
+    summary+=("backend $be: $pass passed, $fail failed$note")
+    total_pass=$((total_pass + pass))
+    total_fail=$((total_fail + fail))
+done
+
+for ex in "${examples[@]}"; do
+    bin=$BUILD/examples/$ex
+    if [ ! -x "$bin" ]; then
+        summary+=("example $ex: failed ($bin not built)")
+        total_fail=$((total_fail + 1))
+        continue
+    fi
+    "$bin" >"$log" 2>&1
+    rc=$?
+    if [ "$rc" -eq 0 ]; then
+        summary+=("example $ex: passed")
+        total_pass=$((total_pass + 1))
+    else
+        echo "== example $ex failed ($(describe_exit "$rc")); its output: =="
+        cat "$log"
+        summary+=("example $ex: failed ($(describe_exit "$rc"))")
+        total_fail=$((total_fail + 1))
+    fi
+done
+
+echo "== summary =="
+printf '%s\n' "${summary[@]}"
+echo "$total_pass passed, $total_fail failed"
+[ "$total_fail" -eq 0 ]

@@ -1,0 +1,16 @@
+/* One Check suite per file; test_main.c runs them all. */
+#ifndef AG_TEST_SUITES_H
+#define AG_TEST_SUITES_H
+#include <check.h>
+
+Suite *suite_tensor(void);        /* test_tensor.c: creation, views, host copies, scopes */
+Suite *suite_elementwise(void);   /* test_elementwise.c: unary, binary, where, scalars */
+Suite *suite_reduce(void);        /* test_reduce.c */
+Suite *suite_matmul(void);        /* test_matmul.c: matmul, linear */
+Suite *suite_softmax_loss(void);  /* test_softmax_loss.c */
+Suite *suite_nn(void);            /* test_nn.c: conv, pool, norms, dropout, embedding, concat... */
+Suite *suite_autograd(void);      /* test_autograd.c: engine behaviour */
+Suite *suite_errors(void);        /* test_errors.c: bad input gives the documented error */
+Suite *suite_optim(void);         /* test_optim.c: optimizers, clipping, schedules */
+
+#endif

@@ -1,0 +1,28 @@
+/* Runs every suite on the device AG_DEVICE selects (default: the best one) and
+ * prints "N passed, N failed" for tests/run.sh to add up. */
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "anygrad.h"
+#include "suites.h"
+
+int main(void)
+{
+    ag_device *dev = ag_device_default();
+    if (!dev) {
+        fprintf(stderr, "no device: %s\n", ag_last_error());
+        printf("0 passed, 1 failed\n");
+        return 1;
+    }
+    printf("device: %s (%s)\n", ag_device_name(dev), ag_device_backend(dev));
+    Suite *(*suites[])(void) = {suite_tensor, suite_elementwise, suite_reduce, suite_matmul,
+                                suite_softmax_loss, suite_nn, suite_autograd, suite_errors,
+                                suite_optim};
+    SRunner *sr = srunner_create(suites[0]());
+    for (size_t i = 1; i < sizeof suites / sizeof suites[0]; i++) srunner_add_suite(sr, suites[i]());
+    srunner_run_all(sr, CK_NORMAL);
+    int run = srunner_ntests_run(sr), failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    printf("%d passed, %d failed\n", run - failed, failed);
+    return failed ? 1 : 0;
+}
