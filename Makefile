@@ -3,7 +3,9 @@
 #   make test   install missing packages, build, run every test (tests/run.sh)
 BUILD ?= build
 
-.PHONY: all deps build demo test clean
+SAN_BUILD ?= build-sanitize
+
+.PHONY: all deps build build-sanitize demo test test-fast clean
 
 all: build
 
@@ -20,9 +22,21 @@ demo: deps
 	./$(BUILD)/examples/linear_regression
 	./$(BUILD)/examples/neuron
 
+# AddressSanitizer + LeakSanitizer + UBSan build of the same sources
+build-sanitize:
+	@test -f $(SAN_BUILD)/build.ninja || meson setup $(SAN_BUILD) -Db_sanitize=address,undefined \
+		-Dc_args=-fno-sanitize-recover=all -Dc_link_args=-fno-sanitize-recover=all
+	ninja -C $(SAN_BUILD)
+
+# every suite on every backend, then again under the sanitizers
 test: deps
+	@$(MAKE) --no-print-directory build build-sanitize
+	BUILD=$(BUILD) SAN_BUILD=$(SAN_BUILD) bash tests/run.sh
+
+# without the sanitizer pass
+test-fast: deps
 	@$(MAKE) --no-print-directory build
-	BUILD=$(BUILD) bash tests/run.sh
+	BUILD=$(BUILD) SAN_BUILD=none bash tests/run.sh
 
 clean:
-	rm -rf $(BUILD)
+	rm -rf $(BUILD) $(SAN_BUILD)

@@ -159,6 +159,9 @@ ag_status ag_set_error(ag_status s, const char *fmt, ...)
 #endif
     ;
 
+/* Writes a view's shape as "[2, 3]" for error messages. */
+void ag_view_shape_str(const ag_view *v, char *buf, size_t size);
+
 /* Philox-4x32-10 block: the reference every backend's RNG must match. */
 void ag_philox4x32(const uint32_t key[2], const uint32_t ctr[4], uint32_t out[4]);
 

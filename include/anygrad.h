@@ -129,7 +129,7 @@ ag_tensor *ag_clone(ag_tensor *t);      /* new storage, differentiable */
 
 /* ---- element-wise ------------------------------------------------------- */
 
-/* One enum per kernel family; the op table in src/ops_table.c names them. */
+/* One enum per kernel family; backends implement every entry. */
 typedef enum ag_unary_op {
     AG_UNARY_NEG, AG_UNARY_EXP, AG_UNARY_LOG, AG_UNARY_SQRT, AG_UNARY_RSQRT,
     AG_UNARY_ABS, AG_UNARY_SQUARE, AG_UNARY_RELU,

@@ -85,6 +85,11 @@ void ag__shape_fmt(int ndim, const int64_t *shape, char *buf, size_t size)
     if (len < size) snprintf(buf + len, size - len, "]");
 }
 
+void ag_view_shape_str(const ag_view *v, char *buf, size_t size)
+{
+    ag__shape_fmt(v->ndim, v->shape, buf, size);
+}
+
 const char *ag_shape_str(const ag_tensor *t, char *buf, size_t size)
 {
     if (!buf || size == 0) return buf;

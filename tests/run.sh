@@ -10,9 +10,15 @@ BUILD=${BUILD:-build}
 # Check's default per-test timeout (4 s) is too tight for slow or loaded machines.
 export CK_DEFAULT_TIMEOUT=${CK_DEFAULT_TIMEOUT:-120}
 
-# Backends this build can run. Only the CPU exists so far; the OpenCL and Vulkan
-# issues add theirs here.
-backends=(cpu)
+# Runs: "name:AG_DEVICE:build dir". Only the CPU backend exists so far; the
+# OpenCL and Vulkan issues add theirs here. The sanitizer build (make
+# build-sanitize) runs the suite again under AddressSanitizer, LeakSanitizer and
+# UBSan, without forking so leaks anywhere in the process are reported.
+SAN_BUILD=${SAN_BUILD:-build-sanitize}
+backends=(cpu:cpu:$BUILD)
+if [ -x "$SAN_BUILD/tests/anygrad-tests" ]; then
+    backends+=(cpu-sanitize:cpu:$SAN_BUILD)
+fi
 examples=(linear_regression neuron)
 
 total_pass=0
@@ -25,8 +31,14 @@ describe_exit() { # exit status -> words
     if [ "$1" -gt 128 ]; then echo "killed by signal $(($1 - 128))"; else echo "exit status $1"; fi
 }
 
-for be in "${backends[@]}"; do
-    bin=$BUILD/tests/anygrad-tests
+for run in "${backends[@]}"; do
+    IFS=: read -r be dev dir <<<"$run"
+    bin=$dir/tests/anygrad-tests
+    san_env=()
+    if [ "$dir" = "$SAN_BUILD" ]; then
+        san_env=(CK_FORK=no ASAN_OPTIONS=detect_leaks=1:abort_on_error=0
+                 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1)
+    fi
     if [ ! -x "$bin" ]; then
         summary+=("backend $be: 0 passed, 1 failed ($bin not built)")
         total_fail=$((total_fail + 1))
@@ -34,7 +46,7 @@ for be in "${backends[@]}"; do
     fi
     echo "== tests on $be =="
     # Tag the binary's own total so the last line below is the only bare one.
-    AG_DEVICE=$be "$bin" 2>&1 | tee "$log" | sed -u -E "s/^([0-9]+ passed, [0-9]+ failed)$/[$be] \1/"
+    env "${san_env[@]}" AG_DEVICE="$dev" "$bin" 2>&1 | tee "$log" | sed -u -E "s/^([0-9]+ passed, [0-9]+ failed)$/[$be] \1/"
     rc=${PIPESTATUS[0]}
     line=$(grep -E '^[0-9]+ passed, [0-9]+ failed$' "$log" | tail -n 1)
     if [ -n "$line" ]; then

@@ -6,6 +6,14 @@
 
 #include "backend.h"
 
+/* OpenMP is optional: without it the pragmas vanish and kernels run serially. */
+#ifdef _OPENMP
+#include <omp.h>
+#define OMP(...) _Pragma(#__VA_ARGS__)
+#else
+#define OMP(...)
+#endif
+
 struct ag_buffer {
     void *data;
     size_t bytes;
@@ -19,6 +27,11 @@ static inline int64_t cpu_numel(const ag_view *v)
     for (int d = 0; d < v->ndim; d++) n *= v->shape[d];
     return n;
 }
+
+/* Applies fn to matching runs of dst and src (same element count), walking the
+ * views in a cache-friendly tiled order; the copy kernel shares it. */
+typedef void (*cpu_map2_fn)(int64_t n, void *dst, int64_t ds, const void *src, int64_t ss);
+void cpu_ew_map2(const ag_view *dst, const ag_view *src, cpu_map2_fn fn);
 
 /* Threads the CPU kernels use (AG_NUM_THREADS, default: all cores). */
 int cpu_threads(void);

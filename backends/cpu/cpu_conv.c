@@ -9,12 +9,6 @@
 
 #include "cpu.h"
 
-#ifdef _OPENMP
-#include <omp.h>
-#define OMP(...) _Pragma(#__VA_ARGS__)
-#else
-#define OMP(...)
-#endif
 
 /* Batch threading keeps at most this much column scratch alive (unless one
  * thread's share alone is larger). */
@@ -31,21 +25,14 @@ typedef struct conv_dims {
     bool direct; /* 1x1, stride 1, no padding: the input is its own column matrix */
 } conv_dims;
 
-static void fmt_shape(const ag_view *v, char *buf, size_t size)
-{
-    size_t k = (size_t)snprintf(buf, size, "[");
-    for (int d = 0; d < v->ndim && k < size; d++)
-        k += (size_t)snprintf(buf + k, size - k, d ? ", %lld" : "%lld", (long long)v->shape[d]);
-    if (k < size) snprintf(buf + k, size - k, "]");
-}
 
 static ag_status shape_error(const char *op, const char *why, const ag_view *x, const ag_view *w,
                              const ag_view *y)
 {
     char sx[96], sw[96], sy[96];
-    fmt_shape(x, sx, sizeof sx);
-    fmt_shape(w, sw, sizeof sw);
-    fmt_shape(y, sy, sizeof sy);
+    ag_view_shape_str(x, sx, sizeof sx);
+    ag_view_shape_str(w, sw, sizeof sw);
+    ag_view_shape_str(y, sy, sizeof sy);
     return ag_set_error(AG_ERR_SHAPE, "%s: %s (input %s, weight %s, output %s)", op, why, sx, sw,
                         sy);
 }

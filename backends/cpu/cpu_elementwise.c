@@ -11,6 +11,9 @@
 #define EW_PAR_MIN 32768
 /* Rows are cut into chunks so one long dense row still spreads over threads. */
 #define EW_CHUNK 8192
+/* Side of the square tiles used when operands disagree on the fastest axis
+ * (a transpose): both then stay in L1 while a tile is done. */
+#define EW_TILE 64
 /* Dense loops run in fixed blocks: gcc -O2's cheap vectorizer needs a constant
  * trip count. */
 #define EW_BLOCK 8
@@ -18,74 +21,128 @@
 /* ---- the strided iterator -------------------------------------------------- */
 
 /* Operand 0 is the output; every operand has its shape. Strides are in elements
- * and every dtype here is 4 bytes wide. */
+ * and every dtype here is 4 bytes wide. Axes [0, nd - 2) are walked one index at
+ * a time; axis nd - 2 (rows) and nd - 1 (columns) in tiles of rb x cb. */
 typedef struct ew_iter {
     int nops, nd;
     int64_t shape[AG_MAX_DIMS];
     int64_t stride[EW_MAX_OPS][AG_MAX_DIMS];
     char *base[EW_MAX_OPS];
+    int64_t rb, cb;
 } ew_iter;
 
 /* Processes n elements of one row: p[k] points at operand k, s[k] its stride. */
 typedef void (*ew_body)(const void *arg, int64_t n, char *const *p, const int64_t *s);
 
+static int64_t iabs64(int64_t v) { return v < 0 ? -v : v; }
+
+static void ew_swap_axes(ew_iter *it, int a, int b)
+{
+    int64_t t = it->shape[a];
+    it->shape[a] = it->shape[b];
+    it->shape[b] = t;
+    for (int k = 0; k < it->nops; k++) {
+        t = it->stride[k][a];
+        it->stride[k][a] = it->stride[k][b];
+        it->stride[k][b] = t;
+    }
+}
+
 /* Drops size-1 axes and merges neighbours that every operand lays out as one, so
- * dense or uniformly broadcast operands become a single long row. */
+ * dense or uniformly broadcast operands become a single long row. If an operand
+ * is denser along another axis than along the last (a transposed view), that
+ * axis becomes the row axis and the walk goes tile by tile. */
 static void ew_init(ew_iter *it, int nops, const ag_view *const *v)
 {
     const ag_view *y = v[0];
-    int nd = 0;
+    /* slot 0 stays free for a leading size-1 axis: there are always two axes */
+    int nd = 1;
     it->nops = nops;
-    for (int k = 0; k < nops; k++) it->base[k] = (char *)v[k]->buf->data + v[k]->offset * 4;
+    it->shape[0] = 1;
+    for (int k = 0; k < nops; k++) {
+        it->base[k] = (char *)v[k]->buf->data + v[k]->offset * 4;
+        it->stride[k][0] = 0;
+    }
     for (int d = 0; d < y->ndim; d++) {
         if (y->shape[d] == 1) continue;
-        bool merge = nd > 0;
+        bool merge = nd > 1;
         for (int k = 0; k < nops && merge; k++)
             merge = it->stride[k][nd - 1] == v[k]->stride[d] * y->shape[d];
         if (merge) {
             it->shape[nd - 1] *= y->shape[d];
             for (int k = 0; k < nops; k++) it->stride[k][nd - 1] = v[k]->stride[d];
         } else {
+            if (nd == AG_MAX_DIMS) { /* eight real axes: drop the spare slot */
+                for (int a = 0; a + 1 < nd; a++) ew_swap_axes(it, a, a + 1);
+                nd--;
+            }
             it->shape[nd] = y->shape[d];
             for (int k = 0; k < nops; k++) it->stride[k][nd] = v[k]->stride[d];
             nd++;
         }
     }
-    if (nd == 0) {
-        it->shape[0] = 1;
-        for (int k = 0; k < nops; k++) it->stride[k][0] = 1;
-        nd = 1;
+    if (nd == 1) { /* a single element */
+        it->shape[1] = 1;
+        for (int k = 0; k < nops; k++) it->stride[k][1] = 1;
+        nd = 2;
     }
     it->nd = nd;
+    int best = -1;
+    int64_t best_stride = 0;
+    for (int k = 0; k < nops; k++) {
+        int64_t last = iabs64(it->stride[k][nd - 1]);
+        for (int d = 0; d < nd - 1; d++) {
+            int64_t sd = iabs64(it->stride[k][d]);
+            if (sd != 0 && sd < last && (best < 0 || sd < best_stride)) {
+                best = d;
+                best_stride = sd;
+            }
+        }
+    }
+    if (best >= 0) {
+        ew_swap_axes(it, best, nd - 2);
+        it->rb = EW_TILE;
+        it->cb = EW_TILE;
+    } else {
+        it->rb = 1;
+        it->cb = EW_CHUNK;
+    }
 }
 
-/* Runs tiles [t0, t1); a tile is one chunk of one row. */
-static void ew_tiles(const ew_iter *it, ew_body body, const void *arg, int64_t t0, int64_t t1,
-                     int64_t nch)
+/* Runs tiles [t0, t1) in order: column blocks fastest, then row blocks, then the
+ * outer axes. */
+static void ew_tiles(const ew_iter *it, ew_body body, const void *arg, int64_t t0, int64_t t1)
 {
     const int nd = it->nd, nops = it->nops;
-    const int64_t inner = it->shape[nd - 1];
+    const int64_t rows = it->shape[nd - 2], cols = it->shape[nd - 1];
+    const int64_t nrb = (rows + it->rb - 1) / it->rb, ncb = (cols + it->cb - 1) / it->cb;
     int64_t idx[AG_MAX_DIMS] = {0};
-    int64_t is[EW_MAX_OPS];
+    int64_t rs[EW_MAX_OPS], cs[EW_MAX_OPS];
     char *p[EW_MAX_OPS], *q[EW_MAX_OPS];
-    int64_t row = t0 / nch, ch = t0 % nch;
-    for (int d = nd - 2; d >= 0; d--) {
-        idx[d] = row % it->shape[d];
-        row /= it->shape[d];
+    int64_t cbi = t0 % ncb, rbi = t0 / ncb % nrb, outer = t0 / ncb / nrb;
+    for (int d = nd - 3; d >= 0; d--) {
+        idx[d] = outer % it->shape[d];
+        outer /= it->shape[d];
     }
     for (int k = 0; k < nops; k++) {
         p[k] = it->base[k];
-        for (int d = 0; d < nd - 1; d++) p[k] += idx[d] * it->stride[k][d] * 4;
-        is[k] = it->stride[k][nd - 1];
+        for (int d = 0; d < nd - 2; d++) p[k] += idx[d] * it->stride[k][d] * 4;
+        rs[k] = it->stride[k][nd - 2];
+        cs[k] = it->stride[k][nd - 1];
     }
     for (int64_t t = t0; t < t1; t++) {
-        int64_t c0 = ch * EW_CHUNK;
-        int64_t len = inner - c0 < EW_CHUNK ? inner - c0 : EW_CHUNK;
-        for (int k = 0; k < nops; k++) q[k] = p[k] + c0 * is[k] * 4;
-        body(arg, len, q, is);
-        if (++ch < nch || t + 1 == t1) continue;
-        ch = 0;
-        for (int d = nd - 2; d >= 0; d--) {
+        const int64_t r0 = rbi * it->rb, r1 = rows - r0 < it->rb ? rows : r0 + it->rb;
+        const int64_t c0 = cbi * it->cb, len = cols - c0 < it->cb ? cols - c0 : it->cb;
+        for (int64_t r = r0; r < r1; r++) {
+            for (int k = 0; k < nops; k++) q[k] = p[k] + (r * rs[k] + c0 * cs[k]) * 4;
+            body(arg, len, q, cs);
+        }
+        if (t + 1 == t1) break;
+        if (++cbi < ncb) continue;
+        cbi = 0;
+        if (++rbi < nrb) continue;
+        rbi = 0;
+        for (int d = nd - 3; d >= 0; d--) {
             for (int k = 0; k < nops; k++) p[k] += it->stride[k][d] * 4;
             if (++idx[d] < it->shape[d]) break;
             for (int k = 0; k < nops; k++) p[k] -= it->shape[d] * it->stride[k][d] * 4;
@@ -96,32 +153,49 @@ static void ew_tiles(const ew_iter *it, ew_body body, const void *arg, int64_t t
 
 static void ew_run(const ew_iter *it, ew_body body, const void *arg)
 {
-    int64_t numel = 1;
-    for (int d = 0; d < it->nd; d++) numel *= it->shape[d];
-    const int64_t inner = it->shape[it->nd - 1];
-    const int64_t nch = (inner + EW_CHUNK - 1) / EW_CHUNK;
-    const int64_t ntiles = numel / inner * nch;
+    const int nd = it->nd;
+    int64_t numel = 1, outer = 1;
+    for (int d = 0; d < nd; d++) numel *= it->shape[d];
+    for (int d = 0; d < nd - 2; d++) outer *= it->shape[d];
+    const int64_t ntiles = outer * ((it->shape[nd - 2] + it->rb - 1) / it->rb) *
+                           ((it->shape[nd - 1] + it->cb - 1) / it->cb);
     int nt = numel > EW_PAR_MIN ? cpu_threads() : 1;
     if (nt > ntiles) nt = (int)ntiles;
     if (nt <= 1) {
-        ew_tiles(it, body, arg, 0, ntiles, nch);
+        ew_tiles(it, body, arg, 0, ntiles);
         return;
     }
 #ifdef _OPENMP
 #pragma omp parallel for num_threads(nt) schedule(static)
 #endif
-    for (int t = 0; t < nt; t++) ew_tiles(it, body, arg, ntiles * t / nt, ntiles * (t + 1) / nt, nch);
+    for (int t = 0; t < nt; t++) ew_tiles(it, body, arg, ntiles * t / nt, ntiles * (t + 1) / nt);
+}
+
+/* ---- same-shape copy, for cpu_memory.c ------------------------------------- */
+
+/* Declared again in cpu_memory.c: they share this iterator. (Belongs in cpu.h.) */
+
+typedef struct map2_arg {
+    cpu_map2_fn fn;
+} map2_arg;
+
+static void map2_body(const void *arg, int64_t n, char *const *p, const int64_t *s)
+{
+    ((const map2_arg *)arg)->fn(n, p[0], s[0], p[1], s[1]);
+}
+
+/* fn over two 4-byte views of one shape (validated by the caller) */
+void cpu_ew_map2(const ag_view *dst, const ag_view *src, cpu_map2_fn fn)
+{
+    const ag_view *v[2] = {dst, src};
+    map2_arg a = {fn};
+    ew_iter it;
+    ew_init(&it, 2, v);
+    ew_run(&it, map2_body, &a);
 }
 
 /* ---- argument checks ------------------------------------------------------- */
 
-static void shape_fmt(const ag_view *v, char *buf, size_t size)
-{
-    size_t n = (size_t)snprintf(buf, size, "[");
-    for (int d = 0; d < v->ndim && n < size; d++)
-        n += (size_t)snprintf(buf + n, size - n, d ? ", %lld" : "%lld", (long long)v->shape[d]);
-    if (n < size) snprintf(buf + n, size - n, "]");
-}
 
 /* v[0] is the output; cond_at marks the operand that may also be int32 (-1: none). */
 static ag_status ew_check(const char *op, int nops, const ag_view *const *v, int cond_at)
@@ -140,8 +214,8 @@ static ag_status ew_check(const char *op, int nops, const ag_view *const *v, int
         for (int d = 0; same && d < v[0]->ndim; d++) same = v[k]->shape[d] == v[0]->shape[d];
         if (!same) {
             char a[160], b[160];
-            shape_fmt(v[k], a, sizeof a);
-            shape_fmt(v[0], b, sizeof b);
+            ag_view_shape_str(v[k], a, sizeof a);
+            ag_view_shape_str(v[0], b, sizeof b);
             return ag_set_error(AG_ERR_SHAPE, "cpu %s: operand %d has shape %s, output %s", op, k,
                                 a, b);
         }
@@ -174,7 +248,13 @@ static inline float fw_abs(float x, float p0, float p1) { (void)p0; (void)p1; re
 static inline float fw_square(float x, float p0, float p1) { (void)p0; (void)p1; return x * x; }
 /* NaN passes through, as in PyTorch */
 static inline float fw_relu(float x, float p0, float p1) { (void)p0; (void)p1; return x < 0.0f ? 0.0f : x; }
-static inline float fw_leaky_relu(float x, float p0, float p1) { (void)p1; return x > 0.0f ? x : x * p0; }
+/* selects first, arithmetic after: gcc will not speculate a multiply inside a
+ * branch (it could trap), so the plain ternary would not vectorize */
+static inline float fw_leaky_relu(float x, float p0, float p1)
+{
+    (void)p1;
+    return (x > 0.0f ? x : 0.0f) + p0 * (x > 0.0f ? 0.0f : x);
+}
 static inline float fw_elu(float x, float p0, float p1) { (void)p1; return x > 0.0f ? x : p0 * expm1f(x); }
 static inline float fw_sigmoid(float x, float p0, float p1) { (void)p0; (void)p1; return sigmoid_f(x); }
 static inline float fw_tanh(float x, float p0, float p1) { (void)p0; (void)p1; return tanhf(x); }
@@ -223,8 +303,21 @@ static inline float bw_square(float x, float y, float p0, float p1) { (void)y; (
 static inline float bw_relu(float x, float y, float p0, float p1) { (void)y; (void)p0; (void)p1; return x > 0.0f ? 1.0f : 0.0f; }
 static inline float bw_leaky_relu(float x, float y, float p0, float p1) { (void)y; (void)p1; return x > 0.0f ? 1.0f : p0; }
 static inline float bw_elu(float x, float y, float p0, float p1) { (void)y; (void)p1; return x > 0.0f ? 1.0f : p0 * expf(x); }
-static inline float bw_sigmoid(float x, float y, float p0, float p1) { (void)x; (void)p0; (void)p1; return y * (1.0f - y); }
-static inline float bw_tanh(float x, float y, float p0, float p1) { (void)x; (void)p0; (void)p1; return 1.0f - y * y; }
+/* y (1 - y) and 1 - y^2 from x, not from y: once the function saturates the
+ * float y is 1 to within an ulp and 1 - y keeps no correct digits. With
+ * e = exp(-|x|): sigmoid' = e / (1 + e)^2, and tanh' the same with 2|x|, times 4. */
+static inline float bw_sigmoid(float x, float y, float p0, float p1)
+{
+    (void)y; (void)p0; (void)p1;
+    float e = expf(-fabsf(x)), d = 1.0f + e;
+    return e / (d * d);
+}
+static inline float bw_tanh(float x, float y, float p0, float p1)
+{
+    (void)y; (void)p0; (void)p1;
+    float e = expf(-2.0f * fabsf(x)), d = 1.0f + e;
+    return 4.0f * e / (d * d);
+}
 /* with s = sigmoid(2u) = 0.5 (1 + tanh u): 0.5 (1 - tanh^2 u) = 2 s (1 - s) */
 static inline float bw_gelu_tanh(float x, float y, float p0, float p1)
 {
@@ -288,9 +381,21 @@ typedef void (*unary_bw_row_fn)(int64_t n, float *restrict dx, int64_t dxs,
                               int64_t xs, const float *restrict y, int64_t ys, float p0,      \
                               float p1)                                                       \
     {                                                                                         \
-        for (int64_t i = 0; i < n; i++) {                                                     \
-            float xv = x[i * xs];                                                             \
-            float yv = y ? y[i * ys] : fw_##name(xv, p0, p1);                                 \
+        int64_t i = 0;                                                                        \
+        if (dxs == 1 && dys == 1 && xs == 1 && y && ys == 1) {                                \
+            for (; i + EW_BLOCK <= n; i += EW_BLOCK)                                          \
+                for (int j = 0; j < EW_BLOCK; j++)                                            \
+                    dx[i + j] = dy[i + j] * bw_##name(x[i + j], y[i + j], p0, p1);            \
+        } else if (dxs == 1 && dys == 1 && xs == 1 && !y) {                                   \
+            for (; i + EW_BLOCK <= n; i += EW_BLOCK)                                          \
+                for (int j = 0; j < EW_BLOCK; j++) {                                          \
+                    const float xv = x[i + j];                                                \
+                    dx[i + j] = dy[i + j] * bw_##name(xv, fw_##name(xv, p0, p1), p0, p1);     \
+                }                                                                             \
+        }                                                                                     \
+        for (; i < n; i++) {                                                                  \
+            const float xv = x[i * xs];                                                       \
+            const float yv = y ? y[i * ys] : fw_##name(xv, p0, p1);                           \
             dx[i * dxs] = dy[i * dys] * bw_##name(xv, yv, p0, p1);                            \
         }                                                                                     \
     }

@@ -18,6 +18,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
 #define MR 6
 #define NR 8
 #define VL 4   /* lanes of the vectors the compiler makes (SSE: 4 floats) */
@@ -130,6 +134,132 @@ static void sgemm_plain(int64_t m, int64_t n, int64_t k, float alpha, const floa
 
 static int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
 
+typedef struct gemm_args {
+    int64_t m, n, k;
+    float alpha, beta;
+    const float *a;
+    int64_t a_rs, a_cs;
+    const float *b;
+    int64_t b_rs, b_cs;
+    float *c;
+    int64_t ldc;
+} gemm_args;
+
+/* The blocked loop nest, run by every thread of the current team (or by one
+ * thread alone): the worksharing loops divide packing and tiles between the
+ * threads and their implicit barriers order the phases. */
+static void sgemm_blocked(const gemm_args *g, float *pa, float *pb)
+{
+    const int64_t m = g->m, n = g->n, k = g->k;
+    for (int64_t jc = 0; jc < n; jc += NC) {
+        const int64_t nc = min64(n - jc, NC), njr = (nc + NR - 1) / NR;
+        for (int64_t pc = 0; pc < k; pc += KC) {
+            const int64_t kc = min64(k - pc, KC);
+            const float beta_pc = pc == 0 ? g->beta : 1.0f;
+#ifdef _OPENMP
+#pragma omp for schedule(static)
+#endif
+            for (int64_t jr = 0; jr < njr; jr++)
+                pack_b(pb + jr * NR * kc, g->b, g->b_rs, g->b_cs, pc, kc, jc + jr * NR,
+                       min64(nc - jr * NR, NR));
+            for (int64_t ic = 0; ic < m; ic += MC) {
+                const int64_t mc = min64(m - ic, MC), nir = (mc + MR - 1) / MR;
+#ifdef _OPENMP
+#pragma omp for schedule(static)
+#endif
+                for (int64_t ir = 0; ir < nir; ir++)
+                    pack_a(pa + ir * MR * VL * kc, g->a, g->a_rs, g->a_cs, ic + ir * MR,
+                           min64(mc - ir * MR, MR), pc, kc);
+                /* row-major over tiles: a thread's A sliver stays in L1 */
+#ifdef _OPENMP
+#pragma omp for schedule(static)
+#endif
+                for (int64_t t = 0; t < njr * nir; t++) {
+                    const int64_t ir = t / njr, jr = t % njr;
+                    const int64_t i = ic + ir * MR, j = jc + jr * NR;
+                    sgemm_kernel(kc, pa + ir * MR * VL * kc, pb + jr * NR * kc, g->c + i * g->ldc + j,
+                                 g->ldc, min64(m - i, MR), min64(n - j, NR), g->alpha, beta_pc);
+                }
+            }
+        }
+    }
+}
+
+/* ---- matrix-vector products (m == 1 or n == 1) ----------------------------- */
+
+/* A tile of the general kernel would be mostly padding here, so these walk the
+ * matrix once, densely: dot products when its rows are contiguous, otherwise
+ * column updates (axpy) into a block of accumulators. */
+#define GEMV_TB 256
+
+static inline void gemv_store(float *out, float v, float alpha, float beta)
+{
+    *out = beta == 0.0f ? alpha * v : alpha * v + beta * *out;
+}
+
+/* out[t * os] = alpha * sum_p M(t, p) v[p * vs] + beta * out[t * os] for t in
+ * [t0, t1), where M(t, p) = mat[t * ts + p * ps]. */
+static void gemv_block(int64_t t0, int64_t t1, int64_t k, float alpha, const float *mat, int64_t ts,
+                       int64_t ps, const float *v, int64_t vs, float beta, float *out, int64_t os)
+{
+    if (ps == 1 && vs == 1) {
+        for (int64_t t = t0; t < t1; t++) {
+            const float *row = mat + t * ts;
+            float lane[8] = {0};
+            int64_t p = 0;
+            for (; p + 8 <= k; p += 8)
+                for (int j = 0; j < 8; j++) lane[j] += row[p + j] * v[p + j];
+            float s = 0.0f;
+            for (int j = 0; j < 8; j++) s += lane[j];
+            for (; p < k; p++) s += row[p] * v[p];
+            gemv_store(out + t * os, s, alpha, beta);
+        }
+    } else if (ts == 1) {
+        float acc[GEMV_TB];
+        const int64_t len = t1 - t0;
+        for (int64_t t = 0; t < len; t++) acc[t] = 0.0f;
+        for (int64_t p = 0; p < k; p++) {
+            const float *col = mat + p * ps + t0;
+            const float vp = v[p * vs];
+            int64_t t = 0;
+            for (; t + 8 <= len; t += 8)
+                for (int j = 0; j < 8; j++) acc[t + j] += col[t + j] * vp;
+            for (; t < len; t++) acc[t] += col[t] * vp;
+        }
+        for (int64_t t = 0; t < len; t++) gemv_store(out + (t0 + t) * os, acc[t], alpha, beta);
+    } else {
+        for (int64_t t = t0; t < t1; t++) {
+            float s = 0.0f;
+            for (int64_t p = 0; p < k; p++) s += mat[t * ts + p * ps] * v[p * vs];
+            gemv_store(out + t * os, s, alpha, beta);
+        }
+    }
+}
+
+static void sgemv(int64_t len, int64_t k, float alpha, const float *mat, int64_t ts, int64_t ps,
+                  const float *v, int64_t vs, float beta, float *out, int64_t os, int nt)
+{
+    const int64_t nblk = (len + GEMV_TB - 1) / GEMV_TB;
+    if (nt > nblk) nt = (int)nblk;
+    if (nt <= 1) {
+        for (int64_t b = 0; b < nblk; b++)
+            gemv_block(b * GEMV_TB, min64(len, (b + 1) * GEMV_TB), k, alpha, mat, ts, ps, v, vs,
+                       beta, out, os);
+        return;
+    }
+#ifdef _OPENMP
+#pragma omp parallel for num_threads(nt) schedule(static)
+#endif
+    for (int64_t b = 0; b < nblk; b++)
+        gemv_block(b * GEMV_TB, min64(len, (b + 1) * GEMV_TB), k, alpha, mat, ts, ps, v, vs, beta,
+                   out, os);
+}
+
+/* ---- entry point ----------------------------------------------------------- */
+
+/* packing buffers of small products live on the stack: no allocation per call */
+#define GEMM_STACK_FLOATS 8192
+
 void cpu_sgemm(int64_t m, int64_t n, int64_t k, float alpha, const float *a, int64_t a_rs,
                int64_t a_cs, const float *b, int64_t b_rs, int64_t b_cs, float beta, float *c,
                int64_t ldc)
@@ -140,69 +270,45 @@ void cpu_sgemm(int64_t m, int64_t n, int64_t k, float alpha, const float *a, int
         scale_c(m, n, beta, c, ldc);
         return;
     }
-    const int64_t mc_max = min64(m, MC), nc_max = min64(n, NC), kc_max = min64(k, KC);
-    const int64_t mpad = (mc_max + MR - 1) / MR * MR, npad = (nc_max + NR - 1) / NR * NR;
-    float *pa = NULL, *pb = NULL;
-    if (posix_memalign((void **)&pa, 64, (size_t)(mpad * kc_max * VL) * sizeof(float)) != 0) pa = NULL;
-    if (posix_memalign((void **)&pb, 64, (size_t)(npad * kc_max) * sizeof(float)) != 0) pb = NULL;
-    if (!pa || !pb) {
-        free(pa);
-        free(pb);
+    const double work = (double)m * (double)n * (double)k;
+    const int nt = work >= GEMM_PAR_MIN ? cpu_threads() : 1;
+    if (n == 1) { /* C column = A . b column */
+        sgemv(m, k, alpha, a, a_rs, a_cs, b, b_rs, beta, c, ldc, nt);
+        return;
+    }
+    if (m == 1) { /* C row = a row . B, i.e. B^T . a */
+        sgemv(n, k, alpha, b, b_cs, b_rs, a, a_cs, beta, c, 1, nt);
+        return;
+    }
+    const gemm_args g = {m, n, k, alpha, beta, a, a_rs, a_cs, b, b_rs, b_cs, c, ldc};
+    const int64_t kc_max = min64(k, KC);
+    const int64_t mpad = (min64(m, MC) + MR - 1) / MR * MR, npad = (min64(n, NC) + NR - 1) / NR * NR;
+    /* pb starts on a 64-byte boundary after pa */
+    const int64_t na = (mpad * kc_max * VL + 15) / 16 * 16, nb = npad * kc_max;
+    _Alignas(64) float stack_buf[GEMM_STACK_FLOATS];
+    float *buf = stack_buf;
+    if (na + nb > GEMM_STACK_FLOATS &&
+        posix_memalign((void **)&buf, 64, (size_t)(na + nb) * sizeof(float)) != 0) {
         sgemm_plain(m, n, k, alpha, a, a_rs, a_cs, b, b_rs, b_cs, beta, c, ldc);
         return;
     }
-    const double work = (double)m * (double)n * (double)k;
-    const int nt = work >= GEMM_PAR_MIN ? cpu_threads() : 1;
-    (void)nt;
-
-    /* One parallel region; the worksharing loops below divide packing and tiles
-     * between threads and their implicit barriers order the phases. */
+    float *pa = buf, *pb = buf + na;
 #ifdef _OPENMP
-#pragma omp parallel num_threads(nt) if (nt > 1)
+    /* Inside another team (a caller's parallel loop) the worksharing loops must
+     * bind to a team of our own, even a team of one. */
+    if (nt > 1 || omp_in_parallel()) {
+#pragma omp parallel num_threads(nt)
+        sgemm_blocked(&g, pa, pb);
+    } else
 #endif
-    for (int64_t jc = 0; jc < n; jc += NC) {
-        const int64_t nc = min64(n - jc, NC), njr = (nc + NR - 1) / NR;
-        for (int64_t pc = 0; pc < k; pc += KC) {
-            const int64_t kc = min64(k - pc, KC);
-            const float beta_pc = pc == 0 ? beta : 1.0f;
-#ifdef _OPENMP
-#pragma omp for schedule(static)
-#endif
-            for (int64_t jr = 0; jr < njr; jr++)
-                pack_b(pb + jr * NR * kc, b, b_rs, b_cs, pc, kc, jc + jr * NR, min64(nc - jr * NR, NR));
-            for (int64_t ic = 0; ic < m; ic += MC) {
-                const int64_t mc = min64(m - ic, MC), nir = (mc + MR - 1) / MR;
-#ifdef _OPENMP
-#pragma omp for schedule(static)
-#endif
-                for (int64_t ir = 0; ir < nir; ir++)
-                    pack_a(pa + ir * MR * VL * kc, a, a_rs, a_cs, ic + ir * MR, min64(mc - ir * MR, MR), pc, kc);
-                /* row-major over tiles: a thread's A sliver stays in L1 */
-#ifdef _OPENMP
-#pragma omp for schedule(static)
-#endif
-                for (int64_t t = 0; t < njr * nir; t++) {
-                    const int64_t ir = t / njr, jr = t % njr;
-                    const int64_t i = ic + ir * MR, j = jc + jr * NR;
-                    sgemm_kernel(kc, pa + ir * MR * VL * kc, pb + jr * NR * kc, c + i * ldc + j, ldc,
-                                 min64(m - i, MR), min64(n - j, NR), alpha, beta_pc);
-                }
-            }
-        }
+    {
+        sgemm_blocked(&g, pa, pb);
     }
-    free(pa);
-    free(pb);
+    if (buf != stack_buf) free(buf);
 }
 
 /* ---- the backend op on [B, M, K] x [B, K, N] views ------------------------- */
 
-static void shape_fmt(const ag_view *v, char *buf, size_t size)
-{
-    size_t n = (size_t)snprintf(buf, size, "[");
-    for (int d = 0; d < v->ndim && n < size; d++)
-        n += (size_t)snprintf(buf + n, size - n, d ? ", %lld" : "%lld", (long long)v->shape[d]);
-    if (n < size) snprintf(buf + n, size - n, "]");
-}
 
 /* A 2-D or 3-D view as batch, rows, columns and their strides (batch of one for 2-D). */
 typedef struct mat3 {
@@ -241,9 +347,9 @@ ag_status cpu_gemm(void *ctx, float alpha, float beta, const ag_view *c, const a
          ma.rows == mc.rows && mb.cols == mc.cols && ma.cols == mb.rows;
     if (!ok) {
         char sa[160], sb[160], sc[160];
-        shape_fmt(a, sa, sizeof sa);
-        shape_fmt(b, sb, sizeof sb);
-        shape_fmt(c, sc, sizeof sc);
+        ag_view_shape_str(a, sa, sizeof sa);
+        ag_view_shape_str(b, sb, sizeof sb);
+        ag_view_shape_str(c, sc, sizeof sc);
         return ag_set_error(AG_ERR_SHAPE, "cpu gemm: cannot multiply %s by %s into %s", sa, sb, sc);
     }
     const int64_t nbatch = mc.nb, m = mc.rows, n = mc.cols, k = ma.cols;
@@ -259,9 +365,15 @@ ag_status cpu_gemm(void *ctx, float alpha, float beta, const ag_view *c, const a
     int nt = nbatch > 1 && work < GEMM_PAR_MIN && work * (double)nbatch >= GEMM_PAR_MIN
                  ? cpu_threads() : 1;
     if (nt > nbatch) nt = (int)nbatch;
+    if (nt <= 1) {
+        for (int64_t i = 0; i < nbatch; i++)
+            cpu_sgemm(m, n, k, alpha, pa + i * ma.bs, ma.rs, ma.cs, pb + i * mb.bs, mb.rs, mb.cs,
+                      beta, pc + i * mc.bs, ldc);
+        return AG_OK;
+    }
     /* small matrices in a large batch: one thread per matrix instead */
 #ifdef _OPENMP
-#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
+#pragma omp parallel for num_threads(nt) schedule(static)
 #endif
     for (int64_t i = 0; i < nbatch; i++)
         cpu_sgemm(m, n, k, alpha, pa + i * ma.bs, ma.rs, ma.cs, pb + i * mb.bs, mb.rs, mb.cs, beta,

@@ -8,12 +8,6 @@
 
 #include "cpu.h"
 
-#ifdef _OPENMP
-#include <omp.h>
-#define OMP(...) _Pragma(#__VA_ARGS__)
-#else
-#define OMP(...)
-#endif
 
 #define PAR_MIN 32768
 
@@ -31,13 +25,6 @@ typedef struct walk {
     const float *ssrc;
 } walk;
 
-static void fmt_shape(const ag_view *v, char *buf, size_t size)
-{
-    size_t k = (size_t)snprintf(buf, size, "[");
-    for (int d = 0; d < v->ndim && k < size; d++)
-        k += (size_t)snprintf(buf + k, size - k, d ? ", %lld" : "%lld", (long long)v->shape[d]);
-    if (k < size) snprintf(buf + k, size - k, "]");
-}
 
 /* Visits index positions in the box [lo, hi) in row-major order. */
 static void walk_box(const walk *w, const int64_t *lo, const int64_t *hi)
@@ -159,9 +146,9 @@ ag_status cpu_gather(void *ctx, int axis, const ag_view *y, const ag_view *x, co
 {
     (void)ctx;
     char sx[96], si[96], sy[96];
-    fmt_shape(x, sx, sizeof sx);
-    fmt_shape(index, si, sizeof si);
-    fmt_shape(y, sy, sizeof sy);
+    ag_view_shape_str(x, sx, sizeof sx);
+    ag_view_shape_str(index, si, sizeof si);
+    ag_view_shape_str(y, sy, sizeof sy);
     if (index->dtype != AG_I32 || x->dtype != y->dtype ||
         (x->dtype != AG_F32 && x->dtype != AG_I32))
         return ag_set_error(AG_ERR_DTYPE, "gather: expected int32 index and matching f32/int32 "
@@ -187,9 +174,9 @@ ag_status cpu_scatter_add(void *ctx, int axis, const ag_view *y, const ag_view *
 {
     (void)ctx;
     char ss[96], si[96], sy[96];
-    fmt_shape(src, ss, sizeof ss);
-    fmt_shape(index, si, sizeof si);
-    fmt_shape(y, sy, sizeof sy);
+    ag_view_shape_str(src, ss, sizeof ss);
+    ag_view_shape_str(index, si, sizeof si);
+    ag_view_shape_str(y, sy, sizeof sy);
     if (index->dtype != AG_I32 || y->dtype != AG_F32 || src->dtype != AG_F32)
         return ag_set_error(AG_ERR_DTYPE, "scatter_add: expected int32 index and f32 data");
     int ax = norm_axis(axis, y->ndim);

@@ -85,10 +85,25 @@ typedef struct walk {
     int64_t off;
 } walk;
 
-static void walk_init(walk *w, const ag_view *v)
+static int64_t iabs64(int64_t v) { return v < 0 ? -v : v; }
+
+/* storage_order: visit axes from the largest stride to the smallest, for walks
+ * whose order does not matter (fill), so a transposed view still runs densely. */
+static void walk_init(walk *w, const ag_view *v, bool storage_order)
 {
-    int nd = 0;
+    int order[AG_MAX_DIMS];
     for (int d = 0; d < v->ndim; d++) {
+        int q = d;
+        /* insertion sort, stable so equal strides keep their order */
+        while (storage_order && q > 0 && iabs64(v->stride[order[q - 1]]) < iabs64(v->stride[d])) {
+            order[q] = order[q - 1];
+            q--;
+        }
+        order[q] = d;
+    }
+    int nd = 0;
+    for (int q = 0; q < v->ndim; q++) {
+        int d = order[q];
         if (v->shape[d] == 1) continue;
         if (nd > 0 && w->stride[nd - 1] == v->stride[d] * v->shape[d]) {
             w->shape[nd - 1] *= v->shape[d];
@@ -137,7 +152,10 @@ static void walk_advance(walk *w, int64_t n)
 
 /* ---- copy ------------------------------------------------------------------ */
 
-typedef void (*copy_run_fn)(int64_t n, void *dst, int64_t ds, const void *src, int64_t ss);
+/* Defined in cpu_elementwise.c, whose iterator tiles transposed layouts.
+ * (These two declarations belong in cpu.h.) */
+
+typedef cpu_map2_fn copy_run_fn;
 
 static void copy_same(int64_t n, void *dst, int64_t ds, const void *src, int64_t ss)
 {
@@ -188,8 +206,8 @@ static bool view_ok(const ag_view *v) { return v && v->buf && v->ndim >= 0 && v-
 static void copy_range(const ag_view *dst, const ag_view *src, int64_t begin, int64_t end)
 {
     walk wd, ws;
-    walk_init(&wd, dst);
-    walk_init(&ws, src);
+    walk_init(&wd, dst, false);
+    walk_init(&ws, src, false);
     walk_seek(&wd, begin);
     walk_seek(&ws, begin);
     copy_run_fn run = copy_runs[dst->dtype][src->dtype];
@@ -210,8 +228,9 @@ static void copy_range(const ag_view *dst, const ag_view *src, int64_t begin, in
     }
 }
 
-/* Same shapes copy element by element; differing shapes with the same element
- * count copy in row-major order (what a reshape of a strided view needs). */
+/* Same shapes copy element by element (through the element-wise iterator);
+ * differing shapes with the same element count copy in row-major order (what a
+ * reshape of a strided view needs). */
 ag_status cpu_copy(void *ctx, const ag_view *dst, const ag_view *src)
 {
     (void)ctx;
@@ -224,6 +243,12 @@ ag_status cpu_copy(void *ctx, const ag_view *dst, const ag_view *src)
         return ag_set_error(AG_ERR_SHAPE, "cpu copy: %lld elements into %lld",
                             (long long)cpu_numel(src), (long long)n);
     if (n == 0) return AG_OK;
+    bool same = dst->ndim == src->ndim;
+    for (int d = 0; same && d < dst->ndim; d++) same = dst->shape[d] == src->shape[d];
+    if (same) {
+        cpu_ew_map2(dst, src, copy_runs[dst->dtype][src->dtype]);
+        return AG_OK;
+    }
     int nt = n >= CPU_MEM_PAR_MIN ? cpu_threads() : 1;
     if (nt > 1) {
 #ifdef _OPENMP
@@ -241,7 +266,7 @@ ag_status cpu_copy(void *ctx, const ag_view *dst, const ag_view *src)
 static void fill_range(const ag_view *dst, uint32_t bits, int64_t begin, int64_t end)
 {
     walk w;
-    walk_init(&w, dst);
+    walk_init(&w, dst, true);
     walk_seek(&w, begin);
     uint32_t *base = (uint32_t *)dst->buf->data + dst->offset;
     for (int64_t pos = begin; pos < end;) {

@@ -6,12 +6,6 @@
 
 #include "cpu.h"
 
-#ifdef _OPENMP
-#include <omp.h>
-#define OMP(...) _Pragma(#__VA_ARGS__)
-#else
-#define OMP(...)
-#endif
 
 #define PAR_MIN 16384
 

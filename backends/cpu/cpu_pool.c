@@ -18,13 +18,6 @@ typedef struct pool_dims {
     int64_t kh, kw, sh, sw, ph, pw;
 } pool_dims;
 
-static void fmt_shape(const ag_view *v, char *buf, size_t size)
-{
-    size_t k = (size_t)snprintf(buf, size, "[");
-    for (int d = 0; d < v->ndim && k < size; d++)
-        k += (size_t)snprintf(buf + k, size - k, d ? ", %lld" : "%lld", (long long)v->shape[d]);
-    if (k < size) snprintf(buf + k, size - k, "]");
-}
 
 /* Checks x [N, C, H, W], y [N, C, OH, OW] and indices (int32, y's shape) when given. */
 static ag_status pool_setup(const char *op, ag_pool_op kind, const ag_pool2d_params *p,
@@ -42,8 +35,8 @@ static ag_status pool_setup(const char *op, ag_pool_op kind, const ag_pool2d_par
     if (x->dtype != AG_F32 || y->dtype != AG_F32 || (idx && idx->dtype != AG_I32))
         return ag_set_error(AG_ERR_DTYPE, "%s: expected f32 data and int32 indices", op);
     char sx[96], sy[96];
-    fmt_shape(x, sx, sizeof sx);
-    fmt_shape(y, sy, sizeof sy);
+    ag_view_shape_str(x, sx, sizeof sx);
+    ag_view_shape_str(y, sy, sizeof sy);
     if (x->ndim != 4 || y->ndim != 4)
         return ag_set_error(AG_ERR_SHAPE, "%s: expected 4-D input and output, got %s and %s", op,
                             sx, sy);
@@ -68,7 +61,7 @@ static ag_status pool_setup(const char *op, ag_pool_op kind, const ag_pool2d_par
         for (int k = 0; same && k < 4; k++) same = idx->shape[k] == y->shape[k];
         if (!same) {
             char si[96];
-            fmt_shape(idx, si, sizeof si);
+            ag_view_shape_str(idx, si, sizeof si);
             return ag_set_error(AG_ERR_SHAPE, "%s: indices %s must have the output's shape %s", op,
                                 si, sy);
         }

@@ -83,16 +83,16 @@ ag_status cpu_rand(void *ctx, const ag_rand_args *r, const ag_view *y)
     const int64_t per = normal ? 2 : 4, nblocks = (n + per - 1) / per;
     int nt = n >= RAND_PAR_MIN ? cpu_threads() : 1;
     if (nt > nblocks) nt = (int)nblocks;
-#ifdef _OPENMP
-#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
-#endif
-    for (int t = 0; t < nt; t++) {
-        int64_t b0 = nblocks * t / nt, b1 = nblocks * (t + 1) / nt;
-        if (normal)
-            rand_normal(r, py, n, b0, b1);
-        else
-            rand_uniform(r, py, n, b0, b1);
+    void (*gen)(const ag_rand_args *, float *, int64_t, int64_t, int64_t) =
+        normal ? rand_normal : rand_uniform;
+    if (nt <= 1) {
+        gen(r, py, n, 0, nblocks);
+        return AG_OK;
     }
+#ifdef _OPENMP
+#pragma omp parallel for num_threads(nt) schedule(static)
+#endif
+    for (int t = 0; t < nt; t++) gen(r, py, n, nblocks * t / nt, nblocks * (t + 1) / nt);
     return AG_OK;
 }
 
@@ -135,8 +135,12 @@ ag_status cpu_dropout(void *ctx, const ag_rand_args *r, float p, const ag_view *
     const int64_t nblocks = (n + 3) / 4;
     int nt = n >= RAND_PAR_MIN ? cpu_threads() : 1;
     if (nt > nblocks) nt = (int)nblocks;
+    if (nt <= 1) {
+        dropout_range(r, p, scale, py, pm, px, n, 0, nblocks);
+        return AG_OK;
+    }
 #ifdef _OPENMP
-#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
+#pragma omp parallel for num_threads(nt) schedule(static)
 #endif
     for (int t = 0; t < nt; t++)
         dropout_range(r, p, scale, py, pm, px, n, nblocks * t / nt, nblocks * (t + 1) / nt);

@@ -14,7 +14,7 @@
 #include <stdlib.h>
 
 /* outputs accumulated together in vertical mode */
-#define RED_VB 64
+#define RED_VB 256
 /* below this many input elements a reduction stays on one thread */
 #define RED_PAR_MIN 32768
 /* smallest reduction chunk worth a thread */
@@ -91,19 +91,40 @@ static void merge_sum(rblock *a, const rblock *b, int64_t nb)
 static inline double take_max(double m, double v) { return v > m || v != v ? v : m; }
 static inline double take_min(double m, double v) { return v < m || v != v ? v : m; }
 
+static inline float take_maxf(float m, float v) { return v > m || v != v ? v : m; }
+static inline float take_minf(float m, float v) { return v < m || v != v ? v : m; }
+
+/* Lanes of float running extremes; the value is exact in float and which NaN
+ * wins does not matter. */
 static void run_max(rblock *a, const float *x, int64_t n, int64_t s, int64_t r)
 {
     (void)r;
-    double m = a->v[0];
-    for (int64_t i = 0; i < n; i++) m = take_max(m, x[i * s]);
+    float m = (float)a->v[0];
+    int64_t i = 0;
+    if (s == 1 && n >= 8) {
+        float lane[8];
+        for (int j = 0; j < 8; j++) lane[j] = m;
+        for (; i + 8 <= n; i += 8)
+            for (int j = 0; j < 8; j++) lane[j] = take_maxf(lane[j], x[i + j]);
+        for (int j = 0; j < 8; j++) m = take_maxf(m, lane[j]);
+    }
+    for (; i < n; i++) m = take_maxf(m, x[i * s]);
     a->v[0] = m;
 }
 
 static void run_min(rblock *a, const float *x, int64_t n, int64_t s, int64_t r)
 {
     (void)r;
-    double m = a->v[0];
-    for (int64_t i = 0; i < n; i++) m = take_min(m, x[i * s]);
+    float m = (float)a->v[0];
+    int64_t i = 0;
+    if (s == 1 && n >= 8) {
+        float lane[8];
+        for (int j = 0; j < 8; j++) lane[j] = m;
+        for (; i + 8 <= n; i += 8)
+            for (int j = 0; j < 8; j++) lane[j] = take_minf(lane[j], x[i + j]);
+        for (int j = 0; j < 8; j++) m = take_minf(m, lane[j]);
+    }
+    for (; i < n; i++) m = take_minf(m, x[i * s]);
     a->v[0] = m;
 }
 
@@ -203,19 +224,12 @@ static const char *const red_names[AG_REDUCE_COUNT] = {
 
 /* ---- planning -------------------------------------------------------------- */
 
-static void shape_fmt(const ag_view *v, char *buf, size_t size)
-{
-    size_t n = (size_t)snprintf(buf, size, "[");
-    for (int d = 0; d < v->ndim && n < size; d++)
-        n += (size_t)snprintf(buf + n, size - n, d ? ", %lld" : "%lld", (long long)v->shape[d]);
-    if (n < size) snprintf(buf + n, size - n, "]");
-}
 
 static ag_status shape_error(const char *op, const ag_view *y, const ag_view *x, const char *why)
 {
     char a[160], b[160];
-    shape_fmt(x, a, sizeof a);
-    shape_fmt(y, b, sizeof b);
+    ag_view_shape_str(x, a, sizeof a);
+    ag_view_shape_str(y, b, sizeof b);
     return ag_set_error(AG_ERR_SHAPE, "cpu reduce %s: %s (x %s, y %s)", op, why, a, b);
 }
 
@@ -229,8 +243,21 @@ static ag_status red_plan_init(red_plan *p, ag_reduce_op op, const ag_view *y, c
     int nk = 0, nr = 0, naxes = 0;
     p->nout = 1;
     p->nred = 1;
+    /* Axes are visited from the largest x stride to the smallest (stable), so
+     * the innermost loops run along x's densest axes whatever the view's order.
+     * The result does not depend on the order except for rounding in sums. */
+    int order[AG_MAX_DIMS];
     for (int d = 0; d < x->ndim; d++) {
-        int64_t n = x->shape[d];
+        int q = d;
+        while (q > 0 && iabs64(x->stride[order[q - 1]]) < iabs64(x->stride[d])) {
+            order[q] = order[q - 1];
+            q--;
+        }
+        order[q] = d;
+    }
+    for (int q = 0; q < x->ndim; q++) {
+        const int d = order[q];
+        const int64_t n = x->shape[d];
         if (y->shape[d] == n) {
             if (n == 1) continue;
             p->nout *= n;
@@ -420,10 +447,14 @@ ag_status cpu_reduce(void *ctx, ag_reduce_op op, const ag_view *y, const ag_view
         }
     }
     if (nt > nitems) nt = (int)nitems;
+    if (nt <= 1) { /* even an inactive parallel construct costs a small reduction dearly */
+        for (int64_t w = 0; w < nitems; w++) red_item(&p, op, w, partial);
+    } else {
 #ifdef _OPENMP
-#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
+#pragma omp parallel for num_threads(nt) schedule(static)
 #endif
-    for (int64_t w = 0; w < nitems; w++) red_item(&p, op, w, partial);
+        for (int64_t w = 0; w < nitems; w++) red_item(&p, op, w, partial);
+    }
     if (partial) {
         const red_ops *ops = &red_table[op];
         for (int64_t g = 0; g < p.ngroups; g++) {
