@@ -148,6 +148,11 @@ static ag_status topo_order(ag_node *root, node_list *order)
             ag_tensor *in = f->node->in[f->next++];
             ag_node *child = in && in->requires_grad ? in->node : NULL;
             if (!child || child->mark == epoch) continue;
+            if (child->released) {
+                s = ag_set_error(AG_ERR_STATE, "backward: part of the graph (%s) was already "
+                                               "freed by an earlier backward", child->name);
+                break;
+            }
             child->mark = epoch;
             if (depth == cap) {
                 frame *ns = realloc(stack, 2 * cap * sizeof *ns);
@@ -166,7 +171,7 @@ static ag_status topo_order(ag_node *root, node_list *order)
         }
     }
     free(stack);
-    if (s) ag_set_error(s, "backward: out of host memory ordering the graph");
+    if (s == AG_ERR_OOM) ag_set_error(s, "backward: out of host memory ordering the graph");
     return s;
 }
 

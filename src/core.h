@@ -13,8 +13,9 @@ struct ag_device {
     char name[96];
 };
 
+/* Reference counts are atomic: threads may share read-only tensors. */
 typedef struct ag_storage {
-    int refs;
+    _Atomic int refs;
     ag_device *dev;
     ag_buffer *buf;
     size_t bytes;
@@ -23,7 +24,7 @@ typedef struct ag_storage {
 struct ag_node;
 
 struct ag_tensor {
-    int refs;
+    _Atomic int refs;
     ag_storage *st;
     ag_dtype dtype;
     int ndim;
@@ -46,7 +47,7 @@ typedef ag_status (*ag_backward_fn)(struct ag_node *n, ag_tensor *gy, ag_tensor 
 #define AG_NODE_SAVED 4
 
 typedef struct ag_node {
-    int refs;
+    _Atomic int refs;
     const char *name;
     ag_backward_fn backward;
     int nin;
@@ -74,6 +75,8 @@ void ag__node_release(ag_node *n);
 /* New contiguous tensor on dev, owned by the current scope or the caller. */
 ag_tensor *ag__empty_on(ag_device *dev, ag_dtype dt, int ndim, const int64_t *shape);
 ag_tensor *ag__empty_like(const ag_tensor *t);
+/* A 0-dim f32 constant on like's device (temporaries must not land elsewhere). */
+ag_tensor *ag__scalar_like(const ag_tensor *like, float value);
 /* A view of base's storage with the given layout (no autograd). */
 ag_tensor *ag__alias(ag_tensor *base, int ndim, const int64_t *shape, const int64_t *stride,
                      int64_t offset);
@@ -97,6 +100,14 @@ static inline ag_tensor *ag__done(ag_tensor *y)
 }
 
 int64_t ag__numel_shape(int ndim, const int64_t *shape);
+/* *acc *= n unless the element count would pass AG_MAX_NUMEL. */
+#define AG_MAX_NUMEL (INT64_MAX / 16)
+static inline bool ag__mul_ok(int64_t *acc, int64_t n)
+{
+    if (n > 0 && *acc > AG_MAX_NUMEL / n) return false;
+    *acc *= n;
+    return true;
+}
 bool ag__contiguous(const ag_tensor *t);
 bool ag__same_shape(const ag_tensor *a, const ag_tensor *b);
 /* Broadcast shape of a and b; false (with an error naming both) if incompatible. */

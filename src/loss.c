@@ -107,8 +107,8 @@ ag_tensor *ag_nll_loss(ag_tensor *log_probs, ag_tensor *labels, ag_reduction red
     ag_tensor *loss = ag_neg(ag_reshape(picked, 1, &n));
     /* gather reads 0 for a label outside [0, C); make it NaN as cross_entropy does */
     ag_tensor *lf = ag_to_dtype(labels, AG_F32);
-    ag_tensor *ok = ag_mul(ag_ge(lf, ag_scalar(0.0f)), ag_lt(lf, ag_scalar((float)c)));
-    loss = ag_where(ok, loss, ag_scalar(NAN));
+    ag_tensor *ok = ag_mul(ag_ge(lf, ag__scalar_like(lf, 0.0f)), ag_lt(lf, ag__scalar_like(lf, (float)c)));
+    loss = ag_where(ok, loss, ag__scalar_like(lf, NAN));
     return ag__done(reduce_loss(loss, red));
 }
 

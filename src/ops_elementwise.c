@@ -113,8 +113,9 @@ ag_tensor *ag_div_scalar(ag_tensor *x, float s)
 {
     if (s == 0.0f) {
         /* 1/s would be inf and turn 0/0 into 0*inf: divide through the binary kernel. */
+        if (!ag__check("div_scalar", x, AG_F32)) return NULL;
         ag_scope_begin();
-        return ag__done(ag_div(x, ag_scalar(s)));
+        return ag__done(ag_div(x, ag__scalar_like(x, s)));
     }
     return ag_unary(AG_UNARY_MUL_SCALAR, x, 1.0f / s, 0);
 }
@@ -208,7 +209,7 @@ ag_tensor *ag_ge(ag_tensor *a, ag_tensor *b) { return ag_binary(AG_BINARY_GE, a,
 static ag_status where_bwd(ag_node *n, ag_tensor *gy, ag_tensor **gx)
 {
     ag_tensor *cond = n->in[0], *a = n->in[1], *b = n->in[2];
-    ag_tensor *zero = ag_scalar(0.0f);
+    ag_tensor *zero = ag__scalar_like(gy, 0.0f);
     if (a->requires_grad && !(gx[1] = ag__reduce_to(ag_where(cond, gy, zero), a->ndim, a->shape)))
         return ag_last_status();
     if (b->requires_grad && !(gx[2] = ag__reduce_to(ag_where(cond, zero, gy), b->ndim, b->shape)))

@@ -169,8 +169,8 @@ ag_tensor *ag_var(ag_tensor *x, int naxes, const int *axes, int correction, bool
     ag_scope_begin();
     ag_tensor *m = ag_mean(x, naxes, axes, true);
     ag_tensor *ss = ag_sum(ag_square(ag_sub(x, m)), naxes, axes, keepdim);
-    /* count <= correction divides by zero or less: NaN/inf, as PyTorch gives. */
-    ag_tensor *y = ag_div_scalar(ss, (float)(count - correction));
+    /* PyTorch divides by max(0, N - correction): inf or NaN when it is 0. */
+    ag_tensor *y = ag_div_scalar(ss, (float)(count > correction ? count - correction : 0));
     return ag__done(y);
 }
 

@@ -10,6 +10,7 @@
 struct ag_optim {
     ag_optim_config cfg;   /* cfg.lr is the current rate */
     int64_t steps;         /* completed ag_optim_step calls */
+    int64_t *pstep;        /* per parameter: updates it received (PyTorch's state['step']) */
     int n;
     ag_tensor **params;    /* retained */
     ag_tensor **s0, **s1;  /* per-parameter state, NULL where the kind needs none */
@@ -132,8 +133,9 @@ ag_optim *ag_optim_new(const ag_optim_config *cfg, int nparams, ag_tensor *const
         o->params = calloc((size_t)nparams, sizeof *o->params);
         o->s0 = calloc((size_t)nparams, sizeof *o->s0);
         o->s1 = calloc((size_t)nparams, sizeof *o->s1);
+        o->pstep = calloc((size_t)nparams, sizeof *o->pstep);
     }
-    if (!o || !o->params || !o->s0 || !o->s1) {
+    if (!o || !o->params || !o->s0 || !o->s1 || !o->pstep) {
         ag_optim_free(o);
         ag_set_error(AG_ERR_OOM, "ag_optim_new: out of host memory for %d parameters", nparams);
         return NULL;
@@ -190,14 +192,17 @@ static ag_status step_param(const ag_optim_args *args, ag_tensor *p, ag_tensor *
 ag_status ag_optim_step(ag_optim *opt)
 {
     if (!opt) return ag_set_error(AG_ERR_ARG, "ag_optim_step: optimizer is NULL");
-    opt->steps++;
-    ag_optim_args args = {.cfg = opt->cfg, .lr = opt->cfg.lr, .step = opt->steps};
+    ag_optim_args args = {.cfg = opt->cfg, .lr = opt->cfg.lr};
     for (int i = 0; i < opt->n; i++) {
         ag_tensor *p = opt->params[i];
         if (!p->grad) continue; /* not reached by backward: PyTorch skips it too */
+        /* Bias correction and momentum start count this parameter's own updates. */
+        args.step = opt->pstep[i] + 1;
         ag_status s = step_param(&args, p, opt->s0[i], opt->s1[i], i);
         if (s != AG_OK) return s;
+        opt->pstep[i]++;
     }
+    opt->steps++;
     return AG_OK;
 }
 
@@ -250,6 +255,7 @@ void ag_optim_free(ag_optim *opt)
     free(opt->params);
     free(opt->s0);
     free(opt->s1);
+    free(opt->pstep);
     free(opt);
 }
 

@@ -61,6 +61,7 @@ void ag_scope_end(void)
 
 ag_tensor *ag_scope_return(ag_tensor *t)
 {
+    if (nmarks == 0) return t; /* no scope to end: the caller already owns t */
     ag_retain(t);
     ag_scope_end();
     return ag__own(t);

@@ -60,6 +60,8 @@ static void contiguous_strides(int ndim, const int64_t *shape, int64_t *stride)
 
 bool ag__contiguous(const ag_tensor *t)
 {
+    for (int d = 0; d < t->ndim; d++)
+        if (t->shape[d] == 0) return true; /* no elements: any layout is dense */
     int64_t s = 1;
     for (int d = t->ndim - 1; d >= 0; d--) {
         if (t->shape[d] != 1 && t->stride[d] != s) return false;
@@ -155,11 +157,10 @@ static bool valid_shape(const char *op, int ndim, const int64_t *shape, ag_dtype
                          (long long)shape[d], d);
             return false;
         }
-        if (shape[d] > 0 && n > (INT64_MAX / 16) / shape[d]) {
+        if (!ag__mul_ok(&n, shape[d])) {
             ag_set_error(AG_ERR_SHAPE, "%s: shape too large (element count overflows)", op);
             return false;
         }
-        n *= shape[d];
     }
     return true;
 }
@@ -262,6 +263,10 @@ ag_tensor *ag_full(int ndim, const int64_t *shape, float value)
     return filled(ndim, shape, AG_F32, value);
 }
 ag_tensor *ag_scalar(float value) { return filled(0, NULL, AG_F32, value); }
+ag_tensor *ag__scalar_like(const ag_tensor *like, float value)
+{
+    return fill_new(like->st->dev, AG_F32, 0, NULL, value);
+}
 
 static ag_tensor *filled_like(const ag_tensor *t, double value)
 {
@@ -316,6 +321,7 @@ ag_tensor *ag_arange(int64_t n)
 ag_tensor *ag_to_dtype(ag_tensor *t, ag_dtype dtype)
 {
     if (!ag__check("ag_to_dtype", t, AG_ANY)) return NULL;
+    if (dtype == t->dtype) return ag_clone(t); /* keeps the graph, like PyTorch's .to() */
     if (dtype != AG_F32 && dtype != AG_I32) {
         ag_set_error(AG_ERR_UNSUPPORTED, "ag_to_dtype: %s tensors are not supported yet",
                      ag_dtype_name(dtype));

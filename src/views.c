@@ -70,16 +70,15 @@ ag_tensor *ag_reshape(ag_tensor *t, int ndim, const int64_t *shape)
     if (!ag__check("reshape", t, AG_ANY)) return NULL;
     if (ndim < 0 || ndim > AG_MAX_DIMS || (ndim && !shape))
         return ag_set_error(AG_ERR_ARG, "reshape: bad ndim %d", ndim), NULL;
-    int64_t sh[AG_MAX_DIMS], known = 1;
+    int64_t sh[AG_MAX_DIMS], known = 1, n = ag_numel(t);
     int infer = -1;
     for (int d = 0; d < ndim; d++) {
         sh[d] = shape[d];
         if (sh[d] == -1 && infer < 0) infer = d;
         else if (sh[d] < 0)
             return ag_set_error(AG_ERR_SHAPE, "reshape: bad size %lld", (long long)sh[d]), NULL;
-        else known *= sh[d];
+        else if (!ag__mul_ok(&known, sh[d])) goto mismatch;
     }
-    int64_t n = ag_numel(t);
     if (infer >= 0) {
         if (known == 0 || n % known)
             goto mismatch;
@@ -162,7 +161,7 @@ ag_tensor *ag_slice(ag_tensor *t, int axis, int64_t start, int64_t end, int64_t 
     int64_t shape[AG_MAX_DIMS], stride[AG_MAX_DIMS];
     memcpy(shape, t->shape, sizeof shape);
     memcpy(stride, t->stride, sizeof stride);
-    shape[a] = (end - start + step - 1) / step;
+    shape[a] = end > start ? (end - start - 1) / step + 1 : 0;
     stride[a] *= step;
     ag_scope_begin();
     ag_node *node = NULL;
@@ -181,7 +180,7 @@ ag_tensor *ag_expand(ag_tensor *t, int ndim, const int64_t *shape)
     if (!ag__check("expand", t, AG_ANY)) return NULL;
     if (ndim < t->ndim || ndim > AG_MAX_DIMS || (ndim && !shape))
         return ag_set_error(AG_ERR_ARG, "expand: cannot expand %d dims to %d", t->ndim, ndim), NULL;
-    int64_t sh[AG_MAX_DIMS], stride[AG_MAX_DIMS];
+    int64_t sh[AG_MAX_DIMS], stride[AG_MAX_DIMS], count = 1;
     int lead = ndim - t->ndim;
     for (int d = 0; d < ndim; d++) {
         int s = d - lead;
@@ -191,6 +190,7 @@ ag_tensor *ag_expand(ag_tensor *t, int ndim, const int64_t *shape)
         if (s >= 0 && t->shape[s] != want && t->shape[s] != 1) goto bad;
         sh[d] = want;
         stride[d] = (s < 0 || t->shape[s] != want) ? 0 : t->stride[s];
+        if (!ag__mul_ok(&count, want)) goto bad;
     }
     ag_scope_begin();
     return ag__done(make_view(t, "expand", expand_bwd, ndim, sh, stride, t->offset, NULL));

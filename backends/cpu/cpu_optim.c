@@ -4,12 +4,6 @@
 
 #include "cpu.h"
 
-#ifdef _OPENMP
-#define OMP(...) _Pragma(#__VA_ARGS__)
-#else
-#define OMP(...)
-#endif
-
 #define PAR_MIN 32768
 #define PAR if(n > PAR_MIN) num_threads(cpu_threads())
 

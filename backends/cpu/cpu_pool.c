@@ -5,12 +5,6 @@
 
 #include "cpu.h"
 
-#ifdef _OPENMP
-#define OMP(...) _Pragma(#__VA_ARGS__)
-#else
-#define OMP(...)
-#endif
-
 #define PAR_MIN 16384
 
 typedef struct pool_dims {

@@ -3,12 +3,6 @@
 
 #include "cpu.h"
 
-#ifdef _OPENMP
-#define OMP(...) _Pragma(#__VA_ARGS__)
-#else
-#define OMP(...)
-#endif
-
 /* Below this many elements a thread team costs more than it saves. */
 #define PAR_MIN 16384
 

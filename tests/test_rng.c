@@ -1,0 +1,84 @@
+/* The Philox stream is part of the cross-backend contract: every backend must
+ * produce these exact bits, so they are pinned here against the published
+ * Random123 known-answer vectors and the element mapping of backend.h. */
+#include <math.h>
+#include <stdlib.h>
+
+#include "anygrad.h"
+#include "backend.h"
+#include "suites.h"
+
+START_TEST(philox_known_answers)
+{
+    static const struct {
+        uint32_t ctr[4], key[2], out[4];
+    } kat[] = {
+        {{0, 0, 0, 0}, {0, 0}, {0x6627e8d5, 0xe169c58d, 0xbc57ac4c, 0x9b00dbd8}},
+        {{0xffffffff, 0xffffffff, 0xffffffff, 0xffffffff},
+         {0xffffffff, 0xffffffff},
+         {0x408f276d, 0x41c83b0e, 0xa20bc7c6, 0x6d5451fd}},
+        {{0x243f6a88, 0x85a308d3, 0x13198a2e, 0x03707344},
+         {0xa4093822, 0x299f31d0},
+         {0xd16cfe09, 0x94fdcceb, 0x5001e420, 0x24126ea1}},
+    };
+    for (size_t k = 0; k < sizeof kat / sizeof kat[0]; k++) {
+        uint32_t out[4];
+        ag_philox4x32(kat[k].key, kat[k].ctr, out);
+        for (int w = 0; w < 4; w++)
+            ck_assert_msg(out[w] == kat[k].out[w], "vector %zu word %d: %08x, want %08x", k, w,
+                          out[w], kat[k].out[w]);
+    }
+}
+END_TEST
+
+/* Word w of block b of stream s under seed. */
+static uint32_t word(uint64_t seed, uint64_t stream, uint64_t block, int w)
+{
+    uint32_t key[2] = {(uint32_t)seed, (uint32_t)(seed >> 32)};
+    uint32_t ctr[4] = {(uint32_t)block, (uint32_t)(block >> 32), (uint32_t)stream,
+                       (uint32_t)(stream >> 32)};
+    uint32_t out[4];
+    ag_philox4x32(key, ctr, out);
+    return out[w];
+}
+
+START_TEST(rand_follows_documented_mapping)
+{
+    const uint64_t seed = 0x0123456789abcdefULL;
+    const int64_t n = 1001;
+    ag_manual_seed(seed);
+    ag_tensor *u = ag_rand(1, &n, -2.0f, 3.0f); /* stream 0 */
+    ag_tensor *z = ag_randn(1, &n, 1.0f, 0.5f); /* stream 1 */
+    ck_assert_ptr_nonnull(u);
+    ck_assert_ptr_nonnull(z);
+    float *hu = malloc(n * sizeof *hu), *hz = malloc(n * sizeof *hz);
+    ck_assert_int_eq(ag_to_host(u, hu, n * sizeof *hu), AG_OK);
+    ck_assert_int_eq(ag_to_host(z, hz, n * sizeof *hz), AG_OK);
+    for (int64_t i = 0; i < n; i++) {
+        double r = (word(seed, 0, i / 4, i % 4) >> 8) * 0x1p-24;
+        double want = -2.0 + 5.0 * r;
+        ck_assert_msg(fabs(hu[i] - want) <= 1e-6 * 5, "uniform %lld: %g, want %g", (long long)i,
+                      hu[i], want);
+        int pair = (int)(i % 2);
+        double a = ((word(seed, 1, i / 2, 2 * pair) >> 8) + 1) * 0x1p-24;
+        double b = ((word(seed, 1, i / 2, 2 * pair + 1) >> 8) + 1) * 0x1p-24;
+        double g = 1.0 + 0.5 * sqrt(-2.0 * log(a)) * cos(2.0 * 3.14159265358979323846 * b);
+        ck_assert_msg(fabs(hz[i] - g) <= 1e-5 * (1 + fabs(g)), "normal %lld: %g, want %g",
+                      (long long)i, hz[i], g);
+    }
+    free(hu);
+    free(hz);
+    ag_release(u);
+    ag_release(z);
+}
+END_TEST
+
+Suite *suite_rng(void)
+{
+    Suite *s = suite_create("rng");
+    TCase *tc = tcase_create("philox");
+    tcase_add_test(tc, philox_known_answers);
+    tcase_add_test(tc, rand_follows_documented_mapping);
+    suite_add_tcase(s, tc);
+    return s;
+}
