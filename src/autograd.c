@@ -175,13 +175,25 @@ static ag_status topo_order(ag_node *root, node_list *order)
     return s;
 }
 
-/* *slot += g. Leaves get their own copy: another leaf may hold g itself. */
-static ag_status accumulate(ag_tensor **slot, ag_tensor *g, bool own_copy)
+/* Whether nothing but the current scope can reach g's memory. */
+static bool exclusive(const ag_tensor *g)
+{
+    return g->refs == 1 && g->st->refs == 1 && !g->node && g->offset == 0 && ag__contiguous(g) &&
+           (size_t)ag_numel(g) * ag_dtype_size(g->dtype) == g->st->bytes;
+}
+
+typedef enum { ACC_SHARE, ACC_COPY, ACC_COPY_UNLESS_FRESH } acc_mode;
+
+/* *slot += g. A leaf's gradient must be its own memory (another leaf may hold
+ * g itself, and users scale gradients in place), so g is copied, unless it is
+ * a tensor a backward rule just made that nothing else can reach. */
+static ag_status accumulate(ag_tensor **slot, ag_tensor *g, acc_mode mode)
 {
     ag_tensor *sum;
     if (!*slot) {
-        sum = own_copy ? ag__empty_like(g) : g;
-        if (sum && own_copy) {
+        bool copy = mode == ACC_COPY || (mode == ACC_COPY_UNLESS_FRESH && !exclusive(g));
+        sum = copy ? ag__empty_like(g) : g;
+        if (sum && sum != g) {
             ag_view vd = ag__view(sum), vs = ag__view(g);
             if (AG_BK(ag__dev(g), copy, &vd, &vs) != AG_OK) sum = NULL;
         }
@@ -220,8 +232,8 @@ static ag_status run_node(ag_node *n)
                              n->name, a, b);
             break;
         }
-        s = in->node ? accumulate(&in->node->gacc, gx[k], false)
-                     : accumulate(&in->grad, gx[k], true);
+        s = in->node ? accumulate(&in->node->gacc, gx[k], ACC_SHARE)
+                     : accumulate(&in->grad, gx[k], ACC_COPY_UNLESS_FRESH);
     }
     ag_scope_end();
     ag_release(gy);
@@ -266,7 +278,7 @@ ag_status ag_backward(ag_tensor *root, ag_tensor *grad)
     if (!seed) s = ag_last_status();
     node_list order = {0};
     if (s == AG_OK && !root->node) {
-        s = accumulate(&root->grad, seed, true);
+        s = accumulate(&root->grad, seed, ACC_COPY);
     } else if (s == AG_OK) {
         s = topo_order(root->node, &order);
         if (s == AG_OK) root->node->gacc = ag_retain(seed);

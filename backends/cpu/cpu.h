@@ -16,7 +16,9 @@
 
 struct ag_buffer {
     void *data;
-    size_t bytes;
+    size_t bytes;     /* as requested */
+    size_t cap;       /* allocated, the size class of the reuse cache */
+    ag_buffer *next;  /* in the reuse cache */
 };
 
 static inline float *cpu_f32(const ag_view *v) { return (float *)v->buf->data + v->offset; }
