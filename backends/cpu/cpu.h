@@ -35,6 +35,20 @@ static inline int64_t cpu_numel(const ag_view *v)
 typedef void (*cpu_map2_fn)(int64_t n, void *dst, int64_t ds, const void *src, int64_t ss);
 void cpu_ew_map2(const ag_view *dst, const ag_view *src, cpu_map2_fn fn);
 
+/* Instruction sets, chosen once at startup from cpuid/xgetbv (x86-64) or
+ * HWCAP (aarch64); AG_CPU_ISA=scalar|avx2|avx512|neon forces a lower level.
+ * Kernels for one ISA live in their own files compiled with their own flags
+ * and are only called when cpu_isa() says the CPU and OS support them. */
+typedef enum cpu_isa_level {
+    CPU_ISA_SCALAR,
+    CPU_ISA_AVX2,    /* AVX2 + FMA */
+    CPU_ISA_AVX512,  /* AVX-512F */
+    CPU_ISA_NEON,    /* aarch64 Advanced SIMD */
+    CPU_ISA_COUNT
+} cpu_isa_level;
+cpu_isa_level cpu_isa(void);
+const char *cpu_isa_name(cpu_isa_level isa);
+
 /* Threads the CPU kernels use (AG_NUM_THREADS, default: all cores). */
 int cpu_threads(void);
 
