@@ -14,6 +14,25 @@
 #define OMP(...)
 #endif
 
+/* This thread's index in the current parallel region, and the region's size. */
+static inline int cpu_team_rank(void)
+{
+#ifdef _OPENMP
+    return omp_get_thread_num();
+#else
+    return 0;
+#endif
+}
+
+static inline int cpu_team_size(void)
+{
+#ifdef _OPENMP
+    return omp_get_num_threads();
+#else
+    return 1;
+#endif
+}
+
 struct ag_buffer {
     void *data;
     size_t bytes;     /* as requested */

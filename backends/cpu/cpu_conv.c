@@ -173,23 +173,6 @@ static ag_status plan(const char *op, const conv_dims *d, int64_t per_thread, in
     return AG_OK;
 }
 
-static inline int team_rank(void)
-{
-#ifdef _OPENMP
-    return omp_get_thread_num();
-#else
-    return 0;
-#endif
-}
-
-static inline int team_size(void)
-{
-#ifdef _OPENMP
-    return omp_get_num_threads();
-#else
-    return 1;
-#endif
-}
 
 ag_status cpu_conv2d(void *ctx, const ag_conv2d_params *p, const ag_view *y, const ag_view *x,
                      const ag_view *w)
@@ -208,7 +191,7 @@ ag_status cpu_conv2d(void *ctx, const ag_conv2d_params *p, const ag_view *y, con
 
     OMP(omp parallel num_threads(nt) if(nt > 1))
     {
-        int t = team_rank(), tn = team_size();
+        int t = cpu_team_rank(), tn = cpu_team_size();
         float *col = scratch ? scratch + t * per : NULL;
         for (int64_t n = d.n * t / tn; n < d.n * (t + 1) / tn; n++)
             for (int64_t g = 0; g < d.g; g++) {
@@ -244,7 +227,7 @@ ag_status cpu_conv2d_backward_input(void *ctx, const ag_conv2d_params *p, const 
 
     OMP(omp parallel num_threads(nt) if(nt > 1))
     {
-        int t = team_rank(), tn = team_size();
+        int t = cpu_team_rank(), tn = cpu_team_size();
         float *col = scratch ? scratch + t * per : NULL;
         for (int64_t n = d.n * t / tn; n < d.n * (t + 1) / tn; n++)
             for (int64_t g = 0; g < d.g; g++) {
@@ -289,7 +272,7 @@ ag_status cpu_conv2d_backward_weight(void *ctx, const ag_conv2d_params *p, const
 
     OMP(omp parallel num_threads(nt) if(nt > 1))
     {
-        int t = team_rank(), tn = team_size();
+        int t = cpu_team_rank(), tn = cpu_team_size();
         if (t == 0) used = tn;
         float *colbuf = scratch ? scratch + t * col : NULL;
         float *acc = t == 0 ? dwd : partials + t * wn;

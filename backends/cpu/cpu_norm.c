@@ -91,23 +91,6 @@ ag_status cpu_layer_norm(void *ctx, const ag_norm_args *a)
     return AG_OK;
 }
 
-static inline int team_rank(void)
-{
-#ifdef _OPENMP
-    return omp_get_thread_num();
-#else
-    return 0;
-#endif
-}
-
-static inline int team_size(void)
-{
-#ifdef _OPENMP
-    return omp_get_num_threads();
-#else
-    return 1;
-#endif
-}
 
 ag_status cpu_layer_norm_backward(void *ctx, const ag_norm_args *a)
 {
@@ -132,7 +115,7 @@ ag_status cpu_layer_norm_backward(void *ctx, const ag_norm_args *a)
 
     OMP(omp parallel num_threads(nt) if(nt > 1))
     {
-        int t = team_rank(), tn = team_size();
+        int t = cpu_team_rank(), tn = cpu_team_size();
         if (t == 0) used = tn;
         double *pg = part ? part + (size_t)t * 2 * dim : NULL, *pb = pg ? pg + dim : NULL;
         for (int64_t r = rows * t / tn; r < rows * (t + 1) / tn; r++) {
