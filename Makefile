@@ -1,5 +1,6 @@
 # Thin wrapper around meson/ninja. The real build is meson.build.
-#   make demo   install missing packages, build, run the two examples
+#   make demo   install missing packages, build, run the examples (the last trains an
+#               MLP on Fashion-MNIST for two epochs)
 #   make test   install missing packages, build, run every test (tests/run.sh)
 BUILD ?= build
 
@@ -21,6 +22,7 @@ demo: deps
 	@$(MAKE) --no-print-directory build
 	./$(BUILD)/examples/linear_regression
 	./$(BUILD)/examples/neuron
+	./$(BUILD)/examples/fashion_mlp --epochs 2
 
 # AddressSanitizer + LeakSanitizer + UBSan build of the same sources
 build-sanitize:

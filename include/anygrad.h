@@ -303,6 +303,176 @@ float ag_lr_step(float base_lr, int64_t step, int64_t step_size, float gamma);
 float ag_lr_cosine(float base_lr, int64_t step, int64_t total_steps, float min_lr);
 float ag_lr_warmup(float base_lr, int64_t step, int64_t warmup_steps); /* linear from base/warmup */
 
+/* ---- modules ------------------------------------------------------------ */
+
+/* Layers that own their parameters, after torch.nn. Parameters are leaf f32
+ * tensors that require grad, in PyTorch's layouts (Linear weight [out, in],
+ * Conv2d weight [out, in / groups, kh, kw]) and under PyTorch's names ("weight",
+ * "bias", "running_mean"; inside a Sequential "0.weight" or, for children added
+ * by name, "fc1.weight"). Initialisation draws from the Philox generator
+ * (ag_manual_seed) with PyTorch's defaults: Linear and Conv2d weights
+ * kaiming_uniform(a = sqrt(5)), i.e. U(-1/sqrt(fan_in), 1/sqrt(fan_in)), biases
+ * the same; Embedding N(0, 1); norm weights 1 and biases 0.
+ * Modules start in training mode. ag_module_forward follows the usual tensor
+ * conventions (new reference, scope-owned inside a scope). A module is used by
+ * one thread at a time. */
+typedef struct ag_module ag_module;
+
+ag_module *ag_linear_new(int64_t in_features, int64_t out_features, bool bias);
+/* p NULL = stride 1, no padding, dilation 1, groups 1. */
+ag_module *ag_conv2d_new(int64_t in_channels, int64_t out_channels, int kh, int kw,
+                         const ag_conv2d_params *p, bool bias);
+/* A stride of 0 means the kernel size (PyTorch's default). */
+ag_module *ag_max_pool2d_new(const ag_pool2d_params *p);
+ag_module *ag_avg_pool2d_new(const ag_pool2d_params *p);
+/* dims 1: BatchNorm1d (input [N, C] or [N, C, L]); dims 2: BatchNorm2d ([N, C, H, W]).
+ * eps 1e-5, momentum 0.1, affine, running stats (buffers) included in the state. */
+ag_module *ag_batch_norm_new(int64_t num_features, int dims);
+/* Normalises over the last ndim axes of the given shape; eps 1e-5, affine. */
+ag_module *ag_layer_norm_new(int ndim, const int64_t *shape);
+ag_module *ag_dropout_new(float p);
+ag_module *ag_embedding_new(int64_t num_embeddings, int64_t dim);
+ag_module *ag_flatten_new(void);                   /* axes 1..-1, as nn.Flatten() */
+/* Any element-wise activation (AG_UNARY_RELU, AG_UNARY_GELU_ERF, ...; p0/p1 as in
+ * ag_unary), and the common ones by name. */
+ag_module *ag_activation_new(ag_unary_op op, float p0, float p1);
+ag_module *ag_relu_new(void);
+ag_module *ag_gelu_new(void);
+ag_module *ag_tanh_new(void);
+ag_module *ag_sigmoid_new(void);
+ag_module *ag_silu_new(void);
+ag_module *ag_leaky_relu_new(float negative_slope);
+ag_module *ag_softmax_new(int axis);
+ag_module *ag_log_softmax_new(int axis);
+
+/* Takes ownership of the n modules (also on failure); children are named "0",
+ * "1", ... Modules may be NULL only when an earlier constructor failed: the
+ * error is kept and NULL returned, so constructors can be nested. */
+ag_module *ag_sequential_new(int n, ag_module *const *modules);
+/* Appends a child under name (letters, digits, '_'; NULL = its index). Takes
+ * ownership of child, also on failure. */
+ag_status ag_sequential_add(ag_module *seq, const char *name, ag_module *child);
+int ag_module_num_children(const ag_module *m);
+ag_module *ag_module_child(const ag_module *m, int index);  /* borrowed */
+const char *ag_module_kind(const ag_module *m);            /* "Linear", "Sequential", ... */
+
+ag_tensor *ag_module_forward(ag_module *m, ag_tensor *x);
+void ag_module_free(ag_module *m);                         /* NULL is fine */
+void ag_module_train(ag_module *m, bool training);         /* recursive */
+bool ag_module_is_training(const ag_module *m);
+
+/* Parameters in PyTorch's order; the arrays are borrowed and stay valid until
+ * the module is changed or freed. */
+ag_tensor *const *ag_module_parameters(ag_module *m, int *n);
+const char *const *ag_module_parameter_names(ag_module *m, int *n);
+int64_t ag_module_num_parameters(ag_module *m);             /* scalars, as sum(p.numel()) */
+/* The state (PyTorch's state_dict): parameters and buffers, in PyTorch's order. */
+ag_tensor *const *ag_module_state(ag_module *m, int *n);
+const char *const *ag_module_state_names(ag_module *m, int *n);
+ag_tensor *ag_module_get(ag_module *m, const char *name); /* borrowed state tensor or NULL */
+
+/* ---- initialisation ---------------------------------------------------- */
+
+/* Fill an existing tensor in place (no autograd), drawing from the Philox
+ * generator. Fans follow torch.nn.init: fan_in = size(1) * receptive field,
+ * fan_out = size(0) * receptive field; tensors need at least 2 dimensions. */
+typedef enum ag_fan_mode { AG_FAN_IN, AG_FAN_OUT } ag_fan_mode;
+ag_status ag_init_uniform(ag_tensor *t, float lo, float hi);
+ag_status ag_init_normal(ag_tensor *t, float mean, float std);
+ag_status ag_init_constant(ag_tensor *t, float value);
+/* gain sqrt(2 / (1 + a^2)): a = 0 for ReLU, sqrt(5) for PyTorch's layer default. */
+ag_status ag_init_kaiming_uniform(ag_tensor *t, float a, ag_fan_mode mode);
+ag_status ag_init_kaiming_normal(ag_tensor *t, float a, ag_fan_mode mode);
+ag_status ag_init_xavier_uniform(ag_tensor *t, float gain);
+ag_status ag_init_xavier_normal(ag_tensor *t, float gain);
+
+/* ---- data ---------------------------------------------------------------- */
+
+/* IDX files (the MNIST format), gzip-compressed or plain. Unsigned-byte data
+ * with 2 or more dimensions (images) becomes f32 scaled to [0, 1]; 1-dimensional
+ * unsigned bytes (labels) and the other integer types become int32; float and
+ * double become f32. Bad or truncated files fail with AG_ERR_IO. */
+ag_tensor *ag_idx_load(const char *path);
+
+/* A numeric CSV table as f32 [rows, columns]; has_header skips the first line.
+ * Every row needs the same number of fields and every field must be a number. */
+ag_tensor *ag_csv_load(const char *path, bool has_header);
+
+/* Mini-batches over the samples (axis 0) of x and optionally y, from host
+ * copies made at creation. Shuffling order for epoch e is a Philox permutation
+ * of (seed, e): the same on every run and backend. */
+typedef struct ag_loader ag_loader;
+typedef struct ag_loader_config {
+    int64_t batch_size;
+    bool shuffle;
+    bool drop_last;      /* drop the last partial batch */
+    uint64_t seed;
+} ag_loader_config;
+
+ag_loader *ag_loader_new(ag_tensor *x, ag_tensor *y, const ag_loader_config *cfg);
+/* Splits l's samples into a shuffled-by-seed validation part of round(fraction *
+ * n) samples and a training part; both share l's data and config (the validation
+ * loader does not shuffle). l itself stays usable. */
+ag_status ag_loader_split(const ag_loader *l, double val_fraction, ag_loader **train,
+                          ag_loader **val);
+int64_t ag_loader_size(const ag_loader *l);            /* samples */
+int64_t ag_loader_num_batches(const ag_loader *l);     /* per epoch */
+/* Every x batch becomes (x - mean[j]) / std[j] with j the feature index within a
+ * sample (n = features per sample) or one pair for all (n = 1). f32 x only. */
+ag_status ag_loader_set_normalize(ag_loader *l, int64_t n, const float *mean, const float *std);
+/* Population mean and standard deviation of l's x samples, over everything
+ * (per_feature false: one value each) or per feature. */
+ag_status ag_loader_stats(const ag_loader *l, bool per_feature, float *mean, float *std);
+/* Starts epoch e (0-based): reshuffles and rewinds. */
+ag_status ag_loader_start_epoch(ag_loader *l, int64_t epoch);
+/* Next batch as new tensors (y NULL when the loader has no y). Returns false at
+ * the end of the epoch (clearing the thread's last error), or on error with
+ * ag_last_status() != AG_OK. */
+bool ag_loader_next(ag_loader *l, ag_tensor **x, ag_tensor **y);
+void ag_loader_free(ag_loader *l);
+
+/* ---- checkpoints ------------------------------------------------------- */
+
+/* safetensors files: 8-byte little-endian header length, a JSON header naming
+ * each tensor's dtype, shape and data_offsets, then raw little-endian data.
+ * Writes go to a temporary file in the same directory, are fsync'ed and renamed
+ * over path, so a crash leaves the old file or the new one. Readers validate
+ * everything and fail with AG_ERR_IO naming the problem. meta holds nmeta key,
+ * value string pairs for "__metadata__" (meta may be NULL when nmeta is 0). */
+ag_status ag_save_safetensors(const char *path, int n, const char *const *names,
+                              ag_tensor *const *tensors, int nmeta, const char *const *meta);
+
+typedef struct ag_tensor_dict {
+    int n;
+    char **names;
+    ag_tensor **tensors;     /* owned by the dict; retain to keep one */
+    int nmeta;
+    char **meta_keys, **meta_values;
+} ag_tensor_dict;
+/* F32 and I32 load as they are; F16, BF16 and F64 become f32, I64 int32 (when in
+ * range); other dtypes fail with AG_ERR_UNSUPPORTED. */
+ag_tensor_dict *ag_load_safetensors(const char *path);
+ag_tensor *ag_tensor_dict_get(const ag_tensor_dict *d, const char *name);  /* borrowed */
+const char *ag_tensor_dict_meta(const ag_tensor_dict *d, const char *key);
+void ag_tensor_dict_free(ag_tensor_dict *d);
+
+/* The module's state under its PyTorch names (loadable with
+ * model.load_state_dict(safetensors.torch.load_file(path))). Loading needs every
+ * state tensor with the same shape and rejects unknown names except those
+ * starting with "optimizer." (checkpoints). */
+ag_status ag_module_save(ag_module *m, const char *path);
+ag_status ag_module_load(ag_module *m, const char *path);
+
+/* A training checkpoint: the module's state plus, when opt is not NULL, the
+ * optimizer's state tensors as "optimizer.state.<i>.<name>" (PyTorch's names:
+ * exp_avg, exp_avg_sq, momentum_buffer, square_avg), its kind, learning rate
+ * and step counts in the metadata, and the caller's epoch. Loading restores all
+ * of it into a module and optimizer built the same way, so that training resumes
+ * with the same losses (given the same data order and RNG seed). */
+ag_status ag_checkpoint_save(const char *path, ag_module *m, const ag_optim *opt,
+                             int64_t epoch);
+ag_status ag_checkpoint_load(const char *path, ag_module *m, ag_optim *opt, int64_t *epoch);
+
 #ifdef __cplusplus
 }
 #endif

@@ -14,8 +14,10 @@ packages=(
     libsubunit-dev   # check.pc links -lsubunit
     zlib1g-dev
     libsleef-dev     # vectorised math for the CPU SIMD kernels
+    libopenblas-dev  # reference SGEMM for bench/gemm (optional)
     clang            # the code must also build with clang
     valgrind
+    dataset-fashion-mnist  # /usr/share/datasets/fashion-mnist: examples and tests
 )
 
 if ! command -v dpkg-query >/dev/null 2>&1; then

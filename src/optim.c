@@ -6,6 +6,7 @@
 #include <stdlib.h>
 
 #include "core.h"
+#include "optim_state.h"
 
 struct ag_optim {
     ag_optim_config cfg;   /* cfg.lr is the current rate */
@@ -368,4 +369,37 @@ float ag_lr_warmup(float base_lr, int64_t step, int64_t warmup_steps)
     if (step < 0) step = 0;
     double f = (double)(step + 1) / (double)warmup_steps;
     return (float)((double)base_lr * (f < 1.0 ? f : 1.0));
+}
+
+/* ---- state access for checkpoints (optim_state.h) ------------------------------ */
+
+static const char *const slot_names[][2] = {
+    [AG_OPTIM_SGD] = {"momentum_buffer", NULL},
+    [AG_OPTIM_RMSPROP] = {"square_avg", "momentum_buffer"},
+    [AG_OPTIM_ADAM] = {"exp_avg", "exp_avg_sq"},
+    [AG_OPTIM_ADAMW] = {"exp_avg", "exp_avg_sq"},
+};
+
+const char *ag__optim_kind_name(const ag_optim *opt) { return kind_names[opt->cfg.kind]; }
+int ag__optim_num_params(const ag_optim *opt) { return opt->n; }
+ag_tensor *ag__optim_param(const ag_optim *opt, int i) { return opt->params[i]; }
+
+ag_tensor *ag__optim_state(const ag_optim *opt, int i, int slot, const char **name)
+{
+    ag_tensor *t = slot == 0 ? opt->s0[i] : opt->s1[i];
+    if (name) *name = t ? slot_names[opt->cfg.kind][slot] : NULL;
+    return t;
+}
+
+int64_t ag__optim_param_steps(const ag_optim *opt, int i) { return opt->pstep[i]; }
+
+ag_status ag__optim_restore_steps(ag_optim *opt, int64_t steps, const int64_t *psteps)
+{
+    if (steps < 0) return ag_set_error(AG_ERR_ARG, "optimizer state: negative step count");
+    for (int i = 0; i < opt->n; i++)
+        if (psteps[i] < 0)
+            return ag_set_error(AG_ERR_ARG, "optimizer state: negative step count of param %d", i);
+    opt->steps = steps;
+    for (int i = 0; i < opt->n; i++) opt->pstep[i] = psteps[i];
+    return AG_OK;
 }

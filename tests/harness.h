@@ -7,13 +7,15 @@
  *     h_in x = h_input(H_S(3, 5), h_dist_normal(), H_TRANSPOSED);
  *     h_expect("exp", ag_exp(x.t), ref_unary(AG_UNARY_EXP, &x.val, 0, 0), h_tol_get("transc", 1));
  *     h_end();                             // frees everything
- * Failures abort the test through Check with a message naming the op, the shape,
- * the index, the value got and the value wanted.
+ * Failures go to the installed failure handler with a message naming the op, the
+ * shape, the index, the value got and the value wanted: the Check suites install one
+ * that fails the test (test_main.c), the conformance matrix catches them with h_try()
+ * and records the case. The harness itself does not depend on Check, so the
+ * `anygrad` command links it too.
  */
 #ifndef AG_TEST_HARNESS_H
 #define AG_TEST_HARNESS_H
 
-#include <check.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -22,6 +24,27 @@
 
 /* ndim, shape pair for calls: h_input(H_S(3, 1, 5), ...) */
 #define H_S(...) ((int)(sizeof((int64_t[]){__VA_ARGS__}) / sizeof(int64_t))), ((int64_t[]){__VA_ARGS__})
+
+/* ---- failures ----------------------------------------------------------- */
+
+/* Receives the message of a failed harness check; must not return (Check's
+ * ck_abort_msg, or a longjmp). Without one, the message is printed and abort()
+ * ends the process. */
+typedef void (*h_fail_fn)(const char *msg);
+h_fail_fn h_set_fail_handler(h_fail_fn fn);          /* returns the previous one */
+#if defined(__GNUC__)
+__attribute__((format(printf, 1, 2)))
+#endif
+_Noreturn void h_fail(const char *fmt, ...);
+#define H_REQUIRE(cond, ...) \
+    do { \
+        if (!(cond)) h_fail(__VA_ARGS__); \
+    } while (0)
+/* Runs fn(ctx); a harness failure inside it returns false with its message in msg
+ * instead of reaching the handler. Scopes that h_begin()/h_gradcheck() opened in fn
+ * are closed and tracked references freed (a failing case may leak a few host
+ * buffers the failing check had in flight). */
+bool h_try(void (*fn)(void *), void *ctx, char *msg, int size);
 
 /* ---- test lifetime ------------------------------------------------------ */
 
@@ -42,6 +65,9 @@ typedef struct h_dist {
     double a, b;          /* normal: mean, std; uniform: [a, b) */
     int nkinks;           /* values closer than margin to a kink are drawn again */
     double kink[4], margin;
+    const double *pool;   /* with probability pool_p a value of pool (edge values) */
+    int npool;
+    double pool_p;
 } h_dist;
 
 h_dist h_dist_normal(void);                 /* N(0, 1) */
@@ -88,15 +114,41 @@ rt h_read(const ag_tensor *t);
 
 /* ---- comparison --------------------------------------------------------- */
 
+/* How a forward result is judged (the tolerance table says which per class). */
+typedef enum h_metric {
+    H_METRIC_REL,  /* |got - want| <= rtol |want| + atol: relative error, floor atol/rtol */
+    H_METRIC_ULP   /* float32 ULP distance <= ulps; subnormal results may be flushed */
+} h_metric;
+
 typedef struct h_tol {
-    double rtol, atol;  /* forward: |got - want| <= rtol |want| + atol */
+    double rtol, atol;  /* forward (H_METRIC_REL): |got - want| <= rtol |want| + atol */
     double grad;        /* gradients: relative to the largest reference component */
+    h_metric metric;
+    double ulps;        /* forward (H_METRIC_ULP) */
 } h_tol;
 
-/* The documented tolerance of an accuracy class ("exact", "arith", "transc",
- * "sum", "softmax", "norm"), scaled for classes whose error grows with the
- * reduction length len. */
+/* The documented tolerance of an accuracy class ("exact", "arith", "ulp",
+ * "transc", "sum", "mean", "softmax", "norm"), scaled for classes whose error grows with
+ * the reduction length len. */
 h_tol h_tol_get(const char *cls, int64_t len);
+/* The class table itself, for the coverage page: index 0.. until NULL. */
+typedef struct h_tol_class {
+    const char *name;
+    h_metric metric;
+    double rtol, atol, ulps, grad;
+    bool grows;         /* rtol, atol and grad are multiplied by sqrt(len) */
+    const char *why;    /* one line of justification */
+    bool per_n;         /* atol is then divided by len (means) */
+} h_tol_class;
+const h_tol_class *h_tol_class_at(int i);
+/* The same tolerance widened by factor (used to compare two backends, each of
+ * which is within tol of the reference). */
+h_tol h_tol_scaled(h_tol tol, double factor);
+
+/* Worst error of got against want as a fraction of the allowed error (<= 1
+ * passes; INFINITY for a NaN/inf mismatch, a shape mismatch or an invalid rt).
+ * Writes a description of the worst element into msg when it is over 1. */
+double h_measure(const char *what, const rt *got, const rt *want, h_tol tol, char *msg, int size);
 
 /* Compares got with want (NaN matches NaN, infinities must match exactly); fails
  * the test with the worst element on mismatch. Consumes want. NULL got fails with
@@ -122,7 +174,17 @@ typedef struct h_gc {
     const void *arg;
     h_tol tol;          /* forward tolerance; tol.grad for the gradients */
     int full;           /* 0: element-wise check when small, 1: always, -1: never */
+    struct h_report *report; /* optional: receives the measured ratios */
 } h_gc;
+
+/* What h_gradcheck measured, each as error / allowed error (<= 1 passes). Filled
+ * as the checks run, so a failing check has already stored its ratio. */
+typedef struct h_report {
+    double fwd, dir, elem;   /* -1 = not measured */
+    bool keep_grads;         /* copy the gradients into grads[] (caller frees) */
+    int ngrads;
+    rt grads[8];             /* gradient of input i (invalid for undifferentiated ones) */
+} h_report;
 
 /* Checks the forward result, then the vector-Jacobian product ag_backward(out, u)
  * for a random cotangent u: sum_i <grad_i, v_i> against the central difference

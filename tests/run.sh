@@ -19,7 +19,9 @@ backends=(cpu:cpu:$BUILD)
 if [ -x "$SAN_BUILD/tests/anygrad-tests" ]; then
     backends+=(cpu-sanitize:cpu:$SAN_BUILD)
 fi
-examples=(linear_regression neuron)
+# Each entry: the example's name, then its arguments (split on spaces).
+examples=(linear_regression neuron
+          "fashion_mlp --limit 5000 --epochs 2 --min-acc 0.75")
 
 total_pass=0
 total_fail=0
@@ -66,14 +68,16 @@ for run in "${backends[@]}"; do
     total_fail=$((total_fail + fail))
 done
 
-for ex in "${examples[@]}"; do
+for entry in "${examples[@]}"; do
+    read -r -a cmd <<<"$entry"
+    ex=${cmd[0]}
     bin=$BUILD/examples/$ex
     if [ ! -x "$bin" ]; then
         summary+=("example $ex: failed ($bin not built)")
         total_fail=$((total_fail + 1))
         continue
     fi
-    "$bin" >"$log" 2>&1
+    "$bin" "${cmd[@]:1}" >"$log" 2>&1
     rc=$?
     if [ "$rc" -eq 0 ]; then
         summary+=("example $ex: passed")

@@ -11,8 +11,10 @@ Suite *suite_softmax_loss(void);  /* test_softmax_loss.c */
 Suite *suite_nn(void);            /* test_nn.c: conv, pool, norms, dropout, embedding, concat... */
 Suite *suite_autograd(void);      /* test_autograd.c: engine behaviour */
 Suite *suite_errors(void);        /* test_errors.c: bad input gives the documented error */
-Suite *suite_optim(void);
-Suite *suite_rng(void);
-Suite *suite_regress(void);      /* test_regress.c: bugs found in review */          /* test_rng.c: Philox known answers and element mapping */         /* test_optim.c: optimizers, clipping, schedules */
+Suite *suite_optim(void);        /* test_optim.c: optimizers, clipping, schedules */
+Suite *suite_rng(void);          /* test_rng.c: Philox known answers and element mapping */
+Suite *suite_regress(void);      /* test_regress.c: bugs found in review */
+Suite *suite_conformance(void);  /* test_conformance.c: the op table and the conformance matrix */
+Suite *suite_modules(void);      /* test_nn_modules.c: modules, data, checkpoints */
 
 #endif

@@ -4,10 +4,15 @@
 #include <stdlib.h>
 
 #include "anygrad.h"
+#include "harness.h"
 #include "suites.h"
+
+/* Harness checks fail the running Check test. */
+static void check_fail(const char *msg) { ck_abort_msg("%s", msg); }
 
 int main(void)
 {
+    h_set_fail_handler(check_fail);
     ag_device *dev = ag_device_default();
     if (!dev) {
         fprintf(stderr, "no device: %s\n", ag_last_error());
@@ -17,7 +22,8 @@ int main(void)
     printf("device: %s (%s)\n", ag_device_name(dev), ag_device_backend(dev));
     Suite *(*suites[])(void) = {suite_tensor, suite_elementwise, suite_reduce, suite_matmul,
                                 suite_softmax_loss, suite_nn, suite_autograd, suite_errors,
-                                suite_optim, suite_rng, suite_regress};
+                                suite_optim, suite_rng, suite_regress, suite_modules,
+                                suite_conformance};
     SRunner *sr = srunner_create(suites[0]());
     for (size_t i = 1; i < sizeof suites / sizeof suites[0]; i++) srunner_add_suite(sr, suites[i]());
     srunner_run_all(sr, CK_NORMAL);

@@ -220,7 +220,7 @@ END_TEST
 START_TEST(t_var_shifted)
 {
     h_begin(1301);
-    h_dist d = {H_DIST_NORMAL, 1000.0, 1.0, 0, {0}, 0};
+    h_dist d = {.kind = H_DIST_NORMAL, .a = 1000.0, .b = 1.0};
     h_in x = h_input(H_S(4, 300), d, H_CONTIG);
     red_arg a = {AG_REDUCE_SUM, 1, {1}, false, 1, true};
     ag_tensor *in[1] = {x.t};

@@ -2,6 +2,7 @@
  * binary and where. One iterator walks any layout; per-op row functions come
  * from X-macro tables so adding an op is one line plus its scalar formula. */
 #include "cpu.h"
+#include "cpu_simd.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -406,31 +407,45 @@ UNARY_OPS(DEF_UNARY_ROWS)
 static const unary_row_fn unary_rows[AG_UNARY_COUNT] = {UNARY_OPS(UNARY_FW_ENTRY)};
 static const unary_bw_row_fn unary_bw_rows[AG_UNARY_COUNT] = {UNARY_OPS(UNARY_BW_ENTRY)};
 
+/* The vector kernels (NULL: none for this ISA) take the runs where every
+ * operand has unit stride; the row functions above take the rest. */
 typedef struct unary_arg {
     unary_row_fn fw;
     unary_bw_row_fn bw;
+    simd_unary_fn vfw;
+    simd_unary_bw_fn vbw;
     float p0, p1;
 } unary_arg;
 
 static void unary_body(const void *arg, int64_t n, char *const *p, const int64_t *s)
 {
     const unary_arg *u = arg;
-    u->fw(n, (float *)p[0], s[0], (const float *)p[1], s[1], u->p0, u->p1);
+    if (u->vfw && s[0] == 1 && s[1] == 1)
+        u->vfw(n, (float *)p[0], (const float *)p[1], u->p0, u->p1);
+    else
+        u->fw(n, (float *)p[0], s[0], (const float *)p[1], s[1], u->p0, u->p1);
 }
 
 /* operands: dx, dy, x[, y] */
 static void unary_bw_body(const void *arg, int64_t n, char *const *p, const int64_t *s)
 {
     const unary_arg *u = arg;
-    u->bw(n, (float *)p[0], s[0], (const float *)p[1], s[1], (const float *)p[2], s[2],
-          (const float *)p[3], s[3], u->p0, u->p1);
+    if (u->vbw && s[0] == 1 && s[1] == 1 && s[2] == 1 && s[3] == 1)
+        u->vbw(n, (float *)p[0], (const float *)p[1], (const float *)p[2], (const float *)p[3],
+               u->p0, u->p1);
+    else
+        u->bw(n, (float *)p[0], s[0], (const float *)p[1], s[1], (const float *)p[2], s[2],
+              (const float *)p[3], s[3], u->p0, u->p1);
 }
 
 static void unary_bw_body_no_y(const void *arg, int64_t n, char *const *p, const int64_t *s)
 {
     const unary_arg *u = arg;
-    u->bw(n, (float *)p[0], s[0], (const float *)p[1], s[1], (const float *)p[2], s[2], NULL, 0,
-          u->p0, u->p1);
+    if (u->vbw && s[0] == 1 && s[1] == 1 && s[2] == 1)
+        u->vbw(n, (float *)p[0], (const float *)p[1], (const float *)p[2], NULL, u->p0, u->p1);
+    else
+        u->bw(n, (float *)p[0], s[0], (const float *)p[1], s[1], (const float *)p[2], s[2],
+              NULL, 0, u->p0, u->p1);
 }
 
 ag_status cpu_unary(void *ctx, ag_unary_op op, const float p[2], const ag_view *y, const ag_view *x)
@@ -442,7 +457,9 @@ ag_status cpu_unary(void *ctx, ag_unary_op op, const float p[2], const ag_view *
     ag_status s = ew_check("unary", 2, v, -1);
     if (s != AG_OK) return s;
     if (cpu_numel(y) == 0) return AG_OK;
-    unary_arg u = {unary_rows[op], NULL, p ? p[0] : 0.0f, p ? p[1] : 0.0f};
+    const cpu_simd_ops *simd = cpu_simd();
+    unary_arg u = {unary_rows[op], NULL, simd ? simd->unary[op] : NULL, NULL, p ? p[0] : 0.0f,
+                   p ? p[1] : 0.0f};
     ew_iter it;
     ew_init(&it, 2, v);
     ew_run(&it, unary_body, &u);
@@ -460,7 +477,9 @@ ag_status cpu_unary_backward(void *ctx, ag_unary_op op, const float p[2], const 
     ag_status s = ew_check("unary_backward", nops, v, -1);
     if (s != AG_OK) return s;
     if (cpu_numel(dx) == 0) return AG_OK;
-    unary_arg u = {NULL, unary_bw_rows[op], p ? p[0] : 0.0f, p ? p[1] : 0.0f};
+    const cpu_simd_ops *simd = cpu_simd();
+    unary_arg u = {NULL, unary_bw_rows[op], NULL, simd ? simd->unary_bw[op] : NULL,
+                   p ? p[0] : 0.0f, p ? p[1] : 0.0f};
     ew_iter it;
     ew_init(&it, nops, v);
     ew_run(&it, y ? unary_bw_body : unary_bw_body_no_y, &u);
@@ -522,10 +541,18 @@ BINARY_OPS(DEF_BINARY_ROW)
 #define BINARY_ENTRY(OP, name) [OP] = bin_row_##name,
 static const binary_row_fn binary_rows[AG_BINARY_COUNT] = {BINARY_OPS(BINARY_ENTRY)};
 
+typedef struct binary_arg {
+    binary_row_fn fn;
+    simd_binary_fn vfn; /* unit-stride output, inputs dense or broadcast; NULL: none */
+} binary_arg;
+
 static void binary_body(const void *arg, int64_t n, char *const *p, const int64_t *s)
 {
-    binary_row_fn fn = *(const binary_row_fn *)arg;
-    fn(n, (float *)p[0], s[0], (const float *)p[1], s[1], (const float *)p[2], s[2]);
+    const binary_arg *b = arg;
+    if (b->vfn && s[0] == 1 && (s[1] == 0 || s[1] == 1) && (s[2] == 0 || s[2] == 1))
+        b->vfn(n, (float *)p[0], (const float *)p[1], s[1], (const float *)p[2], s[2]);
+    else
+        b->fn(n, (float *)p[0], s[0], (const float *)p[1], s[1], (const float *)p[2], s[2]);
 }
 
 ag_status cpu_binary(void *ctx, ag_binary_op op, const ag_view *y, const ag_view *a, const ag_view *b)
@@ -537,10 +564,11 @@ ag_status cpu_binary(void *ctx, ag_binary_op op, const ag_view *y, const ag_view
     ag_status s = ew_check("binary", 3, v, -1);
     if (s != AG_OK) return s;
     if (cpu_numel(y) == 0) return AG_OK;
-    binary_row_fn fn = binary_rows[op];
+    const cpu_simd_ops *simd = cpu_simd();
+    binary_arg ba = {binary_rows[op], simd ? simd->binary[op] : NULL};
     ew_iter it;
     ew_init(&it, 3, v);
-    ew_run(&it, binary_body, &fn);
+    ew_run(&it, binary_body, &ba);
     return AG_OK;
 }
 

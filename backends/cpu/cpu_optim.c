@@ -3,70 +3,78 @@
 #include <math.h>
 
 #include "cpu.h"
+#include "cpu_simd.h"
 
 #define PAR_MIN 32768
-#define PAR if(n > PAR_MIN) num_threads(cpu_threads())
 
-static void sgd(const ag_optim_config *c, float lr, int64_t step, int64_t n, float *p,
-                const float *gr, float *buf)
+/* The scalar kernels; the vector ones (cpu_simd.h) repeat each update operation
+ * for operation, so every ISA gives the same parameters. */
+
+static void sgd(int64_t n, const cpu_optim_hp *h, float *p, const float *gr, float *buf,
+                float *unused)
 {
-    float wd = c->weight_decay, mom = c->momentum, damp = 1.0f - c->dampening;
-    bool first = step <= 1, nesterov = c->nesterov;
-    OMP(omp parallel for schedule(static) PAR)
+    (void)unused;
     for (int64_t i = 0; i < n; i++) {
         float g = gr[i];
-        if (wd != 0) g += wd * p[i];
+        if (h->wd != 0) g += h->wd * p[i];
         if (buf) {
-            float b = first ? g : mom * buf[i] + damp * g;
+            float b = h->first ? g : h->mom * buf[i] + h->damp * g;
             buf[i] = b;
-            g = nesterov ? g + mom * b : b;
+            g = h->nesterov ? g + h->mom * b : b;
         }
-        p[i] -= lr * g;
+        p[i] -= h->lr * g;
     }
 }
 
-static void rmsprop(const ag_optim_config *c, float lr, int64_t n, float *p, const float *gr,
-                    float *sq, float *buf)
+static void rmsprop(int64_t n, const cpu_optim_hp *h, float *p, const float *gr, float *sq,
+                    float *buf)
 {
-    float wd = c->weight_decay, alpha = c->alpha, eps = c->eps, mom = c->momentum;
-    OMP(omp parallel for schedule(static) PAR)
     for (int64_t i = 0; i < n; i++) {
         float g = gr[i];
-        if (wd != 0) g += wd * p[i];
-        float s = alpha * sq[i] + (1.0f - alpha) * g * g;
+        if (h->wd != 0) g += h->wd * p[i];
+        float s = h->alpha * sq[i] + (1.0f - h->alpha) * g * g;
         sq[i] = s;
-        float avg = sqrtf(s) + eps;
+        float avg = sqrtf(s) + h->eps;
         if (buf) {
-            float b = mom * buf[i] + g / avg;
+            float b = h->mom * buf[i] + g / avg;
             buf[i] = b;
-            p[i] -= lr * b;
+            p[i] -= h->lr * b;
         } else {
-            p[i] -= lr * g / avg;
+            p[i] -= h->lr * g / avg;
         }
     }
 }
 
-static void adam(const ag_optim_config *c, float lr, int64_t step, bool decoupled, int64_t n,
-                 float *p, const float *gr, float *m, float *v)
+static void adam(int64_t n, const cpu_optim_hp *h, float *p, const float *gr, float *m, float *v)
 {
-    float wd = c->weight_decay, b1 = c->beta1, b2 = c->beta2, eps = c->eps;
-    /* the bias corrections are host scalars in double, as in PyTorch */
-    double bc1 = 1.0 - pow((double)b1, (double)step), bc2 = 1.0 - pow((double)b2, (double)step);
-    float step_size = (float)(lr / bc1), bc2_sqrt = (float)sqrt(bc2);
-    float decay = decoupled ? (float)(1.0 - (double)lr * wd) : 1.0f;
-    float l2 = decoupled ? 0.0f : wd;
-    OMP(omp parallel for schedule(static) PAR)
     for (int64_t i = 0; i < n; i++) {
-        float pi = p[i] * decay;
+        float pi = p[i] * h->decay;
         float g = gr[i];
-        if (l2 != 0) g += l2 * pi;
+        if (h->l2 != 0) g += h->l2 * pi;
         /* lerp(m, g, 1 - b1), the form PyTorch uses */
-        float mi = m[i] + (1.0f - b1) * (g - m[i]);
-        float vi = b2 * v[i] + (1.0f - b2) * g * g;
+        float mi = m[i] + (1.0f - h->b1) * (g - m[i]);
+        float vi = h->b2 * v[i] + (1.0f - h->b2) * g * g;
         m[i] = mi;
         v[i] = vi;
-        float denom = sqrtf(vi) / bc2_sqrt + eps;
-        p[i] = pi - step_size * (mi / denom);
+        float denom = sqrtf(vi) / h->bc2_sqrt + h->eps;
+        p[i] = pi - h->step_size * (mi / denom);
+    }
+}
+
+static const cpu_optim_ops scalar_optim = {.sgd = sgd, .rmsprop = rmsprop, .adam = adam};
+
+/* Splits [0, n) over the threads at multiples of 16 floats (a cache line), so no
+ * two threads write one line. */
+static void run_chunks(simd_optim_fn fn, int64_t n, const cpu_optim_hp *h, float *p,
+                       const float *g, float *s0, float *s1)
+{
+    int nt = n > PAR_MIN ? cpu_threads() : 1;
+    OMP(omp parallel for schedule(static) num_threads(nt) if(nt > 1))
+    for (int t = 0; t < nt; t++) {
+        int64_t i0 = n * t / nt & ~(int64_t)15;
+        int64_t i1 = t + 1 == nt ? n : n * (t + 1) / nt & ~(int64_t)15;
+        if (i1 > i0)
+            fn(i1 - i0, h, p + i0, g + i0, s0 ? s0 + i0 : NULL, s1 ? s1 + i0 : NULL);
     }
 }
 
@@ -106,10 +114,28 @@ ag_status cpu_optim_step(void *ctx, const ag_optim_args *o, const ag_view *param
     if (!s) s = check("state 1", s1, n, (rms_k && c->momentum > 0) || adam_k);
     if (s) return s;
 
+    cpu_optim_hp h = {.lr = o->lr, .wd = c->weight_decay, .mom = c->momentum,
+                      .damp = 1.0f - c->dampening, .alpha = c->alpha, .eps = c->eps,
+                      .b1 = c->beta1, .b2 = c->beta2, .first = o->step <= 1,
+                      .nesterov = c->nesterov, .decay = 1.0f};
+    const cpu_simd_ops *simd = cpu_simd();
+    const cpu_optim_ops *k = simd ? &simd->optim : &scalar_optim;
     float *p = cpu_f32(param);
     const float *g = cpu_f32(grad);
-    if (sgd_k) sgd(c, o->lr, o->step, n, p, g, c->momentum != 0 ? cpu_f32(s0) : NULL);
-    else if (rms_k) rmsprop(c, o->lr, n, p, g, cpu_f32(s0), c->momentum > 0 ? cpu_f32(s1) : NULL);
-    else adam(c, o->lr, o->step, c->kind == AG_OPTIM_ADAMW, n, p, g, cpu_f32(s0), cpu_f32(s1));
+    if (sgd_k) {
+        run_chunks(k->sgd, n, &h, p, g, c->momentum != 0 ? cpu_f32(s0) : NULL, NULL);
+    } else if (rms_k) {
+        run_chunks(k->rmsprop, n, &h, p, g, cpu_f32(s0), c->momentum > 0 ? cpu_f32(s1) : NULL);
+    } else {
+        /* the bias corrections are host scalars in double, as in PyTorch */
+        double bc1 = 1.0 - pow((double)c->beta1, (double)o->step);
+        double bc2 = 1.0 - pow((double)c->beta2, (double)o->step);
+        bool decoupled = c->kind == AG_OPTIM_ADAMW;
+        h.step_size = (float)(o->lr / bc1);
+        h.bc2_sqrt = (float)sqrt(bc2);
+        h.decay = decoupled ? (float)(1.0 - (double)o->lr * c->weight_decay) : 1.0f;
+        h.l2 = decoupled ? 0.0f : c->weight_decay;
+        run_chunks(k->adam, n, &h, p, g, cpu_f32(s0), cpu_f32(s1));
+    }
     return AG_OK;
 }

@@ -2,6 +2,7 @@
 #include <math.h>
 
 #include "cpu.h"
+#include "cpu_simd.h"
 
 /* Below this many elements a thread team costs more than it saves. */
 #define PAR_MIN 16384
@@ -37,13 +38,82 @@ static float row_max(const float *x, int64_t n)
     return m;
 }
 
-/* log(sum(exp(x - max))); callers subtract x - max first and this second, which
- * keeps the small results near the row's maximum accurate. */
-static double row_logsum(const float *x, int64_t n, float m)
+/* sum(exp(x - m)), storing the terms in y unless it is NULL */
+static double row_exp_sum(float *y, const float *x, int64_t n, float m)
 {
     double s = 0;
-    for (int64_t i = 0; i < n; i++) s += expf(x[i] - m);
-    return log(s);
+    for (int64_t i = 0; i < n; i++) {
+        float e = expf(x[i] - m);
+        if (y) y[i] = e;
+        s += e;
+    }
+    return s;
+}
+
+static void row_scale(float *y, int64_t n, float s)
+{
+    for (int64_t i = 0; i < n; i++) y[i] *= s;
+}
+
+static void row_sub2(float *y, const float *x, int64_t n, float a, float b)
+{
+    for (int64_t i = 0; i < n; i++) y[i] = (x[i] - a) - b;
+}
+
+static double row_sum(const float *x, int64_t n)
+{
+    double s = 0;
+    for (int64_t i = 0; i < n; i++) s += x[i];
+    return s;
+}
+
+static double row_dot(const float *a, const float *b, int64_t n)
+{
+    double s = 0;
+    for (int64_t i = 0; i < n; i++) s += (double)a[i] * b[i];
+    return s;
+}
+
+static double row_lse_minus(const float *x, int64_t n, double lse)
+{
+    double s = 0;
+    for (int64_t i = 0; i < n; i++) s += lse - x[i];
+    return s;
+}
+
+static void row_lsm_bw(float *dx, const float *dy, const float *y, int64_t n, float sum)
+{
+    for (int64_t i = 0; i < n; i++) dx[i] = dy[i] - expf(y[i]) * sum;
+}
+
+static void row_sm_bw(float *dx, const float *dy, const float *y, int64_t n, float dot)
+{
+    for (int64_t i = 0; i < n; i++) dx[i] = y[i] * (dy[i] - dot);
+}
+
+static void row_ce_bw(float *dx, const float *x, int64_t n, float m, float ls, float g, float uni)
+{
+    for (int64_t i = 0; i < n; i++) dx[i] = g * (expf((x[i] - m) - ls) - uni);
+}
+
+static const cpu_row_ops scalar_rows = {
+    .max = row_max, .exp_sum = row_exp_sum, .scale = row_scale, .sub2 = row_sub2,
+    .sum = row_sum, .dot = row_dot, .lse_minus = row_lse_minus, .lsm_bw = row_lsm_bw,
+    .sm_bw = row_sm_bw, .ce_bw = row_ce_bw,
+};
+
+/* the vector rows of the chosen ISA, else the scalar ones above */
+static const cpu_row_ops *rows_for_isa(void)
+{
+    const cpu_simd_ops *v = cpu_simd();
+    return v ? &v->rows : &scalar_rows;
+}
+
+/* log(sum(exp(x - max))); callers subtract x - max first and this second, which
+ * keeps the small results near the row's maximum accurate. */
+static double row_logsum(const cpu_row_ops *R, const float *x, int64_t n, float m)
+{
+    return log(R->exp_sum(NULL, x, n, m));
 }
 
 ag_status cpu_softmax(void *ctx, bool log_, const ag_view *y, const ag_view *x)
@@ -54,24 +124,19 @@ ag_status cpu_softmax(void *ctx, bool log_, const ag_view *y, const ag_view *x)
     if (s || (s = rows_cols("softmax", x, &rows, &cols))) return s;
     const float *xd = cpu_f32(x);
     float *yd = cpu_f32(y);
+    const cpu_row_ops *R = rows_for_isa();
 
     OMP(omp parallel for schedule(static) num_threads(cpu_threads())
         if(rows * cols > PAR_MIN && rows > 1))
     for (int64_t r = 0; r < rows; r++) {
         const float *xr = xd + r * cols;
         float *yr = yd + r * cols;
-        float m = row_max(xr, cols);
+        float m = R->max(xr, cols);
         if (log_) {
-            float ls = (float)row_logsum(xr, cols, m);
-            for (int64_t c = 0; c < cols; c++) yr[c] = (xr[c] - m) - ls;
+            R->sub2(yr, xr, cols, m, (float)row_logsum(R, xr, cols, m));
         } else {
-            double sum = 0;
-            for (int64_t c = 0; c < cols; c++) {
-                yr[c] = expf(xr[c] - m);
-                sum += yr[c];
-            }
-            float inv = (float)(1.0 / sum);
-            for (int64_t c = 0; c < cols; c++) yr[c] *= inv;
+            double sum = R->exp_sum(yr, xr, cols, m);
+            R->scale(yr, cols, (float)(1.0 / sum));
         }
     }
     return AG_OK;
@@ -88,22 +153,15 @@ ag_status cpu_softmax_backward(void *ctx, bool log_, const ag_view *dx, const ag
         return s;
     float *dxd = cpu_f32(dx);
     const float *dyd = cpu_f32(dy), *yd = cpu_f32(y);
+    const cpu_row_ops *R = rows_for_isa();
 
     OMP(omp parallel for schedule(static) num_threads(cpu_threads())
         if(rows * cols > PAR_MIN && rows > 1))
     for (int64_t r = 0; r < rows; r++) {
         const float *yr = yd + r * cols, *gr = dyd + r * cols;
         float *dr = dxd + r * cols;
-        double acc = 0;
-        if (log_) {
-            for (int64_t c = 0; c < cols; c++) acc += gr[c];
-            float sum = (float)acc;
-            for (int64_t c = 0; c < cols; c++) dr[c] = gr[c] - expf(yr[c]) * sum;
-        } else {
-            for (int64_t c = 0; c < cols; c++) acc += (double)gr[c] * yr[c];
-            float dot = (float)acc;
-            for (int64_t c = 0; c < cols; c++) dr[c] = yr[c] * (gr[c] - dot);
-        }
+        if (log_) R->lsm_bw(dr, gr, yr, cols, (float)R->sum(gr, cols));
+        else R->sm_bw(dr, gr, yr, cols, (float)R->dot(gr, yr, cols));
     }
     return AG_OK;
 }
@@ -141,6 +199,7 @@ ag_status cpu_cross_entropy(void *ctx, float smoothing, const ag_view *loss,
     const int32_t *ld = cpu_i32(labels);
     float *out = cpu_f32(loss);
     int64_t ls = labels->stride[0], os = loss->stride[0];
+    const cpu_row_ops *R = rows_for_isa();
 
     OMP(omp parallel for schedule(static) num_threads(cpu_threads())
         if(n * cols > PAR_MIN && n > 1))
@@ -151,16 +210,12 @@ ag_status cpu_cross_entropy(void *ctx, float smoothing, const ag_view *loss,
             out[r * os] = NAN;
             continue;
         }
-        float m = row_max(xr, cols);
-        double lse = (double)m + row_logsum(xr, cols, m);
+        float m = R->max(xr, cols);
+        double lse = (double)m + row_logsum(R, xr, cols, m);
         /* sum_c q_c (lse - x_c): every term is >= 0, so no cancellation. The smoothing
          * term is skipped when s == 0 so that -inf logits off the label stay finite. */
         double l = (1.0 - smoothing) * (lse - xr[label]);
-        if (smoothing != 0) {
-            double u = 0;
-            for (int64_t c = 0; c < cols; c++) u += lse - xr[c];
-            l += smoothing * u / (double)cols;
-        }
+        if (smoothing != 0) l += smoothing * R->lse_minus(xr, cols, lse) / (double)cols;
         out[r * os] = (float)l;
     }
     return AG_OK;
@@ -179,6 +234,7 @@ ag_status cpu_cross_entropy_backward(void *ctx, float smoothing, const ag_view *
     float *dd = cpu_f32(dlogits);
     int64_t ls = labels->stride[0], gs = dloss->stride[0];
     float uni = cols ? smoothing / (float)cols : 0.0f;
+    const cpu_row_ops *R = rows_for_isa();
 
     OMP(omp parallel for schedule(static) num_threads(cpu_threads())
         if(n * cols > PAR_MIN && n > 1))
@@ -191,9 +247,8 @@ ag_status cpu_cross_entropy_backward(void *ctx, float smoothing, const ag_view *
             continue;
         }
         float g = gd[r * gs];
-        float m = row_max(xr, cols);
-        float ls = (float)row_logsum(xr, cols, m);
-        for (int64_t c = 0; c < cols; c++) dr[c] = g * (expf((xr[c] - m) - ls) - uni);
+        float m = R->max(xr, cols);
+        R->ce_bw(dr, xr, cols, m, (float)row_logsum(R, xr, cols, m), g, uni);
         dr[label] -= g * (1.0f - smoothing);
     }
     return AG_OK;

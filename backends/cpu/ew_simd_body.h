@@ -1,0 +1,478 @@
+/* The vector kernels, written once over the primitives that the including file
+ * (ew_avx2.c, ew_avx512.c) defines: vf/vm, VW lanes, v_* and m_* operations,
+ * SLEEF math, double accumulators, SIMD_TABLE naming the table to define.
+ * Every formula follows the scalar kernel in cpu_elementwise.c (the stable
+ * forms), so the ISAs differ only by SLEEF's rounding. Tails use masked loads
+ * and stores: a lane's result does not depend on where the run starts. */
+#include <math.h>
+
+#ifndef VW
+#error "include ew_simd_body.h from an ISA file that defines the vector primitives"
+#endif
+
+#define K_SQRT_2_OVER_PI 0.79788456080286535588f
+#define K_INV_SQRT_2 0.70710678118654752440f
+#define K_INV_SQRT_2PI 0.39894228040143267794f
+#define K_GELU_C 0.044715f
+
+/* ---- unary ops: value and derivative -------------------------------------- */
+
+static inline vf one(void) { return v_set(1.0f); }
+static inline vf zero(void) { return v_set(0.0f); }
+
+/* x >= 0: 1 / (1 + exp(-x)); else e / (1 + e) with e = exp(x): exp never sees
+ * a positive argument, and one division as in the scalar form */
+static inline vf v_sigmoid(vf x)
+{
+    vf e = v_exp(v_neg(v_abs(x)));
+    return v_div(v_sel(m_ge(x, zero()), one(), e), v_add(one(), e));
+}
+static inline vf gelu_tanh_u(vf x)
+{
+    return v_mul(v_set(K_SQRT_2_OVER_PI), v_add(x, v_mul(v_mul(v_mul(v_set(K_GELU_C), x), x), x)));
+}
+/* 0.5 erfc(-x / sqrt 2): no cancellation for negative x */
+static inline vf gelu_cdf(vf x) { return v_mul(v_set(0.5f), v_erfc(v_mul(v_neg(x), v_set(K_INV_SQRT_2)))); }
+
+/* f(x, p0, p1) */
+static inline vf f_neg(vf x, vf a, vf b) { (void)a; (void)b; return v_neg(x); }
+static inline vf f_exp(vf x, vf a, vf b) { (void)a; (void)b; return v_exp(x); }
+static inline vf f_log(vf x, vf a, vf b) { (void)a; (void)b; return v_log(x); }
+static inline vf f_sqrt(vf x, vf a, vf b) { (void)a; (void)b; return v_sqrt(x); }
+static inline vf f_rsqrt(vf x, vf a, vf b) { (void)a; (void)b; return v_div(one(), v_sqrt(x)); }
+static inline vf f_abs(vf x, vf a, vf b) { (void)a; (void)b; return v_abs(x); }
+static inline vf f_square(vf x, vf a, vf b) { (void)a; (void)b; return v_mul(x, x); }
+/* NaN passes through */
+static inline vf f_relu(vf x, vf a, vf b) { (void)a; (void)b; return v_sel(m_lt(x, zero()), zero(), x); }
+static inline vf f_leaky_relu(vf x, vf a, vf b)
+{
+    (void)b;
+    vm pos = m_gt(x, zero());
+    return v_add(v_sel(pos, x, zero()), v_mul(a, v_sel(pos, zero(), x)));
+}
+static inline vf f_elu(vf x, vf a, vf b)
+{
+    (void)b;
+    return v_sel(m_gt(x, zero()), x, v_mul(a, v_expm1(x)));
+}
+static inline vf f_sigmoid(vf x, vf a, vf b) { (void)a; (void)b; return v_sigmoid(x); }
+static inline vf f_tanh(vf x, vf a, vf b) { (void)a; (void)b; return v_tanh(x); }
+static inline vf f_gelu_tanh(vf x, vf a, vf b)
+{
+    (void)a; (void)b;
+    return v_mul(x, v_sigmoid(v_mul(v_set(2.0f), gelu_tanh_u(x))));
+}
+static inline vf f_gelu_erf(vf x, vf a, vf b) { (void)a; (void)b; return v_mul(x, gelu_cdf(x)); }
+static inline vf f_silu(vf x, vf a, vf b) { (void)a; (void)b; return v_mul(x, v_sigmoid(x)); }
+/* max(x, 0) + log1p(exp(-|x|)); max gives 0 for NaN as fmaxf does, the log1p
+ * term keeps the NaN */
+static inline vf f_softplus(vf x, vf a, vf b)
+{
+    (void)a; (void)b;
+    return v_add(v_max(x, zero()), v_log1p(v_exp(v_neg(v_abs(x)))));
+}
+/* min(max(x, lo), hi) with NaN passing and lo > hi giving hi */
+static inline vf f_clamp(vf x, vf a, vf b)
+{
+    vf t = v_sel(m_lt(x, a), a, x);
+    return v_sel(m_gt(t, b), b, t);
+}
+static inline vf f_pow(vf x, vf a, vf b) { (void)b; return v_pow(x, a); }
+static inline vf f_add_scalar(vf x, vf a, vf b) { (void)b; return v_add(x, a); }
+static inline vf f_mul_scalar(vf x, vf a, vf b) { (void)b; return v_mul(x, a); }
+
+/* f'(x) given x and y = f(x) */
+static inline vf b_neg(vf x, vf y, vf a, vf b) { (void)x; (void)y; (void)a; (void)b; return v_set(-1.0f); }
+static inline vf b_exp(vf x, vf y, vf a, vf b) { (void)x; (void)a; (void)b; return y; }
+static inline vf b_log(vf x, vf y, vf a, vf b) { (void)y; (void)a; (void)b; return v_div(one(), x); }
+static inline vf b_sqrt(vf x, vf y, vf a, vf b) { (void)x; (void)a; (void)b; return v_div(v_set(0.5f), y); }
+static inline vf b_rsqrt(vf x, vf y, vf a, vf b)
+{
+    (void)x; (void)a; (void)b;
+    return v_mul(v_mul(v_mul(v_set(-0.5f), y), y), y);
+}
+/* sign(x), 0 at 0, NaN passing */
+static inline vf b_abs(vf x, vf y, vf a, vf b)
+{
+    (void)y; (void)a; (void)b;
+    return v_sel(m_gt(x, zero()), one(),
+                 v_sel(m_lt(x, zero()), v_set(-1.0f), v_sel(m_eq(x, zero()), zero(), x)));
+}
+static inline vf b_square(vf x, vf y, vf a, vf b) { (void)y; (void)a; (void)b; return v_mul(v_set(2.0f), x); }
+static inline vf b_relu(vf x, vf y, vf a, vf b) { (void)y; (void)a; (void)b; return v_one_if(m_gt(x, zero())); }
+static inline vf b_leaky_relu(vf x, vf y, vf a, vf b) { (void)y; (void)b; return v_sel(m_gt(x, zero()), one(), a); }
+static inline vf b_elu(vf x, vf y, vf a, vf b)
+{
+    (void)y; (void)b;
+    return v_sel(m_gt(x, zero()), one(), v_mul(a, v_exp(x)));
+}
+/* from x, not y: with e = exp(-|x|), sigmoid' = e / (1 + e)^2 and tanh' the same
+ * at 2|x|, times 4 (1 - y keeps no digits once y saturates) */
+static inline vf b_sigmoid(vf x, vf y, vf a, vf b)
+{
+    (void)y; (void)a; (void)b;
+    vf e = v_exp(v_neg(v_abs(x))), d = v_add(one(), e);
+    return v_div(e, v_mul(d, d));
+}
+static inline vf b_tanh(vf x, vf y, vf a, vf b)
+{
+    (void)y; (void)a; (void)b;
+    vf e = v_exp(v_mul(v_set(-2.0f), v_abs(x))), d = v_add(one(), e);
+    return v_div(v_mul(v_set(4.0f), e), v_mul(d, d));
+}
+/* with s = sigmoid(2u): 0.5 (1 - tanh^2 u) = 2 s (1 - s) */
+static inline vf b_gelu_tanh(vf x, vf y, vf a, vf b)
+{
+    (void)y; (void)a; (void)b;
+    vf s = v_sigmoid(v_mul(v_set(2.0f), gelu_tanh_u(x)));
+    vf du = v_mul(v_set(K_SQRT_2_OVER_PI),
+                  v_add(one(), v_mul(v_mul(v_set(3.0f * K_GELU_C), x), x)));
+    vf t = v_mul(v_mul(v_mul(v_mul(v_set(2.0f), x), s), v_sub(one(), s)), du);
+    return v_add(s, t);
+}
+static inline vf b_gelu_erf(vf x, vf y, vf a, vf b)
+{
+    (void)y; (void)a; (void)b;
+    vf g = v_exp(v_mul(v_mul(v_set(-0.5f), x), x));
+    return v_add(gelu_cdf(x), v_mul(v_mul(x, v_set(K_INV_SQRT_2PI)), g));
+}
+static inline vf b_silu(vf x, vf y, vf a, vf b)
+{
+    (void)y; (void)a; (void)b;
+    vf s = v_sigmoid(x);
+    return v_mul(s, v_add(one(), v_mul(x, v_sub(one(), s))));
+}
+static inline vf b_softplus(vf x, vf y, vf a, vf b) { (void)y; (void)a; (void)b; return v_sigmoid(x); }
+static inline vf b_clamp(vf x, vf y, vf a, vf b) { (void)y; return v_one_if(m_and(m_ge(x, a), m_le(x, b))); }
+static inline vf b_pow(vf x, vf y, vf a, vf b)
+{
+    (void)y; (void)b;
+    return v_sel(m_eq(a, zero()), zero(), v_mul(a, v_pow(x, v_sub(a, one()))));
+}
+static inline vf b_add_scalar(vf x, vf y, vf a, vf b) { (void)x; (void)y; (void)a; (void)b; return one(); }
+static inline vf b_mul_scalar(vf x, vf y, vf a, vf b) { (void)x; (void)y; (void)b; return a; }
+
+/* The third column: whether the derivative reads y (else the backward kernel
+ * never computes it when it is not given). */
+#define SIMD_UNARY_OPS(X)                                                                    \
+    X(AG_UNARY_NEG, neg, 0) X(AG_UNARY_EXP, exp, 1) X(AG_UNARY_LOG, log, 0)                  \
+    X(AG_UNARY_SQRT, sqrt, 1) X(AG_UNARY_RSQRT, rsqrt, 1) X(AG_UNARY_ABS, abs, 0)            \
+    X(AG_UNARY_SQUARE, square, 0) X(AG_UNARY_RELU, relu, 0)                                  \
+    X(AG_UNARY_LEAKY_RELU, leaky_relu, 0) X(AG_UNARY_ELU, elu, 0)                            \
+    X(AG_UNARY_SIGMOID, sigmoid, 0) X(AG_UNARY_TANH, tanh, 0)                                \
+    X(AG_UNARY_GELU_TANH, gelu_tanh, 0) X(AG_UNARY_GELU_ERF, gelu_erf, 0)                    \
+    X(AG_UNARY_SILU, silu, 0) X(AG_UNARY_SOFTPLUS, softplus, 0) X(AG_UNARY_CLAMP, clamp, 0)  \
+    X(AG_UNARY_POW, pow, 0) X(AG_UNARY_ADD_SCALAR, add_scalar, 0)                            \
+    X(AG_UNARY_MUL_SCALAR, mul_scalar, 0)
+
+#define DEF_SIMD_UNARY(OP, name, uses_y)                                                      \
+    static void un_##name(int64_t n, float *y, const float *x, float p0, float p1)            \
+    {                                                                                         \
+        const vf a = v_set(p0), b = v_set(p1);                                                \
+        int64_t i = 0;                                                                        \
+        for (; i + VW <= n; i += VW) v_st(y + i, f_##name(v_ld(x + i), a, b));                \
+        if (i < n) v_stp(y + i, f_##name(v_ldp(x + i, n - i), a, b), n - i);                  \
+    }                                                                                         \
+    static inline vf ub_one_##name(vf xv, const float *y, int64_t i, int64_t r, vf a, vf b)   \
+    {                                                                                         \
+        vf yv = xv;                                                                           \
+        if (uses_y)                                                                           \
+            yv = !y ? f_##name(xv, a, b) : r == VW ? v_ld(y + i) : v_ldp(y + i, r);           \
+        return b_##name(xv, yv, a, b);                                                        \
+    }                                                                                         \
+    static void ub_##name(int64_t n, float *dx, const float *dy, const float *x,              \
+                          const float *y, float p0, float p1)                                 \
+    {                                                                                         \
+        const vf a = v_set(p0), b = v_set(p1);                                                \
+        int64_t i = 0;                                                                        \
+        for (; i + VW <= n; i += VW)                                                          \
+            v_st(dx + i, v_mul(v_ld(dy + i), ub_one_##name(v_ld(x + i), y, i, VW, a, b)));    \
+        if (i < n) {                                                                          \
+            const int64_t r = n - i;                                                          \
+            v_stp(dx + i, v_mul(v_ldp(dy + i, r), ub_one_##name(v_ldp(x + i, r), y, i, r, a, b)), \
+                  r);                                                                         \
+        }                                                                                     \
+    }
+SIMD_UNARY_OPS(DEF_SIMD_UNARY)
+
+/* ---- binary ops ------------------------------------------------------------ */
+
+static inline vf g_add(vf a, vf b) { return v_add(a, b); }
+static inline vf g_sub(vf a, vf b) { return v_sub(a, b); }
+static inline vf g_mul(vf a, vf b) { return v_mul(a, b); }
+static inline vf g_div(vf a, vf b) { return v_div(a, b); }
+/* a > b ? a : b is the instruction; it already yields b when b is NaN, so only a
+ * NaN in a needs restoring */
+static inline vf g_maximum(vf a, vf b) { return v_sel(m_nan(a), a, v_max(a, b)); }
+static inline vf g_minimum(vf a, vf b) { return v_sel(m_nan(a), a, v_min(a, b)); }
+static inline vf g_eq(vf a, vf b) { return v_one_if(m_eq(a, b)); }
+static inline vf g_ne(vf a, vf b) { return v_one_if(m_ne(a, b)); }
+static inline vf g_lt(vf a, vf b) { return v_one_if(m_lt(a, b)); }
+static inline vf g_le(vf a, vf b) { return v_one_if(m_le(a, b)); }
+static inline vf g_gt(vf a, vf b) { return v_one_if(m_gt(a, b)); }
+static inline vf g_ge(vf a, vf b) { return v_one_if(m_ge(a, b)); }
+
+#define SIMD_BINARY_OPS(X)                                                                 \
+    X(AG_BINARY_ADD, add) X(AG_BINARY_SUB, sub) X(AG_BINARY_MUL, mul) X(AG_BINARY_DIV, div) \
+    X(AG_BINARY_MAXIMUM, maximum) X(AG_BINARY_MINIMUM, minimum) X(AG_BINARY_EQ, eq)         \
+    X(AG_BINARY_NE, ne) X(AG_BINARY_LT, lt) X(AG_BINARY_LE, le) X(AG_BINARY_GT, gt)         \
+    X(AG_BINARY_GE, ge)
+
+/* one loop per broadcast pattern, so none tests the strides per element */
+#define BIN_LOOP(name, A, B, AP, BP)                                                  \
+    do {                                                                              \
+        for (; i + VW <= n; i += VW) v_st(y + i, g_##name(A, B));                     \
+        if (i < n) v_stp(y + i, g_##name(AP, BP), n - i);                             \
+    } while (0)
+
+#define DEF_SIMD_BINARY(OP, name)                                                             \
+    static void bn_##name(int64_t n, float *y, const float *a, int64_t as, const float *b,    \
+                          int64_t bs)                                                         \
+    {                                                                                         \
+        int64_t i = 0;                                                                        \
+        if (as && bs) {                                                                       \
+            BIN_LOOP(name, v_ld(a + i), v_ld(b + i), v_ldp(a + i, n - i), v_ldp(b + i, n - i)); \
+        } else if (as) {                                                                      \
+            const vf bv = v_set(b[0]);                                                        \
+            BIN_LOOP(name, v_ld(a + i), bv, v_ldp(a + i, n - i), bv);                         \
+        } else if (bs) {                                                                      \
+            const vf av = v_set(a[0]);                                                        \
+            BIN_LOOP(name, av, v_ld(b + i), av, v_ldp(b + i, n - i));                         \
+        } else {                                                                              \
+            const vf yv = g_##name(v_set(a[0]), v_set(b[0]));                                 \
+            for (; i + VW <= n; i += VW) v_st(y + i, yv);                                     \
+            if (i < n) v_stp(y + i, yv, n - i);                                               \
+        }                                                                                     \
+    }
+SIMD_BINARY_OPS(DEF_SIMD_BINARY)
+
+/* ---- softmax and cross-entropy rows ---------------------------------------- */
+
+static float row_max(const float *x, int64_t n)
+{
+    vf m = v_set(-INFINITY);
+    vm nan = m_none();
+    int64_t i = 0;
+    for (; i + VW <= n; i += VW) {
+        vf v = v_ld(x + i);
+        nan = m_or(nan, m_nan(v));
+        m = v_max(m, v);
+    }
+    if (i < n) {
+        /* dead lanes load 0: keep the running max there instead */
+        vf v = v_sel(m_lt(v_keep(one(), n - i), one()), m, v_ldp(x + i, n - i));
+        nan = m_or(nan, m_nan(v));
+        m = v_max(m, v);
+    }
+    return m_any(nan) ? NAN : v_hmax(m);
+}
+
+static double row_exp_sum(float *y, const float *x, int64_t n, float m)
+{
+    const vf mv = v_set(m);
+    vacc acc = acc_zero();
+    int64_t i = 0;
+    for (; i + VW <= n; i += VW) {
+        vf e = v_exp(v_sub(v_ld(x + i), mv));
+        if (y) v_st(y + i, e);
+        acc_add(&acc, e);
+    }
+    if (i < n) {
+        const int64_t r = n - i;
+        vf e = v_exp(v_sub(v_ldp(x + i, r), mv));
+        if (y) v_stp(y + i, e, r);
+        acc_add(&acc, v_keep(e, r));
+    }
+    return acc_sum(acc);
+}
+
+static void row_scale(float *y, int64_t n, float s)
+{
+    const vf sv = v_set(s);
+    int64_t i = 0;
+    for (; i + VW <= n; i += VW) v_st(y + i, v_mul(v_ld(y + i), sv));
+    if (i < n) v_stp(y + i, v_mul(v_ldp(y + i, n - i), sv), n - i);
+}
+
+static void row_sub2(float *y, const float *x, int64_t n, float a, float b)
+{
+    const vf av = v_set(a), bv = v_set(b);
+    int64_t i = 0;
+    for (; i + VW <= n; i += VW) v_st(y + i, v_sub(v_sub(v_ld(x + i), av), bv));
+    if (i < n) v_stp(y + i, v_sub(v_sub(v_ldp(x + i, n - i), av), bv), n - i);
+}
+
+static double row_sum(const float *x, int64_t n)
+{
+    vacc acc = acc_zero();
+    int64_t i = 0;
+    for (; i + VW <= n; i += VW) acc_add(&acc, v_ld(x + i));
+    if (i < n) acc_add(&acc, v_ldp(x + i, n - i));
+    return acc_sum(acc);
+}
+
+static double row_dot(const float *a, const float *b, int64_t n)
+{
+    vacc acc = acc_zero();
+    int64_t i = 0;
+    for (; i + VW <= n; i += VW) acc_add_prod(&acc, v_ld(a + i), v_ld(b + i));
+    if (i < n) acc_add_prod(&acc, v_ldp(a + i, n - i), v_ldp(b + i, n - i));
+    return acc_sum(acc);
+}
+
+static double row_lse_minus(const float *x, int64_t n, double lse)
+{
+    const vdbl d = d_set(lse);
+    vacc acc = acc_zero();
+    int64_t i = 0;
+    for (; i + VW <= n; i += VW) acc_add_rsub(&acc, d, v_ld(x + i));
+    double s = acc_sum(acc);
+    for (; i < n; i++) s += lse - x[i]; /* no transcendental: a plain remainder */
+    return s;
+}
+
+static void row_lsm_bw(float *dx, const float *dy, const float *y, int64_t n, float sum)
+{
+    const vf s = v_set(sum);
+    int64_t i = 0;
+    for (; i + VW <= n; i += VW)
+        v_st(dx + i, v_sub(v_ld(dy + i), v_mul(v_exp(v_ld(y + i)), s)));
+    if (i < n) {
+        const int64_t r = n - i;
+        v_stp(dx + i, v_sub(v_ldp(dy + i, r), v_mul(v_exp(v_ldp(y + i, r)), s)), r);
+    }
+}
+
+static void row_sm_bw(float *dx, const float *dy, const float *y, int64_t n, float dot)
+{
+    const vf d = v_set(dot);
+    int64_t i = 0;
+    for (; i + VW <= n; i += VW) v_st(dx + i, v_mul(v_ld(y + i), v_sub(v_ld(dy + i), d)));
+    if (i < n) {
+        const int64_t r = n - i;
+        v_stp(dx + i, v_mul(v_ldp(y + i, r), v_sub(v_ldp(dy + i, r), d)), r);
+    }
+}
+
+static inline vf ce_bw_one(vf x, vf m, vf ls, vf g, vf uni)
+{
+    return v_mul(g, v_sub(v_exp(v_sub(v_sub(x, m), ls)), uni));
+}
+
+static void row_ce_bw(float *dx, const float *x, int64_t n, float m, float ls, float g, float uni)
+{
+    const vf mv = v_set(m), lv = v_set(ls), gv = v_set(g), uv = v_set(uni);
+    int64_t i = 0;
+    for (; i + VW <= n; i += VW) v_st(dx + i, ce_bw_one(v_ld(x + i), mv, lv, gv, uv));
+    if (i < n) v_stp(dx + i, ce_bw_one(v_ldp(x + i, n - i), mv, lv, gv, uv), n - i);
+}
+
+/* ---- optimizers ------------------------------------------------------------ */
+
+/* Each element's update is the scalar kernel's, operation for operation and
+ * without fused multiply-adds: the ISAs give bit-identical parameters. The
+ * tail goes through the same vector code on masked loads. */
+
+/* buf may be NULL (no momentum) */
+static inline void sgd_vec(const cpu_optim_hp *h, float *p, const float *gr, float *buf, int64_t r)
+{
+    const bool full = r == VW;
+    vf pv = full ? v_ld(p) : v_ldp(p, r), g = full ? v_ld(gr) : v_ldp(gr, r);
+    if (h->wd != 0) g = v_add(g, v_mul(v_set(h->wd), pv));
+    if (buf) {
+        vf b = g;
+        if (!h->first) {
+            vf old = full ? v_ld(buf) : v_ldp(buf, r);
+            b = v_add(v_mul(v_set(h->mom), old), v_mul(v_set(h->damp), g));
+        }
+        if (full) v_st(buf, b); else v_stp(buf, b, r);
+        g = h->nesterov ? v_add(g, v_mul(v_set(h->mom), b)) : b;
+    }
+    pv = v_sub(pv, v_mul(v_set(h->lr), g));
+    if (full) v_st(p, pv); else v_stp(p, pv, r);
+}
+
+static void sgd(int64_t n, const cpu_optim_hp *h, float *p, const float *g, float *s0, float *s1)
+{
+    (void)s1;
+    int64_t i = 0;
+    for (; i + VW <= n; i += VW) sgd_vec(h, p + i, g + i, s0 ? s0 + i : NULL, VW);
+    if (i < n) sgd_vec(h, p + i, g + i, s0 ? s0 + i : NULL, n - i);
+}
+
+static inline void rmsprop_vec(const cpu_optim_hp *h, float *p, const float *gr, float *sq,
+                               float *buf, int64_t r)
+{
+    const bool full = r == VW;
+    vf pv = full ? v_ld(p) : v_ldp(p, r), g = full ? v_ld(gr) : v_ldp(gr, r);
+    vf sv = full ? v_ld(sq) : v_ldp(sq, r);
+    if (h->wd != 0) g = v_add(g, v_mul(v_set(h->wd), pv));
+    sv = v_add(v_mul(v_set(h->alpha), sv), v_mul(v_mul(v_set(1.0f - h->alpha), g), g));
+    if (full) v_st(sq, sv); else v_stp(sq, sv, r);
+    vf avg = v_add(v_sqrt(sv), v_set(h->eps));
+    if (buf) {
+        vf b = full ? v_ld(buf) : v_ldp(buf, r);
+        b = v_add(v_mul(v_set(h->mom), b), v_div(g, avg));
+        if (full) v_st(buf, b); else v_stp(buf, b, r);
+        pv = v_sub(pv, v_mul(v_set(h->lr), b));
+    } else {
+        pv = v_sub(pv, v_div(v_mul(v_set(h->lr), g), avg));
+    }
+    if (full) v_st(p, pv); else v_stp(p, pv, r);
+}
+
+static void rmsprop(int64_t n, const cpu_optim_hp *h, float *p, const float *g, float *s0,
+                    float *s1)
+{
+    int64_t i = 0;
+    for (; i + VW <= n; i += VW) rmsprop_vec(h, p + i, g + i, s0 + i, s1 ? s1 + i : NULL, VW);
+    if (i < n) rmsprop_vec(h, p + i, g + i, s0 + i, s1 ? s1 + i : NULL, n - i);
+}
+
+static inline void adam_vec(const cpu_optim_hp *h, float *p, const float *gr, float *m, float *v,
+                            int64_t r)
+{
+    const bool full = r == VW;
+    vf pv = full ? v_ld(p) : v_ldp(p, r), g = full ? v_ld(gr) : v_ldp(gr, r);
+    vf mv = full ? v_ld(m) : v_ldp(m, r), vv = full ? v_ld(v) : v_ldp(v, r);
+    pv = v_mul(pv, v_set(h->decay));
+    if (h->l2 != 0) g = v_add(g, v_mul(v_set(h->l2), pv));
+    /* lerp(m, g, 1 - b1), as PyTorch */
+    mv = v_add(mv, v_mul(v_set(1.0f - h->b1), v_sub(g, mv)));
+    vv = v_add(v_mul(v_set(h->b2), vv), v_mul(v_mul(v_set(1.0f - h->b2), g), g));
+    vf denom = v_add(v_div(v_sqrt(vv), v_set(h->bc2_sqrt)), v_set(h->eps));
+    pv = v_sub(pv, v_mul(v_set(h->step_size), v_div(mv, denom)));
+    if (full) {
+        v_st(m, mv);
+        v_st(v, vv);
+        v_st(p, pv);
+    } else {
+        v_stp(m, mv, r);
+        v_stp(v, vv, r);
+        v_stp(p, pv, r);
+    }
+}
+
+static void adam(int64_t n, const cpu_optim_hp *h, float *p, const float *g, float *s0, float *s1)
+{
+    int64_t i = 0;
+    for (; i + VW <= n; i += VW) adam_vec(h, p + i, g + i, s0 + i, s1 + i, VW);
+    if (i < n) adam_vec(h, p + i, g + i, s0 + i, s1 + i, n - i);
+}
+
+/* ---- the table -------------------------------------------------------------- */
+
+#define SIMD_UNARY_ENTRY(OP, name, uses_y) [OP] = un_##name,
+#define SIMD_UNARY_BW_ENTRY(OP, name, uses_y) [OP] = ub_##name,
+#define SIMD_BINARY_ENTRY(OP, name) [OP] = bn_##name,
+
+const cpu_simd_ops SIMD_TABLE = {
+    .name = SIMD_NAME,
+    .unary = {SIMD_UNARY_OPS(SIMD_UNARY_ENTRY)},
+    .unary_bw = {SIMD_UNARY_OPS(SIMD_UNARY_BW_ENTRY)},
+    .binary = {SIMD_BINARY_OPS(SIMD_BINARY_ENTRY)},
+    .rows = {.max = row_max, .exp_sum = row_exp_sum, .scale = row_scale, .sub2 = row_sub2,
+             .sum = row_sum, .dot = row_dot, .lse_minus = row_lse_minus, .lsm_bw = row_lsm_bw,
+             .sm_bw = row_sm_bw, .ce_bw = row_ce_bw},
+    .optim = {.sgd = sgd, .rmsprop = rmsprop, .adam = adam},
+};

@@ -1,0 +1,333 @@
+/* Mini-batch loader over host copies of the samples. The order of epoch e is a
+ * Fisher-Yates shuffle driven by Philox(seed, e), so it does not depend on the
+ * global generator, the backend or the thread count. */
+#include <math.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core.h"
+
+/* Samples shared by a loader and the loaders split from it. */
+typedef struct samples {
+    _Atomic int refs;
+    int64_t n;
+    struct part {
+        ag_dtype dtype;
+        int ndim;              /* of the whole tensor */
+        int64_t shape[AG_MAX_DIMS];
+        int64_t feat;          /* elements per sample */
+        void *data;            /* 4-byte elements: f32 or i32 */
+    } x, y;
+    bool has_y;
+} samples;
+
+struct ag_loader {
+    samples *s;
+    ag_loader_config cfg;
+    int64_t n, *idx;           /* this loader's samples (indices into s) */
+    int64_t *order, pos;       /* current epoch */
+    int64_t nnorm;             /* 0, 1 or x.feat */
+    float *mean, *inv_std;
+};
+
+/* Key separation: epoch shuffles use key (seed), the split uses key (~seed). */
+static void philox_u64s(uint64_t key, uint64_t a, uint64_t b, uint32_t out[4])
+{
+    const uint32_t k[2] = {(uint32_t)key, (uint32_t)(key >> 32)};
+    const uint32_t c[4] = {(uint32_t)a, (uint32_t)(a >> 32), (uint32_t)b, (uint32_t)(b >> 32)};
+    ag_philox4x32(k, c, out);
+}
+
+static void shuffle(int64_t *v, int64_t n, uint64_t key, uint64_t stream)
+{
+    for (int64_t i = n - 1; i > 0; i--) {
+        uint32_t r[4];
+        philox_u64s(key, (uint64_t)i, stream, r);
+        uint64_t u = (uint64_t)r[0] << 32 | r[1];
+        int64_t j = (int64_t)(u % (uint64_t)(i + 1)); /* bias below 2^-31 */
+        int64_t t = v[i];
+        v[i] = v[j];
+        v[j] = t;
+    }
+}
+
+static void samples_release(samples *s)
+{
+    if (!s || atomic_fetch_sub(&s->refs, 1) != 1) return;
+    free(s->x.data);
+    free(s->y.data);
+    free(s);
+}
+
+static ag_status copy_part(const char *what, ag_tensor *t, int64_t n, struct part *p)
+{
+    if (!ag__check("ag_loader_new", t, AG_ANY)) return ag_last_status();
+    if (t->dtype != AG_F32 && t->dtype != AG_I32)
+        return ag_set_error(AG_ERR_DTYPE, "ag_loader_new: %s is %s; f32 or int32 needed", what,
+                            ag_dtype_name(t->dtype));
+    char s[160];
+    ag__shape_fmt(t->ndim, t->shape, s, sizeof s);
+    if (t->ndim < 1 || t->shape[0] != n)
+        return ag_set_error(AG_ERR_SHAPE, "ag_loader_new: %s %s must have %lld samples on axis 0",
+                            what, s, (long long)n);
+    p->dtype = t->dtype;
+    p->ndim = t->ndim;
+    memcpy(p->shape, t->shape, sizeof p->shape);
+    p->feat = 1;
+    for (int d = 1; d < t->ndim; d++) p->feat *= t->shape[d];
+    size_t bytes = (size_t)ag_numel(t) * 4;
+    p->data = malloc(bytes ? bytes : 1);
+    if (!p->data) return ag_set_error(AG_ERR_OOM, "ag_loader_new: no host memory for %s", what);
+    return ag_to_host(t, p->data, bytes);
+}
+
+static ag_loader *loader_over(samples *s, const ag_loader_config *cfg, int64_t n,
+                              const int64_t *idx)
+{
+    ag_loader *l = calloc(1, sizeof *l);
+    if (l) {
+        l->idx = malloc((size_t)(n ? n : 1) * sizeof *l->idx);
+        l->order = malloc((size_t)(n ? n : 1) * sizeof *l->order);
+    }
+    if (!l || !l->idx || !l->order) {
+        if (l) {
+            free(l->idx);
+            free(l->order);
+            free(l);
+        }
+        ag_set_error(AG_ERR_OOM, "ag_loader: out of host memory");
+        return NULL;
+    }
+    atomic_fetch_add(&s->refs, 1);
+    l->s = s;
+    l->cfg = *cfg;
+    l->n = n;
+    memcpy(l->idx, idx, (size_t)n * sizeof *idx);
+    ag_loader_start_epoch(l, 0);
+    return l;
+}
+
+ag_loader *ag_loader_new(ag_tensor *x, ag_tensor *y, const ag_loader_config *cfg)
+{
+    if (!cfg) return ag_set_error(AG_ERR_ARG, "ag_loader_new: config is NULL"), NULL;
+    if (cfg->batch_size <= 0)
+        return ag_set_error(AG_ERR_ARG, "ag_loader_new: batch_size must be > 0 (got %lld)",
+                            (long long)cfg->batch_size), NULL;
+    if (!x) {
+        if (ag_last_status() == AG_OK) ag_set_error(AG_ERR_ARG, "ag_loader_new: x is NULL");
+        return NULL;
+    }
+    if (x->ndim < 1) return ag_set_error(AG_ERR_SHAPE, "ag_loader_new: x is 0-dim"), NULL;
+    samples *s = calloc(1, sizeof *s);
+    int64_t *idx = s ? malloc((size_t)(x->shape[0] ? x->shape[0] : 1) * sizeof *idx) : NULL;
+    if (!idx) {
+        free(s);
+        return ag_set_error(AG_ERR_OOM, "ag_loader_new: out of host memory"), NULL;
+    }
+    s->refs = 1;
+    s->n = x->shape[0];
+    s->has_y = y != NULL;
+    ag_status st = copy_part("x", x, s->n, &s->x);
+    if (st == AG_OK && y) st = copy_part("y", y, s->n, &s->y);
+    ag_loader *l = NULL;
+    if (st == AG_OK) {
+        for (int64_t i = 0; i < s->n; i++) idx[i] = i;
+        l = loader_over(s, cfg, s->n, idx);
+    }
+    free(idx);
+    samples_release(s); /* the loader holds its own reference */
+    return l;
+}
+
+ag_status ag_loader_split(const ag_loader *l, double val_fraction, ag_loader **train,
+                          ag_loader **val)
+{
+    if (train) *train = NULL;
+    if (val) *val = NULL;
+    if (!l || !train || !val)
+        return ag_set_error(AG_ERR_ARG, "ag_loader_split: loader or outputs NULL");
+    if (!(val_fraction >= 0.0 && val_fraction <= 1.0))
+        return ag_set_error(AG_ERR_ARG, "ag_loader_split: fraction %g is not in [0, 1]",
+                            val_fraction);
+    int64_t nval = (int64_t)llround(val_fraction * (double)l->n);
+    int64_t *perm = malloc((size_t)(l->n ? l->n : 1) * sizeof *perm);
+    if (!perm) return ag_set_error(AG_ERR_OOM, "ag_loader_split: out of host memory");
+    memcpy(perm, l->idx, (size_t)l->n * sizeof *perm);
+    shuffle(perm, l->n, ~l->cfg.seed, 0);
+    ag_loader_config vcfg = l->cfg;
+    vcfg.shuffle = false;
+    *val = loader_over(l->s, &vcfg, nval, perm);
+    *train = *val ? loader_over(l->s, &l->cfg, l->n - nval, perm + nval) : NULL;
+    free(perm);
+    if (!*train) {
+        ag_loader_free(*val);
+        *val = NULL;
+        return ag_last_status();
+    }
+    /* Normalisation carries over so split loaders see the same inputs. */
+    ag_status s = AG_OK;
+    if (l->nnorm) {
+        float *mean = malloc((size_t)l->nnorm * sizeof *mean), *sd = malloc((size_t)l->nnorm * sizeof *sd);
+        for (int64_t j = 0; mean && sd && j < l->nnorm; j++) {
+            mean[j] = l->mean[j];
+            sd[j] = 1.0f / l->inv_std[j];
+        }
+        s = mean && sd ? ag_loader_set_normalize(*train, l->nnorm, mean, sd)
+                       : ag_set_error(AG_ERR_OOM, "ag_loader_split: out of host memory");
+        if (s == AG_OK) s = ag_loader_set_normalize(*val, l->nnorm, mean, sd);
+        free(mean);
+        free(sd);
+    }
+    if (s != AG_OK) {
+        ag_loader_free(*train);
+        ag_loader_free(*val);
+        *train = *val = NULL;
+    }
+    return s;
+}
+
+int64_t ag_loader_size(const ag_loader *l) { return l ? l->n : 0; }
+
+int64_t ag_loader_num_batches(const ag_loader *l)
+{
+    if (!l) return 0;
+    int64_t b = l->cfg.batch_size;
+    return l->cfg.drop_last ? l->n / b : (l->n + b - 1) / b;
+}
+
+ag_status ag_loader_set_normalize(ag_loader *l, int64_t n, const float *mean, const float *std)
+{
+    if (!l || (n > 0 && (!mean || !std)))
+        return ag_set_error(AG_ERR_ARG, "ag_loader_set_normalize: NULL argument");
+    if (l->s->x.dtype != AG_F32)
+        return ag_set_error(AG_ERR_DTYPE, "ag_loader_set_normalize: x is int32");
+    if (n != 0 && n != 1 && n != l->s->x.feat)
+        return ag_set_error(AG_ERR_SHAPE, "ag_loader_set_normalize: %lld values given; need 1 "
+                                          "or %lld (features per sample), or 0 to turn it off",
+                            (long long)n, (long long)l->s->x.feat);
+    for (int64_t j = 0; j < n; j++)
+        if (!(std[j] > 0.0f) || !isfinite(mean[j]))
+            return ag_set_error(AG_ERR_ARG, "ag_loader_set_normalize: feature %lld has mean %g "
+                                            "std %g (std must be > 0)", (long long)j,
+                                (double)mean[j], (double)std[j]);
+    float *m = n ? malloc((size_t)n * sizeof *m) : NULL, *is = n ? malloc((size_t)n * sizeof *is) : NULL;
+    if (n && (!m || !is)) {
+        free(m);
+        free(is);
+        return ag_set_error(AG_ERR_OOM, "ag_loader_set_normalize: out of host memory");
+    }
+    for (int64_t j = 0; j < n; j++) {
+        m[j] = mean[j];
+        is[j] = 1.0f / std[j];
+    }
+    free(l->mean);
+    free(l->inv_std);
+    l->mean = m;
+    l->inv_std = is;
+    l->nnorm = n;
+    return AG_OK;
+}
+
+ag_status ag_loader_stats(const ag_loader *l, bool per_feature, float *mean, float *std)
+{
+    if (!l || !mean || !std) return ag_set_error(AG_ERR_ARG, "ag_loader_stats: NULL argument");
+    if (l->s->x.dtype != AG_F32) return ag_set_error(AG_ERR_DTYPE, "ag_loader_stats: x is int32");
+    if (l->n == 0) return ag_set_error(AG_ERR_ARG, "ag_loader_stats: the loader has no samples");
+    int64_t f = l->s->x.feat, k = per_feature ? f : 1;
+    double *sum = calloc((size_t)(2 * k), sizeof *sum);
+    if (!sum) return ag_set_error(AG_ERR_OOM, "ag_loader_stats: out of host memory");
+    const float *x = l->s->x.data;
+    for (int64_t i = 0; i < l->n; i++) {
+        const float *row = x + l->idx[i] * f;
+        for (int64_t j = 0; j < f; j++) {
+            double v = row[j];
+            sum[per_feature ? j : 0] += v;
+            sum[k + (per_feature ? j : 0)] += v * v;
+        }
+    }
+    double count = (double)l->n * (per_feature ? 1.0 : (double)f);
+    for (int64_t j = 0; j < k; j++) {
+        double m = sum[j] / count, var = sum[k + j] / count - m * m;
+        mean[j] = (float)m;
+        std[j] = (float)sqrt(var > 0.0 ? var : 0.0);
+    }
+    free(sum);
+    return AG_OK;
+}
+
+ag_status ag_loader_start_epoch(ag_loader *l, int64_t epoch)
+{
+    if (!l) return ag_set_error(AG_ERR_ARG, "ag_loader_start_epoch: loader is NULL");
+    memcpy(l->order, l->idx, (size_t)l->n * sizeof *l->order);
+    if (l->cfg.shuffle) shuffle(l->order, l->n, l->cfg.seed, (uint64_t)epoch);
+    l->pos = 0;
+    return AG_OK;
+}
+
+static ag_tensor *gather(const ag_loader *l, const struct part *p, const int64_t *rows,
+                         int64_t b, bool normalize)
+{
+    int64_t shape[AG_MAX_DIMS];
+    memcpy(shape, p->shape, sizeof shape);
+    shape[0] = b;
+    size_t row_bytes = (size_t)p->feat * 4;
+    uint8_t *buf = malloc((size_t)b * row_bytes + 1);
+    if (!buf) return ag_set_error(AG_ERR_OOM, "ag_loader_next: out of host memory"), NULL;
+    for (int64_t i = 0; i < b; i++)
+        memcpy(buf + i * row_bytes, (const uint8_t *)p->data + rows[i] * row_bytes, row_bytes);
+    if (normalize && l->nnorm) {
+        float *v = (float *)buf;
+        for (int64_t i = 0; i < b; i++)
+            for (int64_t j = 0; j < p->feat; j++) {
+                int64_t k = l->nnorm == 1 ? 0 : j;
+                v[i * p->feat + j] = (v[i * p->feat + j] - l->mean[k]) * l->inv_std[k];
+            }
+    }
+    ag_tensor *t = p->dtype == AG_F32 ? ag_from_f32((float *)buf, p->ndim, shape)
+                                      : ag_from_i32((int32_t *)buf, p->ndim, shape);
+    free(buf);
+    return t;
+}
+
+bool ag_loader_next(ag_loader *l, ag_tensor **x, ag_tensor **y)
+{
+    if (x) *x = NULL;
+    if (y) *y = NULL;
+    if (!l || !x) {
+        ag_set_error(AG_ERR_ARG, "ag_loader_next: loader or x is NULL");
+        return false;
+    }
+    int64_t left = l->n - l->pos, b = l->cfg.batch_size;
+    if (left <= 0 || (l->cfg.drop_last && left < b)) {
+        ag_clear_error();
+        return false;
+    }
+    if (b > left) b = left;
+    const int64_t *rows = l->order + l->pos;
+    /* Both or neither: a failed y must not leave x behind. */
+    ag_scope_begin();
+    ag_tensor *bx = gather(l, &l->s->x, rows, b, true), *by = NULL;
+    bool ok = bx && (!y || !l->s->has_y || (by = gather(l, &l->s->y, rows, b, false)));
+    if (ok) {
+        ag_keep(bx);
+        if (by) ag_keep(by);
+    }
+    ag_scope_end();
+    if (!ok) return false;
+    *x = ag__own(bx);
+    if (y) *y = ag__own(by);
+    l->pos += b;
+    return true;
+}
+
+void ag_loader_free(ag_loader *l)
+{
+    if (!l) return;
+    samples_release(l->s);
+    free(l->idx);
+    free(l->order);
+    free(l->mean);
+    free(l->inv_std);
+    free(l);
+}

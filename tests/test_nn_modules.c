@@ -1,0 +1,714 @@
+/* Modules, initialisation, data loading (IDX, CSV, loader), safetensors and
+ * checkpoints, and a short Fashion-MNIST run. Files go to a private temporary
+ * directory per test. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "anygrad.h"
+#include "suites.h"
+
+#define FASHION_DIR "/usr/share/datasets/fashion-mnist"
+
+#define OK(call) ck_assert_msg((call) == AG_OK, "%s: %s", #call, ag_last_error())
+#define NN(expr) nonnull((expr), #expr)
+
+static void *nonnull(void *p, const char *expr)
+{
+    ck_assert_msg(p != NULL, "%s: %s", expr, ag_last_error());
+    return p;
+}
+
+static char tmpdir[256];
+
+static void setup(void)
+{
+    snprintf(tmpdir, sizeof tmpdir, "/tmp/ag-modules-XXXXXX");
+    ck_assert_msg(mkdtemp(tmpdir), "mkdtemp failed");
+    ag_clear_error();
+}
+
+static void teardown(void)
+{
+    char cmd[300];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
+    if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", tmpdir);
+}
+
+static const char *tpath(const char *name)
+{
+    static char buf[4][512];
+    static int k;
+    k = (k + 1) % 4;
+    snprintf(buf[k], sizeof buf[k], "%s/%s", tmpdir, name);
+    return buf[k];
+}
+
+static void write_file(const char *path, const void *data, size_t n)
+{
+    FILE *f = fopen(path, "wb");
+    ck_assert_msg(f, "cannot write %s", path);
+    ck_assert_uint_eq(fwrite(data, 1, n, f), n);
+    fclose(f);
+}
+
+static float *host_f32(ag_tensor *t)
+{
+    size_t n = (size_t)ag_numel(t);
+    float *v = malloc(n * 4 + 4);
+    OK(ag_to_host(t, v, n * 4));
+    return v;
+}
+
+static void expect_equal(ag_tensor *a, ag_tensor *b, const char *what)
+{
+    ck_assert_int_eq(ag_numel(a), ag_numel(b));
+    float *x = host_f32(a), *y = host_f32(b);
+    for (int64_t i = 0; i < ag_numel(a); i++)
+        ck_assert_msg(x[i] == y[i], "%s: element %lld: %g != %g", what, (long long)i, x[i], y[i]);
+    free(x);
+    free(y);
+}
+
+/* ---- modules -------------------------------------------------------------------- */
+
+START_TEST(test_forward_matches_ops)
+{
+    ag_manual_seed(3);
+    ag_scope_begin();
+    int64_t xs[2] = {4, 6}, is[4] = {2, 3, 8, 8};
+    ag_tensor *x = ag_randn(2, xs, 0, 1), *img = ag_randn(4, is, 0, 1);
+    ag_module *lin = NN(ag_linear_new(6, 5, true));
+    expect_equal(NN(ag_module_forward(lin, x)),
+                 ag_linear(x, ag_module_get(lin, "weight"), ag_module_get(lin, "bias")), "linear");
+    ag_conv2d_params cp = {{2, 1}, {1, 2}, {1, 1}, 1};
+    ag_module *conv = NN(ag_conv2d_new(3, 4, 3, 5, &cp, true));
+    expect_equal(NN(ag_module_forward(conv, img)),
+                 ag_conv2d(img, ag_module_get(conv, "weight"), ag_module_get(conv, "bias"), &cp),
+                 "conv2d");
+    ag_pool2d_params pp = {{2, 2}, {0, 0}, {0, 0}}, pp2 = {{2, 2}, {2, 2}, {0, 0}};
+    ag_module *mp = NN(ag_max_pool2d_new(&pp)), *ap = NN(ag_avg_pool2d_new(&pp));
+    expect_equal(ag_module_forward(mp, img), ag_max_pool2d(img, &pp2), "max_pool (stride 0)");
+    expect_equal(ag_module_forward(ap, img), ag_avg_pool2d(img, &pp2), "avg_pool");
+    ag_module *act = NN(ag_gelu_new()), *fl = NN(ag_flatten_new());
+    expect_equal(ag_module_forward(act, x), ag_gelu(x), "gelu");
+    ag_tensor *f = NN(ag_module_forward(fl, img));
+    ck_assert_int_eq(ag_ndim(f), 2);
+    ck_assert_int_eq(ag_dim(f, 1), 3 * 64);
+    int64_t ln_shape[1] = {6};
+    ag_module *ln = NN(ag_layer_norm_new(1, ln_shape));
+    expect_equal(ag_module_forward(ln, x), ag_layer_norm(x, 1, NULL, NULL, 1e-5f), "layer_norm");
+    int32_t ids[3] = {0, 4, 2};
+    int64_t three = 3;
+    ag_module *emb = NN(ag_embedding_new(5, 7));
+    ag_tensor *idx = ag_from_i32(ids, 1, &three);
+    expect_equal(ag_module_forward(emb, idx), ag_embedding(idx, ag_module_get(emb, "weight")),
+                 "embedding");
+    ag_scope_end();
+    ag_module *all[] = {lin, conv, mp, ap, act, fl, ln, emb};
+    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) ag_module_free(all[i]);
+}
+END_TEST
+
+START_TEST(test_names_shapes_counts)
+{
+    ag_module *layers[] = {ag_linear_new(784, 256, true), ag_relu_new(),
+                           ag_linear_new(256, 10, false)};
+    ag_module *seq = NN(ag_sequential_new(3, layers));
+    int n;
+    const char *const *names = ag_module_parameter_names(seq, &n);
+    ck_assert_int_eq(n, 3);
+    ck_assert_str_eq(names[0], "0.weight");
+    ck_assert_str_eq(names[1], "0.bias");
+    ck_assert_str_eq(names[2], "2.weight");
+    ck_assert_int_eq(ag_dim(ag_module_get(seq, "0.weight"), 0), 256);
+    ck_assert_int_eq(ag_dim(ag_module_get(seq, "0.weight"), 1), 784);
+    ck_assert_int_eq(ag_module_num_parameters(seq), 784 * 256 + 256 + 2560);
+    ck_assert_str_eq(ag_module_kind(seq), "Sequential");
+    ag_module_free(seq);
+
+    /* named children, nesting, batch-norm buffers */
+    ag_module *net = NN(ag_sequential_new(0, NULL));
+    ag_conv2d_params g = {{1, 1}, {0, 0}, {1, 1}, 2};
+    OK(ag_sequential_add(net, "conv1", ag_conv2d_new(4, 6, 3, 2, &g, true)));
+    OK(ag_sequential_add(net, "bn1", ag_batch_norm_new(6, 2)));
+    ag_module *inner[] = {ag_linear_new(3, 2, true)};
+    OK(ag_sequential_add(net, "head", ag_sequential_new(1, inner)));
+    ck_assert_int_eq(ag_sequential_add(net, "bn1", ag_relu_new()), AG_ERR_ARG);
+    ck_assert_int_eq(ag_sequential_add(net, "bad.name", ag_relu_new()), AG_ERR_ARG);
+    const char *const want[] = {"conv1.weight", "conv1.bias", "bn1.weight", "bn1.bias",
+                                "bn1.running_mean", "bn1.running_var", "bn1.num_batches_tracked",
+                                "head.0.weight", "head.0.bias"};
+    names = ag_module_state_names(net, &n);
+    ck_assert_int_eq(n, 9);
+    for (int i = 0; i < n; i++) ck_assert_str_eq(names[i], want[i]);
+    ag_module_parameters(net, &n);
+    ck_assert_int_eq(n, 6);
+    ag_tensor *w = ag_module_get(net, "conv1.weight");
+    int64_t s[AG_MAX_DIMS];
+    ck_assert_int_eq(ag_shape(w, s), 4);
+    ck_assert(s[0] == 6 && s[1] == 2 && s[2] == 3 && s[3] == 2);
+    ag_module_free(net);
+
+    /* errors */
+    ck_assert_ptr_null(ag_linear_new(0, 3, true));
+    ck_assert_int_eq(ag_last_status(), AG_ERR_ARG);
+    ck_assert_ptr_null(ag_batch_norm_new(3, 3));
+    ag_module *bad[] = {ag_relu_new(), ag_linear_new(-1, 2, true)};
+    ck_assert_ptr_null(ag_sequential_new(2, bad));
+    ck_assert_msg(strstr(ag_last_error(), "in_features"), "%s", ag_last_error());
+}
+END_TEST
+
+static void stats(ag_tensor *t, double *mean, double *var, double *maxabs)
+{
+    float *v = host_f32(t);
+    double s = 0, s2 = 0, m = 0;
+    int64_t n = ag_numel(t);
+    for (int64_t i = 0; i < n; i++) {
+        s += v[i];
+        s2 += (double)v[i] * v[i];
+        if (fabs(v[i]) > m) m = fabs(v[i]);
+    }
+    *mean = s / n;
+    *var = s2 / n - *mean * *mean;
+    *maxabs = m;
+    free(v);
+}
+
+START_TEST(test_init_statistics)
+{
+    ag_manual_seed(11);
+    ag_module *lin = NN(ag_linear_new(400, 500, true));
+    double mean, var, mx, bound = 1.0 / sqrt(400.0);
+    stats(ag_module_get(lin, "weight"), &mean, &var, &mx);
+    ck_assert_msg(mx <= bound && mx > 0.99 * bound, "Linear weight max |w| %g, bound %g", mx, bound);
+    ck_assert_msg(fabs(mean) < 0.02 * bound, "Linear weight mean %g", mean);
+    ck_assert_msg(fabs(var / (bound * bound / 3) - 1) < 0.02, "Linear weight var %g", var);
+    stats(ag_module_get(lin, "bias"), &mean, &var, &mx);
+    ck_assert(mx <= bound);
+    /* same seed, same weights */
+    ag_manual_seed(11);
+    ag_module *again = NN(ag_linear_new(400, 500, true));
+    expect_equal(ag_module_get(lin, "weight"), ag_module_get(again, "weight"), "reseeded init");
+    ag_module_free(again);
+
+    ag_tensor *w = ag_module_get(lin, "weight");
+    OK(ag_init_kaiming_normal(w, 0.0f, AG_FAN_IN));
+    stats(w, &mean, &var, &mx);
+    ck_assert_msg(fabs(var / (2.0 / 400) - 1) < 0.02, "kaiming_normal var %g", var);
+    OK(ag_init_kaiming_normal(w, 0.0f, AG_FAN_OUT));
+    stats(w, &mean, &var, &mx);
+    ck_assert_msg(fabs(var / (2.0 / 500) - 1) < 0.02, "kaiming_normal fan_out var %g", var);
+    OK(ag_init_xavier_uniform(w, 1.0f));
+    stats(w, &mean, &var, &mx);
+    double xb = sqrt(6.0 / 900);
+    ck_assert_msg(mx <= xb && fabs(var / (xb * xb / 3) - 1) < 0.02, "xavier max %g var %g", mx, var);
+    OK(ag_init_constant(w, 0.5f));
+    stats(w, &mean, &var, &mx);
+    ck_assert(mean == 0.5 && mx == 0.5);
+    ck_assert(ag_requires_grad(w));
+    ck_assert_int_eq(ag_init_kaiming_uniform(ag_module_get(lin, "bias"), 0, AG_FAN_IN), AG_ERR_SHAPE);
+    ag_module_free(lin);
+}
+END_TEST
+
+START_TEST(test_train_eval)
+{
+    ag_manual_seed(5);
+    ag_scope_begin();
+    int64_t xs[2] = {64, 50};
+    ag_tensor *x = ag_add_scalar(ag_randn(2, xs, 0, 1), 3.0f);
+    ag_module *drop = NN(ag_dropout_new(0.5f));
+    ag_module *bn = NN(ag_batch_norm_new(50, 1));
+    ag_module *layers[] = {drop, bn};
+    ag_module *seq = NN(ag_sequential_new(2, layers));
+    ck_assert(ag_module_is_training(drop));
+    float *y = host_f32(NN(ag_module_forward(drop, x))), *xv = host_f32(x);
+    int zeros = 0;
+    for (int i = 0; i < 64 * 50; i++) {
+        if (y[i] == 0) zeros++;
+        else ck_assert_msg(fabsf(y[i] - 2 * xv[i]) < 1e-5f, "kept values scale by 1/(1-p)");
+    }
+    ck_assert_msg(zeros > 1450 && zeros < 1750, "dropout zeroed %d of 3200", zeros);
+    free(y);
+    /* one training pass moves the running mean 10% of the way to the batch mean */
+    NN(ag_module_forward(bn, x));
+    int32_t nbt;
+    OK(ag_to_host(ag_module_get(bn, "num_batches_tracked"), &nbt, 4));
+    ck_assert_int_eq(nbt, 1);
+    float *rm = host_f32(ag_module_get(bn, "running_mean"));
+    ck_assert_msg(fabsf(rm[0] - 0.3f) < 0.06f, "running_mean %g after one batch", rm[0]);
+    free(rm);
+    ag_module_train(seq, false);
+    ck_assert(!ag_module_is_training(drop) && !ag_module_is_training(bn));
+    expect_equal(ag_module_forward(drop, x), x, "dropout in eval mode");
+    ag_tensor *want = ag_batch_norm(x, ag_module_get(bn, "running_mean"),
+                                    ag_module_get(bn, "running_var"), NULL, NULL, false, 0.1f, 1e-5f);
+    expect_equal(ag_module_forward(seq, x), want, "eval batch norm uses running stats");
+    OK(ag_to_host(ag_module_get(bn, "num_batches_tracked"), &nbt, 4));
+    ck_assert_int_eq(nbt, 1);
+    free(xv);
+    ag_scope_end();
+    ag_module_free(seq);
+}
+END_TEST
+
+/* ---- IDX and CSV ------------------------------------------------------------------ */
+
+START_TEST(test_idx)
+{
+    /* 3 images of 2x2 bytes, 3 labels, an int32 vector */
+    const uint8_t img[] = {0, 0, 8, 3, 0, 0, 0, 3, 0, 0, 0, 2, 0, 0, 0, 2,
+                           0, 255, 51, 102, 1, 2, 3, 4, 5, 6, 7, 8};
+    const uint8_t lab[] = {0, 0, 8, 1, 0, 0, 0, 3, 9, 0, 4};
+    const uint8_t ints[] = {0, 0, 0x0C, 1, 0, 0, 0, 2, 0xFF, 0xFF, 0xFF, 0xFE, 0, 0, 1, 0};
+    write_file(tpath("img"), img, sizeof img);
+    write_file(tpath("lab"), lab, sizeof lab);
+    write_file(tpath("ints"), ints, sizeof ints);
+    ag_tensor *t = NN(ag_idx_load(tpath("img")));
+    ck_assert_int_eq(ag_dtype_of(t), AG_F32);
+    ck_assert_int_eq(ag_ndim(t), 3);
+    float *v = host_f32(t);
+    ck_assert(v[0] == 0 && v[1] == 1.0f && fabsf(v[2] - 0.2f) < 1e-7f && fabsf(v[11] - 8 / 255.0f) < 1e-7f);
+    free(v);
+    ag_release(t);
+    t = NN(ag_idx_load(tpath("lab")));
+    int32_t l[3], iv[2];
+    ck_assert_int_eq(ag_dtype_of(t), AG_I32);
+    OK(ag_to_host(t, l, sizeof l));
+    ck_assert(l[0] == 9 && l[1] == 0 && l[2] == 4);
+    ag_release(t);
+    t = NN(ag_idx_load(tpath("ints")));
+    OK(ag_to_host(t, iv, sizeof iv));
+    ck_assert(iv[0] == -2 && iv[1] == 256);
+    ag_release(t);
+
+    /* truncated, extra bytes, bad magic, too many dims */
+    struct { const char *name, *why; size_t n; uint8_t patch_at, patch; } bad[] = {
+        {"trunc_data", "truncated", sizeof img - 1, 0, 0},
+        {"trunc_dims", "truncated", 10, 0, 0},
+        {"short_magic", "magic", 3, 0, 0},
+        {"bad_magic", "bad magic", sizeof img, 0, 1},
+        {"bad_type", "bad magic", sizeof img, 2, 0x0A},
+        {"no_dims", "dimensions", sizeof img, 3, 0},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        uint8_t buf[sizeof img];
+        memcpy(buf, img, sizeof img);
+        if (bad[i].patch || bad[i].patch_at) buf[bad[i].patch_at] = bad[i].patch;
+        write_file(tpath(bad[i].name), buf, bad[i].n);
+        ag_clear_error();
+        ck_assert_ptr_null(ag_idx_load(tpath(bad[i].name)));
+        ck_assert_int_eq(ag_last_status(), AG_ERR_IO);
+        ck_assert_msg(strstr(ag_last_error(), bad[i].why), "%s: %s", bad[i].name, ag_last_error());
+    }
+    uint8_t extra[sizeof lab + 1];
+    memcpy(extra, lab, sizeof lab);
+    extra[sizeof lab] = 7;
+    write_file(tpath("extra"), extra, sizeof extra);
+    ck_assert_ptr_null(ag_idx_load(tpath("extra")));
+    ck_assert_msg(strstr(ag_last_error(), "extra data"), "%s", ag_last_error());
+    ck_assert_ptr_null(ag_idx_load(tpath("missing")));
+    ck_assert_int_eq(ag_last_status(), AG_ERR_IO);
+
+    /* gzip: a truncated and a corrupted copy of the real label file */
+    FILE *f = fopen(FASHION_DIR "/t10k-labels-idx1-ubyte.gz", "rb");
+    if (!f) {
+        ck_abort_msg("Fashion-MNIST is not installed (" FASHION_DIR "); run `make deps`");
+        return;
+    }
+    static uint8_t gz[8192];
+    size_t n = fread(gz, 1, sizeof gz, f);
+    fclose(f);
+    write_file(tpath("trunc.gz"), gz, n / 2);
+    ck_assert_ptr_null(ag_idx_load(tpath("trunc.gz")));
+    ck_assert_int_eq(ag_last_status(), AG_ERR_IO);
+    for (size_t i = 200; i < 400; i++) gz[i] ^= 0x5A;
+    write_file(tpath("corrupt.gz"), gz, n);
+    ck_assert_ptr_null(ag_idx_load(tpath("corrupt.gz")));
+    ck_assert_int_eq(ag_last_status(), AG_ERR_IO);
+}
+END_TEST
+
+START_TEST(test_csv)
+{
+    const char *good = "a,b,c\n1, 2.5 ,-3\r\n\n4e2,5,6\n";
+    write_file(tpath("good.csv"), good, strlen(good));
+    ag_tensor *t = NN(ag_csv_load(tpath("good.csv"), true));
+    ck_assert(ag_dim(t, 0) == 2 && ag_dim(t, 1) == 3);
+    float *v = host_f32(t);
+    ck_assert(v[0] == 1 && v[1] == 2.5f && v[2] == -3 && v[3] == 400 && v[5] == 6);
+    free(v);
+    ag_release(t);
+    const char *const bad[][2] = {{"1,2\n3\n", "fields"}, {"1,x\n", "not a number"},
+                                  {"1,,2\n", "empty"}, {"h\n", "no data"}};
+    for (size_t i = 0; i < 4; i++) {
+        write_file(tpath("bad.csv"), bad[i][0], strlen(bad[i][0]));
+        ck_assert_ptr_null(ag_csv_load(tpath("bad.csv"), i == 3));
+        ck_assert_int_eq(ag_last_status(), AG_ERR_IO);
+        ck_assert_msg(strstr(ag_last_error(), bad[i][1]), "%s", ag_last_error());
+    }
+}
+END_TEST
+
+/* ---- loader ------------------------------------------------------------------------ */
+
+/* Sample i of x is [i, 10 i]; y is i. Collects one epoch's y values. */
+static int64_t epoch_order(ag_loader *l, int64_t epoch, int32_t *out, int64_t *batches)
+{
+    OK(ag_loader_start_epoch(l, epoch));
+    ag_tensor *x, *y;
+    int64_t n = 0;
+    *batches = 0;
+    ag_scope_begin();
+    while (ag_loader_next(l, &x, &y)) {
+        int64_t b = ag_dim(y, 0);
+        float xv[64];
+        OK(ag_to_host(y, out + n, (size_t)b * 4));
+        OK(ag_to_host(x, xv, (size_t)b * 8));
+        for (int64_t i = 0; i < b; i++) ck_assert(xv[2 * i + 1] == 10 * (float)out[n + i]);
+        n += b;
+        (*batches)++;
+    }
+    ck_assert_int_eq(ag_last_status(), AG_OK);
+    ag_scope_end();
+    return n;
+}
+
+START_TEST(test_loader)
+{
+    enum { N = 23 };
+    float xs[2 * N];
+    int32_t ys[N];
+    for (int i = 0; i < N; i++) {
+        xs[2 * i] = (float)i;
+        xs[2 * i + 1] = 10.0f * i;
+        ys[i] = i;
+    }
+    int64_t xshape[2] = {N, 2}, yshape = N;
+    ag_tensor *x = ag_from_f32(xs, 2, xshape), *y = ag_from_i32(ys, 1, &yshape);
+    ag_loader_config cfg = {.batch_size = 5, .shuffle = true, .seed = 42};
+    ag_loader *l = NN(ag_loader_new(x, y, &cfg)), *l2 = NN(ag_loader_new(x, y, &cfg));
+    ck_assert_int_eq(ag_loader_num_batches(l), 5);
+    int32_t a[N], b[N], c[N];
+    int64_t nb;
+    ck_assert_int_eq(epoch_order(l, 0, a, &nb), N);
+    ck_assert_int_eq(nb, 5);
+    ck_assert_int_eq(epoch_order(l2, 0, b, &nb), N);
+    ck_assert_msg(!memcmp(a, b, sizeof a), "same seed and epoch, same order");
+    epoch_order(l, 1, c, &nb);
+    ck_assert_msg(memcmp(a, c, sizeof a), "another epoch, another order");
+    bool seen[N] = {false}, sorted = true;
+    for (int i = 0; i < N; i++) {
+        ck_assert(c[i] >= 0 && c[i] < N && !seen[c[i]]);
+        seen[c[i]] = true;
+        if (a[i] != i) sorted = false;
+    }
+    ck_assert(!sorted);
+    ag_loader_free(l2);
+
+    cfg.drop_last = true;
+    cfg.shuffle = false;
+    l2 = NN(ag_loader_new(x, y, &cfg));
+    ck_assert_int_eq(ag_loader_num_batches(l2), 4);
+    ck_assert_int_eq(epoch_order(l2, 0, b, &nb), 20);
+    for (int i = 0; i < 20; i++) ck_assert_int_eq(b[i], i);
+    ag_loader_free(l2);
+
+    /* split: disjoint, complete, reproducible */
+    ag_loader *tr, *va;
+    OK(ag_loader_split(l, 0.3, &tr, &va));
+    ck_assert_int_eq(ag_loader_size(va), 7);
+    ck_assert_int_eq(ag_loader_size(tr), 16);
+    int64_t nt = epoch_order(tr, 0, a, &nb), nv = epoch_order(va, 0, a + nt, &nb);
+    ck_assert_int_eq(nt + nv, N);
+    memset(seen, 0, sizeof seen);
+    for (int i = 0; i < N; i++) {
+        ck_assert(!seen[a[i]]);
+        seen[a[i]] = true;
+    }
+    ag_loader_free(tr);
+    ag_loader_free(va);
+
+    /* normalisation with the loader's own statistics */
+    float mean[2], sd[2];
+    OK(ag_loader_stats(l, true, mean, sd));
+    ck_assert(fabsf(mean[0] - 11.0f) < 1e-5f && fabsf(mean[1] - 110.0f) < 1e-4f);
+    OK(ag_loader_set_normalize(l, 2, mean, sd));
+    OK(ag_loader_start_epoch(l, 0));
+    ag_tensor *bx, *by;
+    ck_assert(ag_loader_next(l, &bx, &by));
+    float xv[10];
+    int32_t yv[5];
+    OK(ag_to_host(bx, xv, sizeof xv));
+    OK(ag_to_host(by, yv, sizeof yv));
+    ck_assert(fabsf(xv[0] - (yv[0] - mean[0]) / sd[0]) < 1e-5f);
+    ag_release(bx);
+    ag_release(by);
+    ck_assert_int_eq(ag_loader_set_normalize(l, 3, mean, sd), AG_ERR_SHAPE);
+    ag_loader_free(l);
+    cfg.batch_size = 0;
+    ck_assert_ptr_null(ag_loader_new(x, y, &cfg));
+    ag_release(x);
+    ag_release(y);
+}
+END_TEST
+
+/* ---- safetensors --------------------------------------------------------------------- */
+
+START_TEST(test_safetensors_round_trip)
+{
+    ag_manual_seed(9);
+    int64_t s1[2] = {3, 4}, s2[1] = {5}, s0[2] = {0, 7};
+    int32_t iv[5] = {-1, 2, 1 << 30, 0, 7};
+    ag_tensor *t[4] = {ag_randn(2, s1, 0, 1), ag_from_i32(iv, 1, s2), ag_scalar(2.5f),
+                       ag_zeros(2, s0)};
+    const char *names[4] = {"layer.weight", "idx \"quoted\"", "scalar", "empty"};
+    const char *meta[4] = {"format", "pt", "note", "line\nbreak"};
+    OK(ag_save_safetensors(tpath("a.safetensors"), 4, names, t, 2, meta));
+    ag_tensor_dict *d = NN(ag_load_safetensors(tpath("a.safetensors")));
+    ck_assert_int_eq(d->n, 4);
+    for (int i = 0; i < 4; i++) {
+        ag_tensor *u = ag_tensor_dict_get(d, names[i]);
+        ck_assert_msg(u, "missing %s", names[i]);
+        ck_assert_int_eq(ag_dtype_of(u), ag_dtype_of(t[i]));
+        ck_assert_int_eq(ag_ndim(u), ag_ndim(t[i]));
+        if (ag_dtype_of(u) == AG_F32) expect_equal(u, t[i], names[i]);
+    }
+    int32_t back[5];
+    OK(ag_to_host(ag_tensor_dict_get(d, names[1]), back, sizeof back));
+    ck_assert(!memcmp(back, iv, sizeof iv));
+    ck_assert_str_eq(ag_tensor_dict_meta(d, "note"), "line\nbreak");
+    ag_tensor_dict_free(d);
+    for (int i = 0; i < 4; i++) ag_release(t[i]);
+    /* no temporary files left behind */
+    char cmd[400];
+    snprintf(cmd, sizeof cmd, "test $(ls '%s' | wc -l) -eq 1", tmpdir);
+    ck_assert_int_eq(system(cmd), 0);
+}
+END_TEST
+
+/* A file with the given header text and n data bytes. */
+static void raw_st(const char *name, const char *header, size_t n, uint64_t claimed)
+{
+    size_t hl = strlen(header);
+    uint64_t len = claimed ? claimed : hl;
+    uint8_t *buf = calloc(1, 8 + hl + n);
+    for (int k = 0; k < 8; k++) buf[k] = (uint8_t)(len >> (8 * k));
+    memcpy(buf + 8, header, hl);
+    write_file(tpath(name), buf, 8 + hl + n);
+    free(buf);
+}
+
+START_TEST(test_safetensors_rejects)
+{
+    const char *ok = "{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]}}";
+    raw_st("ok", ok, 8, 0);
+    ag_tensor_dict *d = NN(ag_load_safetensors(tpath("ok")));
+    ag_tensor_dict_free(d);
+    const struct { const char *name, *header; size_t n; uint64_t claimed; const char *why; } bad[] = {
+        {"trunc", ok, 4, 0, "run past"},
+        {"huge", ok, 8, 1ull << 40, "limit"},
+        {"past", ok, 0, 200, "does not fit"},
+        {"json", "{\"a\":{\"dtype\":\"F32\",}}", 0, 0, "JSON"},
+        {"notobj", "[1,2]", 0, 0, "'{'"},
+        {"dtype", "{\"a\":{\"dtype\":\"F33\",\"shape\":[2],\"data_offsets\":[0,8]}}", 8, 0, "unknown dtype"},
+        {"outside", "{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]}}", 4, 0, "run past"},
+        {"size", "{\"a\":{\"dtype\":\"F32\",\"shape\":[3],\"data_offsets\":[0,8]}}", 8, 0, "span"},
+        {"overlap", "{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]},"
+                    "\"b\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[4,12]}}", 12, 0, "overlaps"},
+        {"hole", "{\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[4,8]}}", 8, 0, "belong to no"},
+        {"dup", "{\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]},"
+                "\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[4,8]}}", 8, 0, "twice"},
+        {"negshape", "{\"a\":{\"dtype\":\"F32\",\"shape\":[-1],\"data_offsets\":[0,4]}}", 4, 0, "non-negative"},
+        {"offsets", "{\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[4,0]}}", 4, 0, "begin > end"},
+        {"meta", "{\"__metadata__\":{\"k\":1}}", 0, 0, "not a string"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        raw_st(bad[i].name, bad[i].header, bad[i].n, bad[i].claimed);
+        ag_clear_error();
+        ck_assert_ptr_null(ag_load_safetensors(tpath(bad[i].name)));
+        ck_assert_msg(ag_last_status() == AG_ERR_IO, "%s: %s", bad[i].name, ag_last_error());
+        ck_assert_msg(strstr(ag_last_error(), bad[i].why), "%s: %s", bad[i].name, ag_last_error());
+    }
+    write_file(tpath("tiny"), "abc", 3);
+    ck_assert_ptr_null(ag_load_safetensors(tpath("tiny")));
+    ck_assert_int_eq(ag_last_status(), AG_ERR_IO);
+}
+END_TEST
+
+/* ---- checkpoints ------------------------------------------------------------------------ */
+
+static ag_module *small_net(uint64_t seed)
+{
+    ag_manual_seed(seed);
+    ag_module *l[] = {ag_linear_new(6, 16, true), ag_tanh_new(), ag_batch_norm_new(16, 1),
+                      ag_linear_new(16, 3, true)};
+    return ag_sequential_new(4, l);
+}
+
+/* k Adam steps on fixed data; losses into out. */
+static void train_steps(ag_module *m, ag_optim *opt, int k, float *out)
+{
+    float xs[32 * 6];
+    int32_t ys[32];
+    for (int i = 0; i < 32 * 6; i++) xs[i] = sinf(0.37f * i);
+    for (int i = 0; i < 32; i++) ys[i] = i % 3;
+    int64_t xsh[2] = {32, 6}, n = 32;
+    for (int s = 0; s < k; s++) {
+        ag_scope_begin();
+        ag_tensor *x = ag_from_f32(xs, 2, xsh), *y = ag_from_i32(ys, 1, &n);
+        ag_tensor *loss = ag_cross_entropy(ag_module_forward(m, x), y, AG_REDUCTION_MEAN, 0);
+        OK(ag_optim_zero_grad(opt));
+        OK(ag_backward(loss, NULL));
+        OK(ag_optim_step(opt));
+        OK(ag_item(loss, &out[s]));
+        ag_scope_end();
+    }
+}
+
+static ag_optim *adam_for(ag_module *m)
+{
+    int n;
+    ag_tensor *const *p = ag_module_parameters(m, &n);
+    ag_optim_config c = ag_optim_defaults(AG_OPTIM_ADAM, 0.01f);
+    return NN(ag_optim_new(&c, n, p));
+}
+
+START_TEST(test_checkpoint_resume)
+{
+    ag_module *m = NN(small_net(1));
+    ag_optim *opt = adam_for(m);
+    float warm[4], cont[5], resumed[5];
+    train_steps(m, opt, 4, warm);
+    OK(ag_checkpoint_save(tpath("ck.safetensors"), m, opt, 7));
+    train_steps(m, opt, 5, cont);
+
+    ag_module *m2 = NN(small_net(2)); /* different initial weights */
+    ag_optim *opt2 = adam_for(m2);
+    int64_t epoch = 0;
+    OK(ag_checkpoint_load(tpath("ck.safetensors"), m2, opt2, &epoch));
+    ck_assert_int_eq(epoch, 7);
+    ck_assert_int_eq(ag_optim_steps(opt2), 4);
+    train_steps(m2, opt2, 5, resumed);
+    for (int i = 0; i < 5; i++)
+        ck_assert_msg(cont[i] == resumed[i], "step %d: loss %.9g uninterrupted, %.9g resumed", i,
+                      cont[i], resumed[i]);
+
+    /* module-only files ignore nothing but optimizer entries; mismatches fail cleanly */
+    OK(ag_module_load(m2, tpath("ck.safetensors")));
+    OK(ag_module_save(m, tpath("m.safetensors")));
+    ag_tensor_dict *d = NN(ag_load_safetensors(tpath("m.safetensors")));
+    ck_assert_int_eq(d->n, 9);
+    ck_assert_ptr_nonnull(ag_tensor_dict_get(d, "2.running_var"));
+    ag_tensor_dict_free(d);
+    ag_module *other[] = {ag_linear_new(6, 15, true)};
+    ag_module *wrong = NN(ag_sequential_new(1, other));
+    ck_assert_int_eq(ag_module_load(wrong, tpath("m.safetensors")), AG_ERR_SHAPE);
+    ck_assert_msg(strstr(ag_last_error(), "0.weight"), "%s", ag_last_error());
+    ag_optim_config sgd = ag_optim_defaults(AG_OPTIM_SGD, 0.1f);
+    int np;
+    ag_tensor *const *p = ag_module_parameters(m2, &np);
+    ag_optim *o3 = NN(ag_optim_new(&sgd, np, p));
+    ck_assert_int_ne(ag_checkpoint_load(tpath("ck.safetensors"), m2, o3, NULL), AG_OK);
+    ck_assert_msg(strstr(ag_last_error(), "Adam"), "%s", ag_last_error());
+    ag_optim_free(o3);
+    ag_module_free(wrong);
+    ag_optim_free(opt);
+    ag_optim_free(opt2);
+    ag_module_free(m);
+    ag_module_free(m2);
+}
+END_TEST
+
+/* ---- real data ---------------------------------------------------------------------------- */
+
+START_TEST(test_fashion_mnist_short_run)
+{
+    if (access(FASHION_DIR "/train-images-idx3-ubyte.gz", R_OK) != 0) {
+        ck_abort_msg("Fashion-MNIST is not installed (" FASHION_DIR "): run `make deps` "
+                     "(Debian package dataset-fashion-mnist)");
+        return;
+    }
+    ag_scope_begin();
+    ag_tensor *xtr = NN(ag_idx_load(FASHION_DIR "/train-images-idx3-ubyte.gz"));
+    ag_tensor *ytr = NN(ag_idx_load(FASHION_DIR "/train-labels-idx1-ubyte.gz"));
+    ag_tensor *xte = NN(ag_idx_load(FASHION_DIR "/t10k-images-idx3-ubyte.gz"));
+    ag_tensor *yte = NN(ag_idx_load(FASHION_DIR "/t10k-labels-idx1-ubyte.gz"));
+    ck_assert(ag_dim(xtr, 0) == 60000 && ag_dim(xtr, 1) == 28 && ag_dim(yte, 0) == 10000);
+    int64_t s[2] = {-1, 784};
+    ag_tensor *x = ag_reshape(ag_slice(xtr, 0, 0, 4000, 1), 2, s);
+    ag_tensor *y = ag_slice(ytr, 0, 0, 4000, 1);
+    ag_tensor *xt = ag_reshape(ag_slice(xte, 0, 0, 2000, 1), 2, s);
+    ag_tensor *yt = ag_contiguous(ag_slice(yte, 0, 0, 2000, 1));
+    ag_loader_config cfg = {.batch_size = 64, .shuffle = true, .seed = 1};
+    ag_loader *l = NN(ag_loader_new(x, y, &cfg));
+    xt = ag_keep(NN(xt));
+    yt = ag_keep(NN(yt));
+    ag_scope_end();
+
+    ag_manual_seed(1);
+    ag_module *layers[] = {ag_linear_new(784, 128, true), ag_relu_new(), ag_linear_new(128, 10, true)};
+    ag_module *m = NN(ag_sequential_new(3, layers));
+    ag_optim *opt = adam_for(m);
+    ag_optim_set_lr(opt, 2e-3f);
+    for (int e = 0; e < 2; e++) {
+        ag_loader_start_epoch(l, e);
+        ag_tensor *bx, *by;
+        ag_scope_begin();
+        while (ag_loader_next(l, &bx, &by)) {
+            ag_tensor *loss = ag_cross_entropy(ag_module_forward(m, bx), by, AG_REDUCTION_MEAN, 0);
+            OK(ag_optim_zero_grad(opt));
+            OK(ag_backward(loss, NULL));
+            OK(ag_optim_step(opt));
+        }
+        ag_scope_end();
+    }
+    ag_no_grad_begin();
+    ag_scope_begin();
+    int32_t pred[2000], lab[2000];
+    OK(ag_to_host(ag_argmax(ag_module_forward(m, xt), 1, false), pred, sizeof pred));
+    OK(ag_to_host(yt, lab, sizeof lab));
+    ag_scope_end();
+    ag_no_grad_end();
+    int correct = 0;
+    for (int i = 0; i < 2000; i++) correct += pred[i] == lab[i];
+    double acc = correct / 2000.0;
+    fprintf(stderr, "fashion-mnist short run: test accuracy %.4f on 2000 images after 2 epochs "
+                    "over 4000\n", acc);
+    ck_assert_msg(acc >= 0.76, "test accuracy %.4f below the 0.76 bar", acc);
+    ag_optim_free(opt);
+    ag_module_free(m);
+    ag_loader_free(l);
+    ag_release(xt);
+    ag_release(yt);
+}
+END_TEST
+
+Suite *suite_modules(void)
+{
+    Suite *s = suite_create("modules");
+    TCase *tm = tcase_create("modules");
+    tcase_add_test(tm, test_forward_matches_ops);
+    tcase_add_test(tm, test_names_shapes_counts);
+    tcase_add_test(tm, test_init_statistics);
+    tcase_add_test(tm, test_train_eval);
+    suite_add_tcase(s, tm);
+    TCase *td = tcase_create("data");
+    tcase_add_checked_fixture(td, setup, teardown);
+    tcase_add_test(td, test_idx);
+    tcase_add_test(td, test_csv);
+    tcase_add_test(td, test_loader);
+    tcase_add_test(td, test_safetensors_round_trip);
+    tcase_add_test(td, test_safetensors_rejects);
+    tcase_add_test(td, test_checkpoint_resume);
+    suite_add_tcase(s, td);
+    TCase *tr = tcase_create("fashion");
+    tcase_set_timeout(tr, 300);
+    tcase_add_test(tr, test_fashion_mnist_short_run);
+    suite_add_tcase(s, tr);
+    return s;
+}
