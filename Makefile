@@ -6,7 +6,8 @@ BUILD ?= build
 
 SAN_BUILD ?= build-sanitize
 
-.PHONY: all deps build build-sanitize demo test test-fast clean
+.PHONY: all deps build build-sanitize demo test test-fast fuzz clean
+FUZZ_SECONDS ?= 60
 
 all: build
 
@@ -40,5 +41,9 @@ test-fast: deps
 	@$(MAKE) --no-print-directory build
 	BUILD=$(BUILD) SAN_BUILD=none bash tests/run.sh
 
+# libFuzzer harnesses (fuzz/), each for FUZZ_SECONDS; fails on any crash, leak or hang
+fuzz: deps
+	FUZZ_SECONDS=$(FUZZ_SECONDS) bash fuzz/run.sh
+
 clean:
-	rm -rf $(BUILD) $(SAN_BUILD)
+	rm -rf $(BUILD) $(SAN_BUILD) build-fuzz

@@ -108,6 +108,17 @@ static inline bool ag__mul_ok(int64_t *acc, int64_t n)
     *acc *= n;
     return true;
 }
+/* A shape is usable when its element count and its extent (sizes with 0 read
+ * as 1, which bounds the strides) both stay under AG_MAX_NUMEL. */
+static inline bool ag__shape_fits(int ndim, const int64_t *shape)
+{
+    int64_t n = 1, span = 1;
+    for (int d = 0; d < ndim; d++)
+        if (shape[d] < 0 || !ag__mul_ok(&n, shape[d]) ||
+            !ag__mul_ok(&span, shape[d] ? shape[d] : 1))
+            return false;
+    return true;
+}
 bool ag__contiguous(const ag_tensor *t);
 bool ag__same_shape(const ag_tensor *a, const ag_tensor *b);
 /* Broadcast shape of a and b; false (with an error naming both) if incompatible. */

@@ -395,10 +395,15 @@ int64_t ag__optim_param_steps(const ag_optim *opt, int i) { return opt->pstep[i]
 
 ag_status ag__optim_restore_steps(ag_optim *opt, int64_t steps, const int64_t *psteps)
 {
-    if (steps < 0) return ag_set_error(AG_ERR_ARG, "optimizer state: negative step count");
+    /* Bounded so that counting further steps can never overflow. */
+    const int64_t max = INT64_MAX / 2;
+    if (steps < 0 || steps > max)
+        return ag_set_error(AG_ERR_ARG, "optimizer state: step count %lld out of range",
+                            (long long)steps);
     for (int i = 0; i < opt->n; i++)
-        if (psteps[i] < 0)
-            return ag_set_error(AG_ERR_ARG, "optimizer state: negative step count of param %d", i);
+        if (psteps[i] < 0 || psteps[i] > max)
+            return ag_set_error(AG_ERR_ARG, "optimizer state: step count %lld of param %d out of range",
+                                (long long)psteps[i], i);
     opt->steps = steps;
     for (int i = 0; i < opt->n; i++) opt->pstep[i] = psteps[i];
     return AG_OK;

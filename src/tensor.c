@@ -150,17 +150,15 @@ static bool valid_shape(const char *op, int ndim, const int64_t *shape, ag_dtype
         ag_set_error(AG_ERR_DTYPE, "%s: unknown dtype %d", op, (int)dt);
         return false;
     }
-    int64_t n = 1;
-    for (int d = 0; d < ndim; d++) {
+    for (int d = 0; d < ndim; d++)
         if (shape[d] < 0) {
             ag_set_error(AG_ERR_SHAPE, "%s: negative size %lld in axis %d", op,
                          (long long)shape[d], d);
             return false;
         }
-        if (!ag__mul_ok(&n, shape[d])) {
-            ag_set_error(AG_ERR_SHAPE, "%s: shape too large (element count overflows)", op);
-            return false;
-        }
+    if (!ag__shape_fits(ndim, shape)) {
+        ag_set_error(AG_ERR_SHAPE, "%s: shape too large (element count or strides overflow)", op);
+        return false;
     }
     return true;
 }

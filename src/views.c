@@ -84,7 +84,7 @@ ag_tensor *ag_reshape(ag_tensor *t, int ndim, const int64_t *shape)
             goto mismatch;
         sh[infer] = n / known;
     }
-    if (ag__numel_shape(ndim, sh) != n) goto mismatch;
+    if (!ag__shape_fits(ndim, sh) || ag__numel_shape(ndim, sh) != n) goto mismatch;
 
     ag_scope_begin();
     ag_tensor *src = ag__contig(t); /* a copy only when t is not contiguous */
@@ -180,7 +180,7 @@ ag_tensor *ag_expand(ag_tensor *t, int ndim, const int64_t *shape)
     if (!ag__check("expand", t, AG_ANY)) return NULL;
     if (ndim < t->ndim || ndim > AG_MAX_DIMS || (ndim && !shape))
         return ag_set_error(AG_ERR_ARG, "expand: cannot expand %d dims to %d", t->ndim, ndim), NULL;
-    int64_t sh[AG_MAX_DIMS], stride[AG_MAX_DIMS], count = 1;
+    int64_t sh[AG_MAX_DIMS], stride[AG_MAX_DIMS];
     int lead = ndim - t->ndim;
     for (int d = 0; d < ndim; d++) {
         int s = d - lead;
@@ -190,8 +190,8 @@ ag_tensor *ag_expand(ag_tensor *t, int ndim, const int64_t *shape)
         if (s >= 0 && t->shape[s] != want && t->shape[s] != 1) goto bad;
         sh[d] = want;
         stride[d] = (s < 0 || t->shape[s] != want) ? 0 : t->stride[s];
-        if (!ag__mul_ok(&count, want)) goto bad;
     }
+    if (!ag__shape_fits(ndim, sh)) goto bad;
     ag_scope_begin();
     return ag__done(make_view(t, "expand", expand_bwd, ndim, sh, stride, t->offset, NULL));
 bad:;

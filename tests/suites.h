@@ -13,7 +13,8 @@ Suite *suite_autograd(void);      /* test_autograd.c: engine behaviour */
 Suite *suite_errors(void);        /* test_errors.c: bad input gives the documented error */
 Suite *suite_optim(void);        /* test_optim.c: optimizers, clipping, schedules */
 Suite *suite_rng(void);          /* test_rng.c: Philox known answers and element mapping */
-Suite *suite_regress(void);      /* test_regress.c: bugs found in review */
+Suite *suite_regress(void);
+Suite *suite_fuzz_regress(void);  /* test_fuzz_regress.c: inputs the fuzzers found */      /* test_regress.c: bugs found in review */
 Suite *suite_conformance(void);  /* test_conformance.c: the op table and the conformance matrix */
 Suite *suite_modules(void);      /* test_nn_modules.c: modules, data, checkpoints */
 

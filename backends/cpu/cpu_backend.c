@@ -1,5 +1,6 @@
 /* The CPU backend's op table and thread-count policy. */
 #include "cpu.h"
+#include "cpu_isa.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -76,7 +77,11 @@ ag_status ag_cpu_backend_create(const ag_backend_i **iface, void **ctx)
 {
     if (!iface || !ctx)
         return ag_set_error(AG_ERR_ARG, "ag_cpu_backend_create: iface and ctx must not be NULL");
-    *iface = &cpu_iface;
+    *iface = NULL;
     *ctx = NULL;
+    /* a forced ISA the machine cannot run is a configuration error, not a hint */
+    const char *isa_err = cpu_isa_error();
+    if (isa_err) return ag_set_error(AG_ERR_UNSUPPORTED, "%s", isa_err);
+    *iface = &cpu_iface;
     return AG_OK;
 }

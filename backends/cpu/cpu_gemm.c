@@ -1,19 +1,21 @@
 /* Single-precision GEMM: cache blocking with packed panels and a register-tiled
- * micro-kernel in portable C (the ISA-specific kernels come with the SIMD work).
+ * micro-kernel chosen by cpu_isa() (gemm_kernels.h: AVX2+FMA, AVX-512F; the
+ * portable kernel below for scalar and the rest).
  *
  * Loop nest (Goto/BLIS): columns of C in NC blocks, the shared dimension in KC
- * blocks (a KC x NC panel of B is packed once and stays in L2), rows in MC
- * blocks (an MC x KC block of A is packed), then MR x NR tiles of C computed by
- * the micro-kernel from an A sliver and a B sliver.
+ * blocks (a KC x NC panel of B is packed once, shared by the threads, and stays
+ * in L2), rows in MC blocks (an MC x KC block of A, packed by the thread that
+ * owns those rows), then MR x NR tiles of C computed by the micro-kernel from an
+ * A sliver (MR rows) and a B sliver (NR columns). Tiles run along rows: the A
+ * sliver stays in L1 while the B panel streams from L2.
  *
- * The micro-kernel holds its MR x NR tile in registers as MR * NR / VL vectors
- * of VL lanes. Packed A stores every element VL times so that the kernel's
- * "broadcast a(i)" is a plain vector load: without FMA the FP ports are the
- * limit, and a shuffle per broadcast costs as much as a multiply. That makes the
- * A sliver the larger one, so tiles run along rows: one A sliver stays in L1
- * while the B panel streams from L2 (measured ~20% faster than the reverse). */
+ * Threads split the rows of C, so each packs only its own A and the only
+ * barriers are around the shared B panel; a C with too few rows for that splits
+ * its columns instead over a shared A block. */
 #include "cpu.h"
+#include "gemm_kernels.h"
 
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,15 +23,35 @@
 #ifdef _OPENMP
 #include <omp.h>
 #endif
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
 
-#define MR 6
-#define NR 8
-#define VL 4   /* lanes of the vectors the compiler makes (SSE: 4 floats) */
-#define MC 144 /* multiple of MR */
-#define KC 256
-#define NC 2048 /* multiple of NR */
 /* m * n * k from which the work is shared between threads */
 #define GEMM_PAR_MIN (1 << 19)
+
+/* One ISA's micro-kernel and blocking. mc is a multiple of mr, nc of nr. */
+typedef struct gemm_impl {
+    int mr, nr;
+    int a_rep; /* copies of each A element in the packing (1 for a broadcasting kernel) */
+    int64_t mc, kc, nc;
+    cpu_gemm_ukernel kernel;
+    cpu_gemm_ukernel_direct direct; /* or NULL: reads A in place, tile mr x nr */
+} gemm_impl;
+
+#define MR_MAX 12
+#define NR_MAX 32
+#define DIRECT_KC_MAX 512 /* k block of the direct kernels (their edge tiles copy A) */
+
+/* ---- the portable kernel --------------------------------------------------- */
+
+/* The portable kernel holds its tile as SMR * SNR / SVL vectors of SVL lanes that
+ * the compiler makes. Packed A stores every element SVL times so that the
+ * kernel's "broadcast a(i)" is a plain vector load: without FMA the FP ports are
+ * the limit, and a shuffle per broadcast costs as much as a multiply. */
+#define SMR 6
+#define SNR 8
+#define SVL 4 /* lanes of the vectors the compiler makes (SSE: 4 floats) */
 
 #if defined(__GNUC__) && !defined(__clang__)
 #define UNROLL_ALL _Pragma("GCC unroll 16")
@@ -37,68 +59,138 @@
 #define UNROLL_ALL
 #endif
 
-/* C tile (mr x nr valid of MR x NR) = alpha * A sliver . B sliver + beta * C.
- * a: kc groups of MR * VL floats (each a(i, p) repeated VL times); b: kc rows of
- * NR floats. beta == 0 never reads C. */
-static void sgemm_kernel(int64_t kc, const float *restrict a, const float *restrict b,
-                         float *restrict c, int64_t ldc, int64_t mr, int64_t nr, float alpha,
-                         float beta)
+static void scalar_ukernel(int64_t kc, const float *restrict a, const float *restrict b,
+                           float *restrict c, int64_t ldc, float alpha, float beta)
 {
-    float acc[MR][NR] = {{0}};
+    float acc[SMR][SNR] = {{0}};
     for (int64_t p = 0; p < kc; p++) {
         /* unrolling i lets the compiler keep acc in registers */
         UNROLL_ALL
-        for (int i = 0; i < MR; i++)
-            for (int h = 0; h < NR / VL; h++)
-                for (int l = 0; l < VL; l++) acc[i][h * VL + l] += a[i * VL + l] * b[h * VL + l];
-        a += MR * VL;
-        b += NR;
+        for (int i = 0; i < SMR; i++)
+            for (int h = 0; h < SNR / SVL; h++)
+                for (int l = 0; l < SVL; l++) acc[i][h * SVL + l] += a[i * SVL + l] * b[h * SVL + l];
+        a += SMR * SVL;
+        b += SNR;
     }
-    if (mr == MR && nr == NR) {
-        if (beta == 0.0f) {
-            for (int i = 0; i < MR; i++)
-                for (int j = 0; j < NR; j++) c[i * ldc + j] = alpha * acc[i][j];
-        } else {
-            for (int i = 0; i < MR; i++)
-                for (int j = 0; j < NR; j++) c[i * ldc + j] = alpha * acc[i][j] + beta * c[i * ldc + j];
-        }
-        return;
+    if (beta == 0.0f) {
+        for (int i = 0; i < SMR; i++)
+            for (int j = 0; j < SNR; j++) c[i * ldc + j] = alpha * acc[i][j];
+    } else {
+        for (int i = 0; i < SMR; i++)
+            for (int j = 0; j < SNR; j++) c[i * ldc + j] = alpha * acc[i][j] + beta * c[i * ldc + j];
     }
-    for (int64_t i = 0; i < mr; i++)
-        for (int64_t j = 0; j < nr; j++)
-            c[i * ldc + j] = beta == 0.0f ? alpha * acc[i][j] : alpha * acc[i][j] + beta * c[i * ldc + j];
 }
 
-/* Rows [i0, i0 + mr) x columns [p0, p0 + kc) of A into one MR sliver, zero-padded. */
-static void pack_a(float *restrict dst, const float *a, int64_t rs, int64_t cs, int64_t i0,
-                   int64_t mr, int64_t p0, int64_t kc)
+
+/* Blocking: the A sliver (mr x kc) fits L1 with room for the B stream, the B
+ * panel (kc x nc, 1.5 MiB for AVX-512) most of L2 (2 MiB a core on this
+ * machine). Measured on a Xeon (Emerald Rapids) with 2 FMA-512 pipes: kc 256-512
+ * are within noise of each other, nc >= 1024 beats 512-768 at n = 2048 (fewer
+ * repacks of A). The portable kernel keeps the blocking it was tuned with. */
+#define PORTABLE {SMR, SNR, SVL, 144, 256, 2048, scalar_ukernel, NULL}
+static const gemm_impl gemm_impls[CPU_ISA_COUNT] = {
+    [CPU_ISA_SCALAR] = PORTABLE,
+#ifdef __x86_64__
+    [CPU_ISA_AVX2] = {CPU_GEMM_AVX2_MR, CPU_GEMM_AVX2_NR, 1, 144, 384, 1024, cpu_sgemm_ukernel_avx2,
+                      NULL},
+    [CPU_ISA_AVX512] = {CPU_GEMM_AVX512_MR, CPU_GEMM_AVX512_NR, 1, 144, 384, 1024,
+                        cpu_sgemm_ukernel_avx512, NULL},
+#else
+    [CPU_ISA_AVX2] = PORTABLE,
+    [CPU_ISA_AVX512] = PORTABLE,
+#endif
+    [CPU_ISA_NEON] = PORTABLE,
+};
+
+/* For C of at most nr columns and a row-major A: a kernel that reads A in place
+ * (mr 0: none for that ISA). */
+static const gemm_impl gemm_narrow[CPU_ISA_COUNT] = {
+#ifdef __x86_64__
+    [CPU_ISA_AVX512] = {CPU_GEMM_AVX512_NARROW_MR, CPU_GEMM_AVX512_NARROW_NR, 1, 144, 512, 1024,
+                        NULL, cpu_sgemm_ukernel_avx512_narrow},
+#endif
+    [CPU_ISA_SCALAR] = {0, 0, 0, 0, 0, 0, NULL, NULL},
+};
+
+/* ---- packing --------------------------------------------------------------- */
+
+#ifdef __SSE2__
+/* Four rows of a row-major A (or four columns of a column-major B) into a
+ * sliver's interleaved layout (step floats per k) by 4 x 4 transposes: 16-byte stores instead of scattered floats.
+ * SSE2 is part of the x86-64 baseline, so no ISA flags are needed. */
+static void pack_a_rows4(float *restrict d, const float *s, int64_t rs, int64_t kc, int64_t step)
 {
-    for (int64_t i = 0; i < MR; i++) {
-        float *d = dst + i * VL;
+    const float *s0 = s, *s1 = s + rs, *s2 = s + 2 * rs, *s3 = s + 3 * rs;
+    int64_t p = 0;
+    for (; p + 4 <= kc; p += 4) {
+        __m128 r0 = _mm_loadu_ps(s0 + p), r1 = _mm_loadu_ps(s1 + p);
+        __m128 r2 = _mm_loadu_ps(s2 + p), r3 = _mm_loadu_ps(s3 + p);
+        _MM_TRANSPOSE4_PS(r0, r1, r2, r3);
+        _mm_storeu_ps(d + (p + 0) * step, r0);
+        _mm_storeu_ps(d + (p + 1) * step, r1);
+        _mm_storeu_ps(d + (p + 2) * step, r2);
+        _mm_storeu_ps(d + (p + 3) * step, r3);
+    }
+    for (; p < kc; p++) {
+        d[p * step + 0] = s0[p];
+        d[p * step + 1] = s1[p];
+        d[p * step + 2] = s2[p];
+        d[p * step + 3] = s3[p];
+    }
+}
+#endif
+
+/* Rows [i0, i0 + mr) x columns [p0, p0 + kc) of A into one sliver: kc groups of
+ * MR elements (each repeated rep times), zero-padded to MR rows. */
+static void pack_a(const gemm_impl *K, float *restrict dst, const float *a, int64_t rs, int64_t cs,
+                   int64_t i0, int64_t mr, int64_t p0, int64_t kc)
+{
+    const int64_t MR = K->mr, rep = K->a_rep, step = MR * rep;
+    const float *s = a + i0 * rs + p0 * cs;
+    if (rep == 1 && rs == 1 && mr == MR) { /* A transposed in memory: columns are contiguous */
+        for (int64_t p = 0; p < kc; p++) memcpy(dst + p * MR, s + p * cs, (size_t)MR * sizeof *dst);
+        return;
+    }
+    int64_t i = 0;
+#ifdef __SSE2__
+    if (rep == 1 && cs == 1)
+        for (; i + 4 <= mr; i += 4) pack_a_rows4(dst + i, s + i * rs, rs, kc, step);
+#endif
+    for (; i < MR; i++) {
+        float *d = dst + i * rep;
+        const float *si = s + i * rs;
         if (i >= mr) {
             for (int64_t p = 0; p < kc; p++)
-                for (int l = 0; l < VL; l++) d[p * MR * VL + l] = 0.0f;
-            continue;
-        }
-        const float *s = a + (i0 + i) * rs + p0 * cs;
-        for (int64_t p = 0; p < kc; p++) {
-            const float v = s[p * cs];
-            for (int l = 0; l < VL; l++) d[p * MR * VL + l] = v;
+                for (int64_t l = 0; l < rep; l++) d[p * step + l] = 0.0f;
+        } else if (rep == 1) {
+            for (int64_t p = 0; p < kc; p++) d[p * step] = si[p * cs];
+        } else {
+            for (int64_t p = 0; p < kc; p++)
+                for (int64_t l = 0; l < rep; l++) d[p * step + l] = si[p * cs];
         }
     }
 }
 
-/* Rows [p0, p0 + kc) x columns [j0, j0 + nr) of B into one NR sliver, zero-padded. */
-static void pack_b(float *restrict dst, const float *b, int64_t rs, int64_t cs, int64_t p0,
-                   int64_t kc, int64_t j0, int64_t nr)
+/* Rows [p0, p0 + kc) x columns [j0, j0 + nr) of B into one sliver: kc groups of
+ * NR elements, zero-padded to NR columns. */
+static void pack_b(const gemm_impl *K, float *restrict dst, const float *b, int64_t rs, int64_t cs,
+                   int64_t p0, int64_t kc, int64_t j0, int64_t nr)
 {
+    const int64_t NR = K->nr;
     const float *s = b + p0 * rs + j0 * cs;
-    if (nr == NR && cs == 1) {
-        for (int64_t p = 0; p < kc; p++)
-            for (int j = 0; j < NR; j++) dst[p * NR + j] = s[p * rs + j];
+    if (cs == 1) {
+        for (int64_t p = 0; p < kc; p++) {
+            memcpy(dst + p * NR, s + p * rs, (size_t)nr * sizeof *dst);
+            for (int64_t j = nr; j < NR; j++) dst[p * NR + j] = 0.0f;
+        }
         return;
     }
-    for (int64_t j = 0; j < NR; j++) {
+    int64_t j = 0;
+#ifdef __SSE2__
+    if (rs == 1) /* B transposed in memory: columns are contiguous */
+        for (; j + 4 <= nr; j += 4) pack_a_rows4(dst + j, s + j * cs, cs, kc, NR);
+#endif
+    for (; j < NR; j++) {
         if (j < nr)
             for (int64_t p = 0; p < kc; p++) dst[p * NR + j] = s[p * rs + j * cs];
         else
@@ -134,7 +226,10 @@ static void sgemm_plain(int64_t m, int64_t n, int64_t k, float alpha, const floa
 
 static int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
 
-typedef struct gemm_args {
+/* ---- the blocked loop nest --------------------------------------------------- */
+
+typedef struct gemm_plan {
+    const gemm_impl *K;
     int64_t m, n, k;
     float alpha, beta;
     const float *a;
@@ -143,46 +238,208 @@ typedef struct gemm_args {
     int64_t b_rs, b_cs;
     float *c;
     int64_t ldc;
-} gemm_args;
+    bool c_trans;       /* the product's (i, j) is C(j, i): see cpu_sgemm */
+    int64_t kc;         /* k block, balanced so the last one is not a sliver */
+    float *pb;          /* B panels: one shared, or one per thread */
+    float *pa;          /* one A block per thread */
+    int64_t pa_floats, pb_floats; /* size of each */
+} gemm_plan;
 
-/* The blocked loop nest, run by every thread of the current team (or by one
- * thread alone): the worksharing loops divide packing and tiles between the
- * threads and their implicit barriers order the phases. */
-static void sgemm_blocked(const gemm_args *g, float *pa, float *pb)
+/* The kernel on the tile at row i (A packed in pa, or read in place from
+ * column pc on) into c. */
+static inline void gemm_kernel(const gemm_plan *P, const float *pa, const float *pb, int64_t kc,
+                               int64_t i, int64_t pc, float *c, int64_t ldc, float beta)
 {
-    const int64_t m = g->m, n = g->n, k = g->k;
-    for (int64_t jc = 0; jc < n; jc += NC) {
-        const int64_t nc = min64(n - jc, NC), njr = (nc + NR - 1) / NR;
-        for (int64_t pc = 0; pc < k; pc += KC) {
-            const int64_t kc = min64(k - pc, KC);
-            const float beta_pc = pc == 0 ? g->beta : 1.0f;
+    if (P->K->direct)
+        P->K->direct(kc, P->a + i * P->a_rs + pc, P->a_rs, pb, c, ldc, P->K->mr, P->K->nr,
+                     P->alpha, beta);
+    else
+        P->K->kernel(kc, pa, pb, c, ldc, P->alpha, beta);
+}
+
+/* One tile: full tiles straight into C, edge tiles through a scratch tile. */
+static void gemm_tile(const gemm_plan *P, const float *pa, const float *pb, int64_t kc, int64_t i,
+                      int64_t j, int64_t pc, float beta)
+{
+    const gemm_impl *K = P->K;
+    const int64_t mr = min64(P->m - i, K->mr), nr = min64(P->n - j, K->nr);
+    if (P->c_trans) {
+        _Alignas(64) float t[MR_MAX * NR_MAX];
+        gemm_kernel(P, pa, pb, kc, i, pc, t, K->nr, 0.0f);
+        float *c = P->c + j * P->ldc + i;
+        for (int64_t q = 0; q < nr; q++)
+            for (int64_t r = 0; r < mr; r++) {
+                float *cij = c + q * P->ldc + r;
+                *cij = beta == 0.0f ? t[r * K->nr + q] : t[r * K->nr + q] + beta * *cij;
+            }
+        return;
+    }
+    float *c = P->c + i * P->ldc + j;
+    if (K->direct) {
+        const float *ai = P->a + i * P->a_rs + pc;
+        int64_t lda = P->a_rs;
+        /* the last rows of A, zero-padded to a whole sliver */
+        _Alignas(64) float as[MR_MAX * DIRECT_KC_MAX];
+        if (mr < K->mr) {
+            for (int64_t r = 0; r < K->mr; r++)
+                for (int64_t p = 0; p < kc; p++) as[r * kc + p] = r < mr ? ai[r * lda + p] : 0.0f;
+            ai = as;
+            lda = kc;
+        }
+        K->direct(kc, ai, lda, pb, c, P->ldc, mr, nr, P->alpha, beta);
+        return;
+    }
+    if (mr == K->mr && nr == K->nr) {
+        gemm_kernel(P, pa, pb, kc, i, pc, c, P->ldc, beta);
+        return;
+    }
+    _Alignas(64) float t[MR_MAX * NR_MAX];
+    gemm_kernel(P, pa, pb, kc, i, pc, t, K->nr, 0.0f);
+    for (int64_t r = 0; r < mr; r++)
+        for (int64_t q = 0; q < nr; q++) {
+            float *cij = c + r * P->ldc + q;
+            *cij = beta == 0.0f ? t[r * K->nr + q] : t[r * K->nr + q] + beta * *cij;
+        }
+}
+
+/* Rows [r0, r1) of C (whole slivers) against the packed B panel pb at (jc, pc). */
+static void gemm_rows(const gemm_plan *P, float *pa, const float *pb, int64_t r0, int64_t r1,
+                      int64_t jc, int64_t nc, int64_t pc, int64_t kc, float beta)
+{
+    const gemm_impl *K = P->K;
+    const int64_t njr = (nc + K->nr - 1) / K->nr;
+    for (int64_t ic = r0; ic < r1; ic += K->mc) {
+        const int64_t mc = min64(r1 - ic, K->mc), nir = (mc + K->mr - 1) / K->mr;
+        for (int64_t ir = 0; ir < nir && !K->direct; ir++)
+            pack_a(K, pa + ir * K->mr * K->a_rep * kc, P->a, P->a_rs, P->a_cs, ic + ir * K->mr,
+                   min64(mc - ir * K->mr, K->mr), pc, kc);
+        for (int64_t ir = 0; ir < nir; ir++)
+            for (int64_t jr = 0; jr < njr; jr++)
+                gemm_tile(P, pa + ir * K->mr * K->a_rep * kc, pb + jr * K->nr * kc, kc,
+                          ic + ir * K->mr, jc + jr * K->nr, pc, beta);
+    }
+}
+
+/* Columns [j0, j1) of C by one thread alone, with its own packing buffers. */
+static void gemm_serial(const gemm_plan *P, float *pa, float *pb, int64_t j0, int64_t j1)
+{
+    const gemm_impl *K = P->K;
+    const int64_t NR = K->nr;
+    for (int64_t jc = j0; jc < j1; jc += K->nc) {
+        const int64_t nc = min64(j1 - jc, K->nc), njr = (nc + NR - 1) / NR;
+        for (int64_t pc = 0; pc < P->k; pc += P->kc) {
+            const int64_t kc = min64(P->k - pc, P->kc);
+            for (int64_t jr = 0; jr < njr; jr++)
+                pack_b(K, pb + jr * NR * kc, P->b, P->b_rs, P->b_cs, pc, kc, jc + jr * NR,
+                       min64(nc - jr * NR, NR));
+            gemm_rows(P, pa, pb, 0, P->m, jc, nc, pc, kc, pc == 0 ? P->beta : 1.0f);
+        }
+    }
+}
+
+/* How evenly units of work split over nth threads (1: perfectly). */
+static double balance(int64_t units, int nth)
+{
+    return (double)units / (double)(((units + nth - 1) / nth) * nth);
+}
+
+/* Run by every thread of the team (or by one thread alone). */
+static void gemm_team(const gemm_plan *P)
+{
+    const gemm_impl *K = P->K;
+    const int tid = cpu_team_rank(), nth = cpu_team_size();
+    const int64_t m = P->m, n = P->n, k = P->k, MR = K->mr, NR = K->nr;
+    const int64_t nir_all = (m + MR - 1) / MR, njr_all = (n + NR - 1) / NR;
+    if (nth == 1) {
+        gemm_serial(P, P->pa, P->pb, 0, n);
+        return;
+    }
+    /* Columns per thread, each an independent product with its own packing,
+     * when they split more evenly than the rows (128 rows are 11 slivers of 12:
+     * 6 + 5 on two threads) or as evenly with no more rows than columns: each
+     * thread then packs all of A, but shares nothing and never waits. */
+    const double bal_rows = balance(nir_all, nth), bal_cols = balance(njr_all, nth);
+    if (njr_all >= 2 * nth && (bal_cols > bal_rows || (bal_cols == bal_rows && m <= n))) {
+        const int64_t s0 = njr_all * tid / nth, s1 = njr_all * (tid + 1) / nth;
+        gemm_serial(P, P->pa + tid * P->pa_floats, P->pb + tid * P->pb_floats, s0 * NR,
+                    min64(s1 * NR, n));
+        return;
+    }
+    /* rows per thread when there are enough of them, otherwise columns */
+    const bool split_rows = nir_all >= 2 * nth;
+    float *pa_own = P->pa + (split_rows ? tid : 0) * P->pa_floats;
+    for (int64_t jc = 0; jc < n; jc += K->nc) {
+        const int64_t nc = min64(n - jc, K->nc), njr = (nc + NR - 1) / NR;
+        for (int64_t pc = 0; pc < k; pc += P->kc) {
+            const int64_t kc = min64(k - pc, P->kc);
+            const float beta = pc == 0 ? P->beta : 1.0f;
 #ifdef _OPENMP
 #pragma omp for schedule(static)
 #endif
             for (int64_t jr = 0; jr < njr; jr++)
-                pack_b(pb + jr * NR * kc, g->b, g->b_rs, g->b_cs, pc, kc, jc + jr * NR,
+                pack_b(K, P->pb + jr * NR * kc, P->b, P->b_rs, P->b_cs, pc, kc, jc + jr * NR,
                        min64(nc - jr * NR, NR));
-            for (int64_t ic = 0; ic < m; ic += MC) {
-                const int64_t mc = min64(m - ic, MC), nir = (mc + MR - 1) / MR;
+            if (split_rows) {
+                const int64_t s0 = nir_all * tid / nth, s1 = nir_all * (tid + 1) / nth;
+                gemm_rows(P, pa_own, P->pb, s0 * MR, min64(s1 * MR, m), jc, nc, pc, kc, beta);
+            } else {
+                /* few rows (m < 2 * MR * threads): one A block, packed together */
+                const int64_t nir = nir_all;
 #ifdef _OPENMP
 #pragma omp for schedule(static)
 #endif
-                for (int64_t ir = 0; ir < nir; ir++)
-                    pack_a(pa + ir * MR * VL * kc, g->a, g->a_rs, g->a_cs, ic + ir * MR,
-                           min64(mc - ir * MR, MR), pc, kc);
-                /* row-major over tiles: a thread's A sliver stays in L1 */
+                for (int64_t ir = 0; ir < (K->direct ? 0 : nir); ir++)
+                    pack_a(K, pa_own + ir * MR * K->a_rep * kc, P->a, P->a_rs, P->a_cs, ir * MR,
+                           min64(m - ir * MR, MR), pc, kc);
 #ifdef _OPENMP
 #pragma omp for schedule(static)
 #endif
                 for (int64_t t = 0; t < njr * nir; t++) {
-                    const int64_t ir = t / njr, jr = t % njr;
-                    const int64_t i = ic + ir * MR, j = jc + jr * NR;
-                    sgemm_kernel(kc, pa + ir * MR * VL * kc, pb + jr * NR * kc, g->c + i * g->ldc + j,
-                                 g->ldc, min64(m - i, MR), min64(n - j, NR), g->alpha, beta_pc);
+                    const int64_t jr = t / nir, ir = t % nir;
+                    gemm_tile(P, pa_own + ir * MR * K->a_rep * kc, P->pb + jr * NR * kc, kc,
+                              ir * MR, jc + jr * NR, pc, beta);
                 }
             }
+            /* the next B panel overwrites this one */
+#ifdef _OPENMP
+#pragma omp barrier
+#endif
         }
     }
+}
+
+/* ---- packing memory -------------------------------------------------------- */
+
+/* Packing buffers are kept between calls: a fresh large malloc is a fresh mmap,
+ * and its page faults cost more than a small product. One buffer is cached; a
+ * concurrent caller that finds the cache empty allocates its own. */
+typedef struct pack_buf {
+    size_t floats;
+    _Alignas(64) float data[];
+} pack_buf;
+
+static _Atomic(pack_buf *) pack_cache;
+
+static pack_buf *pack_take(size_t floats)
+{
+    pack_buf *p = atomic_exchange(&pack_cache, NULL);
+    if (p && p->floats >= floats) return p;
+    free(p);
+    void *mem = NULL;
+    if (posix_memalign(&mem, 64, sizeof(pack_buf) + floats * sizeof(float)) != 0) return NULL;
+    p = mem;
+    p->floats = floats;
+    return p;
+}
+
+static void pack_give(pack_buf *p)
+{
+    /* keep the larger of this one and whatever another caller returned meanwhile */
+    pack_buf *old = atomic_exchange(&pack_cache, p);
+    if (old && old->floats > p->floats) {
+        old = atomic_exchange(&pack_cache, old);
+    }
+    free(old);
 }
 
 /* ---- matrix-vector products (m == 1 or n == 1) ----------------------------- */
@@ -257,9 +514,6 @@ static void sgemv(int64_t len, int64_t k, float alpha, const float *mat, int64_t
 
 /* ---- entry point ----------------------------------------------------------- */
 
-/* packing buffers of small products live on the stack: no allocation per call */
-#define GEMM_STACK_FLOATS 8192
-
 void cpu_sgemm(int64_t m, int64_t n, int64_t k, float alpha, const float *a, int64_t a_rs,
                int64_t a_cs, const float *b, int64_t b_rs, int64_t b_cs, float beta, float *c,
                int64_t ldc)
@@ -271,7 +525,7 @@ void cpu_sgemm(int64_t m, int64_t n, int64_t k, float alpha, const float *a, int
         return;
     }
     const double work = (double)m * (double)n * (double)k;
-    const int nt = work >= GEMM_PAR_MIN ? cpu_threads() : 1;
+    int nt = work >= GEMM_PAR_MIN ? cpu_threads() : 1;
     if (n == 1) { /* C column = A . b column */
         sgemv(m, k, alpha, a, a_rs, a_cs, b, b_rs, beta, c, ldc, nt);
         return;
@@ -280,31 +534,71 @@ void cpu_sgemm(int64_t m, int64_t n, int64_t k, float alpha, const float *a, int
         sgemv(n, k, alpha, b, b_cs, b_rs, a, a_cs, beta, c, 1, nt);
         return;
     }
-    const gemm_args g = {m, n, k, alpha, beta, a, a_rs, a_cs, b, b_rs, b_cs, c, ldc};
-    const int64_t kc_max = min64(k, KC);
-    const int64_t mpad = (min64(m, MC) + MR - 1) / MR * MR, npad = (min64(n, NC) + NR - 1) / NR * NR;
-    /* pb starts on a 64-byte boundary after pa */
-    const int64_t na = (mpad * kc_max * VL + 15) / 16 * 16, nb = npad * kc_max;
-    _Alignas(64) float stack_buf[GEMM_STACK_FLOATS];
-    float *buf = stack_buf;
-    if (na + nb > GEMM_STACK_FLOATS &&
-        posix_memalign((void **)&buf, 64, (size_t)(na + nb) * sizeof(float)) != 0) {
+    const cpu_isa_level isa = cpu_isa();
+    const gemm_impl *K = &gemm_impls[isa];
+    if (gemm_narrow[isa].mr && n <= gemm_narrow[isa].nr && a_cs == 1) K = &gemm_narrow[isa];
+    /* Tiles pad m to a multiple of mr and n to one of nr. When few columns fill
+     * a wide tile badly (128 x 10: 31%) while the rows would fill it well, compute
+     * C^T = B^T A^T instead: swap the operands' roles and store tiles transposed. */
+    bool c_trans = false;
+    if (!K->direct && n < K->nr && m > n) {
+        const double fill = (double)m / (double)((m + K->mr - 1) / K->mr * K->mr) *
+                            (double)n / (double)K->nr;
+        const double fill_t = (double)n / (double)((n + K->mr - 1) / K->mr * K->mr) *
+                              (double)m / (double)((m + K->nr - 1) / K->nr * K->nr);
+        if (fill_t > 1.25 * fill) {
+            c_trans = true;
+            int64_t t = m;
+            m = n;
+            n = t;
+            const float *tp = a;
+            a = b;
+            b = tp;
+            t = a_rs; /* new A(i, p) = B(p, i) */
+            a_rs = b_cs;
+            b_cs = t; /* new B(p, j) = old A(j, p) */
+            t = a_cs;
+            a_cs = b_rs;
+            b_rs = t;
+        }
+    }
+    /* k in equal blocks of at most 1.5 kc: 784 as 2 x 392, not 384 + 384 + 16 */
+    int64_t nkb = (k + K->kc / 2) / K->kc;
+    if (nkb < 1) nkb = 1;
+    int64_t kc_blk = (k + nkb - 1) / nkb;
+    while (K->direct && kc_blk > DIRECT_KC_MAX) {
+        nkb++;
+        kc_blk = (k + nkb - 1) / nkb;
+    }
+    const int64_t kc_max = min64(k, kc_blk);
+    const int64_t mpad = (min64(m, K->mc) + K->mr - 1) / K->mr * K->mr;
+    const int64_t npad = (min64(n, K->nc) + K->nr - 1) / K->nr * K->nr;
+    /* with fewer than 2 slivers of rows per thread the threads share one A block
+     * of all rows (gemm_team) */
+    const int64_t mall = (m + K->mr - 1) / K->mr * K->mr;
+    const int64_t pa_rows = mall < 2 * K->mr * nt && mall > mpad ? mall : mpad;
+    /* every block starts on a 64-byte boundary */
+    const int64_t na = (pa_rows * kc_max * K->a_rep + 15) / 16 * 16;
+    const int64_t nb = (npad * kc_max + 15) / 16 * 16;
+    pack_buf *buf = pack_take((size_t)((nb + na) * nt));
+    if (!buf) {
         sgemm_plain(m, n, k, alpha, a, a_rs, a_cs, b, b_rs, b_cs, beta, c, ldc);
         return;
     }
-    float *pa = buf, *pb = buf + na;
+    const gemm_plan plan = {K,    m,    n, k,   alpha,   beta,   a,         a_rs,           a_cs,
+                            b,    b_rs, b_cs, c, ldc, c_trans, kc_max, buf->data, buf->data + nb * nt, na, nb};
 #ifdef _OPENMP
     /* Inside another team (a caller's parallel loop) the worksharing loops must
      * bind to a team of our own, even a team of one. */
     if (nt > 1 || omp_in_parallel()) {
 #pragma omp parallel num_threads(nt)
-        sgemm_blocked(&g, pa, pb);
+        gemm_team(&plan);
     } else
 #endif
     {
-        sgemm_blocked(&g, pa, pb);
+        gemm_team(&plan);
     }
-    if (buf != stack_buf) free(buf);
+    pack_give(buf);
 }
 
 /* ---- the backend op on [B, M, K] x [B, K, N] views ------------------------- */

@@ -1,8 +1,60 @@
 /* Subcommands of the anygrad tool: each takes its own argv (argv[0] = its name)
- * and returns the process exit status. */
+ * and returns the process exit status (0 success, 1 runtime failure, 2 bad
+ * arguments). Also the small shared pieces they use. */
 #ifndef AG_CLI_H
 #define AG_CLI_H
 
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
 int cli_check(int argc, char **argv);
+int cli_train(int argc, char **argv);
+int cli_eval(int argc, char **argv);
+int cli_plot(int argc, char **argv);
+
+/* ---- metrics log (plot.c) ------------------------------------------------
+ * One row per logging point of a training run; NAN marks a value that was not
+ * measured (validation and test accuracy exist only at the end of an epoch). */
+typedef struct cli_metric_row {
+    double epoch;      /* fractional: completed steps / steps per epoch */
+    int64_t step;      /* optimizer steps so far */
+    double loss;       /* mean training loss since the previous row */
+    double train_acc;  /* training accuracy since the previous row */
+    double val_acc, test_acc, lr;
+    double seconds;    /* training time so far, without evaluation and saving */
+} cli_metric_row;
+
+typedef struct cli_metrics {
+    int n, cap;
+    cli_metric_row *rows;
+} cli_metrics;
+
+bool cli_metrics_push(cli_metrics *m, const cli_metric_row *r);
+void cli_metrics_free(cli_metrics *m);
+/* CSV with a header line; written to a temporary file and renamed over path. */
+bool cli_metrics_write_csv(const cli_metrics *m, const char *path, char *err, size_t errsz);
+bool cli_metrics_read_csv(const char *path, cli_metrics *m, char *err, size_t errsz);
+/* Loss and accuracy curves against epochs as a standalone SVG file. */
+bool cli_plot_svg(const cli_metrics *m, const char *path, const char *title, char *err,
+                  size_t errsz);
+
+/* ---- progress display (progress.c) ----------------------------------------
+ * A redrawn one-line bar when stdout is a terminal, silent otherwise (the
+ * caller prints a plain line per epoch either way). */
+typedef struct cli_progress {
+    bool tty, drawn;
+    int64_t total;            /* batches this epoch */
+    double t0, last_draw;
+    char label[48];
+} cli_progress;
+
+double cli_now(void);         /* monotonic seconds */
+void cli_progress_begin(cli_progress *p, const char *label, int64_t total_batches);
+/* done batches so far, samples seen, running mean loss and accuracy. */
+void cli_progress_update(cli_progress *p, int64_t done, int64_t samples, double loss,
+                         double acc);
+void cli_progress_end(cli_progress *p); /* erases the bar */
 
 #endif

@@ -32,6 +32,9 @@ static const struct {
 } CMDS[] = {
     {"check", cli_check, "run the conformance matrix: every op on every device against the fp64 reference"},
     {"devices", cmd_devices, "list the devices: index, backend, name"},
+    {"train", cli_train, "train an MLP or CNN on Fashion-MNIST: progress, log, plot, checkpoints"},
+    {"eval", cli_eval, "test loss and accuracy of a checkpoint"},
+    {"plot", cli_plot, "draw a training log's loss and accuracy curves as SVG"},
 };
 #define NCMDS ((int)(sizeof CMDS / sizeof CMDS[0]))
 

@@ -1,0 +1,897 @@
+/* anygrad train / anygrad eval: Fashion-MNIST-style image classifiers (IDX files)
+ * built from the module API, trained with the loader, logged, plotted and
+ * checkpointed. Training checkpoints carry the run's settings in their
+ * metadata ("anygrad.*") so that --resume and eval need no repeated flags. */
+#include <errno.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "anygrad.h"
+#include "cli.h"
+
+#define DEFAULT_DATA "/usr/share/datasets/fashion-mnist"
+#define META "anygrad."
+#define NCLASSES 10
+
+/* ---- models --------------------------------------------------------------- */
+
+static ag_module *build_mlp(void)
+{
+    ag_module *l[] = {ag_linear_new(784, 256, true), ag_relu_new(), ag_linear_new(256, 128, true),
+                      ag_relu_new(), ag_linear_new(128, NCLASSES, true)};
+    return ag_sequential_new((int)(sizeof l / sizeof l[0]), l);
+}
+
+/* The TensorFlow layers-tutorial net ("same" padding keeps 28x28, then 14, 7). */
+static ag_module *build_cnn(void)
+{
+    const ag_conv2d_params same5 = {{1, 1}, {2, 2}, {1, 1}, 1};
+    const ag_pool2d_params pool2 = {{2, 2}, {2, 2}, {0, 0}};
+    ag_module *l[] = {
+        ag_conv2d_new(1, 32, 5, 5, &same5, true),  ag_relu_new(), ag_max_pool2d_new(&pool2),
+        ag_conv2d_new(32, 64, 5, 5, &same5, true), ag_relu_new(), ag_max_pool2d_new(&pool2),
+        ag_flatten_new(), ag_linear_new(7 * 7 * 64, 1024, true), ag_relu_new(),
+        ag_dropout_new(0.4f), ag_linear_new(1024, NCLASSES, true),
+    };
+    return ag_sequential_new((int)(sizeof l / sizeof l[0]), l);
+}
+
+typedef struct model_spec {
+    const char *name, *desc;
+    ag_module *(*build)(void);
+    int sndim;              /* dimensions of one sample */
+    int64_t sample[3];
+    int first_weight_ndim;  /* of "0.weight": tells checkpoints of the two apart */
+    const char *epochs, *batch;
+} model_spec;
+
+static const model_spec MODELS[] = {
+    {"mlp", "784-256-128-10 ReLU MLP", build_mlp, 1, {784}, 2, "10", "128"},
+    {"cnn", "TF-tutorial CNN: conv5x5x32, pool, conv5x5x64, pool, fc1024, dropout 0.4, fc10",
+     build_cnn, 3, {1, 28, 28}, 4, "3", "100"},
+};
+#define NMODELS ((int)(sizeof MODELS / sizeof MODELS[0]))
+
+static const model_spec *find_model(const char *name)
+{
+    for (int i = 0; name && i < NMODELS; i++)
+        if (!strcmp(MODELS[i].name, name)) return &MODELS[i];
+    return NULL;
+}
+
+/* Default learning rate and momentum per optimizer (SGD without momentum is
+ * rarely what anyone wants on this task). */
+typedef struct optim_spec {
+    const char *name;
+    ag_optim_kind kind;
+    const char *lr, *momentum, *weight_decay;
+} optim_spec;
+
+static const optim_spec OPTIMS[] = {
+    {"adam", AG_OPTIM_ADAM, "0.001", "0", "0"},
+    {"adamw", AG_OPTIM_ADAMW, "0.001", "0", "0.01"},
+    {"sgd", AG_OPTIM_SGD, "0.05", "0.9", "0"},
+    {"rmsprop", AG_OPTIM_RMSPROP, "0.001", "0", "0"},
+};
+#define NOPTIMS ((int)(sizeof OPTIMS / sizeof OPTIMS[0]))
+
+static const optim_spec *find_optim(const char *name)
+{
+    for (int i = 0; name && i < NOPTIMS; i++)
+        if (!strcmp(OPTIMS[i].name, name)) return &OPTIMS[i];
+    return NULL;
+}
+
+enum { SCHED_NONE, SCHED_COSINE, SCHED_STEP, NSCHEDS };
+static const char *const SCHEDULES[NSCHEDS] = {"none", "cosine", "step"};
+
+static int find_schedule(const char *name)
+{
+    for (int i = 0; name && i < NSCHEDS; i++)
+        if (!strcmp(SCHEDULES[i], name)) return i;
+    return -1;
+}
+
+/* ---- options -------------------------------------------------------------- */
+
+typedef struct train_opts {
+    const char *model, *optimizer, *schedule, *device, *data, *save, *resume, *log, *plot;
+    int64_t epochs, batch, warmup, step_size, limit, log_every, seed;
+    double lr, momentum, weight_decay, gamma, clip, val_frac;
+} train_opts;
+
+typedef enum opt_type { T_STR, T_INT, T_REAL } opt_type;
+
+/* Every option: its type and valid range, whether it is part of the run's
+ * settings (stored in checkpoints, reused by --resume), its default (NULL:
+ * worked out from the model or optimizer) and its help. */
+typedef struct optdef {
+    const char *flag;
+    opt_type type;
+    size_t off;
+    double lo, hi;
+    bool stored;
+    const char *def, *help;
+} optdef;
+
+#define OFF(f) offsetof(train_opts, f)
+static const optdef TRAIN_OPTS[] = {
+    {"model", T_STR, OFF(model), 0, 0, true, "mlp", "mlp or cnn"},
+    {"optimizer", T_STR, OFF(optimizer), 0, 0, true, "adam", "adam, adamw, sgd or rmsprop"},
+    {"epochs", T_INT, OFF(epochs), 0, 1e9, true, NULL,
+     "total epochs, counting those of a resumed checkpoint (mlp 10, cnn 3)"},
+    {"batch", T_INT, OFF(batch), 1, 1e9, true, NULL, "mini-batch size (mlp 128, cnn 100)"},
+    {"lr", T_REAL, OFF(lr), 1e-12, 1e6, true, NULL,
+     "learning rate (adam, adamw, rmsprop 0.001; sgd 0.05)"},
+    {"momentum", T_REAL, OFF(momentum), 0, 1, true, NULL, "sgd and rmsprop (sgd 0.9, rmsprop 0)"},
+    {"weight-decay", T_REAL, OFF(weight_decay), 0, 1e6, true, NULL,
+     "L2 penalty, decoupled for adamw (adamw 0.01, others 0)"},
+    {"schedule", T_STR, OFF(schedule), 0, 0, true, "none",
+     "learning-rate schedule over the whole run: none, cosine or step"},
+    {"warmup", T_INT, OFF(warmup), 0, 1e12, true, "0", "linear warm-up over the first N steps"},
+    {"step-size", T_INT, OFF(step_size), 0, 1e9, true, "0",
+     "epochs between decays of --schedule step (default: a third of --epochs)"},
+    {"gamma", T_REAL, OFF(gamma), 0, 1, true, "0.1", "decay factor of --schedule step"},
+    {"clip", T_REAL, OFF(clip), 0, 1e30, true, "0",
+     "clip the global gradient norm to X (0: off)"},
+    {"device", T_STR, OFF(device), 0, 0, false, NULL, "cpu, cpu:0, ... (default: AG_DEVICE or the best)"},
+    {"seed", T_INT, OFF(seed), 0, 9.2e18, true, "1", "initialisation, shuffling and dropout seed"},
+    {"data", T_STR, OFF(data), 0, 0, false, DEFAULT_DATA, "directory with the four IDX .gz files"},
+    {"limit", T_INT, OFF(limit), 0, 1e12, true, "0",
+     "use only the first N training images (0: all)"},
+    {"val-frac", T_REAL, OFF(val_frac), 0, 0.9, true, "0.1",
+     "fraction of the training images held out for validation"},
+    {"save", T_STR, OFF(save), 0, 0, false, NULL, "write a checkpoint after every epoch"},
+    {"resume", T_STR, OFF(resume), 0, 0, false, NULL,
+     "continue from a checkpoint; its settings are the defaults"},
+    {"log", T_STR, OFF(log), 0, 0, false, NULL,
+     "metrics CSV: epoch,step,loss,train_acc,val_acc,test_acc,lr,seconds"},
+    {"log-every", T_INT, OFF(log_every), 0, 1e12, true, NULL,
+     "log a row every N steps (default: 10 rows an epoch; 0: epochs only)"},
+    {"plot", T_STR, OFF(plot), 0, 0, false, NULL, "draw the logged curves as an SVG file"},
+};
+#undef OFF
+#define NTOPTS ((int)(sizeof TRAIN_OPTS / sizeof TRAIN_OPTS[0]))
+
+static void train_usage(FILE *f)
+{
+    fprintf(f, "usage: anygrad train [--OPTION VALUE]...\n\n"
+               "Trains an image classifier on Fashion-MNIST (or any MNIST-format IDX set):\n"
+               "a progress bar on a terminal, one line an epoch otherwise, validation and\n"
+               "test accuracy after each epoch, a final summary.\n\n");
+    for (int i = 0; i < NTOPTS; i++) {
+        const optdef *o = &TRAIN_OPTS[i];
+        char left[40];
+        snprintf(left, sizeof left, "--%s %s", o->flag, o->type == T_STR ? "S" : o->type == T_INT ? "N" : "X");
+        fprintf(f, "  %-18s %s", left, o->help);
+        if (o->def && strcmp(o->def, "0")) fprintf(f, " (default %s)", o->def);
+        fputc('\n', f);
+    }
+    fprintf(f, "\nCSV rows: loss and train_acc are means since the previous row (with dropout\n"
+               "active); val_acc and test_acc are filled at the end of each epoch; seconds\n"
+               "is training time so far, without evaluation and saving.\n"
+               "Exit status: 0 success, 1 runtime failure, 2 bad arguments.\n");
+}
+
+static const optdef *find_opt(const char *flag)
+{
+    for (int i = 0; i < NTOPTS; i++)
+        if (!strcmp(TRAIN_OPTS[i].flag, flag)) return &TRAIN_OPTS[i];
+    return NULL;
+}
+
+/* Stores text as o's value; false (with a message in err) when it is not one. */
+static bool set_value(train_opts *t, const optdef *o, const char *text, char *err, size_t errsz)
+{
+    void *at = (char *)t + o->off;
+    char *end = NULL;
+    errno = 0;
+    if (o->type == T_STR) {
+        if (!*text) {
+            snprintf(err, errsz, "--%s needs a non-empty value", o->flag);
+            return false;
+        }
+        *(const char **)at = text;
+        return true;
+    }
+    double v = o->type == T_INT ? (double)strtoll(text, &end, 10) : strtod(text, &end);
+    if (end == text || *end || errno || !(v >= o->lo && v <= o->hi)) {
+        snprintf(err, errsz, "bad value '%s' for --%s: want %s in [%g, %g]", text, o->flag,
+                 o->type == T_INT ? "an integer" : "a number", o->lo, o->hi);
+        return false;
+    }
+    if (o->type == T_INT)
+        *(int64_t *)at = strtoll(text, NULL, 10);
+    else
+        *(double *)at = v;
+    return true;
+}
+
+/* ---- data ------------------------------------------------------------------ */
+
+/* Images and labels of one split ("train" or "t10k"), the first limit (0 = all),
+ * shaped [N, sample...]. */
+static bool load_split(const char *dir, const char *split, int64_t limit, const model_spec *ms,
+                       ag_tensor **x, ag_tensor **y)
+{
+    char pi[4096], pl[4096];
+    snprintf(pi, sizeof pi, "%s/%s-images-idx3-ubyte.gz", dir, split);
+    snprintf(pl, sizeof pl, "%s/%s-labels-idx1-ubyte.gz", dir, split);
+    *x = *y = NULL;
+    ag_scope_begin();
+    ag_tensor *img = ag_idx_load(pi), *lab = img ? ag_idx_load(pl) : NULL;
+    int64_t n = img ? ag_dim(img, 0) : 0;
+    if (lab && (ag_dim(lab, 0) != n || ag_numel(img) != n * 784)) {
+        ag_scope_end();
+        fprintf(stderr, "%s: %lld images of %lld pixels but %lld labels; want 28x28 images\n", pi,
+                (long long)n, n ? (long long)(ag_numel(img) / n) : 0LL, (long long)ag_dim(lab, 0));
+        return false;
+    }
+    if (limit > 0 && limit < n) n = limit;
+    int64_t shape[4] = {n, ms->sample[0], ms->sample[1], ms->sample[2]};
+    *x = ag_keep(ag_reshape(ag_slice(img, 0, 0, n, 1), ms->sndim + 1, shape));
+    *y = ag_keep(ag_contiguous(ag_slice(lab, 0, 0, n, 1)));
+    ag_scope_end();
+    if (*x && *y) return true;
+    fprintf(stderr, "loading %s data: %s\n", split, ag_last_error());
+    if (strstr(ag_last_error(), "cannot open") || strstr(ag_last_error(), "No such file"))
+        fprintf(stderr, "Fashion-MNIST comes from Debian's dataset-fashion-mnist package (`make "
+                        "deps`); --data DIR points at other IDX files\n");
+    ag_release(*x);
+    ag_release(*y);
+    *x = *y = NULL;
+    return false;
+}
+
+static ag_loader *make_loader(ag_tensor *x, ag_tensor *y, int64_t batch, bool shuffle,
+                              uint64_t seed)
+{
+    ag_loader_config c = {.batch_size = batch, .shuffle = shuffle, .seed = seed};
+    ag_loader *l = x && y ? ag_loader_new(x, y, &c) : NULL;
+    ag_release(x);
+    ag_release(y);
+    return l;
+}
+
+/* Correct predictions among logits [B, C] for int32 labels [B]. */
+static bool count_correct(ag_tensor *logits, ag_tensor *labels, int64_t *correct)
+{
+    int64_t b = ag_dim(labels, 0);
+    int32_t pred[1024], lab[1024];
+    for (int64_t at = 0; at < b; at += 1024) {
+        int64_t k = b - at < 1024 ? b - at : 1024;
+        ag_tensor *p = ag_argmax(ag_slice(logits, 0, at, at + k, 1), 1, false);
+        ag_tensor *l = ag_slice(labels, 0, at, at + k, 1);
+        if (!p || !l || ag_to_host(p, pred, (size_t)k * 4) != AG_OK ||
+            ag_to_host(l, lab, (size_t)k * 4) != AG_OK)
+            return false;
+        for (int64_t i = 0; i < k; i++) *correct += pred[i] == lab[i];
+    }
+    return true;
+}
+
+/* Mean cross-entropy and accuracy over a loader, in eval mode. */
+static bool evaluate(ag_module *m, ag_loader *l, double *loss, double *acc)
+{
+    double lsum = 0.0;
+    int64_t correct = 0, seen = 0;
+    bool ok = ag_loader_start_epoch(l, 0) == AG_OK;
+    ag_module_train(m, false);
+    ag_no_grad_begin();
+    while (ok) {
+        ag_tensor *x, *y;
+        ag_scope_begin();
+        if (!ag_loader_next(l, &x, &y)) {
+            ok = ag_last_status() == AG_OK;
+            ag_scope_end();
+            break;
+        }
+        ag_tensor *logits = ag_module_forward(m, x);
+        float lv = 0.0f;
+        ok = ag_item(ag_cross_entropy(logits, y, AG_REDUCTION_SUM, 0.0f), &lv) == AG_OK &&
+             count_correct(logits, y, &correct);
+        lsum += lv;
+        seen += ag_dim(y, 0);
+        ag_scope_end();
+    }
+    ag_no_grad_end();
+    ag_module_train(m, true);
+    *loss = seen ? lsum / (double)seen : NAN;
+    *acc = seen ? (double)correct / (double)seen : NAN;
+    return ok;
+}
+
+/* ---- checkpoints with the run's settings ------------------------------------ */
+
+typedef struct metabuf {
+    int n;
+    char keys[48][48], vals[48][64];
+    const char *kv[2 * (48 + 16)];  /* the library's pairs first, then ours */
+    int nkv;
+} metabuf;
+
+static void add_meta(metabuf *b, const char *key, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 3, 4)))
+#endif
+    ;
+static void add_meta(metabuf *b, const char *key, const char *fmt, ...)
+{
+    if (b->n == 48 || b->nkv == 48 + 16) return;
+    snprintf(b->keys[b->n], sizeof b->keys[0], META "%s", key);
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(b->vals[b->n], sizeof b->vals[0], fmt, ap);
+    va_end(ap);
+    b->kv[2 * b->nkv] = b->keys[b->n];
+    b->kv[2 * b->nkv + 1] = b->vals[b->n];
+    b->n++;
+    b->nkv++;
+}
+
+/* ag_checkpoint_save takes no caller metadata, so the checkpoint is written
+ * aside, read back and written again at path with the run's settings added;
+ * path only ever holds a complete file. */
+static ag_status save_checkpoint(const train_opts *t, ag_module *m, ag_optim *opt, int64_t epoch,
+                                 float mean, float sd)
+{
+    char tmp[4096];
+    snprintf(tmp, sizeof tmp, "%s.partial", t->save);
+    ag_status s = ag_checkpoint_save(tmp, m, opt, epoch);
+    ag_tensor_dict *d = s == AG_OK ? ag_load_safetensors(tmp) : NULL;
+    remove(tmp);
+    if (!d) return ag_last_status();
+    metabuf mb, *b = &mb;
+    memset(b, 0, sizeof *b);
+    for (int i = 0; i < d->nmeta && i < 16; i++, b->nkv++) {
+        b->kv[2 * b->nkv] = d->meta_keys[i];
+        b->kv[2 * b->nkv + 1] = d->meta_values[i];
+    }
+    for (int i = 0; i < NTOPTS; i++) {
+        const optdef *o = &TRAIN_OPTS[i];
+        const void *at = (const char *)t + o->off;
+        if (!o->stored) continue;
+        if (o->type == T_STR) add_meta(b, o->flag, "%s", *(const char *const *)at);
+        if (o->type == T_INT) add_meta(b, o->flag, "%lld", (long long)*(const int64_t *)at);
+        if (o->type == T_REAL) add_meta(b, o->flag, "%.9g", *(const double *)at);
+    }
+    add_meta(b, "norm_mean", "%.9g", (double)mean);
+    add_meta(b, "norm_std", "%.9g", (double)sd);
+    add_meta(b, "version", "%s", AG_VERSION);
+    s = ag_save_safetensors(t->save, d->n, (const char *const *)d->names, d->tensors, b->nkv, b->kv);
+    ag_tensor_dict_free(d);
+    return s;
+}
+
+/* The model a checkpoint holds: its own record, else the shape of "0.weight". */
+static const model_spec *model_of(const ag_tensor_dict *d)
+{
+    const model_spec *ms = find_model(ag_tensor_dict_meta(d, META "model"));
+    ag_tensor *w = ag_tensor_dict_get(d, "0.weight");
+    for (int i = 0; !ms && w && i < NMODELS; i++)
+        if (ag_ndim(w) == MODELS[i].first_weight_ndim) ms = &MODELS[i];
+    return ms;
+}
+
+static bool meta_float(const ag_tensor_dict *d, const char *key, float *out)
+{
+    const char *s = ag_tensor_dict_meta(d, key);
+    char *end;
+    if (!s) return false;
+    *out = strtof(s, &end);
+    return !*end && isfinite(*out);
+}
+
+/* ---- the training run -------------------------------------------------------- */
+
+typedef struct run {
+    train_opts o;
+    const model_spec *ms;
+    const optim_spec *os;
+    int sched;
+    ag_module *m;
+    ag_optim *opt;
+    ag_loader *train, *val, *test;
+    float mean, sd;
+    bool have_norm;
+    int64_t start_epoch, steps_per_epoch;
+    cli_metrics log;
+    double time_offset;
+} run;
+
+static float lr_at(const run *r, int64_t step)
+{
+    float base = (float)r->o.lr, lr = base;
+    int64_t total = r->o.epochs * r->steps_per_epoch;
+    if (r->sched == SCHED_COSINE) lr = ag_lr_cosine(base, step, total > 0 ? total : 1, 0.0f);
+    if (r->sched == SCHED_STEP) {
+        int64_t every = r->o.step_size > 0 ? r->o.step_size : (r->o.epochs + 2) / 3;
+        lr = ag_lr_step(base, step, (every > 0 ? every : 1) * r->steps_per_epoch, (float)r->o.gamma);
+    }
+    return ag_lr_warmup(lr, step, r->o.warmup);
+}
+
+/* Dropout draws from the global generator: reseeding per epoch makes a resumed
+ * run draw the same masks as one that was never interrupted. */
+static uint64_t epoch_seed(uint64_t seed, int64_t epoch)
+{
+    return (seed ^ 0x5851f42d4c957f2dULL) + 0x9e3779b97f4a7c15ULL * (uint64_t)(epoch + 1);
+}
+
+static int fail(const char *what)
+{
+    fprintf(stderr, "anygrad train: %s: %s\n", what, ag_last_error());
+    return 1;
+}
+
+static bool write_outputs(run *r)
+{
+    char err[512];
+    bool ok = true;
+    if (r->o.log && !cli_metrics_write_csv(&r->log, r->o.log, err, sizeof err)) ok = false;
+    char title[256];
+    snprintf(title, sizeof title, "anygrad train --model %s: %s lr %g, batch %lld", r->o.model,
+             r->o.optimizer, r->o.lr, (long long)r->o.batch);
+    if (ok && r->o.plot && !cli_plot_svg(&r->log, r->o.plot, title, err, sizeof err)) ok = false;
+    if (!ok) fprintf(stderr, "anygrad train: %s\n", err);
+    return ok;
+}
+
+typedef struct epoch_stats {
+    double loss, acc, seconds, val_loss, val_acc, test_loss, test_acc;
+    int64_t samples;
+} epoch_stats;
+
+/* One pass over the training loader; rows go to the log every log_every steps. */
+static bool train_epoch(run *r, int64_t e, epoch_stats *st)
+{
+    int np = 0;
+    ag_tensor *const *params = ag_module_parameters(r->m, &np);
+    char label[48];
+    snprintf(label, sizeof label, "epoch %lld/%lld", (long long)e + 1, (long long)r->o.epochs);
+    cli_progress bar;
+    cli_progress_begin(&bar, label, r->steps_per_epoch);
+    ag_manual_seed(epoch_seed((uint64_t)r->o.seed, e));
+    if (ag_loader_start_epoch(r->train, e) != AG_OK) return false;
+    double t0 = cli_now(), lsum = 0.0, isum = 0.0;
+    int64_t seen = 0, correct = 0, iseen = 0, icorrect = 0, done = 0;
+    for (;;) {
+        ag_tensor *x, *y;
+        int64_t step = ag_optim_steps(r->opt);
+        float lr = lr_at(r, step), lv = 0.0f, norm;
+        ag_scope_begin();
+        if (!ag_loader_next(r->train, &x, &y)) {
+            ag_scope_end();
+            if (ag_last_status() != AG_OK) return false;
+            break;
+        }
+        ag_tensor *logits = ag_module_forward(r->m, x);
+        ag_tensor *loss = ag_cross_entropy(logits, y, AG_REDUCTION_MEAN, 0.0f);
+        int64_t b = ag_dim(y, 0), before = icorrect;
+        bool ok = loss && ag_optim_zero_grad(r->opt) == AG_OK && ag_backward(loss, NULL) == AG_OK &&
+                  (r->o.clip <= 0.0 || ag_clip_grad_norm(np, params, (float)r->o.clip, &norm) == AG_OK) &&
+                  ag_optim_set_lr(r->opt, lr) == AG_OK && ag_optim_step(r->opt) == AG_OK &&
+                  ag_item(loss, &lv) == AG_OK && count_correct(logits, y, &icorrect);
+        ag_scope_end();
+        if (!ok) return false;
+        if (!isfinite(lv)) {
+            ag_clear_error();
+            fprintf(stderr, "anygrad train: the loss became %g at step %lld; try a smaller --lr "
+                            "or --clip\n", (double)lv, (long long)step + 1);
+            return false;
+        }
+        isum += (double)lv * (double)b;
+        iseen += b;
+        correct += icorrect - before;
+        done++;
+        cli_progress_update(&bar, done, seen + iseen, (lsum + isum) / (double)(seen + iseen),
+                            (double)correct / (double)(seen + iseen));
+        /* The last row of an epoch takes the leftover steps, so no row averages
+         * over a stub of one or two batches. */
+        bool last = done == r->steps_per_epoch, every = r->o.log_every > 0;
+        if (last || (every && done % r->o.log_every == 0 &&
+                     done + r->o.log_every <= r->steps_per_epoch)) {
+            cli_metric_row row = {
+                .epoch = (double)e + (double)done / (double)r->steps_per_epoch,
+                .step = step + 1, .loss = isum / (double)iseen,
+                .train_acc = (double)icorrect / (double)iseen, .val_acc = NAN, .test_acc = NAN,
+                .lr = lr, .seconds = r->time_offset + cli_now() - t0};
+            if (!cli_metrics_push(&r->log, &row)) {
+                ag_clear_error();
+                fprintf(stderr, "anygrad train: out of memory for the metrics log\n");
+                return false;
+            }
+            lsum += isum;
+            seen += iseen;
+            isum = 0.0;
+            iseen = icorrect = 0;
+        }
+    }
+    cli_progress_end(&bar);
+    lsum += isum;
+    seen += iseen;
+    st->seconds = cli_now() - t0;
+    r->time_offset += st->seconds;
+    st->samples = seen;
+    st->loss = seen ? lsum / (double)seen : NAN;
+    st->acc = seen ? (double)correct / (double)seen : NAN;
+    return true;
+}
+
+static int train_loop(run *r)
+{
+    int64_t nparams = ag_module_num_parameters(r->m);
+    printf("anygrad train: %s (%s), %lld parameters, device %s\n", r->ms->name, r->ms->desc,
+           (long long)nparams, ag_device_name(ag_device_default()));
+    char optdesc[160];
+    int at = snprintf(optdesc, sizeof optdesc, "%s lr %g", r->os->name, r->o.lr);
+    if (r->o.momentum > 0.0) at += snprintf(optdesc + at, sizeof optdesc - (size_t)at, " momentum %g", r->o.momentum);
+    if (r->o.weight_decay > 0.0) at += snprintf(optdesc + at, sizeof optdesc - (size_t)at, " weight decay %g", r->o.weight_decay);
+    if (r->sched) at += snprintf(optdesc + at, sizeof optdesc - (size_t)at, ", %s schedule", SCHEDULES[r->sched]);
+    if (r->o.warmup > 0) at += snprintf(optdesc + at, sizeof optdesc - (size_t)at, ", warm-up %lld steps", (long long)r->o.warmup);
+    if (r->o.clip > 0.0) snprintf(optdesc + at, sizeof optdesc - (size_t)at, ", clip %g", r->o.clip);
+    printf("  %lld training, %lld validation, %lld test images; batch %lld; %s\n",
+           (long long)ag_loader_size(r->train), (long long)(r->val ? ag_loader_size(r->val) : 0),
+           (long long)ag_loader_size(r->test), (long long)r->o.batch, optdesc);
+    fflush(stdout);
+    epoch_stats st = {0};
+    double best_val = -1.0, train_s = 0.0;
+    int64_t best_epoch = 0, samples = 0;
+    for (int64_t e = r->start_epoch; e < r->o.epochs; e++) {
+        if (!train_epoch(r, e, &st)) return ag_last_status() == AG_OK ? 1 : fail("training");
+        train_s += st.seconds;
+        samples += st.samples;
+        st.val_loss = st.val_acc = NAN;
+        if (r->val && !evaluate(r->m, r->val, &st.val_loss, &st.val_acc)) return fail("validation");
+        if (!evaluate(r->m, r->test, &st.test_loss, &st.test_acc)) return fail("test");
+        if (r->log.n == 0) return 1; /* train_epoch logs every epoch's end */
+        cli_metric_row *row = &r->log.rows[r->log.n - 1];
+        row->val_acc = st.val_acc;
+        row->test_acc = st.test_acc;
+        if (r->val && st.val_acc > best_val) best_val = st.val_acc, best_epoch = e + 1;
+        printf("epoch %lld/%lld  loss %.4f  acc %.4f", (long long)e + 1, (long long)r->o.epochs,
+               st.loss, st.acc);
+        if (r->val) printf("  val loss %.4f  val acc %.4f", st.val_loss, st.val_acc);
+        printf("  test acc %.4f  lr %.3g  %.2f s  %.0f samples/s\n", st.test_acc, row->lr,
+               st.seconds, st.seconds > 0 ? (double)st.samples / st.seconds : 0.0);
+        fflush(stdout);
+        if (r->o.save && save_checkpoint(&r->o, r->m, r->opt, e + 1, r->mean, r->sd) != AG_OK)
+            return fail("saving the checkpoint");
+        if (!write_outputs(r)) return 1;
+    }
+    if (r->start_epoch >= r->o.epochs) {
+        if (r->o.resume)
+            printf("the checkpoint is at epoch %lld already (--epochs %lld): nothing to train\n",
+                   (long long)r->start_epoch, (long long)r->o.epochs);
+        else
+            printf("--epochs 0: nothing to train\n");
+        if (!evaluate(r->m, r->test, &st.test_loss, &st.test_acc)) return fail("test");
+    }
+    printf("summary: %s, %lld epoch%s", r->ms->name, (long long)r->o.epochs, r->o.epochs == 1 ? "" : "s");
+    if (samples)
+        printf(" (%lld in this run: %.1f s training, %.0f samples/s)",
+               (long long)(r->o.epochs - r->start_epoch), train_s,
+               train_s > 0 ? (double)samples / train_s : 0.0);
+    printf("; test loss %.4f, test accuracy %.4f", st.test_loss, st.test_acc);
+    if (best_val >= 0.0) printf("; best validation accuracy %.4f (epoch %lld)", best_val, (long long)best_epoch);
+    printf("\n");
+    if (r->o.save) printf("checkpoint: %s\n", r->o.save);
+    if (r->o.log) printf("log: %s\n", r->o.log);
+    if (r->o.plot) printf("plot: %s\n", r->o.plot);
+    return 0;
+}
+
+/* ---- setting up --------------------------------------------------------------- */
+
+/* Reads the command line into r->o; returns 0 or the exit status. */
+static int parse_train(int argc, char **argv, run *r, bool *set)
+{
+    char err[256];
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
+            train_usage(stdout);
+            return -1;
+        }
+        const optdef *o = !strncmp(a, "--", 2) ? find_opt(a + 2) : NULL;
+        if (!o) {
+            fprintf(stderr, "anygrad train: unknown option '%s' (see anygrad train --help)\n", a);
+            return 2;
+        }
+        if (i + 1 >= argc) {
+            fprintf(stderr, "anygrad train: %s needs a value\n", a);
+            return 2;
+        }
+        if (!set_value(&r->o, o, argv[++i], err, sizeof err)) {
+            fprintf(stderr, "anygrad train: %s\n", err);
+            return 2;
+        }
+        set[o - TRAIN_OPTS] = true;
+    }
+    return 0;
+}
+
+/* Option i's value when the command line left it unset: the resumed
+ * checkpoint's setting, else the default (some depend on model and optimizer). */
+static const char *fallback(const run *r, const ag_tensor_dict *ck, int i, bool *from_ck)
+{
+    const optdef *o = &TRAIN_OPTS[i];
+    char key[64];
+    snprintf(key, sizeof key, META "%s", o->flag);
+    const char *v = ck && o->stored ? ag_tensor_dict_meta(ck, key) : NULL;
+    *from_ck = v != NULL;
+    if (v) return v;
+    const char *f = o->flag;
+    if (r->ms && !strcmp(f, "epochs")) return r->ms->epochs;
+    if (r->ms && !strcmp(f, "batch")) return r->ms->batch;
+    if (r->os && !strcmp(f, "lr")) return r->os->lr;
+    if (r->os && !strcmp(f, "momentum")) return r->os->momentum;
+    if (r->os && !strcmp(f, "weight-decay")) return r->os->weight_decay;
+    return o->def;
+}
+
+/* Fills every unset option; model and optimizer first, as other defaults
+ * depend on them. Returns 0 or the exit status. */
+static int resolve(run *r, bool *set, const ag_tensor_dict *ck)
+{
+    char err[256];
+    for (int pass = 0; pass < 2; pass++) {
+        r->ms = find_model(r->o.model);
+        r->os = find_optim(r->o.optimizer);
+        for (int i = 0; i < NTOPTS; i++) {
+            const optdef *o = &TRAIN_OPTS[i];
+            bool first = !strcmp(o->flag, "model") || !strcmp(o->flag, "optimizer"), from_ck;
+            if (set[i] || first != (pass == 0)) continue;
+            const char *v = fallback(r, ck, i, &from_ck);
+            if (v && !set_value(&r->o, o, v, err, sizeof err)) {
+                fprintf(stderr, "anygrad train: %s%s\n", from_ck ? "checkpoint settings: " : "",
+                        err);
+                return 1;
+            }
+            set[i] = v != NULL;
+        }
+    }
+    r->ms = find_model(r->o.model);
+    r->os = find_optim(r->o.optimizer);
+    r->sched = find_schedule(r->o.schedule);
+    if (!r->ms || !r->os || r->sched < 0) {
+        fprintf(stderr, "anygrad train: unknown %s '%s' (want %s)\n",
+                !r->ms ? "--model" : !r->os ? "--optimizer" : "--schedule",
+                !r->ms ? r->o.model : !r->os ? r->o.optimizer : r->o.schedule,
+                !r->ms ? "mlp or cnn" : !r->os ? "adam, adamw, sgd or rmsprop" : "none, cosine or step");
+        return 2;
+    }
+    if (r->o.momentum > 0.0 && r->os->kind != AG_OPTIM_SGD && r->os->kind != AG_OPTIM_RMSPROP) {
+        fprintf(stderr, "anygrad train: --momentum applies to sgd and rmsprop, not %s\n", r->os->name);
+        return 2;
+    }
+    return 0;
+}
+
+static int setup_data(run *r, const ag_tensor_dict *ck)
+{
+    ag_tensor *x, *y;
+    if (!load_split(r->o.data, "train", r->o.limit, r->ms, &x, &y)) return 1;
+    ag_loader *all = make_loader(x, y, r->o.batch, true, (uint64_t)r->o.seed);
+    if (!all) return fail("data loader");
+    if (r->o.val_frac > 0.0) {
+        ag_status s = ag_loader_split(all, r->o.val_frac, &r->train, &r->val);
+        ag_loader_free(all);
+        if (s != AG_OK) return fail("validation split");
+        if (ag_loader_size(r->val) == 0) { /* a fraction that rounds to no image */
+            ag_loader_free(r->val);
+            r->val = NULL;
+        }
+    } else {
+        r->train = all;
+    }
+    if (ag_loader_size(r->train) == 0) {
+        fprintf(stderr, "anygrad train: no training images left (--limit %lld, --val-frac %g)\n",
+                (long long)r->o.limit, r->o.val_frac);
+        return 2;
+    }
+    if (!load_split(r->o.data, "t10k", 0, r->ms, &x, &y)) return 1;
+    r->test = make_loader(x, y, 1000, false, 0);
+    if (!r->test) return fail("data loader");
+    /* A resumed run keeps the statistics it started with. */
+    r->have_norm = ck && meta_float(ck, META "norm_mean", &r->mean) &&
+                   meta_float(ck, META "norm_std", &r->sd);
+    if (!r->have_norm && ag_loader_stats(r->train, false, &r->mean, &r->sd) != AG_OK)
+        return fail("data statistics");
+    ag_loader *ls[3] = {r->train, r->val, r->test};
+    for (int i = 0; i < 3; i++)
+        if (ls[i] && ag_loader_set_normalize(ls[i], 1, &r->mean, &r->sd) != AG_OK)
+            return fail("normalisation");
+    r->steps_per_epoch = ag_loader_num_batches(r->train);
+    if (r->o.log_every < 0) r->o.log_every = r->steps_per_epoch >= 10 ? r->steps_per_epoch / 10 : 1;
+    return 0;
+}
+
+static int setup_model(run *r, const ag_tensor_dict *ck)
+{
+    ag_device *dev = r->o.device ? ag_device_by_name(r->o.device) : ag_device_default();
+    if (!dev) {
+        fprintf(stderr, "anygrad train: --device %s: %s\n", r->o.device ? r->o.device : "(default)",
+                ag_last_error());
+        return 2;
+    }
+    if (ag_set_default_device(dev) != AG_OK) return fail("device");
+    ag_manual_seed((uint64_t)r->o.seed);
+    r->m = r->ms->build();
+    if (!r->m) return fail("building the model");
+    int np = 0;
+    ag_tensor *const *params = ag_module_parameters(r->m, &np);
+    ag_optim_config c = ag_optim_defaults(r->os->kind, (float)r->o.lr);
+    c.momentum = (float)r->o.momentum;
+    if (r->o.weight_decay >= 0.0) c.weight_decay = (float)r->o.weight_decay;
+    r->opt = params ? ag_optim_new(&c, np, params) : NULL;
+    if (!r->opt) return fail("optimizer");
+    if (!ck) return 0;
+    /* A training checkpoint restores the optimizer too; a weights-only file
+     * (ag_module_save, the examples' --save) starts a fresh optimizer. */
+    ag_status s;
+    if (ag_tensor_dict_meta(ck, "optimizer.kind")) {
+        s = ag_checkpoint_load(r->o.resume, r->m, r->opt, &r->start_epoch);
+    } else {
+        s = ag_module_load(r->m, r->o.resume);
+        printf("note: %s holds weights only; starting a new optimizer\n", r->o.resume);
+    }
+    if (s != AG_OK) return fail("resuming");
+    if (r->start_epoch < 0) r->start_epoch = 0;
+    return 0;
+}
+
+/* Rows of an earlier log up to the resumed epoch, so the log and plot cover the
+ * whole run. */
+static void resume_log(run *r)
+{
+    cli_metrics old;
+    char err[512];
+    if (!r->o.log || !r->o.resume || !cli_metrics_read_csv(r->o.log, &old, err, sizeof err)) return;
+    for (int i = 0; i < old.n; i++)
+        if (old.rows[i].epoch <= (double)r->start_epoch + 1e-9) {
+            cli_metrics_push(&r->log, &old.rows[i]);
+            if (isfinite(old.rows[i].seconds)) r->time_offset = old.rows[i].seconds;
+        }
+    cli_metrics_free(&old);
+}
+
+int cli_train(int argc, char **argv)
+{
+    run r;
+    memset(&r, 0, sizeof r);
+    r.o.weight_decay = -1.0; /* unset: the optimizer's own default */
+    r.o.log_every = -1;
+    bool set[NTOPTS] = {false};
+    int rc = parse_train(argc, argv, &r, set);
+    if (rc) return rc < 0 ? 0 : rc;
+    ag_tensor_dict *ck = NULL;
+    if (r.o.resume && !(ck = ag_load_safetensors(r.o.resume))) {
+        fprintf(stderr, "anygrad train: --resume: %s\n", ag_last_error());
+        return 1;
+    }
+    if (ck && !set[0] && !ag_tensor_dict_meta(ck, META "model")) {
+        const model_spec *ms = model_of(ck); /* a weights-only file: guess from its shapes */
+        if (ms) r.o.model = ms->name, set[0] = true;
+    }
+    rc = resolve(&r, set, ck);
+    if (!rc) rc = setup_model(&r, ck);
+    if (!rc) rc = setup_data(&r, ck);
+    if (!rc) {
+        resume_log(&r);
+        rc = train_loop(&r);
+    }
+    ag_tensor_dict_free(ck);
+    ag_loader_free(r.train);
+    ag_loader_free(r.val);
+    ag_loader_free(r.test);
+    ag_optim_free(r.opt);
+    ag_module_free(r.m);
+    cli_metrics_free(&r.log);
+    return rc;
+}
+
+/* ---- anygrad eval ---------------------------------------------------------------- */
+
+static void eval_usage(FILE *f)
+{
+    fprintf(f, "usage: anygrad eval FILE [--model mlp|cnn] [--data DIR] [--device NAME]\n\n"
+               "Loads a checkpoint (from anygrad train --save, or weights saved by the\n"
+               "examples) and reports its loss and accuracy on the test images.\n"
+               "The model comes from the checkpoint unless --model is given.\n");
+}
+
+int cli_eval(int argc, char **argv)
+{
+    const char *file = NULL, *model = NULL, *data = DEFAULT_DATA, *device = NULL;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        bool more = i + 1 < argc;
+        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
+            eval_usage(stdout);
+            return 0;
+        } else if (more && !strcmp(a, "--model")) {
+            model = argv[++i];
+        } else if (more && !strcmp(a, "--data")) {
+            data = argv[++i];
+        } else if (more && !strcmp(a, "--device")) {
+            device = argv[++i];
+        } else if (a[0] != '-' && !file) {
+            file = a;
+        } else {
+            fprintf(stderr, "anygrad eval: unexpected argument '%s'\n\n", a);
+            eval_usage(stderr);
+            return 2;
+        }
+    }
+    if (!file) {
+        fprintf(stderr, "anygrad eval: which checkpoint?\n\n");
+        eval_usage(stderr);
+        return 2;
+    }
+    if (model && !find_model(model)) {
+        fprintf(stderr, "anygrad eval: unknown --model '%s' (want mlp or cnn)\n", model);
+        return 2;
+    }
+    ag_device *dev = device ? ag_device_by_name(device) : ag_device_default();
+    if (!dev) {
+        fprintf(stderr, "anygrad eval: --device %s: %s\n", device ? device : "(default)", ag_last_error());
+        return 2;
+    }
+    ag_set_default_device(dev);
+    ag_tensor_dict *d = ag_load_safetensors(file);
+    if (!d) {
+        fprintf(stderr, "anygrad eval: %s\n", ag_last_error());
+        return 1;
+    }
+    const model_spec *ms = model ? find_model(model) : model_of(d);
+    float mean = 0.0f, sd = 1.0f;
+    bool have_norm = meta_float(d, META "norm_mean", &mean) && meta_float(d, META "norm_std", &sd);
+    char epoch[32] = "";
+    if (ag_tensor_dict_meta(d, "epoch"))
+        snprintf(epoch, sizeof epoch, ", epoch %s", ag_tensor_dict_meta(d, "epoch"));
+    ag_tensor_dict_free(d);
+    if (!ms) {
+        fprintf(stderr, "anygrad eval: %s: cannot tell the model from the file; pass --model\n", file);
+        return 2;
+    }
+    int rc = 1;
+    ag_module *m = ms->build();
+    ag_loader *test = NULL;
+    ag_tensor *x, *y;
+    if (!m || ag_module_load(m, file) != AG_OK) {
+        fprintf(stderr, "anygrad eval: loading %s as %s: %s\n", file, ms->name, ag_last_error());
+        goto out;
+    }
+    if (!have_norm) {
+        /* Weights from elsewhere: normalise as training did, with the training
+         * images' statistics. */
+        ag_loader *tr = load_split(data, "train", 0, ms, &x, &y) ? make_loader(x, y, 1000, false, 0) : NULL;
+        bool ok = tr && ag_loader_stats(tr, false, &mean, &sd) == AG_OK;
+        ag_loader_free(tr);
+        if (!ok) {
+            fprintf(stderr, "anygrad eval: training-set statistics: %s\n", ag_last_error());
+            goto out;
+        }
+    }
+    if (!load_split(data, "t10k", 0, ms, &x, &y)) goto out;
+    test = make_loader(x, y, 1000, false, 0);
+    double loss, acc;
+    if (!test || ag_loader_set_normalize(test, 1, &mean, &sd) != AG_OK ||
+        !evaluate(m, test, &loss, &acc)) {
+        fprintf(stderr, "anygrad eval: %s\n", ag_last_error());
+        goto out;
+    }
+    printf("%s: %s, %lld parameters%s\n", file, ms->name, (long long)ag_module_num_parameters(m),
+           epoch);
+    printf("test loss %.4f\ntest accuracy %.4f (%lld images)\n", loss, acc,
+           (long long)ag_loader_size(test));
+    rc = 0;
+out:
+    ag_loader_free(test);
+    ag_module_free(m);
+    return rc;
+}

@@ -1,0 +1,112 @@
+#!/usr/bin/env bash
+# End-to-end check of `anygrad train`, `eval` and `plot` on a slice of
+# Fashion-MNIST (a few seconds): train one epoch and save; eval the checkpoint;
+# resume for a second epoch and compare with an uninterrupted two-epoch run;
+# check the CSV log and the SVG plot; bad arguments exit 2, bad files 1.
+# Usage: tests/cli_train.sh [BUILD_DIR]   (default build, or $BUILD)
+# Prints one line per check and "cli_train: N passed, N failed"; exits 1 on failure.
+set -u
+cd "$(dirname "$0")/.." || exit 1
+BUILD=${1:-${BUILD:-build}}
+AG=$BUILD/src/cli/anygrad
+DATA=${AG_FASHION_DIR:-/usr/share/datasets/fashion-mnist}
+if [ ! -x "$AG" ]; then
+    echo "cli_train: $AG is not built"
+    echo "cli_train: 0 passed, 1 failed"
+    exit 1
+fi
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+pass=0
+fail=0
+ok() { echo "ok    $1"; pass=$((pass + 1)); }
+bad() {
+    echo "FAIL  $1"
+    [ -n "${2:-}" ] && [ -f "$2" ] && sed 's/^/      | /' "$2" | tail -n 20
+    fail=$((fail + 1))
+}
+
+# The same slice, seed and settings in every run; --log-every 0 keeps one row an epoch.
+common=(--model mlp --limit 3000 --data "$DATA" --seed 7 --log-every 0)
+
+# 1. one epoch, saved, logged and plotted
+if "$AG" train "${common[@]}" --epochs 1 --save "$tmp/a.st" --log "$tmp/a.csv" \
+    --plot "$tmp/a.svg" >"$tmp/out1" 2>&1 &&
+    grep -q '^epoch 1/1 ' "$tmp/out1" && grep -q '^summary: ' "$tmp/out1" && [ -s "$tmp/a.st" ]; then
+    ok "train 1 epoch (epoch line, summary, checkpoint)"
+else
+    bad "train 1 epoch" "$tmp/out1"
+fi
+
+# 2. eval reports the accuracy the training run measured, above a clear bar
+# (about 0.72 after one epoch on 2700 images; chance is 0.10)
+"$AG" eval "$tmp/a.st" --data "$DATA" >"$tmp/out2" 2>&1
+rc=$?
+acc=$(sed -n 's/^test accuracy \([0-9.]*\) (10000 images)$/\1/p' "$tmp/out2")
+logged=$(awk -F, 'NR == 2 { printf "%.4f", $6 }' "$tmp/a.csv" 2>/dev/null)
+if [ "$rc" -eq 0 ] && [ -n "$acc" ] && awk -v a="$acc" 'BEGIN { exit !(a >= 0.65) }' &&
+    [ "$acc" = "$logged" ]; then
+    ok "eval: test accuracy $acc (logged $logged, bar 0.65)"
+else
+    bad "eval (rc $rc, accuracy '${acc}', logged '${logged}')" "$tmp/out2"
+fi
+
+# 3. resume to epoch 2: settings come from the checkpoint, the log is continued
+if "$AG" train --resume "$tmp/a.st" --data "$DATA" --epochs 2 --save "$tmp/b.st" \
+    --log "$tmp/a.csv" --plot "$tmp/a.svg" >"$tmp/out3" 2>&1 &&
+    grep -q '^epoch 2/2 ' "$tmp/out3" && ! grep -q '^epoch 1/2 ' "$tmp/out3" &&
+    [ "$(wc -l <"$tmp/a.csv")" -eq 3 ] && "$AG" eval "$tmp/b.st" --data "$DATA" 2>&1 | grep -q 'epoch 2'; then
+    ok "resume one more epoch (log has 2 rows, checkpoint at epoch 2)"
+else
+    bad "resume" "$tmp/out3"
+fi
+
+# 4. resuming changes nothing: the same epoch-2 row as an uninterrupted run
+# (every column but the time)
+if "$AG" train "${common[@]}" --epochs 2 --log "$tmp/s.csv" >"$tmp/out4" 2>&1 &&
+    [ "$(cut -d, -f1-7 "$tmp/s.csv")" = "$(cut -d, -f1-7 "$tmp/a.csv")" ]; then
+    ok "resumed run equals the uninterrupted run"
+else
+    bad "resume equality" "$tmp/out4"
+    diff "$tmp/s.csv" "$tmp/a.csv" | sed 's/^/      | /'
+fi
+
+# 5. the plot is a complete SVG with curves, ticks and a legend
+svg=$tmp/a.svg
+if [ -s "$svg" ] && head -c 100 "$svg" | grep -q '^<?xml' && grep -q '<svg xmlns=' "$svg" &&
+    tail -n 1 "$svg" | grep -q '^</svg>$' && [ "$(grep -c '<polyline' "$svg")" -ge 3 ] &&
+    grep -q 'class="xtick"' "$svg" && grep -q '>validation</text>' "$svg" &&
+    { ! command -v xmllint >/dev/null || xmllint --noout "$svg" 2>"$tmp/out5"; }; then
+    ok "plot: well-formed SVG with curves, ticks and legend"
+else
+    bad "plot" "$tmp/out5"
+fi
+if "$AG" plot "$tmp/a.csv" "$tmp/p.svg" >"$tmp/out6" 2>&1 && [ -s "$tmp/p.svg" ]; then
+    ok "anygrad plot redraws a log"
+else
+    bad "anygrad plot" "$tmp/out6"
+fi
+
+# 6. exit statuses: 2 for bad arguments, 1 for bad files
+expect() { # status, description, command...
+    local want=$1 what=$2
+    shift 2
+    "$@" >"$tmp/outx" 2>&1
+    local rc=$?
+    if [ "$rc" -eq "$want" ] && [ -s "$tmp/outx" ]; then
+        ok "$what exits $want"
+    else
+        bad "$what exits $rc, want $want" "$tmp/outx"
+    fi
+}
+expect 2 "train --epochs -1" "$AG" train --epochs -1
+expect 2 "train --model rnn" "$AG" train --model rnn --data "$DATA"
+expect 2 "train --optimizer with no value" "$AG" train --optimizer
+expect 2 "train --bogus" "$AG" train --bogus 1
+expect 2 "eval without a file" "$AG" eval
+printf 'not a checkpoint' >"$tmp/bad.st"
+expect 1 "eval of a corrupt file" "$AG" eval "$tmp/bad.st" --data "$DATA"
+expect 1 "train with a missing data directory" "$AG" train --data "$tmp/none" --epochs 1
+
+echo "cli_train: $pass passed, $fail failed"
+[ "$fail" -eq 0 ]
