@@ -70,6 +70,8 @@ typedef struct ag_optim_args {
 typedef struct ag_backend_i {
     const char *name;
     void (*destroy)(void *ctx);
+    /* Human-readable device name, e.g. "Intel Xeon ... (avx512)". */
+    void (*describe)(void *ctx, char *buf, size_t size);
 
     /* memory */
     ag_buffer *(*alloc)(void *ctx, size_t bytes);   /* NULL + error on failure */

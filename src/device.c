@@ -25,7 +25,8 @@ static void probe(void)
         d->i = iface;
         d->ctx = ctx;
         d->index = ndevices;
-        snprintf(d->name, sizeof d->name, "cpu");
+        if (iface->describe) iface->describe(ctx, d->name, sizeof d->name);
+        else snprintf(d->name, sizeof d->name, "cpu");
         ndevices++;
     } else {
         probe_status = ag_last_status();

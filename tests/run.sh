@@ -15,9 +15,19 @@ export CK_DEFAULT_TIMEOUT=${CK_DEFAULT_TIMEOUT:-120}
 # build-sanitize) runs the suite again under AddressSanitizer, LeakSanitizer and
 # UBSan, without forking so leaks anywhere in the process are reported.
 SAN_BUILD=${SAN_BUILD:-build-sanitize}
-backends=(cpu:cpu:$BUILD)
+backends=("cpu:cpu:$BUILD")
+# The CPU backend once more per lower instruction set the machine supports
+# (the default run above uses the best one); `anygrad devices` refuses an ISA
+# the CPU lacks.
+for isa in scalar avx2 avx512 neon; do
+    best=$("$BUILD/src/cli/anygrad" devices 2>/dev/null | sed -n 's/.*(\([a-z0-9]*\))$/\1/p' | head -n 1)
+    [ "$isa" = "$best" ] && continue
+    if AG_CPU_ISA=$isa "$BUILD/src/cli/anygrad" devices >/dev/null 2>&1; then
+        backends+=("cpu-$isa:cpu:$BUILD:$isa")
+    fi
+done
 if [ -x "$SAN_BUILD/tests/anygrad-tests" ]; then
-    backends+=(cpu-sanitize:cpu:$SAN_BUILD)
+    backends+=("cpu-sanitize:cpu:$SAN_BUILD")
 fi
 # Each entry: the example's name, then its arguments (split on spaces).
 examples=(linear_regression neuron
@@ -34,7 +44,7 @@ describe_exit() { # exit status -> words
 }
 
 for run in "${backends[@]}"; do
-    IFS=: read -r be dev dir <<<"$run"
+    IFS=: read -r be dev dir isa <<<"$run"
     bin=$dir/tests/anygrad-tests
     san_env=()
     if [ "$dir" = "$SAN_BUILD" ]; then
@@ -48,6 +58,7 @@ for run in "${backends[@]}"; do
     fi
     echo "== tests on $be =="
     # Tag the binary's own total so the last line below is the only bare one.
+    [ -n "$isa" ] && san_env+=(AG_CPU_ISA="$isa")
     env "${san_env[@]}" AG_DEVICE="$dev" "$bin" 2>&1 | tee "$log" | sed -u -E "s/^([0-9]+ passed, [0-9]+ failed)$/[$be] \1/"
     rc=${PIPESTATUS[0]}
     line=$(grep -E '^[0-9]+ passed, [0-9]+ failed$' "$log" | tail -n 1)

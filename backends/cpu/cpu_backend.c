@@ -3,7 +3,9 @@
 #include "cpu_isa.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #ifdef _OPENMP
 #include <omp.h>
@@ -34,12 +36,31 @@ int cpu_threads(void)
 #endif
 }
 
+/* The CPU's model name from /proc/cpuinfo (Linux) and the kernels' ISA. */
+static void cpu_describe(void *ctx, char *buf, size_t size)
+{
+    (void)ctx;
+    char model[128] = "CPU", line[256];
+    FILE *f = fopen("/proc/cpuinfo", "r");
+    while (f && fgets(line, sizeof line, f)) {
+        const char *colon = strchr(line, ':');
+        if (strncmp(line, "model name", 10) == 0 && colon) {
+            snprintf(model, sizeof model, "%s", colon + 2);
+            model[strcspn(model, "\n")] = '\0';
+            break;
+        }
+    }
+    if (f) fclose(f);
+    snprintf(buf, size, "%s (%s)", model, cpu_isa_name(cpu_isa()));
+}
+
 /* The backend keeps no state: everything lives in the buffers. */
 static void cpu_destroy(void *ctx) { (void)ctx; }
 
 static const ag_backend_i cpu_iface = {
     .name = "cpu",
     .destroy = cpu_destroy,
+    .describe = cpu_describe,
     .alloc = cpu_alloc,
     .free = cpu_free,
     .upload = cpu_upload,
