@@ -101,6 +101,17 @@ for entry in "${examples[@]}"; do
     fi
 done
 
+# The command line end to end: train, save, eval, resume, plot, bad arguments.
+if bash tests/cli_train.sh "$BUILD" >"$log" 2>&1; then
+    summary+=("cli_train: passed")
+    total_pass=$((total_pass + 1))
+else
+    echo "== cli_train failed; its output: =="
+    cat "$log"
+    summary+=("cli_train: failed")
+    total_fail=$((total_fail + 1))
+fi
+
 echo "== summary =="
 printf '%s\n' "${summary[@]}"
 echo "$total_pass passed, $total_fail failed"
