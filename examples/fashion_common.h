@@ -134,22 +134,6 @@ static bool fashion_load(const fashion_opts *o, const char *split, int64_t limit
     return true;
 }
 
-/* Correct predictions of logits [B, C] against int32 labels [B]. */
-static bool fashion_correct(ag_tensor *logits, ag_tensor *labels, int64_t *correct)
-{
-    int64_t b = ag_dim(labels, 0);
-    int32_t pred[4096], lab[4096];
-    for (int64_t at = 0; at < b; at += 4096) {
-        int64_t k = b - at < 4096 ? b - at : 4096;
-        ag_tensor *p = ag_argmax(ag_slice(logits, 0, at, at + k, 1), 1, false);
-        ag_tensor *l = ag_slice(labels, 0, at, at + k, 1);
-        if (!p || !l || ag_to_host(p, pred, (size_t)k * 4) != AG_OK ||
-            ag_to_host(l, lab, (size_t)k * 4) != AG_OK)
-            return false;
-        for (int64_t i = 0; i < k; i++) *correct += pred[i] == lab[i];
-    }
-    return true;
-}
 
 static bool fashion_evaluate(ag_module *m, ag_loader *test, float *acc)
 {
@@ -166,7 +150,9 @@ static bool fashion_evaluate(ag_module *m, ag_loader *test, float *acc)
             ag_scope_end();
             break;
         }
-        ok = fashion_correct(ag_module_forward(m, x), y, &correct);
+        int64_t hits = 0;
+        ok = ag_count_correct(ag_module_forward(m, x), y, &hits) == AG_OK;
+        correct += hits;
         seen += ag_dim(y, 0);
         ag_scope_end();
     }
@@ -207,14 +193,16 @@ static int fashion_train(const fashion_opts *o, ag_module *m, ag_loader *train, 
             ag_tensor *logits = ag_module_forward(m, x);
             ag_tensor *loss = ag_cross_entropy(logits, y, AG_REDUCTION_MEAN, 0.0f);
             float lv = 0.0f;
+            int64_t hits = 0;
             bool ok = loss && ag_optim_zero_grad(opt) == AG_OK &&
                       ag_backward(loss, NULL) == AG_OK && ag_optim_step(opt) == AG_OK &&
-                      ag_item(loss, &lv) == AG_OK && fashion_correct(logits, y, &correct);
+                      ag_item(loss, &lv) == AG_OK && ag_count_correct(logits, y, &hits) == AG_OK;
             int64_t b = ag_dim(y, 0);
             ag_scope_end();
             if (!ok) goto fail;
             loss_sum += (double)lv * (double)b;
             seen += b;
+            correct += hits;
         }
         double dt = fashion_now() - t0;
         if (!fashion_evaluate(m, test, &test_acc)) goto fail;

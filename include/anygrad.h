@@ -228,6 +228,8 @@ ag_tensor *ag_cross_entropy(ag_tensor *logits, ag_tensor *labels, ag_reduction r
                             float label_smoothing);
 ag_tensor *ag_nll_loss(ag_tensor *log_probs, ag_tensor *labels, ag_reduction red);
 ag_tensor *ag_bce_with_logits(ag_tensor *logits, ag_tensor *targets, ag_reduction red);
+/* Rows of logits [N, C] whose argmax equals the int32 label [N] (for accuracy). */
+ag_status ag_count_correct(ag_tensor *logits, ag_tensor *labels, int64_t *correct);
 
 /* ---- neural-network ops ------------------------------------------------- */
 

@@ -126,3 +126,28 @@ ag_tensor *ag_bce_with_logits(ag_tensor *logits, ag_tensor *targets, ag_reductio
     ag_tensor *loss = ag_sub(ag_softplus(logits), ag_mul(logits, targets));
     return ag__done(reduce_loss(loss, red));
 }
+
+ag_status ag_count_correct(ag_tensor *logits, ag_tensor *labels, int64_t *correct)
+{
+    if (!correct) return ag_set_error(AG_ERR_ARG, "count_correct: correct is NULL");
+    if (!ag__check("count_correct", logits, AG_F32) || !ag__check("count_correct", labels, AG_I32))
+        return ag_last_status() ? ag_last_status() : AG_ERR_ARG;
+    if (logits->ndim != 2 || labels->ndim != 1 || labels->shape[0] != logits->shape[0]) {
+        char a[160], b[160];
+        ag__shape_fmt(logits->ndim, logits->shape, a, sizeof a);
+        ag__shape_fmt(labels->ndim, labels->shape, b, sizeof b);
+        return ag_set_error(AG_ERR_SHAPE, "count_correct: logits %s must be [N, C] and labels %s [N]",
+                            a, b);
+    }
+    /* Counted on the device; only the total comes back. Exact in f32 below 2^24 rows. */
+    ag_scope_begin();
+    ag_no_grad_begin();
+    ag_tensor *hits = ag_eq(ag_to_dtype(ag_argmax(logits, 1, false), AG_F32),
+                            ag_to_dtype(labels, AG_F32));
+    float n = 0;
+    ag_status s = hits ? ag_item(ag_sum_all(hits), &n) : ag_last_status();
+    ag_no_grad_end();
+    ag_scope_end();
+    if (s == AG_OK) *correct = (int64_t)n;
+    return s;
+}

@@ -112,6 +112,23 @@ START_TEST(late_parameter_gets_its_own_step_count)
 }
 END_TEST
 
+/* Accuracy counting, used by the examples and the CLI. */
+START_TEST(count_correct_counts_argmax_hits)
+{
+    ag_scope_begin();
+    const float lg[6] = {0.1f, 0.9f, 0.0f, 2.0f, -1.0f, 1.0f};
+    const int32_t lb[3] = {1, 1, 0}; /* argmax rows: 1, 1, 1 */
+    int64_t s2[2] = {3, 2}, n = 3, correct = -1;
+    ck_assert_int_eq(ag_count_correct(ag_from_f32(lg, 2, s2), ag_from_i32(lb, 1, &n), &correct),
+                     AG_OK);
+    ck_assert_int_eq(correct, 2);
+    ck_assert_int_eq(ag_count_correct(ag_from_f32(lg, 1, (int64_t[]){6}), ag_from_i32(lb, 1, &n),
+                                      &correct),
+                     AG_ERR_SHAPE);
+    ag_scope_end();
+}
+END_TEST
+
 /* Threads share a read-only weight; the reference counts must be atomic
  * (the sanitizer run reports use-after-free otherwise). */
 static ag_tensor *shared_w;
@@ -161,6 +178,7 @@ Suite *suite_regress(void)
     tcase_add_test(tc, scope_return_without_scope);
     tcase_add_test(tc, late_parameter_gets_its_own_step_count);
     tcase_add_test(tc, threads_share_a_tensor);
+    tcase_add_test(tc, count_correct_counts_argmax_hits);
     suite_add_tcase(s, tc);
     return s;
 }

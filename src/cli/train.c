@@ -256,22 +256,6 @@ static ag_loader *make_loader(ag_tensor *x, ag_tensor *y, int64_t batch, bool sh
     return l;
 }
 
-/* Correct predictions among logits [B, C] for int32 labels [B]. */
-static bool count_correct(ag_tensor *logits, ag_tensor *labels, int64_t *correct)
-{
-    int64_t b = ag_dim(labels, 0);
-    int32_t pred[1024], lab[1024];
-    for (int64_t at = 0; at < b; at += 1024) {
-        int64_t k = b - at < 1024 ? b - at : 1024;
-        ag_tensor *p = ag_argmax(ag_slice(logits, 0, at, at + k, 1), 1, false);
-        ag_tensor *l = ag_slice(labels, 0, at, at + k, 1);
-        if (!p || !l || ag_to_host(p, pred, (size_t)k * 4) != AG_OK ||
-            ag_to_host(l, lab, (size_t)k * 4) != AG_OK)
-            return false;
-        for (int64_t i = 0; i < k; i++) *correct += pred[i] == lab[i];
-    }
-    return true;
-}
 
 /* Mean cross-entropy and accuracy over a loader, in eval mode. */
 static bool evaluate(ag_module *m, ag_loader *l, double *loss, double *acc)
@@ -291,8 +275,10 @@ static bool evaluate(ag_module *m, ag_loader *l, double *loss, double *acc)
         }
         ag_tensor *logits = ag_module_forward(m, x);
         float lv = 0.0f;
+        int64_t hits = 0;
         ok = ag_item(ag_cross_entropy(logits, y, AG_REDUCTION_SUM, 0.0f), &lv) == AG_OK &&
-             count_correct(logits, y, &correct);
+             ag_count_correct(logits, y, &hits) == AG_OK;
+        correct += hits;
         lsum += lv;
         seen += ag_dim(y, 0);
         ag_scope_end();
@@ -470,11 +456,11 @@ static bool train_epoch(run *r, int64_t e, epoch_stats *st)
         }
         ag_tensor *logits = ag_module_forward(r->m, x);
         ag_tensor *loss = ag_cross_entropy(logits, y, AG_REDUCTION_MEAN, 0.0f);
-        int64_t b = ag_dim(y, 0), before = icorrect;
+        int64_t b = ag_dim(y, 0), hits = 0;
         bool ok = loss && ag_optim_zero_grad(r->opt) == AG_OK && ag_backward(loss, NULL) == AG_OK &&
                   (r->o.clip <= 0.0 || ag_clip_grad_norm(np, params, (float)r->o.clip, &norm) == AG_OK) &&
                   ag_optim_set_lr(r->opt, lr) == AG_OK && ag_optim_step(r->opt) == AG_OK &&
-                  ag_item(loss, &lv) == AG_OK && count_correct(logits, y, &icorrect);
+                  ag_item(loss, &lv) == AG_OK && ag_count_correct(logits, y, &hits) == AG_OK;
         ag_scope_end();
         if (!ok) return false;
         if (!isfinite(lv)) {
@@ -485,7 +471,8 @@ static bool train_epoch(run *r, int64_t e, epoch_stats *st)
         }
         isum += (double)lv * (double)b;
         iseen += b;
-        correct += icorrect - before;
+        icorrect += hits;
+        correct += hits;
         done++;
         cli_progress_update(&bar, done, seen + iseen, (lsum + isum) / (double)(seen + iseen),
                             (double)correct / (double)(seen + iseen));
