@@ -70,7 +70,8 @@ static int64_t parse_line(const char *path, int64_t lineno, const char *s, const
         char *stop;
         errno = 0;
         float v = strtof(field, &stop);
-        if (*stop || (errno == ERANGE && isinf(v)))
+        /* stop short of flen: trailing junk, or a NUL byte inside the field */
+        if (stop != field + flen || (errno == ERANGE && isinf(v)))
             return BAD("csv %s: line %lld, field %lld: '%s' is not a number", path,
                        (long long)lineno, (long long)col + 1, field), -1;
         if (out) out[col] = v;

@@ -348,6 +348,7 @@ int mx_run(const mx_config *cfg, mx_results *res, char *err, int errsize)
     if (res->nrows == 0) {
         snprintf(err, (size_t)errsize, "no op named '%s' (anygrad check --list shows them)", cfg->op);
         free(saved_threads);
+        mx_free(res);
         return -1;
     }
     size_t ncell = (size_t)res->nrows * (size_t)res->ntargets;

@@ -1,7 +1,9 @@
 /* Regression tests for bugs found in review; each failed before its fix. */
 #include <math.h>
 #include <pthread.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "anygrad.h"
 #include "suites.h"
@@ -129,6 +131,22 @@ START_TEST(count_correct_counts_argmax_hits)
 }
 END_TEST
 
+/* A NUL byte inside a CSV field is not silently cut off. */
+START_TEST(csv_rejects_embedded_nul)
+{
+    char path[] = "/tmp/ag-regress-XXXXXX";
+    int fd = mkstemp(path);
+    ck_assert_int_ge(fd, 0);
+    const char data[] = "1\0x,2\n";
+    ck_assert_int_eq(write(fd, data, sizeof data - 1), (ssize_t)(sizeof data - 1));
+    close(fd);
+    ag_tensor *t = ag_csv_load(path, false);
+    unlink(path);
+    ck_assert_ptr_null(t);
+    ck_assert_int_eq(ag_last_status(), AG_ERR_IO);
+}
+END_TEST
+
 /* Threads share a read-only weight; the reference counts must be atomic
  * (the sanitizer run reports use-after-free otherwise). */
 static ag_tensor *shared_w;
@@ -179,6 +197,7 @@ Suite *suite_regress(void)
     tcase_add_test(tc, late_parameter_gets_its_own_step_count);
     tcase_add_test(tc, threads_share_a_tensor);
     tcase_add_test(tc, count_correct_counts_argmax_hits);
+    tcase_add_test(tc, csv_rejects_embedded_nul);
     suite_add_tcase(s, tc);
     return s;
 }

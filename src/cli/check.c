@@ -86,7 +86,8 @@ int cli_check(int argc, char **argv)
     }
     if (docs) {
         FILE *f = fopen(docs, "w");
-        if (!f || mx_write_docs(f, &res) != 0 || fclose(f) != 0) {
+        int bad = !f || mx_write_docs(f, &res) != 0;
+        if ((f && fclose(f) != 0) || bad) {
             fprintf(stderr, "anygrad check: cannot write %s\n", docs);
             rc = rc ? rc : 2;
         }
