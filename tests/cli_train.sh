@@ -108,5 +108,44 @@ printf 'not a checkpoint' >"$tmp/bad.st"
 expect 1 "eval of a corrupt file" "$AG" eval "$tmp/bad.st" --data "$DATA"
 expect 1 "train with a missing data directory" "$AG" train --data "$tmp/none" --epochs 1
 
+# 7. regressions
+# Mismatched image and label files: a clean error naming both counts.
+mkdir "$tmp/mism"
+ln -s "$(cd "$DATA" && pwd)/t10k-images-idx3-ubyte.gz" "$tmp/mism/train-images-idx3-ubyte.gz"
+ln -s "$(cd "$DATA" && pwd)/train-labels-idx1-ubyte.gz" "$tmp/mism/train-labels-idx1-ubyte.gz"
+expect 1 "train with 10000 images but 60000 labels" "$AG" train --data "$tmp/mism" --epochs 1
+grep -q '10000 images of 784 pixels but 60000 labels' "$tmp/outx" ||
+    bad "mismatched counts message" "$tmp/outx"
+# A header with more columns than a metrics log has.
+printf 'epoch,step,loss,train_acc,val_acc,test_acc,lr,seconds,extra\n1,1,1,1,1,1,1,1,1\n' >"$tmp/h9.csv"
+expect 1 "plot of a 9-column header" "$AG" plot "$tmp/h9.csv" "$tmp/h9.svg"
+grep -q 'not a metrics log' "$tmp/outx" && [ ! -e "$tmp/h9.svg" ] ||
+    bad "9-column header message" "$tmp/outx"
+# Values closer than any tick step: a finite plot, quickly.
+printf 'epoch,train_acc\n1,10000000000\n2,10000000000.000002\n' >"$tmp/close.csv"
+if timeout 10 "$AG" plot "$tmp/close.csv" "$tmp/close.svg" >"$tmp/outc" 2>&1 &&
+    [ "$(grep -c 'class="ytick"' "$tmp/close.svg")" -lt 40 ] && tail -n 1 "$tmp/close.svg" | grep -q '^</svg>$'; then
+    ok "plot of values closer than their precision ends"
+else
+    bad "plot of nearly equal values" "$tmp/outc"
+fi
+# A plot that cannot be renamed into place (the target is a directory) leaves no temp file.
+mkdir "$tmp/dir.svg"
+expect 1 "plot onto a directory" "$AG" plot "$tmp/a.csv" "$tmp/dir.svg"
+if ls "$tmp" | grep -q '\.tmp'; then bad "temp files left: $(ls "$tmp" | grep '\.tmp')"; else ok "no temp files left"; fi
+# Nothing trained: neither a log nor a plot is claimed (or written).
+notrain() { # description, arguments...
+    local what=$1
+    shift
+    if "$AG" train "$@" --log "$tmp/n.csv" --plot "$tmp/n.svg" >"$tmp/outn" 2>&1 &&
+        ! grep -qE '^(log|plot): ' "$tmp/outn" && [ ! -e "$tmp/n.csv" ] && [ ! -e "$tmp/n.svg" ]; then
+        ok "$what: no log or plot claimed"
+    else
+        bad "$what claims or writes a log or plot" "$tmp/outn"
+    fi
+}
+notrain "--epochs 0" "${common[@]}" --epochs 0
+notrain "resume at the last epoch" --resume "$tmp/b.st" --data "$DATA" --epochs 2
+
 echo "cli_train: $pass passed, $fail failed"
 [ "$fail" -eq 0 ]

@@ -2,6 +2,7 @@
  * an SVG (two panels: loss, and accuracy on training/validation/test data, both
  * against epochs), and the `anygrad plot` subcommand that redraws a saved log. */
 #include <errno.h>
+#include <float.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -110,7 +111,8 @@ bool cli_metrics_write_csv(const cli_metrics *m, const char *path, char *err, si
     return out_close(&o, err, errsz);
 }
 
-/* Splits line in place on commas; returns the field count (at most max). */
+/* Splits line in place on commas into fields[0..max-1]; returns the field
+ * count, or max + 1 (fields[max] unset) when the line has more than max. */
 static int split_fields(char *line, char **fields, int max)
 {
     line[strcspn(line, "\r\n")] = '\0';
@@ -141,7 +143,7 @@ bool cli_metrics_read_csv(const char *path, cli_metrics *m, char *err, size_t er
     if (ok) {
         nf = split_fields(line, fields, NCOLS);
         bool have_epoch = false;
-        for (int k = 0; k < nf && k <= NCOLS; k++) {
+        for (int k = 0; k < nf && k < NCOLS; k++) {
             map[k] = -1;
             for (int c = 0; c < NCOLS; c++)
                 if (!strcmp(fields[k], COLS[c].name)) map[k] = c;
@@ -220,12 +222,17 @@ static double nice_step(double range, int target)
     return (f < 1.5 ? 1.0 : f < 3.0 ? 2.0 : f < 7.0 ? 5.0 : 10.0) * mag;
 }
 
+#define MAX_TICKS 40 /* nice_step gives at most about 1.5 * target + 2 */
+
 static axis make_axis(double lo, double hi, int target, bool from_zero)
 {
     if (!(lo <= hi)) lo = 0.0, hi = 1.0; /* no data */
     if (from_zero && lo > 0.0) lo = 0.0;
-    if (hi - lo < 1e-12) {
-        double pad = fabs(hi) > 1e-12 ? fabs(hi) * 0.05 : 0.5;
+    /* A range too narrow for distinct ticks at this magnitude (a step below
+     * the values' precision would never advance) is widened around the data. */
+    double mag = fmax(fabs(lo), fabs(hi));
+    if (hi - lo < 1e-12 || hi - lo < mag * 1e-9) {
+        double pad = mag > 1e-12 ? mag * 0.05 : 0.5;
         lo -= pad;
         hi += pad;
     }
@@ -233,11 +240,26 @@ static axis make_axis(double lo, double hi, int target, bool from_zero)
     a.step = nice_step(hi - lo, target);
     a.lo = floor(lo / a.step + 1e-9) * a.step;
     a.hi = ceil(hi / a.step - 1e-9) * a.step;
+    if (!(a.step > mag * DBL_EPSILON * 64) || !isfinite(a.lo) || !isfinite(a.hi) ||
+        !(a.hi > a.lo)) {
+        /* Still degenerate (values near the double range's ends): span the data
+         * with no ticks rather than loop or divide by zero. */
+        a.lo = lo, a.hi = hi > lo ? hi : lo + 1.0, a.step = INFINITY;
+    }
     return a;
+}
+
+/* Ticks at lo + t * step for t = 0 .. n - 1 (an index, so rounding never stalls). */
+static int tick_count(axis a)
+{
+    if (!isfinite(a.step)) return 0;
+    double n = floor((a.hi - a.lo) / a.step + 1e-6);
+    return n >= 0.0 && n < MAX_TICKS ? (int)n + 1 : 0;
 }
 
 static int tick_decimals(double step)
 {
+    if (!(step > 0.0 && isfinite(step))) return 0;
     int d = (int)ceil(-log10(step) - 1e-9);
     return d < 0 ? 0 : d > 6 ? 6 : d;
 }
@@ -291,13 +313,15 @@ static void draw_panel(FILE *f, const cli_metrics *m, const panel *p, double x0,
     fprintf(f, "<g>\n<text x=\"%.1f\" y=\"%d\" class=\"ptitle\">%s</text>\n", x0 + PANEL_W / 2.0,
             PANEL_TOP - 12, p->title);
     int dy = tick_decimals(ay.step), dx = tick_decimals(ax.step);
-    for (double y = ay.lo; y <= ay.hi + ay.step * 1e-6; y += ay.step) {
+    for (int t = 0, nt = tick_count(ay); t < nt; t++) {
+        double y = ay.lo + t * ay.step;
         fprintf(f, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" class=\"grid\"/>\n", x0,
                 PY(y), x0 + PANEL_W, PY(y));
         fprintf(f, "<text x=\"%.1f\" y=\"%.1f\" class=\"ytick\">%.*f</text>\n", x0 - 6, PY(y) + 4,
                 dy, fabs(y) < ay.step * 1e-6 ? 0.0 : y);
     }
-    for (double x = ax.lo; x <= ax.hi + ax.step * 1e-6; x += ax.step) {
+    for (int t = 0, nt = tick_count(ax); t < nt; t++) {
+        double x = ax.lo + t * ax.step;
         fprintf(f, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" class=\"grid\"/>\n", PX(x),
                 y0, PX(x), (double)PANEL_TOP);
         fprintf(f, "<text x=\"%.1f\" y=\"%.1f\" class=\"xtick\">%.*f</text>\n", PX(x), y0 + 18, dx,

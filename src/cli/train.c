@@ -225,9 +225,11 @@ static bool load_split(const char *dir, const char *split, int64_t limit, const 
     ag_tensor *img = ag_idx_load(pi), *lab = img ? ag_idx_load(pl) : NULL;
     int64_t n = img ? ag_dim(img, 0) : 0;
     if (lab && (ag_dim(lab, 0) != n || ag_numel(img) != n * 784)) {
+        /* The sizes first: ending the scope frees img and lab. */
+        long long nlab = (long long)ag_dim(lab, 0), pixels = n ? (long long)(ag_numel(img) / n) : 0;
         ag_scope_end();
         fprintf(stderr, "%s: %lld images of %lld pixels but %lld labels; want 28x28 images\n", pi,
-                (long long)n, n ? (long long)(ag_numel(img) / n) : 0LL, (long long)ag_dim(lab, 0));
+                (long long)n, pixels, nlab);
         return false;
     }
     if (limit > 0 && limit < n) n = limit;
@@ -527,6 +529,7 @@ static int train_loop(run *r)
     epoch_stats st = {0};
     double best_val = -1.0, train_s = 0.0;
     int64_t best_epoch = 0, samples = 0;
+    bool wrote = false; /* the log and plot; only a trained epoch writes them */
     for (int64_t e = r->start_epoch; e < r->o.epochs; e++) {
         if (!train_epoch(r, e, &st)) return ag_last_status() == AG_OK ? 1 : fail("training");
         train_s += st.seconds;
@@ -548,6 +551,7 @@ static int train_loop(run *r)
         if (r->o.save && save_checkpoint(&r->o, r->m, r->opt, e + 1, r->mean, r->sd) != AG_OK)
             return fail("saving the checkpoint");
         if (!write_outputs(r)) return 1;
+        wrote = true;
     }
     if (r->start_epoch >= r->o.epochs) {
         if (r->o.resume)
@@ -566,8 +570,10 @@ static int train_loop(run *r)
     if (best_val >= 0.0) printf("; best validation accuracy %.4f (epoch %lld)", best_val, (long long)best_epoch);
     printf("\n");
     if (r->o.save) printf("checkpoint: %s\n", r->o.save);
-    if (r->o.log) printf("log: %s\n", r->o.log);
-    if (r->o.plot) printf("plot: %s\n", r->o.plot);
+    if (wrote && r->o.log) printf("log: %s\n", r->o.log);
+    if (wrote && r->o.plot) printf("plot: %s\n", r->o.plot);
+    if (!wrote && (r->o.log || r->o.plot))
+        printf("nothing trained: --log and --plot files left as they were\n");
     return 0;
 }
 
