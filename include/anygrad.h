@@ -347,12 +347,15 @@ ag_module *ag_leaky_relu_new(float negative_slope);
 ag_module *ag_softmax_new(int axis);
 ag_module *ag_log_softmax_new(int axis);
 
-/* Takes ownership of the n modules (also on failure); children are named "0",
- * "1", ... Modules may be NULL only when an earlier constructor failed: the
- * error is kept and NULL returned, so constructors can be nested. */
+/* Takes ownership of the n modules (also on failure, except modules that
+ * already belong to another Sequential: those stay with their owner); children
+ * are named "0", "1", ... Modules may be NULL only when an earlier constructor
+ * failed: the error is kept and NULL returned, so constructors can be nested. */
 ag_module *ag_sequential_new(int n, ag_module *const *modules);
 /* Appends a child under name (letters, digits, '_'; NULL = its index). Takes
- * ownership of child, also on failure. */
+ * ownership of child, also on failure, except when child already has a parent
+ * or would create a cycle: then AG_ERR_ARG and child stays with its owner. The
+ * child takes the Sequential's train/eval mode. */
 ag_status ag_sequential_add(ag_module *seq, const char *name, ag_module *child);
 int ag_module_num_children(const ag_module *m);
 ag_module *ag_module_child(const ag_module *m, int index);  /* borrowed */

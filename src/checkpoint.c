@@ -245,8 +245,12 @@ static ag_status read_opt_meta(const char *path, const ag_tensor_dict *d, const 
     *lr = lrs ? strtof(lrs, &e) : -1.0f;
     if (!lrs || *e || !(*lr >= 0.0f))
         return ag_set_error(AG_ERR_IO, "checkpoint %s: bad or missing optimizer.lr", path);
-    if (!parse_i64(ag_tensor_dict_meta(d, OPT_PREFIX "steps"), NULL, steps))
-        return ag_set_error(AG_ERR_IO, "checkpoint %s: bad or missing optimizer.steps", path);
+    /* The ranges ag__optim_restore_steps accepts, checked here so that a bad
+     * count fails before the model is changed. */
+    if (!parse_i64(ag_tensor_dict_meta(d, OPT_PREFIX "steps"), NULL, steps) ||
+        *steps > AG_OPTIM_MAX_STEPS)
+        return ag_set_error(AG_ERR_IO, "checkpoint %s: bad, missing or out-of-range "
+                                       "optimizer.steps", path);
     const char *p = ag_tensor_dict_meta(d, OPT_PREFIX "param_steps");
     int np = ag__optim_num_params(opt);
     for (int i = 0; i < np; i++) {
@@ -254,6 +258,9 @@ static ag_status read_opt_meta(const char *path, const ag_tensor_dict *d, const 
             return ag_set_error(AG_ERR_IO, "checkpoint %s: optimizer.param_steps does not list "
                                            "%d step counts (the optimizer has %d parameters)",
                                 path, np, np);
+        if (psteps[i] > AG_OPTIM_MAX_STEPS)
+            return ag_set_error(AG_ERR_IO, "checkpoint %s: optimizer.param_steps: count %" PRId64
+                                           " of parameter %d is out of range", path, psteps[i], i);
         if (*p) p++;
     }
     return AG_OK;

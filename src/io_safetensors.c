@@ -7,8 +7,10 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "core.h"
@@ -264,6 +266,33 @@ static void sync_dir_of(const char *path)
     }
 }
 
+/* Creates a new temporary file next to path, named into tmp (cap bytes), and
+ * gives it the mode the saved file should have: an existing file's permission
+ * bits, otherwise 0666 less the umask. The latter comes from creating the file
+ * with mode 0666 (the kernel applies the umask and any default ACL), not from
+ * mkstemp, whose 0600 the rename would keep, nor from umask(), which can only
+ * be read by changing it for the whole process. O_EXCL makes the name ours. */
+static int create_temp(const char *path, char *tmp, size_t cap)
+{
+    static _Atomic unsigned counter;
+    int fd = -1;
+    for (int attempt = 0; attempt < 100 && fd < 0; attempt++) {
+        snprintf(tmp, cap, "%s.tmp.%ld.%u", path, (long)getpid(), atomic_fetch_add(&counter, 1));
+        fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
+        if (fd < 0 && errno != EEXIST) return -1;
+    }
+    if (fd < 0) return -1;
+    struct stat st;
+    if (stat(path, &st) == 0 && S_ISREG(st.st_mode) && fchmod(fd, st.st_mode & 0777) != 0) {
+        int e = errno;
+        close(fd);
+        unlink(tmp);
+        errno = e;
+        return -1;
+    }
+    return fd;
+}
+
 ag_status ag_save_safetensors(const char *path, int n, const char *const *names,
                               ag_tensor *const *tensors, int nmeta, const char *const *meta)
 {
@@ -274,13 +303,13 @@ ag_status ag_save_safetensors(const char *path, int n, const char *const *names,
     if (!hdr) return ag_set_error(AG_ERR_OOM, "save_safetensors: cannot build the header");
 
     size_t plen = strlen(path);
-    char *tmp = malloc(plen + 16);
+    size_t tcap = plen + 48; /* ".tmp.<pid>.<counter>" */
+    char *tmp = malloc(tcap);
     if (!tmp) {
         free(hdr);
         return ag_set_error(AG_ERR_OOM, "save_safetensors: out of host memory");
     }
-    snprintf(tmp, plen + 16, "%s.tmp.XXXXXX", path);
-    int fd = mkstemp(tmp);
+    int fd = create_temp(path, tmp, tcap);
     FILE *f = fd >= 0 ? fdopen(fd, "wb") : NULL;
     if (!f) {
         s = ag_set_error(AG_ERR_IO, "save_safetensors: cannot create a temporary file next to "
@@ -501,6 +530,36 @@ static ag_status read_header(FILE *f, const char *path, ag_json **root, uint64_t
     return AG_OK;
 }
 
+typedef struct keyref {
+    const char *s;
+    size_t len;
+} keyref;
+
+static int cmp_key(const void *a, const void *b)
+{
+    const keyref *x = a, *y = b;
+    int c = memcmp(x->s, y->s, x->len < y->len ? x->len : y->len);
+    if (c) return c;
+    return x->len < y->len ? -1 : x->len > y->len;
+}
+
+/* No name twice: sorts the keys and compares neighbours, O(n log n) for headers
+ * of up to millions of entries. */
+static ag_status check_unique(const char *path, const ag_json *root)
+{
+    if (root->n < 2) return AG_OK;
+    keyref *k = malloc(root->n * sizeof *k);
+    if (!k) return ag_set_error(AG_ERR_OOM, "safetensors %s: out of host memory", path);
+    for (size_t i = 0; i < root->n; i++) k[i] = (keyref){root->keys[i], root->key_lens[i]};
+    qsort(k, root->n, sizeof *k, cmp_key);
+    ag_status s = AG_OK;
+    for (size_t i = 1; i < root->n && s == AG_OK; i++)
+        if (cmp_key(&k[i - 1], &k[i]) == 0)
+            s = BAD("safetensors %s: name '%s' appears twice in the header", path, k[i].s);
+    free(k);
+    return s;
+}
+
 static ag_status parse_file(FILE *f, const char *path, ag_tensor_dict *d)
 {
     ag_json *root = NULL;
@@ -510,13 +569,8 @@ static ag_status parse_file(FILE *f, const char *path, ag_tensor_dict *d)
     entry *e = calloc(root->n ? root->n : 1, sizeof *e);
     size_t ne = 0;
     if (!e) s = ag_set_error(AG_ERR_OOM, "safetensors %s: out of host memory", path);
+    if (s == AG_OK) s = check_unique(path, root);
     for (size_t i = 0; i < root->n && s == AG_OK; i++) {
-        for (size_t j = 0; j < i && s == AG_OK; j++)
-            if (root->key_lens[i] == root->key_lens[j] &&
-                !memcmp(root->keys[i], root->keys[j], root->key_lens[i]))
-                s = BAD("safetensors %s: name '%s' appears twice in the header", path,
-                        root->keys[i]);
-        if (s != AG_OK) break;
         if (strlen(root->keys[i]) != root->key_lens[i])
             s = BAD("safetensors %s: a tensor name contains a NUL character", path);
         else if (!strcmp(root->keys[i], "__metadata__"))

@@ -3,7 +3,6 @@
  * flattened parameter and state lists follow PyTorch's state_dict. */
 #include <ctype.h>
 #include <math.h>
-#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,16 +32,19 @@ struct ag_module {
     int nchild, capchild;
     ag_module **child;
     char **child_names;
-    /* Flattened lists, rebuilt when any Sequential changed since (generation). */
-    uint64_t gen;
+    /* The Sequential that owns this module (NULL at the top): a module belongs to
+     * one tree, and changes are announced up the chain. */
+    ag_module *parent;
+    /* Flattened lists, rebuilt when this module's tree changed since they were
+     * built: version goes up on m and all its ancestors at every change, and
+     * flat_version is the version the lists were built for (0: none). */
+    uint64_t version, flat_version;
     int nflat_p, nflat_s;
-    ag_tensor **flat_s;                /* parameters first in PyTorch order... */
+    ag_tensor **flat_s;                /* state_dict order: own params, own buffers, children */
     char **flat_sn;
-    ag_tensor **flat_p;
+    ag_tensor **flat_p;                /* the parameter slots among them, same order */
     char **flat_pn;
 };
-
-static _Atomic uint64_t generation = 1;
 
 /* ---- construction -------------------------------------------------------------- */
 
@@ -55,6 +57,7 @@ static ag_module *module_new(const kind_info *k)
     }
     m->kind = k;
     m->training = true;
+    m->version = 1;
     return m;
 }
 
@@ -392,6 +395,20 @@ ag_module *ag_sequential_new(int n, ag_module *const *modules)
     return NULL;
 }
 
+/* Whether a is m or one of m's ancestors. */
+static bool is_ancestor(const ag_module *a, const ag_module *m)
+{
+    for (; m; m = m->parent)
+        if (m == a) return true;
+    return false;
+}
+
+/* m's contents changed: every cached list in its tree that includes m is stale. */
+static void changed(ag_module *m)
+{
+    for (; m; m = m->parent) m->version++;
+}
+
 static bool valid_name(const char *s)
 {
     if (!*s) return false;
@@ -413,8 +430,12 @@ ag_status ag_sequential_add(ag_module *seq, const char *name, ag_module *child)
     else if (!child)
         s = ag_last_status() != AG_OK ? ag_last_status()
                                       : ag_set_error(AG_ERR_ARG, "ag_sequential_add: child is NULL");
-    else if (child == seq)
-        s = ag_set_error(AG_ERR_ARG, "ag_sequential_add: a Sequential cannot contain itself");
+    else if (child->parent)
+        s = ag_set_error(AG_ERR_ARG, "ag_sequential_add: the %s already belongs to a Sequential",
+                         child->kind->name);
+    else if (is_ancestor(child, seq))
+        s = ag_set_error(AG_ERR_ARG, "ag_sequential_add: a Sequential cannot contain itself or "
+                                     "one of its ancestors");
     else if (!valid_name(name))
         s = ag_set_error(AG_ERR_ARG, "ag_sequential_add: name '%s' must be letters, digits or '_'",
                          name);
@@ -433,13 +454,15 @@ ag_status ag_sequential_add(ag_module *seq, const char *name, ag_module *child)
     char *copy = s == AG_OK ? strdup(name) : NULL;
     if (s == AG_OK && !copy) s = ag_set_error(AG_ERR_OOM, "ag_sequential_add: out of host memory");
     if (s != AG_OK) {
-        if (child != seq) ag_module_free(child);
+        /* A child owned by another tree (or by seq's own) stays with its owner. */
+        if (child && !child->parent && !is_ancestor(child, seq)) ag_module_free(child);
         return s;
     }
-    child->training = seq->training;
+    ag_module_train(child, seq->training);
+    child->parent = seq;
     seq->child[seq->nchild] = child;
     seq->child_names[seq->nchild++] = copy;
-    atomic_fetch_add(&generation, 1);
+    changed(seq);
     return AG_OK;
 }
 
@@ -475,7 +498,7 @@ static void free_flat(ag_module *m)
     m->flat_s = m->flat_p = NULL;
     m->flat_sn = m->flat_pn = NULL;
     m->nflat_s = m->nflat_p = 0;
-    m->gen = 0;
+    m->flat_version = 0;
 }
 
 void ag_module_free(ag_module *m)
@@ -508,13 +531,13 @@ typedef struct walker {
     int n;
     ag_tensor **t;   /* NULL while counting */
     char **names;
-    bool params_only, oom;
+    bool *is_param;  /* per entry: a parameter slot (whatever its requires_grad) */
+    bool oom;
 } walker;
 
 static void walk(const ag_module *m, const char *prefix, walker *w)
 {
-    int nown = w->params_only ? m->nparam : m->nparam + m->nbuf;
-    for (int i = 0; i < nown; i++, w->n++) {
+    for (int i = 0; i < m->nparam + m->nbuf; i++, w->n++) {
         if (!w->t) continue;
         size_t len = strlen(prefix) + strlen(m->own_names[i]) + 1;
         char *s = malloc(len);
@@ -525,6 +548,7 @@ static void walk(const ag_module *m, const char *prefix, walker *w)
         snprintf(s, len, "%s%s", prefix, m->own_names[i]);
         w->t[w->n] = m->own[i];
         w->names[w->n] = s;
+        w->is_param[w->n] = i < m->nparam;
     }
     for (int c = 0; c < m->nchild; c++) {
         size_t len = strlen(prefix) + strlen(m->child_names[c]) + 2;
@@ -539,33 +563,37 @@ static void walk(const ag_module *m, const char *prefix, walker *w)
     }
 }
 
-/* The state list is the owner of the names; the parameter list points into it. */
+/* The state list is the owner of the names; the parameter list points into it.
+ * Parameters are chosen by slot, as PyTorch keeps frozen ones in parameters(). */
 static bool refresh(ag_module *m)
 {
-    uint64_t g = atomic_load(&generation);
-    if (m->gen == g) return true;
+    if (m->flat_version == m->version) return true;
     free_flat(m);
-    walker count = {.params_only = false};
+    walker count = {0};
     walk(m, "", &count);
     int n = count.n;
     m->flat_s = calloc((size_t)n + 1, sizeof *m->flat_s);
     m->flat_sn = calloc((size_t)n + 1, sizeof *m->flat_sn);
     m->flat_p = calloc((size_t)n + 1, sizeof *m->flat_p);
     m->flat_pn = calloc((size_t)n + 1, sizeof *m->flat_pn);
-    walker w = {.t = m->flat_s, .names = m->flat_sn};
-    if (m->flat_s && m->flat_sn && m->flat_p && m->flat_pn) walk(m, "", &w);
-    m->nflat_s = n;
-    if (!m->flat_s || !m->flat_sn || !m->flat_p || !m->flat_pn || w.oom) {
+    bool *is_param = calloc((size_t)n + 1, sizeof *is_param);
+    walker w = {.t = m->flat_s, .names = m->flat_sn, .is_param = is_param};
+    bool ok = m->flat_s && m->flat_sn && m->flat_p && m->flat_pn && is_param;
+    if (ok) walk(m, "", &w);
+    m->nflat_s = m->flat_sn ? n : 0; /* free_flat frees the names made so far */
+    if (!ok || w.oom) {
+        free(is_param);
         free_flat(m);
         ag_set_error(AG_ERR_OOM, "module: out of host memory listing parameters");
         return false;
     }
     for (int i = 0; i < n; i++)
-        if (m->flat_s[i]->requires_grad) {
+        if (is_param[i]) {
             m->flat_p[m->nflat_p] = m->flat_s[i];
             m->flat_pn[m->nflat_p++] = m->flat_sn[i];
         }
-    m->gen = g;
+    free(is_param);
+    m->flat_version = m->version;
     return true;
 }
 

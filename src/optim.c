@@ -396,7 +396,7 @@ int64_t ag__optim_param_steps(const ag_optim *opt, int i) { return opt->pstep[i]
 ag_status ag__optim_restore_steps(ag_optim *opt, int64_t steps, const int64_t *psteps)
 {
     /* Bounded so that counting further steps can never overflow. */
-    const int64_t max = INT64_MAX / 2;
+    const int64_t max = AG_OPTIM_MAX_STEPS;
     if (steps < 0 || steps > max)
         return ag_set_error(AG_ERR_ARG, "optimizer state: step count %lld out of range",
                             (long long)steps);

@@ -5,6 +5,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "anygrad.h"
@@ -540,6 +542,85 @@ START_TEST(test_safetensors_rejects)
 }
 END_TEST
 
+/* Lists handed out stay valid until that module (or one inside it) changes;
+ * parameters are the parameter slots, frozen or not. */
+START_TEST(test_lists_stable)
+{
+    ag_module *m = NN(ag_sequential_new(2, (ag_module *[]){ag_linear_new(3, 4, true), ag_relu_new()}));
+    int n, np;
+    const char *const *names = NN((void *)ag_module_state_names(m, &n));
+    ag_tensor *const *params = NN((void *)ag_module_parameters(m, &np));
+    ck_assert_int_eq(n, 2);
+    ck_assert_int_eq(np, 2);
+    ag_module *other = NN(ag_sequential_new(1, (ag_module *[]){ag_relu_new()}));
+    OK(ag_sequential_add(other, "fc", ag_linear_new(2, 2, false)));
+    ck_assert_ptr_eq(ag_module_parameters(m, &np), params);
+    ck_assert_ptr_eq(ag_module_state_names(m, &n), names);
+    ck_assert_str_eq(names[0], "0.weight");
+    ag_module_free(other);
+
+    /* changing a nested Sequential refreshes its ancestors' lists */
+    ag_module *inner = NN(ag_sequential_new(0, NULL));
+    OK(ag_sequential_add(m, "inner", inner));
+    names = ag_module_state_names(m, &n);
+    ck_assert_int_eq(n, 2);
+    OK(ag_sequential_add(inner, "fc", ag_linear_new(4, 2, true)));
+    names = ag_module_state_names(m, &n);
+    ck_assert_int_eq(n, 4);
+    ck_assert_str_eq(names[3], "inner.fc.bias");
+    ck_assert_int_eq(ag_module_num_parameters(m), 3 * 4 + 4 + 4 * 2 + 2);
+
+    /* a frozen parameter is still a parameter (as in PyTorch) */
+    ag_module *lin = NN(ag_linear_new(4, 3, true));
+    OK(ag_set_requires_grad(ag_module_get(lin, "weight"), false));
+    ag_module_parameters(lin, &np);
+    ck_assert_int_eq(np, 2);
+    ag_module_free(ag_sequential_new(0, NULL));
+    ag_module_parameters(lin, &np);
+    ck_assert_int_eq(np, 2);
+    ck_assert_int_eq(ag_module_num_parameters(lin), 15);
+    ag_module *bn = NN(ag_batch_norm_new(3, 1));
+    ag_module_parameters(bn, &np);
+    ck_assert_int_eq(np, 2); /* buffers are not parameters */
+    ag_module_free(bn);
+    ag_module_free(lin);
+    ag_module_free(m);
+}
+END_TEST
+
+/* Children take the Sequential's mode all the way down; a module belongs to one
+ * Sequential, and cycles are refused (the module stays with its owner). */
+START_TEST(test_sequential_add_rules)
+{
+    ag_module *outer = NN(ag_sequential_new(0, NULL));
+    ag_module_train(outer, false);
+    ag_module *inner = NN(ag_sequential_new(1, (ag_module *[]){ag_dropout_new(0.5f)}));
+    OK(ag_sequential_add(outer, "block", inner));
+    ck_assert(!ag_module_is_training(inner));
+    ck_assert(!ag_module_is_training(ag_module_child(inner, 0)));
+    int64_t sh[2] = {1, 64};
+    ag_tensor *x = ag_ones(2, sh);
+    ag_tensor *y = NN(ag_module_forward(outer, x));
+    expect_equal(y, x, "eval-mode dropout");
+    ag_release(y);
+    ag_release(x);
+
+    ag_clear_error();
+    ck_assert_int_eq(ag_sequential_add(inner, "loop", outer), AG_ERR_ARG);   /* cycle */
+    ck_assert_int_eq(ag_sequential_add(inner, "self", inner), AG_ERR_ARG);   /* itself */
+    ag_module *b = NN(ag_sequential_new(0, NULL));
+    ck_assert_int_eq(ag_sequential_add(b, "again", inner), AG_ERR_ARG);      /* two owners */
+    ck_assert_int_eq(ag_sequential_add(outer, "again", inner), AG_ERR_ARG);
+    ck_assert_ptr_null(ag_sequential_new(1, (ag_module *[]){inner}));
+    ck_assert_int_eq(ag_last_status(), AG_ERR_ARG);
+    ck_assert_int_eq(ag_module_num_children(outer), 1);
+    ck_assert_int_eq(ag_module_num_children(inner), 1);
+    ck_assert_int_eq(ag_module_num_children(b), 0);
+    ag_module_free(b);
+    ag_module_free(outer);
+}
+END_TEST
+
 /* ---- checkpoints ------------------------------------------------------------------------ */
 
 static ag_module *small_net(uint64_t seed)
@@ -624,6 +705,100 @@ START_TEST(test_checkpoint_resume)
 }
 END_TEST
 
+/* A failed load changes nothing: a step count out of range is caught before the
+ * weights are copied (it used to fail only after them). */
+START_TEST(test_checkpoint_bad_steps_leave_model)
+{
+    ag_manual_seed(1);
+    ag_module *m = NN(ag_linear_new(3, 2, true));
+    ag_optim *o = adam_for(m);
+    OK(ag_checkpoint_save(tpath("ck.st"), m, o, 3));
+    ag_tensor_dict *d = NN(ag_load_safetensors(tpath("ck.st")));
+    ag_manual_seed(2);
+    ag_module *m2 = NN(ag_linear_new(3, 2, true));
+    ag_optim *o2 = adam_for(m2);
+    float before[6], after[6];
+    OK(ag_to_host(ag_module_get(m2, "weight"), before, sizeof before));
+    const char *keys[2] = {"optimizer.steps", "optimizer.param_steps"};
+    const char *vals[2] = {"9000000000000000000", "0,9000000000000000000"};
+    for (int k = 0; k < 2; k++) {
+        const char *meta[32];
+        ck_assert_int_le(d->nmeta, 16);
+        for (int i = 0; i < d->nmeta; i++) {
+            meta[2 * i] = d->meta_keys[i];
+            meta[2 * i + 1] = strcmp(d->meta_keys[i], keys[k]) ? d->meta_values[i] : vals[k];
+        }
+        OK(ag_save_safetensors(tpath("bad.st"), d->n, (const char *const *)d->names, d->tensors,
+                               d->nmeta, meta));
+        int64_t ep = -7;
+        ck_assert_int_ne(ag_checkpoint_load(tpath("bad.st"), m2, o2, &ep), AG_OK);
+        ck_assert_msg(strstr(ag_last_error(), "range"), "%s", ag_last_error());
+        ck_assert_int_eq(ep, -7);
+        ck_assert_int_eq(ag_optim_steps(o2), 0);
+        OK(ag_to_host(ag_module_get(m2, "weight"), after, sizeof after));
+        ck_assert_msg(!memcmp(before, after, sizeof before), "%s: weights changed", keys[k]);
+    }
+    ag_tensor_dict_free(d);
+    ag_optim_free(o);
+    ag_optim_free(o2);
+    ag_module_free(m);
+    ag_module_free(m2);
+}
+END_TEST
+
+static unsigned file_mode(const char *path)
+{
+    struct stat st;
+    ck_assert_msg(stat(path, &st) == 0, "stat %s", path);
+    return (unsigned)(st.st_mode & 0777);
+}
+
+/* Saved files get 0666 less the umask, or keep an existing file's mode (not
+ * mkstemp's 0600). */
+START_TEST(test_safetensors_file_mode)
+{
+    ag_tensor *t = ag_scalar(1.0f);
+    const char *name = "x";
+    mode_t old = umask(022);
+    OK(ag_save_safetensors(tpath("new.st"), 1, &name, &t, 0, NULL));
+    ck_assert_uint_eq(file_mode(tpath("new.st")), 0644);
+    umask(077);
+    OK(ag_save_safetensors(tpath("private.st"), 1, &name, &t, 0, NULL));
+    ck_assert_uint_eq(file_mode(tpath("private.st")), 0600);
+    ck_assert_int_eq(chmod(tpath("new.st"), 0640), 0);
+    OK(ag_save_safetensors(tpath("new.st"), 1, &name, &t, 0, NULL));
+    ck_assert_uint_eq(file_mode(tpath("new.st")), 0640);
+    umask(old);
+    ag_release(t);
+}
+END_TEST
+
+/* Duplicate names are found by sorting: a header of many entries loads (or is
+ * rejected) in well under a second, not minutes. */
+START_TEST(test_safetensors_many_names)
+{
+    enum { N = 60000 };
+    const char *one = "\"t%07d\":{\"dtype\":\"F32\",\"shape\":[0],\"data_offsets\":[0,0]},";
+    size_t cap = (size_t)N * 64 + 64, at = 0;
+    char *h = malloc(cap);
+    h[at++] = '{';
+    for (int i = 0; i < N; i++) at += (size_t)snprintf(h + at, cap - at, one, i == N - 1 ? 17 : i);
+    h[at - 1] = '}';
+    h[at] = '\0';
+    raw_st("many.st", h, 0, 0);
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    ag_clear_error();
+    ck_assert_ptr_null(ag_load_safetensors(tpath("many.st")));
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    ck_assert_int_eq(ag_last_status(), AG_ERR_IO);
+    ck_assert_msg(strstr(ag_last_error(), "'t0000017' appears twice"), "%s", ag_last_error());
+    double sec = (double)(t1.tv_sec - t0.tv_sec) + 1e-9 * (double)(t1.tv_nsec - t0.tv_nsec);
+    ck_assert_msg(sec < 2.0, "%d-entry header took %.2f s", N, sec);
+    free(h);
+}
+END_TEST
+
 /* ---- real data ---------------------------------------------------------------------------- */
 
 START_TEST(test_fashion_mnist_short_run)
@@ -696,6 +871,8 @@ Suite *suite_modules(void)
     tcase_add_test(tm, test_names_shapes_counts);
     tcase_add_test(tm, test_init_statistics);
     tcase_add_test(tm, test_train_eval);
+    tcase_add_test(tm, test_lists_stable);
+    tcase_add_test(tm, test_sequential_add_rules);
     suite_add_tcase(s, tm);
     TCase *td = tcase_create("data");
     tcase_add_checked_fixture(td, setup, teardown);
@@ -705,6 +882,9 @@ Suite *suite_modules(void)
     tcase_add_test(td, test_safetensors_round_trip);
     tcase_add_test(td, test_safetensors_rejects);
     tcase_add_test(td, test_checkpoint_resume);
+    tcase_add_test(td, test_checkpoint_bad_steps_leave_model);
+    tcase_add_test(td, test_safetensors_file_mode);
+    tcase_add_test(td, test_safetensors_many_names);
     suite_add_tcase(s, td);
     TCase *tr = tcase_create("fashion");
     tcase_set_timeout(tr, 300);
