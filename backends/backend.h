@@ -170,4 +170,9 @@ void ag_philox4x32(const uint32_t key[2], const uint32_t ctr[4], uint32_t out[4]
 /* CPU backend constructor (backends/cpu). */
 ag_status ag_cpu_backend_create(const ag_backend_i **iface, void **ctx);
 
+/* OpenCL (backends/opencl, built when AG_HAVE_OPENCL): one context per device of
+ * every platform, at most max; returns how many (0 when OpenCL is unusable, the
+ * reason in the thread's error). */
+int ag_opencl_backends_create(const ag_backend_i **iface, void **ctxs, int max);
+
 #endif /* AG_BACKEND_H */

@@ -1,5 +1,5 @@
-/* Device registry. Only the CPU backend exists so far; the probe and ranking of
- * GPU devices arrive with their backends. AG_DEVICE selects by name. */
+/* Device registry: the CPU, then every OpenCL device. The CPU stays the default
+ * until ranking arrives (issue 7); AG_DEVICE selects by backend or name. */
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,22 +16,32 @@ static char probe_error[256];
 static pthread_once_t probe_once = PTHREAD_ONCE_INIT;
 static _Thread_local ag_device *thread_default;
 
+static void add_device(const ag_backend_i *iface, void *ctx)
+{
+    ag_device *d = &devices[ndevices];
+    d->i = iface;
+    d->ctx = ctx;
+    d->index = ndevices;
+    if (iface->describe) iface->describe(ctx, d->name, sizeof d->name);
+    else snprintf(d->name, sizeof d->name, "%s", iface->name);
+    ndevices++;
+}
+
 static void probe(void)
 {
     const ag_backend_i *iface;
     void *ctx;
     if (ag_cpu_backend_create(&iface, &ctx) == AG_OK) {
-        ag_device *d = &devices[ndevices];
-        d->i = iface;
-        d->ctx = ctx;
-        d->index = ndevices;
-        if (iface->describe) iface->describe(ctx, d->name, sizeof d->name);
-        else snprintf(d->name, sizeof d->name, "cpu");
-        ndevices++;
+        add_device(iface, ctx);
     } else {
         probe_status = ag_last_status();
         snprintf(probe_error, sizeof probe_error, "%s", ag_last_error());
     }
+#ifdef AG_HAVE_OPENCL
+    void *ctxs[MAX_DEVICES];
+    int n = ag_opencl_backends_create(&iface, ctxs, MAX_DEVICES - ndevices);
+    for (int i = 0; i < n; i++) add_device(iface, ctxs[i]);
+#endif
 }
 
 static bool ensure_probed(void)

@@ -1,0 +1,1 @@
+/* rand kernels (to be written). */

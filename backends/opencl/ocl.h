@@ -1,0 +1,224 @@
+/* OpenCL backend internals. The ICD loader and CLBlast are opened with dlopen
+ * at run time (ocl_loader.c): the headers give types and prototypes only, so a
+ * machine without OpenCL still runs anygrad on its other backends. */
+#ifndef AG_OCL_H
+#define AG_OCL_H
+
+#define CL_TARGET_OPENCL_VERSION 120
+#include <CL/cl.h>
+#include <pthread.h>
+#include <stdbool.h>
+
+#include "backend.h"
+
+/* The OpenCL entry points the backend uses, resolved from libOpenCL.so.1. */
+#define OCL_API_LIST(X)                                                                   \
+    X(clGetPlatformIDs) X(clGetPlatformInfo) X(clGetDeviceIDs) X(clGetDeviceInfo)         \
+    X(clCreateContext) X(clReleaseContext) X(clCreateCommandQueue)                        \
+    X(clReleaseCommandQueue) X(clCreateBuffer) X(clReleaseMemObject)                      \
+    X(clEnqueueWriteBuffer) X(clEnqueueReadBuffer) X(clEnqueueCopyBuffer)                 \
+    X(clCreateProgramWithSource) X(clCreateProgramWithBinary) X(clBuildProgram)           \
+    X(clGetProgramInfo) X(clGetProgramBuildInfo) X(clReleaseProgram) X(clCreateKernel)    \
+    X(clReleaseKernel) X(clSetKernelArg) X(clEnqueueNDRangeKernel) X(clFinish)            \
+    X(clFlush) X(clGetKernelWorkGroupInfo)
+
+typedef struct ocl_api {
+#define OCL_API_FIELD(fn) __typeof__(fn) *fn;
+    OCL_API_LIST(OCL_API_FIELD)
+#undef OCL_API_FIELD
+} ocl_api;
+
+/* The loaded API (NULL members until ocl_load succeeds). */
+extern ocl_api ocl;
+/* Opens libOpenCL.so.1 once; AG_OK or AG_ERR_UNSUPPORTED with the reason. */
+ag_status ocl_load(void);
+
+/* CLBlast, loaded on first GEMM; NULL members when absent or AG_OPENCL_CLBLAST=0. */
+typedef struct ocl_clblast_api {
+    int (*sgemm_strided_batched)(int layout, int ta, int tb, size_t m, size_t n, size_t k,
+                                 float alpha, cl_mem a, size_t a_off, size_t a_ld, size_t a_stride,
+                                 cl_mem b, size_t b_off, size_t b_ld, size_t b_stride, float beta,
+                                 cl_mem c, size_t c_off, size_t c_ld, size_t c_stride,
+                                 size_t batch, cl_command_queue *queue, cl_event *event);
+    int (*sgemm_with_temp)(int layout, int ta, int tb, size_t m, size_t n, size_t k, float alpha,
+                           cl_mem a, size_t a_off, size_t a_ld, cl_mem b, size_t b_off,
+                           size_t b_ld, float beta, cl_mem c, size_t c_off, size_t c_ld,
+                           cl_command_queue *queue, cl_event *event, cl_mem temp);
+    int (*sgemm_temp_size)(int layout, int ta, int tb, size_t m, size_t n, size_t k,
+                           size_t a_off, size_t a_ld, size_t b_off, size_t b_ld, size_t c_off,
+                           size_t c_ld, cl_command_queue *queue, size_t *bytes);
+} ocl_clblast_api;
+/* NULL when CLBlast cannot be used (the reason in *why when given). */
+const ocl_clblast_api *ocl_clblast(const char **why);
+
+struct ag_buffer {
+    cl_mem mem;
+    size_t bytes;
+};
+
+typedef struct ocl_program ocl_program; /* ocl_program.c */
+
+/* One OpenCL device: its own context and in-order queue. */
+typedef struct ocl_ctx {
+    cl_platform_id platform;
+    cl_device_id device;
+    cl_context context;
+    cl_command_queue queue;
+    pthread_mutex_t lock;    /* kernel arguments are shared state: one launch at a time */
+    char name[96];           /* device name as the driver reports it */
+    char platform_name[64];
+    char vendor[64];
+    char driver[128];         /* driver version: part of the program cache key */
+    char version[128];       /* OpenCL version string of the device */
+    cl_device_type type;
+    cl_ulong global_mem, max_alloc;
+    cl_uint compute_units;
+    size_t max_wg;           /* CL_DEVICE_MAX_WORK_GROUP_SIZE */
+    size_t wg;               /* work-group size used by 1-D launches */
+    bool unified_memory;
+    cl_mem dummy;            /* bound where an optional operand is absent */
+    ocl_program *programs;   /* built on first use */
+    bool clblast_failed;     /* CLBlast returned an error once: the own GEMM from then on */
+    cl_mem gemm_temp;        /* CLBlast's temporary buffer, grown on demand */
+    size_t gemm_temp_bytes;
+} ocl_ctx;
+
+/* ---- errors ---------------------------------------------------------------- */
+
+const char *ocl_error_name(cl_int err);
+/* AG_OK on CL_SUCCESS; otherwise sets "opencl <what>: <error>" (AG_ERR_OOM for
+ * allocation failures, AG_ERR_DEVICE otherwise) and returns it. */
+ag_status ocl_check(cl_int err, const char *what);
+
+/* ---- programs (ocl_program.c) ---------------------------------------------- */
+
+/* Kernel `kernel` of kernels/<prog>.cl, built (or loaded from the disk cache) on
+ * first use. Call with c->lock held. NULL + error on failure. */
+cl_kernel ocl_kernel(ocl_ctx *c, const char *prog, const char *kernel);
+void ocl_programs_free(ocl_ctx *c);
+
+/* Embedded kernel sources, generated from the .cl files at build time. */
+typedef struct ocl_source {
+    const char *name;
+    const char *text;
+} ocl_source;
+extern const ocl_source ocl_sources[];
+extern const int ocl_nsources;
+
+/* ---- launching (ocl_launch.c) ---------------------------------------------- */
+
+/* A kernel argument: size and address, as clSetKernelArg takes them; ptr NULL
+ * with a size reserves local memory. */
+typedef struct ocl_arg {
+    size_t size;
+    const void *ptr;
+} ocl_arg;
+#define OA(x) ((ocl_arg){sizeof(x), &(x)})
+#define OA_LOCAL(bytes) ((ocl_arg){(bytes), NULL})
+
+/* Enqueues kernel over `dims` dimensions. local may be NULL (driver's choice). */
+ag_status ocl_run(ocl_ctx *c, const char *prog, const char *kernel, int dims,
+                  const size_t *global, const size_t *local, int nargs, const ocl_arg *args);
+/* 1-D launch of at least n work items (rounded up to c->wg, capped; kernels
+ * loop with a grid stride). Nothing happens when n == 0. */
+ag_status ocl_run1(ocl_ctx *c, const char *prog, const char *kernel, size_t n, int nargs,
+                   const ocl_arg *args);
+/* One work group of `wg` items per group index in [0, groups). */
+ag_status ocl_run_groups(ocl_ctx *c, const char *prog, const char *kernel, size_t groups,
+                         size_t wg, int nargs, const ocl_arg *args);
+#define OCL_ARGS(...) (int)(sizeof((ocl_arg[]){__VA_ARGS__}) / sizeof(ocl_arg)), (ocl_arg[]){__VA_ARGS__}
+
+/* Work-group size for reductions: a power of two <= 256 the device allows. */
+size_t ocl_reduce_wg(const ocl_ctx *c);
+
+/* Shape and strides as kernels take them (kernels/common.cl declares the same
+ * structs): int32 indexing, so every view must address fewer than 2^31 elements. */
+typedef struct ocl_shape {
+    cl_int nd, numel;
+    cl_int n[AG_MAX_DIMS];
+} ocl_shape;
+typedef struct ocl_strides {
+    cl_int off;
+    cl_int s[AG_MAX_DIMS];
+} ocl_strides;
+
+#define OCL_MAX_OPS 4
+/* Describes nops views of v[0]'s shape for an element-wise kernel: size-1 axes
+ * dropped, axes that every operand lays out as one merged. Fails with
+ * AG_ERR_UNSUPPORTED when an index does not fit in int32. */
+ag_status ocl_ew_layout(const char *op, int nops, const ag_view *const *v, ocl_shape *shape,
+                        ocl_strides *st);
+/* A contiguous view's element offset as a kernel argument, checked for int32. */
+ag_status ocl_offset(const char *op, const ag_view *v, cl_int *off);
+int64_t ocl_numel(const ag_view *v);
+/* The buffer to bind for an optional view: its own or the context's dummy. */
+cl_mem ocl_mem_or_dummy(const ocl_ctx *c, const ag_view *v);
+/* Validates a view: non-NULL with a buffer, ndim in range, the wanted dtype. */
+ag_status ocl_check_view(const char *op, const char *what, const ag_view *v, ag_dtype dtype);
+
+/* ---- devices (ocl_device.c) ------------------------------------------------- */
+
+/* Every OpenCL device of every platform, one context each; returns how many were
+ * created (0 when OpenCL is absent, with the reason in the thread's error). */
+int ocl_create_all(const ag_backend_i *iface, ocl_ctx **out, int max);
+void ocl_destroy(void *ctx);
+void ocl_describe(void *ctx, char *buf, size_t size);
+
+/* ---- the contract, by family ------------------------------------------------ */
+
+ag_buffer *ocl_alloc(void *ctx, size_t bytes);
+void ocl_free(void *ctx, ag_buffer *buf);
+ag_status ocl_upload(void *ctx, ag_buffer *dst, size_t off, const void *src, size_t bytes);
+ag_status ocl_download(void *ctx, ag_buffer *src, size_t off, void *dst, size_t bytes);
+ag_status ocl_copy(void *ctx, const ag_view *dst, const ag_view *src);
+ag_status ocl_fill(void *ctx, const ag_view *dst, double value);
+ag_status ocl_sync(void *ctx);
+
+ag_status ocl_unary(void *ctx, ag_unary_op op, const float p[2], const ag_view *y, const ag_view *x);
+ag_status ocl_unary_backward(void *ctx, ag_unary_op op, const float p[2], const ag_view *dx,
+                             const ag_view *dy, const ag_view *x, const ag_view *y);
+ag_status ocl_binary(void *ctx, ag_binary_op op, const ag_view *y, const ag_view *a, const ag_view *b);
+ag_status ocl_where(void *ctx, const ag_view *y, const ag_view *cond, const ag_view *a, const ag_view *b);
+
+ag_status ocl_reduce(void *ctx, ag_reduce_op op, const ag_view *y, const ag_view *x);
+
+ag_status ocl_gemm(void *ctx, float alpha, float beta, const ag_view *c, const ag_view *a,
+                   const ag_view *b);
+
+ag_status ocl_softmax(void *ctx, bool log, const ag_view *y, const ag_view *x);
+ag_status ocl_softmax_backward(void *ctx, bool log, const ag_view *dx, const ag_view *dy,
+                               const ag_view *y);
+ag_status ocl_cross_entropy(void *ctx, float smoothing, const ag_view *loss, const ag_view *logits,
+                            const ag_view *labels);
+ag_status ocl_cross_entropy_backward(void *ctx, float smoothing, const ag_view *dlogits,
+                                     const ag_view *dloss, const ag_view *logits,
+                                     const ag_view *labels);
+
+ag_status ocl_conv2d(void *ctx, const ag_conv2d_params *p, const ag_view *y, const ag_view *x,
+                     const ag_view *w);
+ag_status ocl_conv2d_backward_input(void *ctx, const ag_conv2d_params *p, const ag_view *dx,
+                                    const ag_view *dy, const ag_view *w);
+ag_status ocl_conv2d_backward_weight(void *ctx, const ag_conv2d_params *p, const ag_view *dw,
+                                     const ag_view *dy, const ag_view *x);
+ag_status ocl_pool2d(void *ctx, ag_pool_op op, const ag_pool2d_params *p, const ag_view *y,
+                     const ag_view *indices, const ag_view *x);
+ag_status ocl_pool2d_backward(void *ctx, ag_pool_op op, const ag_pool2d_params *p,
+                              const ag_view *dx, const ag_view *dy, const ag_view *indices);
+
+ag_status ocl_layer_norm(void *ctx, const ag_norm_args *a);
+ag_status ocl_layer_norm_backward(void *ctx, const ag_norm_args *a);
+ag_status ocl_batch_norm(void *ctx, const ag_norm_args *a);
+ag_status ocl_batch_norm_backward(void *ctx, const ag_norm_args *a);
+
+ag_status ocl_gather(void *ctx, int axis, const ag_view *y, const ag_view *x, const ag_view *index);
+ag_status ocl_scatter_add(void *ctx, int axis, const ag_view *y, const ag_view *index,
+                          const ag_view *src);
+
+ag_status ocl_rand(void *ctx, const ag_rand_args *r, const ag_view *y);
+ag_status ocl_dropout(void *ctx, const ag_rand_args *r, float p, const ag_view *y,
+                      const ag_view *mask, const ag_view *x);
+
+ag_status ocl_optim_step(void *ctx, const ag_optim_args *o, const ag_view *param,
+                         const ag_view *grad, const ag_view *s0, const ag_view *s1);
+
+#endif /* AG_OCL_H */

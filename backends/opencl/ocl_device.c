@@ -1,0 +1,129 @@
+/* Platforms and devices: every device of every platform gets its own context
+ * and in-order queue. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ocl.h"
+
+#define OCL_MAX_PLATFORMS 16
+#define OCL_MAX_PLATFORM_DEVICES 16
+
+static void info_str(cl_device_id d, cl_device_info what, char *buf, size_t size)
+{
+    char tmp[1024] = "";
+    if (ocl.clGetDeviceInfo(d, what, sizeof tmp - 1, tmp, NULL) != CL_SUCCESS) tmp[0] = '\0';
+    tmp[sizeof tmp - 1] = '\0';
+    snprintf(buf, size, "%s", tmp); /* long strings are cut: they are only shown */
+    /* drivers pad names with spaces */
+    size_t n = strlen(buf);
+    while (n && buf[n - 1] == ' ') buf[--n] = '\0';
+}
+
+static ag_status create_one(cl_platform_id platform, cl_device_id device, ocl_ctx **out)
+{
+    ocl_ctx *c = calloc(1, sizeof *c);
+    if (!c) return ag_set_error(AG_ERR_OOM, "opencl: out of host memory");
+    c->platform = platform;
+    c->device = device;
+    info_str(device, CL_DEVICE_NAME, c->name, sizeof c->name);
+    info_str(device, CL_DEVICE_VENDOR, c->vendor, sizeof c->vendor);
+    info_str(device, CL_DRIVER_VERSION, c->driver, sizeof c->driver);
+    info_str(device, CL_DEVICE_VERSION, c->version, sizeof c->version);
+    char pname[1024] = "";
+    if (ocl.clGetPlatformInfo(platform, CL_PLATFORM_NAME, sizeof pname - 1, pname, NULL) != CL_SUCCESS)
+        pname[0] = '\0';
+    snprintf(c->platform_name, sizeof c->platform_name, "%s", pname);
+    cl_bool unified = CL_FALSE;
+    ocl.clGetDeviceInfo(device, CL_DEVICE_TYPE, sizeof c->type, &c->type, NULL);
+    ocl.clGetDeviceInfo(device, CL_DEVICE_GLOBAL_MEM_SIZE, sizeof c->global_mem, &c->global_mem, NULL);
+    ocl.clGetDeviceInfo(device, CL_DEVICE_MAX_MEM_ALLOC_SIZE, sizeof c->max_alloc, &c->max_alloc, NULL);
+    ocl.clGetDeviceInfo(device, CL_DEVICE_MAX_COMPUTE_UNITS, sizeof c->compute_units, &c->compute_units, NULL);
+    ocl.clGetDeviceInfo(device, CL_DEVICE_MAX_WORK_GROUP_SIZE, sizeof c->max_wg, &c->max_wg, NULL);
+    ocl.clGetDeviceInfo(device, CL_DEVICE_HOST_UNIFIED_MEMORY, sizeof unified, &unified, NULL);
+    c->unified_memory = unified == CL_TRUE;
+    if (c->max_wg == 0) c->max_wg = 1;
+    c->wg = c->max_wg < 256 ? c->max_wg : 256;
+
+    /* OpenCL C 1.2 is what the kernels are written in */
+    int major = 0, minor = 0;
+    if (sscanf(c->version, "OpenCL %d.%d", &major, &minor) != 2 || major * 10 + minor < 12) {
+        ag_status s = ag_set_error(AG_ERR_UNSUPPORTED, "opencl: %s reports '%s'; OpenCL 1.2 is needed",
+                                   c->name, c->version);
+        free(c);
+        return s;
+    }
+    cl_int err;
+    cl_context_properties props[] = {CL_CONTEXT_PLATFORM, (cl_context_properties)platform, 0};
+    c->context = ocl.clCreateContext(props, 1, &device, NULL, NULL, &err);
+    if (err != CL_SUCCESS) {
+        free(c);
+        return ocl_check(err, "clCreateContext");
+    }
+    c->queue = ocl.clCreateCommandQueue(c->context, device, 0, &err);
+    if (err == CL_SUCCESS)
+        c->dummy = ocl.clCreateBuffer(c->context, CL_MEM_READ_WRITE, 16, NULL, &err);
+    if (err != CL_SUCCESS) {
+        ag_status s = ocl_check(err, "creating a queue");
+        if (c->queue) ocl.clReleaseCommandQueue(c->queue);
+        ocl.clReleaseContext(c->context);
+        free(c);
+        return s;
+    }
+    pthread_mutex_init(&c->lock, NULL);
+    *out = c;
+    return AG_OK;
+}
+
+int ocl_create_all(const ag_backend_i *iface, ocl_ctx **out, int max)
+{
+    (void)iface;
+    if (ocl_load() != AG_OK) return 0;
+    cl_platform_id plats[OCL_MAX_PLATFORMS];
+    cl_uint np = 0;
+    cl_int err = ocl.clGetPlatformIDs(OCL_MAX_PLATFORMS, plats, &np);
+    if (err != CL_SUCCESS || np == 0) {
+        ocl_check(err != CL_SUCCESS ? err : CL_DEVICE_NOT_FOUND, "no platform");
+        return 0;
+    }
+    if (np > OCL_MAX_PLATFORMS) np = OCL_MAX_PLATFORMS;
+    int n = 0;
+    for (cl_uint p = 0; p < np && n < max; p++) {
+        cl_device_id devs[OCL_MAX_PLATFORM_DEVICES];
+        cl_uint nd = 0;
+        if (ocl.clGetDeviceIDs(plats[p], CL_DEVICE_TYPE_ALL, OCL_MAX_PLATFORM_DEVICES, devs, &nd) != CL_SUCCESS)
+            continue;
+        if (nd > OCL_MAX_PLATFORM_DEVICES) nd = OCL_MAX_PLATFORM_DEVICES;
+        for (cl_uint d = 0; d < nd && n < max; d++)
+            if (create_one(plats[p], devs[d], &out[n]) == AG_OK) n++;
+    }
+    return n;
+}
+
+void ocl_destroy(void *ctx)
+{
+    ocl_ctx *c = ctx;
+    if (!c) return;
+    if (c->queue) ocl.clFinish(c->queue);
+    ocl_programs_free(c);
+    if (c->gemm_temp) ocl.clReleaseMemObject(c->gemm_temp);
+    if (c->dummy) ocl.clReleaseMemObject(c->dummy);
+    if (c->queue) ocl.clReleaseCommandQueue(c->queue);
+    if (c->context) ocl.clReleaseContext(c->context);
+    pthread_mutex_destroy(&c->lock);
+    free(c);
+}
+
+static const char *type_name(cl_device_type t)
+{
+    if (t & CL_DEVICE_TYPE_GPU) return "gpu";
+    if (t & CL_DEVICE_TYPE_CPU) return "cpu";
+    if (t & CL_DEVICE_TYPE_ACCELERATOR) return "accelerator";
+    return "other";
+}
+
+void ocl_describe(void *ctx, char *buf, size_t size)
+{
+    const ocl_ctx *c = ctx;
+    snprintf(buf, size, "%s (%s, %s)", c->name, c->platform_name, type_name(c->type));
+}

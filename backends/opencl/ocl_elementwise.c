@@ -1,0 +1,96 @@
+/* Element-wise families: unary (+ backward), binary, where. */
+#include "ocl.h"
+
+/* v[0] is the output; cond_at marks the operand that may also be int32 (-1: none). */
+static ag_status ew_check(const char *op, int nops, const ag_view *const *v, int cond_at)
+{
+    for (int k = 0; k < nops; k++) {
+        if (!v[k] || !v[k]->buf || v[k]->ndim < 0 || v[k]->ndim > AG_MAX_DIMS)
+            return ag_set_error(AG_ERR_ARG, "opencl %s: operand %d is not a valid view", op, k);
+        bool ok = v[k]->dtype == AG_F32 || (k == cond_at && v[k]->dtype == AG_I32);
+        if (!ok)
+            return ag_set_error(AG_ERR_DTYPE, "opencl %s: operand %d is %s, expected f32", op, k,
+                                ag_dtype_name(v[k]->dtype));
+    }
+    for (int k = 1; k < nops; k++) {
+        bool same = v[k]->ndim == v[0]->ndim;
+        for (int d = 0; same && d < v[0]->ndim; d++) same = v[k]->shape[d] == v[0]->shape[d];
+        if (!same) {
+            char a[160], b[160];
+            ag_view_shape_str(v[k], a, sizeof a);
+            ag_view_shape_str(v[0], b, sizeof b);
+            return ag_set_error(AG_ERR_SHAPE, "opencl %s: operand %d has shape %s, output %s", op,
+                                k, a, b);
+        }
+    }
+    return AG_OK;
+}
+
+ag_status ocl_unary(void *ctx, ag_unary_op op, const float p[2], const ag_view *y, const ag_view *x)
+{
+    if ((unsigned)op >= AG_UNARY_COUNT)
+        return ag_set_error(AG_ERR_ARG, "opencl unary: unknown op %d", (int)op);
+    const ag_view *v[2] = {y, x};
+    ocl_shape sh;
+    ocl_strides st[2];
+    ag_status s = ew_check("unary", 2, v, -1);
+    if (s == AG_OK) s = ocl_ew_layout("unary", 2, v, &sh, st);
+    if (s != AG_OK) return s;
+    cl_int opc = (cl_int)op;
+    cl_float p0 = p ? p[0] : 0.0f, p1 = p ? p[1] : 0.0f;
+    return ocl_run1(ctx, "elementwise", "unary_fw", (size_t)sh.numel,
+                    OCL_ARGS(OA(opc), OA(p0), OA(p1), OA(sh), OA(st[0]), OA(st[1]),
+                             OA(y->buf->mem), OA(x->buf->mem)));
+}
+
+ag_status ocl_unary_backward(void *ctx, ag_unary_op op, const float p[2], const ag_view *dx,
+                             const ag_view *dy, const ag_view *x, const ag_view *y)
+{
+    if ((unsigned)op >= AG_UNARY_COUNT)
+        return ag_set_error(AG_ERR_ARG, "opencl unary_backward: unknown op %d", (int)op);
+    const ag_view *v[4] = {dx, dy, x, y};
+    int nops = y ? 4 : 3;
+    ocl_shape sh;
+    ocl_strides st[4] = {{0}};
+    ag_status s = ew_check("unary_backward", nops, v, -1);
+    if (s == AG_OK) s = ocl_ew_layout("unary_backward", nops, v, &sh, st);
+    if (s != AG_OK) return s;
+    cl_int opc = (cl_int)op, has_y = y != NULL;
+    cl_float p0 = p ? p[0] : 0.0f, p1 = p ? p[1] : 0.0f;
+    cl_mem ymem = ocl_mem_or_dummy(ctx, y);
+    return ocl_run1(ctx, "elementwise", "unary_bw", (size_t)sh.numel,
+                    OCL_ARGS(OA(opc), OA(p0), OA(p1), OA(has_y), OA(sh), OA(st[0]), OA(st[1]),
+                             OA(st[2]), OA(st[3]), OA(dx->buf->mem), OA(dy->buf->mem),
+                             OA(x->buf->mem), OA(ymem)));
+}
+
+ag_status ocl_binary(void *ctx, ag_binary_op op, const ag_view *y, const ag_view *a, const ag_view *b)
+{
+    if ((unsigned)op >= AG_BINARY_COUNT)
+        return ag_set_error(AG_ERR_ARG, "opencl binary: unknown op %d", (int)op);
+    const ag_view *v[3] = {y, a, b};
+    ocl_shape sh;
+    ocl_strides st[3];
+    ag_status s = ew_check("binary", 3, v, -1);
+    if (s == AG_OK) s = ocl_ew_layout("binary", 3, v, &sh, st);
+    if (s != AG_OK) return s;
+    cl_int opc = (cl_int)op;
+    return ocl_run1(ctx, "elementwise", "binary", (size_t)sh.numel,
+                    OCL_ARGS(OA(opc), OA(sh), OA(st[0]), OA(st[1]), OA(st[2]), OA(y->buf->mem),
+                             OA(a->buf->mem), OA(b->buf->mem)));
+}
+
+ag_status ocl_where(void *ctx, const ag_view *y, const ag_view *cond, const ag_view *a, const ag_view *b)
+{
+    const ag_view *v[4] = {y, cond, a, b};
+    ocl_shape sh;
+    ocl_strides st[4];
+    ag_status s = ew_check("where", 4, v, 1);
+    if (s == AG_OK) s = ocl_ew_layout("where", 4, v, &sh, st);
+    if (s != AG_OK) return s;
+    cl_int is_int = cond->dtype == AG_I32;
+    return ocl_run1(ctx, "elementwise", "where_select", (size_t)sh.numel,
+                    OCL_ARGS(OA(is_int), OA(sh), OA(st[0]), OA(st[1]), OA(st[2]), OA(st[3]),
+                             OA(y->buf->mem), OA(cond->buf->mem), OA(a->buf->mem),
+                             OA(b->buf->mem)));
+}

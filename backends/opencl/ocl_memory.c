@@ -1,0 +1,140 @@
+/* Buffers, transfers, strided copy with f32 <-> i32 conversion, fill, sync. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ocl.h"
+
+ag_buffer *ocl_alloc(void *ctx, size_t bytes)
+{
+    ocl_ctx *c = ctx;
+    if (bytes > c->max_alloc) {
+        ag_set_error(AG_ERR_OOM, "opencl alloc: %zu bytes exceed %s's largest allocation (%llu bytes)",
+                     bytes, c->name, (unsigned long long)c->max_alloc);
+        return NULL;
+    }
+    ag_buffer *b = malloc(sizeof *b);
+    if (!b) {
+        ag_set_error(AG_ERR_OOM, "opencl alloc: out of host memory");
+        return NULL;
+    }
+    cl_int err;
+    /* a zero-sized cl_mem is invalid; empty tensors still get a buffer */
+    b->mem = ocl.clCreateBuffer(c->context, CL_MEM_READ_WRITE, bytes ? bytes : 4, NULL, &err);
+    if (err != CL_SUCCESS) {
+        free(b);
+        ocl_check(err == CL_INVALID_BUFFER_SIZE ? CL_MEM_OBJECT_ALLOCATION_FAILURE : err, "alloc");
+        return NULL;
+    }
+    b->bytes = bytes;
+    return b;
+}
+
+void ocl_free(void *ctx, ag_buffer *buf)
+{
+    (void)ctx;
+    if (!buf) return;
+    ocl.clReleaseMemObject(buf->mem); /* the driver keeps it alive for queued kernels */
+    free(buf);
+}
+
+static ag_status check_range(const char *op, const ag_buffer *b, size_t off, const void *host, size_t bytes)
+{
+    if (!b || (!host && bytes)) return ag_set_error(AG_ERR_ARG, "opencl %s: NULL buffer or pointer", op);
+    if (off > b->bytes || bytes > b->bytes - off)
+        return ag_set_error(AG_ERR_ARG, "opencl %s: %zu bytes at offset %zu outside a %zu-byte buffer",
+                            op, bytes, off, b->bytes);
+    return AG_OK;
+}
+
+/* Blocking: the caller may reuse its memory as soon as this returns. */
+ag_status ocl_upload(void *ctx, ag_buffer *dst, size_t off, const void *src, size_t bytes)
+{
+    ocl_ctx *c = ctx;
+    ag_status s = check_range("upload", dst, off, src, bytes);
+    if (s != AG_OK || bytes == 0) return s;
+    pthread_mutex_lock(&c->lock);
+    cl_int err = ocl.clEnqueueWriteBuffer(c->queue, dst->mem, CL_TRUE, off, bytes, src, 0, NULL, NULL);
+    pthread_mutex_unlock(&c->lock);
+    return ocl_check(err, "upload");
+}
+
+ag_status ocl_download(void *ctx, ag_buffer *src, size_t off, void *dst, size_t bytes)
+{
+    ocl_ctx *c = ctx;
+    ag_status s = check_range("download", src, off, dst, bytes);
+    if (s != AG_OK || bytes == 0) return s;
+    pthread_mutex_lock(&c->lock);
+    cl_int err = ocl.clEnqueueReadBuffer(c->queue, src->mem, CL_TRUE, off, bytes, dst, 0, NULL, NULL);
+    pthread_mutex_unlock(&c->lock);
+    return ocl_check(err, "download");
+}
+
+ag_status ocl_sync(void *ctx)
+{
+    ocl_ctx *c = ctx;
+    pthread_mutex_lock(&c->lock);
+    cl_int err = ocl.clFinish(c->queue);
+    pthread_mutex_unlock(&c->lock);
+    return ocl_check(err, "sync");
+}
+
+static bool dtype_ok(ag_dtype dt) { return dt == AG_F32 || dt == AG_I32; }
+
+static bool view_ok(const ag_view *v) { return v && v->buf && v->ndim >= 0 && v->ndim <= AG_MAX_DIMS; }
+
+ag_status ocl_copy(void *ctx, const ag_view *dst, const ag_view *src)
+{
+    if (!view_ok(dst) || !view_ok(src)) return ag_set_error(AG_ERR_ARG, "opencl copy: invalid view");
+    if (!dtype_ok(dst->dtype) || !dtype_ok(src->dtype))
+        return ag_set_error(AG_ERR_DTYPE, "opencl copy: %s to %s is not supported",
+                            ag_dtype_name(src->dtype), ag_dtype_name(dst->dtype));
+    int64_t n = ocl_numel(dst);
+    if (ocl_numel(src) != n)
+        return ag_set_error(AG_ERR_SHAPE, "opencl copy: %lld elements into %lld",
+                            (long long)ocl_numel(src), (long long)n);
+    if (n == 0) return AG_OK;
+    cl_int mode = dst->dtype == src->dtype ? 0 : dst->dtype == AG_I32 ? 1 : 2;
+    bool same = dst->ndim == src->ndim;
+    for (int d = 0; same && d < dst->ndim; d++) same = dst->shape[d] == src->shape[d];
+    ocl_shape sh[2];
+    ocl_strides st[2];
+    const ag_view *v[2] = {dst, src};
+    if (same) {
+        ag_status s = ocl_ew_layout("copy", 2, v, &sh[0], st);
+        if (s != AG_OK) return s;
+        return ocl_run1(ctx, "memory", "copy_view", (size_t)n,
+                        OCL_ARGS(OA(mode), OA(sh[0]), OA(st[0]), OA(st[1]), OA(dst->buf->mem),
+                                 OA(src->buf->mem)));
+    }
+    for (int k = 0; k < 2; k++) {
+        ag_status s = ocl_ew_layout("copy", 1, &v[k], &sh[k], &st[k]);
+        if (s != AG_OK) return s;
+    }
+    return ocl_run1(ctx, "memory", "copy_reshape", (size_t)n,
+                    OCL_ARGS(OA(mode), OA(sh[0]), OA(st[0]), OA(sh[1]), OA(st[1]),
+                             OA(dst->buf->mem), OA(src->buf->mem)));
+}
+
+ag_status ocl_fill(void *ctx, const ag_view *dst, double value)
+{
+    if (!view_ok(dst)) return ag_set_error(AG_ERR_ARG, "opencl fill: invalid view");
+    if (!dtype_ok(dst->dtype))
+        return ag_set_error(AG_ERR_DTYPE, "opencl fill: %s is not supported", ag_dtype_name(dst->dtype));
+    /* both dtypes are 4 bytes: fill with the bit pattern of the converted value */
+    cl_uint bits;
+    if (dst->dtype == AG_F32) {
+        float f = (float)value;
+        memcpy(&bits, &f, 4);
+    } else {
+        double t = trunc(value);
+        int32_t i = t != t ? 0 : t >= 2147483647.0 ? INT32_MAX : t <= -2147483648.0 ? INT32_MIN : (int32_t)t;
+        memcpy(&bits, &i, 4);
+    }
+    ocl_shape sh;
+    ocl_strides st;
+    ag_status s = ocl_ew_layout("fill", 1, &dst, &sh, &st);
+    if (s != AG_OK) return s;
+    return ocl_run1(ctx, "memory", "fill_view", (size_t)sh.numel,
+                    OCL_ARGS(OA(bits), OA(sh), OA(st), OA(dst->buf->mem)));
+}
