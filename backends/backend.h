@@ -72,6 +72,8 @@ typedef struct ag_backend_i {
     void (*destroy)(void *ctx);
     /* Human-readable device name, e.g. "Intel Xeon ... (avx512)". */
     void (*describe)(void *ctx, char *buf, size_t size);
+    /* One line of "key: value" pairs (vendor, memory, units...); may be NULL. */
+    void (*details)(void *ctx, char *buf, size_t size);
 
     /* memory */
     ag_buffer *(*alloc)(void *ctx, size_t bytes);   /* NULL + error on failure */

@@ -61,6 +61,9 @@ ag_device *ag_device_default(void);             /* honours AG_DEVICE */
 ag_device *ag_device_by_name(const char *name); /* "cpu", "cpu:0", ... */
 const char *ag_device_name(const ag_device *dev);
 const char *ag_device_backend(const ag_device *dev);
+/* One line of "key: value" details (vendor, driver, memory, compute units...)
+ * into buf; the empty string when the backend has none. */
+ag_status ag_device_details(const ag_device *dev, char *buf, size_t size);
 ag_status ag_set_default_device(ag_device *dev); /* for this thread's new tensors */
 ag_status ag_device_sync(ag_device *dev);
 

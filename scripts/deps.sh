@@ -15,6 +15,10 @@ packages=(
     zlib1g-dev
     libsleef-dev     # vectorised math for the CPU SIMD kernels
     libopenblas-dev  # reference SGEMM for bench/gemm (optional)
+    opencl-c-headers # OpenCL backend: headers to build (the driver loads at run time)
+    ocl-icd-libopencl1  # the OpenCL ICD loader, opened with dlopen
+    pocl-opencl-icd  # OpenCL on the CPU: what CI tests the OpenCL backend on
+    libclblast1      # CLBlast, the OpenCL backend's GEMM (dlopen; own kernel without it)
     clang            # the code must also build with clang
     valgrind
     dataset-fashion-mnist  # /usr/share/datasets/fashion-mnist: examples and tests

@@ -124,6 +124,15 @@ ag_status ag_set_default_device(ag_device *dev)
 const char *ag_device_name(const ag_device *dev) { return dev ? dev->name : "(null)"; }
 const char *ag_device_backend(const ag_device *dev) { return dev ? dev->i->name : "(null)"; }
 
+ag_status ag_device_details(const ag_device *dev, char *buf, size_t size)
+{
+    if (!dev || !buf || size == 0)
+        return ag_set_error(AG_ERR_ARG, "ag_device_details: device, buffer and size must be given");
+    buf[0] = '\0';
+    if (dev->i->details) dev->i->details(dev->ctx, buf, size);
+    return AG_OK;
+}
+
 ag_status ag_device_sync(ag_device *dev)
 {
     if (!dev) return ag_set_error(AG_ERR_ARG, "ag_device_sync: device is NULL");

@@ -10,8 +10,7 @@ BUILD=${BUILD:-build}
 # Check's default per-test timeout (4 s) is too tight for slow or loaded machines.
 export CK_DEFAULT_TIMEOUT=${CK_DEFAULT_TIMEOUT:-120}
 
-# Runs: "name:AG_DEVICE:build dir". Only the CPU backend exists so far; the
-# OpenCL and Vulkan issues add theirs here. The sanitizer build (make
+# Runs: "name:AG_DEVICE:build dir[:cpu isa]". The sanitizer build (make
 # build-sanitize) runs the suite again under AddressSanitizer, LeakSanitizer and
 # UBSan, without forking so leaks anywhere in the process are reported.
 SAN_BUILD=${SAN_BUILD:-build-sanitize}
@@ -28,6 +27,11 @@ for isa in scalar avx2 avx512 neon; do
 done
 if [ -x "$SAN_BUILD/tests/anygrad-tests" ]; then
     backends+=("cpu-sanitize:cpu:$SAN_BUILD")
+fi
+# A GPU backend compiled in must run: without a device its run fails ("no
+# device"), it is never skipped. CI has PoCL (OpenCL on the CPU).
+if grep -q AG_HAVE_OPENCL "$BUILD/build.ninja" 2>/dev/null; then
+    backends+=("opencl:opencl:$BUILD")
 fi
 # Each entry: the example's name, then its arguments (split on spaces).
 examples=(linear_regression neuron
@@ -59,6 +63,8 @@ for run in "${backends[@]}"; do
     echo "== tests on $be =="
     # Tag the binary's own total so the last line below is the only bare one.
     [ -n "$isa" ] && san_env+=(AG_CPU_ISA="$isa")
+    # OpenCL drivers keep threads that a fork() does not copy: no forking there.
+    [ "$dev" != cpu ] && san_env+=(CK_FORK=no)
     env "${san_env[@]}" AG_DEVICE="$dev" "$bin" 2>&1 | tee "$log" | sed -u -E "s/^([0-9]+ passed, [0-9]+ failed)$/[$be] \1/"
     rc=${PIPESTATUS[0]}
     line=$(grep -E '^[0-9]+ passed, [0-9]+ failed$' "$log" | tail -n 1)

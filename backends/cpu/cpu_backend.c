@@ -54,6 +54,13 @@ static void cpu_describe(void *ctx, char *buf, size_t size)
     snprintf(buf, size, "%s (%s)", model, cpu_isa_name(cpu_isa()));
 }
 
+static void cpu_details(void *ctx, char *buf, size_t size)
+{
+    (void)ctx;
+    snprintf(buf, size, "kernels: %s (AG_CPU_ISA overrides); threads: %d (AG_NUM_THREADS overrides)",
+             cpu_isa_name(cpu_isa()), cpu_threads());
+}
+
 /* The backend keeps no state: everything lives in the buffers. */
 static void cpu_destroy(void *ctx) { (void)ctx; }
 
@@ -61,6 +68,7 @@ static const ag_backend_i cpu_iface = {
     .name = "cpu",
     .destroy = cpu_destroy,
     .describe = cpu_describe,
+    .details = cpu_details,
     .alloc = cpu_alloc,
     .free = cpu_free,
     .upload = cpu_upload,

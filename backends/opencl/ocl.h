@@ -163,6 +163,7 @@ ag_status ocl_check_view(const char *op, const char *what, const ag_view *v, ag_
 int ocl_create_all(const ag_backend_i *iface, ocl_ctx **out, int max);
 void ocl_destroy(void *ctx);
 void ocl_describe(void *ctx, char *buf, size_t size);
+void ocl_details(void *ctx, char *buf, size_t size);
 
 /* ---- the contract, by family ------------------------------------------------ */
 

@@ -5,6 +5,7 @@ static const ag_backend_i ocl_iface = {
     .name = "opencl",
     .destroy = ocl_destroy,
     .describe = ocl_describe,
+    .details = ocl_details,
     .alloc = ocl_alloc,
     .free = ocl_free,
     .upload = ocl_upload,

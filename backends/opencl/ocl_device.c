@@ -127,3 +127,19 @@ void ocl_describe(void *ctx, char *buf, size_t size)
     const ocl_ctx *c = ctx;
     snprintf(buf, size, "%s (%s, %s)", c->name, c->platform_name, type_name(c->type));
 }
+
+void ocl_details(void *ctx, char *buf, size_t size)
+{
+    const ocl_ctx *c = ctx;
+    const char *why = NULL;
+    char gemm[160];
+    if (c->clblast_failed) snprintf(gemm, sizeof gemm, "own kernel (CLBlast failed here)");
+    else if (ocl_clblast(&why)) snprintf(gemm, sizeof gemm, "CLBlast");
+    else snprintf(gemm, sizeof gemm, "own kernel (%s)", why);
+    snprintf(buf, size,
+             "vendor: %s; version: %s; driver: %s; type: %s; memory: %.1f GiB (largest buffer "
+             "%.1f GiB)%s; compute units: %u; max work-group: %zu; gemm: %s",
+             c->vendor, c->version, c->driver, type_name(c->type), c->global_mem / 1073741824.0,
+             c->max_alloc / 1073741824.0, c->unified_memory ? ", shared with the host" : "",
+             c->compute_units, c->max_wg, gemm);
+}

@@ -1,4 +1,5 @@
 /* The anygrad command-line tool: a table of subcommands. */
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -7,9 +8,9 @@
 
 static int cmd_devices(int argc, char **argv)
 {
-    (void)argv;
-    if (argc > 1) {
-        fprintf(stderr, "anygrad devices: takes no arguments\n");
+    bool verbose = argc == 2 && strcmp(argv[1], "-v") == 0;
+    if (argc > 2 || (argc == 2 && !verbose)) {
+        fprintf(stderr, "usage: anygrad devices [-v]   (-v: vendor, driver, memory, units)\n");
         return 2;
     }
     int n = ag_device_count();
@@ -21,6 +22,9 @@ static int cmd_devices(int argc, char **argv)
     for (int i = 0; i < n; i++) {
         ag_device *d = ag_device_get(i);
         printf("%-5d  %-8s  %s\n", i, ag_device_backend(d), ag_device_name(d));
+        char details[1024];
+        if (verbose && ag_device_details(d, details, sizeof details) == AG_OK && details[0])
+            printf("       %s\n", details);
     }
     return 0;
 }
@@ -31,7 +35,7 @@ static const struct {
     const char *help;
 } CMDS[] = {
     {"check", cli_check, "run the conformance matrix: every op on every device against the fp64 reference"},
-    {"devices", cmd_devices, "list the devices: index, backend, name"},
+    {"devices", cmd_devices, "list the devices: index, backend, name (-v: details)"},
     {"train", cli_train, "train an MLP or CNN on Fashion-MNIST: progress, log, plot, checkpoints"},
     {"eval", cli_eval, "test loss and accuracy of a checkpoint"},
     {"plot", cli_plot, "draw a training log's loss and accuracy curves as SVG"},
