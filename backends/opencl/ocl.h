@@ -53,8 +53,12 @@ const ocl_clblast_api *ocl_clblast(const char **why);
 
 struct ag_buffer {
     cl_mem mem;
-    size_t bytes;
+    size_t bytes;        /* what was asked for */
+    size_t cap;          /* what the cl_mem holds (a size class) */
+    ag_buffer *next;     /* in the free-buffer cache */
 };
+
+#define OCL_CACHE_BUCKETS 64
 
 typedef struct ocl_program ocl_program; /* ocl_program.c */
 
@@ -81,6 +85,9 @@ typedef struct ocl_ctx {
     bool clblast_failed;     /* CLBlast returned an error once: the own GEMM from then on */
     cl_mem gemm_temp;        /* CLBlast's temporary buffer, grown on demand */
     size_t gemm_temp_bytes;
+    pthread_mutex_t cache_lock;
+    ag_buffer *cache[OCL_CACHE_BUCKETS]; /* freed buffers by size class */
+    size_t cache_bytes, cache_limit;
 } ocl_ctx;
 
 /* ---- errors ---------------------------------------------------------------- */
@@ -169,6 +176,7 @@ void ocl_details(void *ctx, char *buf, size_t size);
 
 ag_buffer *ocl_alloc(void *ctx, size_t bytes);
 void ocl_free(void *ctx, ag_buffer *buf);
+void ocl_cache_flush(ocl_ctx *c);
 ag_status ocl_upload(void *ctx, ag_buffer *dst, size_t off, const void *src, size_t bytes);
 ag_status ocl_download(void *ctx, ag_buffer *src, size_t off, void *dst, size_t bytes);
 ag_status ocl_copy(void *ctx, const ag_view *dst, const ag_view *src);

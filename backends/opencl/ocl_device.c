@@ -20,6 +20,16 @@ static void info_str(cl_device_id d, cl_device_info what, char *buf, size_t size
     while (n && buf[n - 1] == ' ') buf[--n] = '\0';
 }
 
+static size_t cache_limit(cl_ulong global_mem)
+{
+    const char *s = getenv("AG_OPENCL_CACHE_MB");
+    char *end;
+    long v = s && *s ? strtol(s, &end, 10) : -1;
+    if (s && *s && v >= 0 && *end == '\0') return (size_t)v << 20;
+    size_t limit = (size_t)(global_mem / 4);
+    return limit < ((size_t)2048 << 20) ? limit : (size_t)2048 << 20;
+}
+
 static ag_status create_one(cl_platform_id platform, cl_device_id device, ocl_ctx **out)
 {
     ocl_ctx *c = calloc(1, sizeof *c);
@@ -71,6 +81,8 @@ static ag_status create_one(cl_platform_id platform, cl_device_id device, ocl_ct
         return s;
     }
     pthread_mutex_init(&c->lock, NULL);
+    pthread_mutex_init(&c->cache_lock, NULL);
+    c->cache_limit = cache_limit(c->global_mem);
     *out = c;
     return AG_OK;
 }
@@ -106,11 +118,13 @@ void ocl_destroy(void *ctx)
     if (!c) return;
     if (c->queue) ocl.clFinish(c->queue);
     ocl_programs_free(c);
+    ocl_cache_flush(c);
     if (c->gemm_temp) ocl.clReleaseMemObject(c->gemm_temp);
     if (c->dummy) ocl.clReleaseMemObject(c->dummy);
     if (c->queue) ocl.clReleaseCommandQueue(c->queue);
     if (c->context) ocl.clReleaseContext(c->context);
     pthread_mutex_destroy(&c->lock);
+    pthread_mutex_destroy(&c->cache_lock);
     free(c);
 }
 

@@ -5,6 +5,46 @@
 
 #include "ocl.h"
 
+/* Freed buffers are kept by size class and handed out again: a training step
+ * allocates the same sizes every iteration, and a driver allocation costs far
+ * more than the kernels of a small step. Bounded by AG_OPENCL_CACHE_MB (default
+ * a quarter of the device memory, at most 2048; 0 disables). */
+static size_t size_class(size_t bytes)
+{
+    size_t b = bytes ? bytes : 4;
+    return (b + 255) / 256 * 256;
+}
+
+static ag_buffer *cache_take(ocl_ctx *c, size_t cap)
+{
+    ag_buffer *hit = NULL;
+    pthread_mutex_lock(&c->cache_lock);
+    for (ag_buffer **p = &c->cache[(cap / 256) % OCL_CACHE_BUCKETS]; *p; p = &(*p)->next)
+        if ((*p)->cap == cap) {
+            hit = *p;
+            *p = hit->next;
+            c->cache_bytes -= cap;
+            break;
+        }
+    pthread_mutex_unlock(&c->cache_lock);
+    return hit;
+}
+
+void ocl_cache_flush(ocl_ctx *c)
+{
+    pthread_mutex_lock(&c->cache_lock);
+    for (int i = 0; i < OCL_CACHE_BUCKETS; i++) {
+        while (c->cache[i]) {
+            ag_buffer *b = c->cache[i];
+            c->cache[i] = b->next;
+            ocl.clReleaseMemObject(b->mem);
+            free(b);
+        }
+    }
+    c->cache_bytes = 0;
+    pthread_mutex_unlock(&c->cache_lock);
+}
+
 ag_buffer *ocl_alloc(void *ctx, size_t bytes)
 {
     ocl_ctx *c = ctx;
@@ -13,27 +53,49 @@ ag_buffer *ocl_alloc(void *ctx, size_t bytes)
                      bytes, c->name, (unsigned long long)c->max_alloc);
         return NULL;
     }
-    ag_buffer *b = malloc(sizeof *b);
+    size_t cap = size_class(bytes);
+    if (cap > c->max_alloc) cap = bytes; /* the class may not fit where the request does */
+    ag_buffer *b = cache_take(c, cap);
+    if (b) {
+        b->bytes = bytes;
+        return b;
+    }
+    b = malloc(sizeof *b);
     if (!b) {
         ag_set_error(AG_ERR_OOM, "opencl alloc: out of host memory");
         return NULL;
     }
     cl_int err;
-    /* a zero-sized cl_mem is invalid; empty tensors still get a buffer */
-    b->mem = ocl.clCreateBuffer(c->context, CL_MEM_READ_WRITE, bytes ? bytes : 4, NULL, &err);
+    b->mem = ocl.clCreateBuffer(c->context, CL_MEM_READ_WRITE, cap, NULL, &err);
+    if (err != CL_SUCCESS && c->cache_bytes) { /* give the cached buffers back and retry */
+        ocl_cache_flush(c);
+        b->mem = ocl.clCreateBuffer(c->context, CL_MEM_READ_WRITE, cap, NULL, &err);
+    }
     if (err != CL_SUCCESS) {
         free(b);
         ocl_check(err == CL_INVALID_BUFFER_SIZE ? CL_MEM_OBJECT_ALLOCATION_FAILURE : err, "alloc");
         return NULL;
     }
     b->bytes = bytes;
+    b->cap = cap;
+    b->next = NULL;
     return b;
 }
 
 void ocl_free(void *ctx, ag_buffer *buf)
 {
-    (void)ctx;
+    ocl_ctx *c = ctx;
     if (!buf) return;
+    pthread_mutex_lock(&c->cache_lock);
+    bool keep = c->cache_bytes + buf->cap <= c->cache_limit;
+    if (keep) {
+        ag_buffer **head = &c->cache[(buf->cap / 256) % OCL_CACHE_BUCKETS];
+        buf->next = *head;
+        *head = buf;
+        c->cache_bytes += buf->cap;
+    }
+    pthread_mutex_unlock(&c->cache_lock);
+    if (keep) return;
     ocl.clReleaseMemObject(buf->mem); /* the driver keeps it alive for queued kernels */
     free(buf);
 }
