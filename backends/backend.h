@@ -169,6 +169,34 @@ void ag_view_shape_str(const ag_view *v, char *buf, size_t size);
 /* Philox-4x32-10 block: the reference every backend's RNG must match. */
 void ag_philox4x32(const uint32_t key[2], const uint32_t ctr[4], uint32_t out[4]);
 
+/* backends/backend_util.c: checks every backend makes. A view that exists,
+ * has a buffer and the wanted dtype: */
+ag_status ag_check_view(const char *backend, const char *op, const char *what, const ag_view *v,
+                        ag_dtype dtype);
+/* Element-wise operands: valid, f32 (operand cond_at may be int32; -1: none),
+ * all of v[0]'s shape. */
+ag_status ag_ew_check(const char *backend, const char *op, int nops, const ag_view *const *v,
+                      int cond_at);
+
+/* GPU kernels index with int32. A shape and per-operand strides in the layout
+ * their kernels declare (plain 4-byte members, so OpenCL structs and std430
+ * blocks match): size-1 axes dropped, axes every operand lays out as one merged.
+ */
+typedef struct ag_shape32 {
+    int32_t nd, numel;
+    int32_t n[AG_MAX_DIMS];
+} ag_shape32;
+typedef struct ag_strides32 {
+    int32_t off;
+    int32_t s[AG_MAX_DIMS];
+} ag_strides32;
+int64_t ag_view_numel(const ag_view *v);
+/* nops views of v[0]'s shape; AG_ERR_UNSUPPORTED when an index needs 2^31 or more. */
+ag_status ag_layout32(const char *backend, const char *op, int nops, const ag_view *const *v,
+                      ag_shape32 *shape, ag_strides32 *st);
+/* A view's element offset, checked to index with int32. */
+ag_status ag_offset32(const char *backend, const char *op, const ag_view *v, int32_t *off);
+
 /* CPU backend constructor (backends/cpu). */
 ag_status ag_cpu_backend_create(const ag_backend_i **iface, void **ctx);
 

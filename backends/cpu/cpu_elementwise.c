@@ -198,30 +198,9 @@ void cpu_ew_map2(const ag_view *dst, const ag_view *src, cpu_map2_fn fn)
 /* ---- argument checks ------------------------------------------------------- */
 
 
-/* v[0] is the output; cond_at marks the operand that may also be int32 (-1: none). */
 static ag_status ew_check(const char *op, int nops, const ag_view *const *v, int cond_at)
 {
-    for (int k = 0; k < nops; k++)
-        if (!v[k] || !v[k]->buf || v[k]->ndim < 0 || v[k]->ndim > AG_MAX_DIMS)
-            return ag_set_error(AG_ERR_ARG, "cpu %s: operand %d is not a valid view", op, k);
-    for (int k = 0; k < nops; k++) {
-        bool ok = v[k]->dtype == AG_F32 || (k == cond_at && v[k]->dtype == AG_I32);
-        if (!ok)
-            return ag_set_error(AG_ERR_DTYPE, "cpu %s: operand %d is %s, expected f32", op, k,
-                                ag_dtype_name(v[k]->dtype));
-    }
-    for (int k = 1; k < nops; k++) {
-        bool same = v[k]->ndim == v[0]->ndim;
-        for (int d = 0; same && d < v[0]->ndim; d++) same = v[k]->shape[d] == v[0]->shape[d];
-        if (!same) {
-            char a[160], b[160];
-            ag_view_shape_str(v[k], a, sizeof a);
-            ag_view_shape_str(v[0], b, sizeof b);
-            return ag_set_error(AG_ERR_SHAPE, "cpu %s: operand %d has shape %s, output %s", op, k,
-                                a, b);
-        }
-    }
-    return AG_OK;
+    return ag_ew_check("cpu", op, nops, v, cond_at);
 }
 
 /* ---- unary ops: value and derivative -------------------------------------- */

@@ -140,14 +140,8 @@ size_t ocl_reduce_wg(const ocl_ctx *c);
 
 /* Shape and strides as kernels take them (kernels/common.cl declares the same
  * structs): int32 indexing, so every view must address fewer than 2^31 elements. */
-typedef struct ocl_shape {
-    cl_int nd, numel;
-    cl_int n[AG_MAX_DIMS];
-} ocl_shape;
-typedef struct ocl_strides {
-    cl_int off;
-    cl_int s[AG_MAX_DIMS];
-} ocl_strides;
+typedef ag_shape32 ocl_shape;
+typedef ag_strides32 ocl_strides;
 
 #define OCL_MAX_OPS 4
 /* Describes nops views of v[0]'s shape for an element-wise kernel: size-1 axes

@@ -59,12 +59,7 @@ size_t ocl_reduce_wg(const ocl_ctx *c)
     return wg;
 }
 
-int64_t ocl_numel(const ag_view *v)
-{
-    int64_t n = 1;
-    for (int d = 0; d < v->ndim; d++) n *= v->shape[d];
-    return n;
-}
+int64_t ocl_numel(const ag_view *v) { return ag_view_numel(v); }
 
 cl_mem ocl_mem_or_dummy(const ocl_ctx *c, const ag_view *v)
 {
@@ -73,66 +68,16 @@ cl_mem ocl_mem_or_dummy(const ocl_ctx *c, const ag_view *v)
 
 ag_status ocl_check_view(const char *op, const char *what, const ag_view *v, ag_dtype dtype)
 {
-    if (!v || !v->buf || v->ndim < 0 || v->ndim > AG_MAX_DIMS)
-        return ag_set_error(AG_ERR_ARG, "opencl %s: %s is not a valid view", op, what);
-    if (v->dtype != dtype)
-        return ag_set_error(AG_ERR_DTYPE, "opencl %s: %s is %s, expected %s", op, what,
-                            ag_dtype_name(v->dtype), ag_dtype_name(dtype));
-    return AG_OK;
-}
-
-/* Largest element index a view can touch, +1; views never have negative strides. */
-static int64_t view_extent(const ag_view *v)
-{
-    int64_t end = v->offset + 1;
-    for (int d = 0; d < v->ndim; d++)
-        if (v->shape[d] > 0) end += (v->shape[d] - 1) * (v->stride[d] < 0 ? -v->stride[d] : v->stride[d]);
-    return end;
-}
-
-static ag_status too_large(const char *op)
-{
-    return ag_set_error(AG_ERR_UNSUPPORTED,
-                        "opencl %s: tensor addresses 2^31 elements or more; the OpenCL kernels "
-                        "index with 32-bit integers",
-                        op);
+    return ag_check_view("opencl", op, what, v, dtype);
 }
 
 ag_status ocl_offset(const char *op, const ag_view *v, cl_int *off)
 {
-    if (view_extent(v) > INT32_MAX) return too_large(op);
-    *off = (cl_int)v->offset;
-    return AG_OK;
+    return ag_offset32("opencl", op, v, off);
 }
 
 ag_status ocl_ew_layout(const char *op, int nops, const ag_view *const *v, ocl_shape *shape,
                         ocl_strides *st)
 {
-    const ag_view *y = v[0];
-    int64_t numel = ocl_numel(y);
-    if (numel > INT32_MAX) return too_large(op);
-    for (int k = 0; k < nops; k++) {
-        if (view_extent(v[k]) > INT32_MAX) return too_large(op);
-        st[k].off = (cl_int)v[k]->offset;
-        for (int d = 0; d < AG_MAX_DIMS; d++) st[k].s[d] = 0;
-    }
-    for (int d = 0; d < AG_MAX_DIMS; d++) shape->n[d] = 1;
-    int nd = 0;
-    for (int d = 0; d < y->ndim; d++) {
-        if (y->shape[d] == 1) continue;
-        bool merge = nd > 0;
-        for (int k = 0; k < nops && merge; k++)
-            merge = (int64_t)st[k].s[nd - 1] == v[k]->stride[d] * y->shape[d];
-        if (merge) {
-            shape->n[nd - 1] *= (cl_int)y->shape[d];
-            for (int k = 0; k < nops; k++) st[k].s[nd - 1] = (cl_int)v[k]->stride[d];
-        } else {
-            shape->n[nd] = (cl_int)y->shape[d];
-            for (int k = 0; k < nops; k++) st[k].s[nd] = (cl_int)v[k]->stride[d];
-            nd++;
-        }
-    }
-    shape->nd = nd;
-    shape->numel = (cl_int)numel;
-    return AG_OK;
+    return ag_layout32("opencl", op, nops, v, shape, st);
 }

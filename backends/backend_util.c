@@ -1,0 +1,102 @@
+/* Argument checks and 32-bit element-wise layouts shared by the backends (GPU
+ * kernels index with int, which is what GPUs do fast). */
+#include "backend.h"
+
+ag_status ag_check_view(const char *backend, const char *op, const char *what, const ag_view *v,
+                        ag_dtype dtype)
+{
+    if (!v || !v->buf || v->ndim < 0 || v->ndim > AG_MAX_DIMS)
+        return ag_set_error(AG_ERR_ARG, "%s %s: %s is not a valid view", backend, op, what);
+    if (v->dtype != dtype)
+        return ag_set_error(AG_ERR_DTYPE, "%s %s: %s is %s, expected %s", backend, op, what,
+                            ag_dtype_name(v->dtype), ag_dtype_name(dtype));
+    return AG_OK;
+}
+
+ag_status ag_ew_check(const char *backend, const char *op, int nops, const ag_view *const *v,
+                      int cond_at)
+{
+    for (int k = 0; k < nops; k++) {
+        if (!v[k] || !v[k]->buf || v[k]->ndim < 0 || v[k]->ndim > AG_MAX_DIMS)
+            return ag_set_error(AG_ERR_ARG, "%s %s: operand %d is not a valid view", backend, op, k);
+        bool ok = v[k]->dtype == AG_F32 || (k == cond_at && v[k]->dtype == AG_I32);
+        if (!ok)
+            return ag_set_error(AG_ERR_DTYPE, "%s %s: operand %d is %s, expected f32", backend, op,
+                                k, ag_dtype_name(v[k]->dtype));
+    }
+    for (int k = 1; k < nops; k++) {
+        bool same = v[k]->ndim == v[0]->ndim;
+        for (int d = 0; same && d < v[0]->ndim; d++) same = v[k]->shape[d] == v[0]->shape[d];
+        if (!same) {
+            char a[160], b[160];
+            ag_view_shape_str(v[k], a, sizeof a);
+            ag_view_shape_str(v[0], b, sizeof b);
+            return ag_set_error(AG_ERR_SHAPE, "%s %s: operand %d has shape %s, output %s", backend,
+                                op, k, a, b);
+        }
+    }
+    return AG_OK;
+}
+
+int64_t ag_view_numel(const ag_view *v)
+{
+    int64_t n = 1;
+    for (int d = 0; d < v->ndim; d++) n *= v->shape[d];
+    return n;
+}
+
+/* Largest element index a view can touch, +1; views never have negative strides. */
+static int64_t view_extent(const ag_view *v)
+{
+    int64_t end = v->offset + 1;
+    for (int d = 0; d < v->ndim; d++)
+        if (v->shape[d] > 0) end += (v->shape[d] - 1) * (v->stride[d] < 0 ? -v->stride[d] : v->stride[d]);
+    return end;
+}
+
+static ag_status too_large(const char *backend, const char *op)
+{
+    return ag_set_error(AG_ERR_UNSUPPORTED,
+                        "%s %s: tensor addresses 2^31 elements or more; the %s kernels index "
+                        "with 32-bit integers",
+                        backend, op, backend);
+}
+
+ag_status ag_offset32(const char *backend, const char *op, const ag_view *v, int32_t *off)
+{
+    if (view_extent(v) > INT32_MAX || ag_view_numel(v) > INT32_MAX) return too_large(backend, op);
+    *off = (int32_t)v->offset;
+    return AG_OK;
+}
+
+ag_status ag_layout32(const char *backend, const char *op, int nops, const ag_view *const *v,
+                      ag_shape32 *shape, ag_strides32 *st)
+{
+    const ag_view *y = v[0];
+    int64_t numel = ag_view_numel(y);
+    if (numel > INT32_MAX) return too_large(backend, op);
+    for (int k = 0; k < nops; k++) {
+        if (view_extent(v[k]) > INT32_MAX) return too_large(backend, op);
+        st[k].off = (int32_t)v[k]->offset;
+        for (int d = 0; d < AG_MAX_DIMS; d++) st[k].s[d] = 0;
+    }
+    for (int d = 0; d < AG_MAX_DIMS; d++) shape->n[d] = 1;
+    int nd = 0;
+    for (int d = 0; d < y->ndim; d++) {
+        if (y->shape[d] == 1) continue;
+        bool merge = nd > 0;
+        for (int k = 0; k < nops && merge; k++)
+            merge = (int64_t)st[k].s[nd - 1] == v[k]->stride[d] * y->shape[d];
+        if (merge) {
+            shape->n[nd - 1] *= (int32_t)y->shape[d];
+            for (int k = 0; k < nops; k++) st[k].s[nd - 1] = (int32_t)v[k]->stride[d];
+        } else {
+            shape->n[nd] = (int32_t)y->shape[d];
+            for (int k = 0; k < nops; k++) st[k].s[nd] = (int32_t)v[k]->stride[d];
+            nd++;
+        }
+    }
+    shape->nd = nd;
+    shape->numel = (int32_t)numel;
+    return AG_OK;
+}
