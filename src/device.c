@@ -1,4 +1,4 @@
-/* Device registry: the CPU, then every OpenCL device. The CPU stays the default
+/* Device registry: the CPU, then every OpenCL and Vulkan device. The CPU stays the default
  * until ranking arrives (issue 7); AG_DEVICE selects by backend or name. */
 #include <pthread.h>
 #include <stdio.h>
@@ -41,6 +41,11 @@ static void probe(void)
     void *ctxs[MAX_DEVICES];
     int n = ag_opencl_backends_create(&iface, ctxs, MAX_DEVICES - ndevices);
     for (int i = 0; i < n; i++) add_device(iface, ctxs[i]);
+#endif
+#ifdef AG_HAVE_VULKAN
+    void *vctxs[MAX_DEVICES];
+    int nv = ag_vulkan_backends_create(&iface, vctxs, MAX_DEVICES - ndevices);
+    for (int i = 0; i < nv; i++) add_device(iface, vctxs[i]);
 #endif
 }
 

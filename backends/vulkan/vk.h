@@ -1,0 +1,255 @@
+/* Vulkan backend internals. libvulkan.so.1 is opened with dlopen at run time
+ * (vk_loader.c); the headers give types only (VK_NO_PROTOTYPES). */
+#ifndef AG_VK_H
+#define AG_VK_H
+
+#define VK_NO_PROTOTYPES
+#include <vulkan/vulkan.h>
+#include <pthread.h>
+#include <stdbool.h>
+
+#include "backend.h"
+
+/* Entry points resolved through vkGetInstanceProcAddr; device-level ones go
+ * through the loader's dispatch, so one table serves every device. */
+#define VK_GLOBAL_LIST(X) \
+    X(vkCreateInstance) X(vkEnumerateInstanceLayerProperties) X(vkEnumerateInstanceExtensionProperties)
+#define VK_INSTANCE_LIST(X)                                                                   \
+    X(vkDestroyInstance) X(vkEnumeratePhysicalDevices) X(vkGetPhysicalDeviceProperties)       \
+    X(vkGetPhysicalDeviceProperties2) X(vkGetPhysicalDeviceQueueFamilyProperties)             \
+    X(vkGetPhysicalDeviceMemoryProperties) X(vkEnumerateDeviceExtensionProperties)            \
+    X(vkCreateDevice) X(vkDestroyDevice) X(vkGetDeviceQueue) X(vkQueueSubmit)                 \
+    X(vkQueueWaitIdle) X(vkDeviceWaitIdle) X(vkAllocateMemory) X(vkFreeMemory)                \
+    X(vkMapMemory) X(vkUnmapMemory) X(vkCreateBuffer) X(vkDestroyBuffer)                      \
+    X(vkGetBufferMemoryRequirements) X(vkBindBufferMemory) X(vkCreateShaderModule)            \
+    X(vkDestroyShaderModule) X(vkCreateDescriptorSetLayout) X(vkDestroyDescriptorSetLayout)   \
+    X(vkCreatePipelineLayout) X(vkDestroyPipelineLayout) X(vkCreateComputePipelines)          \
+    X(vkDestroyPipeline) X(vkCreatePipelineCache) X(vkDestroyPipelineCache)                   \
+    X(vkGetPipelineCacheData) X(vkCreateDescriptorPool) X(vkDestroyDescriptorPool)            \
+    X(vkResetDescriptorPool) X(vkAllocateDescriptorSets) X(vkUpdateDescriptorSets)            \
+    X(vkCreateCommandPool) X(vkDestroyCommandPool) X(vkAllocateCommandBuffers)                \
+    X(vkBeginCommandBuffer) X(vkEndCommandBuffer) X(vkResetCommandBuffer)                     \
+    X(vkCmdBindPipeline) X(vkCmdBindDescriptorSets) X(vkCmdDispatch)                          \
+    X(vkCmdPipelineBarrier) X(vkCmdCopyBuffer) X(vkCreateFence) X(vkDestroyFence)             \
+    X(vkWaitForFences) X(vkResetFences)
+
+typedef struct vk_api {
+#define VK_API_FIELD(fn) PFN_##fn fn;
+    PFN_vkGetInstanceProcAddr vkGetInstanceProcAddr;
+    VK_GLOBAL_LIST(VK_API_FIELD)
+    VK_INSTANCE_LIST(VK_API_FIELD)
+    PFN_vkCreateDebugUtilsMessengerEXT vkCreateDebugUtilsMessengerEXT;   /* optional */
+    PFN_vkDestroyDebugUtilsMessengerEXT vkDestroyDebugUtilsMessengerEXT; /* optional */
+#undef VK_API_FIELD
+} vk_api;
+
+extern vk_api vk;
+
+/* Opens the loader and creates the one instance (with the Khronos validation
+ * layer when AG_VULKAN_VALIDATION=1). AG_OK or AG_ERR_UNSUPPORTED + reason. */
+ag_status vk_instance(VkInstance *out);
+/* Validation messages of severity error seen so far (all devices). */
+int vk_validation_errors(void);
+
+/* ---- memory: sub-allocated blocks (vk_memory.c) ---------------------------- */
+
+typedef struct vk_block vk_block;
+
+struct ag_buffer {
+    vk_block *block;
+    VkDeviceSize offset;  /* inside the block's VkBuffer, aligned for descriptors */
+    VkDeviceSize size;    /* bytes reserved (>= bytes, > 0) */
+    size_t bytes;         /* what was asked for */
+};
+
+/* A host-visible, coherent, persistently mapped buffer. */
+typedef struct vk_host_buf {
+    VkBuffer buf;
+    VkDeviceMemory mem;
+    void *map;
+    VkDeviceSize size;
+} vk_host_buf;
+
+/* One command buffer with what its dispatches use; two alternate so the host
+ * records one while the device runs the other. */
+typedef struct vk_slot {
+    VkCommandBuffer cmd;
+    VkFence fence;
+    VkDescriptorPool pool;
+    vk_host_buf params;      /* per-dispatch parameter blocks */
+    VkDeviceSize params_used;
+    int ndispatch;
+    bool recording, in_flight;
+} vk_slot;
+
+typedef struct vk_pipeline vk_pipeline;
+
+typedef struct vk_ctx {
+    VkPhysicalDevice phys;
+    VkDevice device;
+    VkQueue queue;
+    uint32_t queue_family;
+    VkPhysicalDeviceProperties props;
+    VkPhysicalDeviceMemoryProperties memprops;
+    uint32_t subgroup_size;
+    bool subgroup_arith;     /* subgroup arithmetic in compute shaders */
+    bool portable;           /* AG_VULKAN_PORTABLE=1: no optional features */
+    uint32_t device_type_rank;
+    char name[96];
+    pthread_mutex_t lock;    /* recording state: one thread at a time */
+
+    uint32_t mem_type;       /* device-local type for tensors */
+    bool mem_host_visible;   /* tensors' memory is mappable (unified memory) */
+    VkDeviceSize heap_size, max_alloc, block_size, align;
+    pthread_mutex_t mem_lock; /* the block lists */
+    vk_block *blocks;
+    vk_host_buf staging;     /* synchronous uploads and downloads */
+    uint32_t host_type;      /* host-visible coherent type */
+
+    VkCommandPool cmd_pool;
+    vk_slot slots[2];
+    int cur;                 /* the slot being recorded */
+    uint32_t wg;             /* work-group size of 1-D kernels */
+    VkPipelineCache pcache;
+    vk_pipeline *pipelines;
+    ag_buffer *dummy;        /* bound where an optional operand is absent */
+    int seen_validation;     /* validation errors already reported */
+} vk_ctx;
+
+ag_status vk_check(VkResult r, const char *what);
+const char *vk_result_name(VkResult r);
+
+ag_status vk_host_buf_create(vk_ctx *c, VkDeviceSize size, VkBufferUsageFlags usage, vk_host_buf *out);
+void vk_host_buf_destroy(vk_ctx *c, vk_host_buf *b);
+void vk_memory_destroy(vk_ctx *c);
+/* Frees dedicated blocks nothing uses any more; only when no work is in flight. */
+void vk_memory_trim(vk_ctx *c);
+/* Picks memory types, block size and alignment. */
+ag_status vk_memory_init(vk_ctx *c);
+VkBuffer vk_block_buffer(const vk_block *b);
+void *vk_block_map(const vk_block *b); /* NULL unless host-visible */
+
+/* ---- pipelines and dispatch (vk_pipeline.c, vk_dispatch.c) ----------------- */
+
+/* Embedded SPIR-V, generated from the .comp files at build time. */
+typedef struct vk_shader {
+    const char *name;
+    const uint32_t *code;
+    size_t size; /* bytes */
+} vk_shader;
+extern const vk_shader vk_shaders[];
+extern const int vk_nshaders;
+
+#define VK_MAX_BINDINGS 8
+#define VK_MAX_SPEC 4
+
+/* A view's buffer for a dispatch; NULL binds the context's dummy buffer. */
+typedef const ag_buffer *vk_bind;
+
+/* Records shader `name` over groups (gx, gy, gz), workgroup size from the
+ * shader's specialization constant 0 = spec[0] (or c->wg when nspec == 0),
+ * binding 0 = a copy of params (std430 layout, plain 4-byte members), bindings
+ * 1..nbufs = the buffers. Submits when the batch is full; never waits per op. */
+ag_status vk_dispatch(vk_ctx *c, const char *name, const uint32_t *spec, int nspec,
+                      const void *params, size_t params_size, int nbufs, const vk_bind *bufs,
+                      uint32_t gx, uint32_t gy, uint32_t gz);
+/* 1-D: enough groups of c->wg for n items (capped; shaders loop with a grid stride). */
+ag_status vk_run1(vk_ctx *c, const char *name, const void *params, size_t params_size,
+                  int nbufs, const vk_bind *bufs, size_t n);
+#define VK_BUFS(...) (int)(sizeof((vk_bind[]){__VA_ARGS__}) / sizeof(vk_bind)), (vk_bind[]){__VA_ARGS__}
+/* Work-group size for shared-memory reductions: power of two <= 256 the device allows. */
+uint32_t vk_reduce_wg(const vk_ctx *c);
+
+/* Submits what is recorded (if anything) and waits for all work. */
+ag_status vk_flush_wait(vk_ctx *c);
+/* Records a buffer copy into the current batch (with the barrier it needs). */
+ag_status vk_record_copy(vk_ctx *c, VkBuffer src, VkDeviceSize soff, VkBuffer dst,
+                         VkDeviceSize doff, VkDeviceSize bytes);
+ag_status vk_batches_init(vk_ctx *c);
+void vk_batches_destroy(vk_ctx *c);
+ag_status vk_pipelines_init(vk_ctx *c);
+void vk_pipelines_destroy(vk_ctx *c);
+/* Finds or creates the pipeline; call with c->lock held. */
+vk_pipeline *vk_pipeline_get(vk_ctx *c, const char *name, const uint32_t *spec, int nspec, int nbufs);
+VkPipeline vk_pipeline_handle(const vk_pipeline *p);
+VkPipelineLayout vk_pipeline_layout(const vk_pipeline *p);
+VkDescriptorSetLayout vk_pipeline_set_layout(const vk_pipeline *p);
+
+/* ---- views as shaders take them (same layout as shaders/common.glsl) ------- */
+
+typedef ag_shape32 vk_shape;
+typedef ag_strides32 vk_strides;
+
+/* As ocl_ew_layout: nops views of v[0]'s shape, size-1 axes dropped and
+ * mergeable axes merged; AG_ERR_UNSUPPORTED beyond int32 indexing. */
+ag_status vk_ew_layout(const char *op, int nops, const ag_view *const *v, vk_shape *shape,
+                       vk_strides *st);
+ag_status vk_offset(const char *op, const ag_view *v, int32_t *off);
+int64_t vk_numel(const ag_view *v);
+ag_status vk_check_view(const char *op, const char *what, const ag_view *v, ag_dtype dtype);
+
+/* ---- devices (vk_device.c) ------------------------------------------------- */
+
+int vk_create_all(vk_ctx **out, int max);
+void vk_destroy(void *ctx);
+void vk_describe(void *ctx, char *buf, size_t size);
+void vk_details(void *ctx, char *buf, size_t size);
+
+/* ---- the contract, by family ------------------------------------------------ */
+
+ag_buffer *vk_alloc(void *ctx, size_t bytes);
+void vk_free(void *ctx, ag_buffer *buf);
+ag_status vk_upload(void *ctx, ag_buffer *dst, size_t off, const void *src, size_t bytes);
+ag_status vk_download(void *ctx, ag_buffer *src, size_t off, void *dst, size_t bytes);
+ag_status vk_copy(void *ctx, const ag_view *dst, const ag_view *src);
+ag_status vk_fill(void *ctx, const ag_view *dst, double value);
+ag_status vk_sync(void *ctx);
+
+ag_status vk_unary(void *ctx, ag_unary_op op, const float p[2], const ag_view *y, const ag_view *x);
+ag_status vk_unary_backward(void *ctx, ag_unary_op op, const float p[2], const ag_view *dx,
+                            const ag_view *dy, const ag_view *x, const ag_view *y);
+ag_status vk_binary(void *ctx, ag_binary_op op, const ag_view *y, const ag_view *a, const ag_view *b);
+ag_status vk_where(void *ctx, const ag_view *y, const ag_view *cond, const ag_view *a, const ag_view *b);
+
+ag_status vk_reduce(void *ctx, ag_reduce_op op, const ag_view *y, const ag_view *x);
+
+ag_status vk_gemm(void *ctx, float alpha, float beta, const ag_view *c, const ag_view *a,
+                  const ag_view *b);
+
+ag_status vk_softmax(void *ctx, bool log, const ag_view *y, const ag_view *x);
+ag_status vk_softmax_backward(void *ctx, bool log, const ag_view *dx, const ag_view *dy,
+                              const ag_view *y);
+ag_status vk_cross_entropy(void *ctx, float smoothing, const ag_view *loss, const ag_view *logits,
+                           const ag_view *labels);
+ag_status vk_cross_entropy_backward(void *ctx, float smoothing, const ag_view *dlogits,
+                                    const ag_view *dloss, const ag_view *logits,
+                                    const ag_view *labels);
+
+ag_status vk_conv2d(void *ctx, const ag_conv2d_params *p, const ag_view *y, const ag_view *x,
+                    const ag_view *w);
+ag_status vk_conv2d_backward_input(void *ctx, const ag_conv2d_params *p, const ag_view *dx,
+                                   const ag_view *dy, const ag_view *w);
+ag_status vk_conv2d_backward_weight(void *ctx, const ag_conv2d_params *p, const ag_view *dw,
+                                    const ag_view *dy, const ag_view *x);
+ag_status vk_pool2d(void *ctx, ag_pool_op op, const ag_pool2d_params *p, const ag_view *y,
+                    const ag_view *indices, const ag_view *x);
+ag_status vk_pool2d_backward(void *ctx, ag_pool_op op, const ag_pool2d_params *p,
+                             const ag_view *dx, const ag_view *dy, const ag_view *indices);
+
+ag_status vk_layer_norm(void *ctx, const ag_norm_args *a);
+ag_status vk_layer_norm_backward(void *ctx, const ag_norm_args *a);
+ag_status vk_batch_norm(void *ctx, const ag_norm_args *a);
+ag_status vk_batch_norm_backward(void *ctx, const ag_norm_args *a);
+
+ag_status vk_gather(void *ctx, int axis, const ag_view *y, const ag_view *x, const ag_view *index);
+ag_status vk_scatter_add(void *ctx, int axis, const ag_view *y, const ag_view *index,
+                         const ag_view *src);
+
+ag_status vk_rand(void *ctx, const ag_rand_args *r, const ag_view *y);
+ag_status vk_dropout(void *ctx, const ag_rand_args *r, float p, const ag_view *y,
+                     const ag_view *mask, const ag_view *x);
+
+ag_status vk_optim_step(void *ctx, const ag_optim_args *o, const ag_view *param,
+                        const ag_view *grad, const ag_view *s0, const ag_view *s1);
+
+#endif /* AG_VK_H */

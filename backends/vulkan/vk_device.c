@@ -1,0 +1,151 @@
+/* Physical devices with a compute queue: one VkDevice, queue, memory pool and
+ * pipeline set each. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "vk.h"
+
+#define VK_MAX_PHYS 16
+
+static const char *type_name(VkPhysicalDeviceType t)
+{
+    switch (t) {
+    case VK_PHYSICAL_DEVICE_TYPE_DISCRETE_GPU: return "discrete gpu";
+    case VK_PHYSICAL_DEVICE_TYPE_INTEGRATED_GPU: return "integrated gpu";
+    case VK_PHYSICAL_DEVICE_TYPE_VIRTUAL_GPU: return "virtual gpu";
+    case VK_PHYSICAL_DEVICE_TYPE_CPU: return "cpu (software)";
+    default: return "other";
+    }
+}
+
+static ag_status create_one(VkPhysicalDevice phys, vk_ctx **out)
+{
+    vk_ctx *c = calloc(1, sizeof *c);
+    if (!c) return ag_set_error(AG_ERR_OOM, "vulkan: out of host memory");
+    c->phys = phys;
+    VkPhysicalDeviceSubgroupProperties sub = {.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_SUBGROUP_PROPERTIES};
+    VkPhysicalDeviceMaintenance3Properties m3 = {.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_MAINTENANCE_3_PROPERTIES,
+                                                 .pNext = &sub};
+    VkPhysicalDeviceProperties2 p2 = {.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_PROPERTIES_2, .pNext = &m3};
+    vk.vkGetPhysicalDeviceProperties2(phys, &p2);
+    c->props = p2.properties;
+    snprintf(c->name, sizeof c->name, "%.95s", c->props.deviceName);
+    if (VK_API_VERSION_MAJOR(c->props.apiVersion) == 1 && VK_API_VERSION_MINOR(c->props.apiVersion) < 1) {
+        free(c);
+        return ag_set_error(AG_ERR_UNSUPPORTED, "vulkan: %s supports only Vulkan 1.0", c->name);
+    }
+    c->max_alloc = m3.maxMemoryAllocationSize ? m3.maxMemoryAllocationSize : ((VkDeviceSize)1 << 30);
+    c->subgroup_size = sub.subgroupSize;
+    const char *portable = getenv("AG_VULKAN_PORTABLE");
+    c->portable = portable && strcmp(portable, "1") == 0;
+    c->subgroup_arith = !c->portable && (sub.supportedStages & VK_SHADER_STAGE_COMPUTE_BIT) &&
+                        (sub.supportedOperations & VK_SUBGROUP_FEATURE_ARITHMETIC_BIT);
+    vk.vkGetPhysicalDeviceMemoryProperties(phys, &c->memprops);
+
+    uint32_t nq = 0;
+    vk.vkGetPhysicalDeviceQueueFamilyProperties(phys, &nq, NULL);
+    VkQueueFamilyProperties qf[32];
+    if (nq > 32) nq = 32;
+    vk.vkGetPhysicalDeviceQueueFamilyProperties(phys, &nq, qf);
+    int family = -1;
+    for (uint32_t i = 0; i < nq && family < 0; i++) /* a compute-only family first */
+        if ((qf[i].queueFlags & VK_QUEUE_COMPUTE_BIT) && !(qf[i].queueFlags & VK_QUEUE_GRAPHICS_BIT)) family = (int)i;
+    for (uint32_t i = 0; i < nq && family < 0; i++)
+        if (qf[i].queueFlags & VK_QUEUE_COMPUTE_BIT) family = (int)i;
+    if (family < 0) {
+        free(c);
+        return ag_set_error(AG_ERR_UNSUPPORTED, "vulkan: %s has no compute queue", c->name);
+    }
+    c->queue_family = (uint32_t)family;
+    float prio = 1.0f;
+    VkDeviceQueueCreateInfo qi = {.sType = VK_STRUCTURE_TYPE_DEVICE_QUEUE_CREATE_INFO,
+                                  .queueFamilyIndex = c->queue_family,
+                                  .queueCount = 1,
+                                  .pQueuePriorities = &prio};
+    VkDeviceCreateInfo di = {.sType = VK_STRUCTURE_TYPE_DEVICE_CREATE_INFO,
+                             .queueCreateInfoCount = 1,
+                             .pQueueCreateInfos = &qi};
+    ag_status s = vk_check(vk.vkCreateDevice(phys, &di, NULL, &c->device), "vkCreateDevice");
+    if (s != AG_OK) {
+        free(c);
+        return s;
+    }
+    vk.vkGetDeviceQueue(c->device, c->queue_family, 0, &c->queue);
+    pthread_mutex_init(&c->lock, NULL);
+    pthread_mutex_init(&c->mem_lock, NULL);
+    c->wg = 256;
+    while (c->wg > 1 && (c->wg > c->props.limits.maxComputeWorkGroupInvocations ||
+                         c->wg > c->props.limits.maxComputeWorkGroupSize[0]))
+        c->wg /= 2;
+    s = vk_memory_init(c);
+    if (s == AG_OK) s = vk_batches_init(c);
+    if (s == AG_OK) s = vk_pipelines_init(c);
+    if (s == AG_OK) {
+        c->dummy = vk_alloc(c, 16);
+        if (!c->dummy) s = ag_last_status() ? ag_last_status() : AG_ERR_OOM;
+    }
+    if (s != AG_OK) {
+        vk_destroy(c);
+        return s;
+    }
+    *out = c;
+    return AG_OK;
+}
+
+int vk_create_all(vk_ctx **out, int max)
+{
+    VkInstance inst;
+    if (vk_instance(&inst) != AG_OK) return 0;
+    uint32_t n = VK_MAX_PHYS;
+    VkPhysicalDevice phys[VK_MAX_PHYS];
+    VkResult r = vk.vkEnumeratePhysicalDevices(inst, &n, phys);
+    if ((r != VK_SUCCESS && r != VK_INCOMPLETE) || n == 0) {
+        vk_check(r != VK_SUCCESS ? r : VK_ERROR_INCOMPATIBLE_DRIVER, "no physical device");
+        return 0;
+    }
+    int made = 0;
+    for (uint32_t i = 0; i < n && made < max; i++)
+        if (create_one(phys[i], &out[made]) == AG_OK) made++;
+    return made;
+}
+
+void vk_destroy(void *ctx)
+{
+    vk_ctx *c = ctx;
+    if (!c) return;
+    if (c->device) {
+        vk.vkDeviceWaitIdle(c->device);
+        if (c->dummy) vk_free(c, c->dummy);
+        vk_pipelines_destroy(c);
+        vk_batches_destroy(c);
+        vk_memory_destroy(c);
+        vk.vkDestroyDevice(c->device, NULL);
+        pthread_mutex_destroy(&c->lock);
+        pthread_mutex_destroy(&c->mem_lock);
+    }
+    free(c);
+}
+
+void vk_describe(void *ctx, char *buf, size_t size)
+{
+    const vk_ctx *c = ctx;
+    snprintf(buf, size, "%s (Vulkan, %s)", c->name, type_name(c->props.deviceType));
+}
+
+void vk_details(void *ctx, char *buf, size_t size)
+{
+    const vk_ctx *c = ctx;
+    const VkPhysicalDeviceLimits *l = &c->props.limits;
+    snprintf(buf, size,
+             "api: %u.%u.%u; driver: 0x%x; vendor id: 0x%04x; type: %s; memory: %.1f GiB%s; "
+             "largest buffer: %.1f GiB; subgroup: %u%s; max work-group: %u; shared memory: %u KiB%s",
+             VK_API_VERSION_MAJOR(c->props.apiVersion), VK_API_VERSION_MINOR(c->props.apiVersion),
+             VK_API_VERSION_PATCH(c->props.apiVersion), c->props.driverVersion, c->props.vendorID,
+             type_name(c->props.deviceType), c->heap_size / 1073741824.0,
+             c->mem_host_visible ? " (host-visible)" : "",
+             (c->max_alloc < l->maxStorageBufferRange ? c->max_alloc : l->maxStorageBufferRange) / 1073741824.0,
+             c->subgroup_size, c->subgroup_arith ? " (arithmetic)" : "",
+             l->maxComputeWorkGroupInvocations, l->maxComputeSharedMemorySize / 1024,
+             c->portable ? "; portable paths forced (AG_VULKAN_PORTABLE=1)" : "");
+}

@@ -1,0 +1,232 @@
+/* Command batches: dispatches are recorded into one command buffer, each
+ * preceded by a full compute/transfer barrier, and submitted when the batch is
+ * full or someone waits. Two batches alternate, so recording never waits for
+ * the device unless both are busy. */
+#include <stdio.h>
+#include <string.h>
+
+#include "vk.h"
+
+/* Small batches keep desktop watchdogs away and the latency of a sync low. */
+#define VK_BATCH_DISPATCHES 256
+#define VK_PARAMS_BYTES ((VkDeviceSize)1 << 20)
+
+static const VkPipelineStageFlags ALL_WORK =
+    VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT | VK_PIPELINE_STAGE_TRANSFER_BIT;
+
+ag_status vk_batches_init(vk_ctx *c)
+{
+    VkCommandPoolCreateInfo pi = {.sType = VK_STRUCTURE_TYPE_COMMAND_POOL_CREATE_INFO,
+                                  .flags = VK_COMMAND_POOL_CREATE_RESET_COMMAND_BUFFER_BIT,
+                                  .queueFamilyIndex = c->queue_family};
+    ag_status s = vk_check(vk.vkCreateCommandPool(c->device, &pi, NULL, &c->cmd_pool), "command pool");
+    for (int i = 0; i < 2 && s == AG_OK; i++) {
+        vk_slot *sl = &c->slots[i];
+        VkCommandBufferAllocateInfo ai = {.sType = VK_STRUCTURE_TYPE_COMMAND_BUFFER_ALLOCATE_INFO,
+                                          .commandPool = c->cmd_pool,
+                                          .level = VK_COMMAND_BUFFER_LEVEL_PRIMARY,
+                                          .commandBufferCount = 1};
+        s = vk_check(vk.vkAllocateCommandBuffers(c->device, &ai, &sl->cmd), "command buffer");
+        VkFenceCreateInfo fi = {.sType = VK_STRUCTURE_TYPE_FENCE_CREATE_INFO};
+        if (s == AG_OK) s = vk_check(vk.vkCreateFence(c->device, &fi, NULL, &sl->fence), "fence");
+        VkDescriptorPoolSize size = {VK_DESCRIPTOR_TYPE_STORAGE_BUFFER,
+                                     (VK_BATCH_DISPATCHES + 8) * (VK_MAX_BINDINGS + 1)};
+        VkDescriptorPoolCreateInfo di = {.sType = VK_STRUCTURE_TYPE_DESCRIPTOR_POOL_CREATE_INFO,
+                                         .maxSets = VK_BATCH_DISPATCHES + 8,
+                                         .poolSizeCount = 1,
+                                         .pPoolSizes = &size};
+        if (s == AG_OK) s = vk_check(vk.vkCreateDescriptorPool(c->device, &di, NULL, &sl->pool), "descriptor pool");
+        if (s == AG_OK)
+            s = vk_host_buf_create(c, VK_PARAMS_BYTES, VK_BUFFER_USAGE_STORAGE_BUFFER_BIT, &sl->params);
+    }
+    return s;
+}
+
+void vk_batches_destroy(vk_ctx *c)
+{
+    for (int i = 0; i < 2; i++) {
+        vk_slot *sl = &c->slots[i];
+        if (sl->pool) vk.vkDestroyDescriptorPool(c->device, sl->pool, NULL);
+        if (sl->fence) vk.vkDestroyFence(c->device, sl->fence, NULL);
+        vk_host_buf_destroy(c, &sl->params);
+    }
+    if (c->cmd_pool) vk.vkDestroyCommandPool(c->device, c->cmd_pool, NULL);
+}
+
+static ag_status wait_slot(vk_ctx *c, vk_slot *sl)
+{
+    if (!sl->in_flight) return AG_OK;
+    VkResult r = vk.vkWaitForFences(c->device, 1, &sl->fence, VK_TRUE, UINT64_MAX);
+    sl->in_flight = false;
+    if (r == VK_SUCCESS) r = vk.vkResetFences(c->device, 1, &sl->fence);
+    return vk_check(r, "waiting for the device");
+}
+
+/* The current slot, recording; waits for it first if it is still running. */
+static ag_status begin(vk_ctx *c, vk_slot **out)
+{
+    vk_slot *sl = &c->slots[c->cur];
+    *out = sl;
+    if (sl->recording) return AG_OK;
+    ag_status s = wait_slot(c, sl);
+    if (s != AG_OK) return s;
+    vk.vkResetDescriptorPool(c->device, sl->pool, 0);
+    sl->params_used = 0;
+    sl->ndispatch = 0;
+    VkCommandBufferBeginInfo bi = {.sType = VK_STRUCTURE_TYPE_COMMAND_BUFFER_BEGIN_INFO,
+                                   .flags = VK_COMMAND_BUFFER_USAGE_ONE_TIME_SUBMIT_BIT};
+    s = vk_check(vk.vkBeginCommandBuffer(sl->cmd, &bi), "begin command buffer");
+    sl->recording = s == AG_OK;
+    return s;
+}
+
+static ag_status submit(vk_ctx *c)
+{
+    vk_slot *sl = &c->slots[c->cur];
+    if (!sl->recording) return AG_OK;
+    /* results become visible to the host (mapped memory, staging) */
+    VkMemoryBarrier mb = {.sType = VK_STRUCTURE_TYPE_MEMORY_BARRIER,
+                          .srcAccessMask = VK_ACCESS_SHADER_WRITE_BIT | VK_ACCESS_TRANSFER_WRITE_BIT,
+                          .dstAccessMask = VK_ACCESS_HOST_READ_BIT};
+    vk.vkCmdPipelineBarrier(sl->cmd, ALL_WORK, VK_PIPELINE_STAGE_HOST_BIT, 0, 1, &mb, 0, NULL, 0, NULL);
+    sl->recording = false;
+    ag_status s = vk_check(vk.vkEndCommandBuffer(sl->cmd), "end command buffer");
+    if (s != AG_OK) return s;
+    VkSubmitInfo si = {.sType = VK_STRUCTURE_TYPE_SUBMIT_INFO, .commandBufferCount = 1,
+                       .pCommandBuffers = &sl->cmd};
+    s = vk_check(vk.vkQueueSubmit(c->queue, 1, &si, sl->fence), "queue submit");
+    if (s != AG_OK) return s;
+    sl->in_flight = true;
+    c->cur ^= 1;
+    return AG_OK;
+}
+
+/* Every command waits for everything before it: simple and always correct;
+ * eager execution has little to overlap anyway. */
+static void barrier(VkCommandBuffer cmd)
+{
+    VkMemoryBarrier mb = {.sType = VK_STRUCTURE_TYPE_MEMORY_BARRIER,
+                          .srcAccessMask = VK_ACCESS_SHADER_WRITE_BIT | VK_ACCESS_TRANSFER_WRITE_BIT,
+                          .dstAccessMask = VK_ACCESS_SHADER_READ_BIT | VK_ACCESS_SHADER_WRITE_BIT |
+                                           VK_ACCESS_TRANSFER_READ_BIT | VK_ACCESS_TRANSFER_WRITE_BIT};
+    vk.vkCmdPipelineBarrier(cmd, ALL_WORK, ALL_WORK, 0, 1, &mb, 0, NULL, 0, NULL);
+}
+
+ag_status vk_flush_wait(vk_ctx *c)
+{
+    pthread_mutex_lock(&c->lock);
+    ag_status s = submit(c);
+    for (int i = 0; i < 2; i++) {
+        ag_status w = wait_slot(c, &c->slots[i]);
+        if (s == AG_OK) s = w;
+    }
+    int errs = vk_validation_errors();
+    if (s == AG_OK && errs > c->seen_validation) {
+        s = ag_set_error(AG_ERR_DEVICE, "vulkan: the validation layer reported %d error(s); see stderr",
+                         errs - c->seen_validation);
+        c->seen_validation = errs;
+    }
+    pthread_mutex_unlock(&c->lock);
+    if (s == AG_OK) vk_memory_trim(c);
+    return s;
+}
+
+ag_status vk_record_copy(vk_ctx *c, VkBuffer src, VkDeviceSize soff, VkBuffer dst,
+                         VkDeviceSize doff, VkDeviceSize bytes)
+{
+    pthread_mutex_lock(&c->lock);
+    vk_slot *sl;
+    ag_status s = begin(c, &sl);
+    if (s == AG_OK) {
+        barrier(sl->cmd);
+        VkBufferCopy region = {soff, doff, bytes};
+        vk.vkCmdCopyBuffer(sl->cmd, src, dst, 1, &region);
+        if (++sl->ndispatch >= VK_BATCH_DISPATCHES) s = submit(c);
+    }
+    pthread_mutex_unlock(&c->lock);
+    return s;
+}
+
+ag_status vk_dispatch(vk_ctx *c, const char *name, const uint32_t *spec, int nspec,
+                      const void *params, size_t params_size, int nbufs, const vk_bind *bufs,
+                      uint32_t gx, uint32_t gy, uint32_t gz)
+{
+    if (gx == 0 || gy == 0 || gz == 0) return AG_OK;
+    if (nbufs < 0 || nbufs + 1 > VK_MAX_BINDINGS || nspec < 0 || nspec > VK_MAX_SPEC)
+        return ag_set_error(AG_ERR_ARG, "vulkan %s: bad binding or constant count", name);
+    const uint32_t *lim = c->props.limits.maxComputeWorkGroupCount;
+    if (gx > lim[0] || gy > lim[1] || gz > lim[2])
+        return ag_set_error(AG_ERR_UNSUPPORTED, "vulkan %s: %u x %u x %u work groups exceed %s's limit",
+                            name, gx, gy, gz, c->name);
+    VkDeviceSize psize = params_size ? (params_size + 3) / 4 * 4 : 4;
+    VkDeviceSize pstep = (psize + c->align - 1) / c->align * c->align;
+    if (pstep > VK_PARAMS_BYTES) return ag_set_error(AG_ERR_ARG, "vulkan %s: parameters too large", name);
+
+    pthread_mutex_lock(&c->lock);
+    vk_slot *sl;
+    ag_status s = AG_OK;
+    vk_pipeline *p = vk_pipeline_get(c, name, spec, nspec, nbufs);
+    if (!p) s = ag_last_status() ? ag_last_status() : AG_ERR_DEVICE;
+    if (s == AG_OK) s = begin(c, &sl);
+    if (s == AG_OK && sl->params_used + pstep > VK_PARAMS_BYTES) {
+        s = submit(c);
+        if (s == AG_OK) s = begin(c, &sl);
+    }
+    VkDescriptorSet set = VK_NULL_HANDLE;
+    if (s == AG_OK) {
+        VkDescriptorSetLayout dsl = vk_pipeline_set_layout(p);
+        VkDescriptorSetAllocateInfo ai = {.sType = VK_STRUCTURE_TYPE_DESCRIPTOR_SET_ALLOCATE_INFO,
+                                          .descriptorPool = sl->pool,
+                                          .descriptorSetCount = 1,
+                                          .pSetLayouts = &dsl};
+        s = vk_check(vk.vkAllocateDescriptorSets(c->device, &ai, &set), "descriptor set");
+    }
+    if (s == AG_OK) {
+        VkDeviceSize poff = sl->params_used;
+        if (params_size) memcpy((char *)sl->params.map + poff, params, params_size);
+        sl->params_used += pstep;
+        VkDescriptorBufferInfo info[VK_MAX_BINDINGS];
+        VkWriteDescriptorSet w[VK_MAX_BINDINGS];
+        info[0] = (VkDescriptorBufferInfo){sl->params.buf, poff, psize};
+        for (int i = 0; i < nbufs; i++) {
+            const ag_buffer *b = bufs[i] ? bufs[i] : c->dummy;
+            info[i + 1] = (VkDescriptorBufferInfo){vk_block_buffer(b->block), b->offset, b->size};
+        }
+        for (int i = 0; i <= nbufs; i++)
+            w[i] = (VkWriteDescriptorSet){.sType = VK_STRUCTURE_TYPE_WRITE_DESCRIPTOR_SET,
+                                          .dstSet = set,
+                                          .dstBinding = (uint32_t)i,
+                                          .descriptorCount = 1,
+                                          .descriptorType = VK_DESCRIPTOR_TYPE_STORAGE_BUFFER,
+                                          .pBufferInfo = &info[i]};
+        vk.vkUpdateDescriptorSets(c->device, (uint32_t)nbufs + 1, w, 0, NULL);
+        barrier(sl->cmd);
+        vk.vkCmdBindPipeline(sl->cmd, VK_PIPELINE_BIND_POINT_COMPUTE, vk_pipeline_handle(p));
+        vk.vkCmdBindDescriptorSets(sl->cmd, VK_PIPELINE_BIND_POINT_COMPUTE, vk_pipeline_layout(p), 0, 1,
+                                   &set, 0, NULL);
+        vk.vkCmdDispatch(sl->cmd, gx, gy, gz);
+        if (++sl->ndispatch >= VK_BATCH_DISPATCHES) s = submit(c);
+    }
+    pthread_mutex_unlock(&c->lock);
+    return s;
+}
+
+ag_status vk_run1(vk_ctx *c, const char *name, const void *params, size_t params_size,
+                  int nbufs, const vk_bind *bufs, size_t n)
+{
+    if (n == 0) return AG_OK;
+    size_t groups = (n + c->wg - 1) / c->wg;
+    size_t cap = c->props.limits.maxComputeWorkGroupCount[0];
+    if (cap > 65535) cap = 65535; /* shaders loop with a grid stride beyond this */
+    if (groups > cap) groups = cap;
+    return vk_dispatch(c, name, NULL, 0, params, params_size, nbufs, bufs, (uint32_t)groups, 1, 1);
+}
+
+uint32_t vk_reduce_wg(const vk_ctx *c)
+{
+    uint32_t wg = 256;
+    while (wg > 1 && (wg > c->props.limits.maxComputeWorkGroupInvocations ||
+                      wg > c->props.limits.maxComputeWorkGroupSize[0]))
+        wg /= 2;
+    return wg;
+}
