@@ -2,9 +2,7 @@
  * error surviving nested calls, shape and dtype mismatches with messages that
  * name the shapes, bad axes and sizes, host copies of the wrong size, devices,
  * and the error API itself.
- *
- * Mismatched devices (AG_ERR_DEVICE) are not tested: only the CPU backend exists,
- * so two tensors cannot live on different devices yet. */
+ * out-of-memory on the device under test, and tensors on different devices. */
 #include <string.h>
 
 #include "anygrad.h"
@@ -66,6 +64,59 @@ static ag_tensor *labels_i32(int64_t n)
 }
 
 /* ---- NULL inputs ------------------------------------------------------------ */
+
+/* A tensor far larger than any device's memory (1 TiB) fails cleanly, and the
+ * device keeps working afterwards. */
+START_TEST(test_alloc_too_large)
+{
+    const int64_t huge[2] = {1 << 20, 1 << 18};
+    ag_clear_error();
+    ag_tensor *t = ag_empty(2, huge, AG_F32);
+    ck_assert_msg(t == NULL, "a 1 TiB tensor on %s was allocated", ag_device_name(ag_device_default()));
+    ck_assert_msg(ag_last_status() == AG_ERR_OOM || ag_last_status() == AG_ERR_UNSUPPORTED,
+                  "status %s (%s)", ag_status_name(ag_last_status()), ag_last_error());
+    const int64_t n = 5;
+    ag_tensor *x = ag_full(1, &n, 2.5f);
+    ag_tensor *y = ag_add_scalar(x, 1.0f);
+    float v[5] = {0};
+    ck_assert_msg(y && ag_to_host(y, v, sizeof v) == AG_OK, "after the failed allocation: %s", ag_last_error());
+    for (int i = 0; i < 5; i++) ck_assert_float_eq(v[i], 3.5f);
+    ag_release(y);
+    ag_release(x);
+}
+END_TEST
+
+/* Ops refuse tensors on two devices; ag_to_device moves values between every
+ * pair of devices the machine has (a single-device machine checks only itself). */
+START_TEST(test_devices_mixed)
+{
+    const float data[6] = {1.5f, -2.0f, 0.25f, 1e-3f, -7.0f, 3.0f};
+    const int64_t shape[2] = {2, 3};
+    int n = ag_device_count();
+    ck_assert_int_ge(n, 1);
+    for (int i = 0; i < n; i++) {
+        for (int j = 0; j < n; j++) {
+            ag_device *a = ag_device_get(i), *b = ag_device_get(j);
+            ag_set_default_device(a);
+            ag_tensor *x = ag_from_f32(data, 2, shape);
+            ag_tensor *y = ag_to_device(x, b);
+            ck_assert_msg(y && ag_device_of(y) == b, "to_device %d -> %d: %s", i, j, ag_last_error());
+            float back[6];
+            ck_assert_int_eq(ag_to_host(y, back, sizeof back), AG_OK);
+            for (int k = 0; k < 6; k++) ck_assert_float_eq(back[k], data[k]);
+            if (i != j) {
+                ag_clear_error();
+                ag_tensor *z = ag_add(x, y);
+                ck_assert_msg(z == NULL && ag_last_status() == AG_ERR_DEVICE,
+                              "add across devices %d and %d: %s", i, j, ag_last_error());
+            }
+            ag_release(y);
+            ag_release(x);
+        }
+    }
+    ag_set_default_device(NULL);
+}
+END_TEST
 
 START_TEST(test_null_unary_binary)
 {
@@ -621,6 +672,8 @@ Suite *suite_errors(void)
     Suite *s = suite_create("errors");
     TCase *tc = tcase_create("errors");
     tcase_add_checked_fixture(tc, clear_error, NULL);
+    tcase_add_test(tc, test_alloc_too_large);
+    tcase_add_test(tc, test_devices_mixed);
     tcase_add_test(tc, test_null_unary_binary);
     tcase_add_test(tc, test_null_other_ops);
     tcase_add_test(tc, test_null_views_and_creation);
