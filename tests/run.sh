@@ -10,7 +10,7 @@ BUILD=${BUILD:-build}
 # Check's default per-test timeout (4 s) is too tight for slow or loaded machines.
 export CK_DEFAULT_TIMEOUT=${CK_DEFAULT_TIMEOUT:-120}
 
-# Runs: "name:AG_DEVICE:build dir[:cpu isa]". The sanitizer build (make
+# Runs: "name:AG_DEVICE:build dir[:cpu isa or validate]". The sanitizer build (make
 # build-sanitize) runs the suite again under AddressSanitizer, LeakSanitizer and
 # UBSan, without forking so leaks anywhere in the process are reported.
 SAN_BUILD=${SAN_BUILD:-build-sanitize}
@@ -32,6 +32,12 @@ fi
 # device"), it is never skipped. CI has PoCL (OpenCL on the CPU).
 if grep -q AG_HAVE_OPENCL "$BUILD/build.ninja" 2>/dev/null; then
     backends+=("opencl:opencl:$BUILD")
+fi
+# Vulkan runs twice: as is, and with the Khronos validation layer, which must
+# report no errors (each one fails the test that caused it) and forces the
+# portable shader paths.
+if grep -q AG_HAVE_VULKAN "$BUILD/build.ninja" 2>/dev/null; then
+    backends+=("vulkan:vulkan:$BUILD" "vulkan-validated:vulkan:$BUILD:validate")
 fi
 # Each entry: the example's name, then its arguments (split on spaces).
 examples=(linear_regression neuron
@@ -62,7 +68,11 @@ for run in "${backends[@]}"; do
     fi
     echo "== tests on $be =="
     # Tag the binary's own total so the last line below is the only bare one.
-    [ -n "$isa" ] && san_env+=(AG_CPU_ISA="$isa")
+    if [ "$isa" = validate ]; then
+        san_env+=(AG_VULKAN_VALIDATION=1 AG_VULKAN_PORTABLE=1)
+    elif [ -n "$isa" ]; then
+        san_env+=(AG_CPU_ISA="$isa")
+    fi
     # OpenCL drivers keep threads that a fork() does not copy: no forking there.
     [ "$dev" != cpu ] && san_env+=(CK_FORK=no)
     env "${san_env[@]}" AG_DEVICE="$dev" "$bin" 2>&1 | tee "$log" | sed -u -E "s/^([0-9]+ passed, [0-9]+ failed)$/[$be] \1/"
