@@ -178,6 +178,10 @@ ag_status ag_check_view(const char *backend, const char *op, const char *what, c
 ag_status ag_ew_check(const char *backend, const char *op, int nops, const ag_view *const *v,
                       int cond_at);
 
+/* The 4-byte pattern fill() writes for value in dtype (f32, or int32 truncated
+ * toward zero and saturated, NaN -> 0). */
+uint32_t ag_fill_bits(ag_dtype dtype, double value);
+
 /* GPU kernels index with int32. A shape and per-operand strides in the layout
  * their kernels declare (plain 4-byte members, so OpenCL structs and std430
  * blocks match): size-1 axes dropped, axes every operand lays out as one merged.

@@ -1,5 +1,8 @@
 /* Argument checks and 32-bit element-wise layouts shared by the backends (GPU
  * kernels index with int, which is what GPUs do fast). */
+#include <math.h>
+#include <string.h>
+
 #include "backend.h"
 
 ag_status ag_check_view(const char *backend, const char *op, const char *what, const ag_view *v,
@@ -99,4 +102,18 @@ ag_status ag_layout32(const char *backend, const char *op, int nops, const ag_vi
     shape->nd = nd;
     shape->numel = (int32_t)numel;
     return AG_OK;
+}
+
+uint32_t ag_fill_bits(ag_dtype dtype, double value)
+{
+    uint32_t bits;
+    if (dtype == AG_F32) {
+        float f = (float)value;
+        memcpy(&bits, &f, 4);
+    } else { /* int32: truncation toward zero, saturating, NaN -> 0 */
+        double t = trunc(value);
+        int32_t i = t != t ? 0 : t >= 2147483647.0 ? INT32_MAX : t <= -2147483648.0 ? INT32_MIN : (int32_t)t;
+        memcpy(&bits, &i, 4);
+    }
+    return bits;
 }

@@ -348,15 +348,7 @@ ag_status cpu_fill(void *ctx, const ag_view *dst, double value)
         return ag_set_error(AG_ERR_DTYPE, "cpu fill: %s is not supported",
                             ag_dtype_name(dst->dtype));
     /* both dtypes are 4 bytes: fill with the bit pattern of the converted value */
-    uint32_t bits;
-    if (dst->dtype == AG_F32) {
-        float f = (float)value;
-        memcpy(&bits, &f, 4);
-    } else {
-        double t = trunc(value);
-        int32_t i = t != t ? 0 : t >= 2147483647.0 ? INT32_MAX : t <= -2147483648.0 ? INT32_MIN : (int32_t)t;
-        memcpy(&bits, &i, 4);
-    }
+    uint32_t bits = ag_fill_bits(dst->dtype, value);
     int64_t n = cpu_numel(dst);
     if (n == 0) return AG_OK;
     int nt = n >= CPU_MEM_PAR_MIN ? cpu_threads() : 1;

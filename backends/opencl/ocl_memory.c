@@ -184,15 +184,7 @@ ag_status ocl_fill(void *ctx, const ag_view *dst, double value)
     if (!dtype_ok(dst->dtype))
         return ag_set_error(AG_ERR_DTYPE, "opencl fill: %s is not supported", ag_dtype_name(dst->dtype));
     /* both dtypes are 4 bytes: fill with the bit pattern of the converted value */
-    cl_uint bits;
-    if (dst->dtype == AG_F32) {
-        float f = (float)value;
-        memcpy(&bits, &f, 4);
-    } else {
-        double t = trunc(value);
-        int32_t i = t != t ? 0 : t >= 2147483647.0 ? INT32_MAX : t <= -2147483648.0 ? INT32_MIN : (int32_t)t;
-        memcpy(&bits, &i, 4);
-    }
+    cl_uint bits = ag_fill_bits(dst->dtype, value);
     ocl_shape sh;
     ocl_strides st;
     ag_status s = ocl_ew_layout("fill", 1, &dst, &sh, &st);

@@ -119,14 +119,7 @@ ag_status vk_fill(void *ctx, const ag_view *dst, double value)
     if (!dtype_ok(dst->dtype))
         return ag_set_error(AG_ERR_DTYPE, "vulkan fill: %s is not supported", ag_dtype_name(dst->dtype));
     fill_params p;
-    if (dst->dtype == AG_F32) {
-        float f = (float)value;
-        memcpy(&p.bits, &f, 4);
-    } else {
-        double t = trunc(value);
-        int32_t i = t != t ? 0 : t >= 2147483647.0 ? INT32_MAX : t <= -2147483648.0 ? INT32_MIN : (int32_t)t;
-        memcpy(&p.bits, &i, 4);
-    }
+    p.bits = ag_fill_bits(dst->dtype, value);
     ag_status s = ag_layout32("vulkan", "fill", 1, &dst, &p.sh, &p.ds);
     if (s != AG_OK) return s;
     return vk_run1(ctx, "fill_view", &p, sizeof p, VK_BUFS(dst->buf), (size_t)p.sh.numel);
