@@ -67,6 +67,15 @@ typedef struct ag_optim_args {
     int64_t step;
 } ag_optim_args;
 
+/* What the probe ranks and deduplicates devices by. */
+typedef struct ag_backend_props {
+    ag_device_kind kind;
+    uint64_t memory_bytes;
+    uint32_t vendor_id, device_id;   /* PCI ids; 0 when unknown */
+    uint8_t uuid[16];                /* device UUID (Vulkan, cl_khr_device_uuid) */
+    bool has_uuid;
+} ag_backend_props;
+
 typedef struct ag_backend_i {
     const char *name;
     void (*destroy)(void *ctx);
@@ -74,6 +83,7 @@ typedef struct ag_backend_i {
     void (*describe)(void *ctx, char *buf, size_t size);
     /* One line of "key: value" pairs (vendor, memory, units...); may be NULL. */
     void (*details)(void *ctx, char *buf, size_t size);
+    void (*props)(void *ctx, ag_backend_props *out);
 
     /* memory */
     ag_buffer *(*alloc)(void *ctx, size_t bytes);   /* NULL + error on failure */

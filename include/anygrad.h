@@ -55,15 +55,46 @@ const char *ag_dtype_name(ag_dtype dt);
 
 /* ---- devices ------------------------------------------------------------ */
 
+/* The probe finds the CPU, every OpenCL device and every Vulkan device; a GPU
+ * stack that is missing or broken is skipped (ag_device_unavailable says why).
+ * The default is the best by kind, discrete GPU > integrated GPU > native CPU;
+ * software implementations (PoCL's CPU device, lavapipe) are never the default
+ * but stay selectable. AG_DEVICE=cpu | opencl[:N] | vulkan[:N] | name substring
+ * overrides it. */
+typedef enum ag_device_kind {
+    AG_DEVICE_DISCRETE_GPU, AG_DEVICE_INTEGRATED_GPU, AG_DEVICE_CPU, AG_DEVICE_SOFTWARE,
+    AG_DEVICE_OTHER
+} ag_device_kind;
+
+typedef struct ag_device_props {
+    const char *backend;      /* "cpu", "opencl", "vulkan" */
+    const char *name;
+    ag_device_kind kind;
+    uint64_t memory_bytes;    /* device memory (host RAM for the CPU) */
+    double gflops, gbps;      /* calibration (SGEMM, copy); 0 until calibrated */
+    bool is_default;          /* what ag_device_default picks without AG_DEVICE */
+    int same_as;              /* index of the preferred entry for the same physical
+                                 GPU seen through another API, or -1 */
+} ag_device_props;
+
 int ag_device_count(void);
 ag_device *ag_device_get(int index);
 ag_device *ag_device_default(void);             /* honours AG_DEVICE */
-ag_device *ag_device_by_name(const char *name); /* "cpu", "cpu:0", ... */
+ag_device *ag_device_by_name(const char *name); /* "cpu", "opencl:1", "H200", ... */
 const char *ag_device_name(const ag_device *dev);
 const char *ag_device_backend(const ag_device *dev);
+int ag_device_index(const ag_device *dev);
+ag_status ag_device_info(const ag_device *dev, ag_device_props *out);
+const char *ag_device_kind_name(ag_device_kind kind);
 /* One line of "key: value" details (vendor, driver, memory, compute units...)
  * into buf; the empty string when the backend has none. */
 ag_status ag_device_details(const ag_device *dev, char *buf, size_t size);
+/* Measures SGEMM GFLOP/s and copy GB/s (about 100 ms; cached on disk by device
+ * and driver, so only the first call measures unless force is set). */
+ag_status ag_device_calibrate(ag_device *dev, bool force);
+/* Backends that were not usable: i in [0, count); NULL past the end. */
+int ag_device_unavailable_count(void);
+const char *ag_device_unavailable(int i, const char **reason);
 ag_status ag_set_default_device(ag_device *dev); /* for this thread's new tensors */
 ag_status ag_device_sync(ag_device *dev);
 

@@ -13,6 +13,13 @@ struct ag_device {
     char name[96];
 };
 
+/* src/calibrate.c: the cached calibration of a device (0, 0 when none). */
+void ag__calibration_get(const ag_device *dev, double *gflops, double *gbps);
+/* The kind the probe classified dev as (no default choice involved). */
+ag_device_kind ag__device_kind(const ag_device *dev);
+/* The calling thread's default set by ag_set_default_device, or NULL. */
+ag_device *ag__thread_default(void);
+
 /* Reference counts are atomic: threads may share read-only tensors. */
 typedef struct ag_storage {
     _Atomic int refs;

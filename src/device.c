@@ -1,5 +1,8 @@
-/* Device registry: the CPU, then every OpenCL and Vulkan device. The CPU stays the default
- * until ranking arrives (issue 7); AG_DEVICE selects by backend or name. */
+/* Device registry: the probe, ranking and selection. The CPU, then every OpenCL
+ * and every Vulkan device; a GPU stack that fails to load or initialise is
+ * recorded as unavailable and skipped, never fatal. Devices keep their probe
+ * order (indices are stable); the default is chosen by kind, then by
+ * calibrated speed (src/calibrate.c) when devices of the best kind tie. */
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -8,56 +11,161 @@
 #include "core.h"
 
 #define MAX_DEVICES 16
+#define MAX_UNAVAILABLE 4
 
 static ag_device devices[MAX_DEVICES];
+static ag_backend_props props[MAX_DEVICES];
+static int same_as[MAX_DEVICES];
 static int ndevices;
-static ag_status probe_status = AG_OK;
-static char probe_error[256];
+static struct {
+    const char *backend;
+    char reason[256];
+} unavailable[MAX_UNAVAILABLE];
+static int nunavailable;
 static pthread_once_t probe_once = PTHREAD_ONCE_INIT;
+static pthread_once_t default_once = PTHREAD_ONCE_INIT;
+static int default_index;
 static _Thread_local ag_device *thread_default;
 
 static void add_device(const ag_backend_i *iface, void *ctx)
 {
+    if (ndevices == MAX_DEVICES) return;
     ag_device *d = &devices[ndevices];
     d->i = iface;
     d->ctx = ctx;
     d->index = ndevices;
     if (iface->describe) iface->describe(ctx, d->name, sizeof d->name);
     else snprintf(d->name, sizeof d->name, "%s", iface->name);
+    props[ndevices] = (ag_backend_props){.kind = AG_DEVICE_OTHER};
+    if (iface->props) iface->props(ctx, &props[ndevices]);
+    same_as[ndevices] = -1;
     ndevices++;
+}
+
+static void add_unavailable(const char *backend)
+{
+    if (nunavailable == MAX_UNAVAILABLE) return;
+    unavailable[nunavailable].backend = backend;
+    snprintf(unavailable[nunavailable].reason, sizeof unavailable[0].reason, "%s",
+             ag_last_status() ? ag_last_error() : "no device found");
+    nunavailable++;
+}
+
+typedef int (*multi_create)(const ag_backend_i **iface, void **ctxs, int max);
+
+static void probe_backend(const char *name, multi_create create)
+{
+    const ag_backend_i *iface = NULL;
+    void *ctxs[MAX_DEVICES];
+    ag_clear_error();
+    int n = create(&iface, ctxs, MAX_DEVICES - ndevices);
+    if (n <= 0) add_unavailable(name);
+    for (int i = 0; i < n; i++) add_device(iface, ctxs[i]);
+}
+
+/* One physical GPU seen through two APIs: equal UUIDs when both report one,
+ * else equal PCI vendor id and name. */
+static bool same_gpu(int a, int b)
+{
+    const ag_backend_props *p = &props[a], *q = &props[b];
+    bool gpu = (p->kind == AG_DEVICE_DISCRETE_GPU || p->kind == AG_DEVICE_INTEGRATED_GPU) && p->kind == q->kind;
+    if (!gpu || devices[a].i == devices[b].i) return false;
+    if (p->has_uuid && q->has_uuid) return memcmp(p->uuid, q->uuid, sizeof p->uuid) == 0;
+    if (!p->vendor_id || p->vendor_id != q->vendor_id) return false;
+    /* names differ in decoration ("NVIDIA H200" vs "NVIDIA H200 (Vulkan, ...)") */
+    char na[96], nb[96];
+    snprintf(na, sizeof na, "%s", devices[a].name);
+    snprintf(nb, sizeof nb, "%s", devices[b].name);
+    na[strcspn(na, "(")] = nb[strcspn(nb, "(")] = '\0';
+    return strcmp(na, nb) == 0;
 }
 
 static void probe(void)
 {
     const ag_backend_i *iface;
     void *ctx;
-    if (ag_cpu_backend_create(&iface, &ctx) == AG_OK) {
-        add_device(iface, ctx);
-    } else {
-        probe_status = ag_last_status();
-        snprintf(probe_error, sizeof probe_error, "%s", ag_last_error());
-    }
+    ag_clear_error();
+    if (ag_cpu_backend_create(&iface, &ctx) == AG_OK) add_device(iface, ctx);
+    else add_unavailable("cpu");
 #ifdef AG_HAVE_OPENCL
-    void *ctxs[MAX_DEVICES];
-    int n = ag_opencl_backends_create(&iface, ctxs, MAX_DEVICES - ndevices);
-    for (int i = 0; i < n; i++) add_device(iface, ctxs[i]);
+    probe_backend("opencl", ag_opencl_backends_create);
 #endif
 #ifdef AG_HAVE_VULKAN
-    void *vctxs[MAX_DEVICES];
-    int nv = ag_vulkan_backends_create(&iface, vctxs, MAX_DEVICES - ndevices);
-    for (int i = 0; i < nv; i++) add_device(iface, vctxs[i]);
+    probe_backend("vulkan", ag_vulkan_backends_create);
 #endif
+    for (int i = 0; i < ndevices; i++)
+        for (int j = 0; j < i; j++)
+            if (same_as[j] < 0 && same_gpu(i, j)) {
+                same_as[i] = j; /* provisional: the faster one is kept below */
+                break;
+            }
+    ag_clear_error();
 }
 
 static bool ensure_probed(void)
 {
     pthread_once(&probe_once, probe);
     if (ndevices == 0) {
-        ag_set_error(probe_status ? probe_status : AG_ERR_DEVICE, "no usable device: %s",
-                     probe_error);
+        ag_set_error(AG_ERR_DEVICE, "no usable device: %s",
+                     nunavailable ? unavailable[0].reason : "the probe found nothing");
         return false;
     }
     return true;
+}
+
+static int kind_rank(ag_device_kind k)
+{
+    static const int rank[] = {[AG_DEVICE_DISCRETE_GPU] = 0, [AG_DEVICE_INTEGRATED_GPU] = 1,
+                               [AG_DEVICE_CPU] = 2, [AG_DEVICE_OTHER] = 3, [AG_DEVICE_SOFTWARE] = 4};
+    return (unsigned)k < sizeof rank / sizeof rank[0] ? rank[k] : 3;
+}
+
+static double speed(int i)
+{
+    double g = 0, b = 0;
+    ag__calibration_get(&devices[i], &g, &b);
+    return g;
+}
+
+/* Best kind wins; devices of that kind (a GPU through both APIs, two GPUs)
+ * are calibrated and the fastest is kept. Software devices are never chosen
+ * while anything else exists. */
+static void choose_default(void)
+{
+    int best = -1, ties = 0;
+    for (int i = 0; i < ndevices; i++) {
+        int r = kind_rank(props[i].kind);
+        if (best < 0 || r < kind_rank(props[best].kind)) {
+            best = i;
+            ties = 1;
+        } else if (r == kind_rank(props[best].kind)) {
+            ties++;
+        }
+    }
+    if (ties > 1 && props[best].kind != AG_DEVICE_CPU) {
+        ag_device *saved = thread_default;
+        double fastest = -1;
+        int rank = kind_rank(props[best].kind);
+        for (int i = 0; i < ndevices; i++) {
+            if (kind_rank(props[i].kind) != rank) continue;
+            ag_device_calibrate(&devices[i], false);
+            double g = speed(i);
+            if (g > fastest) {
+                fastest = g;
+                best = i;
+            }
+        }
+        thread_default = saved;
+        /* the preferred entry of a duplicated GPU is the faster API */
+        for (int i = 0; i < ndevices; i++)
+            if (same_as[i] >= 0 && speed(i) > speed(same_as[i])) {
+                int j = same_as[i];
+                same_as[j] = i;
+                same_as[i] = -1;
+            }
+    }
+    default_index = best < 0 ? 0 : best;
+    ag_clear_error();
 }
 
 int ag_device_count(void) { return ensure_probed() ? ndevices : 0; }
@@ -102,10 +210,18 @@ ag_device *ag_device_by_name(const char *name)
     for (int i = 0; i < ndevices && !colon; i++)
         if (name[0] && strstr(devices[i].name, name)) return &devices[i];
 
-    char list[256] = "";
+    char list[512] = "";
     for (int i = 0; i < ndevices; i++) {
         size_t len = strlen(list);
-        snprintf(list + len, sizeof list - len, "%s%s:%d", i ? ", " : "", devices[i].i->name, i);
+        int k = 0;
+        for (int j = 0; j < i; j++) k += devices[j].i == devices[i].i;
+        snprintf(list + len, sizeof list - len, "%s%s:%d (%s)", i ? ", " : "", devices[i].i->name, k,
+                 devices[i].name);
+    }
+    for (int u = 0; u < nunavailable; u++) {
+        size_t len = strlen(list);
+        snprintf(list + len, sizeof list - len, "; %s unavailable: %s", unavailable[u].backend,
+                 unavailable[u].reason);
     }
     ag_set_error(AG_ERR_ARG, "unknown device '%s'; available: %s", name, list);
     return NULL;
@@ -117,8 +233,13 @@ ag_device *ag_device_default(void)
     if (!ensure_probed()) return NULL;
     const char *env = getenv("AG_DEVICE");
     if (env && *env) return ag_device_by_name(env);
-    return &devices[0];
+    pthread_once(&default_once, choose_default);
+    return &devices[default_index];
 }
+
+ag_device *ag__thread_default(void) { return thread_default; }
+
+ag_device_kind ag__device_kind(const ag_device *dev) { return props[dev->index].kind; }
 
 ag_status ag_set_default_device(ag_device *dev)
 {
@@ -128,6 +249,29 @@ ag_status ag_set_default_device(ag_device *dev)
 
 const char *ag_device_name(const ag_device *dev) { return dev ? dev->name : "(null)"; }
 const char *ag_device_backend(const ag_device *dev) { return dev ? dev->i->name : "(null)"; }
+int ag_device_index(const ag_device *dev) { return dev ? dev->index : -1; }
+
+const char *ag_device_kind_name(ag_device_kind kind)
+{
+    static const char *const names[] = {"discrete gpu", "integrated gpu", "cpu", "software", "other"};
+    return (unsigned)kind < sizeof names / sizeof names[0] ? names[kind] : "unknown";
+}
+
+ag_status ag_device_info(const ag_device *dev, ag_device_props *out)
+{
+    if (!dev || !out) return ag_set_error(AG_ERR_ARG, "ag_device_info: device and out must not be NULL");
+    if (!ensure_probed()) return ag_last_status();
+    const ag_backend_props *p = &props[dev->index];
+    *out = (ag_device_props){.backend = dev->i->name,
+                             .name = dev->name,
+                             .kind = p->kind,
+                             .memory_bytes = p->memory_bytes,
+                             .same_as = same_as[dev->index]};
+    ag__calibration_get(dev, &out->gflops, &out->gbps);
+    pthread_once(&default_once, choose_default); /* is_default needs the choice */
+    out->is_default = dev->index == default_index;
+    return AG_OK;
+}
 
 ag_status ag_device_details(const ag_device *dev, char *buf, size_t size)
 {
@@ -136,6 +280,23 @@ ag_status ag_device_details(const ag_device *dev, char *buf, size_t size)
     buf[0] = '\0';
     if (dev->i->details) dev->i->details(dev->ctx, buf, size);
     return AG_OK;
+}
+
+int ag_device_unavailable_count(void)
+{
+    pthread_once(&probe_once, probe);
+    return nunavailable;
+}
+
+const char *ag_device_unavailable(int i, const char **reason)
+{
+    pthread_once(&probe_once, probe);
+    if (i < 0 || i >= nunavailable) {
+        if (reason) *reason = NULL;
+        return NULL;
+    }
+    if (reason) *reason = unavailable[i].reason;
+    return unavailable[i].backend;
 }
 
 ag_status ag_device_sync(ag_device *dev)

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #ifdef _OPENMP
 #include <omp.h>
@@ -61,6 +62,14 @@ static void cpu_details(void *ctx, char *buf, size_t size)
              cpu_isa_name(cpu_isa()), cpu_threads());
 }
 
+static void cpu_props(void *ctx, ag_backend_props *out)
+{
+    (void)ctx;
+    long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
+    *out = (ag_backend_props){.kind = AG_DEVICE_CPU,
+                              .memory_bytes = pages > 0 && page > 0 ? (uint64_t)pages * (uint64_t)page : 0};
+}
+
 /* The backend keeps no state: everything lives in the buffers. */
 static void cpu_destroy(void *ctx) { (void)ctx; }
 
@@ -69,6 +78,7 @@ static const ag_backend_i cpu_iface = {
     .destroy = cpu_destroy,
     .describe = cpu_describe,
     .details = cpu_details,
+    .props = cpu_props,
     .alloc = cpu_alloc,
     .free = cpu_free,
     .upload = cpu_upload,

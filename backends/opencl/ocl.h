@@ -80,6 +80,9 @@ typedef struct ocl_ctx {
     size_t max_wg;           /* CL_DEVICE_MAX_WORK_GROUP_SIZE */
     size_t wg;               /* work-group size used by 1-D launches */
     bool unified_memory;
+    cl_uint vendor_id;
+    cl_uchar uuid[16];       /* cl_khr_device_uuid, when the driver has it */
+    bool has_uuid;
     cl_mem dummy;            /* bound where an optional operand is absent */
     ocl_program *programs;   /* built on first use */
     bool clblast_failed;     /* CLBlast returned an error once: the own GEMM from then on */
@@ -165,6 +168,7 @@ int ocl_create_all(const ag_backend_i *iface, ocl_ctx **out, int max);
 void ocl_destroy(void *ctx);
 void ocl_describe(void *ctx, char *buf, size_t size);
 void ocl_details(void *ctx, char *buf, size_t size);
+void ocl_props(void *ctx, ag_backend_props *out);
 
 /* ---- the contract, by family ------------------------------------------------ */
 

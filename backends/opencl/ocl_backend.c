@@ -6,6 +6,7 @@ static const ag_backend_i ocl_iface = {
     .destroy = ocl_destroy,
     .describe = ocl_describe,
     .details = ocl_details,
+    .props = ocl_props,
     .alloc = ocl_alloc,
     .free = ocl_free,
     .upload = ocl_upload,

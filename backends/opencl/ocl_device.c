@@ -52,6 +52,13 @@ static ag_status create_one(cl_platform_id platform, cl_device_id device, ocl_ct
     ocl.clGetDeviceInfo(device, CL_DEVICE_MAX_WORK_GROUP_SIZE, sizeof c->max_wg, &c->max_wg, NULL);
     ocl.clGetDeviceInfo(device, CL_DEVICE_HOST_UNIFIED_MEMORY, sizeof unified, &unified, NULL);
     c->unified_memory = unified == CL_TRUE;
+    ocl.clGetDeviceInfo(device, CL_DEVICE_VENDOR_ID, sizeof c->vendor_id, &c->vendor_id, NULL);
+    char ext[4096] = "";
+    if (ocl.clGetDeviceInfo(device, CL_DEVICE_EXTENSIONS, sizeof ext - 1, ext, NULL) != CL_SUCCESS) ext[0] = '\0';
+    ext[sizeof ext - 1] = '\0';
+    /* CL_DEVICE_UUID_KHR: matches Vulkan's deviceUUID for the same GPU */
+    if (strstr(ext, "cl_khr_device_uuid"))
+        c->has_uuid = ocl.clGetDeviceInfo(device, 0x106A, sizeof c->uuid, c->uuid, NULL) == CL_SUCCESS;
     if (c->max_wg == 0) c->max_wg = 1;
     c->wg = c->max_wg < 256 ? c->max_wg : 256;
 
@@ -156,4 +163,15 @@ void ocl_details(void *ctx, char *buf, size_t size)
              c->vendor, c->version, c->driver, type_name(c->type), c->global_mem / 1073741824.0,
              c->max_alloc / 1073741824.0, c->unified_memory ? ", shared with the host" : "",
              c->compute_units, c->max_wg, gemm);
+}
+
+void ocl_props(void *ctx, ag_backend_props *out)
+{
+    const ocl_ctx *c = ctx;
+    ag_device_kind kind = AG_DEVICE_OTHER;
+    if (c->type & CL_DEVICE_TYPE_GPU) kind = c->unified_memory ? AG_DEVICE_INTEGRATED_GPU : AG_DEVICE_DISCRETE_GPU;
+    else if (c->type & CL_DEVICE_TYPE_CPU) kind = AG_DEVICE_SOFTWARE; /* PoCL and the like: the CPU backend is native */
+    *out = (ag_backend_props){.kind = kind, .memory_bytes = c->global_mem, .vendor_id = c->vendor_id,
+                              .has_uuid = c->has_uuid};
+    memcpy(out->uuid, c->uuid, sizeof out->uuid);
 }

@@ -14,11 +14,14 @@ static char load_error[256];
 
 static void load(void)
 {
-    const char *names[] = {"libOpenCL.so.1", "libOpenCL.so"};
+    /* AG_OPENCL_LIBRARY names another loader (or hides it, for tests) */
+    const char *lib = getenv("AG_OPENCL_LIBRARY");
+    const char *names[] = {lib && *lib ? lib : "libOpenCL.so.1", lib && *lib ? NULL : "libOpenCL.so"};
     void *h = NULL;
-    for (size_t i = 0; i < sizeof names / sizeof names[0] && !h; i++) h = dlopen(names[i], RTLD_NOW | RTLD_LOCAL);
+    for (size_t i = 0; i < sizeof names / sizeof names[0] && names[i] && !h; i++)
+        h = dlopen(names[i], RTLD_NOW | RTLD_LOCAL);
     if (!h) {
-        snprintf(load_error, sizeof load_error, "cannot load libOpenCL.so.1 (%s)", dlerror());
+        snprintf(load_error, sizeof load_error, "cannot load the OpenCL loader (%s)", dlerror());
         return;
     }
     ocl_api api;

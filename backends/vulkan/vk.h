@@ -94,7 +94,7 @@ typedef struct vk_ctx {
     uint32_t subgroup_size;
     bool subgroup_arith;     /* subgroup arithmetic in compute shaders */
     bool portable;           /* AG_VULKAN_PORTABLE=1: no optional features */
-    uint32_t device_type_rank;
+    uint8_t uuid[VK_UUID_SIZE];
     char name[96];
     pthread_mutex_t lock;    /* recording state: one thread at a time */
 
@@ -194,6 +194,7 @@ int vk_create_all(vk_ctx **out, int max);
 void vk_destroy(void *ctx);
 void vk_describe(void *ctx, char *buf, size_t size);
 void vk_details(void *ctx, char *buf, size_t size);
+void vk_props(void *ctx, ag_backend_props *out);
 
 /* ---- the contract, by family ------------------------------------------------ */
 

@@ -6,6 +6,7 @@ static const ag_backend_i vk_iface = {
     .destroy = vk_destroy,
     .describe = vk_describe,
     .details = vk_details,
+    .props = vk_props,
     .alloc = vk_alloc,
     .free = vk_free,
     .upload = vk_upload,

@@ -24,12 +24,15 @@ static ag_status create_one(VkPhysicalDevice phys, vk_ctx **out)
     vk_ctx *c = calloc(1, sizeof *c);
     if (!c) return ag_set_error(AG_ERR_OOM, "vulkan: out of host memory");
     c->phys = phys;
-    VkPhysicalDeviceSubgroupProperties sub = {.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_SUBGROUP_PROPERTIES};
+    VkPhysicalDeviceIDProperties ids = {.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_ID_PROPERTIES};
+    VkPhysicalDeviceSubgroupProperties sub = {.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_SUBGROUP_PROPERTIES,
+                                              .pNext = &ids};
     VkPhysicalDeviceMaintenance3Properties m3 = {.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_MAINTENANCE_3_PROPERTIES,
                                                  .pNext = &sub};
     VkPhysicalDeviceProperties2 p2 = {.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_PROPERTIES_2, .pNext = &m3};
     vk.vkGetPhysicalDeviceProperties2(phys, &p2);
     c->props = p2.properties;
+    memcpy(c->uuid, ids.deviceUUID, sizeof c->uuid);
     snprintf(c->name, sizeof c->name, "%.95s", c->props.deviceName);
     if (VK_API_VERSION_MAJOR(c->props.apiVersion) == 1 && VK_API_VERSION_MINOR(c->props.apiVersion) < 1) {
         free(c);
@@ -148,4 +151,19 @@ void vk_details(void *ctx, char *buf, size_t size)
              c->subgroup_size, c->subgroup_arith ? " (arithmetic)" : "",
              l->maxComputeWorkGroupInvocations, l->maxComputeSharedMemorySize / 1024,
              c->portable ? "; portable paths forced (AG_VULKAN_PORTABLE=1)" : "");
+}
+
+void vk_props(void *ctx, ag_backend_props *out)
+{
+    const vk_ctx *c = ctx;
+    ag_device_kind kind = AG_DEVICE_OTHER;
+    switch (c->props.deviceType) {
+    case VK_PHYSICAL_DEVICE_TYPE_DISCRETE_GPU: kind = AG_DEVICE_DISCRETE_GPU; break;
+    case VK_PHYSICAL_DEVICE_TYPE_INTEGRATED_GPU: kind = AG_DEVICE_INTEGRATED_GPU; break;
+    case VK_PHYSICAL_DEVICE_TYPE_CPU: kind = AG_DEVICE_SOFTWARE; break; /* lavapipe, SwiftShader */
+    default: break;
+    }
+    *out = (ag_backend_props){.kind = kind, .memory_bytes = c->heap_size, .vendor_id = c->props.vendorID,
+                              .device_id = c->props.deviceID, .has_uuid = true};
+    memcpy(out->uuid, c->uuid, sizeof out->uuid);
 }

@@ -49,10 +49,12 @@ static bool has_layer(const char *name)
 
 static void load(void)
 {
-    void *h = dlopen("libvulkan.so.1", RTLD_NOW | RTLD_LOCAL);
-    if (!h) h = dlopen("libvulkan.so", RTLD_NOW | RTLD_LOCAL);
+    /* AG_VULKAN_LIBRARY names another loader (or hides it, for tests) */
+    const char *lib = getenv("AG_VULKAN_LIBRARY");
+    void *h = dlopen(lib && *lib ? lib : "libvulkan.so.1", RTLD_NOW | RTLD_LOCAL);
+    if (!h && !(lib && *lib)) h = dlopen("libvulkan.so", RTLD_NOW | RTLD_LOCAL);
     if (!h) {
-        snprintf(load_error, sizeof load_error, "cannot load libvulkan.so.1 (%s)", dlerror());
+        snprintf(load_error, sizeof load_error, "cannot load the Vulkan loader (%s)", dlerror());
         return;
     }
     *(void **)&vk.vkGetInstanceProcAddr = dlsym(h, "vkGetInstanceProcAddr");

@@ -10,6 +10,7 @@
 #include <stdio.h>
 
 int cli_check(int argc, char **argv);
+int cli_devices(int argc, char **argv);
 int cli_train(int argc, char **argv);
 int cli_eval(int argc, char **argv);
 int cli_plot(int argc, char **argv);
