@@ -21,7 +21,7 @@ backends=("cpu:cpu:$BUILD")
 for isa in scalar avx2 avx512 neon; do
     best=$("$BUILD/src/cli/anygrad" devices 2>/dev/null | sed -n 's/.*(\([a-z0-9]*\))$/\1/p' | head -n 1)
     [ "$isa" = "$best" ] && continue
-    if AG_CPU_ISA=$isa "$BUILD/src/cli/anygrad" devices >/dev/null 2>&1; then
+    if AG_CPU_ISA=$isa "$BUILD/src/cli/anygrad" devices 2>/dev/null | grep -qE "^[ *] [0-9]+ +cpu "; then
         backends+=("cpu-$isa:cpu:$BUILD:$isa")
     fi
 done
@@ -73,6 +73,8 @@ for run in "${backends[@]}"; do
     elif [ -n "$isa" ]; then
         san_env+=(AG_CPU_ISA="$isa")
     fi
+    # the portable CPU run also proves the suite needs no GPU stack
+    [ "$isa" = scalar ] && san_env+=(AG_OPENCL_LIBRARY=/nonexistent AG_VULKAN_LIBRARY=/nonexistent)
     # OpenCL drivers keep threads that a fork() does not copy: no forking there.
     [ "$dev" != cpu ] && san_env+=(CK_FORK=no)
     env "${san_env[@]}" AG_DEVICE="$dev" "$bin" 2>&1 | tee "$log" | sed -u -E "s/^([0-9]+ passed, [0-9]+ failed)$/[$be] \1/"
@@ -125,6 +127,17 @@ else
     echo "== cli_train failed; its output: =="
     cat "$log"
     summary+=("cli_train: failed")
+    total_fail=$((total_fail + 1))
+fi
+
+# Without the GPU loaders: the CPU is chosen and `anygrad devices` says why.
+if bash tests/no_gpu.sh "$BUILD" >"$log" 2>&1; then
+    summary+=("no_gpu: passed")
+    total_pass=$((total_pass + 1))
+else
+    echo "== no_gpu failed; its output: =="
+    cat "$log"
+    summary+=("no_gpu: failed")
     total_fail=$((total_fail + 1))
 fi
 

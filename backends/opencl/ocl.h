@@ -80,6 +80,7 @@ typedef struct ocl_ctx {
     size_t max_wg;           /* CL_DEVICE_MAX_WORK_GROUP_SIZE */
     size_t wg;               /* work-group size used by 1-D launches */
     bool unified_memory;
+    char build_options[96];  /* part of the program cache key */
     cl_uint vendor_id;
     cl_uchar uuid[16];       /* cl_khr_device_uuid, when the driver has it */
     bool has_uuid;

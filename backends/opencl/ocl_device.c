@@ -52,6 +52,11 @@ static ag_status create_one(cl_platform_id platform, cl_device_id device, ocl_ct
     ocl.clGetDeviceInfo(device, CL_DEVICE_MAX_WORK_GROUP_SIZE, sizeof c->max_wg, &c->max_wg, NULL);
     ocl.clGetDeviceInfo(device, CL_DEVICE_HOST_UNIFIED_MEMORY, sizeof unified, &unified, NULL);
     c->unified_memory = unified == CL_TRUE;
+    /* correctly rounded / and sqrt where the device offers them: closer to the CPU */
+    cl_device_fp_config fp = 0;
+    ocl.clGetDeviceInfo(device, CL_DEVICE_SINGLE_FP_CONFIG, sizeof fp, &fp, NULL);
+    snprintf(c->build_options, sizeof c->build_options, "-cl-std=CL1.2%s",
+             (fp & CL_FP_CORRECTLY_ROUNDED_DIVIDE_SQRT) ? " -cl-fp32-correctly-rounded-divide-sqrt" : "");
     ocl.clGetDeviceInfo(device, CL_DEVICE_VENDOR_ID, sizeof c->vendor_id, &c->vendor_id, NULL);
     char ext[4096] = "";
     if (ocl.clGetDeviceInfo(device, CL_DEVICE_EXTENSIONS, sizeof ext - 1, ext, NULL) != CL_SUCCESS) ext[0] = '\0';

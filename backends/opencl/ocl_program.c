@@ -12,7 +12,6 @@
 #include "ocl.h"
 
 #define OCL_MAX_KERNELS 32
-#define OCL_BUILD_OPTIONS "-cl-std=CL1.2"
 
 struct ocl_program {
     const ocl_source *src;
@@ -79,7 +78,7 @@ static void cache_path(const ocl_ctx *c, const ocl_source *src, char *buf, size_
     h = fnv1a_str(h, c->driver);
     h = fnv1a_str(h, c->version);
     h = fnv1a_str(h, c->platform_name);
-    h = fnv1a_str(h, OCL_BUILD_OPTIONS);
+    h = fnv1a_str(h, c->build_options);
     h = fnv1a_str(h, find_source("common")->text);
     h = fnv1a_str(h, src->text);
     snprintf(buf, size, "%s/%s-%016" PRIx64 ".bin", dir, src->name, h);
@@ -144,7 +143,7 @@ static cl_program from_cache(ocl_ctx *c, const char *path)
         if (p) ocl.clReleaseProgram(p);
         return NULL;
     }
-    if (ocl.clBuildProgram(p, 1, &c->device, OCL_BUILD_OPTIONS, NULL, NULL) != CL_SUCCESS) {
+    if (ocl.clBuildProgram(p, 1, &c->device, c->build_options, NULL, NULL) != CL_SUCCESS) {
         ocl.clReleaseProgram(p); /* stale or foreign binary: compile from source */
         return NULL;
     }
@@ -160,7 +159,7 @@ static cl_program from_source(ocl_ctx *c, const ocl_source *src)
         ocl_check(err, "clCreateProgramWithSource");
         return NULL;
     }
-    err = ocl.clBuildProgram(p, 1, &c->device, OCL_BUILD_OPTIONS, NULL, NULL);
+    err = ocl.clBuildProgram(p, 1, &c->device, c->build_options, NULL, NULL);
     if (err != CL_SUCCESS) {
         char log[2048] = "";
         size_t len = 0;
