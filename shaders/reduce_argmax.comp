@@ -1,0 +1,16 @@
+#version 450
+#extension GL_GOOGLE_include_directive : require
+// argmax. Does candidate (bv, bi) beat (av, ai)? NaN is the extreme; equal
+// values (or two NaNs) go to the smaller index, which gives the first index on
+// ties whatever order the partial results meet in.
+#define RED_ARG 1
+#define RED_KAHAN 0
+#define RED_INIT (-RED_INF)
+#define RED_BETTER(av, ai, bv, bi) arg_better(av, ai, bv, bi)
+bool arg_better(float av, int ai, float bv, int bi)
+{
+    if (isnan(av)) return isnan(bv) && bi < ai;
+    if (isnan(bv)) return true;
+    return bv > av || (bv == av && bi < ai);
+}
+#include "reduce.glsl"
