@@ -128,6 +128,8 @@ void ag_scope_end(void);
 /* Ends the innermost scope but keeps t alive, handing it to the enclosing
  * scope (or to the caller when there is none). Returns t. */
 ag_tensor *ag_scope_return(ag_tensor *t);
+/* How many scopes are open on this thread (for checking that they balance). */
+int ag_scope_depth(void);
 /* Gives the caller a reference to t that outlives the current scope. */
 ag_tensor *ag_keep(ag_tensor *t);
 

@@ -3,6 +3,11 @@
 #define AG_TEST_SUITES_H
 #include <check.h>
 
+/* tcase_create with a fixture that, after every test, closes the scopes a
+ * failed test left open and restores the default device: the GPU backends run
+ * without forking, so one failure must not leak into the next test. */
+TCase *h_tcase_create(const char *name);
+
 Suite *suite_tensor(void);        /* test_tensor.c: creation, views, host copies, scopes */
 Suite *suite_elementwise(void);   /* test_elementwise.c: unary, binary, where, scalars */
 Suite *suite_reduce(void);        /* test_reduce.c */
@@ -13,8 +18,8 @@ Suite *suite_autograd(void);      /* test_autograd.c: engine behaviour */
 Suite *suite_errors(void);        /* test_errors.c: bad input gives the documented error */
 Suite *suite_optim(void);        /* test_optim.c: optimizers, clipping, schedules */
 Suite *suite_rng(void);          /* test_rng.c: Philox known answers and element mapping */
-Suite *suite_regress(void);
-Suite *suite_fuzz_regress(void);  /* test_fuzz_regress.c: inputs the fuzzers found */      /* test_regress.c: bugs found in review */
+Suite *suite_regress(void);       /* test_regress.c: bugs found in review */
+Suite *suite_fuzz_regress(void);  /* test_fuzz_regress.c: inputs the fuzzers found */
 Suite *suite_conformance(void);  /* test_conformance.c: the op table and the conformance matrix */
 Suite *suite_modules(void);      /* test_nn_modules.c: modules, data, checkpoints */
 

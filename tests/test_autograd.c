@@ -497,7 +497,7 @@ END_TEST
 Suite *suite_autograd(void)
 {
     Suite *s = suite_create("autograd");
-    TCase *tc = tcase_create("engine");
+    TCase *tc = h_tcase_create("engine");
     tcase_add_checked_fixture(tc, clear_error, NULL);
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, test_poly);

@@ -126,11 +126,11 @@ END_TEST
 Suite *suite_conformance(void)
 {
     Suite *s = suite_create("conformance");
-    TCase *tc = tcase_create("optable");
+    TCase *tc = h_tcase_create("optable");
     tcase_add_test(tc, t_row_counts);
     tcase_add_test(tc, t_api_coverage);
     suite_add_tcase(s, tc);
-    TCase *m = tcase_create("matrix");
+    TCase *m = h_tcase_create("matrix");
     tcase_set_timeout(m, 600); /* the whole matrix is one test */
     tcase_add_test(m, t_matrix);
     suite_add_tcase(s, m);

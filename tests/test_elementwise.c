@@ -487,7 +487,7 @@ END_TEST
 Suite *suite_elementwise(void)
 {
     Suite *s = suite_create("elementwise");
-    TCase *tc = tcase_create("elementwise");
+    TCase *tc = h_tcase_create("elementwise");
     tcase_set_timeout(tc, 120);
     tcase_add_loop_test(tc, t_unary_forward, 0, NUNARY);
     tcase_add_loop_test(tc, t_unary_grad, 0, NUNARY);

@@ -670,7 +670,7 @@ END_TEST
 Suite *suite_errors(void)
 {
     Suite *s = suite_create("errors");
-    TCase *tc = tcase_create("errors");
+    TCase *tc = h_tcase_create("errors");
     tcase_add_checked_fixture(tc, clear_error, NULL);
     tcase_add_test(tc, test_alloc_too_large);
     tcase_add_test(tc, test_devices_mixed);

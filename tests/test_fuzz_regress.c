@@ -126,7 +126,7 @@ END_TEST
 Suite *suite_fuzz_regress(void)
 {
     Suite *s = suite_create("fuzz_regress");
-    TCase *tc = tcase_create("fuzz");
+    TCase *tc = h_tcase_create("fuzz");
     tcase_add_checked_fixture(tc, setup, NULL);
     tcase_add_test(tc, zero_size_tensor_with_huge_axes);
     tcase_add_test(tc, checkpoint_step_count_overflow);

@@ -7,6 +7,20 @@
 #include "harness.h"
 #include "suites.h"
 
+static void reset_state(void)
+{
+    while (ag_scope_depth() > 0) ag_scope_end();
+    ag_set_default_device(NULL);
+    ag_clear_error();
+}
+
+TCase *h_tcase_create(const char *name)
+{
+    TCase *tc = tcase_create(name);
+    tcase_add_checked_fixture(tc, NULL, reset_state);
+    return tc;
+}
+
 /* Harness checks fail the running Check test. */
 static void check_fail(const char *msg) { ck_abort_msg("%s", msg); }
 

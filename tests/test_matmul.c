@@ -179,7 +179,7 @@ END_TEST
 Suite *suite_matmul(void)
 {
     Suite *s = suite_create("matmul");
-    TCase *tc = tcase_create("matmul");
+    TCase *tc = h_tcase_create("matmul");
     tcase_set_timeout(tc, 120);
     tcase_add_loop_test(tc, t_matmul_forward, 0, NMM);
     tcase_add_loop_test(tc, t_matmul_grad, 0, NMM);

@@ -746,7 +746,7 @@ END_TEST
 Suite *suite_nn(void)
 {
     Suite *s = suite_create("nn");
-    TCase *tc = tcase_create("nn");
+    TCase *tc = h_tcase_create("nn");
     tcase_set_timeout(tc, 120);
     tcase_add_loop_test(tc, t_conv2d, 0, NCONV);
     tcase_add_loop_test(tc, t_pool2d, 0, 2 * NPOOL);

@@ -866,7 +866,7 @@ END_TEST
 Suite *suite_modules(void)
 {
     Suite *s = suite_create("modules");
-    TCase *tm = tcase_create("modules");
+    TCase *tm = h_tcase_create("modules");
     tcase_add_test(tm, test_forward_matches_ops);
     tcase_add_test(tm, test_names_shapes_counts);
     tcase_add_test(tm, test_init_statistics);
@@ -874,7 +874,7 @@ Suite *suite_modules(void)
     tcase_add_test(tm, test_lists_stable);
     tcase_add_test(tm, test_sequential_add_rules);
     suite_add_tcase(s, tm);
-    TCase *td = tcase_create("data");
+    TCase *td = h_tcase_create("data");
     tcase_add_checked_fixture(td, setup, teardown);
     tcase_add_test(td, test_idx);
     tcase_add_test(td, test_csv);
@@ -886,7 +886,7 @@ Suite *suite_modules(void)
     tcase_add_test(td, test_safetensors_file_mode);
     tcase_add_test(td, test_safetensors_many_names);
     suite_add_tcase(s, td);
-    TCase *tr = tcase_create("fashion");
+    TCase *tr = h_tcase_create("fashion");
     tcase_set_timeout(tr, 300);
     tcase_add_test(tr, test_fashion_mnist_short_run);
     suite_add_tcase(s, tr);

@@ -447,19 +447,19 @@ END_TEST
 Suite *suite_optim(void)
 {
     Suite *s = suite_create("optim");
-    TCase *tc = tcase_create("optimizers");
+    TCase *tc = h_tcase_create("optimizers");
     tcase_add_loop_test(tc, test_optim_three_steps, 0, get_case(0, NULL));
     tcase_add_test(tc, test_optim_defaults);
     tcase_add_test(tc, test_optim_skip_and_lr);
     tcase_add_test(tc, test_optim_retains_params);
     suite_add_tcase(s, tc);
 
-    TCase *tclip = tcase_create("clip_and_schedules");
+    TCase *tclip = h_tcase_create("clip_and_schedules");
     tcase_add_test(tclip, test_clip_grad_norm);
     tcase_add_test(tclip, test_lr_schedules);
     suite_add_tcase(s, tclip);
 
-    TCase *terr = tcase_create("errors");
+    TCase *terr = h_tcase_create("errors");
     tcase_add_test(terr, test_optim_bad_config);
     tcase_add_test(terr, test_optim_bad_params);
     suite_add_tcase(s, terr);

@@ -331,7 +331,7 @@ END_TEST
 Suite *suite_reduce(void)
 {
     Suite *s = suite_create("reduce");
-    TCase *tc = tcase_create("reduce");
+    TCase *tc = h_tcase_create("reduce");
     tcase_set_timeout(tc, 120);
     tcase_add_loop_test(tc, t_reduce_forward, AG_REDUCE_SUM, AG_REDUCE_MIN + 1);
     tcase_add_loop_test(tc, t_reduce_grad, AG_REDUCE_SUM, AG_REDUCE_MIN + 1);

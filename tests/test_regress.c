@@ -186,7 +186,7 @@ END_TEST
 Suite *suite_regress(void)
 {
     Suite *s = suite_create("regress");
-    TCase *tc = tcase_create("review");
+    TCase *tc = h_tcase_create("review");
     tcase_add_checked_fixture(tc, setup, NULL);
     tcase_add_test(tc, backward_through_freed_intermediate);
     tcase_add_test(tc, reshape_and_expand_overflow);

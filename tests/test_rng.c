@@ -76,7 +76,7 @@ END_TEST
 Suite *suite_rng(void)
 {
     Suite *s = suite_create("rng");
-    TCase *tc = tcase_create("philox");
+    TCase *tc = h_tcase_create("philox");
     tcase_add_test(tc, philox_known_answers);
     tcase_add_test(tc, rand_follows_documented_mapping);
     suite_add_tcase(s, tc);

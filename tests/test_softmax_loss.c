@@ -331,7 +331,7 @@ END_TEST
 Suite *suite_softmax_loss(void)
 {
     Suite *s = suite_create("softmax_loss");
-    TCase *tc = tcase_create("softmax_loss");
+    TCase *tc = h_tcase_create("softmax_loss");
     tcase_set_timeout(tc, 120);
     tcase_add_loop_test(tc, t_softmax, 0, NSM);
     tcase_add_test(tc, t_softmax_stability);

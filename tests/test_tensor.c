@@ -758,7 +758,7 @@ END_TEST
 Suite *suite_tensor(void)
 {
     Suite *s = suite_create("tensor");
-    TCase *tc = tcase_create("core");
+    TCase *tc = h_tcase_create("core");
     tcase_add_checked_fixture(tc, clear_error, NULL);
     tcase_add_test(tc, test_create_filled);
     tcase_add_test(tc, test_create_from_host);

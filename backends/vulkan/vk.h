@@ -180,14 +180,6 @@ VkDescriptorSetLayout vk_pipeline_set_layout(const vk_pipeline *p);
 typedef ag_shape32 vk_shape;
 typedef ag_strides32 vk_strides;
 
-/* As ocl_ew_layout: nops views of v[0]'s shape, size-1 axes dropped and
- * mergeable axes merged; AG_ERR_UNSUPPORTED beyond int32 indexing. */
-ag_status vk_ew_layout(const char *op, int nops, const ag_view *const *v, vk_shape *shape,
-                       vk_strides *st);
-ag_status vk_offset(const char *op, const ag_view *v, int32_t *off);
-int64_t vk_numel(const ag_view *v);
-ag_status vk_check_view(const char *op, const char *what, const ag_view *v, ag_dtype dtype);
-
 /* ---- devices (vk_device.c) ------------------------------------------------- */
 
 int vk_create_all(vk_ctx **out, int max);
