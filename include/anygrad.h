@@ -429,7 +429,9 @@ ag_status ag_init_xavier_normal(ag_tensor *t, float gain);
 
 /* ---- data ---------------------------------------------------------------- */
 
-/* IDX files (the MNIST format), gzip-compressed or plain. Unsigned-byte data
+/* Data files load into tensors on the CPU device (datasets live in host memory;
+ * loaders hand out batches on the default device, ag_to_device moves the rest).
+ * IDX files (the MNIST format), gzip-compressed or plain. Unsigned-byte data
  * with 2 or more dimensions (images) becomes f32 scaled to [0, 1]; 1-dimensional
  * unsigned bytes (labels) and the other integer types become int32; float and
  * double become f32. Bad or truncated files fail with AG_ERR_IO. */

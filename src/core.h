@@ -17,6 +17,8 @@ struct ag_device {
 void ag__calibration_get(const ag_device *dev, double *gflops, double *gbps);
 /* The kind the probe classified dev as (no default choice involved). */
 ag_device_kind ag__device_kind(const ag_device *dev);
+/* A tensor on the CPU device from host data (src/tensor.c). */
+ag_tensor *ag__from_host_on_cpu(const void *data, ag_dtype dtype, int ndim, const int64_t *shape);
 /* The calling thread's default set by ag_set_default_device, or NULL. */
 ag_device *ag__thread_default(void);
 

@@ -120,7 +120,7 @@ static ag_tensor *parse(const char *path, const char *buf, size_t len, bool has_
         }
     }
     int64_t shape[2] = {rows, cols};
-    ag_tensor *t = ag_from_f32(data, 2, shape);
+    ag_tensor *t = ag__from_host_on_cpu(data, AG_F32, 2, shape);
     free(data);
     return t;
 }

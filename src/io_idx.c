@@ -84,7 +84,7 @@ static ag_tensor *to_tensor(const struct idx_type *t, int ndim, const int64_t *s
         else
             ((int32_t *)host)[i] = (int32_t)v;
     }
-    ag_tensor *y = floats ? ag_from_f32(host, ndim, shape) : ag_from_i32(host, ndim, shape);
+    ag_tensor *y = ag__from_host_on_cpu(host, floats ? AG_F32 : AG_I32, ndim, shape);
     free(host);
     return y;
 }

@@ -483,3 +483,17 @@ ag_status ag_item(const ag_tensor *t, float *out)
     if (t->dtype != AG_F32) return ag_set_error(AG_ERR_DTYPE, "ag_item: unsupported dtype");
     return ag_to_host(t, out, sizeof *out);
 }
+
+/* Data files load into CPU tensors, as datasets live in host memory: a GPU may
+ * not even bind a whole training set as one buffer. Falls back to the default
+ * device when there is no CPU backend. */
+ag_tensor *ag__from_host_on_cpu(const void *data, ag_dtype dtype, int ndim, const int64_t *shape)
+{
+    ag_device *cpu = ag_device_by_name("cpu");
+    ag_clear_error();
+    ag_device *saved = ag__thread_default();
+    if (cpu) ag_set_default_device(cpu);
+    ag_tensor *t = dtype == AG_F32 ? ag_from_f32(data, ndim, shape) : ag_from_i32(data, ndim, shape);
+    ag_set_default_device(saved);
+    return t;
+}

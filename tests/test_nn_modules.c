@@ -821,8 +821,9 @@ START_TEST(test_fashion_mnist_short_run)
     ag_tensor *yt = ag_contiguous(ag_slice(yte, 0, 0, 2000, 1));
     ag_loader_config cfg = {.batch_size = 64, .shuffle = true, .seed = 1};
     ag_loader *l = NN(ag_loader_new(x, y, &cfg));
-    xt = ag_keep(NN(xt));
-    yt = ag_keep(NN(yt));
+    ck_assert_str_eq(ag_device_backend(ag_device_of(xtr)), "cpu"); /* data files load to the CPU */
+    xt = ag_keep(NN(ag_to_device(xt, ag_device_default())));
+    yt = ag_keep(NN(ag_to_device(yt, ag_device_default())));
     ag_scope_end();
 
     ag_manual_seed(1);
