@@ -192,6 +192,11 @@ ag_status ag_ew_check(const char *backend, const char *op, int nops, const ag_vi
  * toward zero and saturated, NaN -> 0). */
 uint32_t ag_fill_bits(ag_dtype dtype, double value);
 
+/* Fault injection (ag_debug_fault): true when this event is the one armed to
+ * fail; the caller then fails it with an error naming the point. */
+bool ag_fault_hit(ag_fault_point point);
+const char *ag_fault_name(ag_fault_point point);
+
 /* GPU kernels index with int32. A shape and per-operand strides in the layout
  * their kernels declare (plain 4-byte members, so OpenCL structs and std430
  * blocks match): size-1 axes dropped, axes every operand lays out as one merged.

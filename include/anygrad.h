@@ -98,6 +98,25 @@ const char *ag_device_unavailable(int i, const char **reason);
 ag_status ag_set_default_device(ag_device *dev); /* for this thread's new tensors */
 ag_status ag_device_sync(ag_device *dev);
 
+/* ---- debugging: fault injection ----------------------------------------- */
+
+/* Makes the nth event of one kind from now on fail once, on every backend, with
+ * an error saying it was injected (n >= 1; n = 0 only counts events). For
+ * testing that failures leave nothing leaked and the program able to go on.
+ * AG_FAULT=alloc:N (or upload, build, launch) arms one at start. */
+typedef enum ag_fault_point {
+    AG_FAULT_ALLOC,   /* device buffer allocation */
+    AG_FAULT_UPLOAD,  /* host to device copy */
+    AG_FAULT_BUILD,   /* kernel program / pipeline build (GPU backends) */
+    AG_FAULT_LAUNCH,  /* a kernel call into the backend */
+    AG_FAULT_COUNT
+} ag_fault_point;
+ag_status ag_debug_fault(ag_fault_point point, int64_t n);
+/* Events of that kind since its last ag_debug_fault call. */
+int64_t ag_debug_fault_events(ag_fault_point point);
+/* Device buffers alive now, over all devices (leak checks). */
+int64_t ag_debug_live_buffers(void);
+
 /* ---- creation ----------------------------------------------------------- */
 
 ag_tensor *ag_empty(int ndim, const int64_t *shape, ag_dtype dtype);

@@ -145,9 +145,14 @@ void ag__shape_fmt(int ndim, const int64_t *shape, char *buf, size_t size);
 /* The device a tensor lives on, and calls into its backend. */
 static inline ag_device *ag__dev(const ag_tensor *t) { return t->st->dev; }
 #define AG_BK(dev, fn, ...)                                                            \
-    ((dev)->i->fn ? (dev)->i->fn((dev)->ctx, __VA_ARGS__)                               \
-                  : ag_set_error(AG_ERR_UNSUPPORTED, "backend %s has no kernel " #fn,   \
-                                 (dev)->i->name))
+    (ag_fault_hit(AG_FAULT_LAUNCH)                                                      \
+         ? ag_set_error(AG_ERR_DEVICE, "injected fault: launching " #fn " on %s failed",   \
+                        (dev)->name)                                                    \
+     : (dev)->i->fn ? (dev)->i->fn((dev)->ctx, __VA_ARGS__)                             \
+                    : ag_set_error(AG_ERR_UNSUPPORTED, "backend %s has no kernel " #fn, \
+                                   (dev)->i->name))
+/* Host to device copy through the backend (with fault injection). */
+ag_status ag__upload(ag_device *dev, ag_buffer *buf, size_t off, const void *src, size_t bytes);
 
 /* ---- modes ------------------------------------------------------------- */
 

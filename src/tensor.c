@@ -14,8 +14,23 @@ const char *ag_dtype_name(ag_dtype dt) { return (unsigned)dt <= AG_BF16 ? dtypes
 
 /* ---- storage --------------------------------------------------------- */
 
+static _Atomic int64_t live_buffers;
+
+int64_t ag_debug_live_buffers(void) { return live_buffers; }
+
+ag_status ag__upload(ag_device *dev, ag_buffer *buf, size_t off, const void *src, size_t bytes)
+{
+    if (ag_fault_hit(AG_FAULT_UPLOAD))
+        return ag_set_error(AG_ERR_DEVICE, "injected fault: upload of %zu bytes to %s failed", bytes, dev->name);
+    return dev->i->upload(dev->ctx, buf, off, src, bytes);
+}
+
 static ag_storage *storage_new(ag_device *dev, size_t bytes)
 {
+    if (ag_fault_hit(AG_FAULT_ALLOC)) {
+        ag_set_error(AG_ERR_OOM, "injected fault: allocating %zu bytes on %s failed", bytes, dev->name);
+        return NULL;
+    }
     ag_storage *st = calloc(1, sizeof *st);
     if (!st) {
         ag_set_error(AG_ERR_OOM, "out of host memory allocating a tensor");
@@ -26,6 +41,7 @@ static ag_storage *storage_new(ag_device *dev, size_t bytes)
         free(st);
         return NULL; /* the backend set the error */
     }
+    live_buffers++;
     st->refs = 1;
     st->dev = dev;
     st->bytes = bytes;
@@ -36,6 +52,7 @@ static void storage_release(ag_storage *st)
 {
     if (st && --st->refs == 0) {
         st->dev->i->free(st->dev->ctx, st->buf);
+        live_buffers--;
         free(st);
     }
 }
@@ -285,7 +302,7 @@ static ag_tensor *from_host(const void *data, int ndim, const int64_t *shape, ag
     }
     ag_scope_begin();
     ag_tensor *t = ag__empty_on(ag_device_default(), dt, ndim, shape);
-    if (t && t->st->dev->i->upload(t->st->dev->ctx, t->st->buf, 0, data, t->st->bytes) != AG_OK)
+    if (t && ag__upload(t->st->dev, t->st->buf, 0, data, t->st->bytes) != AG_OK)
         t = NULL;
     return ag__done(t);
 }
@@ -451,12 +468,11 @@ ag_status ag_from_host(ag_tensor *t, const void *src, size_t bytes)
     if (s) return s;
     ag_device *dev = t->st->dev;
     if (ag__contiguous(t))
-        return dev->i->upload(dev->ctx, t->st->buf, (size_t)t->offset * ag_dtype_size(t->dtype),
-                              src, bytes);
+        return ag__upload(dev, t->st->buf, (size_t)t->offset * ag_dtype_size(t->dtype), src, bytes);
     /* A strided destination: upload densely, then scatter with the copy kernel. */
     ag_scope_begin();
     ag_tensor *c = ag__empty_like(t);
-    s = c ? dev->i->upload(dev->ctx, c->st->buf, 0, src, bytes) : ag_last_status();
+    s = c ? ag__upload(dev, c->st->buf, 0, src, bytes) : ag_last_status();
     if (s == AG_OK) {
         ag_view vd = ag__view(t), vs = ag__view(c);
         s = AG_BK(dev, copy, &vd, &vs);

@@ -119,27 +119,20 @@ for entry in "${examples[@]}"; do
     fi
 done
 
-# The command line end to end: train, save, eval, resume, plot, bad arguments.
-if bash tests/cli_train.sh "$BUILD" >"$log" 2>&1; then
-    summary+=("cli_train: passed")
-    total_pass=$((total_pass + 1))
-else
-    echo "== cli_train failed; its output: =="
-    cat "$log"
-    summary+=("cli_train: failed")
-    total_fail=$((total_fail + 1))
-fi
-
-# Without the GPU loaders: the CPU is chosen and `anygrad devices` says why.
-if bash tests/no_gpu.sh "$BUILD" >"$log" 2>&1; then
-    summary+=("no_gpu: passed")
-    total_pass=$((total_pass + 1))
-else
-    echo "== no_gpu failed; its output: =="
-    cat "$log"
-    summary+=("no_gpu: failed")
-    total_fail=$((total_fail + 1))
-fi
+# Script checks, each one test: the command line end to end (train, save,
+# eval, resume, plot, bad arguments); the CPU chosen with the GPU loaders
+# hidden; kernel build failures injected on the GPU backends.
+for script in cli_train no_gpu faults; do
+    if bash "tests/$script.sh" "$BUILD" >"$log" 2>&1; then
+        summary+=("$script: passed")
+        total_pass=$((total_pass + 1))
+    else
+        echo "== $script failed; its output: =="
+        cat "$log"
+        summary+=("$script: failed")
+        total_fail=$((total_fail + 1))
+    fi
+done
 
 echo "== summary =="
 printf '%s\n' "${summary[@]}"

@@ -21,6 +21,7 @@ Suite *suite_rng(void);          /* test_rng.c: Philox known answers and element
 Suite *suite_regress(void);       /* test_regress.c: bugs found in review */
 Suite *suite_fuzz_regress(void);  /* test_fuzz_regress.c: inputs the fuzzers found */
 Suite *suite_conformance(void);  /* test_conformance.c: the op table and the conformance matrix */
+Suite *suite_faults(void);       /* test_faults.c: injected failures leave no leak and no damage */
 Suite *suite_modules(void);      /* test_nn_modules.c: modules, data, checkpoints */
 
 #endif

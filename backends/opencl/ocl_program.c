@@ -183,6 +183,10 @@ static ocl_program *get_program(ocl_ctx *c, const char *name)
         ag_set_error(AG_ERR_UNSUPPORTED, "opencl: no kernel source '%s'", name);
         return NULL;
     }
+    if (ag_fault_hit(AG_FAULT_BUILD)) {
+        ag_set_error(AG_ERR_DEVICE, "opencl: injected fault: building kernels/%s.cl for %s failed", name, c->name);
+        return NULL;
+    }
     ocl_program *p = calloc(1, sizeof *p);
     if (!p) {
         ag_set_error(AG_ERR_OOM, "opencl: out of host memory");

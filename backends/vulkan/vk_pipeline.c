@@ -147,6 +147,10 @@ vk_pipeline *vk_pipeline_get(vk_ctx *c, const char *name, const uint32_t *spec, 
         ag_set_error(AG_ERR_UNSUPPORTED, "vulkan: no shader '%s'", name);
         return NULL;
     }
+    if (ag_fault_hit(AG_FAULT_BUILD)) {
+        ag_set_error(AG_ERR_DEVICE, "vulkan: injected fault: creating pipeline %s failed", name);
+        return NULL;
+    }
     vk_pipeline *p = calloc(1, sizeof *p);
     if (!p) {
         ag_set_error(AG_ERR_OOM, "vulkan: out of host memory");
