@@ -39,6 +39,13 @@ fi
 if grep -q AG_HAVE_VULKAN "$BUILD/build.ninja" 2>/dev/null; then
     backends+=("vulkan:vulkan:$BUILD" "vulkan-validated:vulkan:$BUILD:validate")
 fi
+# The GPU backends' host code under the sanitizers too.
+if [ -x "$SAN_BUILD/tests/anygrad-tests" ]; then
+    for gpu in opencl vulkan; do
+        grep -q "AG_HAVE_${gpu^^}" "$SAN_BUILD/build.ninja" 2>/dev/null &&
+            backends+=("$gpu-sanitize:$gpu:$SAN_BUILD")
+    done
+fi
 # Each entry: the example's name, then its arguments (split on spaces).
 examples=(linear_regression neuron
           "fashion_mlp --limit 5000 --epochs 2 --min-acc 0.75")
