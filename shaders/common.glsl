@@ -43,20 +43,33 @@ int ag_lin(Strides st, int i) { return st.off + i * st.s[0]; }
 // promises 3 ulp for exp and an absolute 2^-21 for log near 1, and software
 // drivers use that freedom. Cody-Waite range reduction with ln 2 split in two,
 // then minimax polynomials (the classic Cephes single-precision coefficients).
+// exp(x) = p 2^n with p in [0.7, 1.5): callers that scale the result first
+// (silu) round once instead of twice when the result is tiny.
+float ag_exp_parts(float x, out int n)
+{
+    float k = floor(x * 1.44269504088896341 + 0.5);
+    // precise: folding the two halves of ln 2 back into one constant (which
+    // optimisers do) costs 2^-25 k of accuracy
+    precise float r = x - k * 0.693359375;
+    r = r - k * -2.12194440e-4;
+    float z = r * r;
+    float p = ((((1.9875691500e-4 * r + 1.3981999507e-3) * r + 8.3334519073e-3) * r +
+                4.1665795894e-2) * r + 1.6666665459e-1) * r + 5.0000001201e-1;
+    n = int(k);
+    return p * z + r + 1.0;
+}
+
+// Two steps: 2^128 alone overflows, 2^-149 alone underflows.
+float ag_scale2(float p, int n) { return ldexp(ldexp(p, n / 2), n - n / 2); }
+
 float ag_exp(float x)
 {
     if (isnan(x)) return x;
     if (x > 88.72283935546875) return 1.0 / 0.0;
     if (x < -103.972084045410) return 0.0;
-    float n = floor(x * 1.44269504088896341 + 0.5);
-    float r = x - n * 0.693359375;
-    r = r - n * -2.12194440e-4;
-    float z = r * r;
-    float p = ((((1.9875691500e-4 * r + 1.3981999507e-3) * r + 8.3334519073e-3) * r +
-                4.1665795894e-2) * r + 1.6666665459e-1) * r + 5.0000001201e-1;
-    p = p * z + r + 1.0;
-    int e = int(n);
-    return ldexp(ldexp(p, e / 2), e - e / 2); // two steps: 2^128 alone overflows
+    int n;
+    float p = ag_exp_parts(x, n);
+    return ag_scale2(p, n);
 }
 
 float ag_log(float x)
@@ -76,9 +89,10 @@ float ag_log(float x)
                      1.2420140846e-1) * f + 1.4249322787e-1) * f - 1.6668057665e-1) * f +
                   2.0000714765e-1) * f - 2.4999993993e-1) * f + 3.3333331174e-1) * f * z;
     float fe = float(e);
-    y += fe * -2.12194440e-4;
-    y -= 0.5 * z;
-    return f + y + fe * 0.693359375;
+    precise float t = y + fe * -2.12194440e-4; // precise: keep ln 2 split in two
+    t -= 0.5 * z;
+    precise float res = f + t + fe * 0.693359375;
+    return res;
 }
 
 // exp of a non-positive argument never overflows
@@ -135,6 +149,11 @@ float ag_pow(float x, float p)
     if (p == 0.0) return 1.0;
     if (isnan(x) || isnan(p)) return x + p;
     if (x == 0.0) return p > 0.0 ? 0.0 : 1.0 / 0.0;
+    bool odd = floor(p) == p && mod(p, 2.0) == 1.0;
+    if (isinf(x)) { // as C: (-inf)^p is +-inf or +-0, signed for odd integral p
+        float r = p > 0.0 ? x * sign(x) : 0.0;
+        return x < 0.0 && odd ? -r : r;
+    }
     float ax = abs(x);
     float r;
     if (floor(p) == p && abs(p) <= 64.0) { // small integral powers by squaring: a few ulp

@@ -48,7 +48,10 @@ float unary_f(int op, float x, float p0, float p1)
     case U_TANH: return ag_tanh(x);
     case U_GELU_TANH: return x * ag_sigmoid(2.0 * gelu_tanh_u(x));
     case U_GELU_ERF: return x * gelu_cdf(x);
-    case U_SILU: return x * ag_sigmoid(x);
+    case U_SILU:
+        // far left, exp(x) is subnormal but x exp(x) is not: scale before rounding
+        if (x < -80.0 && x >= -103.0) { int n; float p = ag_exp_parts(x, n); return ag_scale2(p * x, n); }
+        return x * ag_sigmoid(x);
     case U_SOFTPLUS: return max(x, 0.0) + ag_log1p(ag_exp(-abs(x)));
     case U_CLAMP: { float t = x < p0 ? p0 : x; return t > p1 ? p1 : t; }
     case U_POW: return ag_pow(x, p0);
