@@ -66,6 +66,7 @@ for run in "${backends[@]}"; do
     san_env=()
     if [ "$dir" = "$SAN_BUILD" ]; then
         san_env=(CK_FORK=no ASAN_OPTIONS=detect_leaks=1:abort_on_error=0
+                 LSAN_OPTIONS=suppressions=$PWD/tests/lsan.supp:print_suppressions=0
                  UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1)
     fi
     if [ ! -x "$bin" ]; then
