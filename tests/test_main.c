@@ -1,7 +1,9 @@
 /* Runs every suite on the device AG_DEVICE selects (default: the best one) and
  * prints "N passed, N failed" for tests/run.sh to add up. */
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "anygrad.h"
 #include "harness.h"
@@ -40,6 +42,15 @@ int main(void)
                                 suite_conformance};
     SRunner *sr = srunner_create(suites[0]());
     for (size_t i = 1; i < sizeof suites / sizeof suites[0]; i++) srunner_add_suite(sr, suites[i]());
+    /* GPU drivers keep threads a fork() does not copy, and some tests use every
+     * device: with a GPU backend present, tests run in this process (the
+     * fixture in h_tcase_create cleans up after a failed one). CK_FORK=yes
+     * forces forking anyway. */
+    bool gpu = false;
+    for (int i = 0; i < ag_device_count(); i++)
+        gpu |= strcmp(ag_device_backend(ag_device_get(i)), "cpu") != 0;
+    const char *fork_env = getenv("CK_FORK");
+    if (gpu && !(fork_env && strcmp(fork_env, "yes") == 0)) srunner_set_fork_status(sr, CK_NOFORK);
     srunner_run_all(sr, CK_NORMAL);
     int run = srunner_ntests_run(sr), failed = srunner_ntests_failed(sr);
     srunner_free(sr);
