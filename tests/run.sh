@@ -10,7 +10,7 @@ BUILD=${BUILD:-build}
 # Check's default per-test timeout (4 s) is too tight for slow or loaded machines.
 export CK_DEFAULT_TIMEOUT=${CK_DEFAULT_TIMEOUT:-120}
 
-# Runs: "name:AG_DEVICE:build dir[:cpu isa or validate]". The sanitizer build (make
+# Runs: "name:AG_DEVICE:build dir[:cpu isa, validate or clblast]". The sanitizer build (make
 # build-sanitize) runs the suite again under AddressSanitizer, LeakSanitizer and
 # UBSan, without forking so leaks anywhere in the process are reported.
 SAN_BUILD=${SAN_BUILD:-build-sanitize}
@@ -31,7 +31,9 @@ fi
 # A GPU backend compiled in must run: without a device its run fails ("no
 # device"), it is never skipped. CI has PoCL (OpenCL on the CPU).
 if grep -q AG_HAVE_OPENCL "$BUILD/build.ninja" 2>/dev/null; then
-    backends+=("opencl:opencl:$BUILD")
+    # on CPU devices GEMM picks anygrad's own kernel; the matmul suite once more
+    # through CLBlast keeps that path tested
+    backends+=("opencl:opencl:$BUILD" "opencl-clblast:opencl:$BUILD:clblast")
 fi
 # Vulkan runs twice: as is, and with the Khronos validation layer, which must
 # report no errors (each one fails the test that caused it) and forces the
@@ -78,6 +80,8 @@ for run in "${backends[@]}"; do
     # Tag the binary's own total so the last line below is the only bare one.
     if [ "$isa" = validate ]; then
         san_env+=(AG_VULKAN_VALIDATION=1 AG_VULKAN_PORTABLE=1)
+    elif [ "$isa" = clblast ]; then
+        san_env+=(AG_OPENCL_GEMM=clblast CK_RUN_SUITE=matmul)
     elif [ -n "$isa" ]; then
         san_env+=(AG_CPU_ISA="$isa")
     fi
