@@ -1,6 +1,7 @@
 # Thin wrapper around meson/ninja. The real build is meson.build.
-#   make demo   install missing packages, build, run the examples (the last trains an
-#               MLP on Fashion-MNIST for two epochs)
+#   make demo   install missing packages, build, run the seed's examples, then train
+#               an MLP on Fashion-MNIST for two epochs on the best device
+#               (`anygrad train`: progress bar, test accuracy)
 #   make test   install missing packages, build, run every test (tests/run.sh)
 BUILD ?= build
 
@@ -23,7 +24,8 @@ demo: deps
 	@$(MAKE) --no-print-directory build
 	./$(BUILD)/examples/linear_regression
 	./$(BUILD)/examples/neuron
-	./$(BUILD)/examples/fashion_mlp --epochs 2
+	./$(BUILD)/src/cli/anygrad devices
+	./$(BUILD)/src/cli/anygrad train --model mlp --epochs 2
 
 # AddressSanitizer + LeakSanitizer + UBSan build of the same sources
 build-sanitize:
