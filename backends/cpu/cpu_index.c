@@ -4,9 +4,8 @@
  * scatter_add that axis is never the scatter axis, so two threads never add to
  * the same element of y and every element receives its terms in the same order
  * as a serial run (results do not depend on the thread count). */
-#include <stdio.h>
-
 #include "cpu.h"
+#include "plan.h"
 
 
 #define PAR_MIN 32768
@@ -100,13 +99,6 @@ static void walk_dims(walk *w, const ag_view *index, const ag_view *o, const ag_
     }
 }
 
-static int norm_axis(int axis, int ndim)
-{
-    int n = ndim ? ndim : 1;
-    if (axis < 0) axis += n;
-    return axis >= 0 && axis < n ? axis : -1;
-}
-
 /* The largest axis other than skip, or -1 when none has more than one element. */
 static int split_axis(const walk *w, int skip)
 {
@@ -116,52 +108,12 @@ static int split_axis(const walk *w, int skip)
     return best;
 }
 
-/* No two positions of v share an element (sufficient test: strides, sorted,
- * each step over the whole extent of the smaller ones). */
-static bool no_overlap(const ag_view *v)
-{
-    int64_t st[AG_MAX_DIMS], sz[AG_MAX_DIMS];
-    int k = 0;
-    for (int d = 0; d < v->ndim; d++) {
-        if (v->shape[d] == 0) return true;
-        if (v->shape[d] == 1) continue;
-        int64_t s = v->stride[d] < 0 ? -v->stride[d] : v->stride[d];
-        int i = k++;
-        for (; i > 0 && st[i - 1] > s; i--) {
-            st[i] = st[i - 1];
-            sz[i] = sz[i - 1];
-        }
-        st[i] = s;
-        sz[i] = v->shape[d];
-    }
-    int64_t reach = 1;
-    for (int i = 0; i < k; i++) {
-        if (st[i] < reach) return false;
-        reach = st[i] * sz[i];
-    }
-    return true;
-}
-
 ag_status cpu_gather(void *ctx, int axis, const ag_view *y, const ag_view *x, const ag_view *index)
 {
     (void)ctx;
-    char sx[96], si[96], sy[96];
-    ag_view_shape_str(x, sx, sizeof sx);
-    ag_view_shape_str(index, si, sizeof si);
-    ag_view_shape_str(y, sy, sizeof sy);
-    if (index->dtype != AG_I32 || x->dtype != y->dtype ||
-        (x->dtype != AG_F32 && x->dtype != AG_I32))
-        return ag_set_error(AG_ERR_DTYPE, "gather: expected int32 index and matching f32/int32 "
-                                          "input and output");
-    int ax = norm_axis(axis, x->ndim);
-    bool ok = ax >= 0 && index->ndim == x->ndim && y->ndim == x->ndim;
-    for (int d = 0; ok && d < x->ndim; d++)
-        ok = y->shape[d] == index->shape[d] && (d == ax || index->shape[d] <= x->shape[d]);
-    if (!ok)
-        return ag_set_error(AG_ERR_SHAPE,
-                            "gather: axis %d, input %s, index %s, output %s: index and output "
-                            "need the input's rank, equal shapes and no larger size off the axis",
-                            axis, sx, si, sy);
+    int ax;
+    ag_status s = ag_gather_check(NULL, axis, y, x, index, &ax);
+    if (s != AG_OK) return s;
     walk w = {.axis = ax, .size = x->ndim ? x->shape[ax] : 1, .idx = cpu_i32(index),
               .gy = cpu_i32(y), .gx = cpu_i32(x)};
     walk_dims(&w, index, y, x);
@@ -173,25 +125,13 @@ ag_status cpu_scatter_add(void *ctx, int axis, const ag_view *y, const ag_view *
                           const ag_view *src)
 {
     (void)ctx;
-    char ss[96], si[96], sy[96];
-    ag_view_shape_str(src, ss, sizeof ss);
-    ag_view_shape_str(index, si, sizeof si);
-    ag_view_shape_str(y, sy, sizeof sy);
-    if (index->dtype != AG_I32 || y->dtype != AG_F32 || src->dtype != AG_F32)
-        return ag_set_error(AG_ERR_DTYPE, "scatter_add: expected int32 index and f32 data");
-    int ax = norm_axis(axis, y->ndim);
-    bool ok = ax >= 0 && index->ndim == y->ndim && src->ndim == y->ndim;
-    for (int d = 0; ok && d < y->ndim; d++)
-        ok = index->shape[d] <= src->shape[d] && (d == ax || index->shape[d] <= y->shape[d]);
-    if (!ok)
-        return ag_set_error(AG_ERR_SHAPE,
-                            "scatter_add: axis %d, output %s, index %s, source %s: all need the "
-                            "same rank, index no larger than source, nor than output off the axis",
-                            axis, sy, si, ss);
+    int ax;
+    ag_status s = ag_scatter_add_check(NULL, axis, y, index, src, &ax);
+    if (s != AG_OK) return s;
     walk w = {.axis = ax, .size = y->ndim ? y->shape[ax] : 1, .idx = cpu_i32(index),
               .sy = cpu_f32(y), .ssrc = cpu_f32(src)};
     walk_dims(&w, index, src, y);
     /* an output that aliases itself could take one element from two threads */
-    walk_all(&w, no_overlap(y) ? split_axis(&w, ax) : -1);
+    walk_all(&w, ag_view_no_overlap(y) ? split_axis(&w, ax) : -1);
     return AG_OK;
 }

@@ -1,0 +1,88 @@
+/* Argument checks and launch plans that do not depend on the backend
+ * (backends/plan_*.c). Errors read "<backend> <op>: ...", backend being the
+ * name the caller passes ("opencl", "vulkan").
+ *
+ * A plan is plain data: the parameter blocks both GPU backends hand their
+ * kernels (plain 4-byte members, so OpenCL kernel structs and Vulkan parameter
+ * blocks match them member for member) and the sizes that pick a kernel. Each
+ * backend launches a plan with its own API and adds only what depends on its
+ * device. */
+#ifndef AG_PLAN_H
+#define AG_PLAN_H
+
+#include "backend.h"
+
+/* ---- gather and scatter_add (plan_index.c) --------------------------------- */
+
+/* torch's rules for gather and scatter_add (views valid, int32 index, dtypes,
+ * ranks and sizes); *ax receives the axis made non-negative. backend NULL: the
+ * messages start with the op (the CPU's). */
+ag_status ag_gather_check(const char *backend, int axis, const ag_view *y, const ag_view *x,
+                          const ag_view *index, int *ax);
+ag_status ag_scatter_add_check(const char *backend, int axis, const ag_view *y,
+                               const ag_view *index, const ag_view *src, int *ax);
+
+/* No two positions of v share an element (a sufficient test). */
+bool ag_view_no_overlap(const ag_view *v);
+
+/* Laid out as the gather kernel's parameters. */
+typedef struct ag_gather_params {
+    ag_shape32 sh;
+    ag_strides32 ys, is, xs;
+    int32_t size, xsa;
+} ag_gather_params;
+
+/* Checks (as ag_gather_check) and lays out a gather. */
+ag_status ag_gather_plan(const char *backend, int axis, const ag_view *y, const ag_view *x,
+                         const ag_view *index, ag_gather_params *p);
+
+/* scatter_add's kernels; their parameters are laid out as these structs. */
+typedef enum ag_scatter_path {
+    AG_SCATTER_NONE,    /* nothing to add */
+    AG_SCATTER_SERIAL,  /* y overlaps itself: one work-item adds everything */
+    AG_SCATTER_SCAN,    /* each element of y reads its whole index line */
+    AG_SCATTER_SORT,    /* keys, a bitonic sort of each line, then runs */
+} ag_scatter_path;
+
+typedef struct ag_scatter_serial_params {
+    ag_shape32 sh;
+    ag_strides32 is, ss, ys;
+    int32_t size, ysa;
+} ag_scatter_serial_params;
+typedef struct ag_scatter_scan_params {
+    ag_shape32 sh;
+    ag_strides32 ys, is, ss, ks;
+    int32_t L, isa, ssa;
+} ag_scatter_scan_params;
+typedef struct ag_scatter_keys_params {
+    ag_shape32 qsh;
+    ag_strides32 qs;
+    int32_t L, log_lp, isa, size;
+} ag_scatter_keys_params;
+typedef struct ag_scatter_runs_params {
+    ag_shape32 lsh;
+    ag_strides32 ys, ss, qs;
+    int32_t L, log_lp, size, ysa, ssa;
+} ag_scatter_runs_params;
+
+typedef struct ag_scatter_plan {
+    ag_scatter_path path;
+    union {
+        ag_scatter_serial_params serial;
+        ag_scatter_scan_params scan;
+        struct {
+            ag_scatter_keys_params keys;
+            ag_scatter_runs_params runs;
+            int64_t total;   /* keys: one per entry of each padded line */
+            int64_t entries; /* index elements: scatter_runs' work-items */
+        } sort;
+    };
+} ag_scatter_plan;
+
+/* Checks (as ag_scatter_add_check) and picks the cheaper way by an operation
+ * count; sorting needs total * 8 bytes of keys, at most max_key_bytes. */
+ag_status ag_scatter_add_plan(const char *backend, int axis, const ag_view *y,
+                              const ag_view *index, const ag_view *src, uint64_t max_key_bytes,
+                              ag_scatter_plan *p);
+
+#endif /* AG_PLAN_H */
