@@ -85,4 +85,29 @@ ag_status ag_scatter_add_plan(const char *backend, int axis, const ag_view *y,
                               const ag_view *index, const ag_view *src, uint64_t max_key_bytes,
                               ag_scatter_plan *p);
 
+/* ---- 2-D pooling (plan_pool.c) ---------------------------------------------- */
+
+/* Laid out as the pooling kernels' dimensions. */
+typedef struct ag_pool_dims {
+    int32_t planes, h, w, oh, ow, kh, kw, sh, sw, ph, pw;
+} ag_pool_dims;
+
+typedef struct ag_pool_plan {
+    ag_pool_dims d;
+    int32_t off[3];     /* element offsets of x (or dx), y (or dy), indices (0 when absent) */
+    const ag_view *idx; /* the indices, for max pooling only */
+    float inv;          /* 1 / (kh * kw) */
+    int64_t n;          /* elements the op writes; 0: nothing to do */
+} ag_pool_plan;
+
+/* Checks x [N, C, H, W], y [N, C, OH, OW] and indices (max pooling: int32, y's
+ * shape, when given), all contiguous and int32-indexable. */
+ag_status ag_pool2d_plan(const char *backend, ag_pool_op op, const ag_pool2d_params *p,
+                         const ag_view *y, const ag_view *indices, const ag_view *x,
+                         ag_pool_plan *pl);
+/* The same for dx and dy; max pooling needs the indices. */
+ag_status ag_pool2d_backward_plan(const char *backend, ag_pool_op op, const ag_pool2d_params *p,
+                                  const ag_view *dx, const ag_view *dy, const ag_view *indices,
+                                  ag_pool_plan *pl);
+
 #endif /* AG_PLAN_H */

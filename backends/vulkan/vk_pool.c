@@ -1,119 +1,33 @@
 /* Max and average 2-D pooling (NCHW, contiguous): shaders/pool_*.comp, a port
- * of the OpenCL backend's kernels. The checks and conventions follow
- * backends/cpu/cpu_pool.c, and the results match it bit for bit. */
-#include <stdio.h>
-
+ * of the OpenCL backend's kernels, dispatched as backends/plan_pool.c plans
+ * them. The results match backends/cpu/cpu_pool.c bit for bit. */
 #include "vk.h"
+#include "plan.h"
 
 /* Laid out as Params in shaders/pool_*.comp. */
 typedef struct pool_params {
-    int32_t planes, h, w, oh, ow, kh, kw, sh, sw, ph, pw;
+    ag_pool_dims d;
     int32_t flag;                  /* forward: has indices; backward: max pooling */
     float inv;                     /* 1 / (kh * kw) */
     int32_t out_off, a_off, b_off; /* element offsets of bindings 1, 2, 3 */
 } pool_params;
 
-static bool contiguous(const ag_view *v)
-{
-    int64_t want = 1;
-    for (int d = v->ndim - 1; d >= 0; d--) {
-        if (v->shape[d] != 1 && v->stride[d] != want) return false;
-        want *= v->shape[d];
-    }
-    return true;
-}
-
-/* Checks x [N, C, H, W], y [N, C, OH, OW] and indices (int32, y's shape) when
- * given; fills the shader's dimensions and the views' element offsets. */
-static ag_status pool_setup(const char *op, ag_pool_op kind, const ag_pool2d_params *p,
-                            const ag_view *x, const char *xname, const ag_view *y,
-                            const char *yname, const ag_view *idx, pool_params *d, int32_t off[3])
-{
-    if (!p) return ag_set_error(AG_ERR_ARG, "vulkan %s: NULL parameters", op);
-    if (kind != AG_POOL_MAX && kind != AG_POOL_AVG)
-        return ag_set_error(AG_ERR_ARG, "vulkan %s: unknown pooling op %d", op, (int)kind);
-    ag_status s = ag_check_view("vulkan", op, xname, x, AG_F32);
-    if (s == AG_OK) s = ag_check_view("vulkan", op, yname, y, AG_F32);
-    if (s == AG_OK && idx) s = ag_check_view("vulkan", op, "indices", idx, AG_I32);
-    if (s != AG_OK) return s;
-    if (p->kernel[0] < 1 || p->kernel[1] < 1 || p->stride[0] < 1 || p->stride[1] < 1 ||
-        p->padding[0] < 0 || p->padding[1] < 0)
-        return ag_set_error(AG_ERR_ARG,
-                            "vulkan %s: bad parameters kernel (%d, %d), stride (%d, %d), padding "
-                            "(%d, %d)",
-                            op, p->kernel[0], p->kernel[1], p->stride[0], p->stride[1],
-                            p->padding[0], p->padding[1]);
-    char sx[96], sy[96];
-    ag_view_shape_str(x, sx, sizeof sx);
-    ag_view_shape_str(y, sy, sizeof sy);
-    if (x->ndim != 4 || y->ndim != 4)
-        return ag_set_error(AG_ERR_SHAPE, "vulkan %s: expected 4-D %s and %s, got %s and %s", op,
-                            xname, yname, sx, sy);
-    int64_t eh = x->shape[2] + 2 * (int64_t)p->padding[0] - p->kernel[0];
-    int64_t ew = x->shape[3] + 2 * (int64_t)p->padding[1] - p->kernel[1];
-    if (eh < 0 || ew < 0)
-        return ag_set_error(AG_ERR_SHAPE,
-                            "vulkan %s: kernel (%d, %d) larger than the padded %s %s", op,
-                            p->kernel[0], p->kernel[1], xname, sx);
-    if (eh + p->kernel[0] > INT32_MAX || ew + p->kernel[1] > INT32_MAX)
-        return ag_set_error(AG_ERR_UNSUPPORTED,
-                            "vulkan %s: the padded %s %s exceeds 32-bit indexing", op, xname, sx);
-    int64_t oh = eh / p->stride[0] + 1, ow = ew / p->stride[1] + 1;
-    if (y->shape[0] != x->shape[0] || y->shape[1] != x->shape[1] || y->shape[2] != oh ||
-        y->shape[3] != ow)
-        return ag_set_error(AG_ERR_SHAPE,
-                            "vulkan %s: %s %s needs %s [%lld, %lld, %lld, %lld], got %s", op,
-                            xname, sx, yname, (long long)x->shape[0], (long long)x->shape[1],
-                            (long long)oh, (long long)ow, sy);
-    if (idx) {
-        bool same = idx->ndim == 4;
-        for (int k = 0; same && k < 4; k++) same = idx->shape[k] == y->shape[k];
-        if (!same) {
-            char si[96];
-            ag_view_shape_str(idx, si, sizeof si);
-            return ag_set_error(AG_ERR_SHAPE, "vulkan %s: indices %s must have %s's shape %s",
-                                op, si, yname, sy);
-        }
-    }
-    const ag_view *v[3] = {x, y, idx};
-    const char *names[3] = {xname, yname, "indices"};
-    for (int k = 0; k < 3; k++) {
-        off[k] = 0;
-        if (!v[k]) continue;
-        if (!contiguous(v[k]))
-            return ag_set_error(AG_ERR_ARG, "vulkan %s: %s is not contiguous", op, names[k]);
-        if ((s = ag_offset32("vulkan", op, v[k], &off[k])) != AG_OK) return s;
-    }
-    /* the extents fit in int32, so every size below does too */
-    *d = (pool_params){
-        .planes = (int32_t)(x->shape[0] * x->shape[1]), .h = (int32_t)x->shape[2],
-        .w = (int32_t)x->shape[3], .oh = (int32_t)oh, .ow = (int32_t)ow, .kh = p->kernel[0],
-        .kw = p->kernel[1], .sh = p->stride[0], .sw = p->stride[1], .ph = p->padding[0],
-        .pw = p->padding[1], .inv = 1.0f / (float)((int64_t)p->kernel[0] * p->kernel[1]),
-    };
-    return AG_OK;
-}
-
 ag_status vk_pool2d(void *ctx, ag_pool_op op, const ag_pool2d_params *p, const ag_view *y,
                     const ag_view *indices, const ag_view *x)
 {
-    pool_params d;
-    int32_t off[3];
-    const ag_view *idx = op == AG_POOL_MAX ? indices : NULL;
-    ag_status s = pool_setup("pool2d", op, p, x, "input", y, "output", idx, &d, off);
-    if (s != AG_OK) return s;
-    size_t n = (size_t)ag_view_numel(y);
-    if (n == 0) return AG_OK;
-    d.out_off = off[1];
+    ag_pool_plan pl;
+    ag_status s = ag_pool2d_plan("vulkan", op, p, y, indices, x, &pl);
+    if (s != AG_OK || pl.n == 0) return s;
+    pool_params d = {.d = pl.d, .inv = pl.inv, .out_off = pl.off[1]};
     if (op == AG_POOL_AVG) {
-        d.a_off = off[0];
-        return vk_run1(ctx, "pool_avg_fw", &d, sizeof d, VK_BUFS(y->buf, x->buf), n);
+        d.a_off = pl.off[0];
+        return vk_run1(ctx, "pool_avg_fw", &d, sizeof d, VK_BUFS(y->buf, x->buf), (size_t)pl.n);
     }
-    d.flag = idx != NULL;
-    d.a_off = off[2];
-    d.b_off = off[0];
+    d.flag = pl.idx != NULL;
+    d.a_off = pl.off[2];
+    d.b_off = pl.off[0];
     return vk_run1(ctx, "pool_max_fw", &d, sizeof d,
-                   VK_BUFS(y->buf, idx ? idx->buf : NULL, x->buf), n);
+                   VK_BUFS(y->buf, pl.idx ? pl.idx->buf : NULL, x->buf), (size_t)pl.n);
 }
 
 /* Gathers instead of scattering: no atomics, and each dx element sums its
@@ -121,19 +35,11 @@ ag_status vk_pool2d(void *ctx, ag_pool_op op, const ag_pool2d_params *p, const a
 ag_status vk_pool2d_backward(void *ctx, ag_pool_op op, const ag_pool2d_params *p,
                              const ag_view *dx, const ag_view *dy, const ag_view *indices)
 {
-    pool_params d;
-    int32_t off[3];
-    if (op == AG_POOL_MAX && !indices)
-        return ag_set_error(AG_ERR_ARG, "vulkan pool2d_backward: max pooling needs the indices");
-    const ag_view *idx = op == AG_POOL_MAX ? indices : NULL;
-    ag_status s = pool_setup("pool2d_backward", op, p, dx, "dx", dy, "dy", idx, &d, off);
-    if (s != AG_OK) return s;
-    size_t n = (size_t)ag_view_numel(dx);
-    if (n == 0) return AG_OK;
-    d.flag = op == AG_POOL_MAX;
-    d.out_off = off[0];
-    d.a_off = off[1];
-    d.b_off = off[2];
-    return vk_run1(ctx, "pool_bw", &d, sizeof d, VK_BUFS(dx->buf, dy->buf, idx ? idx->buf : NULL),
-                   n);
+    ag_pool_plan pl;
+    ag_status s = ag_pool2d_backward_plan("vulkan", op, p, dx, dy, indices, &pl);
+    if (s != AG_OK || pl.n == 0) return s;
+    pool_params d = {.d = pl.d, .flag = op == AG_POOL_MAX, .inv = pl.inv, .out_off = pl.off[0],
+                     .a_off = pl.off[1], .b_off = pl.off[2]};
+    return vk_run1(ctx, "pool_bw", &d, sizeof d,
+                   VK_BUFS(dx->buf, dy->buf, pl.idx ? pl.idx->buf : NULL), (size_t)pl.n);
 }
