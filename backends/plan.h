@@ -110,4 +110,57 @@ ag_status ag_pool2d_backward_plan(const char *backend, ag_pool_op op, const ag_p
                                   const ag_view *dx, const ag_view *dy, const ag_view *indices,
                                   ag_pool_plan *pl);
 
+/* ---- 2-D convolution (plan_conv.c) ------------------------------------------ */
+
+/* The kernels' geometry (kernels/conv.cl, shaders/conv.glsl): tiled
+ * implicit-GEMM kernels with AG_CONV_TILE x AG_CONV_TILE output tiles,
+ * AG_CONV_TILE_WG work-items a group and AG_CONV_TILE_K reduction steps a
+ * slice; direct kernels with AG_CONV_CB channels a work-item. */
+#define AG_CONV_TILE 64
+#define AG_CONV_TILE_WG 256
+#define AG_CONV_TILE_K 16
+#define AG_CONV_CB 4
+
+/* Laid out as the kernels' dimensions (conv_p, ConvDims). */
+typedef struct ag_conv_dims {
+    int32_t n, c, h, w, oc, kh, kw, oh, ow;
+    int32_t sh, sw, ph, pw, dlh, dlw;
+    int32_t g, cg, ocg;
+} ag_conv_dims;
+
+typedef struct ag_conv_plan {
+    const char *op;
+    ag_conv_dims d;
+    /* element offsets of the output and the two inputs, in the order every
+     * kernel takes them: forward y, x, w; backward input dx, dy, w; backward
+     * weight dw, dy, x */
+    int32_t out_off, a_off, b_off;
+    int64_t numel;             /* elements the op writes; 0: nothing to do */
+    int64_t m, n, k;           /* the op as a GEMM per group: m x n outputs, k deep */
+    int64_t direct;            /* direct kernel: work-items (forward, backward input), or
+                                * work groups, one per AG_CONV_CB output channels, input
+                                * channel and tap (backward weight) */
+    bool tiled;                /* the shape suits the tiled kernel (the device must too);
+                                * the fields below are set only then */
+    int32_t tiles_m, tiles_n;
+    /* backward weight: the reduction split by shape alone, so that the result
+     * does not depend on the device, into parts partial sums of chunk steps
+     * (a multiple of AG_CONV_TILE_K); 1 part for the other ops */
+    int64_t parts;
+    int32_t chunk;
+    int64_t groups;            /* parts * g * tiles_m * tiles_n work groups */
+} ag_conv_plan;
+
+/* Checks the views (4-D, f32, contiguous, int32-indexable) and parameters. */
+ag_status ag_conv2d_plan(const char *backend, const ag_conv2d_params *p, const ag_view *y,
+                         const ag_view *x, const ag_view *w, ag_conv_plan *pl);
+ag_status ag_conv2d_backward_input_plan(const char *backend, const ag_conv2d_params *p,
+                                        const ag_view *dx, const ag_view *dy, const ag_view *w,
+                                        ag_conv_plan *pl);
+ag_status ag_conv2d_backward_weight_plan(const char *backend, const ag_conv2d_params *p,
+                                         const ag_view *dw, const ag_view *dy, const ag_view *x,
+                                         ag_conv_plan *pl);
+/* AG_ERR_UNSUPPORTED when count work groups overflow the kernels' int group id. */
+ag_status ag_conv_groups_check(const char *backend, const ag_conv_plan *pl, int64_t count);
+
 #endif /* AG_PLAN_H */
