@@ -163,4 +163,40 @@ ag_status ag_conv2d_backward_weight_plan(const char *backend, const ag_conv2d_pa
 /* AG_ERR_UNSUPPORTED when count work groups overflow the kernels' int group id. */
 ag_status ag_conv_groups_check(const char *backend, const ag_conv_plan *pl, int64_t count);
 
+/* ---- GEMM (plan_gemm.c) ----------------------------------------------------- */
+
+/* One product as element strides (C's column stride is 1) and its buffers. */
+typedef struct ag_gemm_desc {
+    int64_t nb, m, n, k;
+    int64_t a_off, a_rs, a_cs, a_bs;
+    int64_t b_off, b_rs, b_cs, b_bs;
+    int64_t c_off, c_rs, c_bs;
+    float alpha, beta;
+    const ag_buffer *a, *b, *c;
+} ag_gemm_desc;
+
+/* Laid out as the head of the GEMM kernels' parameters (ag_gemm in
+ * kernels/gemm.cl, Params in shaders/gemm.glsl). */
+typedef struct ag_gemm_dims32 {
+    int32_t m, n, k;
+    int32_t a_off, a_rs, a_cs, a_bs;
+    int32_t b_off, b_rs, b_cs, b_bs;
+    int32_t c_off, c_rs, c_bs;
+} ag_gemm_dims32;
+
+typedef enum ag_gemm_path {
+    AG_GEMM_NONE,    /* C is empty */
+    AG_GEMM_SCALE,   /* K == 0 or alpha == 0: C = beta C, A and B unread (as in BLAS) */
+    AG_GEMM_PRODUCT,
+} ag_gemm_path;
+
+/* Checks c = alpha a @ b + beta c on [B, M, K] x [B, K, N] -> [B, M, N] views
+ * (2-D: one batch; a batch of one broadcasts) and describes it: size-1 axes
+ * get unit strides, a B shared by the batch folds into one product of B * M
+ * rows when A and C stack, and one batch has batch strides 0. Sizes are
+ * int32-indexable with 256 to spare. */
+ag_status ag_gemm_plan(const char *backend, float alpha, float beta, const ag_view *c,
+                       const ag_view *a, const ag_view *b, ag_gemm_desc *d, ag_gemm_path *path);
+ag_gemm_dims32 ag_gemm_dims32_of(const ag_gemm_desc *d);
+
 #endif /* AG_PLAN_H */

@@ -40,6 +40,7 @@
 #include <string.h>
 
 #include "ocl.h"
+#include "plan.h"
 
 /* The size from which CLBlast beats the own tiled kernel on GPUs. Not
  * measured (no GPU here): CLBlast's fixed cost of about 15 us a call (host
@@ -66,51 +67,10 @@
 
 /* Laid out exactly as ag_gemm in kernels/gemm.cl. */
 typedef struct ocl_gemm_args {
-    cl_int m, n, k;
-    cl_int a_off, a_rs, a_cs, a_bs;
-    cl_int b_off, b_rs, b_cs, b_bs;
-    cl_int c_off, c_rs, c_bs;
+    ag_gemm_dims32 s;
     cl_int row0, batch0;
     cl_float alpha, beta;
 } ocl_gemm_args;
-
-/* One product as element strides (C's column stride is 1). */
-typedef struct gemm_desc {
-    int64_t nb, m, n, k;
-    int64_t a_off, a_rs, a_cs, a_bs;
-    int64_t b_off, b_rs, b_cs, b_bs;
-    int64_t c_off, c_rs, c_bs;
-    float alpha, beta;
-    cl_mem a, b, c;
-} gemm_desc;
-
-/* A 2-D or 3-D view as batch, rows, columns and their strides. */
-typedef struct mat3 {
-    int64_t nb, rows, cols, bs, rs, cs;
-} mat3;
-
-static bool as_mat3(const ag_view *v, mat3 *m)
-{
-    if (v->ndim == 2) {
-        *m = (mat3){1, v->shape[0], v->shape[1], 0, v->stride[0], v->stride[1]};
-        return true;
-    }
-    if (v->ndim == 3) {
-        *m = (mat3){v->shape[0],  v->shape[1],  v->shape[2],
-                    v->stride[0], v->stride[1], v->stride[2]};
-        return true;
-    }
-    return false;
-}
-
-/* A size-1 axis may carry any stride: give it one that makes the other axis
- * the leading one, so that an operand with one row or column has a unit
- * stride like every other (and one that CLBlast accepts). */
-static void unit_axis(int64_t rows, int64_t cols, int64_t *rs, int64_t *cs)
-{
-    if (rows == 1) *rs = *cs == 1 ? cols : 1;
-    else if (cols == 1) *cs = *rs == 1 ? rows : 1;
-}
 
 /* ---- the own kernels ---------------------------------------------------------- */
 
@@ -148,7 +108,7 @@ static size_t kernel_wg(ocl_ctx *c, const char *name)
 /* Launches over rows and batches in pieces of at most GEMM_MAX_GROUPS groups
  * along grid dimensions 1 and 2. */
 static ag_status launch_split(ocl_ctx *c, const char *name, ocl_gemm_args g, size_t gx, size_t lx,
-                              size_t ly, int64_t rows_per_group, const gemm_desc *d)
+                              size_t ly, int64_t rows_per_group, const ag_gemm_desc *d)
 {
     const int64_t rows_step = (int64_t)GEMM_MAX_GROUPS * rows_per_group;
     for (int64_t b0 = 0; b0 < d->nb; b0 += GEMM_MAX_GROUPS) {
@@ -161,32 +121,25 @@ static ag_status launch_split(ocl_ctx *c, const char *name, ocl_gemm_args g, siz
             const size_t global[3] = {gx, (size_t)groups * ly, (size_t)nbat};
             const size_t local[3] = {lx, ly, 1};
             ag_status s = ocl_run(c, "gemm", name, 3, global, local,
-                                  OCL_ARGS(OA(g), OA(d->a), OA(d->b), OA(d->c)));
+                                  OCL_ARGS(OA(g), OA(d->a->mem), OA(d->b->mem), OA(d->c->mem)));
             if (s != AG_OK) return s;
         }
     }
     return AG_OK;
 }
 
-static ocl_gemm_args kernel_args(const gemm_desc *d)
+static ocl_gemm_args kernel_args(const ag_gemm_desc *d)
 {
-    return (ocl_gemm_args){.m = (cl_int)d->m, .n = (cl_int)d->n, .k = (cl_int)d->k,
-                           .a_off = (cl_int)d->a_off, .a_rs = (cl_int)d->a_rs,
-                           .a_cs = (cl_int)d->a_cs, .a_bs = (cl_int)d->a_bs,
-                           .b_off = (cl_int)d->b_off, .b_rs = (cl_int)d->b_rs,
-                           .b_cs = (cl_int)d->b_cs, .b_bs = (cl_int)d->b_bs,
-                           .c_off = (cl_int)d->c_off, .c_rs = (cl_int)d->c_rs,
-                           .c_bs = (cl_int)d->c_bs, .alpha = d->alpha, .beta = d->beta};
+    return (ocl_gemm_args){.s = ag_gemm_dims32_of(d), .alpha = d->alpha, .beta = d->beta};
 }
 
 /* C = beta C: the whole result when there is nothing to multiply. */
-static ag_status gemm_scale(ocl_ctx *c, const gemm_desc *d)
+static ag_status gemm_scale(ocl_ctx *c, const ag_gemm_desc *d)
 {
     ocl_gemm_args g = kernel_args(d);
-    if ((double)d->nb * (double)d->m * (double)d->n > (double)INT32_MAX)
-        return ag_set_error(AG_ERR_UNSUPPORTED, "opencl gemm: output of 2^31 elements or more");
-    cl_int total = (cl_int)(d->nb * d->m * d->n);
-    return ocl_run1(c, "gemm", "gemm_scale", (size_t)total, OCL_ARGS(OA(g), OA(total), OA(d->c)));
+    cl_int total = (cl_int)(d->nb * d->m * d->n); /* the plan checked it fits */
+    return ocl_run1(c, "gemm", "gemm_scale", (size_t)total,
+                    OCL_ARGS(OA(g), OA(total), OA(d->c->mem)));
 }
 
 /* Which kernel: chosen by size and device, or forced for tests (AG_OPENCL_GEMM). */
@@ -201,7 +154,7 @@ static void fit_group(size_t kwg, size_t *lx, size_t *ly)
     }
 }
 
-static ag_status run_reg(ocl_ctx *c, const gemm_desc *d, int variant)
+static ag_status run_reg(ocl_ctx *c, const ag_gemm_desc *d, int variant)
 {
     const char *name = REG_NAMES[variant];
     const size_t kwg = kernel_wg(c, name);
@@ -214,7 +167,7 @@ static ag_status run_reg(ocl_ctx *c, const gemm_desc *d, int variant)
 }
 
 /* *ran false: no tile configuration fits this device (the caller goes on). */
-static ag_status run_tiled(ocl_ctx *c, const gemm_desc *d, int variant, int force_t, bool *ran)
+static ag_status run_tiled(ocl_ctx *c, const ag_gemm_desc *d, int variant, int force_t, bool *ran)
 {
     *ran = false;
     const bool gpu = (c->type & CL_DEVICE_TYPE_GPU) != 0;
@@ -235,7 +188,7 @@ static ag_status run_tiled(ocl_ctx *c, const gemm_desc *d, int variant, int forc
     return AG_OK;
 }
 
-static ag_status run_simple(ocl_ctx *c, const gemm_desc *d)
+static ag_status run_simple(ocl_ctx *c, const ag_gemm_desc *d)
 {
     const size_t kwg = kernel_wg(c, "gemm_simple");
     if (kwg == 0) return ag_last_status() ? ag_last_status() : AG_ERR_DEVICE;
@@ -246,7 +199,7 @@ static ag_status run_simple(ocl_ctx *c, const gemm_desc *d)
     return launch_split(c, "gemm_simple", kernel_args(d), gx, lx, ly, (int64_t)ly, d);
 }
 
-static ag_status gemm_own(ocl_ctx *c, const gemm_desc *d, own_kind kind, int force_t)
+static ag_status gemm_own(ocl_ctx *c, const ag_gemm_desc *d, own_kind kind, int force_t)
 {
     /* which axis of each operand has unit stride; -1: neither (only gemm_simple takes that) */
     const int ta = d->a_cs == 1 ? 0 : d->a_rs == 1 ? 1 : -1;
@@ -299,7 +252,7 @@ static bool oom_status(int st)
  * cannot express the layout, or it failed and is now off for this device) and
  * the own kernels must. Called with c->lock held: CLBlast enqueues on our
  * queue and sets kernel arguments of its own. */
-static ag_status gemm_clblast_locked(ocl_ctx *c, const ocl_clblast_api *cb, const gemm_desc *d,
+static ag_status gemm_clblast_locked(ocl_ctx *c, const ocl_clblast_api *cb, const ag_gemm_desc *d,
                                      bool *done)
 {
     *done = false;
@@ -330,9 +283,10 @@ static ag_status gemm_clblast_locked(ocl_ctx *c, const ocl_clblast_api *cb, cons
             c->gemm_temp_bytes = bytes;
         }
         if (st == CLB_SUCCESS)
-            st = cb->sgemm_with_temp(CLB_ROW_MAJOR, ta, tb, m, n, k, d->alpha, d->a,
-                                     (size_t)d->a_off, lda, d->b, (size_t)d->b_off, ldb, d->beta,
-                                     d->c, (size_t)d->c_off, ldc, &q, NULL, c->gemm_temp);
+            st = cb->sgemm_with_temp(CLB_ROW_MAJOR, ta, tb, m, n, k, d->alpha, d->a->mem,
+                                     (size_t)d->a_off, lda, d->b->mem, (size_t)d->b_off, ldb,
+                                     d->beta, d->c->mem, (size_t)d->c_off, ldc, &q, NULL,
+                                     c->gemm_temp);
     } else {
         /* only packed batches: see the notes at the top */
         const bool packed = (int64_t)lda * (ta == CLB_NO_TRANS ? d->m : d->k) == d->a_bs &&
@@ -341,9 +295,9 @@ static ag_status gemm_clblast_locked(ocl_ctx *c, const ocl_clblast_api *cb, cons
                             lda == (size_t)(ta == CLB_NO_TRANS ? d->k : d->m) &&
                             ldb == (size_t)(tb == CLB_NO_TRANS ? d->n : d->k) && ldc == n;
         if (!packed) return AG_OK;
-        st = cb->sgemm_strided_batched(CLB_ROW_MAJOR, ta, tb, m, n, k, d->alpha, d->a,
-                                       (size_t)d->a_off, lda, (size_t)d->a_bs, d->b,
-                                       (size_t)d->b_off, ldb, (size_t)d->b_bs, d->beta, d->c,
+        st = cb->sgemm_strided_batched(CLB_ROW_MAJOR, ta, tb, m, n, k, d->alpha, d->a->mem,
+                                       (size_t)d->a_off, lda, (size_t)d->a_bs, d->b->mem,
+                                       (size_t)d->b_off, ldb, (size_t)d->b_bs, d->beta, d->c->mem,
                                        (size_t)d->c_off, ldc, (size_t)d->c_bs, (size_t)d->nb, &q,
                                        NULL);
     }
@@ -392,57 +346,11 @@ ag_status ocl_gemm(void *ctx, float alpha, float beta, const ag_view *c, const a
                    const ag_view *b)
 {
     ocl_ctx *cx = ctx;
-    ag_status s;
-    if ((s = ocl_check_view("gemm", "a", a, AG_F32)) != AG_OK ||
-        (s = ocl_check_view("gemm", "b", b, AG_F32)) != AG_OK ||
-        (s = ocl_check_view("gemm", "c", c, AG_F32)) != AG_OK)
-        return s;
-    mat3 ma, mb, mc;
-    bool ok = as_mat3(a, &ma) && as_mat3(b, &mb) && as_mat3(c, &mc);
-    /* a batch of one broadcasts like a batch stride of 0 */
-    if (ok && ma.nb == 1) ma.bs = 0;
-    if (ok && mb.nb == 1) mb.bs = 0;
-    ok = ok && (ma.nb == mc.nb || ma.nb == 1) && (mb.nb == mc.nb || mb.nb == 1) &&
-         ma.rows == mc.rows && mb.cols == mc.cols && ma.cols == mb.rows;
-    if (!ok) {
-        char sa[160], sb[160], sc[160];
-        ag_view_shape_str(a, sa, sizeof sa);
-        ag_view_shape_str(b, sb, sizeof sb);
-        ag_view_shape_str(c, sc, sizeof sc);
-        return ag_set_error(AG_ERR_SHAPE, "opencl gemm: cannot multiply %s by %s into %s", sa, sb,
-                            sc);
-    }
-    if (mc.cols > 1 && mc.cs != 1)
-        return ag_set_error(AG_ERR_ARG, "opencl gemm: the output's last axis must be contiguous");
-    if (mc.nb == 0 || mc.rows == 0 || mc.cols == 0) return AG_OK;
-    cl_int off;
-    if ((s = ocl_offset("gemm", a, &off)) != AG_OK || (s = ocl_offset("gemm", b, &off)) != AG_OK ||
-        (s = ocl_offset("gemm", c, &off)) != AG_OK)
-        return s;
-    if (mc.nb > INT32_MAX || mc.rows > INT32_MAX - 256 || mc.cols > INT32_MAX - 256 ||
-        ma.cols > INT32_MAX - 256)
-        return ag_set_error(AG_ERR_UNSUPPORTED, "opencl gemm: sizes beyond 32-bit indexing");
-
-    gemm_desc d = {.nb = mc.nb, .m = mc.rows, .n = mc.cols, .k = ma.cols,
-                   .a_off = a->offset, .a_rs = ma.rs, .a_cs = ma.cs, .a_bs = ma.bs,
-                   .b_off = b->offset, .b_rs = mb.rs, .b_cs = mb.cs, .b_bs = mb.bs,
-                   .c_off = c->offset, .c_rs = mc.rs, .c_bs = mc.nb > 1 ? mc.bs : 0,
-                   .alpha = alpha, .beta = beta,
-                   .a = a->buf->mem, .b = b->buf->mem, .c = c->buf->mem};
-    unit_axis(d.m, d.k, &d.a_rs, &d.a_cs);
-    unit_axis(d.k, d.n, &d.b_rs, &d.b_cs);
-    if (d.m == 1) d.c_rs = d.n;
-    /* as in BLAS, alpha == 0 does not touch A and B */
-    if (d.k == 0 || alpha == 0.0f) return gemm_scale(cx, &d);
-    /* A shared B across the batch with the batches of A and C stacked as rows:
-     * one product of nb * M rows (linear layers on [B, T, in] inputs). */
-    if (d.nb > 1 && d.b_bs == 0 && d.a_bs == d.m * d.a_rs && d.c_bs == d.m * d.c_rs &&
-        d.m * d.nb <= INT32_MAX - 256) {
-        d.m *= d.nb;
-        d.nb = 1;
-        d.a_bs = d.c_bs = 0;
-    }
-    if (d.nb == 1) d.a_bs = d.b_bs = d.c_bs = 0;
+    ag_gemm_desc d;
+    ag_gemm_path path;
+    ag_status s = ag_gemm_plan("opencl", alpha, beta, c, a, b, &d, &path);
+    if (s != AG_OK || path == AG_GEMM_NONE) return s;
+    if (path == AG_GEMM_SCALE) return gemm_scale(cx, &d);
 
     const gemm_choice ch = forced_choice();
     const double work = (double)d.nb * (double)d.m * (double)d.n * (double)d.k;

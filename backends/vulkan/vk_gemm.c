@@ -50,6 +50,7 @@
 #include <string.h>
 
 #include "vk.h"
+#include "plan.h"
 
 /* Below this many multiply-adds, or with fewer rows or columns than
  * GEMM_SIMPLE_DIM, one invocation per output instead of mostly empty tiles. */
@@ -66,69 +67,22 @@
 
 /* Laid out exactly as Params in shaders/gemm.glsl. */
 typedef struct gemm_params {
-    int32_t m, n, k;
-    int32_t a_off, a_rs, a_cs, a_bs;
-    int32_t b_off, b_rs, b_cs, b_bs;
-    int32_t c_off, c_rs, c_bs;
+    ag_gemm_dims32 s;
     int32_t row0, col0, batch0;
     int32_t total;
     float alpha, beta;
 } gemm_params;
 
-/* One product as element strides (C's column stride is 1). */
-typedef struct gemm_desc {
-    int64_t nb, m, n, k;
-    int64_t a_off, a_rs, a_cs, a_bs;
-    int64_t b_off, b_rs, b_cs, b_bs;
-    int64_t c_off, c_rs, c_bs;
-    float alpha, beta;
-    const ag_buffer *a, *b, *c;
-} gemm_desc;
-
-/* A 2-D or 3-D view as batch, rows, columns and their strides. */
-typedef struct mat3 {
-    int64_t nb, rows, cols, bs, rs, cs;
-} mat3;
-
-static bool as_mat3(const ag_view *v, mat3 *m)
+static gemm_params kernel_params(const ag_gemm_desc *d)
 {
-    if (v->ndim == 2) {
-        *m = (mat3){1, v->shape[0], v->shape[1], 0, v->stride[0], v->stride[1]};
-        return true;
-    }
-    if (v->ndim == 3) {
-        *m = (mat3){v->shape[0],  v->shape[1],  v->shape[2],
-                    v->stride[0], v->stride[1], v->stride[2]};
-        return true;
-    }
-    return false;
-}
-
-/* A size-1 axis may carry any stride: give it one that makes the other axis
- * the leading one, so that an operand with one row or column has a unit
- * stride like every other. */
-static void unit_axis(int64_t rows, int64_t cols, int64_t *rs, int64_t *cs)
-{
-    if (rows == 1) *rs = *cs == 1 ? cols : 1;
-    else if (cols == 1) *cs = *rs == 1 ? rows : 1;
-}
-
-static gemm_params kernel_params(const gemm_desc *d)
-{
-    return (gemm_params){.m = (int32_t)d->m, .n = (int32_t)d->n, .k = (int32_t)d->k,
-                         .a_off = (int32_t)d->a_off, .a_rs = (int32_t)d->a_rs,
-                         .a_cs = (int32_t)d->a_cs, .a_bs = (int32_t)d->a_bs,
-                         .b_off = (int32_t)d->b_off, .b_rs = (int32_t)d->b_rs,
-                         .b_cs = (int32_t)d->b_cs, .b_bs = (int32_t)d->b_bs,
-                         .c_off = (int32_t)d->c_off, .c_rs = (int32_t)d->c_rs,
-                         .c_bs = (int32_t)d->c_bs, .alpha = d->alpha, .beta = d->beta};
+    return (gemm_params){.s = ag_gemm_dims32_of(d), .alpha = d->alpha, .beta = d->beta};
 }
 
 /* Dispatches over columns, rows and batches in pieces of at most
  * GEMM_MAX_GROUPS groups per dimension; a group covers cols x rows outputs of
  * one batch. */
 static ag_status dispatch_split(vk_ctx *c, const char *name, const uint32_t *spec, int nspec,
-                                const gemm_desc *d, int64_t cols, int64_t rows)
+                                const ag_gemm_desc *d, int64_t cols, int64_t rows)
 {
     gemm_params p = kernel_params(d);
     const int64_t col_step = (int64_t)GEMM_MAX_GROUPS * cols, row_step = (int64_t)GEMM_MAX_GROUPS * rows;
@@ -152,12 +106,10 @@ static ag_status dispatch_split(vk_ctx *c, const char *name, const uint32_t *spe
 }
 
 /* C = beta C: the whole result when there is nothing to multiply. */
-static ag_status gemm_scale(vk_ctx *c, const gemm_desc *d)
+static ag_status gemm_scale(vk_ctx *c, const ag_gemm_desc *d)
 {
-    if ((double)d->nb * (double)d->m * (double)d->n > (double)INT32_MAX)
-        return ag_set_error(AG_ERR_UNSUPPORTED, "vulkan gemm: output of 2^31 elements or more");
     gemm_params p = kernel_params(d);
-    p.total = (int32_t)(d->nb * d->m * d->n);
+    p.total = (int32_t)(d->nb * d->m * d->n); /* the plan checked it fits */
     return vk_run1(c, "gemm_scale", &p, sizeof p, VK_BUFS(d->c), (size_t)p.total);
 }
 
@@ -196,7 +148,7 @@ static bool tile_fits(const vk_ctx *c, const tile_cfg *t)
            tile_shared_bytes(t) <= l->maxComputeSharedMemorySize;
 }
 
-static int64_t tile_groups(const gemm_desc *d, const tile_cfg *t)
+static int64_t tile_groups(const ag_gemm_desc *d, const tile_cfg *t)
 {
     return d->nb * ((d->m + t->bm - 1) / t->bm) * ((d->n + t->bn - 1) / t->bn);
 }
@@ -204,7 +156,7 @@ static int64_t tile_groups(const gemm_desc *d, const tile_cfg *t)
 /* The largest configuration the device runs that gives at least min_groups
  * work groups; when none does, 64 x 64 (or the largest smaller one that fits).
  * -1: none fits. */
-static int tile_by_size(const vk_ctx *c, const gemm_desc *d, int64_t min_groups)
+static int tile_by_size(const vk_ctx *c, const ag_gemm_desc *d, int64_t min_groups)
 {
     for (int i = 0; i < NTILES; i++)
         if (!TILES[i].forced_only && tile_fits(c, &TILES[i]) && tile_groups(d, &TILES[i]) >= min_groups)
@@ -216,7 +168,7 @@ static int tile_by_size(const vk_ctx *c, const gemm_desc *d, int64_t min_groups)
 
 /* vec4 loads and stores: every vec4 of each operand lies wholly inside or
  * wholly outside it. */
-static bool aligned4(const gemm_desc *d, bool ta, bool tb)
+static bool aligned4(const ag_gemm_desc *d, bool ta, bool tb)
 {
     const int64_t v[] = {d->m, d->n, d->k, d->a_off, ta ? d->a_cs : d->a_rs, d->a_bs,
                          d->b_off, tb ? d->b_cs : d->b_rs, d->b_bs,
@@ -226,7 +178,7 @@ static bool aligned4(const gemm_desc *d, bool ta, bool tb)
     return true;
 }
 
-static ag_status run_tiled(vk_ctx *c, const gemm_desc *d, const tile_cfg *t, bool ta, bool tb,
+static ag_status run_tiled(vk_ctx *c, const ag_gemm_desc *d, const tile_cfg *t, bool ta, bool tb,
                            bool scalar)
 {
     const bool vec4 = !scalar && aligned4(d, ta, tb);
@@ -236,7 +188,7 @@ static ag_status run_tiled(vk_ctx *c, const gemm_desc *d, const tile_cfg *t, boo
     return dispatch_split(c, vec4 ? "gemm_tiled4" : "gemm_tiled", spec, 4, d, t->bn, t->bm);
 }
 
-static ag_status run_simple(vk_ctx *c, const gemm_desc *d)
+static ag_status run_simple(vk_ctx *c, const ag_gemm_desc *d)
 {
     uint32_t wg = vk_reduce_wg(c); /* a power of two <= 256 the device allows */
     uint32_t lx = wg >= 16 ? 16 : wg;
@@ -283,7 +235,7 @@ static gemm_choice forced_choice(void)
     return (gemm_choice){KIND_AUTO, -1, false};
 }
 
-static ag_status gemm_run(vk_ctx *c, const gemm_desc *d)
+static ag_status gemm_run(vk_ctx *c, const ag_gemm_desc *d)
 {
     /* which axis of each operand has unit stride; neither: only gemm_simple takes it */
     const bool ta = d->a_cs != 1 && d->a_rs == 1, tb = d->b_cs != 1 && d->b_rs == 1;
@@ -311,57 +263,10 @@ ag_status vk_gemm(void *ctx, float alpha, float beta, const ag_view *c, const ag
                   const ag_view *b)
 {
     vk_ctx *cx = ctx;
-    ag_status s;
-    if ((s = ag_check_view("vulkan", "gemm", "a", a, AG_F32)) != AG_OK ||
-        (s = ag_check_view("vulkan", "gemm", "b", b, AG_F32)) != AG_OK ||
-        (s = ag_check_view("vulkan", "gemm", "c", c, AG_F32)) != AG_OK)
-        return s;
-    mat3 ma, mb, mc;
-    bool ok = as_mat3(a, &ma) && as_mat3(b, &mb) && as_mat3(c, &mc);
-    /* a batch of one broadcasts like a batch stride of 0 */
-    if (ok && ma.nb == 1) ma.bs = 0;
-    if (ok && mb.nb == 1) mb.bs = 0;
-    ok = ok && (ma.nb == mc.nb || ma.nb == 1) && (mb.nb == mc.nb || mb.nb == 1) &&
-         ma.rows == mc.rows && mb.cols == mc.cols && ma.cols == mb.rows;
-    if (!ok) {
-        char sa[160], sb[160], sc[160];
-        ag_view_shape_str(a, sa, sizeof sa);
-        ag_view_shape_str(b, sb, sizeof sb);
-        ag_view_shape_str(c, sc, sizeof sc);
-        return ag_set_error(AG_ERR_SHAPE, "vulkan gemm: cannot multiply %s by %s into %s", sa, sb,
-                            sc);
-    }
-    if (mc.cols > 1 && mc.cs != 1)
-        return ag_set_error(AG_ERR_ARG, "vulkan gemm: the output's last axis must be contiguous");
-    if (mc.nb == 0 || mc.rows == 0 || mc.cols == 0) return AG_OK;
-    int32_t off;
-    if ((s = ag_offset32("vulkan", "gemm", a, &off)) != AG_OK ||
-        (s = ag_offset32("vulkan", "gemm", b, &off)) != AG_OK ||
-        (s = ag_offset32("vulkan", "gemm", c, &off)) != AG_OK)
-        return s;
-    if (mc.nb > INT32_MAX || mc.rows > INT32_MAX - 256 || mc.cols > INT32_MAX - 256 ||
-        ma.cols > INT32_MAX - 256)
-        return ag_set_error(AG_ERR_UNSUPPORTED, "vulkan gemm: sizes beyond 32-bit indexing");
-
-    gemm_desc d = {.nb = mc.nb, .m = mc.rows, .n = mc.cols, .k = ma.cols,
-                   .a_off = a->offset, .a_rs = ma.rs, .a_cs = ma.cs, .a_bs = ma.bs,
-                   .b_off = b->offset, .b_rs = mb.rs, .b_cs = mb.cs, .b_bs = mb.bs,
-                   .c_off = c->offset, .c_rs = mc.rs, .c_bs = mc.nb > 1 ? mc.bs : 0,
-                   .alpha = alpha, .beta = beta,
-                   .a = a->buf, .b = b->buf, .c = c->buf};
-    unit_axis(d.m, d.k, &d.a_rs, &d.a_cs);
-    unit_axis(d.k, d.n, &d.b_rs, &d.b_cs);
-    if (d.m == 1) d.c_rs = d.n;
-    /* as in BLAS, alpha == 0 does not touch A and B */
-    if (d.k == 0 || alpha == 0.0f) return gemm_scale(cx, &d);
-    /* A shared B across the batch with the batches of A and C stacked as rows:
-     * one product of nb * M rows (linear layers on [B, T, in] inputs). */
-    if (d.nb > 1 && d.b_bs == 0 && d.a_bs == d.m * d.a_rs && d.c_bs == d.m * d.c_rs &&
-        d.m * d.nb <= INT32_MAX - 256) {
-        d.m *= d.nb;
-        d.nb = 1;
-        d.a_bs = d.c_bs = 0;
-    }
-    if (d.nb == 1) d.a_bs = d.b_bs = d.c_bs = 0;
+    ag_gemm_desc d;
+    ag_gemm_path path;
+    ag_status s = ag_gemm_plan("vulkan", alpha, beta, c, a, b, &d, &path);
+    if (s != AG_OK || path == AG_GEMM_NONE) return s;
+    if (path == AG_GEMM_SCALE) return gemm_scale(cx, &d);
     return gemm_run(cx, &d);
 }
