@@ -199,4 +199,31 @@ ag_status ag_gemm_plan(const char *backend, float alpha, float beta, const ag_vi
                        const ag_view *a, const ag_view *b, ag_gemm_desc *d, ag_gemm_path *path);
 ag_gemm_dims32 ag_gemm_dims32_of(const ag_gemm_desc *d);
 
+/* ---- fused optimizer step (plan_optim.c) ------------------------------------ */
+
+enum { AG_OPTIM_KERNEL_SGD, AG_OPTIM_KERNEL_RMSPROP, AG_OPTIM_KERNEL_ADAM };
+
+/* Laid out as optim_hp in kernels/optim.cl. */
+typedef struct ag_optim_hp {
+    float lr, wd, mom, damp, alpha, eps, b1, b2;
+    float step_size, bc2_sqrt, decay, l2; /* Adam's bias corrections, AdamW's decay */
+    int32_t first, nesterov, has_s0, has_s1;
+} ag_optim_hp;
+
+/* Laid out as Params in shaders/optim_step.comp: the OpenCL kernel's
+ * arguments in order. */
+typedef struct ag_optim_plan {
+    int32_t kind, n;          /* AG_OPTIM_KERNEL_*, elements */
+    int32_t po, go, s0o, s1o; /* element offsets of param, grad, s0, s1 (0 when unused) */
+    ag_optim_hp hp;
+} ag_optim_plan;
+
+/* Checks the step (1-based, known kind) and the views (f32, contiguous,
+ * param's element count, the states the rule uses present) and computes the
+ * hyperparameters as backends/cpu/cpu_optim.c does. hp.has_s0 and hp.has_s1
+ * say whether s0 and s1 are used. */
+ag_status ag_optim_step_plan(const char *backend, const ag_optim_args *o, const ag_view *param,
+                             const ag_view *grad, const ag_view *s0, const ag_view *s1,
+                             ag_optim_plan *pl);
+
 #endif /* AG_PLAN_H */
