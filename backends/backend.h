@@ -166,6 +166,67 @@ typedef struct ag_backend_i {
                             const ag_view *grad, const ag_view *s0, const ag_view *s1);
 } ag_backend_i;
 
+/* Declares <be>_alloc ... <be>_optim_step: backend be's functions for the
+ * members of ag_backend_i from alloc on, named after them, so that the
+ * backends' internal headers need not repeat the contract. */
+#define AG_BACKEND_DECLARE(be)                                                                     \
+    ag_buffer *be##_alloc(void *ctx, size_t bytes);                                                \
+    void be##_free(void *ctx, ag_buffer *buf);                                                     \
+    ag_status be##_upload(void *ctx, ag_buffer *dst, size_t off, const void *src, size_t bytes);   \
+    ag_status be##_download(void *ctx, ag_buffer *src, size_t off, void *dst, size_t bytes);       \
+    ag_status be##_copy(void *ctx, const ag_view *dst, const ag_view *src);                        \
+    ag_status be##_fill(void *ctx, const ag_view *dst, double value);                              \
+    ag_status be##_sync(void *ctx);                                                                \
+                                                                                                   \
+    ag_status be##_unary(void *ctx, ag_unary_op op, const float p[2], const ag_view *y,            \
+                         const ag_view *x);                                                        \
+    ag_status be##_unary_backward(void *ctx, ag_unary_op op, const float p[2], const ag_view *dx,  \
+                                  const ag_view *dy, const ag_view *x, const ag_view *y);          \
+    ag_status be##_binary(void *ctx, ag_binary_op op, const ag_view *y, const ag_view *a,          \
+                          const ag_view *b);                                                       \
+    ag_status be##_where(void *ctx, const ag_view *y, const ag_view *cond, const ag_view *a,       \
+                         const ag_view *b);                                                        \
+    ag_status be##_reduce(void *ctx, ag_reduce_op op, const ag_view *y, const ag_view *x);         \
+    ag_status be##_gemm(void *ctx, float alpha, float beta, const ag_view *c, const ag_view *a,    \
+                        const ag_view *b);                                                         \
+                                                                                                   \
+    ag_status be##_softmax(void *ctx, bool log, const ag_view *y, const ag_view *x);               \
+    ag_status be##_softmax_backward(void *ctx, bool log, const ag_view *dx, const ag_view *dy,     \
+                                    const ag_view *y);                                             \
+    ag_status be##_cross_entropy(void *ctx, float smoothing, const ag_view *loss,                  \
+                                 const ag_view *logits, const ag_view *labels);                    \
+    ag_status be##_cross_entropy_backward(void *ctx, float smoothing, const ag_view *dlogits,      \
+                                          const ag_view *dloss, const ag_view *logits,             \
+                                          const ag_view *labels);                                  \
+                                                                                                   \
+    ag_status be##_conv2d(void *ctx, const ag_conv2d_params *p, const ag_view *y,                  \
+                          const ag_view *x, const ag_view *w);                                     \
+    ag_status be##_conv2d_backward_input(void *ctx, const ag_conv2d_params *p, const ag_view *dx,  \
+                                         const ag_view *dy, const ag_view *w);                     \
+    ag_status be##_conv2d_backward_weight(void *ctx, const ag_conv2d_params *p, const ag_view *dw, \
+                                          const ag_view *dy, const ag_view *x);                    \
+    ag_status be##_pool2d(void *ctx, ag_pool_op op, const ag_pool2d_params *p, const ag_view *y,   \
+                          const ag_view *indices, const ag_view *x);                               \
+    ag_status be##_pool2d_backward(void *ctx, ag_pool_op op, const ag_pool2d_params *p,            \
+                                   const ag_view *dx, const ag_view *dy, const ag_view *indices);  \
+                                                                                                   \
+    ag_status be##_layer_norm(void *ctx, const ag_norm_args *a);                                   \
+    ag_status be##_layer_norm_backward(void *ctx, const ag_norm_args *a);                          \
+    ag_status be##_batch_norm(void *ctx, const ag_norm_args *a);                                   \
+    ag_status be##_batch_norm_backward(void *ctx, const ag_norm_args *a);                          \
+                                                                                                   \
+    ag_status be##_gather(void *ctx, int axis, const ag_view *y, const ag_view *x,                 \
+                          const ag_view *index);                                                   \
+    ag_status be##_scatter_add(void *ctx, int axis, const ag_view *y, const ag_view *index,        \
+                               const ag_view *src);                                                \
+                                                                                                   \
+    ag_status be##_rand(void *ctx, const ag_rand_args *r, const ag_view *y);                       \
+    ag_status be##_dropout(void *ctx, const ag_rand_args *r, float p, const ag_view *y,            \
+                           const ag_view *mask, const ag_view *x);                                 \
+                                                                                                   \
+    ag_status be##_optim_step(void *ctx, const ag_optim_args *o, const ag_view *param,             \
+                              const ag_view *grad, const ag_view *s0, const ag_view *s1)
+
 /* Shared by the core and every backend: sets the thread's error, returns s. */
 ag_status ag_set_error(ag_status s, const char *fmt, ...)
 #if defined(__GNUC__)

@@ -80,50 +80,6 @@ void cpu_sgemm(int64_t m, int64_t n, int64_t k, float alpha, const float *a, int
                int64_t ldc);
 
 /* Kernels, one per ag_backend_i field (cpu_backend.c assembles the table). */
-ag_buffer *cpu_alloc(void *ctx, size_t bytes);
-void cpu_free(void *ctx, ag_buffer *buf);
-ag_status cpu_upload(void *ctx, ag_buffer *dst, size_t off, const void *src, size_t bytes);
-ag_status cpu_download(void *ctx, ag_buffer *src, size_t off, void *dst, size_t bytes);
-ag_status cpu_copy(void *ctx, const ag_view *dst, const ag_view *src);
-ag_status cpu_fill(void *ctx, const ag_view *dst, double value);
-ag_status cpu_sync(void *ctx);
-ag_status cpu_unary(void *ctx, ag_unary_op op, const float p[2], const ag_view *y, const ag_view *x);
-ag_status cpu_unary_backward(void *ctx, ag_unary_op op, const float p[2], const ag_view *dx,
-                             const ag_view *dy, const ag_view *x, const ag_view *y);
-ag_status cpu_binary(void *ctx, ag_binary_op op, const ag_view *y, const ag_view *a, const ag_view *b);
-ag_status cpu_where(void *ctx, const ag_view *y, const ag_view *cond, const ag_view *a, const ag_view *b);
-ag_status cpu_reduce(void *ctx, ag_reduce_op op, const ag_view *y, const ag_view *x);
-ag_status cpu_gemm(void *ctx, float alpha, float beta, const ag_view *c, const ag_view *a,
-                   const ag_view *b);
-ag_status cpu_softmax(void *ctx, bool log, const ag_view *y, const ag_view *x);
-ag_status cpu_softmax_backward(void *ctx, bool log, const ag_view *dx, const ag_view *dy,
-                               const ag_view *y);
-ag_status cpu_cross_entropy(void *ctx, float smoothing, const ag_view *loss, const ag_view *logits,
-                            const ag_view *labels);
-ag_status cpu_cross_entropy_backward(void *ctx, float smoothing, const ag_view *dlogits,
-                                     const ag_view *dloss, const ag_view *logits,
-                                     const ag_view *labels);
-ag_status cpu_conv2d(void *ctx, const ag_conv2d_params *p, const ag_view *y, const ag_view *x,
-                     const ag_view *w);
-ag_status cpu_conv2d_backward_input(void *ctx, const ag_conv2d_params *p, const ag_view *dx,
-                                    const ag_view *dy, const ag_view *w);
-ag_status cpu_conv2d_backward_weight(void *ctx, const ag_conv2d_params *p, const ag_view *dw,
-                                     const ag_view *dy, const ag_view *x);
-ag_status cpu_pool2d(void *ctx, ag_pool_op op, const ag_pool2d_params *p, const ag_view *y,
-                     const ag_view *indices, const ag_view *x);
-ag_status cpu_pool2d_backward(void *ctx, ag_pool_op op, const ag_pool2d_params *p,
-                              const ag_view *dx, const ag_view *dy, const ag_view *indices);
-ag_status cpu_layer_norm(void *ctx, const ag_norm_args *a);
-ag_status cpu_layer_norm_backward(void *ctx, const ag_norm_args *a);
-ag_status cpu_batch_norm(void *ctx, const ag_norm_args *a);
-ag_status cpu_batch_norm_backward(void *ctx, const ag_norm_args *a);
-ag_status cpu_gather(void *ctx, int axis, const ag_view *y, const ag_view *x, const ag_view *index);
-ag_status cpu_scatter_add(void *ctx, int axis, const ag_view *y, const ag_view *index,
-                          const ag_view *src);
-ag_status cpu_rand(void *ctx, const ag_rand_args *r, const ag_view *y);
-ag_status cpu_dropout(void *ctx, const ag_rand_args *r, float p, const ag_view *y,
-                      const ag_view *mask, const ag_view *x);
-ag_status cpu_optim_step(void *ctx, const ag_optim_args *o, const ag_view *param,
-                         const ag_view *grad, const ag_view *s0, const ag_view *s1);
+AG_BACKEND_DECLARE(cpu);
 
 #endif /* AG_CPU_H */

@@ -171,62 +171,10 @@ void ocl_describe(void *ctx, char *buf, size_t size);
 void ocl_details(void *ctx, char *buf, size_t size);
 void ocl_props(void *ctx, ag_backend_props *out);
 
-/* ---- the contract, by family ------------------------------------------------ */
+/* ---- the contract (backend.h), implemented one family per file ------------ */
 
-ag_buffer *ocl_alloc(void *ctx, size_t bytes);
-void ocl_free(void *ctx, ag_buffer *buf);
+AG_BACKEND_DECLARE(ocl);
+/* Drops the freed buffers ocl_free keeps for reuse (ocl_memory.c). */
 void ocl_cache_flush(ocl_ctx *c);
-ag_status ocl_upload(void *ctx, ag_buffer *dst, size_t off, const void *src, size_t bytes);
-ag_status ocl_download(void *ctx, ag_buffer *src, size_t off, void *dst, size_t bytes);
-ag_status ocl_copy(void *ctx, const ag_view *dst, const ag_view *src);
-ag_status ocl_fill(void *ctx, const ag_view *dst, double value);
-ag_status ocl_sync(void *ctx);
-
-ag_status ocl_unary(void *ctx, ag_unary_op op, const float p[2], const ag_view *y, const ag_view *x);
-ag_status ocl_unary_backward(void *ctx, ag_unary_op op, const float p[2], const ag_view *dx,
-                             const ag_view *dy, const ag_view *x, const ag_view *y);
-ag_status ocl_binary(void *ctx, ag_binary_op op, const ag_view *y, const ag_view *a, const ag_view *b);
-ag_status ocl_where(void *ctx, const ag_view *y, const ag_view *cond, const ag_view *a, const ag_view *b);
-
-ag_status ocl_reduce(void *ctx, ag_reduce_op op, const ag_view *y, const ag_view *x);
-
-ag_status ocl_gemm(void *ctx, float alpha, float beta, const ag_view *c, const ag_view *a,
-                   const ag_view *b);
-
-ag_status ocl_softmax(void *ctx, bool log, const ag_view *y, const ag_view *x);
-ag_status ocl_softmax_backward(void *ctx, bool log, const ag_view *dx, const ag_view *dy,
-                               const ag_view *y);
-ag_status ocl_cross_entropy(void *ctx, float smoothing, const ag_view *loss, const ag_view *logits,
-                            const ag_view *labels);
-ag_status ocl_cross_entropy_backward(void *ctx, float smoothing, const ag_view *dlogits,
-                                     const ag_view *dloss, const ag_view *logits,
-                                     const ag_view *labels);
-
-ag_status ocl_conv2d(void *ctx, const ag_conv2d_params *p, const ag_view *y, const ag_view *x,
-                     const ag_view *w);
-ag_status ocl_conv2d_backward_input(void *ctx, const ag_conv2d_params *p, const ag_view *dx,
-                                    const ag_view *dy, const ag_view *w);
-ag_status ocl_conv2d_backward_weight(void *ctx, const ag_conv2d_params *p, const ag_view *dw,
-                                     const ag_view *dy, const ag_view *x);
-ag_status ocl_pool2d(void *ctx, ag_pool_op op, const ag_pool2d_params *p, const ag_view *y,
-                     const ag_view *indices, const ag_view *x);
-ag_status ocl_pool2d_backward(void *ctx, ag_pool_op op, const ag_pool2d_params *p,
-                              const ag_view *dx, const ag_view *dy, const ag_view *indices);
-
-ag_status ocl_layer_norm(void *ctx, const ag_norm_args *a);
-ag_status ocl_layer_norm_backward(void *ctx, const ag_norm_args *a);
-ag_status ocl_batch_norm(void *ctx, const ag_norm_args *a);
-ag_status ocl_batch_norm_backward(void *ctx, const ag_norm_args *a);
-
-ag_status ocl_gather(void *ctx, int axis, const ag_view *y, const ag_view *x, const ag_view *index);
-ag_status ocl_scatter_add(void *ctx, int axis, const ag_view *y, const ag_view *index,
-                          const ag_view *src);
-
-ag_status ocl_rand(void *ctx, const ag_rand_args *r, const ag_view *y);
-ag_status ocl_dropout(void *ctx, const ag_rand_args *r, float p, const ag_view *y,
-                      const ag_view *mask, const ag_view *x);
-
-ag_status ocl_optim_step(void *ctx, const ag_optim_args *o, const ag_view *param,
-                         const ag_view *grad, const ag_view *s0, const ag_view *s1);
 
 #endif /* AG_OCL_H */

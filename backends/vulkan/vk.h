@@ -188,61 +188,8 @@ void vk_describe(void *ctx, char *buf, size_t size);
 void vk_details(void *ctx, char *buf, size_t size);
 void vk_props(void *ctx, ag_backend_props *out);
 
-/* ---- the contract, by family ------------------------------------------------ */
+/* ---- the contract (backend.h), implemented one family per file ------------ */
 
-ag_buffer *vk_alloc(void *ctx, size_t bytes);
-void vk_free(void *ctx, ag_buffer *buf);
-ag_status vk_upload(void *ctx, ag_buffer *dst, size_t off, const void *src, size_t bytes);
-ag_status vk_download(void *ctx, ag_buffer *src, size_t off, void *dst, size_t bytes);
-ag_status vk_copy(void *ctx, const ag_view *dst, const ag_view *src);
-ag_status vk_fill(void *ctx, const ag_view *dst, double value);
-ag_status vk_sync(void *ctx);
-
-ag_status vk_unary(void *ctx, ag_unary_op op, const float p[2], const ag_view *y, const ag_view *x);
-ag_status vk_unary_backward(void *ctx, ag_unary_op op, const float p[2], const ag_view *dx,
-                            const ag_view *dy, const ag_view *x, const ag_view *y);
-ag_status vk_binary(void *ctx, ag_binary_op op, const ag_view *y, const ag_view *a, const ag_view *b);
-ag_status vk_where(void *ctx, const ag_view *y, const ag_view *cond, const ag_view *a, const ag_view *b);
-
-ag_status vk_reduce(void *ctx, ag_reduce_op op, const ag_view *y, const ag_view *x);
-
-ag_status vk_gemm(void *ctx, float alpha, float beta, const ag_view *c, const ag_view *a,
-                  const ag_view *b);
-
-ag_status vk_softmax(void *ctx, bool log, const ag_view *y, const ag_view *x);
-ag_status vk_softmax_backward(void *ctx, bool log, const ag_view *dx, const ag_view *dy,
-                              const ag_view *y);
-ag_status vk_cross_entropy(void *ctx, float smoothing, const ag_view *loss, const ag_view *logits,
-                           const ag_view *labels);
-ag_status vk_cross_entropy_backward(void *ctx, float smoothing, const ag_view *dlogits,
-                                    const ag_view *dloss, const ag_view *logits,
-                                    const ag_view *labels);
-
-ag_status vk_conv2d(void *ctx, const ag_conv2d_params *p, const ag_view *y, const ag_view *x,
-                    const ag_view *w);
-ag_status vk_conv2d_backward_input(void *ctx, const ag_conv2d_params *p, const ag_view *dx,
-                                   const ag_view *dy, const ag_view *w);
-ag_status vk_conv2d_backward_weight(void *ctx, const ag_conv2d_params *p, const ag_view *dw,
-                                    const ag_view *dy, const ag_view *x);
-ag_status vk_pool2d(void *ctx, ag_pool_op op, const ag_pool2d_params *p, const ag_view *y,
-                    const ag_view *indices, const ag_view *x);
-ag_status vk_pool2d_backward(void *ctx, ag_pool_op op, const ag_pool2d_params *p,
-                             const ag_view *dx, const ag_view *dy, const ag_view *indices);
-
-ag_status vk_layer_norm(void *ctx, const ag_norm_args *a);
-ag_status vk_layer_norm_backward(void *ctx, const ag_norm_args *a);
-ag_status vk_batch_norm(void *ctx, const ag_norm_args *a);
-ag_status vk_batch_norm_backward(void *ctx, const ag_norm_args *a);
-
-ag_status vk_gather(void *ctx, int axis, const ag_view *y, const ag_view *x, const ag_view *index);
-ag_status vk_scatter_add(void *ctx, int axis, const ag_view *y, const ag_view *index,
-                         const ag_view *src);
-
-ag_status vk_rand(void *ctx, const ag_rand_args *r, const ag_view *y);
-ag_status vk_dropout(void *ctx, const ag_rand_args *r, float p, const ag_view *y,
-                     const ag_view *mask, const ag_view *x);
-
-ag_status vk_optim_step(void *ctx, const ag_optim_args *o, const ag_view *param,
-                        const ag_view *grad, const ag_view *s0, const ag_view *s1);
+AG_BACKEND_DECLARE(vk);
 
 #endif /* AG_VK_H */
