@@ -53,6 +53,16 @@ int64_t ag_view_numel(const ag_view *v)
     return n;
 }
 
+bool ag_view_contiguous(const ag_view *v)
+{
+    int64_t want = 1;
+    for (int d = v->ndim - 1; d >= 0; d--) {
+        if (v->shape[d] != 1 && v->stride[d] != want) return false;
+        want *= v->shape[d];
+    }
+    return true;
+}
+
 /* Largest element index a view can touch, +1; views never have negative strides. */
 static int64_t view_extent(const ag_view *v)
 {

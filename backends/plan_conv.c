@@ -16,16 +16,6 @@
  * 128 MiB per buffer). */
 #define BWW_PART_BUDGET ((int64_t)16 << 20)
 
-static bool contiguous(const ag_view *v)
-{
-    int64_t want = 1;
-    for (int d = v->ndim - 1; d >= 0; d--) {
-        if (v->shape[d] != 1 && v->stride[d] != want) return false;
-        want *= v->shape[d];
-    }
-    return true;
-}
-
 static ag_status shape_error(const char *backend, const char *op, const char *why,
                              const ag_view *x, const ag_view *w, const ag_view *y)
 {
@@ -74,7 +64,7 @@ static ag_status conv_setup(const char *backend, const char *op, const ag_conv2d
         return shape_error(backend, op, why, x, w, y);
     }
     for (int k = 0; k < 3; k++) {
-        if (!contiguous(v[k]))
+        if (!ag_view_contiguous(v[k]))
             return ag_set_error(AG_ERR_ARG, "%s %s: %s is not contiguous", backend, op, names[k]);
         if ((s = ag_offset32(backend, op, v[k], &off[k])) != AG_OK) return s;
     }

@@ -5,16 +5,6 @@
 
 #include "plan.h"
 
-static bool dense(const ag_view *v)
-{
-    int64_t expect = 1;
-    for (int d = v->ndim - 1; d >= 0; d--) {
-        if (v->shape[d] != 1 && v->stride[d] != expect) return false;
-        expect *= v->shape[d];
-    }
-    return true;
-}
-
 /* A present view: valid, f32, contiguous, n elements; its offset into *off. */
 static ag_status check(const char *backend, const char *what, const ag_view *v, int64_t n,
                        bool needed, int32_t *off)
@@ -31,7 +21,7 @@ static ag_status check(const char *backend, const char *what, const ag_view *v, 
     if (ag_view_numel(v) != n)
         return ag_set_error(AG_ERR_SHAPE, "%s optim_step: %s has %lld elements, param has %lld",
                             backend, what, (long long)ag_view_numel(v), (long long)n);
-    if (!dense(v))
+    if (!ag_view_contiguous(v))
         return ag_set_error(AG_ERR_ARG, "%s optim_step: %s must be contiguous", backend, what);
     return ag_offset32(backend, "optim_step", v, off);
 }

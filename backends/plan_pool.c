@@ -3,16 +3,6 @@
  * backends/cpu/cpu_pool.c. */
 #include "plan.h"
 
-static bool contiguous(const ag_view *v)
-{
-    int64_t want = 1;
-    for (int d = v->ndim - 1; d >= 0; d--) {
-        if (v->shape[d] != 1 && v->stride[d] != want) return false;
-        want *= v->shape[d];
-    }
-    return true;
-}
-
 /* Checks x [N, C, H, W], y [N, C, OH, OW] and indices (int32, y's shape) when
  * given, named as the op knows them. */
 static ag_status pool_setup(const char *backend, const char *op, ag_pool_op kind,
@@ -71,7 +61,7 @@ static ag_status pool_setup(const char *backend, const char *op, ag_pool_op kind
     for (int k = 0; k < 3; k++) {
         pl->off[k] = 0;
         if (!v[k]) continue;
-        if (!contiguous(v[k]))
+        if (!ag_view_contiguous(v[k]))
             return ag_set_error(AG_ERR_ARG, "%s %s: %s is not contiguous", backend, op,
                                 names[k]);
         if ((s = ag_offset32(backend, op, v[k], &pl->off[k])) != AG_OK) return s;
