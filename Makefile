@@ -3,11 +3,16 @@
 #               an MLP on Fashion-MNIST for two epochs on the best device
 #               (`anygrad train`: progress bar, test accuracy)
 #   make test   install missing packages, build, run every test (tests/run.sh)
+#   make test-arm  install the aarch64 cross toolchain, qemu and arm64 libraries
+#               (scripts/deps-arm.sh), cross-build into build-arm/ without the
+#               GPU backends, run the CPU suite under qemu-aarch64 per ISA
+#               (neon, scalar; cross/test-arm.sh)
 BUILD ?= build
+ARM_BUILD ?= build-arm
 
 SAN_BUILD ?= build-sanitize
 
-.PHONY: all deps build build-sanitize demo test test-fast fuzz clean
+.PHONY: all deps build build-sanitize build-arm demo test test-fast test-arm fuzz clean
 FUZZ_SECONDS ?= 60
 
 all: build
@@ -43,9 +48,20 @@ test-fast: deps
 	@$(MAKE) --no-print-directory build
 	BUILD=$(BUILD) SAN_BUILD=none bash tests/run.sh
 
+# aarch64 cross build (cross/aarch64-linux-gnu.ini): the CPU backend only
+build-arm:
+	@test -f $(ARM_BUILD)/build.ninja || meson setup --cross-file cross/aarch64-linux-gnu.ini \
+		$(ARM_BUILD) -Dopencl=disabled -Dvulkan=disabled
+	ninja -C $(ARM_BUILD)
+
+test-arm:
+	@bash scripts/deps-arm.sh
+	@$(MAKE) --no-print-directory build-arm
+	ARM_BUILD=$(ARM_BUILD) bash cross/test-arm.sh
+
 # libFuzzer harnesses (fuzz/), each for FUZZ_SECONDS; fails on any crash, leak or hang
 fuzz: deps
 	FUZZ_SECONDS=$(FUZZ_SECONDS) bash fuzz/run.sh
 
 clean:
-	rm -rf $(BUILD) $(SAN_BUILD) build-fuzz
+	rm -rf $(BUILD) $(SAN_BUILD) $(ARM_BUILD) build-fuzz

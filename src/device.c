@@ -51,6 +51,7 @@ static void add_unavailable(const char *backend)
     nunavailable++;
 }
 
+#if defined(AG_HAVE_OPENCL) || defined(AG_HAVE_VULKAN) /* a CPU-only build has no use for it */
 typedef int (*multi_create)(const ag_backend_i **iface, void **ctxs, int max);
 
 static void probe_backend(const char *name, multi_create create)
@@ -62,6 +63,7 @@ static void probe_backend(const char *name, multi_create create)
     if (n <= 0) add_unavailable(name);
     for (int i = 0; i < n; i++) add_device(iface, ctxs[i]);
 }
+#endif
 
 /* One physical GPU seen through two APIs: equal UUIDs when both report one,
  * else equal PCI vendor id and name. */

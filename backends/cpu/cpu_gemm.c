@@ -1,6 +1,6 @@
 /* Single-precision GEMM: cache blocking with packed panels and a register-tiled
- * micro-kernel chosen by cpu_isa() (gemm_kernels.h: AVX2+FMA, AVX-512F; the
- * portable kernel below for scalar and the rest).
+ * micro-kernel chosen by cpu_isa() (gemm_kernels.h: AVX2+FMA, AVX-512F, NEON;
+ * the portable kernel below for scalar).
  *
  * Loop nest (Goto/BLIS): columns of C in NC blocks, the shared dimension in KC
  * blocks (a KC x NC panel of B is packed once, shared by the threads, and stays
@@ -95,11 +95,20 @@ static const gemm_impl gemm_impls[CPU_ISA_COUNT] = {
                       NULL},
     [CPU_ISA_AVX512] = {CPU_GEMM_AVX512_MR, CPU_GEMM_AVX512_NR, 1, 144, 384, 1024,
                         cpu_sgemm_ukernel_avx512, NULL},
+    [CPU_ISA_NEON] = PORTABLE,
+#elif defined(__aarch64__)
+    [CPU_ISA_AVX2] = PORTABLE,
+    [CPU_ISA_AVX512] = PORTABLE,
+    /* a guess, not measured (no ARM machine to tune on): the A sliver (8 x 256,
+     * 8 KiB) and the B sliver stay in a 32-64 KiB L1, the B panel (256 x 768,
+     * 768 KiB) in the 1 MiB L2 of Neoverse cores */
+    [CPU_ISA_NEON] = {CPU_GEMM_NEON_MR, CPU_GEMM_NEON_NR, 1, 128, 256, 768, cpu_sgemm_ukernel_neon,
+                      NULL},
 #else
     [CPU_ISA_AVX2] = PORTABLE,
     [CPU_ISA_AVX512] = PORTABLE,
-#endif
     [CPU_ISA_NEON] = PORTABLE,
+#endif
 };
 
 /* For C of at most nr columns and a row-major A: a kernel that reads A in place

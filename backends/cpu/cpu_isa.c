@@ -2,7 +2,9 @@
  *
  * Portable code: no -m flags. On x86-64 a feature counts only when cpuid
  * reports it AND the OS saves the register state (xgetbv), otherwise the first
- * wide instruction faults even though the CPU has it. */
+ * wide instruction faults even though the CPU has it. On aarch64 Linux the
+ * kernel's HWCAP says whether Advanced SIMD is there (the architecture makes
+ * it mandatory, but a kernel may still disable it). */
 #include "cpu_isa.h"
 
 #include <pthread.h>
@@ -10,14 +12,23 @@
 #include <stdlib.h>
 #include <string.h>
 
-#if defined(__x86_64__) /* the per-ISA kernels are built for x86-64 only */
+/* ISA kernels exist in x86-64 and aarch64 builds; elsewhere only the portable ones */
+#if defined(__x86_64__)
 #include <cpuid.h>
 #define CPU_X86 1
-#elif defined(__aarch64__) && defined(__linux__)
+#define CPU_BUILD_ARCH "x86-64"
+#elif defined(__aarch64__)
+#define CPU_BUILD_ARCH "aarch64"
+#ifdef __linux__
 #include <sys/auxv.h>
+#endif
+#else
+#define CPU_BUILD_ARCH NULL /* the portable kernels only */
 #endif
 
 static const char *const isa_names[CPU_ISA_COUNT] = {"scalar", "avx2", "avx512", "neon"};
+/* the architecture each instruction set belongs to (NULL: any) */
+static const char *const isa_arch[CPU_ISA_COUNT] = {NULL, "x86-64", "x86-64", "aarch64"};
 
 const char *cpu_isa_name(cpu_isa_level isa)
 {
@@ -92,8 +103,16 @@ static void isa_init(void)
     supported_list(have, list, sizeof list);
     for (int i = 0; i < CPU_ISA_COUNT; i++) {
         if (strcmp(want, isa_names[i]) != 0) continue;
+        const char *build = CPU_BUILD_ARCH;
         if (have[i]) {
             isa_state.level = (cpu_isa_level)i;
+        } else if (isa_arch[i] && (!build || strcmp(isa_arch[i], build) != 0)) {
+            /* not this CPU's fault: the build has no such kernels */
+            snprintf(isa_state.error, sizeof isa_state.error,
+                     "AG_CPU_ISA=%s: %s kernels exist only in %s builds of anygrad; this one "
+                     "is for %s (supported: %s)",
+                     want, long_names[i], isa_arch[i], build ? build : "another architecture",
+                     list);
         } else {
             snprintf(isa_state.error, sizeof isa_state.error,
                      "AG_CPU_ISA=%s: this CPU/OS does not support %s (supported: %s)", want,

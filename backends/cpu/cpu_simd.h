@@ -1,5 +1,5 @@
 /* Vector kernels for unit-stride f32 runs, one table per instruction set
- * (ew_avx2.c, ew_avx512.c, both built from ew_simd_body.h). The portable files
+ * (ew_avx2.c, ew_avx512.c, ew_neon.c, all built from ew_simd_body.h). The portable files
  * reach them only through cpu_simd(), which is NULL when the chosen ISA has no
  * table, so the binary still runs on any CPU of the architecture. */
 #ifndef AG_CPU_SIMD_H
@@ -59,6 +59,8 @@ typedef struct cpu_simd_ops {
 
 #if defined(__x86_64__)
 extern const cpu_simd_ops cpu_simd_avx2, cpu_simd_avx512;
+#elif defined(__aarch64__)
+extern const cpu_simd_ops cpu_simd_neon;
 #endif
 
 /* The table for the ISA cpu_isa() chose, or NULL: the scalar kernels then. */
@@ -68,6 +70,8 @@ static inline const cpu_simd_ops *cpu_simd(void)
 #if defined(__x86_64__)
     case CPU_ISA_AVX2: return &cpu_simd_avx2;
     case CPU_ISA_AVX512: return &cpu_simd_avx512;
+#elif defined(__aarch64__)
+    case CPU_ISA_NEON: return &cpu_simd_neon;
 #endif
     default: return NULL;
     }

@@ -1,9 +1,10 @@
 /* The vector kernels, written once over the primitives that the including file
- * (ew_avx2.c, ew_avx512.c) defines: vf/vm, VW lanes, v_* and m_* operations,
- * SLEEF math, double accumulators, SIMD_TABLE naming the table to define.
- * Every formula follows the scalar kernel in cpu_elementwise.c (the stable
- * forms), so the ISAs differ only by SLEEF's rounding. Tails use masked loads
- * and stores: a lane's result does not depend on where the run starts. */
+ * (ew_avx2.c, ew_avx512.c, ew_neon.c) defines: vf/vm, VW lanes, v_* and m_*
+ * operations, SLEEF math, double accumulators, SIMD_TABLE naming the table to
+ * define. Every formula follows the scalar kernel in cpu_elementwise.c (the
+ * stable forms), so the ISAs differ only by SLEEF's rounding. Tails use partial
+ * (masked) loads and stores: a lane's result does not depend on where the run
+ * starts. */
 #include <math.h>
 
 #ifndef VW

@@ -1,5 +1,6 @@
 /* SGEMM micro-kernels, one per ISA, each in a file compiled with that ISA's
- * flags (cpu_gemm.c calls them only when cpu_isa() allows).
+ * flags (cpu_gemm.c calls them only when cpu_isa() allows): AVX2 and
+ * AVX-512 on x86-64, Advanced SIMD (NEON) on aarch64.
  *
  * A kernel computes one full MR x NR tile of row-major C (leading dimension
  * ldc) from packed slivers: a holds kc groups of MR floats (column p of the A
@@ -36,6 +37,11 @@ void cpu_sgemm_ukernel_avx512(int64_t kc, const float *a, const float *b, float 
 void cpu_sgemm_ukernel_avx512_narrow(int64_t kc, const float *a, int64_t lda, const float *b,
                                      float *c, int64_t ldc, int64_t mr, int64_t nr, float alpha,
                                      float beta);
+#elif defined(__aarch64__)
+#define CPU_GEMM_NEON_MR 8
+#define CPU_GEMM_NEON_NR 12
+void cpu_sgemm_ukernel_neon(int64_t kc, const float *a, const float *b, float *c, int64_t ldc,
+                            float alpha, float beta);
 #endif
 
 #endif /* AG_GEMM_KERNELS_H */
