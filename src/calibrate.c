@@ -101,14 +101,18 @@ void ag__calibration_get(const ag_device *dev, double *gflops, double *gbps)
 static double time_calls(ag_device *dev, ag_tensor *(*fn)(ag_tensor *, ag_tensor *), ag_tensor *a,
                          ag_tensor *b, double min_s)
 {
-    ag_release(fn(a, b)); /* warm-up: kernels built, memory pooled */
-    if (ag_device_sync(dev) != AG_OK) return -1;
+    /* each call in a scope of its own: the enclosing scope owns a and b */
+    ag_scope_begin();
+    bool ok = fn(a, b) != NULL; /* warm-up: kernels built, memory pooled */
+    ag_scope_end();
+    if (!ok || ag_device_sync(dev) != AG_OK) return -1;
     int reps = 0;
     double t0 = now(), t;
     do {
-        ag_tensor *y = fn(a, b);
-        if (!y) return -1;
-        ag_release(y);
+        ag_scope_begin();
+        ok = fn(a, b) != NULL;
+        ag_scope_end();
+        if (!ok) return -1;
         reps++;
         if (ag_device_sync(dev) != AG_OK) return -1;
         t = now() - t0;

@@ -144,7 +144,9 @@ static void choose_default(void)
             ties++;
         }
     }
-    if (ties > 1 && props[best].kind != AG_DEVICE_CPU) {
+    /* only GPUs are worth measuring: CPU and software ties keep probe order */
+    bool gpu = props[best].kind == AG_DEVICE_DISCRETE_GPU || props[best].kind == AG_DEVICE_INTEGRATED_GPU;
+    if (ties > 1 && gpu) {
         ag_device *saved = thread_default;
         double fastest = -1;
         int rank = kind_rank(props[best].kind);

@@ -86,6 +86,23 @@ START_TEST(test_alloc_too_large)
 }
 END_TEST
 
+/* Calibration measures every device, inside a scope or not, and reports it. */
+START_TEST(test_calibrate)
+{
+    for (int i = 0; i < ag_device_count(); i++) {
+        ag_device *d = ag_device_get(i);
+        ag_scope_begin();
+        ck_assert_msg(ag_device_calibrate(d, true) == AG_OK, "%s: %s", ag_device_name(d), ag_last_error());
+        ag_scope_end();
+        ag_device_props p;
+        ck_assert_int_eq(ag_device_info(d, &p), AG_OK);
+        ck_assert_msg(p.gflops > 0 && p.gbps > 0, "%s: %g GFLOP/s %g GB/s", p.name, p.gflops, p.gbps);
+        ck_assert_int_eq(ag_device_calibrate(d, false), AG_OK); /* cached */
+    }
+    ck_assert_int_eq(ag_device_calibrate(NULL, false), AG_ERR_ARG);
+}
+END_TEST
+
 /* Ops refuse tensors on two devices; ag_to_device moves values between every
  * pair of devices the machine has (a single-device machine checks only itself). */
 START_TEST(test_devices_mixed)
@@ -674,6 +691,7 @@ Suite *suite_errors(void)
     tcase_add_checked_fixture(tc, clear_error, NULL);
     tcase_add_test(tc, test_alloc_too_large);
     tcase_add_test(tc, test_devices_mixed);
+    tcase_add_test(tc, test_calibrate);
     tcase_add_test(tc, test_null_unary_binary);
     tcase_add_test(tc, test_null_other_ops);
     tcase_add_test(tc, test_null_views_and_creation);
