@@ -38,10 +38,11 @@ build-sanitize:
 		-Dc_args=-fno-sanitize-recover=all -Dc_link_args=-fno-sanitize-recover=all
 	ninja -C $(SAN_BUILD)
 
-# every suite on every backend, then again under the sanitizers
+# every suite on every backend, under the sanitizers, and on aarch64 under qemu
 test: deps
-	@$(MAKE) --no-print-directory build build-sanitize
-	BUILD=$(BUILD) SAN_BUILD=$(SAN_BUILD) bash tests/run.sh
+	@bash scripts/deps-arm.sh
+	@$(MAKE) --no-print-directory build build-sanitize build-arm
+	BUILD=$(BUILD) SAN_BUILD=$(SAN_BUILD) ARM_BUILD=$(ARM_BUILD) bash tests/run.sh
 
 # without the sanitizer pass
 test-fast: deps

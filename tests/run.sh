@@ -145,6 +145,23 @@ for script in cli_train no_gpu faults cross_device soak; do
     fi
 done
 
+# The aarch64 cross build (make build-arm) under qemu: the CPU suite per ISA.
+ARM_BUILD=${ARM_BUILD:-build-arm}
+if [ -x "$ARM_BUILD/tests/anygrad-tests" ]; then
+    ARM_BUILD=$ARM_BUILD bash cross/test-arm.sh >"$log" 2>&1
+    line=$(grep -E '^[0-9]+ passed, [0-9]+ failed$' "$log" | tail -n 1)
+    if [ -n "$line" ]; then
+        read -r pass _ fail _ <<<"$line"
+    else
+        pass=0
+        fail=1
+    fi
+    [ "$fail" -gt 0 ] && cat "$log"
+    summary+=("aarch64 (qemu): $pass passed, $fail failed")
+    total_pass=$((total_pass + pass))
+    total_fail=$((total_fail + fail))
+fi
+
 echo "== summary =="
 printf '%s\n' "${summary[@]}"
 echo "$total_pass passed, $total_fail failed"
