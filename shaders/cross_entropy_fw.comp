@@ -1,5 +1,8 @@
 #version 450
 #extension GL_GOOGLE_include_directive : require
+#ifdef AG_SUBGROUP
+#extension GL_KHR_shader_subgroup_arithmetic : require
+#endif
 // loss = (1 - sm) (lse - x[label]) + sm mean_c(lse - x_c); every term of the
 // smoothing sum is >= 0, so it does not cancel. The smoothing sum is skipped
 // when sm == 0 so that -inf logits off the label keep the loss finite. A label

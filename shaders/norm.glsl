@@ -9,6 +9,10 @@
 // a channel meet in a shared-memory tree: no float atomics, and the result is
 // the same on every run. Barriers are never inside branches (every invocation
 // runs every reduction, over nothing when it has no channel or no work).
+//
+// The _sg variants (AG_SUBGROUP) sum with subgroup operations
+// (shaders/subgroup.glsl) when a group has one channel (cpg = 1) and full
+// subgroups; lanes are then numbered by subgroups (norm_lid).
 
 #define HAS_GAMMA 1
 #define HAS_BETA 2
@@ -21,6 +25,29 @@
 #define HAS_DBETA 256
 
 shared float lm[gl_WorkGroupSize.x];
+#ifdef AG_SUBGROUP
+#define SG_VALS lm
+#include "subgroup.glsl"
+#endif
+
+// Whether group_sum folds by subgroups; uniform over the work-group.
+bool norm_sg(int cpg)
+{
+#ifdef AG_SUBGROUP
+    return cpg == 1 && sg_usable();
+#else
+    return false;
+#endif
+}
+
+// The invocation's lane number t for the shaders' loops and group_sum.
+int norm_lid(int cpg)
+{
+#ifdef AG_SUBGROUP
+    if (norm_sg(cpg)) return sg_lid();
+#endif
+    return int(gl_LocalInvocationID.x);
+}
 
 // Group counts above 65535 continue in y.
 int group_id() { return int(gl_WorkGroupID.y * gl_NumWorkGroups.x + gl_WorkGroupID.x); }
@@ -41,6 +68,9 @@ void kadd(inout float s, inout float c, float v)
 float group_sum(int t, int cpg, float v)
 {
     int wg = int(gl_WorkGroupSize.x);
+#ifdef AG_SUBGROUP
+    if (norm_sg(cpg)) return sg_seg_sum(v, 0, t, wg);
+#endif
     memoryBarrierShared();
     barrier();
     lm[t] = v;

@@ -1,5 +1,8 @@
 #version 450
 #extension GL_GOOGLE_include_directive : require
+#ifdef AG_SUBGROUP
+#extension GL_KHR_shader_subgroup_arithmetic : require
+#endif
 #include "common.glsl"
 #include "crmath.glsl"
 #include "norm.glsl"
@@ -17,7 +20,7 @@ layout(std430, binding = 7) writeonly buffer DBeta { float dbeta[]; };
 
 void main()
 {
-    int t = int(gl_LocalInvocationID.x), wg = int(gl_WorkGroupSize.x);
+    int t = norm_lid(P.cpg), wg = int(gl_WorkGroupSize.x);
     int lane = t / P.cpg, lanes = wg / P.cpg;
     int ch = group_id() * P.cpg + t % P.cpg;
     bool live = ch < P.C;

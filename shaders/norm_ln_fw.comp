@@ -1,5 +1,8 @@
 #version 450
 #extension GL_GOOGLE_include_directive : require
+#ifdef AG_SUBGROUP
+#extension GL_KHR_shader_subgroup_arithmetic : require
+#endif
 #include "common.glsl"
 #include "crmath.glsl"
 #include "norm.glsl"
@@ -14,7 +17,7 @@ layout(std430, binding = 6) readonly buffer Beta { float beta[]; };
 
 void main()
 {
-    int t = int(gl_LocalInvocationID.x), wg = int(gl_WorkGroupSize.x);
+    int t = norm_lid(1), wg = int(gl_WorkGroupSize.x);
     int row = group_id(), D = P.S;
     bool live = row < P.C;
     int cnt = live ? D : 0, base = row * D;

@@ -1,6 +1,7 @@
 // Reductions over strided views (see backends/vulkan/vk_reduce.c for the plan),
 // included by reduce_<op>.comp after it defines RED_ARG (0 or 1), RED_INIT and
-// RED_OP (value kernels) or RED_BETTER (arg kernels), RED_KAHAN (0 or 1).
+// RED_OP (value kernels) or RED_BETTER (arg kernels), RED_KAHAN (0 or 1) and
+// RED_IS_MAX (max and argmax 1, else 0; the subgroup path's direction).
 //
 // x's axes are split into kept axes (ks, strides kx in x and ky in y: the
 // output index space) and reduced axes (rs, strides rx in x). A work group of
@@ -16,6 +17,14 @@
 // pass. Arg kernels read candidate indices from xi when has_idx (a second
 // pass), else the position along the reduced axis. Groups beyond 65535 come
 // in the y dimension: ngroups is the real count.
+//
+// The _sg variants (AG_SUBGROUP) fold the ty_n partial results of an output
+// with subgroup operations (shaders/subgroup.glsl) when the ty_n items of each
+// output fill whole subgroups (ty_fast, ty_n a multiple of the subgroup size),
+// else with the tree. Max and min pick the same element the tree would: the
+// tree keeps the lower item on ties and the higher one among NaNs at every
+// step, which is the order of the bit-reversed item number, so that number
+// is the key. Arg kernels' keys are the indices.
 #include "common.glsl"
 
 layout(std430, binding = 0) readonly buffer Params {
@@ -34,6 +43,14 @@ layout(std430, binding = 4) writeonly buffer YI { int yi[]; };
 shared int li[gl_WorkGroupSize.x];
 #endif
 shared float lv[gl_WorkGroupSize.x];
+#ifdef AG_SUBGROUP
+#define SG_VALS lv
+#if RED_ARG || !RED_KAHAN
+shared uint lk[gl_WorkGroupSize.x];
+#define SG_KEYS lk
+#endif
+#include "subgroup.glsl"
+#endif
 
 const float RED_INF = 1.0 / 0.0;
 
@@ -55,7 +72,13 @@ void main()
     int g = int(gl_WorkGroupID.y * gl_NumWorkGroups.x + gl_WorkGroupID.x);
     if (g >= P.ngroups) return; // the whole group: barriers stay uniform
     int tx_n = P.tx_n, ty_n = P.ty_n, nout = P.nout;
+#ifdef AG_SUBGROUP
+    // numbered by subgroups, so that an output's items share subgroups
+    bool sg = sg_usable() && P.ty_fast != 0 && ty_n % int(gl_SubgroupSize) == 0;
+    int lid = sg ? sg_lid() : int(gl_LocalInvocationID.x);
+#else
     int lid = int(gl_LocalInvocationID.x);
+#endif
     int tx = P.ty_fast != 0 ? lid / ty_n : lid % tx_n;
     int ty = P.ty_fast != 0 ? lid % ty_n : lid / tx_n;
     int step = P.ty_fast != 0 ? 1 : tx_n; // local distance between ty and ty + 1
@@ -86,19 +109,28 @@ void main()
                 ai = i;
             }
         }
-    lv[lid] = acc;
-    li[lid] = ai;
-    for (int s = ty_n / 2; s > 0; s >>= 1) {
-        barrier();
-        if (ty < s) {
-            float bv = lv[lid + s * step];
-            int bi = li[lid + s * step];
-            if (RED_BETTER(acc, ai, bv, bi)) {
-                acc = bv;
-                ai = bi;
+#ifdef AG_SUBGROUP
+    if (sg) {
+        uint k = uint(ai);
+        sg_seg_best(acc, k, lid - ty, ty, ty_n, RED_IS_MAX != 0, true, RED_INIT);
+        ai = int(k);
+    } else
+#endif
+    {
+        lv[lid] = acc;
+        li[lid] = ai;
+        for (int s = ty_n / 2; s > 0; s >>= 1) {
+            barrier();
+            if (ty < s) {
+                float bv = lv[lid + s * step];
+                int bi = li[lid + s * step];
+                if (RED_BETTER(acc, ai, bv, bi)) {
+                    acc = bv;
+                    ai = bi;
+                }
+                lv[lid] = acc;
+                li[lid] = ai;
             }
-            lv[lid] = acc;
-            li[lid] = ai;
         }
     }
     if (ty != 0 || o >= nout) return;
@@ -128,12 +160,24 @@ void main()
     if (o < nout)
         for (uint k = uint(ty); k < len; k += uint(ty_n)) acc = RED_OP(acc, x[xo + red_roff(r0 + int(k))]);
 #endif
-    lv[lid] = acc;
-    for (int s = ty_n / 2; s > 0; s >>= 1) {
-        barrier();
-        if (ty < s) {
-            acc = RED_OP(acc, lv[lid + s * step]);
-            lv[lid] = acc;
+#ifdef AG_SUBGROUP
+    if (sg) {
+#if RED_KAHAN
+        acc = sg_seg_sum(acc, lid - ty, ty, ty_n);
+#else
+        uint k = bitfieldReverse(uint(ty));
+        sg_seg_best(acc, k, lid - ty, ty, ty_n, RED_IS_MAX != 0, false, RED_INIT);
+#endif
+    } else
+#endif
+    {
+        lv[lid] = acc;
+        for (int s = ty_n / 2; s > 0; s >>= 1) {
+            barrier();
+            if (ty < s) {
+                acc = RED_OP(acc, lv[lid + s * step]);
+                lv[lid] = acc;
+            }
         }
     }
     if (ty != 0 || o >= nout) return;

@@ -1,9 +1,13 @@
 #version 450
 #extension GL_GOOGLE_include_directive : require
+#ifdef AG_SUBGROUP
+#extension GL_KHR_shader_subgroup_arithmetic : require
+#endif
 // argmax. Does candidate (bv, bi) beat (av, ai)? NaN is the extreme; equal
 // values (or two NaNs) go to the smaller index, which gives the first index on
 // ties whatever order the partial results meet in.
 #define RED_ARG 1
+#define RED_IS_MAX 1
 #define RED_KAHAN 0
 #define RED_INIT (-RED_INF)
 #define RED_BETTER(av, ai, bv, bi) arg_better(av, ai, bv, bi)

@@ -9,9 +9,21 @@
 // subtracted before exp, so nothing overflows; a NaN anywhere in a row makes
 // the whole row NaN, as on the CPU. Groups beyond 65535 come in the y
 // dimension.
+//
+// The _sg variants (AG_SUBGROUP) fold a row with subgroup operations
+// (shaders/subgroup.glsl) when its tpr items fill whole subgroups, else with
+// the trees. The row max is the element the tree would pick (keyed by the
+// bit-reversed item number, see shaders/reduce.glsl), so that -0 / +0 and NaN
+// payloads come out as on the portable path.
 #include "common.glsl"
 
 shared float red[gl_WorkGroupSize.x];
+#ifdef AG_SUBGROUP
+shared uint redk[gl_WorkGroupSize.x];
+#define SG_VALS red
+#define SG_KEYS redk
+#include "subgroup.glsl"
+#endif
 
 #define SM_NAN uintBitsToFloat(0x7fc00000u)
 
@@ -35,7 +47,7 @@ float sm_max(float a, float b) { return b > a || isnan(b) ? b : a; }
 // Items of a row past the last one still take part in the barriers.
 struct SmItem {
     int lid, t, row, base;
-    bool live;
+    bool live, sg; // sg: the row is folded by subgroups
 };
 
 // Whole groups past the last row return at once (uniformly).
@@ -43,7 +55,14 @@ bool sm_item(int rows, int cols, int tpr, out SmItem it)
 {
     int g = int(gl_WorkGroupID.y * gl_NumWorkGroups.x + gl_WorkGroupID.x);
     int rpg = int(gl_WorkGroupSize.x) / tpr;
+#ifdef AG_SUBGROUP
+    // numbered by subgroups, so that a row's items share subgroups
+    it.sg = sg_usable() && tpr % int(gl_SubgroupSize) == 0;
+    it.lid = it.sg ? sg_lid() : int(gl_LocalInvocationID.x);
+#else
+    it.sg = false;
     it.lid = int(gl_LocalInvocationID.x);
+#endif
     it.t = it.lid % tpr;
     it.row = g * rpg + it.lid / tpr;
     it.live = it.row < rows;
@@ -55,6 +74,9 @@ bool sm_item(int rows, int cols, int tpr, out SmItem it)
 // the row's slice of shared memory.
 float row_sum(SmItem it, int tpr, float v)
 {
+#ifdef AG_SUBGROUP
+    if (it.sg) return sg_seg_sum(v, it.lid - it.t, it.t, tpr);
+#endif
     red[it.lid] = v;
     for (int s = tpr / 2; s > 0; s >>= 1) {
         barrier();
@@ -71,6 +93,13 @@ float row_sum(SmItem it, int tpr, float v)
 
 float row_max(SmItem it, int tpr, float v)
 {
+#ifdef AG_SUBGROUP
+    if (it.sg) {
+        uint k = bitfieldReverse(uint(it.t));
+        sg_seg_best(v, k, it.lid - it.t, it.t, tpr, true, false, -1.0 / 0.0);
+        return v;
+    }
+#endif
     red[it.lid] = v;
     for (int s = tpr / 2; s > 0; s >>= 1) {
         barrier();

@@ -1,5 +1,8 @@
 #version 450
 #extension GL_GOOGLE_include_directive : require
+#ifdef AG_SUBGROUP
+#extension GL_KHR_shader_subgroup_arithmetic : require
+#endif
 // softmax: dx = y (dy - sum(dy y)); log: dx = dy - exp(y) sum(dy)
 layout(std430, binding = 0) readonly buffer Params {
     int log_, rows, cols, tpr, dxoff, dyoff, yoff;

@@ -1,5 +1,8 @@
 #version 450
 #extension GL_GOOGLE_include_directive : require
+#ifdef AG_SUBGROUP
+#extension GL_KHR_shader_subgroup_arithmetic : require
+#endif
 // softmax or log-softmax of each row
 layout(std430, binding = 0) readonly buffer Params {
     int log_, rows, cols, tpr, xoff, yoff;

@@ -6,7 +6,14 @@
  * results are deterministic. Semantics and checks follow
  * backends/cpu/cpu_norm.c, the design backends/opencl/ocl_norm.c; batch norm
  * takes two shaders each way (per-channel sums, then an element-wise pass),
- * since one would need 8 buffers and Vulkan gets at most 7 here. */
+ * since one would need 8 buffers and Vulkan gets at most 7 here.
+ *
+ * Where the device has subgroup arithmetic (and AG_VULKAN_PORTABLE is not
+ * set), the per-row and per-channel sums of groups with one channel use the
+ * _sg shader variants (subgroup operations instead of the tree); sums may
+ * then differ from the tree's in the last bits. */
+#include <stdio.h>
+
 #include "vk.h"
 
 /* Laid out as Params in shaders/norm.glsl. */
@@ -74,12 +81,22 @@ static int flag(const ag_view *v, int bit) { return v ? bit : 0; }
 static vk_bind buf_of(const ag_view *v) { return v ? v->buf : NULL; }
 
 /* groups work-groups of wg, past 65535 continued in y (shaders: group_id()),
- * times gz in z. */
-static ag_status run_groups(vk_ctx *c, const char *name, uint32_t wg, const norm_params *p,
-                            int nbufs, const vk_bind *bufs, size_t groups, uint32_t gz)
+ * times gz in z. Shaders built with an _sg variant (sg) take it when a group
+ * sums one channel and is whole subgroups of the device's fixed subgroup size
+ * (the shader checks again that subgroups are full and falls back to the tree
+ * if not). */
+static ag_status run_groups(vk_ctx *c, const char *name, bool sg, uint32_t wg,
+                            const norm_params *p, int nbufs, const vk_bind *bufs, size_t groups,
+                            uint32_t gz)
 {
     size_t gy = (groups + MAX_GROUPS - 1) / MAX_GROUPS, gx = gy ? (groups + gy - 1) / gy : 0;
     uint32_t spec[1] = {wg};
+    const uint32_t sgs = c->subgroup_size;
+    char sg_name[48];
+    if (sg && c->subgroup_arith && sgs > 1 && wg % sgs == 0 && p->cpg == 1) {
+        snprintf(sg_name, sizeof sg_name, "%s_sg", name);
+        name = sg_name;
+    }
     return vk_dispatch(c, name, spec, 1, p, sizeof *p, nbufs, bufs, (uint32_t)gx, (uint32_t)gy, gz);
 }
 
@@ -142,7 +159,7 @@ ag_status vk_layer_norm(void *ctx, const ag_norm_args *a)
     p.has = flag(a->gamma, HAS_GAMMA) | flag(a->beta, HAS_BETA) | flag(a->mean, HAS_MEAN) |
             flag(a->rstd, HAS_RSTD);
     uint32_t wg = min_u(vk_reduce_wg(c), pow2_at_least(dim));
-    return run_groups(c, "norm_ln_fw", wg, &p,
+    return run_groups(c, "norm_ln_fw", true, wg, &p,
                       VK_BUFS(a->x->buf, a->y->buf, buf_of(a->mean), buf_of(a->rstd),
                               buf_of(a->gamma), buf_of(a->beta)),
                       (size_t)rows, 1);
@@ -163,7 +180,7 @@ static ag_status ln_param_grads(vk_ctx *c, const ag_norm_args *a, norm_params p,
     ag_buffer *part = NULL;
     if (nchunk > 1 && !(part = scratch(c, nchunk * 2 * dim))) return status_or_oom();
     size_t blocks = (size_t)(dim + (int64_t)cpg - 1) / cpg;
-    ag_status s = run_groups(c, "norm_ln_param", wg, &p,
+    ag_status s = run_groups(c, "norm_ln_param", false, wg, &p,
                              VK_BUFS(a->x->buf, a->dy->buf, a->mean->buf, a->rstd->buf,
                                      buf_of(a->dgamma), buf_of(a->dbeta), part),
                              blocks, (uint32_t)nchunk);
@@ -185,7 +202,7 @@ ag_status vk_layer_norm_backward(void *ctx, const ag_norm_args *a)
         norm_params q = p;
         q.has = flag(a->gamma, HAS_GAMMA) | HAS_DX;
         uint32_t wg = min_u(vk_reduce_wg(c), pow2_at_least(dim));
-        s = run_groups(c, "norm_ln_bw", wg, &q,
+        s = run_groups(c, "norm_ln_bw", true, wg, &q,
                        VK_BUFS(a->x->buf, a->dy->buf, a->mean->buf, a->rstd->buf,
                                buf_of(a->gamma), a->dx->buf),
                        (size_t)rows, 1);
@@ -265,7 +282,7 @@ ag_status vk_batch_norm(void *ctx, const ag_norm_args *a)
             flag(a->running_var, HAS_RVAR);
     ag_buffer *st = scratch(c, 3 * (int64_t)p.C);
     if (!st) return status_or_oom();
-    s = run_groups(c, "norm_bn_stats", wg, &p,
+    s = run_groups(c, "norm_bn_stats", true, wg, &p,
                    VK_BUFS(a->x->buf, st, buf_of(a->mean), buf_of(a->rstd),
                            buf_of(a->running_mean), buf_of(a->running_var)),
                    groups, 1);
@@ -293,7 +310,7 @@ ag_status vk_batch_norm_backward(void *ctx, const ag_norm_args *a)
     ag_buffer *st = NULL;
     if (sums && !(st = scratch(c, 2 * (int64_t)p.C))) return status_or_oom();
     if (sums)
-        s = run_groups(c, "norm_bn_bw_sums", wg, &p,
+        s = run_groups(c, "norm_bn_bw_sums", true, wg, &p,
                        VK_BUFS(a->x->buf, a->dy->buf, a->mean->buf, a->rstd->buf, st,
                                buf_of(a->dgamma), buf_of(a->dbeta)),
                        groups, 1);

@@ -14,7 +14,15 @@
  * so that reads coalesce. When outputs are too few to fill the device, or an
  * item's serial run would be long, the reduction is split into chunks whose
  * partial results go to a temporary buffer and are reduced by another pass
- * (the same planner, recursively). */
+ * (the same planner, recursively).
+ *
+ * Where the device has subgroup arithmetic (and AG_VULKAN_PORTABLE is not
+ * set), the _sg shader variants fold each output's ty partial results with
+ * subgroup operations instead of the tree, when those ty items fill whole
+ * subgroups (ty-first numbering, ty a multiple of the subgroup size). The plan
+ * is the same either way: sums may differ from the tree's in the last bits
+ * (another association), max, min and the arg reductions pick the very same
+ * element. */
 #include <stdio.h>
 
 #include "vk.h"
@@ -43,6 +51,12 @@ static const char *const red_shaders[AG_REDUCE_COUNT] = {
     [AG_REDUCE_SUM] = "reduce_sum", [AG_REDUCE_MEAN] = "reduce_sum",
     [AG_REDUCE_MAX] = "reduce_max", [AG_REDUCE_MIN] = "reduce_min",
     [AG_REDUCE_ARGMAX] = "reduce_argmax", [AG_REDUCE_ARGMIN] = "reduce_argmin",
+};
+
+static const char *const red_shaders_sg[AG_REDUCE_COUNT] = {
+    [AG_REDUCE_SUM] = "reduce_sum_sg", [AG_REDUCE_MEAN] = "reduce_sum_sg",
+    [AG_REDUCE_MAX] = "reduce_max_sg", [AG_REDUCE_MIN] = "reduce_min_sg",
+    [AG_REDUCE_ARGMAX] = "reduce_argmax_sg", [AG_REDUCE_ARGMIN] = "reduce_argmin_sg",
 };
 
 /* The parameter block of shaders/reduce.glsl. */
@@ -190,12 +204,19 @@ static ag_status red_dispatch(vk_ctx *c, ag_reduce_op op, red_params *rp, const 
     const bool arg = op == AG_REDUCE_ARGMAX || op == AG_REDUCE_ARGMIN;
     const uint32_t spec[1] = {(uint32_t)local};
     const int64_t gx = min64(groups, RED_GRID_X), gy = cdiv(groups, gx);
+    /* subgroups of a fixed, known size (without size control a pipeline's
+     * subgroups are the device's subgroupSize); the shader checks again that
+     * they are full and falls back to the tree if not */
+    const int64_t sgs = c->subgroup_size;
+    const bool sg = c->subgroup_arith && sgs > 1 && local % sgs == 0 && rp->ty_fast &&
+                    rp->ty_n % sgs == 0;
+    const char *name = sg ? red_shaders_sg[op] : red_shaders[op];
     rp->ngroups = (int32_t)groups;
     if (arg)
-        return vk_dispatch(c, red_shaders[op], spec, 1, rp, sizeof *rp,
-                           VK_BUFS(p->x, yv, p->xi, yi), (uint32_t)gx, (uint32_t)gy, 1);
-    return vk_dispatch(c, red_shaders[op], spec, 1, rp, sizeof *rp, VK_BUFS(p->x, yv),
-                       (uint32_t)gx, (uint32_t)gy, 1);
+        return vk_dispatch(c, name, spec, 1, rp, sizeof *rp, VK_BUFS(p->x, yv, p->xi, yi),
+                           (uint32_t)gx, (uint32_t)gy, 1);
+    return vk_dispatch(c, name, spec, 1, rp, sizeof *rp, VK_BUFS(p->x, yv), (uint32_t)gx,
+                       (uint32_t)gy, 1);
 }
 
 /* Runs pass p (and the passes its partial results need). */

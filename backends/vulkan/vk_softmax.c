@@ -2,7 +2,15 @@
  * [rows, cols] views (shaders/softmax.glsl), with the CPU backend's rules
  * (backends/cpu/cpu_softmax.c): a NaN makes its row NaN, a label outside
  * [0, C) makes its loss and gradient row NaN. A port of the OpenCL design
- * (backends/opencl/ocl_softmax.c). */
+ * (backends/opencl/ocl_softmax.c).
+ *
+ * Where the device has subgroup arithmetic (and AG_VULKAN_PORTABLE is not
+ * set), the _sg shader variants fold rows with subgroup operations instead of
+ * shared-memory trees when a row's tpr items fill whole subgroups; the layout
+ * is the same either way. Row sums may differ from the trees' in the last
+ * bits, the row max is the same element. */
+#include <stdio.h>
+
 #include "vk.h"
 
 /* Items that keep a device busy: core Vulkan does not report compute units,
@@ -78,12 +86,21 @@ static row_plan row_layout(const vk_ctx *c, int64_t rows, int64_t cols)
     return (row_plan){t, t * rpg, (rows + rpg - 1) / rpg};
 }
 
+/* `name`, or its _sg variant where a row's items fill whole subgroups of the
+ * device's fixed subgroup size (the shader checks again that subgroups are
+ * full and falls back to the trees if not). */
 static ag_status run_rows(vk_ctx *c, const char *name, row_plan rp, const void *params,
                           size_t size, int nbufs, const vk_bind *bufs)
 {
     const uint32_t spec[1] = {(uint32_t)rp.local};
     int64_t gx = rp.groups < SM_GRID_X ? rp.groups : SM_GRID_X;
     int64_t gy = (rp.groups + gx - 1) / gx;
+    const int64_t sgs = c->subgroup_size;
+    char sg_name[48];
+    if (c->subgroup_arith && sgs > 1 && rp.local % sgs == 0 && rp.tpr % sgs == 0) {
+        snprintf(sg_name, sizeof sg_name, "%s_sg", name);
+        name = sg_name;
+    }
     return vk_dispatch(c, name, spec, 1, params, size, nbufs, bufs, (uint32_t)gx, (uint32_t)gy, 1);
 }
 
