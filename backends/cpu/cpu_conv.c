@@ -27,6 +27,11 @@
 #include <string.h>
 
 #include "cpu.h"
+#include "gemm_kernels.h"
+
+#ifdef __SSE2__
+#include <emmintrin.h> /* part of the x86-64 baseline: no ISA flags needed */
+#endif
 
 
 /* Threads share the batch only while their column scratch stays under this
@@ -58,6 +63,7 @@
 #endif
 
 typedef struct kpos kpos;
+typedef struct packed_a packed_a;
 
 typedef struct conv_dims {
     int64_t n, c, h, w, oc, kh, kw, oh, ow;
@@ -70,6 +76,7 @@ typedef struct conv_dims {
                     kernel offset lands on an output row, so a whole column row is
                     one contiguous copy (the "same"-padded stride-1 case) */
     const kpos *kp; /* kpos_table(): each kernel offset's valid outputs */
+    const packed_a *pa; /* the weights packed for the micro-kernel, or NULL */
 } conv_dims;
 
 
@@ -214,22 +221,31 @@ DENSE static void add_masked(float *restrict d, const float *restrict s,
 
 /* One kernel offset (ki, kj): its input offsets, and the output rows
  * [r_lo, r_hi) and columns [lo, hi) that read inside the input (the rest read
- * padding). In flat layouts keep (ohw flags) marks the outputs whose column is
- * inside, or is NULL when all are. */
+ * padding). In flat layouts output q reads input q + shift, the outputs
+ * [qa, qb) read inside the plane (the others may read a neighbouring plane or
+ * past the tensor), keep (ohw flags) marks the outputs whose column is inside
+ * or is NULL when all are, and valid (ohw flags, unless too large) those whose
+ * row and column are. */
 struct kpos {
     int64_t roff, coff, r_lo, r_hi, lo, hi;
-    const int32_t *keep;
+    int64_t shift, qa, qb;
+    const int32_t *keep, *valid;
 };
 
-/* The kernel offsets of d, and the flags of the flat layout: one allocation,
+/* Largest flags table (floats) the packed path builds; past it, it copies
+ * through a temporary im2col row. */
+#define VALID_MAX ((int64_t)1 << 21)
+
+/* The kernel offsets of d and the flags of the flat layout: one allocation,
  * freed by the caller; NULL when out of memory. */
 static kpos *kpos_table(const conv_dims *d)
 {
     const int64_t nk = d->kh * d->kw;
-    const int64_t nflags = d->flat ? d->kw * d->ohw : 0;
+    const bool with_valid = d->flat && nk * d->ohw <= VALID_MAX;
+    const int64_t nflags = d->flat ? d->kw * d->ohw + (with_valid ? nk * d->ohw : 0) : 0;
     kpos *kp = malloc((size_t)nk * sizeof *kp + (size_t)nflags * sizeof(int32_t));
     if (!kp) return NULL;
-    int32_t *flags = (int32_t *)(kp + nk);
+    int32_t *flags = (int32_t *)(kp + nk), *valid = flags + d->kw * d->ohw;
     for (int64_t kj = 0; kj < d->kw; kj++) {
         int64_t lo, hi;
         valid_range(kj * d->dw - d->pw, d->sw, d->w, d->ow, &lo, &hi);
@@ -246,6 +262,17 @@ static kpos *kpos_table(const conv_dims *d)
             valid_range(k->coff, d->sw, d->w, d->ow, &k->lo, &k->hi);
             if (k->lo >= k->hi) k->r_hi = k->r_lo; /* no column inside: no row either */
             k->keep = d->flat && (k->lo > 0 || k->hi < d->ow) ? flags + kj * d->ohw : NULL;
+            k->shift = k->roff * d->w + k->coff;
+            k->qa = k->r_lo < k->r_hi ? k->r_lo * d->ow + k->lo : 0;
+            k->qb = k->r_lo < k->r_hi ? (k->r_hi - 1) * d->ow + k->hi : 0;
+            k->valid = NULL;
+            if (!with_valid) continue;
+            int32_t *v = valid + (ki * d->kw + kj) * d->ohw;
+            for (int64_t q = 0; q < d->ohw; q++) {
+                int64_t oh = q / d->ow, o = q % d->ow;
+                v[q] = oh >= k->r_lo && oh < k->r_hi && o >= k->lo && o < k->hi;
+            }
+            k->valid = v;
         }
     return kp;
 }
@@ -361,14 +388,191 @@ static void scratch_give(scratch_buf *s)
 /* Rounds floats up to whole cache lines, so per-thread blocks do not share one. */
 static int64_t lines(int64_t floats) { return (floats + 15) / 16 * 16; }
 
+/* ---- products on packed panels ---------------------------------------------------- */
+
+/* Where the AVX kernels can be called directly, forward and input-gradient
+ * products skip cpu_sgemm: the weights are packed once a call, and each
+ * chunk's other operand is written straight into the micro-kernel's panel
+ * layout (B slivers of nr columns, k-major), by im2col for the forward and by
+ * a copy of the output gradient for the input gradient. That saves writing a
+ * column matrix, reading it back and packing it again (a third of the forward
+ * product's time). Other ISAs use cpu_sgemm. */
+typedef struct ukernel {
+    int64_t mr, nr;
+    cpu_gemm_ukernel fn;
+} ukernel;
+
+static ukernel conv_ukernel(void)
+{
+#if defined(__x86_64__)
+    switch (cpu_isa()) {
+    case CPU_ISA_AVX512: return (ukernel){CPU_GEMM_AVX512_MR, CPU_GEMM_AVX512_NR,
+                                          cpu_sgemm_ukernel_avx512};
+    case CPU_ISA_AVX2: return (ukernel){CPU_GEMM_AVX2_MR, CPU_GEMM_AVX2_NR, cpu_sgemm_ukernel_avx2};
+    default: break;
+    }
+#endif
+    return (ukernel){0, 0, NULL};
+}
+
+/* k blocks of the packed products: a B sliver of PK_KC x 32 floats fits L1 */
+#define PK_KC 256
+
+/* A [m, k] of every group packed: group g, k block b, sliver s (rows s*mr ..)
+ * at data + g * group + b * mpad * kcb + s * mr * kc, kc the block's length;
+ * each sliver kc groups of mr floats, rows past m zero. */
+struct packed_a {
+    ukernel u;
+    int64_t m, k, mpad, nkb, kcb, group;
+    float *data;
+};
+
+static int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
+
+/* Packs A(i, p) = a[g * a_gs + i * a_rs + p * a_cs] for every group; NULL when out of memory. */
+static packed_a *pack_weights(ukernel u, int64_t groups, int64_t m, int64_t k, const float *a,
+                              int64_t a_gs, int64_t a_rs, int64_t a_cs)
+{
+    packed_a *pa = malloc(sizeof *pa);
+    if (!pa) return NULL;
+    pa->u = u;
+    pa->m = m;
+    pa->k = k;
+    pa->mpad = (m + u.mr - 1) / u.mr * u.mr;
+    pa->nkb = (k + PK_KC - 1) / PK_KC;
+    if (pa->nkb < 1) pa->nkb = 1;
+    pa->kcb = (k + pa->nkb - 1) / pa->nkb;
+    pa->group = lines(pa->mpad * pa->nkb * pa->kcb);
+    void *mem = NULL;
+    if (posix_memalign(&mem, 64, (size_t)(groups * pa->group + 16) * sizeof(float)) != 0) {
+        free(pa);
+        return NULL;
+    }
+    pa->data = mem;
+    for (int64_t g = 0; g < groups; g++)
+        for (int64_t b = 0; b < pa->nkb; b++) {
+            const int64_t k0 = b * pa->kcb, kc = min64(k, k0 + pa->kcb) - k0;
+            float *blk = pa->data + g * pa->group + b * pa->mpad * pa->kcb;
+            for (int64_t i = 0; i < pa->mpad; i++) {
+                float *d = blk + i / u.mr * u.mr * kc + i % u.mr;
+                const float *src = a + g * a_gs + i * a_rs + k0 * a_cs;
+                if (i >= m)
+                    for (int64_t p = 0; p < kc; p++) d[p * u.mr] = 0.0f;
+                else
+                    for (int64_t p = 0; p < kc; p++) d[p * u.mr] = src[p * a_cs];
+            }
+        }
+    return pa;
+}
+
+static void packed_free(packed_a *pa)
+{
+    if (pa) free(pa->data);
+    free(pa);
+}
+
+/* Panel layout of B [kc, n]: sliver s (columns s*nr ..) at s * kc * nr, row p of
+ * it at p * nr. Writes len values of row p from column j on. */
+DENSE static void put_row(float *restrict panel, int64_t kc, int64_t nr, int64_t p, int64_t j,
+                          const float *restrict src, int64_t len)
+{
+    int64_t s = j / nr, jj = j % nr;
+    while (len > 0) {
+        const int64_t run = min64(nr - jj, len);
+        float *d = panel + s * kc * nr + p * nr + jj;
+        int64_t t = 0;
+        for (; t + BLK <= run; t += BLK)
+            for (int i = 0; i < BLK; i++) d[t + i] = src[t + i];
+        for (; t < run; t++) d[t] = src[t];
+        src += run;
+        len -= run;
+        s++;
+        jj = 0;
+    }
+}
+
+/* The same with src[t] replaced by 0 where keep[t] is 0; src must be readable
+ * throughout (the loads are unconditional, so that the blocks vectorize). */
+DENSE static void put_masked(float *restrict panel, int64_t kc, int64_t nr, int64_t p, int64_t j,
+                             const float *restrict src, const int32_t *restrict keep, int64_t len)
+{
+    int64_t s = j / nr, jj = j % nr;
+    while (len > 0) {
+        const int64_t run = min64(nr - jj, len);
+        float *d = panel + s * kc * nr + p * nr + jj;
+        int64_t t = 0;
+        for (; t + BLK <= run; t += BLK)
+            for (int i = 0; i < BLK; i++) {
+                const float v = src[t + i];
+                d[t + i] = keep[t + i] ? v : 0.0f;
+            }
+        for (; t < run; t++) {
+            const float v = src[t];
+            d[t] = keep[t] ? v : 0.0f;
+        }
+        src += run;
+        keep += run;
+        len -= run;
+        s++;
+        jj = 0;
+    }
+}
+
+/* Row p of a panel from row r of an image's column matrix, at columns j ..
+ * j + ohw; the image's group of channels starts at xd + xo, a tensor of xn
+ * floats. Flat layouts read the input shifted and masked, straight from the
+ * tensor where the whole shifted row lies inside it; otherwise through an
+ * im2col row. */
+static void panel_im2col(const conv_dims *d, float *panel, int64_t kc, int64_t nr, int64_t p,
+                         int64_t j, const float *xd, int64_t xo, int64_t xn, int64_t r, float *row)
+{
+    const int64_t nk = d->kh * d->kw;
+    const kpos *k = &d->kp[r % nk];
+    if (k->valid) {
+        const int64_t at = xo + r / nk * d->hw + k->shift;
+        if (at >= 0 && at + d->ohw <= xn) {
+            put_masked(panel, kc, nr, p, j, xd + at, k->valid, d->ohw);
+            return;
+        }
+    }
+    im2col_rows(d, xd + xo, row, d->ohw, r, r + 1);
+    put_row(panel, kc, nr, p, j, row, d->ohw);
+}
+
+/* C [mpad, npad] (leading dimension ldc) of group g = A B for k block b, whose
+ * B panel holds n columns: beta 0 for the first block, else accumulated. */
+static void packed_block(const packed_a *pa, int64_t g, int64_t b, const float *panel, int64_t n,
+                         float *c, int64_t ldc)
+{
+    const ukernel u = pa->u;
+    const int64_t k0 = b * pa->kcb, kc = min64(pa->k, k0 + pa->kcb) - k0;
+    const float *ab = pa->data + g * pa->group + b * pa->mpad * pa->kcb;
+    const int64_t nsl = (n + u.nr - 1) / u.nr, msl = pa->mpad / u.mr;
+    for (int64_t s = 0; s < nsl; s++)
+        for (int64_t i = 0; i < msl; i++)
+            u.fn(kc, ab + i * u.mr * kc, panel + s * kc * u.nr, c + i * u.mr * ldc + s * u.nr, ldc,
+                 1.0f, b == 0 ? 0.0f : 1.0f);
+}
+
+/* Zeroes the padding columns [n, npad) of rows [0, kc) of a panel. */
+static void panel_pad(float *panel, int64_t kc, int64_t nr, int64_t n)
+{
+    const int64_t npad = (n + nr - 1) / nr * nr;
+    if (npad == n) return;
+    float *last = panel + (npad / nr - 1) * kc * nr;
+    for (int64_t p = 0; p < kc; p++)
+        for (int64_t j = n % nr; j < nr; j++) last[p * nr + j] = 0.0f;
+}
+
 /* ---- planning ------------------------------------------------------------------ */
 
 /* How a batch is cut: nb images a chunk (the last may have fewer), and whether
  * threads take whole chunks (outer) or thread each chunk's work (inner). */
 typedef struct chunk_plan {
     int64_t nb, nchunks;
-    int nt;     /* threads asked for */
-    bool outer; /* threads take chunks; otherwise chunks in turn */
+    int nt;      /* threads asked for */
+    bool outer;  /* threads take chunks; otherwise chunks in turn */
+    bool packed; /* chunks use d->pa (threads over chunks or a single thread) */
 } chunk_plan;
 
 /* per_image: scratch floats an image needs. */
@@ -391,11 +595,17 @@ static chunk_plan plan_chunks(const conv_dims *d, int64_t per_image)
     return cp;
 }
 
-/* Floats of scratch a thread needs for one chunk of nb images: the column
- * matrix (unless the input is its own) and, for more than one image, the
- * product's or the gathered gradient's ocg rows. */
-static int64_t chunk_floats(const conv_dims *d, int64_t nb)
+/* Floats of scratch a thread needs for one chunk of nb images. Through
+ * cpu_sgemm: the column matrix (unless the input is its own) and, for more
+ * than one image, the product's or the gathered gradient's ocg rows. Packed:
+ * a B panel for one k block, C with padded rows and columns, an im2col row. */
+static int64_t chunk_floats(const conv_dims *d, const chunk_plan *cp, int64_t nb)
 {
+    if (cp->packed) {
+        const packed_a *pa = d->pa;
+        const int64_t npad = (nb * d->ohw + pa->u.nr - 1) / pa->u.nr * pa->u.nr;
+        return lines(npad * pa->kcb) + lines(pa->mpad * npad) + lines(d->ohw);
+    }
     int64_t f = d->direct ? 0 : d->kk * nb * d->ohw;
     if (nb > 1) f += d->ocg * nb * d->ohw;
     return lines(f);
@@ -408,11 +618,12 @@ static ag_status plan_scratch(const char *op, const conv_dims *d, chunk_plan *cp
                               scratch_buf **buf, int64_t *per_thread)
 {
     const int64_t cap = SCRATCH_CAP / (int64_t)sizeof(float);
-    if (cp->outer && cp->nt * chunk_floats(d, cp->nb) > cap) cp->nb = 1;
-    if (cp->outer && cp->nt * chunk_floats(d, cp->nb) > cap) cp->outer = false;
+    if (cp->outer && cp->nt * chunk_floats(d, cp, cp->nb) > cap) cp->nb = 1;
+    if (cp->outer && cp->nt * chunk_floats(d, cp, cp->nb) > cap) cp->outer = false;
+    if (cp->packed && !cp->outer && cp->nt > 1) cp->packed = false;
     for (;;) {
         cp->nchunks = (d->n + cp->nb - 1) / cp->nb;
-        *per_thread = chunk_floats(d, cp->nb);
+        *per_thread = chunk_floats(d, cp, cp->nb);
         int64_t total = *per_thread * (cp->outer ? cp->nt : 1);
         *buf = NULL;
         if (total == 0) return AG_OK;
@@ -421,6 +632,7 @@ static ag_status plan_scratch(const char *op, const conv_dims *d, chunk_plan *cp
             return ag_set_error(AG_ERR_OOM, "%s: cannot allocate %lld bytes of column scratch", op,
                                 (long long)(total * (int64_t)sizeof(float)));
         cp->outer = false;
+        cp->packed = cp->packed && cp->nt == 1;
         cp->nb = 1;
     }
 }
@@ -520,23 +732,93 @@ static void backward_input_chunk(const conv_dims *d, const float *dyd, const flo
     }
 }
 
+/* Images [n0, n0 + nb) of y through packed panels (d->pa: W, every group). */
+static void forward_chunk_packed(const conv_dims *d, const float *xd, const float *wd, float *yd,
+                                 int64_t n0, int64_t nb, float *scratch, bool par)
+{
+    (void)wd;
+    (void)par;
+    const packed_a *pa = d->pa;
+    const int64_t ohw = d->ohw, n = nb * ohw, nr = pa->u.nr;
+    const int64_t npad = (n + nr - 1) / nr * nr;
+    float *panel = scratch, *c = panel + lines(npad * pa->kcb), *row = c + lines(pa->mpad * npad);
+    for (int64_t g = 0; g < d->g; g++) {
+        float *yg = yd + (n0 * d->oc + g * d->ocg) * ohw;
+        for (int64_t b = 0; b < pa->nkb; b++) {
+            const int64_t k0 = b * pa->kcb, kc = min64(d->kk, k0 + pa->kcb) - k0;
+            for (int64_t p = 0; p < kc; p++)
+                for (int64_t i = 0; i < nb; i++)
+                    panel_im2col(d, panel, kc, nr, p, i * ohw, xd,
+                                 ((n0 + i) * d->c + g * d->cg) * d->hw, d->n * d->c * d->hw,
+                                 k0 + p, row);
+            panel_pad(panel, kc, nr, n);
+            packed_block(pa, g, b, panel, n, c, npad);
+        }
+        for (int64_t t = 0; t < nb * d->ocg; t++) {
+            int64_t i = t / d->ocg, o = t % d->ocg;
+            memcpy(yg + i * d->oc * ohw + o * ohw, c + o * npad + i * ohw,
+                   (size_t)ohw * sizeof *yg);
+        }
+    }
+}
+
+/* Images [n0, n0 + nb) of dx through packed panels (d->pa: W^T, every group):
+ * the columns W_g^T dy_g, from a panel of the images' gradients side by side,
+ * then back to their inputs. */
+static void backward_input_chunk_packed(const conv_dims *d, const float *dyd, const float *wd,
+                                        float *dxd, int64_t n0, int64_t nb, float *scratch, bool par)
+{
+    (void)wd;
+    (void)par;
+    const packed_a *pa = d->pa;
+    const int64_t ohw = d->ohw, n = nb * ohw, nr = pa->u.nr;
+    const int64_t npad = (n + nr - 1) / nr * nr;
+    float *panel = scratch, *col = panel + lines(npad * pa->kcb);
+    for (int64_t g = 0; g < d->g; g++) {
+        float *dxg = dxd + (n0 * d->c + g * d->cg) * d->hw;
+        const float *dyg = dyd + (n0 * d->oc + g * d->ocg) * ohw;
+        for (int64_t b = 0; b < pa->nkb; b++) {
+            const int64_t k0 = b * pa->kcb, kc = min64(d->ocg, k0 + pa->kcb) - k0;
+            for (int64_t p = 0; p < kc; p++)
+                for (int64_t i = 0; i < nb; i++)
+                    put_row(panel, kc, nr, p, i * ohw, dyg + i * d->oc * ohw + (k0 + p) * ohw, ohw);
+            panel_pad(panel, kc, nr, n);
+            packed_block(pa, g, b, panel, n, col, npad);
+        }
+        for (int64_t t = 0; t < nb * d->cg; t++) {
+            int64_t i = t / d->cg, c = t % d->cg;
+            float *dxi = dxg + i * d->c * d->hw;
+            memset(dxi + c * d->hw, 0, (size_t)d->hw * sizeof *dxi);
+            col2im_channels(d, col + i * ohw, npad, dxi, c, c + 1);
+        }
+    }
+}
+
 /* ---- the batch loop ----------------------------------------------------------- */
 
 typedef void (*chunk_fn)(const conv_dims *d, const float *in, const float *wd, float *out,
                          int64_t n0, int64_t nb, float *scratch, bool par);
 
-/* Runs fn over the batch in chunks (see the top of the file). */
-static ag_status run_chunks(const char *op, conv_dims *d, chunk_fn fn, const float *in,
-                            const float *wd, float *out)
+/* Runs fn (or fn_packed, with pa) over the batch in chunks (see the top of the
+ * file). */
+static ag_status run_chunks(const char *op, conv_dims *d, chunk_fn fn, chunk_fn fn_packed,
+                            packed_a *pa, const float *in, const float *wd, float *out)
 {
     chunk_plan cp = plan_chunks(d, (d->kk + d->ocg) * d->ohw);
+    cp.packed = pa && !d->direct && (cp.outer || cp.nt == 1);
+    d->pa = pa;
     scratch_buf *buf;
     int64_t per;
     ag_status s = plan_scratch(op, d, &cp, &buf, &per);
-    if (s) return s;
+    if (s) {
+        packed_free(pa);
+        return s;
+    }
+    if (cp.packed) fn = fn_packed;
     kpos *kp = kpos_table(d);
     if (!kp) {
         scratch_give(buf);
+        packed_free(pa);
         return ag_set_error(AG_ERR_OOM, "%s: cannot allocate the kernel offset table", op);
     }
     d->kp = kp;
@@ -558,6 +840,7 @@ static ag_status run_chunks(const char *op, conv_dims *d, chunk_fn fn, const flo
         }
     }
     free(kp);
+    packed_free(pa);
     scratch_give(buf);
     return AG_OK;
 }
@@ -570,7 +853,14 @@ ag_status cpu_conv2d(void *ctx, const ag_conv2d_params *p, const ag_view *y, con
     ag_status s = conv_setup("conv2d", p, x, w, y, &d);
     if (s) return s;
     if (cpu_numel(y) == 0) return AG_OK;
-    return run_chunks("conv2d", &d, forward_chunk, cpu_f32(x), cpu_f32(w), cpu_f32(y));
+    const float *wd = cpu_f32(w);
+    ukernel u = conv_ukernel();
+    /* A = W_g [ocg, kk], row-major */
+    packed_a *pa = u.fn && !d.direct && d.kk > 0
+                       ? pack_weights(u, d.g, d.ocg, d.kk, wd, d.ocg * d.kk, d.kk, 1)
+                       : NULL;
+    return run_chunks("conv2d", &d, forward_chunk, forward_chunk_packed, pa, cpu_f32(x), wd,
+                      cpu_f32(y));
 }
 
 ag_status cpu_conv2d_backward_input(void *ctx, const ag_conv2d_params *p, const ag_view *dx,
@@ -581,8 +871,14 @@ ag_status cpu_conv2d_backward_input(void *ctx, const ag_conv2d_params *p, const 
     ag_status s = conv_setup("conv2d_backward_input", p, dx, w, dy, &d);
     if (s) return s;
     if (cpu_numel(dx) == 0) return AG_OK;
-    return run_chunks("conv2d_backward_input", &d, backward_input_chunk, cpu_f32(dy), cpu_f32(w),
-                      cpu_f32(dx));
+    const float *wd = cpu_f32(w);
+    ukernel u = conv_ukernel();
+    /* A = W_g^T [kk, ocg]: A(i, p) = W_g[p * kk + i] */
+    packed_a *pa = u.fn && !d.direct && d.ocg > 0
+                       ? pack_weights(u, d.g, d.kk, d.ocg, wd, d.ocg * d.kk, 1, d.kk)
+                       : NULL;
+    return run_chunks("conv2d_backward_input", &d, backward_input_chunk,
+                      backward_input_chunk_packed, pa, cpu_f32(dy), wd, cpu_f32(dx));
 }
 
 /* ---- weight gradient ------------------------------------------------------------ */
@@ -605,6 +901,97 @@ static void backward_weight_block(const conv_dims *d, const float *dyd, const fl
             cpu_sgemm(d->ocg, r1 - r0, ohw, 1.0f, dyg, ohw, 1, b, 1, ohw, n == 0 ? 0.0f : 1.0f,
                       dwd + g * d->ocg * d->kk + r0, d->kk);
         }
+}
+
+/* dst[p * step + i] = src[i * rs + p] for rows i < rows and p < kc, and 0 for
+ * the slots i in [rows, step): rows of a matrix into a panel sliver. */
+static void pack_t(float *restrict dst, int64_t step, const float *restrict src, int64_t rs,
+                   int64_t rows, int64_t kc)
+{
+    int64_t i = 0;
+#ifdef __SSE2__
+    for (; i + 4 <= rows; i += 4) { /* 4 x 4 transposes: 16-byte stores */
+        const float *s0 = src + i * rs, *s1 = s0 + rs, *s2 = s1 + rs, *s3 = s2 + rs;
+        int64_t p = 0;
+        for (; p + 4 <= kc; p += 4) {
+            __m128 a = _mm_loadu_ps(s0 + p), b = _mm_loadu_ps(s1 + p);
+            __m128 c = _mm_loadu_ps(s2 + p), e = _mm_loadu_ps(s3 + p);
+            _MM_TRANSPOSE4_PS(a, b, c, e);
+            _mm_storeu_ps(dst + (p + 0) * step + i, a);
+            _mm_storeu_ps(dst + (p + 1) * step + i, b);
+            _mm_storeu_ps(dst + (p + 2) * step + i, c);
+            _mm_storeu_ps(dst + (p + 3) * step + i, e);
+        }
+        for (; p < kc; p++) {
+            dst[p * step + i] = s0[p];
+            dst[p * step + i + 1] = s1[p];
+            dst[p * step + i + 2] = s2[p];
+            dst[p * step + i + 3] = s3[p];
+        }
+    }
+#endif
+    for (; i < rows; i++)
+        for (int64_t p = 0; p < kc; p++) dst[p * step + i] = src[i * rs + p];
+    for (; i < step; i++)
+        for (int64_t p = 0; p < kc; p++) dst[p * step + i] = 0.0f;
+}
+
+/* Floats of scratch backward_weight_block_packed needs for nw rows. */
+static int64_t weight_packed_floats(const conv_dims *d, ukernel u, int64_t nw)
+{
+    const int64_t mpad = (d->ocg + u.mr - 1) / u.mr * u.mr, wpad = (nw + u.nr - 1) / u.nr * u.nr;
+    const int64_t nkb = (d->ohw + PK_KC - 1) / PK_KC, kcb = (d->ohw + nkb - 1) / nkb;
+    return lines(d->g * mpad * wpad) + lines(mpad * kcb) + lines(wpad * kcb) + lines(u.nr * kcb) +
+           lines(d->ohw);
+}
+
+/* backward_weight_block through packed panels: per image (and block of its
+ * pixels) dy_g packed as A, the column rows r0 .. r1 as B, the products summed
+ * in a C of each group and copied to dW at the end. */
+static void backward_weight_block_packed(const conv_dims *d, ukernel u, const float *dyd,
+                                         const float *xd, float *dwd, int64_t r0, int64_t r1,
+                                         float *scratch)
+{
+    const int64_t ohw = d->ohw, m = d->ocg, nw = r1 - r0, mr = u.mr, nr = u.nr;
+    const int64_t mpad = (m + mr - 1) / mr * mr, wpad = (nw + nr - 1) / nr * nr;
+    const int64_t nkb = (ohw + PK_KC - 1) / PK_KC, kcb = (ohw + nkb - 1) / nkb;
+    const int64_t nk = d->kh * d->kw, xn = d->n * d->c * d->hw;
+    float *c = scratch, *ap = c + lines(d->g * mpad * wpad), *bp = ap + lines(mpad * kcb);
+    float *rows = bp + lines(wpad * kcb), *row = rows + lines(nr * kcb);
+    for (int64_t n = 0; n < d->n; n++)
+        for (int64_t g = 0; g < d->g; g++) {
+            const float *dyg = dyd + (n * d->oc + g * d->ocg) * ohw;
+            const int64_t xo = (n * d->c + g * d->cg) * d->hw;
+            float *cg = c + g * mpad * wpad;
+            for (int64_t kb = 0; kb < nkb; kb++) {
+                const int64_t q0 = kb * kcb, kc = min64(ohw, q0 + kcb) - q0;
+                for (int64_t i = 0; i < mpad; i += mr)
+                    pack_t(ap + i * kc, mr, dyg + i * ohw + q0, ohw, min64(mr, m - i), kc);
+                for (int64_t j = 0; j < wpad; j += nr) {
+                    const int64_t nrow = min64(nr, nw - j);
+                    for (int64_t t = 0; t < nrow; t++) {
+                        const int64_t r = r0 + j + t;
+                        const kpos *k = &d->kp[r % nk];
+                        const int64_t at = xo + r / nk * d->hw + k->shift + q0;
+                        if (k->valid && at >= 0 && at + kc <= xn) {
+                            copy_masked(rows + t * kc, xd + at, k->valid + q0, kc);
+                        } else {
+                            im2col_rows(d, xd + xo, row, ohw, r, r + 1);
+                            copy_run(rows + t * kc, row + q0, kc);
+                        }
+                    }
+                    pack_t(bp + j * kc, nr, rows, kc, nrow, kc);
+                }
+                const float beta = n == 0 && kb == 0 ? 0.0f : 1.0f;
+                for (int64_t j = 0; j < wpad; j += nr)
+                    for (int64_t i = 0; i < mpad; i += mr)
+                        u.fn(kc, ap + i * kc, bp + j * kc, cg + i * wpad + j, wpad, 1.0f, beta);
+            }
+        }
+    for (int64_t g = 0; g < d->g; g++)
+        for (int64_t o = 0; o < m; o++)
+            memcpy(dwd + (g * m + o) * d->kk + r0, c + g * mpad * wpad + o * wpad,
+                   (size_t)nw * sizeof *dwd);
 }
 
 ag_status cpu_conv2d_backward_weight(void *ctx, const ag_conv2d_params *p, const ag_view *dw,
@@ -636,7 +1023,8 @@ ag_status cpu_conv2d_backward_weight(void *ctx, const ag_conv2d_params *p, const
     int64_t widest = 0;
     for (int64_t b = 0; b < nblk; b++)
         if (bounds[b + 1] - bounds[b] > widest) widest = bounds[b + 1] - bounds[b];
-    int64_t per = d.direct ? 0 : lines(widest * d.ohw);
+    const ukernel u = d.ocg > 0 ? conv_ukernel() : (ukernel){0, 0, NULL};
+    int64_t per = u.fn ? weight_packed_floats(&d, u, widest) : d.direct ? 0 : lines(widest * d.ohw);
     int64_t threads = nblk;
     if (threads > 1 && threads * per * (int64_t)sizeof(float) > SCRATCH_CAP) threads = 1;
     scratch_buf *buf = per ? scratch_take(threads * per) : NULL;
@@ -659,12 +1047,22 @@ ag_status cpu_conv2d_backward_weight(void *ctx, const ag_conv2d_params *p, const
         {
             float *own = scratch ? scratch + cpu_team_rank() * per : NULL;
             OMP(omp for schedule(dynamic, 1))
-            for (int64_t b = 0; b < nblk; b++)
-                backward_weight_block(&d, dyd, xd, dwd, bounds[b], bounds[b + 1], own);
+            for (int64_t b = 0; b < nblk; b++) {
+                if (u.fn)
+                    backward_weight_block_packed(&d, u, dyd, xd, dwd, bounds[b], bounds[b + 1],
+                                                 own);
+                else
+                    backward_weight_block(&d, dyd, xd, dwd, bounds[b], bounds[b + 1], own);
+            }
         }
     } else {
-        for (int64_t b = 0; b < nblk; b++)
-            backward_weight_block(&d, dyd, xd, dwd, bounds[b], bounds[b + 1], scratch);
+        for (int64_t b = 0; b < nblk; b++) {
+            if (u.fn)
+                backward_weight_block_packed(&d, u, dyd, xd, dwd, bounds[b], bounds[b + 1],
+                                             scratch);
+            else
+                backward_weight_block(&d, dyd, xd, dwd, bounds[b], bounds[b + 1], scratch);
+        }
     }
     free(kp);
     scratch_give(buf);

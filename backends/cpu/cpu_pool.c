@@ -5,6 +5,10 @@
 
 #include "cpu.h"
 
+#ifdef __SSE2__
+#include <emmintrin.h> /* part of the x86-64 baseline: no ISA flags needed */
+#endif
+
 #define PAR_MIN 16384
 /* Dense loops run in blocks of this many: gcc -O2's cheap vectorizer needs a
  * constant trip count. */
@@ -113,7 +117,32 @@ static void max_plane_2x2(const pool_dims *d, const float *xp, float *yp, int32_
         int32_t *ix = ip ? ip + oh * ow : NULL;
         const int32_t at0 = (int32_t)(2 * oh * w);
         int nan = 0;
-        for (int64_t o = 0; o < ow; o++) {
+        int64_t o = 0;
+#ifdef __SSE2__
+        /* four windows at a time: maxps(x, y) is x > y ? x : y, as below */
+        const __m128i one = _mm_set1_epi32(1), wv = _mm_set1_epi32(w32);
+        __m128i at = _mm_add_epi32(_mm_set1_epi32(at0), _mm_setr_epi32(0, 2, 4, 6));
+        for (; o + 4 <= ow; o += 4) {
+            const __m128 u0 = _mm_loadu_ps(r0 + 2 * o), u1 = _mm_loadu_ps(r0 + 2 * o + 4);
+            const __m128 v0 = _mm_loadu_ps(r1 + 2 * o), v1 = _mm_loadu_ps(r1 + 2 * o + 4);
+            const __m128 a = _mm_shuffle_ps(u0, u1, _MM_SHUFFLE(2, 0, 2, 0));
+            const __m128 b = _mm_shuffle_ps(u0, u1, _MM_SHUFFLE(3, 1, 3, 1));
+            const __m128 c = _mm_shuffle_ps(v0, v1, _MM_SHUFFLE(2, 0, 2, 0));
+            const __m128 e = _mm_shuffle_ps(v0, v1, _MM_SHUFFLE(3, 1, 3, 1));
+            const __m128 m01 = _mm_max_ps(b, a), m23 = _mm_max_ps(e, c);
+            _mm_storeu_ps(y + o, _mm_max_ps(m23, m01));
+            nan |= _mm_movemask_ps(_mm_or_ps(_mm_cmpunord_ps(a, b), _mm_cmpunord_ps(c, e)));
+            if (!ix) continue;
+            const __m128i k01 = _mm_and_si128(_mm_castps_si128(_mm_cmpgt_ps(b, a)), one);
+            const __m128i k23 = _mm_add_epi32(
+                wv, _mm_and_si128(_mm_castps_si128(_mm_cmpgt_ps(e, c)), one));
+            const __m128i t = _mm_castps_si128(_mm_cmpgt_ps(m23, m01));
+            const __m128i k = _mm_or_si128(_mm_and_si128(t, k23), _mm_andnot_si128(t, k01));
+            _mm_storeu_si128((__m128i *)(ix + o), _mm_add_epi32(at, k));
+            at = _mm_add_epi32(at, _mm_set1_epi32(8));
+        }
+#endif
+        for (; o < ow; o++) {
             const float a = r0[2 * o], b = r0[2 * o + 1], c = r1[2 * o], e = r1[2 * o + 1];
             const int t01 = b > a, t23 = e > c;
             const float m01 = b > a ? b : a, m23 = e > c ? e : c;
