@@ -936,29 +936,35 @@ static void pack_t(float *restrict dst, int64_t step, const float *restrict src,
         for (int64_t p = 0; p < kc; p++) dst[p * step + i] = 0.0f;
 }
 
-/* Floats of scratch backward_weight_block_packed needs for nw rows. */
-static int64_t weight_packed_floats(const conv_dims *d, ukernel u, int64_t nw)
+/* Packed weight gradient: C of every group, [mpad, wpad] each, for nw rows. */
+static int64_t weight_c_floats(const conv_dims *d, ukernel u, int64_t nw)
+{
+    const int64_t mpad = (d->ocg + u.mr - 1) / u.mr * u.mr, wpad = (nw + u.nr - 1) / u.nr * u.nr;
+    return lines(d->g * mpad * wpad);
+}
+
+/* Packed weight gradient: packing scratch for nw rows. */
+static int64_t weight_work_floats(const conv_dims *d, ukernel u, int64_t nw)
 {
     const int64_t mpad = (d->ocg + u.mr - 1) / u.mr * u.mr, wpad = (nw + u.nr - 1) / u.nr * u.nr;
     const int64_t nkb = (d->ohw + PK_KC - 1) / PK_KC, kcb = (d->ohw + nkb - 1) / nkb;
-    return lines(d->g * mpad * wpad) + lines(mpad * kcb) + lines(wpad * kcb) + lines(u.nr * kcb) +
-           lines(d->ohw);
+    return lines(mpad * kcb) + lines(wpad * kcb) + lines(u.nr * kcb) + lines(d->ohw);
 }
 
-/* backward_weight_block through packed panels: per image (and block of its
- * pixels) dy_g packed as A, the column rows r0 .. r1 as B, the products summed
- * in a C of each group and copied to dW at the end. */
-static void backward_weight_block_packed(const conv_dims *d, ukernel u, const float *dyd,
-                                         const float *xd, float *dwd, int64_t r0, int64_t r1,
-                                         float *scratch)
+/* The weight gradient through packed panels: c (weight_c_floats) = the sum
+ * over images [n0, n1) of dy_g col[r0:r1]^T for each group g, one image (and
+ * block of its pixels) at a time in order: dy_g packed as A, the column rows
+ * as B. */
+static void weight_packed(const conv_dims *d, ukernel u, const float *dyd, const float *xd,
+                          int64_t r0, int64_t r1, int64_t n0, int64_t n1, float *c, float *work)
 {
     const int64_t ohw = d->ohw, m = d->ocg, nw = r1 - r0, mr = u.mr, nr = u.nr;
     const int64_t mpad = (m + mr - 1) / mr * mr, wpad = (nw + nr - 1) / nr * nr;
     const int64_t nkb = (ohw + PK_KC - 1) / PK_KC, kcb = (ohw + nkb - 1) / nkb;
     const int64_t nk = d->kh * d->kw, xn = d->n * d->c * d->hw;
-    float *c = scratch, *ap = c + lines(d->g * mpad * wpad), *bp = ap + lines(mpad * kcb);
+    float *ap = work, *bp = ap + lines(mpad * kcb);
     float *rows = bp + lines(wpad * kcb), *row = rows + lines(nr * kcb);
-    for (int64_t n = 0; n < d->n; n++)
+    for (int64_t n = n0; n < n1; n++)
         for (int64_t g = 0; g < d->g; g++) {
             const float *dyg = dyd + (n * d->oc + g * d->ocg) * ohw;
             const int64_t xo = (n * d->c + g * d->cg) * d->hw;
@@ -982,16 +988,76 @@ static void backward_weight_block_packed(const conv_dims *d, ukernel u, const fl
                     }
                     pack_t(bp + j * kc, nr, rows, kc, nrow, kc);
                 }
-                const float beta = n == 0 && kb == 0 ? 0.0f : 1.0f;
+                const float beta = n == n0 && kb == 0 ? 0.0f : 1.0f;
                 for (int64_t j = 0; j < wpad; j += nr)
                     for (int64_t i = 0; i < mpad; i += mr)
                         u.fn(kc, ap + i * kc, bp + j * kc, cg + i * wpad + j, wpad, 1.0f, beta);
             }
         }
+}
+
+/* dW[:, r0:r1] of every group = the sum of parts C's (weight_packed), in order. */
+static void weight_store(const conv_dims *d, ukernel u, int64_t r0, int64_t r1, const float *c,
+                         int64_t parts, int64_t part_floats, float *dwd)
+{
+    const int64_t m = d->ocg, nw = r1 - r0;
+    const int64_t mpad = (m + u.mr - 1) / u.mr * u.mr, wpad = (nw + u.nr - 1) / u.nr * u.nr;
     for (int64_t g = 0; g < d->g; g++)
-        for (int64_t o = 0; o < m; o++)
-            memcpy(dwd + (g * m + o) * d->kk + r0, c + g * mpad * wpad + o * wpad,
-                   (size_t)nw * sizeof *dwd);
+        for (int64_t o = 0; o < m; o++) {
+            float *dst = dwd + (g * m + o) * d->kk + r0;
+            const float *src = c + g * mpad * wpad + o * wpad;
+            memcpy(dst, src, (size_t)nw * sizeof *dst);
+            for (int64_t q = 1; q < parts; q++) add_run(dst, src + q * part_floats, nw);
+        }
+}
+
+/* The weight gradient with the micro-kernel: the rows split into blocks when
+ * there are enough for every thread (each block summed over all images, in
+ * order), else the images into parts summed separately and then added in part
+ * order. Either way the result depends on AG_NUM_THREADS (the plan), not on
+ * the threads OpenMP hands out. */
+static ag_status weight_gradient_packed(conv_dims *d, ukernel u, const float *dyd, const float *xd,
+                                        float *dwd)
+{
+    const int nt = cpu_threads();
+    int64_t nblk = 1, parts = 1;
+    if (d->kk >= (int64_t)nt * 2 * u.nr) nblk = nt > 64 ? 64 : nt;
+    else parts = nt < d->n ? nt : d->n;
+    int64_t bounds[65];
+    for (int64_t b = 0; b <= nblk; b++) /* on whole slivers */
+        bounds[b] = b == nblk ? d->kk : (d->kk / u.nr) * b / nblk * u.nr;
+    int64_t widest = 0;
+    for (int64_t b = 0; b < nblk; b++)
+        if (bounds[b + 1] - bounds[b] > widest) widest = bounds[b + 1] - bounds[b];
+    const int64_t units = nblk * parts, cf = weight_c_floats(d, u, widest);
+    const int64_t wf = weight_work_floats(d, u, widest);
+    int64_t threads = units < nt ? units : nt;
+    /* C: one per thread with blocks (stored as each finishes), one per part with parts */
+    int64_t cs = parts > 1 ? parts * cf : threads * cf;
+    if (threads > 1 && (cs + threads * wf) * (int64_t)sizeof(float) > SCRATCH_CAP) {
+        threads = 1;
+        cs = parts * cf;
+    }
+    scratch_buf *buf = scratch_take(cs + threads * wf);
+    if (!buf)
+        return ag_set_error(AG_ERR_OOM, "conv2d_backward_weight: cannot allocate %lld bytes of scratch",
+                            (long long)((cs + threads * wf) * (int64_t)sizeof(float)));
+    float *cbase = buf->data, *wbase = cbase + cs;
+    OMP(omp parallel num_threads((int)threads) if(threads > 1))
+    {
+        const int t = cpu_team_rank();
+        OMP(omp for schedule(dynamic, 1))
+        for (int64_t k = 0; k < units; k++) {
+            const int64_t b = k / parts, q = k % parts;
+            const int64_t n0 = d->n * q / parts, n1 = d->n * (q + 1) / parts;
+            float *c = parts > 1 ? cbase + q * cf : cbase + t * cf;
+            weight_packed(d, u, dyd, xd, bounds[b], bounds[b + 1], n0, n1, c, wbase + t * wf);
+            if (parts == 1) weight_store(d, u, bounds[b], bounds[b + 1], c, 1, cf, dwd);
+        }
+    }
+    if (parts > 1) weight_store(d, u, 0, d->kk, cbase, parts, cf, dwd);
+    scratch_give(buf);
+    return AG_OK;
 }
 
 ag_status cpu_conv2d_backward_weight(void *ctx, const ag_conv2d_params *p, const ag_view *dw,
@@ -1008,6 +1074,17 @@ ag_status cpu_conv2d_backward_weight(void *ctx, const ag_conv2d_params *p, const
         memset(dwd, 0, (size_t)wn * sizeof *dwd);
         return AG_OK;
     }
+    const ukernel u = d.ocg > 0 ? conv_ukernel() : (ukernel){0, 0, NULL};
+    if (u.fn) {
+        kpos *kp = kpos_table(&d);
+        if (!kp)
+            return ag_set_error(AG_ERR_OOM,
+                                "conv2d_backward_weight: cannot allocate the kernel offset table");
+        d.kp = kp;
+        s = weight_gradient_packed(&d, u, cpu_f32(dy), cpu_f32(x), dwd);
+        free(kp);
+        return s;
+    }
     /* blocks of the kk rows, one per thread asked for (fewer when narrow) */
     const int nt = cpu_threads();
     int64_t nblk = nt;
@@ -1023,8 +1100,7 @@ ag_status cpu_conv2d_backward_weight(void *ctx, const ag_conv2d_params *p, const
     int64_t widest = 0;
     for (int64_t b = 0; b < nblk; b++)
         if (bounds[b + 1] - bounds[b] > widest) widest = bounds[b + 1] - bounds[b];
-    const ukernel u = d.ocg > 0 ? conv_ukernel() : (ukernel){0, 0, NULL};
-    int64_t per = u.fn ? weight_packed_floats(&d, u, widest) : d.direct ? 0 : lines(widest * d.ohw);
+    int64_t per = d.direct ? 0 : lines(widest * d.ohw);
     int64_t threads = nblk;
     if (threads > 1 && threads * per * (int64_t)sizeof(float) > SCRATCH_CAP) threads = 1;
     scratch_buf *buf = per ? scratch_take(threads * per) : NULL;
@@ -1047,22 +1123,12 @@ ag_status cpu_conv2d_backward_weight(void *ctx, const ag_conv2d_params *p, const
         {
             float *own = scratch ? scratch + cpu_team_rank() * per : NULL;
             OMP(omp for schedule(dynamic, 1))
-            for (int64_t b = 0; b < nblk; b++) {
-                if (u.fn)
-                    backward_weight_block_packed(&d, u, dyd, xd, dwd, bounds[b], bounds[b + 1],
-                                                 own);
-                else
-                    backward_weight_block(&d, dyd, xd, dwd, bounds[b], bounds[b + 1], own);
-            }
+            for (int64_t b = 0; b < nblk; b++)
+                backward_weight_block(&d, dyd, xd, dwd, bounds[b], bounds[b + 1], own);
         }
     } else {
-        for (int64_t b = 0; b < nblk; b++) {
-            if (u.fn)
-                backward_weight_block_packed(&d, u, dyd, xd, dwd, bounds[b], bounds[b + 1],
-                                             scratch);
-            else
-                backward_weight_block(&d, dyd, xd, dwd, bounds[b], bounds[b + 1], scratch);
-        }
+        for (int64_t b = 0; b < nblk; b++)
+            backward_weight_block(&d, dyd, xd, dwd, bounds[b], bounds[b + 1], scratch);
     }
     free(kp);
     scratch_give(buf);
