@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # anygrad against PyTorch (Debian python3-torch, CPU) on the issue-8 MLP
-# (784-256-128-10 ReLU) workloads, in the same run, interleaved round by round.
+# (784-256-128-10 ReLU) workloads and the TF-tutorial CNN, in the same run,
+# interleaved round by round.
 # Both sides run the same loop: shuffled real Fashion-MNIST images, forward,
 # backward, optimizer step, and per step the loss read back and the correct
 # predictions counted (anygrad: `anygrad train`'s own epoch time, evaluation
@@ -13,6 +14,10 @@
 #               the loss to zero and the gradients into denormal floats, which
 #               x86 handles many times slower - bench/mlp_step shows it after a
 #               few hundred steps.)
+#   cnn-adam    the CNN of `anygrad train --model cnn` (conv 5x5x32 pad 2, pool,
+#               conv 5x5x64 pad 2, pool, fc1024, dropout 0.4, fc10) with Adam
+#               lr 1e-3, batch 128, over the first --cnn-limit images: seconds a
+#               60000-image epoch takes at that speed (PyTorch: bench/torch_cnn.py)
 # PyTorch runs at every torch/BLAS thread setting (../shared/baselines.md:
 # Debian's torch has an OpenMP pool and a separate OpenBLAS pool that fight over
 # the cores) and is compared at its best one per workload. Reported times are
@@ -21,11 +26,13 @@
 # run mean anything.
 #
 # usage: bench/compare_torch.sh [--build DIR] [--rounds R] [--epochs E]
-#            [--steps N] [--settings "T/B ..."] [--coretype auto|own|NAME]
-#            [--data DIR]
+#            [--steps N] [--workloads "W ..."] [--cnn-limit N]
+#            [--settings "T/B ..."] [--coretype auto|own|NAME] [--data DIR]
 #   --rounds    repeats of the whole set, interleaved (default 2)
 #   --epochs    timed epochs per run (default 3)
 #   --steps     images in a batch-1 epoch (default 3000)
+#   --workloads which to run (default "epoch-sgd epoch-adam step1 cnn-adam")
+#   --cnn-limit images in a CNN epoch (default 6400; scaled to 60000)
 #   --settings  PyTorch torch-threads/BLAS-threads pairs (default all four)
 #   --coretype  OpenBLAS kernels for PyTorch. auto (default): the best the CPU
 #               supports (Cooperlake with AVX-512 BF16, SkylakeX with AVX-512,
@@ -39,6 +46,8 @@ BUILD=build
 ROUNDS=2
 EPOCHS=3
 STEPS=3000
+WORKLOADS="epoch-sgd epoch-adam step1 cnn-adam"
+CNN_LIMIT=6400
 SETTINGS="1/1 1/2 2/1 2/2"
 CORETYPE=auto
 DATA=/usr/share/datasets/fashion-mnist
@@ -49,6 +58,8 @@ while [ $# -gt 0 ]; do
     --rounds) ROUNDS=$2 ;;
     --epochs) EPOCHS=$2 ;;
     --steps) STEPS=$2 ;;
+    --workloads) WORKLOADS=$2 ;;
+    --cnn-limit) CNN_LIMIT=$2 ;;
     --settings) SETTINGS=$2 ;;
     --coretype) CORETYPE=$2 ;;
     --data) DATA=$2 ;;
@@ -84,7 +95,18 @@ blas_env=(-u OPENBLAS_L2_SIZE -u OPENBLAS_CORETYPE)
 
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
-WORKLOADS="epoch-sgd epoch-adam step1"
+MLP_WORKLOADS=""
+for w in $WORKLOADS; do
+    case "$w" in
+    epoch-sgd | epoch-adam | step1) MLP_WORKLOADS+="${MLP_WORKLOADS:+,}$w" ;;
+    cnn-adam) ;;
+    *)
+        echo "compare_torch.sh: unknown workload $w" >&2
+        exit 2
+        ;;
+    esac
+done
+has() { [[ " $WORKLOADS " == *" $1 "* ]]; }
 
 median() { sort -g | awk '{ v[NR] = $1 } END { if (NR == 0) print "nan"; else if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 
@@ -93,7 +115,7 @@ median() { sort -g | awk '{ v[NR] = $1 } END { if (NR == 0) print "nan"; else if
 ag_run() { # workload scale train-options...
     local w=$1 scale=$2
     shift 2
-    if ! "$AG" train --model mlp --val-frac 0 --epochs $((EPOCHS + 1)) --log-every 0 \
+    if ! "$AG" train --val-frac 0 --epochs $((EPOCHS + 1)) --log-every 0 \
         --data "$DATA" --log "$tmp/ag.csv" "$@" >"$tmp/ag.out" 2>&1; then
         echo "anygrad train failed:" >&2
         cat "$tmp/ag.out" >&2
@@ -107,29 +129,36 @@ ag_run() { # workload scale train-options...
 
 echo "machine: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "PyTorch: $($PY -c 'import torch; print(torch.__version__)'), OPENBLAS_CORETYPE=$CORETYPE; anygrad: AG_NUM_THREADS=${AG_NUM_THREADS:-default (all cores)}"
-echo "rounds $ROUNDS, $EPOCHS timed epochs a run (after one warm-up), $STEPS images in a batch-1 epoch"
+echo "rounds $ROUNDS, $EPOCHS timed epochs a run (after one warm-up), $STEPS images in a batch-1 epoch, $CNN_LIMIT in a CNN epoch"
+# PyTorch's RESULT lines, appended to $tmp/py.<workload>.<t>_<b>
+py_run() { # script setting options...
+    local script=$1 s=$2 t=${2%/*} b=${2#*/}
+    shift 2
+    env "${blas_env[@]}" OPENBLAS_NUM_THREADS="$b" "$PY" "bench/$script" --threads "$t" \
+        --epochs "$EPOCHS" --data "$DATA" "$@" >"$tmp/py.out" 2>&1 ||
+        { echo "$script failed:" >&2; cat "$tmp/py.out" >&2; exit 1; }
+    [ "$r" = 1 ] && grep -m1 '^INFO torch' "$tmp/py.out" | sed "s|^INFO |  [$s] |"
+    while read -r _ w _ vals; do
+        printf '%s\n' $vals >>"$tmp/py.$w.${t}_$b"
+    done < <(grep '^RESULT' "$tmp/py.out")
+    echo "  PyTorch $s: $(grep '^RESULT' "$tmp/py.out" | awk '{ printf "%s %s %s; ", $2, $4, $3 }')"
+}
 for r in $(seq 1 "$ROUNDS"); do
     echo "== round $r =="
     for s in $SETTINGS; do
-        t=${s%/*}
-        b=${s#*/}
-        env "${blas_env[@]}" OPENBLAS_NUM_THREADS="$b" "$PY" bench/torch_mlp.py --threads "$t" \
-            --epochs "$EPOCHS" --steps "$STEPS" --data "$DATA" >"$tmp/py.out" 2>&1 ||
-            { echo "torch_mlp.py failed:" >&2; cat "$tmp/py.out" >&2; exit 1; }
-        [ "$r" = 1 ] && grep -m1 '^INFO torch' "$tmp/py.out" | sed "s|^INFO |  [$s] |"
-        while read -r _ w _ vals; do
-            printf '%s\n' $vals >>"$tmp/py.$w.${t}_$b"
-        done < <(grep '^RESULT' "$tmp/py.out")
-        echo "  PyTorch $s: $(grep '^RESULT' "$tmp/py.out" | awk '{ printf "%s %s %s; ", $2, $4, $3 }')"
+        [ -n "$MLP_WORKLOADS" ] && py_run torch_mlp.py "$s" --workloads "$MLP_WORKLOADS" --steps "$STEPS"
+        has cnn-adam && py_run torch_cnn.py "$s" --limit "$CNN_LIMIT" --batch 128
     done
-    ag_run epoch-sgd 1 --optimizer sgd --lr 0.05 --momentum 0.9 --batch 128
-    ag_run epoch-adam 1 --optimizer adam --lr 0.001 --batch 128
-    ag_run step1 "$(awk -v n="$STEPS" 'BEGIN { print 1e6 / n }')" --optimizer sgd --lr 0.002 \
-        --momentum 0.9 --batch 1 --limit "$STEPS"
+    has epoch-sgd && ag_run epoch-sgd 1 --model mlp --optimizer sgd --lr 0.05 --momentum 0.9 --batch 128
+    has epoch-adam && ag_run epoch-adam 1 --model mlp --optimizer adam --lr 0.001 --batch 128
+    has step1 && ag_run step1 "$(awk -v n="$STEPS" 'BEGIN { print 1e6 / n }')" --model mlp \
+        --optimizer sgd --lr 0.002 --momentum 0.9 --batch 1 --limit "$STEPS"
+    has cnn-adam && ag_run cnn-adam "$(awk -v n="$CNN_LIMIT" 'BEGIN { print 60000 / n }')" \
+        --model cnn --optimizer adam --lr 0.001 --batch 128 --limit "$CNN_LIMIT"
 done
 
 # The table: PyTorch's best setting per workload, every setting, anygrad, ratio.
-declare -A target=([epoch-sgd]="<= 0.7" [epoch-adam]="" [step1]="<= 0.25")
+declare -A target=([epoch-sgd]="<= 0.7" [epoch-adam]="" [step1]="<= 0.25" [cnn-adam]="<= 1.0")
 echo
 echo "== medians (load average now $(cut -d' ' -f1-3 /proc/loadavg)) =="
 printf '| workload | PyTorch best (torch/BLAS threads) |'

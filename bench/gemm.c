@@ -5,6 +5,7 @@
  * rounds that alternate the two libraries; the table shows medians.
  *
  * Usage: gemm [rounds] [threads...]   (default: 9 rounds, 1 thread and all)
+ * GEMM_ONLY=WORD in the environment runs only the shapes whose name has WORD.
  * The machine may be shared: quote the ratios of one run and repeat it. For
  * OpenBLAS's own kernel choice run it as
  *   env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE build/bench/gemm */
@@ -46,6 +47,19 @@ static const shape shapes[] = {
     {"cnn conv1", 32, 784, 25, false, false},
     {"cnn conv2", 64, 196, 800, false, false},
     {"cnn conv2 dW", 64, 800, 196, false, true},
+    {"cnn conv2 dX cols", 800, 196, 64, true, false},
+    /* the same with the columns of several images side by side (batch-folded) */
+    {"cnn conv1 x8", 32, 6272, 25, false, false},
+    {"cnn conv2 x2", 64, 392, 800, false, false},
+    {"cnn conv2 x4", 64, 784, 800, false, false},
+    {"cnn conv2 x8", 64, 1568, 800, false, false},
+    {"cnn conv2 dW x8", 64, 800, 1568, false, true},
+    {"cnn conv2 dX cols x4", 800, 784, 64, true, false},
+    {"cnn conv2 dX as conv x4", 32, 784, 1600, false, false},
+    /* transposed: pixels as rows, channels as columns */
+    {"cnn conv1^T x8", 6272, 32, 25, true, true},
+    {"cnn conv2^T x4", 784, 64, 800, true, true},
+    {"cnn conv2 dW^T x8", 800, 64, 1568, false, true},
 };
 
 static double now_s(void)
@@ -160,7 +174,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "usage: gemm [rounds >= 1] [threads...]\n");
         return 2;
     }
-    const char *isa = getenv("AG_CPU_ISA");
+    const char *isa = getenv("AG_CPU_ISA"), *only = getenv("GEMM_ONLY");
     ag_device *dev = ag_device_default();
     if (!dev) {
         fprintf(stderr, "no device: %s\n", ag_last_error());
@@ -181,6 +195,7 @@ int main(int argc, char **argv)
         openblas_set_num_threads(threads[t]);
         for (size_t i = 0; i < sizeof shapes / sizeof *shapes; i++) {
             const shape *s = &shapes[i];
+            if (only && !strstr(s->what, only)) continue;
             double gf[2];
             double err = run_shape(s, rounds, gf);
             if (err < 0) return 1;

@@ -1,20 +1,69 @@
-/* 2-D convolution (NCHW) as im2col + cpu_sgemm per image and group.
+/* 2-D convolution (NCHW) as im2col + cpu_sgemm.
  *
- * Images are spread over threads, each with its own column buffer, when the batch
- * can keep the cores busy; otherwise images run one after another and the GEMM
- * threads itself. All scratch is allocated once per call. */
+ * The column matrix of a group of channels has a row per (input channel,
+ * kernel row, kernel column) and a column per output pixel. The columns of a
+ * chunk of images sit side by side ([C/g * KH * KW, images * OH * OW]), so the
+ * products stay wide when the images are small (a 14x14 output alone is only
+ * 196 columns) and the weights are packed once a chunk rather than once an
+ * image.
+ *
+ * Threading:
+ *  - forward and input gradient: chunks are independent (each writes its own
+ *    images). With enough of them the threads take chunks as they finish (a
+ *    descheduled thread on a shared machine then delays only its own chunk),
+ *    each with its own scratch and serial products; with few (a batch of one)
+ *    the chunks run in turn and the product and the copies thread themselves.
+ *  - weight gradient: the rows of the column matrix (the columns of dW) are cut
+ *    into blocks, each built and accumulated over the images by one thread: no
+ *    partial sums to reduce, and every image's contribution is added in the same
+ *    order whichever thread holds the block.
+ * Chunk and block sizes depend on the shapes and AG_NUM_THREADS (or the core
+ * count) only, never on how many threads OpenMP hands out, so results are the
+ * same from call to call. Scratch memory is kept between calls: a fresh large
+ * malloc is a fresh mmap, whose page faults cost more than a small layer. */
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "cpu.h"
+#include "gemm_kernels.h"
+
+#ifdef __SSE2__
+#include <emmintrin.h> /* part of the x86-64 baseline: no ISA flags needed */
+#endif
 
 
-/* Batch threading keeps at most this much column scratch alive (unless one
- * thread's share alone is larger). */
+/* Threads share the batch only while their column scratch stays under this
+ * (unless one image's share alone is larger). */
 #define SCRATCH_CAP ((int64_t)256 << 20)
-/* Per-image GEMMs below this many multiply-adds are too small to thread inside. */
-#define SMALL_GEMM ((int64_t)1 << 21)
+/* A chunk has images enough for a product this wide (narrower ones lose to
+ * packing and tile edges: a 64 x 800 x 196 product runs at 85% of the speed
+ * of 64 x 800 x 588), unless its scratch would pass COL_CAP floats (more than
+ * L2: the columns go out to memory and back). Wider chunks gain nothing. */
+#define WIDE_N 512
+#define COL_CAP ((int64_t)1 << 20)
+/* Chunks a thread gets at least, when the batch has enough images. */
+#define CHUNKS_PER_THREAD 4
+/* Copies below this many floats stay on the calling thread. */
+#define PAR_COPY_MIN ((int64_t)1 << 15)
+/* Blocks of dW columns are multiples of this where possible (the micro-kernels'
+ * tile widths divide it). */
+#define DW_ALIGN 32
+/* Dense loops run in blocks of this many: gcc -O2's cheap vectorizer needs a
+ * constant trip count. */
+#define BLK 8
+
+/* The dense loops below vectorize as functions of their own (restrict
+ * parameters); inlined into the loops that call them, gcc loses that. */
+#if defined(__GNUC__)
+#define DENSE __attribute__((noinline))
+#else
+#define DENSE
+#endif
+
+typedef struct kpos kpos;
+typedef struct packed_a packed_a;
 
 typedef struct conv_dims {
     int64_t n, c, h, w, oc, kh, kw, oh, ow;
@@ -23,6 +72,11 @@ typedef struct conv_dims {
     int64_t hw, ohw;
     int64_t sh, sw, ph, pw, dh, dw;
     bool direct; /* 1x1, stride 1, no padding: the input is its own column matrix */
+    bool flat;   /* unit column stride and sh * w == ow: an input row shifted by a
+                    kernel offset lands on an output row, so a whole column row is
+                    one contiguous copy (the "same"-padded stride-1 case) */
+    const kpos *kp; /* kpos_table(): each kernel offset's valid outputs */
+    const packed_a *pa; /* the weights packed for the micro-kernel, or NULL */
 } conv_dims;
 
 
@@ -80,99 +134,716 @@ static ag_status conv_setup(const char *op, const ag_conv2d_params *p, const ag_
     d->hw = d->h * d->w;
     d->ohw = d->oh * d->ow;
     d->direct = d->kh == 1 && d->kw == 1 && d->sh == 1 && d->sw == 1 && d->ph == 0 && d->pw == 0;
+    d->flat = d->sw == 1 && d->sh * d->w == d->ow;
     return AG_OK;
 }
 
-/* Output columns [lo, hi) whose input column ow * sw + off lies inside [0, w). */
-static void valid_cols(const conv_dims *d, int64_t off, int64_t *lo, int64_t *hi)
+/* Outputs [lo, hi) of out_len whose input o * stride + off lies inside [0, in_len). */
+static void valid_range(int64_t off, int64_t stride, int64_t in_len, int64_t out_len, int64_t *lo,
+                        int64_t *hi)
 {
-    int64_t l = off >= 0 ? 0 : (-off + d->sw - 1) / d->sw;
-    int64_t lim = d->w - off;
-    int64_t h = lim <= 0 ? 0 : (lim + d->sw - 1) / d->sw;
-    if (h > d->ow) h = d->ow;
+    int64_t l = off >= 0 ? 0 : (-off + stride - 1) / stride;
+    int64_t lim = in_len - off;
+    int64_t h = lim <= 0 ? 0 : (lim + stride - 1) / stride;
+    if (h > out_len) h = out_len;
     if (l > h) l = h;
     *lo = l;
     *hi = h;
 }
 
-/* col [cg * kh * kw, oh * ow] from one image's group of channels x [cg, h, w]. */
-static void im2col(const conv_dims *d, const float *x, float *col, bool par)
+/* ---- small dense loops ------------------------------------------------------ */
+
+static void zero_run(float *p, int64_t n)
+{
+    if (n >= 64) {
+        memset(p, 0, (size_t)n * sizeof *p);
+        return;
+    }
+    for (int64_t i = 0; i < n; i++) p[i] = 0.0f;
+}
+
+DENSE static void copy_run(float *restrict d, const float *restrict s, int64_t n)
+{
+    if (n >= 64) {
+        memcpy(d, s, (size_t)n * sizeof *d);
+        return;
+    }
+    int64_t i = 0;
+    for (; i + BLK <= n; i += BLK)
+        for (int j = 0; j < BLK; j++) d[i + j] = s[i + j];
+    for (; i < n; i++) d[i] = s[i];
+}
+
+DENSE static void add_run(float *restrict d, const float *restrict s, int64_t n)
+{
+    int64_t i = 0;
+    for (; i + BLK <= n; i += BLK)
+        for (int j = 0; j < BLK; j++) d[i + j] += s[i + j];
+    for (; i < n; i++) d[i] += s[i];
+}
+
+/* d = s where keep, else 0 (the loads are unconditional so that the loop
+ * vectorizes; s must be readable throughout). */
+DENSE static void copy_masked(float *restrict d, const float *restrict s, const int32_t *restrict keep,
+                        int64_t n)
+{
+    int64_t i = 0;
+    for (; i + BLK <= n; i += BLK)
+        for (int j = 0; j < BLK; j++) {
+            const float v = s[i + j];
+            d[i + j] = keep[i + j] ? v : 0.0f;
+        }
+    for (; i < n; i++) {
+        const float v = s[i];
+        d[i] = keep[i] ? v : 0.0f;
+    }
+}
+
+/* d += s where keep, d += 0 elsewhere: exact for sums that started from +0.0
+ * (they never hold -0.0, the one value that adding +0.0 changes). Adding -0.0
+ * instead would be exact anywhere, but gcc turns that into a branch. */
+DENSE static void add_masked(float *restrict d, const float *restrict s,
+                             const int32_t *restrict keep, int64_t n)
+{
+    int64_t i = 0;
+    for (; i + BLK <= n; i += BLK)
+        for (int j = 0; j < BLK; j++) {
+            const float v = s[i + j];
+            d[i + j] += keep[i + j] ? v : 0.0f;
+        }
+    for (; i < n; i++) {
+        const float v = s[i];
+        d[i] += keep[i] ? v : 0.0f;
+    }
+}
+
+/* ---- im2col and col2im -------------------------------------------------------- */
+
+/* One kernel offset (ki, kj): its input offsets, and the output rows
+ * [r_lo, r_hi) and columns [lo, hi) that read inside the input (the rest read
+ * padding). In flat layouts output q reads input q + shift, the outputs
+ * [qa, qb) read inside the plane (the others may read a neighbouring plane or
+ * past the tensor), keep (ohw flags) marks the outputs whose column is inside
+ * or is NULL when all are, and valid (ohw flags, unless too large) those whose
+ * row and column are. */
+struct kpos {
+    int64_t roff, coff, r_lo, r_hi, lo, hi;
+    int64_t shift, qa, qb;
+    const int32_t *keep, *valid;
+};
+
+/* Largest flags table (floats) the packed path builds; past it, it copies
+ * through a temporary im2col row. */
+#define VALID_MAX ((int64_t)1 << 21)
+
+/* The kernel offsets of d and the flags of the flat layout: one allocation,
+ * freed by the caller; NULL when out of memory. */
+static kpos *kpos_table(const conv_dims *d)
+{
+    const int64_t nk = d->kh * d->kw;
+    const bool with_valid = d->flat && nk * d->ohw <= VALID_MAX;
+    const int64_t nflags = d->flat ? d->kw * d->ohw + (with_valid ? nk * d->ohw : 0) : 0;
+    kpos *kp = malloc((size_t)nk * sizeof *kp + (size_t)nflags * sizeof(int32_t));
+    if (!kp) return NULL;
+    int32_t *flags = (int32_t *)(kp + nk), *valid = flags + d->kw * d->ohw;
+    for (int64_t kj = 0; kj < d->kw; kj++) {
+        int64_t lo, hi;
+        valid_range(kj * d->dw - d->pw, d->sw, d->w, d->ow, &lo, &hi);
+        if (!d->flat || (lo == 0 && hi == d->ow)) continue;
+        int32_t *f = flags + kj * d->ohw;
+        for (int64_t q = 0; q < d->ohw; q++) f[q] = q % d->ow >= lo && q % d->ow < hi;
+    }
+    for (int64_t ki = 0; ki < d->kh; ki++)
+        for (int64_t kj = 0; kj < d->kw; kj++) {
+            kpos *k = &kp[ki * d->kw + kj];
+            k->roff = ki * d->dh - d->ph;
+            k->coff = kj * d->dw - d->pw;
+            valid_range(k->roff, d->sh, d->h, d->oh, &k->r_lo, &k->r_hi);
+            valid_range(k->coff, d->sw, d->w, d->ow, &k->lo, &k->hi);
+            if (k->lo >= k->hi) k->r_hi = k->r_lo; /* no column inside: no row either */
+            k->keep = d->flat && (k->lo > 0 || k->hi < d->ow) ? flags + kj * d->ohw : NULL;
+            k->shift = k->roff * d->w + k->coff;
+            k->qa = k->r_lo < k->r_hi ? k->r_lo * d->ow + k->lo : 0;
+            k->qb = k->r_lo < k->r_hi ? (k->r_hi - 1) * d->ow + k->hi : 0;
+            k->valid = NULL;
+            if (!with_valid) continue;
+            int32_t *v = valid + (ki * d->kw + kj) * d->ohw;
+            for (int64_t q = 0; q < d->ohw; q++) {
+                int64_t oh = q / d->ow, o = q % d->ow;
+                v[q] = oh >= k->r_lo && oh < k->r_hi && o >= k->lo && o < k->hi;
+            }
+            k->valid = v;
+        }
+    return kp;
+}
+
+/* Rows [r0, r1) of one image's column matrix, from its group of channels
+ * x [cg, h, w]: row r at col + (r - r0) * ld, ohw floats. */
+static void im2col_rows(const conv_dims *d, const float *x, float *col, int64_t ld, int64_t r0,
+                        int64_t r1)
+{
+    const kpos *kp = d->kp;
+    const int64_t ow = d->ow, nk = d->kh * d->kw;
+    for (int64_t r = r0; r < r1; r++) {
+        const kpos *k = &kp[r % nk];
+        const float *xc = x + r / nk * d->hw;
+        float *c = col + (r - r0) * ld;
+        zero_run(c, k->r_lo * ow);
+        zero_run(c + k->r_hi * ow, (d->oh - k->r_hi) * ow);
+        if (k->r_lo >= k->r_hi) continue;
+        if (d->flat) {
+            /* output q = oh * ow + o reads input q + shift: one copy from the first
+             * valid pixel to the last, with the padding columns masked out */
+            const int64_t shift = k->roff * d->w + k->coff;
+            const int64_t q0 = k->r_lo * ow + k->lo, q1 = (k->r_hi - 1) * ow + k->hi;
+            if (k->keep) {
+                for (int64_t q = k->r_lo * ow; q < q0; q++) c[q] = 0.0f;
+                copy_masked(c + q0, xc + q0 + shift, k->keep + q0, q1 - q0);
+                for (int64_t q = q1; q < k->r_hi * ow; q++) c[q] = 0.0f;
+            } else {
+                copy_run(c + q0, xc + q0 + shift, q1 - q0);
+            }
+            continue;
+        }
+        for (int64_t oh = k->r_lo; oh < k->r_hi; oh++) {
+            float *co = c + oh * ow;
+            const float *xr = xc + (oh * d->sh + k->roff) * d->w + k->coff;
+            for (int64_t o = 0; o < k->lo; o++) co[o] = 0.0f;
+            if (d->sw == 1)
+                copy_run(co + k->lo, xr + k->lo, k->hi - k->lo);
+            else
+                for (int64_t o = k->lo; o < k->hi; o++) co[o] = xr[o * d->sw];
+            for (int64_t o = k->hi; o < ow; o++) co[o] = 0.0f;
+        }
+    }
+}
+
+/* Channels [c0, c1) of one image's x [cg, h, w] += the rows of its column
+ * matrix (leading dimension ld) scattered back to their inputs, each input's
+ * terms in row order. The planes must hold +0.0 or sums that started from it
+ * (add_masked). */
+static void col2im_channels(const conv_dims *d, const float *col, int64_t ld, float *x, int64_t c0,
+                            int64_t c1)
+{
+    const kpos *kp = d->kp;
+    const int64_t ow = d->ow, nk = d->kh * d->kw;
+    for (int64_t r = c0 * nk; r < c1 * nk; r++) {
+        const kpos *k = &kp[r % nk];
+        const float *c = col + r * ld;
+        float *xc = x + r / nk * d->hw;
+        if (k->r_lo >= k->r_hi) continue;
+        if (d->flat) {
+            const int64_t shift = k->roff * d->w + k->coff;
+            const int64_t q0 = k->r_lo * ow + k->lo, q1 = (k->r_hi - 1) * ow + k->hi;
+            if (k->keep)
+                add_masked(xc + q0 + shift, c + q0, k->keep + q0, q1 - q0);
+            else
+                add_run(xc + q0 + shift, c + q0, q1 - q0);
+            continue;
+        }
+        for (int64_t oh = k->r_lo; oh < k->r_hi; oh++) {
+            const float *co = c + oh * ow;
+            float *xr = xc + (oh * d->sh + k->roff) * d->w + k->coff;
+            if (d->sw == 1)
+                add_run(xr + k->lo, co + k->lo, k->hi - k->lo);
+            else
+                for (int64_t o = k->lo; o < k->hi; o++) xr[o * d->sw] += co[o];
+        }
+    }
+}
+
+/* ---- scratch ------------------------------------------------------------------ */
+
+/* One buffer is cached between calls; a concurrent caller that finds the cache
+ * empty allocates its own. */
+typedef struct scratch_buf {
+    size_t floats;
+    _Alignas(64) float data[];
+} scratch_buf;
+
+static _Atomic(scratch_buf *) scratch_cache;
+
+static scratch_buf *scratch_take(int64_t floats)
+{
+    scratch_buf *s = atomic_exchange(&scratch_cache, NULL);
+    if (s && s->floats >= (size_t)floats) return s;
+    free(s);
+    void *mem = NULL;
+    if (posix_memalign(&mem, 64, sizeof(scratch_buf) + (size_t)floats * sizeof(float)) != 0)
+        return NULL;
+    s = mem;
+    s->floats = (size_t)floats;
+    return s;
+}
+
+static void scratch_give(scratch_buf *s)
+{
+    if (!s) return;
+    /* keep the larger of this one and whatever another caller returned meanwhile */
+    scratch_buf *old = atomic_exchange(&scratch_cache, s);
+    if (old && old->floats > s->floats) old = atomic_exchange(&scratch_cache, old);
+    free(old);
+}
+
+/* Rounds floats up to whole cache lines, so per-thread blocks do not share one. */
+static int64_t lines(int64_t floats) { return (floats + 15) / 16 * 16; }
+
+/* ---- products on packed panels ---------------------------------------------------- */
+
+/* Where the AVX kernels can be called directly, forward and input-gradient
+ * products skip cpu_sgemm: the weights are packed once a call, and each
+ * chunk's other operand is written straight into the micro-kernel's panel
+ * layout (B slivers of nr columns, k-major), by im2col for the forward and by
+ * a copy of the output gradient for the input gradient. That saves writing a
+ * column matrix, reading it back and packing it again (a third of the forward
+ * product's time). Other ISAs use cpu_sgemm. */
+typedef struct ukernel {
+    int64_t mr, nr;
+    cpu_gemm_ukernel fn;
+} ukernel;
+
+static ukernel conv_ukernel(void)
+{
+#if defined(__x86_64__)
+    switch (cpu_isa()) {
+    case CPU_ISA_AVX512: return (ukernel){CPU_GEMM_AVX512_MR, CPU_GEMM_AVX512_NR,
+                                          cpu_sgemm_ukernel_avx512};
+    case CPU_ISA_AVX2: return (ukernel){CPU_GEMM_AVX2_MR, CPU_GEMM_AVX2_NR, cpu_sgemm_ukernel_avx2};
+    default: break;
+    }
+#endif
+    return (ukernel){0, 0, NULL};
+}
+
+/* k blocks of the packed products: a B sliver of PK_KC x 32 floats fits L1 */
+#define PK_KC 256
+
+/* A [m, k] of every group packed: group g, k block b, sliver s (rows s*mr ..)
+ * at data + g * group + b * mpad * kcb + s * mr * kc, kc the block's length;
+ * each sliver kc groups of mr floats, rows past m zero. */
+struct packed_a {
+    ukernel u;
+    int64_t m, k, mpad, nkb, kcb, group;
+    float *data;
+};
+
+static int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
+
+/* Packs A(i, p) = a[g * a_gs + i * a_rs + p * a_cs] for every group; NULL when out of memory. */
+static packed_a *pack_weights(ukernel u, int64_t groups, int64_t m, int64_t k, const float *a,
+                              int64_t a_gs, int64_t a_rs, int64_t a_cs)
+{
+    packed_a *pa = malloc(sizeof *pa);
+    if (!pa) return NULL;
+    pa->u = u;
+    pa->m = m;
+    pa->k = k;
+    pa->mpad = (m + u.mr - 1) / u.mr * u.mr;
+    pa->nkb = (k + PK_KC - 1) / PK_KC;
+    if (pa->nkb < 1) pa->nkb = 1;
+    pa->kcb = (k + pa->nkb - 1) / pa->nkb;
+    pa->group = lines(pa->mpad * pa->nkb * pa->kcb);
+    void *mem = NULL;
+    if (posix_memalign(&mem, 64, (size_t)(groups * pa->group + 16) * sizeof(float)) != 0) {
+        free(pa);
+        return NULL;
+    }
+    pa->data = mem;
+    for (int64_t g = 0; g < groups; g++)
+        for (int64_t b = 0; b < pa->nkb; b++) {
+            const int64_t k0 = b * pa->kcb, kc = min64(k, k0 + pa->kcb) - k0;
+            float *blk = pa->data + g * pa->group + b * pa->mpad * pa->kcb;
+            for (int64_t i = 0; i < pa->mpad; i++) {
+                float *d = blk + i / u.mr * u.mr * kc + i % u.mr;
+                const float *src = a + g * a_gs + i * a_rs + k0 * a_cs;
+                if (i >= m)
+                    for (int64_t p = 0; p < kc; p++) d[p * u.mr] = 0.0f;
+                else
+                    for (int64_t p = 0; p < kc; p++) d[p * u.mr] = src[p * a_cs];
+            }
+        }
+    return pa;
+}
+
+static void packed_free(packed_a *pa)
+{
+    if (pa) free(pa->data);
+    free(pa);
+}
+
+/* Panel layout of B [kc, n]: sliver s (columns s*nr ..) at s * kc * nr, row p of
+ * it at p * nr. Writes len values of row p from column j on. */
+DENSE static void put_row(float *restrict panel, int64_t kc, int64_t nr, int64_t p, int64_t j,
+                          const float *restrict src, int64_t len)
+{
+    int64_t s = j / nr, jj = j % nr;
+    while (len > 0) {
+        const int64_t run = min64(nr - jj, len);
+        float *d = panel + s * kc * nr + p * nr + jj;
+        int64_t t = 0;
+        for (; t + BLK <= run; t += BLK)
+            for (int i = 0; i < BLK; i++) d[t + i] = src[t + i];
+        for (; t < run; t++) d[t] = src[t];
+        src += run;
+        len -= run;
+        s++;
+        jj = 0;
+    }
+}
+
+/* The same with src[t] replaced by 0 where keep[t] is 0; src must be readable
+ * throughout (the loads are unconditional, so that the blocks vectorize). */
+DENSE static void put_masked(float *restrict panel, int64_t kc, int64_t nr, int64_t p, int64_t j,
+                             const float *restrict src, const int32_t *restrict keep, int64_t len)
+{
+    int64_t s = j / nr, jj = j % nr;
+    while (len > 0) {
+        const int64_t run = min64(nr - jj, len);
+        float *d = panel + s * kc * nr + p * nr + jj;
+        int64_t t = 0;
+        for (; t + BLK <= run; t += BLK)
+            for (int i = 0; i < BLK; i++) {
+                const float v = src[t + i];
+                d[t + i] = keep[t + i] ? v : 0.0f;
+            }
+        for (; t < run; t++) {
+            const float v = src[t];
+            d[t] = keep[t] ? v : 0.0f;
+        }
+        src += run;
+        keep += run;
+        len -= run;
+        s++;
+        jj = 0;
+    }
+}
+
+/* Row p of a panel from row r of an image's column matrix, at columns j ..
+ * j + ohw; the image's group of channels starts at xd + xo, a tensor of xn
+ * floats. Flat layouts read the input shifted and masked, straight from the
+ * tensor where the whole shifted row lies inside it; otherwise through an
+ * im2col row. */
+static void panel_im2col(const conv_dims *d, float *panel, int64_t kc, int64_t nr, int64_t p,
+                         int64_t j, const float *xd, int64_t xo, int64_t xn, int64_t r, float *row)
+{
+    const int64_t nk = d->kh * d->kw;
+    const kpos *k = &d->kp[r % nk];
+    if (k->valid) {
+        const int64_t at = xo + r / nk * d->hw + k->shift;
+        if (at >= 0 && at + d->ohw <= xn) {
+            put_masked(panel, kc, nr, p, j, xd + at, k->valid, d->ohw);
+            return;
+        }
+    }
+    im2col_rows(d, xd + xo, row, d->ohw, r, r + 1);
+    put_row(panel, kc, nr, p, j, row, d->ohw);
+}
+
+/* C [mpad, npad] (leading dimension ldc) of group g = A B for k block b, whose
+ * B panel holds n columns: beta 0 for the first block, else accumulated. */
+static void packed_block(const packed_a *pa, int64_t g, int64_t b, const float *panel, int64_t n,
+                         float *c, int64_t ldc)
+{
+    const ukernel u = pa->u;
+    const int64_t k0 = b * pa->kcb, kc = min64(pa->k, k0 + pa->kcb) - k0;
+    const float *ab = pa->data + g * pa->group + b * pa->mpad * pa->kcb;
+    const int64_t nsl = (n + u.nr - 1) / u.nr, msl = pa->mpad / u.mr;
+    for (int64_t s = 0; s < nsl; s++)
+        for (int64_t i = 0; i < msl; i++)
+            u.fn(kc, ab + i * u.mr * kc, panel + s * kc * u.nr, c + i * u.mr * ldc + s * u.nr, ldc,
+                 1.0f, b == 0 ? 0.0f : 1.0f);
+}
+
+/* Zeroes the padding columns [n, npad) of rows [0, kc) of a panel. */
+static void panel_pad(float *panel, int64_t kc, int64_t nr, int64_t n)
+{
+    const int64_t npad = (n + nr - 1) / nr * nr;
+    if (npad == n) return;
+    float *last = panel + (npad / nr - 1) * kc * nr;
+    for (int64_t p = 0; p < kc; p++)
+        for (int64_t j = n % nr; j < nr; j++) last[p * nr + j] = 0.0f;
+}
+
+/* ---- planning ------------------------------------------------------------------ */
+
+/* How a batch is cut: nb images a chunk (the last may have fewer), and whether
+ * threads take whole chunks (outer) or thread each chunk's work (inner). */
+typedef struct chunk_plan {
+    int64_t nb, nchunks;
+    int nt;      /* threads asked for */
+    bool outer;  /* threads take chunks; otherwise chunks in turn */
+    bool packed; /* chunks use d->pa (threads over chunks or a single thread) */
+} chunk_plan;
+
+/* per_image: scratch floats an image needs. */
+static chunk_plan plan_chunks(const conv_dims *d, int64_t per_image)
+{
+    chunk_plan cp = {.nt = cpu_threads()};
+    int64_t nb = d->ohw > 0 ? (WIDE_N + d->ohw - 1) / d->ohw : 1;
+    if (nb > 1 && nb * per_image > COL_CAP) nb = COL_CAP / per_image;
+    if (nb < 1 || d->direct) nb = 1; /* direct: the input is the columns, an image at a time */
+    /* enough chunks to go round the threads a few times, when the batch allows */
+    int64_t want = (int64_t)cp.nt * CHUNKS_PER_THREAD;
+    if (want > d->n) want = d->n;
+    int64_t nc = (d->n + nb - 1) / nb;
+    if (nc < want) nc = want;
+    if (nc < 1) nc = 1;
+    cp.nb = (d->n + nc - 1) / nc;
+    if (cp.nb < 1) cp.nb = 1;
+    cp.nchunks = (d->n + cp.nb - 1) / cp.nb;
+    cp.outer = cp.nt > 1 && cp.nchunks >= cp.nt;
+    return cp;
+}
+
+/* Floats of scratch a thread needs for one chunk of nb images. Through
+ * cpu_sgemm: the column matrix (unless the input is its own) and, for more
+ * than one image, the product's or the gathered gradient's ocg rows. Packed:
+ * a B panel for one k block, C with padded rows and columns, an im2col row. */
+static int64_t chunk_floats(const conv_dims *d, const chunk_plan *cp, int64_t nb)
+{
+    if (cp->packed) {
+        const packed_a *pa = d->pa;
+        const int64_t npad = (nb * d->ohw + pa->u.nr - 1) / pa->u.nr * pa->u.nr;
+        return lines(npad * pa->kcb) + lines(pa->mpad * npad) + lines(d->ohw);
+    }
+    int64_t f = d->direct ? 0 : d->kk * nb * d->ohw;
+    if (nb > 1) f += d->ocg * nb * d->ohw;
+    return lines(f);
+}
+
+/* Scratch for a plan: a chunk's worth for each thread when outer, else for one.
+ * Too much for the cap: one image a chunk, then inner threading; an allocation
+ * that fails: one image with inner threading before giving up. */
+static ag_status plan_scratch(const char *op, const conv_dims *d, chunk_plan *cp,
+                              scratch_buf **buf, int64_t *per_thread)
+{
+    const int64_t cap = SCRATCH_CAP / (int64_t)sizeof(float);
+    if (cp->outer && cp->nt * chunk_floats(d, cp, cp->nb) > cap) cp->nb = 1;
+    if (cp->outer && cp->nt * chunk_floats(d, cp, cp->nb) > cap) cp->outer = false;
+    if (cp->packed && !cp->outer && cp->nt > 1) cp->packed = false;
+    for (;;) {
+        cp->nchunks = (d->n + cp->nb - 1) / cp->nb;
+        *per_thread = chunk_floats(d, cp, cp->nb);
+        int64_t total = *per_thread * (cp->outer ? cp->nt : 1);
+        *buf = NULL;
+        if (total == 0) return AG_OK;
+        if ((*buf = scratch_take(total))) return AG_OK;
+        if (!cp->outer && cp->nb == 1)
+            return ag_set_error(AG_ERR_OOM, "%s: cannot allocate %lld bytes of column scratch", op,
+                                (long long)(total * (int64_t)sizeof(float)));
+        cp->outer = false;
+        cp->packed = cp->packed && cp->nt == 1;
+        cp->nb = 1;
+    }
+}
+
+/* ---- forward ----------------------------------------------------------------- */
+
+/* Images [n0, n0 + nb) of y. par: thread the copies and the product (the
+ * caller is not threading over chunks). */
+static void forward_chunk(const conv_dims *d, const float *xd, const float *wd, float *yd,
+                          int64_t n0, int64_t nb, float *scratch, bool par)
 {
     (void)par; /* unused without OpenMP */
-    OMP(omp parallel for schedule(static) num_threads(cpu_threads()) if(par))
-    for (int64_t c = 0; c < d->cg; c++) {
-        const float *xc = x + c * d->hw;
-        for (int64_t ki = 0; ki < d->kh; ki++)
-            for (int64_t kj = 0; kj < d->kw; kj++) {
-                float *cr = col + ((c * d->kh + ki) * d->kw + kj) * d->ohw;
-                int64_t off = kj * d->dw - d->pw, lo, hi;
-                valid_cols(d, off, &lo, &hi);
-                for (int64_t oh = 0; oh < d->oh; oh++, cr += d->ow) {
-                    int64_t ih = oh * d->sh - d->ph + ki * d->dh;
-                    if (ih < 0 || ih >= d->h) {
-                        memset(cr, 0, (size_t)d->ow * sizeof *cr);
-                        continue;
-                    }
-                    const float *xr = xc + ih * d->w + off;
-                    for (int64_t o = 0; o < lo; o++) cr[o] = 0;
-                    for (int64_t o = lo; o < hi; o++) cr[o] = xr[o * d->sw];
-                    for (int64_t o = hi; o < d->ow; o++) cr[o] = 0;
-                }
+    const int64_t ohw = d->ohw, ld = nb * ohw;
+    float *col = scratch, *tmp = scratch + (d->direct ? 0 : d->kk * ld);
+    for (int64_t g = 0; g < d->g; g++) {
+        const float *xg = xd + (n0 * d->c + g * d->cg) * d->hw;
+        float *yg = yd + (n0 * d->oc + g * d->ocg) * ohw;
+        if (d->kk == 0) {
+            for (int64_t i = 0; i < nb; i++)
+                memset(yg + i * d->oc * ohw, 0, (size_t)(d->ocg * ohw) * sizeof *yg);
+            continue;
+        }
+        const float *b = xg; /* direct: one image, its own columns */
+        if (!d->direct) {
+            const int64_t rows = nb * d->kk;
+            OMP(omp parallel for schedule(static) num_threads(cpu_threads())
+                if(par && rows * ohw >= PAR_COPY_MIN))
+            for (int64_t t = 0; t < rows; t++) {
+                int64_t i = t / d->kk, r = t % d->kk;
+                im2col_rows(d, xg + i * d->c * d->hw, col + r * ld + i * ohw, ld, r, r + 1);
             }
+            b = col;
+        }
+        /* y_g = W_g col: straight into y for one image, else side by side into
+         * tmp and then each image's rows to its place */
+        float *out = nb == 1 ? yg : tmp;
+        cpu_sgemm(d->ocg, ld, d->kk, 1.0f, wd + g * d->ocg * d->kk, d->kk, 1, b, ld, 1, 0.0f, out,
+                  ld);
+        if (nb == 1) continue;
+        const int64_t rows = nb * d->ocg;
+        OMP(omp parallel for schedule(static) num_threads(cpu_threads())
+            if(par && rows * ohw >= PAR_COPY_MIN))
+        for (int64_t t = 0; t < rows; t++) {
+            int64_t i = t / d->ocg, o = t % d->ocg;
+            memcpy(yg + i * d->oc * ohw + o * ohw, tmp + o * ld + i * ohw,
+                   (size_t)ohw * sizeof *yg);
+        }
     }
 }
 
-/* x [cg, h, w] += the columns of col scattered back to their inputs. */
-static void col2im(const conv_dims *d, const float *col, float *x, bool par)
+/* ---- input gradient -------------------------------------------------------------- */
+
+/* Images [n0, n0 + nb) of dx: columns = W_g^T dy_g, then each column back to
+ * its input. */
+static void backward_input_chunk(const conv_dims *d, const float *dyd, const float *wd, float *dxd,
+                                 int64_t n0, int64_t nb, float *scratch, bool par)
 {
     (void)par;
-    OMP(omp parallel for schedule(static) num_threads(cpu_threads()) if(par))
-    for (int64_t c = 0; c < d->cg; c++) {
-        float *xc = x + c * d->hw;
-        for (int64_t ki = 0; ki < d->kh; ki++)
-            for (int64_t kj = 0; kj < d->kw; kj++) {
-                const float *cr = col + ((c * d->kh + ki) * d->kw + kj) * d->ohw;
-                int64_t off = kj * d->dw - d->pw, lo, hi;
-                valid_cols(d, off, &lo, &hi);
-                for (int64_t oh = 0; oh < d->oh; oh++, cr += d->ow) {
-                    int64_t ih = oh * d->sh - d->ph + ki * d->dh;
-                    if (ih < 0 || ih >= d->h) continue;
-                    float *xr = xc + ih * d->w + off;
-                    for (int64_t o = lo; o < hi; o++) xr[o * d->sw] += cr[o];
-                }
+    const int64_t ohw = d->ohw, ld = nb * ohw;
+    float *col = scratch, *dyc = scratch + (d->direct ? 0 : d->kk * ld);
+    for (int64_t g = 0; g < d->g; g++) {
+        float *dxg = dxd + (n0 * d->c + g * d->cg) * d->hw;
+        const float *dyg = dyd + (n0 * d->oc + g * d->ocg) * ohw;
+        if (d->ocg == 0) {
+            for (int64_t i = 0; i < nb; i++)
+                memset(dxg + i * d->c * d->hw, 0, (size_t)(d->cg * d->hw) * sizeof *dxg);
+            continue;
+        }
+        const float *b = dyg;
+        if (nb > 1) { /* the images' gradients side by side */
+            const int64_t rows = nb * d->ocg;
+            OMP(omp parallel for schedule(static) num_threads(cpu_threads())
+                if(par && rows * ohw >= PAR_COPY_MIN))
+            for (int64_t t = 0; t < rows; t++) {
+                int64_t i = t / d->ocg, o = t % d->ocg;
+                memcpy(dyc + o * ld + i * ohw, dyg + i * d->oc * ohw + o * ohw,
+                       (size_t)ohw * sizeof *dyc);
             }
+            b = dyc;
+        }
+        if (d->direct) { /* nb == 1: the columns are dx itself */
+            cpu_sgemm(d->kk, ohw, d->ocg, 1.0f, wd + g * d->ocg * d->kk, 1, d->kk, b, ohw, 1, 0.0f,
+                      dxg, ohw);
+            continue;
+        }
+        cpu_sgemm(d->kk, ld, d->ocg, 1.0f, wd + g * d->ocg * d->kk, 1, d->kk, b, ld, 1, 0.0f, col,
+                  ld);
+        const int64_t planes = nb * d->cg;
+        OMP(omp parallel for schedule(static) num_threads(cpu_threads())
+            if(par && planes * d->kk / d->cg * ohw >= PAR_COPY_MIN))
+        for (int64_t t = 0; t < planes; t++) {
+            int64_t i = t / d->cg, c = t % d->cg;
+            float *dxi = dxg + i * d->c * d->hw;
+            memset(dxi + c * d->hw, 0, (size_t)d->hw * sizeof *dxi);
+            col2im_channels(d, col + i * ohw, ld, dxi, c, c + 1);
+        }
     }
 }
 
-/* How many threads share the batch, and scratch for them: per_thread floats each
- * plus shared floats. *nt is 1 when images run one after another. */
-static ag_status plan(const char *op, const conv_dims *d, int64_t per_thread, int64_t shared,
-                      int *nt, float **scratch)
+/* Images [n0, n0 + nb) of y through packed panels (d->pa: W, every group). */
+static void forward_chunk_packed(const conv_dims *d, const float *xd, const float *wd, float *yd,
+                                 int64_t n0, int64_t nb, float *scratch, bool par)
 {
-    int64_t cores = cpu_threads(), t = cores < d->n ? cores : d->n;
-    if (t > 1 && per_thread > 0 && t * per_thread * (int64_t)sizeof(float) > SCRATCH_CAP) {
-        t = SCRATCH_CAP / (per_thread * (int64_t)sizeof(float));
-        if (t < 1) t = 1;
+    (void)wd;
+    (void)par;
+    const packed_a *pa = d->pa;
+    const int64_t ohw = d->ohw, n = nb * ohw, nr = pa->u.nr;
+    const int64_t npad = (n + nr - 1) / nr * nr;
+    float *panel = scratch, *c = panel + lines(npad * pa->kcb), *row = c + lines(pa->mpad * npad);
+    for (int64_t g = 0; g < d->g; g++) {
+        float *yg = yd + (n0 * d->oc + g * d->ocg) * ohw;
+        for (int64_t b = 0; b < pa->nkb; b++) {
+            const int64_t k0 = b * pa->kcb, kc = min64(d->kk, k0 + pa->kcb) - k0;
+            for (int64_t p = 0; p < kc; p++)
+                for (int64_t i = 0; i < nb; i++)
+                    panel_im2col(d, panel, kc, nr, p, i * ohw, xd,
+                                 ((n0 + i) * d->c + g * d->cg) * d->hw, d->n * d->c * d->hw,
+                                 k0 + p, row);
+            panel_pad(panel, kc, nr, n);
+            packed_block(pa, g, b, panel, n, c, npad);
+        }
+        for (int64_t t = 0; t < nb * d->ocg; t++) {
+            int64_t i = t / d->ocg, o = t % d->ocg;
+            memcpy(yg + i * d->oc * ohw + o * ohw, c + o * npad + i * ohw,
+                   (size_t)ohw * sizeof *yg);
+        }
     }
-    /* Fewer image threads than cores leaves cores idle, unless the GEMMs are too
-     * small to thread themselves anyway. */
-    int64_t work = d->ocg * d->ohw * d->kk * d->g;
-    if (t < cores && work >= SMALL_GEMM) t = 1;
-    *scratch = NULL;
-    for (;;) {
-        int64_t floats = t * per_thread + shared;
-        if (floats == 0) break;
-        *scratch = malloc((size_t)floats * sizeof(float));
-        if (*scratch || t == 1) break;
-        t = 1; /* retry with a single column buffer */
+}
+
+/* Images [n0, n0 + nb) of dx through packed panels (d->pa: W^T, every group):
+ * the columns W_g^T dy_g, from a panel of the images' gradients side by side,
+ * then back to their inputs. */
+static void backward_input_chunk_packed(const conv_dims *d, const float *dyd, const float *wd,
+                                        float *dxd, int64_t n0, int64_t nb, float *scratch, bool par)
+{
+    (void)wd;
+    (void)par;
+    const packed_a *pa = d->pa;
+    const int64_t ohw = d->ohw, n = nb * ohw, nr = pa->u.nr;
+    const int64_t npad = (n + nr - 1) / nr * nr;
+    float *panel = scratch, *col = panel + lines(npad * pa->kcb);
+    for (int64_t g = 0; g < d->g; g++) {
+        float *dxg = dxd + (n0 * d->c + g * d->cg) * d->hw;
+        const float *dyg = dyd + (n0 * d->oc + g * d->ocg) * ohw;
+        for (int64_t b = 0; b < pa->nkb; b++) {
+            const int64_t k0 = b * pa->kcb, kc = min64(d->ocg, k0 + pa->kcb) - k0;
+            for (int64_t p = 0; p < kc; p++)
+                for (int64_t i = 0; i < nb; i++)
+                    put_row(panel, kc, nr, p, i * ohw, dyg + i * d->oc * ohw + (k0 + p) * ohw, ohw);
+            panel_pad(panel, kc, nr, n);
+            packed_block(pa, g, b, panel, n, col, npad);
+        }
+        for (int64_t t = 0; t < nb * d->cg; t++) {
+            int64_t i = t / d->cg, c = t % d->cg;
+            float *dxi = dxg + i * d->c * d->hw;
+            memset(dxi + c * d->hw, 0, (size_t)d->hw * sizeof *dxi);
+            col2im_channels(d, col + i * ohw, npad, dxi, c, c + 1);
+        }
     }
-    if (!*scratch && t * per_thread + shared > 0)
-        return ag_set_error(AG_ERR_OOM, "%s: cannot allocate %lld bytes of column scratch", op,
-                            (long long)((t * per_thread + shared) * (int64_t)sizeof(float)));
-    *nt = (int)t;
+}
+
+/* ---- the batch loop ----------------------------------------------------------- */
+
+typedef void (*chunk_fn)(const conv_dims *d, const float *in, const float *wd, float *out,
+                         int64_t n0, int64_t nb, float *scratch, bool par);
+
+/* Runs fn (or fn_packed, with pa) over the batch in chunks (see the top of the
+ * file). */
+static ag_status run_chunks(const char *op, conv_dims *d, chunk_fn fn, chunk_fn fn_packed,
+                            packed_a *pa, const float *in, const float *wd, float *out)
+{
+    chunk_plan cp = plan_chunks(d, (d->kk + d->ocg) * d->ohw);
+    cp.packed = pa && !d->direct && (cp.outer || cp.nt == 1);
+    d->pa = pa;
+    scratch_buf *buf;
+    int64_t per;
+    ag_status s = plan_scratch(op, d, &cp, &buf, &per);
+    if (s) {
+        packed_free(pa);
+        return s;
+    }
+    if (cp.packed) fn = fn_packed;
+    kpos *kp = kpos_table(d);
+    if (!kp) {
+        scratch_give(buf);
+        packed_free(pa);
+        return ag_set_error(AG_ERR_OOM, "%s: cannot allocate the kernel offset table", op);
+    }
+    d->kp = kp;
+    float *scratch = buf ? buf->data : NULL;
+    if (cp.outer) {
+        OMP(omp parallel num_threads(cp.nt))
+        {
+            float *own = scratch ? scratch + cpu_team_rank() * per : NULL;
+            OMP(omp for schedule(dynamic, 1))
+            for (int64_t k = 0; k < cp.nchunks; k++) {
+                int64_t n0 = k * cp.nb, nb = d->n - n0 < cp.nb ? d->n - n0 : cp.nb;
+                fn(d, in, wd, out, n0, nb, own, false);
+            }
+        }
+    } else {
+        for (int64_t k = 0; k < cp.nchunks; k++) {
+            int64_t n0 = k * cp.nb, nb = d->n - n0 < cp.nb ? d->n - n0 : cp.nb;
+            fn(d, in, wd, out, n0, nb, scratch, true);
+        }
+    }
+    free(kp);
+    packed_free(pa);
+    scratch_give(buf);
     return AG_OK;
 }
-
 
 ag_status cpu_conv2d(void *ctx, const ag_conv2d_params *p, const ag_view *y, const ag_view *x,
                      const ag_view *w)
@@ -182,32 +853,14 @@ ag_status cpu_conv2d(void *ctx, const ag_conv2d_params *p, const ag_view *y, con
     ag_status s = conv_setup("conv2d", p, x, w, y, &d);
     if (s) return s;
     if (cpu_numel(y) == 0) return AG_OK;
-    int64_t per = d.direct ? 0 : d.kk * d.ohw;
-    int nt;
-    float *scratch;
-    if ((s = plan("conv2d", &d, per, 0, &nt, &scratch))) return s;
-    const float *xd = cpu_f32(x), *wd = cpu_f32(w);
-    float *yd = cpu_f32(y);
-
-    OMP(omp parallel num_threads(nt) if(nt > 1))
-    {
-        int t = cpu_team_rank(), tn = cpu_team_size();
-        float *col = scratch ? scratch + t * per : NULL;
-        for (int64_t n = d.n * t / tn; n < d.n * (t + 1) / tn; n++)
-            for (int64_t g = 0; g < d.g; g++) {
-                const float *xg = xd + (n * d.c + g * d.cg) * d.hw;
-                float *yg = yd + (n * d.oc + g * d.ocg) * d.ohw;
-                if (d.kk == 0) {
-                    memset(yg, 0, (size_t)(d.ocg * d.ohw) * sizeof *yg);
-                    continue;
-                }
-                if (!d.direct) im2col(&d, xg, col, nt == 1);
-                cpu_sgemm(d.ocg, d.ohw, d.kk, 1.0f, wd + g * d.ocg * d.kk, d.kk, 1,
-                          d.direct ? xg : col, d.ohw, 1, 0.0f, yg, d.ohw);
-            }
-    }
-    free(scratch);
-    return AG_OK;
+    const float *wd = cpu_f32(w);
+    ukernel u = conv_ukernel();
+    /* A = W_g [ocg, kk], row-major */
+    packed_a *pa = u.fn && !d.direct && d.kk > 0
+                       ? pack_weights(u, d.g, d.ocg, d.kk, wd, d.ocg * d.kk, d.kk, 1)
+                       : NULL;
+    return run_chunks("conv2d", &d, forward_chunk, forward_chunk_packed, pa, cpu_f32(x), wd,
+                      cpu_f32(y));
 }
 
 ag_status cpu_conv2d_backward_input(void *ctx, const ag_conv2d_params *p, const ag_view *dx,
@@ -218,31 +871,192 @@ ag_status cpu_conv2d_backward_input(void *ctx, const ag_conv2d_params *p, const 
     ag_status s = conv_setup("conv2d_backward_input", p, dx, w, dy, &d);
     if (s) return s;
     if (cpu_numel(dx) == 0) return AG_OK;
-    int64_t per = d.direct ? 0 : d.kk * d.ohw;
-    int nt;
-    float *scratch;
-    if ((s = plan("conv2d_backward_input", &d, per, 0, &nt, &scratch))) return s;
-    const float *dyd = cpu_f32(dy), *wd = cpu_f32(w);
-    float *dxd = cpu_f32(dx);
+    const float *wd = cpu_f32(w);
+    ukernel u = conv_ukernel();
+    /* A = W_g^T [kk, ocg]: A(i, p) = W_g[p * kk + i] */
+    packed_a *pa = u.fn && !d.direct && d.ocg > 0
+                       ? pack_weights(u, d.g, d.kk, d.ocg, wd, d.ocg * d.kk, 1, d.kk)
+                       : NULL;
+    return run_chunks("conv2d_backward_input", &d, backward_input_chunk,
+                      backward_input_chunk_packed, pa, cpu_f32(dy), wd, cpu_f32(dx));
+}
 
-    OMP(omp parallel num_threads(nt) if(nt > 1))
-    {
-        int t = cpu_team_rank(), tn = cpu_team_size();
-        float *col = scratch ? scratch + t * per : NULL;
-        for (int64_t n = d.n * t / tn; n < d.n * (t + 1) / tn; n++)
-            for (int64_t g = 0; g < d.g; g++) {
-                float *dxg = dxd + (n * d.c + g * d.cg) * d.hw;
-                const float *dyg = dyd + (n * d.oc + g * d.ocg) * d.ohw;
-                if (d.ocg == 0 || !d.direct)
-                    memset(dxg, 0, (size_t)(d.cg * d.hw) * sizeof *dxg);
-                if (d.ocg == 0) continue;
-                /* columns = W_g^T dy_g, then each column goes back to its input */
-                cpu_sgemm(d.kk, d.ohw, d.ocg, 1.0f, wd + g * d.ocg * d.kk, 1, d.kk, dyg, d.ohw, 1,
-                          0.0f, d.direct ? dxg : col, d.ohw);
-                if (!d.direct) col2im(&d, col, dxg, nt == 1);
+/* ---- weight gradient ------------------------------------------------------------ */
+
+/* dW_g[:, r0:r1] = sum over images of dy_g col[r0:r1]^T, one image at a time in
+ * order. col: (r1 - r0) * ohw floats of scratch (unused when direct). */
+static void backward_weight_block(const conv_dims *d, const float *dyd, const float *xd, float *dwd,
+                                  int64_t r0, int64_t r1, float *col)
+{
+    const int64_t ohw = d->ohw;
+    for (int64_t n = 0; n < d->n; n++)
+        for (int64_t g = 0; g < d->g; g++) {
+            const float *xg = xd + (n * d->c + g * d->cg) * d->hw;
+            const float *dyg = dyd + (n * d->oc + g * d->ocg) * ohw;
+            const float *b = xg + r0 * d->hw; /* direct: rows of x are the columns */
+            if (!d->direct) {
+                im2col_rows(d, xg, col, ohw, r0, r1);
+                b = col;
             }
+            cpu_sgemm(d->ocg, r1 - r0, ohw, 1.0f, dyg, ohw, 1, b, 1, ohw, n == 0 ? 0.0f : 1.0f,
+                      dwd + g * d->ocg * d->kk + r0, d->kk);
+        }
+}
+
+/* dst[p * step + i] = src[i * rs + p] for rows i < rows and p < kc, and 0 for
+ * the slots i in [rows, step): rows of a matrix into a panel sliver. */
+static void pack_t(float *restrict dst, int64_t step, const float *restrict src, int64_t rs,
+                   int64_t rows, int64_t kc)
+{
+    int64_t i = 0;
+#ifdef __SSE2__
+    for (; i + 4 <= rows; i += 4) { /* 4 x 4 transposes: 16-byte stores */
+        const float *s0 = src + i * rs, *s1 = s0 + rs, *s2 = s1 + rs, *s3 = s2 + rs;
+        int64_t p = 0;
+        for (; p + 4 <= kc; p += 4) {
+            __m128 a = _mm_loadu_ps(s0 + p), b = _mm_loadu_ps(s1 + p);
+            __m128 c = _mm_loadu_ps(s2 + p), e = _mm_loadu_ps(s3 + p);
+            _MM_TRANSPOSE4_PS(a, b, c, e);
+            _mm_storeu_ps(dst + (p + 0) * step + i, a);
+            _mm_storeu_ps(dst + (p + 1) * step + i, b);
+            _mm_storeu_ps(dst + (p + 2) * step + i, c);
+            _mm_storeu_ps(dst + (p + 3) * step + i, e);
+        }
+        for (; p < kc; p++) {
+            dst[p * step + i] = s0[p];
+            dst[p * step + i + 1] = s1[p];
+            dst[p * step + i + 2] = s2[p];
+            dst[p * step + i + 3] = s3[p];
+        }
     }
-    free(scratch);
+#endif
+    for (; i < rows; i++)
+        for (int64_t p = 0; p < kc; p++) dst[p * step + i] = src[i * rs + p];
+    for (; i < step; i++)
+        for (int64_t p = 0; p < kc; p++) dst[p * step + i] = 0.0f;
+}
+
+/* Packed weight gradient: C of every group, [mpad, wpad] each, for nw rows. */
+static int64_t weight_c_floats(const conv_dims *d, ukernel u, int64_t nw)
+{
+    const int64_t mpad = (d->ocg + u.mr - 1) / u.mr * u.mr, wpad = (nw + u.nr - 1) / u.nr * u.nr;
+    return lines(d->g * mpad * wpad);
+}
+
+/* Packed weight gradient: packing scratch for nw rows. */
+static int64_t weight_work_floats(const conv_dims *d, ukernel u, int64_t nw)
+{
+    const int64_t mpad = (d->ocg + u.mr - 1) / u.mr * u.mr, wpad = (nw + u.nr - 1) / u.nr * u.nr;
+    const int64_t nkb = (d->ohw + PK_KC - 1) / PK_KC, kcb = (d->ohw + nkb - 1) / nkb;
+    return lines(mpad * kcb) + lines(wpad * kcb) + lines(u.nr * kcb) + lines(d->ohw);
+}
+
+/* The weight gradient through packed panels: c (weight_c_floats) = the sum
+ * over images [n0, n1) of dy_g col[r0:r1]^T for each group g, one image (and
+ * block of its pixels) at a time in order: dy_g packed as A, the column rows
+ * as B. */
+static void weight_packed(const conv_dims *d, ukernel u, const float *dyd, const float *xd,
+                          int64_t r0, int64_t r1, int64_t n0, int64_t n1, float *c, float *work)
+{
+    const int64_t ohw = d->ohw, m = d->ocg, nw = r1 - r0, mr = u.mr, nr = u.nr;
+    const int64_t mpad = (m + mr - 1) / mr * mr, wpad = (nw + nr - 1) / nr * nr;
+    const int64_t nkb = (ohw + PK_KC - 1) / PK_KC, kcb = (ohw + nkb - 1) / nkb;
+    const int64_t nk = d->kh * d->kw, xn = d->n * d->c * d->hw;
+    float *ap = work, *bp = ap + lines(mpad * kcb);
+    float *rows = bp + lines(wpad * kcb), *row = rows + lines(nr * kcb);
+    for (int64_t n = n0; n < n1; n++)
+        for (int64_t g = 0; g < d->g; g++) {
+            const float *dyg = dyd + (n * d->oc + g * d->ocg) * ohw;
+            const int64_t xo = (n * d->c + g * d->cg) * d->hw;
+            float *cg = c + g * mpad * wpad;
+            for (int64_t kb = 0; kb < nkb; kb++) {
+                const int64_t q0 = kb * kcb, kc = min64(ohw, q0 + kcb) - q0;
+                for (int64_t i = 0; i < mpad; i += mr)
+                    pack_t(ap + i * kc, mr, dyg + i * ohw + q0, ohw, min64(mr, m - i), kc);
+                for (int64_t j = 0; j < wpad; j += nr) {
+                    const int64_t nrow = min64(nr, nw - j);
+                    for (int64_t t = 0; t < nrow; t++) {
+                        const int64_t r = r0 + j + t;
+                        const kpos *k = &d->kp[r % nk];
+                        const int64_t at = xo + r / nk * d->hw + k->shift + q0;
+                        if (k->valid && at >= 0 && at + kc <= xn) {
+                            copy_masked(rows + t * kc, xd + at, k->valid + q0, kc);
+                        } else {
+                            im2col_rows(d, xd + xo, row, ohw, r, r + 1);
+                            copy_run(rows + t * kc, row + q0, kc);
+                        }
+                    }
+                    pack_t(bp + j * kc, nr, rows, kc, nrow, kc);
+                }
+                const float beta = n == n0 && kb == 0 ? 0.0f : 1.0f;
+                for (int64_t j = 0; j < wpad; j += nr)
+                    for (int64_t i = 0; i < mpad; i += mr)
+                        u.fn(kc, ap + i * kc, bp + j * kc, cg + i * wpad + j, wpad, 1.0f, beta);
+            }
+        }
+}
+
+/* dW[:, r0:r1] of every group = the sum of parts C's (weight_packed), in order. */
+static void weight_store(const conv_dims *d, ukernel u, int64_t r0, int64_t r1, const float *c,
+                         int64_t parts, int64_t part_floats, float *dwd)
+{
+    const int64_t m = d->ocg, nw = r1 - r0;
+    const int64_t mpad = (m + u.mr - 1) / u.mr * u.mr, wpad = (nw + u.nr - 1) / u.nr * u.nr;
+    for (int64_t g = 0; g < d->g; g++)
+        for (int64_t o = 0; o < m; o++) {
+            float *dst = dwd + (g * m + o) * d->kk + r0;
+            const float *src = c + g * mpad * wpad + o * wpad;
+            memcpy(dst, src, (size_t)nw * sizeof *dst);
+            for (int64_t q = 1; q < parts; q++) add_run(dst, src + q * part_floats, nw);
+        }
+}
+
+/* The weight gradient with the micro-kernel: the rows split into blocks when
+ * there are enough for every thread (each block summed over all images, in
+ * order), else the images into parts summed separately and then added in part
+ * order. Either way the result depends on AG_NUM_THREADS (the plan), not on
+ * the threads OpenMP hands out. */
+static ag_status weight_gradient_packed(conv_dims *d, ukernel u, const float *dyd, const float *xd,
+                                        float *dwd)
+{
+    const int nt = cpu_threads();
+    int64_t nblk = 1, parts = 1;
+    if (d->kk >= (int64_t)nt * 2 * u.nr) nblk = nt > 64 ? 64 : nt;
+    else parts = nt < d->n ? nt : d->n;
+    int64_t bounds[65];
+    for (int64_t b = 0; b <= nblk; b++) /* on whole slivers */
+        bounds[b] = b == nblk ? d->kk : (d->kk / u.nr) * b / nblk * u.nr;
+    int64_t widest = 0;
+    for (int64_t b = 0; b < nblk; b++)
+        if (bounds[b + 1] - bounds[b] > widest) widest = bounds[b + 1] - bounds[b];
+    const int64_t units = nblk * parts, cf = weight_c_floats(d, u, widest);
+    const int64_t wf = weight_work_floats(d, u, widest);
+    int64_t threads = units < nt ? units : nt;
+    /* C: one per thread with blocks (stored as each finishes), one per part with parts */
+    int64_t cs = parts > 1 ? parts * cf : threads * cf;
+    if (threads > 1 && (cs + threads * wf) * (int64_t)sizeof(float) > SCRATCH_CAP) {
+        threads = 1;
+        cs = parts * cf;
+    }
+    scratch_buf *buf = scratch_take(cs + threads * wf);
+    if (!buf)
+        return ag_set_error(AG_ERR_OOM, "conv2d_backward_weight: cannot allocate %lld bytes of scratch",
+                            (long long)((cs + threads * wf) * (int64_t)sizeof(float)));
+    float *cbase = buf->data, *wbase = cbase + cs;
+    OMP(omp parallel num_threads((int)threads) if(threads > 1))
+    {
+        const int t = cpu_team_rank();
+        OMP(omp for schedule(dynamic, 1))
+        for (int64_t k = 0; k < units; k++) {
+            const int64_t b = k / parts, q = k % parts;
+            const int64_t n0 = d->n * q / parts, n1 = d->n * (q + 1) / parts;
+            float *c = parts > 1 ? cbase + q * cf : cbase + t * cf;
+            weight_packed(d, u, dyd, xd, bounds[b], bounds[b + 1], n0, n1, c, wbase + t * wf);
+            if (parts == 1) weight_store(d, u, bounds[b], bounds[b + 1], c, 1, cf, dwd);
+        }
+    }
+    if (parts > 1) weight_store(d, u, 0, d->kk, cbase, parts, cf, dwd);
+    scratch_give(buf);
     return AG_OK;
 }
 
@@ -256,45 +1070,67 @@ ag_status cpu_conv2d_backward_weight(void *ctx, const ag_conv2d_params *p, const
     int64_t wn = cpu_numel(dw);
     float *dwd = cpu_f32(dw);
     if (wn == 0) return AG_OK;
-    if (d.n == 0) {
+    if (d.n == 0 || d.ohw == 0) {
         memset(dwd, 0, (size_t)wn * sizeof *dwd);
         return AG_OK;
     }
-    /* each thread: a column buffer, and a partial dw except thread 0, which
-     * accumulates into dw itself; scratch = [nt column buffers][nt - 1 partials] */
-    int64_t col = d.direct ? 0 : d.kk * d.ohw;
-    int nt;
-    float *scratch;
-    if ((s = plan("conv2d_backward_weight", &d, col + wn, -wn, &nt, &scratch))) return s;
+    const ukernel u = d.ocg > 0 ? conv_ukernel() : (ukernel){0, 0, NULL};
+    if (u.fn) {
+        kpos *kp = kpos_table(&d);
+        if (!kp)
+            return ag_set_error(AG_ERR_OOM,
+                                "conv2d_backward_weight: cannot allocate the kernel offset table");
+        d.kp = kp;
+        s = weight_gradient_packed(&d, u, cpu_f32(dy), cpu_f32(x), dwd);
+        free(kp);
+        return s;
+    }
+    /* blocks of the kk rows, one per thread asked for (fewer when narrow) */
+    const int nt = cpu_threads();
+    int64_t nblk = nt;
+    if (nblk > (d.kk + 7) / 8) nblk = (d.kk + 7) / 8;
+    if (nblk < 1) nblk = 1;
+    int64_t bounds[65];
+    if (nblk > 64) nblk = 64;
+    for (int64_t b = 0; b <= nblk; b++) {
+        int64_t e = d.kk * b / nblk;
+        if (b > 0 && b < nblk && d.kk >= 2 * DW_ALIGN * nblk) e = (e + DW_ALIGN / 2) / DW_ALIGN * DW_ALIGN;
+        bounds[b] = e;
+    }
+    int64_t widest = 0;
+    for (int64_t b = 0; b < nblk; b++)
+        if (bounds[b + 1] - bounds[b] > widest) widest = bounds[b + 1] - bounds[b];
+    int64_t per = d.direct ? 0 : lines(widest * d.ohw);
+    int64_t threads = nblk;
+    if (threads > 1 && threads * per * (int64_t)sizeof(float) > SCRATCH_CAP) threads = 1;
+    scratch_buf *buf = per ? scratch_take(threads * per) : NULL;
+    if (per && !buf && threads > 1) buf = scratch_take(per), threads = 1;
+    if (per && !buf)
+        return ag_set_error(AG_ERR_OOM,
+                            "conv2d_backward_weight: cannot allocate %lld bytes of column scratch",
+                            (long long)(per * (int64_t)sizeof(float)));
+    kpos *kp = kpos_table(&d);
+    if (!kp) {
+        scratch_give(buf);
+        return ag_set_error(AG_ERR_OOM,
+                            "conv2d_backward_weight: cannot allocate the kernel offset table");
+    }
+    d.kp = kp;
     const float *dyd = cpu_f32(dy), *xd = cpu_f32(x);
-    float *partials = scratch ? scratch + nt * col - wn : NULL;
-    int used = 1;
-
-    OMP(omp parallel num_threads(nt) if(nt > 1))
-    {
-        int t = cpu_team_rank(), tn = cpu_team_size();
-        if (t == 0) used = tn;
-        float *colbuf = scratch ? scratch + t * col : NULL;
-        float *acc = t == 0 ? dwd : partials + t * wn;
-        int64_t first = d.n * t / tn, end = d.n * (t + 1) / tn;
-        for (int64_t n = first; n < end; n++)
-            for (int64_t g = 0; g < d.g; g++) {
-                const float *xg = xd + (n * d.c + g * d.cg) * d.hw;
-                const float *dyg = dyd + (n * d.oc + g * d.ocg) * d.ohw;
-                if (!d.direct) im2col(&d, xg, colbuf, nt == 1);
-                /* dw_g (+)= dy_g col^T */
-                cpu_sgemm(d.ocg, d.kk, d.ohw, 1.0f, dyg, d.ohw, 1, d.direct ? xg : colbuf, 1,
-                          d.ohw, n == first ? 0.0f : 1.0f, acc + g * d.ocg * d.kk, d.kk);
-            }
-    }
-    if (used > 1) {
-        OMP(omp parallel for schedule(static) num_threads(cpu_threads()) if(wn > 16384))
-        for (int64_t i = 0; i < wn; i++) {
-            float v = dwd[i];
-            for (int t = 1; t < used; t++) v += partials[t * wn + i];
-            dwd[i] = v;
+    float *scratch = buf ? buf->data : NULL;
+    if (threads > 1) {
+        OMP(omp parallel num_threads((int)threads))
+        {
+            float *own = scratch ? scratch + cpu_team_rank() * per : NULL;
+            OMP(omp for schedule(dynamic, 1))
+            for (int64_t b = 0; b < nblk; b++)
+                backward_weight_block(&d, dyd, xd, dwd, bounds[b], bounds[b + 1], own);
         }
+    } else {
+        for (int64_t b = 0; b < nblk; b++)
+            backward_weight_block(&d, dyd, xd, dwd, bounds[b], bounds[b + 1], scratch);
     }
-    free(scratch);
+    free(kp);
+    scratch_give(buf);
     return AG_OK;
 }
