@@ -232,8 +232,8 @@ struct kpos {
     const int32_t *keep, *valid;
 };
 
-/* Largest flags table (floats) the packed path builds; past it, it copies
- * through a temporary im2col row. */
+/* Largest valid-flags table (kh * kw * ohw entries) kpos_table builds; past
+ * it the products go through cpu_sgemm. */
 #define VALID_MAX ((int64_t)1 << 21)
 
 /* The kernel offsets of d and the flags of the flat layout: one allocation,
@@ -415,6 +415,19 @@ static ukernel conv_ukernel(void)
     return (ukernel){0, 0, NULL};
 }
 
+/* Whether the packed path suits a product whose packed A has m rows (the
+ * micro-kernel pads them to mr) and B n columns: flat layouts only (im2col
+ * reads the input in place through the valid flags, which kpos_table builds
+ * for them), and tiles at least 40% full (a depthwise layer's single output
+ * channel would waste 11 of 12 rows; cpu_sgemm has a matrix-vector path). */
+static bool packed_suits(const conv_dims *d, ukernel u, int64_t m, int64_t n)
+{
+    if (!u.fn || !d->flat || d->kh * d->kw * d->ohw > VALID_MAX || m <= 0 || n <= 0) return false;
+    const double fm = (double)m / (double)((m + u.mr - 1) / u.mr * u.mr);
+    const double fn = (double)n / (double)((n + u.nr - 1) / u.nr * u.nr);
+    return fm * fn >= 0.4;
+}
+
 /* k blocks of the packed products: a B sliver of PK_KC x 32 floats fits L1 */
 #define PK_KC 256
 
@@ -518,24 +531,36 @@ DENSE static void put_masked(float *restrict panel, int64_t kc, int64_t nr, int6
     }
 }
 
-/* Row p of a panel from row r of an image's column matrix, at columns j ..
- * j + ohw; the image's group of channels starts at xd + xo, a tensor of xn
- * floats. Flat layouts read the input shifted and masked, straight from the
- * tensor where the whole shifted row lies inside it; otherwise through an
- * im2col row. */
+/* Outputs [q0, q0 + len) of column row r (kernel offset k) of a flat layout,
+ * from its input plane x: the part that reads inside the plane masked, the
+ * rest 0. Needs k->valid. */
+static void flat_segment(const kpos *k, const float *x, float *dst, int64_t q0, int64_t len)
+{
+    const int64_t a = k->qa > q0 ? k->qa : q0, b = min64(k->qb, q0 + len);
+    if (a >= b) {
+        zero_run(dst, len);
+        return;
+    }
+    zero_run(dst, a - q0);
+    copy_masked(dst + (a - q0), x + a + k->shift, k->valid + a, b - a);
+    zero_run(dst + (b - q0), q0 + len - b);
+}
+
+/* Row p of a panel from row r of an image's column matrix (a flat layout
+ * with valid flags), at columns j .. j + ohw; the image's group of channels
+ * starts at xd + xo, a tensor of xn floats. The input shifted and masked,
+ * straight from the tensor where the whole shifted row lies inside it (every
+ * plane but the tensor's first and last), else through row. */
 static void panel_im2col(const conv_dims *d, float *panel, int64_t kc, int64_t nr, int64_t p,
                          int64_t j, const float *xd, int64_t xo, int64_t xn, int64_t r, float *row)
 {
-    const int64_t nk = d->kh * d->kw;
+    const int64_t nk = d->kh * d->kw, xc = xo + r / nk * d->hw;
     const kpos *k = &d->kp[r % nk];
-    if (k->valid) {
-        const int64_t at = xo + r / nk * d->hw + k->shift;
-        if (at >= 0 && at + d->ohw <= xn) {
-            put_masked(panel, kc, nr, p, j, xd + at, k->valid, d->ohw);
-            return;
-        }
+    if (xc + k->shift >= 0 && xc + k->shift + d->ohw <= xn) {
+        put_masked(panel, kc, nr, p, j, xd + xc + k->shift, k->valid, d->ohw);
+        return;
     }
-    im2col_rows(d, xd + xo, row, d->ohw, r, r + 1);
+    flat_segment(k, xd + xc, row, 0, d->ohw);
     put_row(panel, kc, nr, p, j, row, d->ohw);
 }
 
@@ -856,7 +881,7 @@ ag_status cpu_conv2d(void *ctx, const ag_conv2d_params *p, const ag_view *y, con
     const float *wd = cpu_f32(w);
     ukernel u = conv_ukernel();
     /* A = W_g [ocg, kk], row-major */
-    packed_a *pa = u.fn && !d.direct && d.kk > 0
+    packed_a *pa = !d.direct && d.kk > 0 && packed_suits(&d, u, d.ocg, d.ohw)
                        ? pack_weights(u, d.g, d.ocg, d.kk, wd, d.ocg * d.kk, d.kk, 1)
                        : NULL;
     return run_chunks("conv2d", &d, forward_chunk, forward_chunk_packed, pa, cpu_f32(x), wd,
@@ -874,7 +899,7 @@ ag_status cpu_conv2d_backward_input(void *ctx, const ag_conv2d_params *p, const 
     const float *wd = cpu_f32(w);
     ukernel u = conv_ukernel();
     /* A = W_g^T [kk, ocg]: A(i, p) = W_g[p * kk + i] */
-    packed_a *pa = u.fn && !d.direct && d.ocg > 0
+    packed_a *pa = !d.direct && d.ocg > 0 && packed_suits(&d, u, d.kk, d.ohw)
                        ? pack_weights(u, d.g, d.kk, d.ocg, wd, d.ocg * d.kk, 1, d.kk)
                        : NULL;
     return run_chunks("conv2d_backward_input", &d, backward_input_chunk,
@@ -948,7 +973,7 @@ static int64_t weight_work_floats(const conv_dims *d, ukernel u, int64_t nw)
 {
     const int64_t mpad = (d->ocg + u.mr - 1) / u.mr * u.mr, wpad = (nw + u.nr - 1) / u.nr * u.nr;
     const int64_t nkb = (d->ohw + PK_KC - 1) / PK_KC, kcb = (d->ohw + nkb - 1) / nkb;
-    return lines(mpad * kcb) + lines(wpad * kcb) + lines(u.nr * kcb) + lines(d->ohw);
+    return lines(mpad * kcb) + lines(wpad * kcb) + lines(u.nr * kcb);
 }
 
 /* The weight gradient through packed panels: c (weight_c_floats) = the sum
@@ -963,7 +988,7 @@ static void weight_packed(const conv_dims *d, ukernel u, const float *dyd, const
     const int64_t nkb = (ohw + PK_KC - 1) / PK_KC, kcb = (ohw + nkb - 1) / nkb;
     const int64_t nk = d->kh * d->kw, xn = d->n * d->c * d->hw;
     float *ap = work, *bp = ap + lines(mpad * kcb);
-    float *rows = bp + lines(wpad * kcb), *row = rows + lines(nr * kcb);
+    float *rows = bp + lines(wpad * kcb);
     for (int64_t n = n0; n < n1; n++)
         for (int64_t g = 0; g < d->g; g++) {
             const float *dyg = dyd + (n * d->oc + g * d->ocg) * ohw;
@@ -976,15 +1001,13 @@ static void weight_packed(const conv_dims *d, ukernel u, const float *dyd, const
                 for (int64_t j = 0; j < wpad; j += nr) {
                     const int64_t nrow = min64(nr, nw - j);
                     for (int64_t t = 0; t < nrow; t++) {
-                        const int64_t r = r0 + j + t;
+                        const int64_t r = r0 + j + t, xc = xo + r / nk * d->hw;
                         const kpos *k = &d->kp[r % nk];
-                        const int64_t at = xo + r / nk * d->hw + k->shift + q0;
-                        if (k->valid && at >= 0 && at + kc <= xn) {
+                        const int64_t at = xc + k->shift + q0;
+                        if (at >= 0 && at + kc <= xn)
                             copy_masked(rows + t * kc, xd + at, k->valid + q0, kc);
-                        } else {
-                            im2col_rows(d, xd + xo, row, ohw, r, r + 1);
-                            copy_run(rows + t * kc, row + q0, kc);
-                        }
+                        else
+                            flat_segment(k, xd + xc, rows + t * kc, q0, kc);
                     }
                     pack_t(bp + j * kc, nr, rows, kc, nrow, kc);
                 }
@@ -1074,8 +1097,8 @@ ag_status cpu_conv2d_backward_weight(void *ctx, const ag_conv2d_params *p, const
         memset(dwd, 0, (size_t)wn * sizeof *dwd);
         return AG_OK;
     }
-    const ukernel u = d.ocg > 0 ? conv_ukernel() : (ukernel){0, 0, NULL};
-    if (u.fn) {
+    const ukernel u = conv_ukernel();
+    if (packed_suits(&d, u, d.ocg, d.kk)) {
         kpos *kp = kpos_table(&d);
         if (!kp)
             return ag_set_error(AG_ERR_OOM,
