@@ -282,11 +282,13 @@ static kpos *kpos_table(const conv_dims *d)
 static void im2col_rows(const conv_dims *d, const float *x, float *col, int64_t ld, int64_t r0,
                         int64_t r1)
 {
-    const kpos *kp = d->kp;
     const int64_t ow = d->ow, nk = d->kh * d->kw;
-    for (int64_t r = r0; r < r1; r++) {
-        const kpos *k = &kp[r % nk];
-        const float *xc = x + r / nk * d->hw;
+    /* row r: channel ch, kernel offset kp[ki] (no divisions per row: tiny
+     * images have many short rows) */
+    int64_t ch = r0 / nk, ki = r0 % nk;
+    for (int64_t r = r0; r < r1; r++, ki = ki + 1 == nk ? (ch++, 0) : ki + 1) {
+        const kpos *k = &d->kp[ki];
+        const float *xc = x + ch * d->hw;
         float *c = col + (r - r0) * ld;
         zero_run(c, k->r_lo * ow);
         zero_run(c + k->r_hi * ow, (d->oh - k->r_hi) * ow);
@@ -309,7 +311,7 @@ static void im2col_rows(const conv_dims *d, const float *x, float *col, int64_t 
             float *co = c + oh * ow;
             const float *xr = xc + (oh * d->sh + k->roff) * d->w + k->coff;
             for (int64_t o = 0; o < k->lo; o++) co[o] = 0.0f;
-            if (d->sw == 1)
+            if (d->sw == 1 && k->hi - k->lo >= 2 * BLK) /* short rows: no call */
                 copy_run(co + k->lo, xr + k->lo, k->hi - k->lo);
             else
                 for (int64_t o = k->lo; o < k->hi; o++) co[o] = xr[o * d->sw];
@@ -325,10 +327,9 @@ static void im2col_rows(const conv_dims *d, const float *x, float *col, int64_t 
 static void col2im_channels(const conv_dims *d, const float *col, int64_t ld, float *x, int64_t c0,
                             int64_t c1)
 {
-    const kpos *kp = d->kp;
     const int64_t ow = d->ow, nk = d->kh * d->kw;
     for (int64_t r = c0 * nk; r < c1 * nk; r++) {
-        const kpos *k = &kp[r % nk];
+        const kpos *k = &d->kp[r - r / nk * nk];
         const float *c = col + r * ld;
         float *xc = x + r / nk * d->hw;
         if (k->r_lo >= k->r_hi) continue;
@@ -344,7 +345,7 @@ static void col2im_channels(const conv_dims *d, const float *col, int64_t ld, fl
         for (int64_t oh = k->r_lo; oh < k->r_hi; oh++) {
             const float *co = c + oh * ow;
             float *xr = xc + (oh * d->sh + k->roff) * d->w + k->coff;
-            if (d->sw == 1)
+            if (d->sw == 1 && k->hi - k->lo >= 2 * BLK)
                 add_run(xr + k->lo, co + k->lo, k->hi - k->lo);
             else
                 for (int64_t o = k->lo; o < k->hi; o++) xr[o * d->sw] += co[o];
@@ -682,12 +683,13 @@ static void forward_chunk(const conv_dims *d, const float *xd, const float *wd, 
         }
         const float *b = xg; /* direct: one image, its own columns */
         if (!d->direct) {
-            const int64_t rows = nb * d->kk;
+            /* in blocks of 64 rows of an image */
+            const int64_t rb = (d->kk + 63) / 64, blocks = nb * rb;
             OMP(omp parallel for schedule(static) num_threads(cpu_threads())
-                if(par && rows * ohw >= PAR_COPY_MIN))
-            for (int64_t t = 0; t < rows; t++) {
-                int64_t i = t / d->kk, r = t % d->kk;
-                im2col_rows(d, xg + i * d->c * d->hw, col + r * ld + i * ohw, ld, r, r + 1);
+                if(par && nb * d->kk * ohw >= PAR_COPY_MIN))
+            for (int64_t t = 0; t < blocks; t++) {
+                int64_t i = t / rb, r0 = t % rb * 64, r1 = min64(d->kk, r0 + 64);
+                im2col_rows(d, xg + i * d->c * d->hw, col + r0 * ld + i * ohw, ld, r0, r1);
             }
             b = col;
         }
