@@ -1,11 +1,19 @@
-/* 2-D convolution (NCHW) as im2col + cpu_sgemm.
+/* 2-D convolution (NCHW) as im2col + GEMM.
  *
  * The column matrix of a group of channels has a row per (input channel,
  * kernel row, kernel column) and a column per output pixel. The columns of a
  * chunk of images sit side by side ([C/g * KH * KW, images * OH * OW]), so the
  * products stay wide when the images are small (a 14x14 output alone is only
  * 196 columns) and the weights are packed once a chunk rather than once an
- * image.
+ * image. In stride-1 layouts whose output rows are as wide as the input's
+ * ("same" padding) a column row is the input plane shifted and masked, so
+ * im2col reads it in place in one run.
+ *
+ * The products: where cpu_isa() has an AVX micro-kernel and the layout is such
+ * a flat one, they call the kernel directly - the weights packed once a call,
+ * the column rows (or the output gradients) written straight into the
+ * kernel's panel layout, with no column matrix in between. Otherwise they go
+ * through cpu_sgemm with a column matrix.
  *
  * Threading:
  *  - forward and input gradient: chunks are independent (each writes its own
@@ -14,13 +22,15 @@
  *    each with its own scratch and serial products; with few (a batch of one)
  *    the chunks run in turn and the product and the copies thread themselves.
  *  - weight gradient: the rows of the column matrix (the columns of dW) are cut
- *    into blocks, each built and accumulated over the images by one thread: no
- *    partial sums to reduce, and every image's contribution is added in the same
- *    order whichever thread holds the block.
- * Chunk and block sizes depend on the shapes and AG_NUM_THREADS (or the core
- * count) only, never on how many threads OpenMP hands out, so results are the
- * same from call to call. Scratch memory is kept between calls: a fresh large
- * malloc is a fresh mmap, whose page faults cost more than a small layer. */
+ *    into blocks, each built and accumulated over the images by one thread, so
+ *    there are no partial sums; rows too few to give every thread whole tiles
+ *    (the packed path) split the images instead, into parts summed apart and
+ *    then added in part order.
+ * Chunk, block and part sizes depend on the shapes and AG_NUM_THREADS (or the
+ * core count) only, never on how many threads OpenMP hands out, so results
+ * are the same from call to call. Scratch memory is kept between calls: a
+ * fresh large malloc is a fresh mmap, whose page faults cost more than a
+ * small layer. */
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -43,6 +53,9 @@
  * L2: the columns go out to memory and back). Wider chunks gain nothing. */
 #define WIDE_N 512
 #define COL_CAP ((int64_t)1 << 20)
+/* Most floats of scratch a thread's chunk of one image may take on the packed
+ * path (panel and product: about ohw * (256 + the output channels)). */
+#define PACKED_CAP ((int64_t)1 << 22)
 /* Chunks a thread gets at least, when the batch has enough images. */
 #define CHUNKS_PER_THREAD 4
 /* Copies below this many floats stay on the calling thread. */
@@ -232,8 +245,8 @@ struct kpos {
     const int32_t *keep, *valid;
 };
 
-/* Largest flags table (floats) the packed path builds; past it, it copies
- * through a temporary im2col row. */
+/* Largest valid-flags table (kh * kw * ohw entries) kpos_table builds; past
+ * it the products go through cpu_sgemm. */
 #define VALID_MAX ((int64_t)1 << 21)
 
 /* The kernel offsets of d and the flags of the flat layout: one allocation,
@@ -282,11 +295,13 @@ static kpos *kpos_table(const conv_dims *d)
 static void im2col_rows(const conv_dims *d, const float *x, float *col, int64_t ld, int64_t r0,
                         int64_t r1)
 {
-    const kpos *kp = d->kp;
     const int64_t ow = d->ow, nk = d->kh * d->kw;
-    for (int64_t r = r0; r < r1; r++) {
-        const kpos *k = &kp[r % nk];
-        const float *xc = x + r / nk * d->hw;
+    /* row r: channel ch, kernel offset kp[ki] (no divisions per row: tiny
+     * images have many short rows) */
+    int64_t ch = r0 / nk, ki = r0 % nk;
+    for (int64_t r = r0; r < r1; r++, ki = ki + 1 == nk ? (ch++, 0) : ki + 1) {
+        const kpos *k = &d->kp[ki];
+        const float *xc = x + ch * d->hw;
         float *c = col + (r - r0) * ld;
         zero_run(c, k->r_lo * ow);
         zero_run(c + k->r_hi * ow, (d->oh - k->r_hi) * ow);
@@ -309,7 +324,7 @@ static void im2col_rows(const conv_dims *d, const float *x, float *col, int64_t 
             float *co = c + oh * ow;
             const float *xr = xc + (oh * d->sh + k->roff) * d->w + k->coff;
             for (int64_t o = 0; o < k->lo; o++) co[o] = 0.0f;
-            if (d->sw == 1)
+            if (d->sw == 1 && k->hi - k->lo >= 2 * BLK) /* short rows: no call */
                 copy_run(co + k->lo, xr + k->lo, k->hi - k->lo);
             else
                 for (int64_t o = k->lo; o < k->hi; o++) co[o] = xr[o * d->sw];
@@ -325,10 +340,9 @@ static void im2col_rows(const conv_dims *d, const float *x, float *col, int64_t 
 static void col2im_channels(const conv_dims *d, const float *col, int64_t ld, float *x, int64_t c0,
                             int64_t c1)
 {
-    const kpos *kp = d->kp;
     const int64_t ow = d->ow, nk = d->kh * d->kw;
     for (int64_t r = c0 * nk; r < c1 * nk; r++) {
-        const kpos *k = &kp[r % nk];
+        const kpos *k = &d->kp[r - r / nk * nk];
         const float *c = col + r * ld;
         float *xc = x + r / nk * d->hw;
         if (k->r_lo >= k->r_hi) continue;
@@ -344,7 +358,7 @@ static void col2im_channels(const conv_dims *d, const float *col, int64_t ld, fl
         for (int64_t oh = k->r_lo; oh < k->r_hi; oh++) {
             const float *co = c + oh * ow;
             float *xr = xc + (oh * d->sh + k->roff) * d->w + k->coff;
-            if (d->sw == 1)
+            if (d->sw == 1 && k->hi - k->lo >= 2 * BLK)
                 add_run(xr + k->lo, co + k->lo, k->hi - k->lo);
             else
                 for (int64_t o = k->lo; o < k->hi; o++) xr[o * d->sw] += co[o];
@@ -390,13 +404,15 @@ static int64_t lines(int64_t floats) { return (floats + 15) / 16 * 16; }
 
 /* ---- products on packed panels ---------------------------------------------------- */
 
-/* Where the AVX kernels can be called directly, forward and input-gradient
- * products skip cpu_sgemm: the weights are packed once a call, and each
+/* Where the AVX kernels can be called directly, the products skip cpu_sgemm.
+ * Forward and input gradient: the weights are packed once a call, and each
  * chunk's other operand is written straight into the micro-kernel's panel
  * layout (B slivers of nr columns, k-major), by im2col for the forward and by
- * a copy of the output gradient for the input gradient. That saves writing a
- * column matrix, reading it back and packing it again (a third of the forward
- * product's time). Other ISAs use cpu_sgemm. */
+ * a copy of the output gradients for the input gradient. Weight gradient:
+ * each image's dy and column rows are packed by 4 x 4 transposes. That saves
+ * writing a column matrix, reading it back and packing it again (the tutorial
+ * CNN's second layer: forward 32 -> 24 ms a batch of 128 on one core). Other
+ * ISAs use cpu_sgemm. */
 typedef struct ukernel {
     int64_t mr, nr;
     cpu_gemm_ukernel fn;
@@ -413,6 +429,19 @@ static ukernel conv_ukernel(void)
     }
 #endif
     return (ukernel){0, 0, NULL};
+}
+
+/* Whether the packed path suits a product whose packed A has m rows (the
+ * micro-kernel pads them to mr) and B n columns: flat layouts only (im2col
+ * reads the input in place through the valid flags, which kpos_table builds
+ * for them), and tiles at least 40% full (a depthwise layer's single output
+ * channel would waste 11 of 12 rows; cpu_sgemm has a matrix-vector path). */
+static bool packed_suits(const conv_dims *d, ukernel u, int64_t m, int64_t n)
+{
+    if (!u.fn || !d->flat || d->kh * d->kw * d->ohw > VALID_MAX || m <= 0 || n <= 0) return false;
+    const double fm = (double)m / (double)((m + u.mr - 1) / u.mr * u.mr);
+    const double fn = (double)n / (double)((n + u.nr - 1) / u.nr * u.nr);
+    return fm * fn >= 0.4;
 }
 
 /* k blocks of the packed products: a B sliver of PK_KC x 32 floats fits L1 */
@@ -518,24 +547,36 @@ DENSE static void put_masked(float *restrict panel, int64_t kc, int64_t nr, int6
     }
 }
 
-/* Row p of a panel from row r of an image's column matrix, at columns j ..
- * j + ohw; the image's group of channels starts at xd + xo, a tensor of xn
- * floats. Flat layouts read the input shifted and masked, straight from the
- * tensor where the whole shifted row lies inside it; otherwise through an
- * im2col row. */
+/* Outputs [q0, q0 + len) of column row r (kernel offset k) of a flat layout,
+ * from its input plane x: the part that reads inside the plane masked, the
+ * rest 0. Needs k->valid. */
+static void flat_segment(const kpos *k, const float *x, float *dst, int64_t q0, int64_t len)
+{
+    const int64_t a = k->qa > q0 ? k->qa : q0, b = min64(k->qb, q0 + len);
+    if (a >= b) {
+        zero_run(dst, len);
+        return;
+    }
+    zero_run(dst, a - q0);
+    copy_masked(dst + (a - q0), x + a + k->shift, k->valid + a, b - a);
+    zero_run(dst + (b - q0), q0 + len - b);
+}
+
+/* Row p of a panel from row r of an image's column matrix (a flat layout
+ * with valid flags), at columns j .. j + ohw; the image's group of channels
+ * starts at xd + xo, a tensor of xn floats. The input shifted and masked,
+ * straight from the tensor where the whole shifted row lies inside it (every
+ * plane but the tensor's first and last), else through row. */
 static void panel_im2col(const conv_dims *d, float *panel, int64_t kc, int64_t nr, int64_t p,
                          int64_t j, const float *xd, int64_t xo, int64_t xn, int64_t r, float *row)
 {
-    const int64_t nk = d->kh * d->kw;
+    const int64_t nk = d->kh * d->kw, xc = xo + r / nk * d->hw;
     const kpos *k = &d->kp[r % nk];
-    if (k->valid) {
-        const int64_t at = xo + r / nk * d->hw + k->shift;
-        if (at >= 0 && at + d->ohw <= xn) {
-            put_masked(panel, kc, nr, p, j, xd + at, k->valid, d->ohw);
-            return;
-        }
+    if (xc + k->shift >= 0 && xc + k->shift + d->ohw <= xn) {
+        put_masked(panel, kc, nr, p, j, xd + xc + k->shift, k->valid, d->ohw);
+        return;
     }
-    im2col_rows(d, xd + xo, row, d->ohw, r, r + 1);
+    flat_segment(k, xd + xc, row, 0, d->ohw);
     put_row(panel, kc, nr, p, j, row, d->ohw);
 }
 
@@ -618,6 +659,9 @@ static ag_status plan_scratch(const char *op, const conv_dims *d, chunk_plan *cp
                               scratch_buf **buf, int64_t *per_thread)
 {
     const int64_t cap = SCRATCH_CAP / (int64_t)sizeof(float);
+    /* the packed path holds a chunk's whole panel: large images go through
+     * cpu_sgemm, which blocks its own */
+    if (cp->packed && chunk_floats(d, cp, 1) > PACKED_CAP) cp->packed = false;
     if (cp->outer && cp->nt * chunk_floats(d, cp, cp->nb) > cap) cp->nb = 1;
     if (cp->outer && cp->nt * chunk_floats(d, cp, cp->nb) > cap) cp->outer = false;
     if (cp->packed && !cp->outer && cp->nt > 1) cp->packed = false;
@@ -657,12 +701,13 @@ static void forward_chunk(const conv_dims *d, const float *xd, const float *wd, 
         }
         const float *b = xg; /* direct: one image, its own columns */
         if (!d->direct) {
-            const int64_t rows = nb * d->kk;
+            /* in blocks of 64 rows of an image */
+            const int64_t rb = (d->kk + 63) / 64, blocks = nb * rb;
             OMP(omp parallel for schedule(static) num_threads(cpu_threads())
-                if(par && rows * ohw >= PAR_COPY_MIN))
-            for (int64_t t = 0; t < rows; t++) {
-                int64_t i = t / d->kk, r = t % d->kk;
-                im2col_rows(d, xg + i * d->c * d->hw, col + r * ld + i * ohw, ld, r, r + 1);
+                if(par && nb * d->kk * ohw >= PAR_COPY_MIN))
+            for (int64_t t = 0; t < blocks; t++) {
+                int64_t i = t / rb, r0 = t % rb * 64, r1 = min64(d->kk, r0 + 64);
+                im2col_rows(d, xg + i * d->c * d->hw, col + r0 * ld + i * ohw, ld, r0, r1);
             }
             b = col;
         }
@@ -856,7 +901,7 @@ ag_status cpu_conv2d(void *ctx, const ag_conv2d_params *p, const ag_view *y, con
     const float *wd = cpu_f32(w);
     ukernel u = conv_ukernel();
     /* A = W_g [ocg, kk], row-major */
-    packed_a *pa = u.fn && !d.direct && d.kk > 0
+    packed_a *pa = !d.direct && d.kk > 0 && packed_suits(&d, u, d.ocg, d.ohw)
                        ? pack_weights(u, d.g, d.ocg, d.kk, wd, d.ocg * d.kk, d.kk, 1)
                        : NULL;
     return run_chunks("conv2d", &d, forward_chunk, forward_chunk_packed, pa, cpu_f32(x), wd,
@@ -874,7 +919,7 @@ ag_status cpu_conv2d_backward_input(void *ctx, const ag_conv2d_params *p, const 
     const float *wd = cpu_f32(w);
     ukernel u = conv_ukernel();
     /* A = W_g^T [kk, ocg]: A(i, p) = W_g[p * kk + i] */
-    packed_a *pa = u.fn && !d.direct && d.ocg > 0
+    packed_a *pa = !d.direct && d.ocg > 0 && packed_suits(&d, u, d.kk, d.ohw)
                        ? pack_weights(u, d.g, d.kk, d.ocg, wd, d.ocg * d.kk, 1, d.kk)
                        : NULL;
     return run_chunks("conv2d_backward_input", &d, backward_input_chunk,
@@ -948,7 +993,7 @@ static int64_t weight_work_floats(const conv_dims *d, ukernel u, int64_t nw)
 {
     const int64_t mpad = (d->ocg + u.mr - 1) / u.mr * u.mr, wpad = (nw + u.nr - 1) / u.nr * u.nr;
     const int64_t nkb = (d->ohw + PK_KC - 1) / PK_KC, kcb = (d->ohw + nkb - 1) / nkb;
-    return lines(mpad * kcb) + lines(wpad * kcb) + lines(u.nr * kcb) + lines(d->ohw);
+    return lines(mpad * kcb) + lines(wpad * kcb) + lines(u.nr * kcb);
 }
 
 /* The weight gradient through packed panels: c (weight_c_floats) = the sum
@@ -963,7 +1008,7 @@ static void weight_packed(const conv_dims *d, ukernel u, const float *dyd, const
     const int64_t nkb = (ohw + PK_KC - 1) / PK_KC, kcb = (ohw + nkb - 1) / nkb;
     const int64_t nk = d->kh * d->kw, xn = d->n * d->c * d->hw;
     float *ap = work, *bp = ap + lines(mpad * kcb);
-    float *rows = bp + lines(wpad * kcb), *row = rows + lines(nr * kcb);
+    float *rows = bp + lines(wpad * kcb);
     for (int64_t n = n0; n < n1; n++)
         for (int64_t g = 0; g < d->g; g++) {
             const float *dyg = dyd + (n * d->oc + g * d->ocg) * ohw;
@@ -976,15 +1021,13 @@ static void weight_packed(const conv_dims *d, ukernel u, const float *dyd, const
                 for (int64_t j = 0; j < wpad; j += nr) {
                     const int64_t nrow = min64(nr, nw - j);
                     for (int64_t t = 0; t < nrow; t++) {
-                        const int64_t r = r0 + j + t;
+                        const int64_t r = r0 + j + t, xc = xo + r / nk * d->hw;
                         const kpos *k = &d->kp[r % nk];
-                        const int64_t at = xo + r / nk * d->hw + k->shift + q0;
-                        if (k->valid && at >= 0 && at + kc <= xn) {
+                        const int64_t at = xc + k->shift + q0;
+                        if (at >= 0 && at + kc <= xn)
                             copy_masked(rows + t * kc, xd + at, k->valid + q0, kc);
-                        } else {
-                            im2col_rows(d, xd + xo, row, ohw, r, r + 1);
-                            copy_run(rows + t * kc, row + q0, kc);
-                        }
+                        else
+                            flat_segment(k, xd + xc, rows + t * kc, q0, kc);
                     }
                     pack_t(bp + j * kc, nr, rows, kc, nrow, kc);
                 }
@@ -1074,8 +1117,8 @@ ag_status cpu_conv2d_backward_weight(void *ctx, const ag_conv2d_params *p, const
         memset(dwd, 0, (size_t)wn * sizeof *dwd);
         return AG_OK;
     }
-    const ukernel u = d.ocg > 0 ? conv_ukernel() : (ukernel){0, 0, NULL};
-    if (u.fn) {
+    const ukernel u = conv_ukernel();
+    if (packed_suits(&d, u, d.ocg, d.kk)) {
         kpos *kp = kpos_table(&d);
         if (!kp)
             return ag_set_error(AG_ERR_OOM,
