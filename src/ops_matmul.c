@@ -101,17 +101,81 @@ ag_tensor *ag_matmul(ag_tensor *a, ag_tensor *b)
     return ag__done(y);
 }
 
+/* x seen as [rows, in] (an alias when x is contiguous, else a copy). */
+static ag_tensor *as_rows(ag_tensor *x)
+{
+    int64_t shape[2] = {-1, x->shape[x->ndim - 1]};
+    return x->ndim == 2 ? x : ag_reshape(x, 2, shape);
+}
+
+/* Linear is one node rather than matmul(x, W^T) + b: the weight's gradient
+ * gy^T x is computed straight into a fresh [out, in] tensor that becomes the
+ * leaf's gradient as it is, where the transpose node would hand back a
+ * transposed view that must be copied. */
+static ag_status linear_bwd(ag_node *n, ag_tensor *gy, ag_tensor **gx)
+{
+    ag_tensor *x = n->in[0], *w = n->in[1], *b = n->nin > 2 ? n->in[2] : NULL;
+    if (x->requires_grad && !(gx[0] = ag_matmul(gy, w))) return ag_last_status();
+    if (!(w->requires_grad || (b && b->requires_grad))) return AG_OK;
+    ag_tensor *g2 = as_rows(gy);
+    if (!g2) return ag_last_status();
+    if (w->requires_grad) {
+        ag_tensor *x2 = as_rows(x);
+        if (!x2 || !(gx[1] = ag_matmul(ag_transpose(g2, 0, 1), x2))) return ag_last_status();
+    }
+    if (b && b->requires_grad && !(gx[2] = ag_sum(g2, 1, (const int[]){0}, false)))
+        return ag_last_status();
+    return AG_OK;
+}
+
 ag_tensor *ag_linear(ag_tensor *x, ag_tensor *weight, ag_tensor *bias)
 {
     if (!ag__check("linear", x, AG_F32) || !ag__check("linear", weight, AG_F32)) return NULL;
+    if (bias && !ag__check("linear", bias, AG_F32)) return NULL;
     if (weight->ndim != 2)
         return ag_set_error(AG_ERR_SHAPE, "linear: weight must be [out, in], got %d dims",
                             weight->ndim), NULL;
-    if (bias && (bias->ndim != 1 || bias->shape[0] != weight->shape[0]))
-        return ag_set_error(AG_ERR_SHAPE, "linear: bias must be [%lld]", (long long)weight->shape[0]),
-               NULL;
+    int64_t out = weight->shape[0], in = weight->shape[1];
+    if (bias && (bias->ndim != 1 || bias->shape[0] != out))
+        return ag_set_error(AG_ERR_SHAPE, "linear: bias must be [%lld]", (long long)out), NULL;
+    if (x->ndim == 0 || x->shape[x->ndim - 1] != in) {
+        char sx[160];
+        ag__shape_fmt(x->ndim, x->shape, sx, sizeof sx);
+        return ag_set_error(AG_ERR_SHAPE, "linear: input %s does not end in the weight's %lld "
+                                          "input features", sx, (long long)in), NULL;
+    }
+    if (!ag__same_device("linear", x, weight) || (bias && !ag__same_device("linear", x, bias)))
+        return NULL;
+
     ag_scope_begin();
-    ag_tensor *y = ag_matmul(x, ag_transpose(weight, 0, 1));
-    if (bias) y = ag_add(y, bias);
+    int64_t shape[AG_MAX_DIMS];
+    for (int d = 0; d < x->ndim; d++) shape[d] = x->shape[d];
+    shape[x->ndim - 1] = out;
+    ag_view vx, vw;
+    ag_no_grad_begin(); /* layout work, not part of the graph */
+    ag_tensor *x2 = as_rows(x), *wt = ag_transpose(weight, 0, 1);
+    if (x2 && !as_3d(x2, 0, &vx)) x2 = ag__contig(x2), x2 && as_3d(x2, 0, &vx);
+    if (wt && !as_3d(wt, 0, &vw)) wt = ag__contig(wt), wt && as_3d(wt, 0, &vw);
+    ag_no_grad_end();
+    ag_tensor *y = x2 && wt ? ag__empty_on(ag__dev(x), AG_F32, x->ndim, shape) : NULL;
+    if (!y) return ag__done(NULL);
+    int64_t rows = x2->shape[0];
+    ag_device *dev = ag__dev(x);
+    float beta = 0.0f;
+    if (bias) { /* y starts as the bias on every row; the GEMM adds onto it */
+        ag_view vy2 = {.buf = y->st->buf, .dtype = AG_F32, .ndim = 2, .shape = {rows, out},
+                       .stride = {out, 1}};
+        ag_view vb = {.buf = bias->st->buf, .offset = bias->offset, .dtype = AG_F32, .ndim = 2,
+                      .shape = {rows, out}, .stride = {0, bias->stride[0]}};
+        if (AG_BK(dev, copy, &vy2, &vb) != AG_OK) return ag__done(NULL);
+        beta = 1.0f;
+    }
+    ag_view vy = {.buf = y->st->buf, .dtype = AG_F32, .ndim = 3, .shape = {1, rows, out},
+                  .stride = {rows * out, out, 1}};
+    ag_tensor *in3[3] = {x, weight, bias};
+    ag_node *node;
+    if (AG_BK(dev, gemm, 1.0f, beta, &vy, &vx, &vw) != AG_OK ||
+        ag__record(y, "linear", linear_bwd, bias ? 3 : 2, in3, &node) != AG_OK)
+        y = NULL;
     return ag__done(y);
 }

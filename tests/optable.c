@@ -282,6 +282,7 @@ static const ot_family F_MATMUL[] = {
 static const ot_family F_LINEAR[] = {
     FAM("[1,1] W[1,1] b[1]", 1, NULL, IN(2, 1, 1), IN(2, 1, 1), IN(1, 1)),
     FAM("[3,7] W[5,7] b[5]", 7, NULL, IN(2, 3, 7), IN(2, 5, 7), IN(1, 5)),
+    FAM("[7] W[5,7]T b[5]", 7, NULL, IN(1, 7), INL(T_, 2, 5, 7), IN(1, 5)),
     FAM("[33,65] W[17,65] b[17]", 65, NULL, IN(2, 33, 65), IN(2, 17, 65), IN(1, 17)),
     FAM("[2,3,7]T W[4,7] no bias", 7, NULL, INL(T_, 3, 2, 3, 7), IN(2, 4, 7)),
     FAM("[4,1500] W[3,1500]S b[3]", 1500, NULL, IN(2, 4, 1500), INL(S_, 2, 3, 1500), IN(1, 3)),
