@@ -39,12 +39,10 @@
 #               Haswell with AVX2), because OpenBLAS 0.3.21 does not recognise
 #               every CPU and then falls back to slow generic kernels (Prescott);
 #               own: OpenBLAS's own choice; NAME: that OPENBLAS_CORETYPE.
-# anygrad runs with its default threads; set AG_NUM_THREADS to change that.
-# Without it the CPU backend lets OpenMP pick fewer threads while the system
-# load average is high, and that average also counts this script's own recent
-# PyTorch runs: on 2 cores anygrad then trained the CNN on one thread.
-# For a comparison at both libraries' best settings run it as
-#   AG_NUM_THREADS=2 bench/compare_torch.sh --workloads cnn-adam
+# anygrad runs with its default threads (every core); set AG_NUM_THREADS to
+# change that. On a machine other processes keep busy, fewer threads than cores
+# can be faster for both libraries (a barrier waits for a descheduled thread):
+# quote ratios from quiet runs, and say which thread counts were used.
 set -u
 cd "$(dirname "$0")/.." || exit 1
 BUILD=build

@@ -25,11 +25,10 @@ int cpu_threads(void)
         if (errno == 0 && *end == '\0' && v > 0 && v <= CPU_MAX_THREADS) return (int)v;
     }
 #ifdef _OPENMP
-    /* Without an explicit count, let OpenMP drop threads when other processes
-     * keep the cores busy: on a loaded 2-core machine a spinning barrier that
-     * waits for a descheduled worker made a training step 30x slower. The
-     * setting is per calling thread, so it is applied on every call. */
-    if (!getenv("OMP_DYNAMIC")) omp_set_dynamic(1);
+    /* Every core, fixed. OpenMP's dynamic mode is left to the user (OMP_DYNAMIC):
+     * libgomp subtracts the 15-minute load average, which counts this process's
+     * own threads, so a long run on an otherwise idle machine fell back to one
+     * thread after a few minutes of training. */
     int n = omp_get_num_procs();
     return n > 0 ? n : 1;
 #else
