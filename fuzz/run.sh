@@ -11,7 +11,7 @@ set -u
 cd "$(dirname "$0")/.." || exit 1
 FUZZ_BUILD=${FUZZ_BUILD:-build-fuzz}
 FUZZ_SECONDS=${FUZZ_SECONDS:-60}
-FUZZ_HARNESSES=${FUZZ_HARNESSES:-json safetensors checkpoint idx idx_gz csv device}
+FUZZ_HARNESSES=${FUZZ_HARNESSES:-json safetensors checkpoint idx idx_gz csv device cli}
 FUZZ_ARGS=${FUZZ_ARGS:-}
 
 if ! command -v "${FUZZ_CC:-clang}" >/dev/null 2>&1; then
