@@ -103,12 +103,13 @@ ag_status ag_device_sync(ag_device *dev);
 /* Makes the nth event of one kind from now on fail once, on every backend, with
  * an error saying it was injected (n >= 1; n = 0 only counts events). For
  * testing that failures leave nothing leaked and the program able to go on.
- * AG_FAULT=alloc:N (or upload, build, launch) arms one at start. */
+ * AG_FAULT=alloc:N (or upload, build, launch, write) arms one at start. */
 typedef enum ag_fault_point {
     AG_FAULT_ALLOC,   /* device buffer allocation */
     AG_FAULT_UPLOAD,  /* host to device copy */
     AG_FAULT_BUILD,   /* kernel program / pipeline build (GPU backends) */
     AG_FAULT_LAUNCH,  /* a kernel call into the backend */
+    AG_FAULT_WRITE,   /* a step of saving a file: create, write, flush, sync, close, rename */
     AG_FAULT_COUNT
 } ag_fault_point;
 ag_status ag_debug_fault(ag_fault_point point, int64_t n);

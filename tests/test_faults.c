@@ -2,9 +2,15 @@
  * training step is made to fail in turn (ag_debug_fault). Each failure must
  * come back as an error that says it was injected, leave no device buffer
  * behind, and leave the model trainable: the next step succeeds. Builds are
- * exercised by tests/faults.sh in fresh processes (they happen once each). */
+ * exercised by tests/faults.sh in fresh processes (they happen once each).
+ * Every file-system step of a checkpoint save is made to fail in turn too: the
+ * checkpoint it would have replaced must survive bit for bit. */
+#include <dirent.h>
 #include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "anygrad.h"
 #include "suites.h"
@@ -95,6 +101,144 @@ END_TEST
 START_TEST(t_fault_launch) { walk(AG_FAULT_LAUNCH); }
 END_TEST
 
+/* ---- checkpoint saves ------------------------------------------------------ */
+
+static unsigned char *read_file(const char *path, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    ck_assert_msg(f != NULL, "cannot open %s", path);
+    size_t cap = 1 << 16, n = 0;
+    unsigned char *b = malloc(cap);
+    ck_assert_ptr_nonnull(b);
+    for (size_t k; (k = fread(b + n, 1, cap - n, f)) > 0;) {
+        n += k;
+        if (n == cap) {
+            b = realloc(b, cap *= 2);
+            ck_assert_ptr_nonnull(b);
+        }
+    }
+    fclose(f);
+    *len = n;
+    return b;
+}
+
+/* Entries of dir other than . and .., as one "a b c" string. */
+static int list_dir(const char *dir, char *out, size_t size)
+{
+    DIR *d = opendir(dir);
+    ck_assert_ptr_nonnull(d);
+    int n = 0;
+    out[0] = '\0';
+    for (struct dirent *e; (e = readdir(d));) {
+        if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..")) continue;
+        size_t at = strlen(out);
+        snprintf(out + at, size - at, "%s%s", n++ ? " " : "", e->d_name);
+    }
+    closedir(d);
+    return n;
+}
+
+static int open_fds(void)
+{
+    char names[4096];
+    return list_dir("/proc/self/fd", names, sizeof names);
+}
+
+/* The model's parameters read back to the host, concatenated. */
+static float *params_host(const net *n, size_t *count)
+{
+    int np;
+    ag_tensor *const *p = ag_module_parameters(n->m, &np);
+    size_t total = 0;
+    for (int i = 0; i < np; i++) total += (size_t)ag_numel(p[i]);
+    float *v = malloc(total * sizeof *v);
+    ck_assert_ptr_nonnull(v);
+    for (int i = 0, at = 0; i < np; at += (int)ag_numel(p[i]), i++)
+        ck_assert_int_eq(ag_to_host(p[i], v + at, (size_t)ag_numel(p[i]) * sizeof *v), AG_OK);
+    *count = total;
+    return v;
+}
+
+/* Every file-system step of saving a checkpoint over an older one fails in
+ * turn: the save reports the injected fault, the older file is unchanged and
+ * loads as before, no temporary file or descriptor is left, no buffer leaks. */
+START_TEST(t_fault_write)
+{
+    char dir[] = "/tmp/ag-faults-XXXXXX", path[96], other[96];
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+    snprintf(path, sizeof path, "%s/ck.safetensors", dir);
+    snprintf(other, sizeof other, "%s/count.safetensors", dir);
+
+    net n = net_new();
+    ck_assert_int_eq(step(&n, NULL), AG_OK);
+    ck_assert_int_eq(ag_checkpoint_save(path, n.m, n.opt, 1), AG_OK);
+    ck_assert_int_eq(ag_checkpoint_save(other, n.m, n.opt, 1), AG_OK);
+    size_t old_len, nold;
+    unsigned char *old = read_file(path, &old_len);
+    float *old_params = params_host(&n, &nold);
+    ck_assert_int_eq(step(&n, NULL), AG_OK); /* the state to save differs from the file's */
+
+    /* the events of one save over an existing file */
+    ck_assert_int_eq(ag_debug_fault(AG_FAULT_WRITE, 0), AG_OK);
+    ck_assert_int_eq(ag_checkpoint_save(other, n.m, n.opt, 2), AG_OK);
+    const int64_t events = ag_debug_fault_events(AG_FAULT_WRITE);
+    /* create, chmod, fdopen, length, header, 12 tensors (4 parameters, 8 Adam
+     * moments), flush, sync, close, rename: 21 */
+    ck_assert_msg(events == 21, "a checkpoint save has %lld write events, want 21", (long long)events);
+
+    const int64_t live = ag_debug_live_buffers();
+    const int fds = open_fds();
+    char names[512];
+    for (int64_t k = 1; k <= events; k++) {
+        ck_assert_int_eq(ag_debug_fault(AG_FAULT_WRITE, k), AG_OK);
+        ag_clear_error();
+        ag_status s = ag_checkpoint_save(path, n.m, n.opt, 2);
+        ck_assert_int_eq(ag_debug_fault(AG_FAULT_WRITE, 0), AG_OK);
+        ck_assert_msg(s == AG_ERR_IO, "write fault %lld of %lld: status %d", (long long)k,
+                      (long long)events, (int)s);
+        ck_assert_msg(strstr(ag_last_error(), "injected fault") != NULL,
+                      "write fault %lld: the error does not say so: %s", (long long)k, ag_last_error());
+        size_t len;
+        unsigned char *now = read_file(path, &len);
+        ck_assert_msg(len == old_len && !memcmp(now, old, len),
+                      "write fault %lld changed the old checkpoint", (long long)k);
+        free(now);
+        ck_assert_int_eq(list_dir(dir, names, sizeof names), 2);
+        ck_assert_msg(strstr(names, "ck.safetensors") && strstr(names, "count.safetensors"),
+                      "write fault %lld left %s", (long long)k, names);
+        ck_assert_int_eq(open_fds(), fds);
+        ck_assert_int_eq(ag_debug_live_buffers(), live);
+    }
+
+    /* the old file still loads, with the old values */
+    net back = net_new();
+    int64_t epoch = -1;
+    ck_assert_int_eq(ag_checkpoint_load(path, back.m, back.opt, &epoch), AG_OK);
+    ck_assert_int_eq(epoch, 1);
+    size_t nback;
+    float *loaded = params_host(&back, &nback);
+    ck_assert_int_eq(nback, nold);
+    ck_assert_msg(!memcmp(loaded, old_params, nold * sizeof *loaded), "old values did not load");
+    free(loaded);
+
+    /* and without a fault the same save replaces it */
+    ck_assert_int_eq(ag_checkpoint_save(path, n.m, n.opt, 2), AG_OK);
+    ck_assert_int_eq(ag_checkpoint_load(path, back.m, back.opt, &epoch), AG_OK);
+    ck_assert_int_eq(epoch, 2);
+    loaded = params_host(&back, &nback);
+    ck_assert_msg(memcmp(loaded, old_params, nold * sizeof *loaded), "the new save kept the old values");
+    free(loaded);
+
+    net_free(&back);
+    net_free(&n);
+    free(old_params);
+    free(old);
+    unlink(path);
+    unlink(other);
+    ck_assert_int_eq(rmdir(dir), 0);
+}
+END_TEST
+
 START_TEST(t_fault_args)
 {
     ck_assert_int_eq(ag_debug_fault(AG_FAULT_COUNT, 1), AG_ERR_ARG);
@@ -111,6 +255,7 @@ Suite *suite_faults(void)
     tcase_add_test(tc, t_fault_alloc);
     tcase_add_test(tc, t_fault_upload);
     tcase_add_test(tc, t_fault_launch);
+    tcase_add_test(tc, t_fault_write);
     tcase_add_test(tc, t_fault_args);
     suite_add_tcase(s, tc);
     return s;
