@@ -117,6 +117,19 @@ ag_status ag_debug_fault(ag_fault_point point, int64_t n);
 int64_t ag_debug_fault_events(ag_fault_point point);
 /* Device buffers alive now, over all devices (leak checks). */
 int64_t ag_debug_live_buffers(void);
+/* OpenCL objects alive now, by type, over all devices: created by anygrad and
+ * not yet released (leak checks). 0 without OpenCL, -1 for a bad type. Objects
+ * CLBlast makes on its own are not counted; anygrad makes no events. */
+typedef enum ag_cl_object {
+    AG_CL_CONTEXT, AG_CL_QUEUE, AG_CL_PROGRAM, AG_CL_KERNEL, AG_CL_MEM, AG_CL_OBJECT_COUNT
+} ag_cl_object;
+int64_t ag_debug_live_cl_objects(ag_cl_object type);
+/* Tears down a GPU device's backend state (context, queue, kernels, cached
+ * buffers: what the probe and its use created) and sets it up afresh, so that
+ * tests can check the teardown releases everything. Refused while any device
+ * buffer is alive, and for the CPU; no other thread may use the device meanwhile.
+ * The library never tears devices down by itself: the OS reclaims them at exit. */
+ag_status ag_debug_device_reset(ag_device *dev);
 
 /* ---- creation ----------------------------------------------------------- */
 

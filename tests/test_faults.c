@@ -239,6 +239,72 @@ START_TEST(t_fault_write)
 }
 END_TEST
 
+/* ---- OpenCL objects ------------------------------------------------------------ */
+
+static void cl_counts(int64_t *c)
+{
+    for (int t = 0; t < AG_CL_OBJECT_COUNT; t++) c[t] = ag_debug_live_cl_objects((ag_cl_object)t);
+}
+
+static const char *const CL_TYPES[AG_CL_OBJECT_COUNT] = {"contexts", "queues", "programs",
+                                                         "kernels", "mem objects"};
+
+/* Training on an OpenCL device creates programs, kernels and buffers; a
+ * teardown of the device (ag_debug_device_reset) releases every one of them
+ * and the old context and queue: each count returns to what a fresh device
+ * had. A Vulkan device is torn down the same way (the validated run's layer
+ * reports any object left at vkDestroyDevice) and must work afterwards. On the
+ * CPU only the argument checks run. */
+START_TEST(t_device_teardown)
+{
+    ck_assert_int_eq(ag_debug_live_cl_objects(AG_CL_OBJECT_COUNT), -1);
+    ck_assert_int_eq(ag_debug_device_reset(NULL), AG_ERR_ARG);
+    ck_assert_int_eq(ag_debug_device_reset(ag_device_by_name("cpu")), AG_ERR_UNSUPPORTED);
+    ag_device *dev = ag_device_default();
+    ck_assert_ptr_nonnull(dev);
+    float loss;
+    net n;
+    if (!strcmp(ag_device_backend(dev), "vulkan")) {
+        for (int round = 0; round < 2; round++) {
+            n = net_new();
+            ck_assert_msg(step(&n, &loss) == AG_OK && isfinite(loss), "%s", ag_last_error());
+            net_free(&n);
+            ck_assert_msg(ag_debug_device_reset(dev) == AG_OK, "%s", ag_last_error());
+        }
+    }
+    if (strcmp(ag_device_backend(dev), "opencl")) return;
+
+    ck_assert_msg(ag_debug_live_buffers() == 0, "%lld device buffers alive before the test",
+                  (long long)ag_debug_live_buffers());
+    ck_assert_msg(ag_debug_device_reset(dev) == AG_OK, "%s", ag_last_error());
+    int64_t base[AG_CL_OBJECT_COUNT], now[AG_CL_OBJECT_COUNT];
+    cl_counts(base);
+    ck_assert_int_ge(base[AG_CL_CONTEXT], 1);
+    ck_assert_int_eq(base[AG_CL_QUEUE], base[AG_CL_CONTEXT]);
+
+    n = net_new();
+    for (int i = 0; i < 3; i++) ck_assert_int_eq(step(&n, NULL), AG_OK);
+    cl_counts(now);
+    /* proof that the counts see the step: it built kernels and made buffers */
+    for (int t = AG_CL_PROGRAM; t <= AG_CL_MEM; t++)
+        ck_assert_msg(now[t] > base[t], "a training step made no %s (%lld)", CL_TYPES[t],
+                      (long long)now[t]);
+    ck_assert_int_eq(now[AG_CL_CONTEXT], base[AG_CL_CONTEXT]);
+    net_free(&n);
+    ck_assert_int_eq(ag_debug_live_buffers(), 0);
+    ck_assert_msg(ag_debug_device_reset(dev) == AG_OK, "%s", ag_last_error());
+    cl_counts(now);
+    for (int t = 0; t < AG_CL_OBJECT_COUNT; t++)
+        ck_assert_msg(now[t] == base[t], "%s: %lld after the teardown, %lld before the step",
+                      CL_TYPES[t], (long long)now[t], (long long)base[t]);
+
+    /* the device works after its teardown */
+    n = net_new();
+    ck_assert_msg(step(&n, &loss) == AG_OK && isfinite(loss), "%s", ag_last_error());
+    net_free(&n);
+}
+END_TEST
+
 START_TEST(t_fault_args)
 {
     ck_assert_int_eq(ag_debug_fault(AG_FAULT_COUNT, 1), AG_ERR_ARG);
@@ -256,6 +322,7 @@ Suite *suite_faults(void)
     tcase_add_test(tc, t_fault_upload);
     tcase_add_test(tc, t_fault_launch);
     tcase_add_test(tc, t_fault_write);
+    tcase_add_test(tc, t_device_teardown);
     tcase_add_test(tc, t_fault_args);
     suite_add_tcase(s, tc);
     return s;
