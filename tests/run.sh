@@ -130,10 +130,11 @@ for entry in "${examples[@]}"; do
 done
 
 # Script checks, each one test: the command line end to end (train, save,
-# eval, resume, plot, bad arguments); the CPU chosen with the GPU loaders
-# hidden; kernel build failures injected on the GPU backends; every device
-# compared with the others (anygrad check); memory flat over many steps.
-for script in cli_train no_gpu faults cross_device soak; do
+# eval, resume, plot, bad arguments) and its argument handling; the CPU chosen
+# with the GPU loaders hidden; kernel build and checkpoint write failures
+# injected; every device compared with the others (anygrad check); memory
+# flat over many steps.
+for script in cli_train cli_args no_gpu faults cross_device soak; do
     if bash "tests/$script.sh" "$BUILD" >"$log" 2>&1; then
         summary+=("$script: passed")
         total_pass=$((total_pass + 1))
