@@ -63,7 +63,7 @@ int cli_find_schedule(const char *name)
 }
 
 #define OFF(f) offsetof(cli_train_opts, f)
-const cli_optdef CLI_TRAIN_OPTS[CLI_NTRAIN_OPTS] = {
+static const cli_optdef OPTS[] = {
     {"model", CLI_STR, OFF(model), 0, 0, true, "mlp", "mlp or cnn"},
     {"optimizer", CLI_STR, OFF(optimizer), 0, 0, true, "adam", "adam, adamw, sgd or rmsprop"},
     {"epochs", CLI_INT, OFF(epochs), 0, 1e9, true, NULL,
@@ -97,6 +97,8 @@ const cli_optdef CLI_TRAIN_OPTS[CLI_NTRAIN_OPTS] = {
     {"plot", CLI_STR, OFF(plot), 0, 0, false, NULL, "draw the logged curves as an SVG file"},
 };
 #undef OFF
+_Static_assert(sizeof OPTS / sizeof OPTS[0] == CLI_NTRAIN_OPTS, "CLI_NTRAIN_OPTS is the table's size");
+const cli_optdef *const CLI_TRAIN_OPTS = OPTS;
 
 static int find_opt(const char *flag)
 {

@@ -45,7 +45,7 @@ typedef struct cli_optdef {
 } cli_optdef;
 
 #define CLI_NTRAIN_OPTS 22
-extern const cli_optdef CLI_TRAIN_OPTS[CLI_NTRAIN_OPTS];
+extern const cli_optdef *const CLI_TRAIN_OPTS; /* CLI_NTRAIN_OPTS of them */
 
 /* Defaults that depend on the optimizer (strings: they go through the same
  * checks as the command line). */
