@@ -287,6 +287,8 @@ ag_status ag_cpu_backend_create(const ag_backend_i **iface, void **ctx);
  * every platform, at most max; returns how many (0 when OpenCL is unusable, the
  * reason in the thread's error). */
 int ag_opencl_backends_create(const ag_backend_i **iface, void **ctxs, int max);
+/* Its objects alive now (ag_debug_live_cl_objects; type already checked). */
+int64_t ag_opencl_live_objects(ag_cl_object type);
 /* Vulkan (backends/vulkan, built when AG_HAVE_VULKAN): one device per physical
  * device with a compute queue, at most max. */
 int ag_vulkan_backends_create(const ag_backend_i **iface, void **ctxs, int max);

@@ -140,7 +140,7 @@ static pthread_once_t fault_env_once = PTHREAD_ONCE_INIT;
 
 const char *ag_fault_name(ag_fault_point point)
 {
-    static const char *const names[AG_FAULT_COUNT] = {"alloc", "upload", "build", "launch"};
+    static const char *const names[AG_FAULT_COUNT] = {"alloc", "upload", "build", "launch", "write"};
     return (unsigned)point < AG_FAULT_COUNT ? names[point] : "?";
 }
 

@@ -6,7 +6,7 @@ set -eu
 cd "$(dirname "$0")"
 C=corpus
 rm -rf "$C"
-mkdir -p "$C"/{json,safetensors,checkpoint,idx,idx_gz,csv,device}
+mkdir -p "$C"/{json,safetensors,checkpoint,idx,idx_gz,csv,device,cli}
 
 # put DIR NAME PRINTF-FORMAT: the bytes printf makes of the format
 put() { printf "$3" >"$C/$1/$2"; }
@@ -140,3 +140,42 @@ done
 printf '' >"$C/device/empty"
 printf 'cpu\0:1' >"$C/device/embedded_nul"
 printf '%0100d' 0 | tr 0 c >"$C/device/long"
+
+# ---- command lines (fuzz_cli): arguments after "anygrad", NUL-separated; after a
+# word "\x1e", a resumed checkpoint's settings as K=V
+cli() { # NAME WORD...
+    local name=$1
+    shift
+    local IFS=
+    printf '%s\0' "$@" | head -c -1 >"$C/cli/$name"
+}
+cli help --help
+cli version --version
+cli unknown bogus
+cli train_defaults train
+cli train_full train --model cnn --optimizer sgd --epochs 3 --batch 64 --lr 0.01 --momentum 0.9 \
+    --weight-decay 0.0005 --schedule step --warmup 100 --step-size 1 --gamma 0.5 --clip 5 \
+    --device cpu --seed 42 --data /tmp/d --limit 1000 --val-frac 0.2 --save a.st --log a.csv \
+    --log-every 5 --plot a.svg
+cli train_adamw train --optimizer adamw --schedule cosine --lr 1e-12
+cli train_bad_value train --epochs -1
+cli train_no_value train --optimizer
+cli train_momentum_adam train --optimizer adam --momentum 0.5
+cli train_seed_max train --seed 9223372036854775807
+cli train_help_late train --epochs 2 --help
+cli train_empty train --save ''
+cli resume train --resume a.st "$(printf '\x1e')" model=cnn optimizer=rmsprop epochs=4 lr=0.002 \
+    momentum=0.1 schedule=cosine seed=3 log-every=7
+cli resume_bad train --resume a.st --epochs 5 "$(printf '\x1e')" batch=0 lr=x
+cli resume_empty train --resume a.st "$(printf '\x1e')" model=
+cli eval eval a.st --model mlp --data /tmp/d --device cpu:0
+cli eval_none eval
+cli eval_dash eval -x
+cli eval_bad_model eval a.st --model rnn
+cli plot plot a.csv b.svg --title 'a title'
+cli plot_one plot a.csv
+cli devices devices -v --calibrate --json
+cli devices_bad devices --bogus
+cli check check --device cpu --op relu --quick --json r.json --docs ops.md --self-compare --no-model -v
+cli check_list check --list --bogus
+cli check_no_value check --device

@@ -103,12 +103,13 @@ ag_status ag_device_sync(ag_device *dev);
 /* Makes the nth event of one kind from now on fail once, on every backend, with
  * an error saying it was injected (n >= 1; n = 0 only counts events). For
  * testing that failures leave nothing leaked and the program able to go on.
- * AG_FAULT=alloc:N (or upload, build, launch) arms one at start. */
+ * AG_FAULT=alloc:N (or upload, build, launch, write) arms one at start. */
 typedef enum ag_fault_point {
     AG_FAULT_ALLOC,   /* device buffer allocation */
     AG_FAULT_UPLOAD,  /* host to device copy */
     AG_FAULT_BUILD,   /* kernel program / pipeline build (GPU backends) */
     AG_FAULT_LAUNCH,  /* a kernel call into the backend */
+    AG_FAULT_WRITE,   /* a step of saving a file: create, write, flush, sync, close, rename */
     AG_FAULT_COUNT
 } ag_fault_point;
 ag_status ag_debug_fault(ag_fault_point point, int64_t n);
@@ -116,6 +117,19 @@ ag_status ag_debug_fault(ag_fault_point point, int64_t n);
 int64_t ag_debug_fault_events(ag_fault_point point);
 /* Device buffers alive now, over all devices (leak checks). */
 int64_t ag_debug_live_buffers(void);
+/* OpenCL objects alive now, by type, over all devices: created by anygrad and
+ * not yet released (leak checks). 0 without OpenCL, -1 for a bad type. Objects
+ * CLBlast makes on its own are not counted; anygrad makes no events. */
+typedef enum ag_cl_object {
+    AG_CL_CONTEXT, AG_CL_QUEUE, AG_CL_PROGRAM, AG_CL_KERNEL, AG_CL_MEM, AG_CL_OBJECT_COUNT
+} ag_cl_object;
+int64_t ag_debug_live_cl_objects(ag_cl_object type);
+/* Tears down a GPU device's backend state (context, queue, kernels, cached
+ * buffers: what the probe and its use created) and sets it up afresh, so that
+ * tests can check the teardown releases everything. Refused while any device
+ * buffer is alive, and for the CPU; no other thread may use the device meanwhile.
+ * The library never tears devices down by itself: the OS reclaims them at exit. */
+ag_status ag_debug_device_reset(ag_device *dev);
 
 /* ---- creation ----------------------------------------------------------- */
 

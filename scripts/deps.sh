@@ -2,7 +2,9 @@
 # Installs the Debian packages anygrad needs to build and test (called by
 # `make deps`). Silent when everything is present. Installs what is missing with
 # apt-get as root, or through `sudo -n` when that works without a password;
-# otherwise prints the command to run and exits 1.
+# otherwise prints the command to run and exits 1. Packages in `optional` are
+# left out where the release does not have them (older releases ship libFuzzer
+# inside libclang-common-NN-dev).
 set -eu
 
 packages=(
@@ -24,10 +26,13 @@ packages=(
     libvulkan1       # the Vulkan loader, opened with dlopen
     mesa-vulkan-drivers     # lavapipe: Vulkan on the CPU, what CI tests the backend on
     vulkan-validationlayers # the Khronos validation layer for the validated test run
-    clang            # the code must also build with clang
+    clang            # the code must also build with clang; the fuzz step of make test
+    libclang-rt-dev  # libFuzzer and the sanitizer runtimes for clang (fuzz/)
     valgrind
     dataset-fashion-mnist  # /usr/share/datasets/fashion-mnist: examples and tests
 )
+
+optional=(libclang-rt-dev)
 
 if ! command -v dpkg-query >/dev/null 2>&1; then
     echo "deps.sh: no dpkg-query (not Debian/Ubuntu?); cannot check packages." >&2
@@ -35,9 +40,13 @@ if ! command -v dpkg-query >/dev/null 2>&1; then
     exit 0
 fi
 
+# The native architecture's package (with arm64 added by deps-arm.sh, a bare
+# name matches both and prints two statuses), else an architecture-all one.
+arch=$(dpkg --print-architecture)
 missing=()
 for p in "${packages[@]}"; do
-    status=$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null || true)
+    status=$(dpkg-query -W -f='${Status}' "$p:$arch" 2>/dev/null ||
+        dpkg-query -W -f='${Status}' "$p" 2>/dev/null || true)
     [ "$status" = "install ok installed" ] || missing+=("$p")
 done
 [ ${#missing[@]} -eq 0 ] && exit 0
@@ -54,4 +63,13 @@ else
 fi
 export DEBIAN_FRONTEND=noninteractive
 ${sudo[@]+"${sudo[@]}"} apt-get update -qq
-${sudo[@]+"${sudo[@]}"} apt-get install -y -qq --no-install-recommends "${missing[@]}"
+install=()
+for p in "${missing[@]}"; do
+    if [[ " ${optional[*]} " == *" $p "* ]] && ! apt-cache show "$p" >/dev/null 2>&1; then
+        echo "deps.sh: $p is not in this release; leaving it out" >&2
+        continue
+    fi
+    install+=("$p")
+done
+[ ${#install[@]} -eq 0 ] && exit 0
+${sudo[@]+"${sudo[@]}"} apt-get install -y -qq --no-install-recommends "${install[@]}"

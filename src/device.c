@@ -308,3 +308,65 @@ ag_status ag_device_sync(ag_device *dev)
     if (!dev) return ag_set_error(AG_ERR_ARG, "ag_device_sync: device is NULL");
     return dev->i->sync(dev->ctx);
 }
+
+/* ---- debugging ----------------------------------------------------------------- */
+
+int64_t ag_debug_live_cl_objects(ag_cl_object type)
+{
+    if ((unsigned)type >= AG_CL_OBJECT_COUNT) return -1;
+#ifdef AG_HAVE_OPENCL
+    return ag_opencl_live_objects(type);
+#else
+    return 0;
+#endif
+}
+
+/* The backend's devices are made again all at once (their constructors take
+ * no device); dev's new context is the one at dev's place among them, and the
+ * rest go. The new context exists before the old one is destroyed, so a failure
+ * leaves dev as it was. */
+ag_status ag_debug_device_reset(ag_device *dev)
+{
+    if (!dev) return ag_set_error(AG_ERR_ARG, "ag_debug_device_reset: device is NULL");
+    if (!ensure_probed()) return ag_last_status();
+    int64_t busy = ag_debug_live_buffers();
+    if (busy)
+        return ag_set_error(AG_ERR_ARG, "ag_debug_device_reset: %lld device buffers are alive",
+                            (long long)busy);
+    int (*create)(const ag_backend_i **, void **, int) = NULL;
+#ifdef AG_HAVE_OPENCL
+    if (!strcmp(dev->i->name, "opencl")) create = ag_opencl_backends_create;
+#endif
+#ifdef AG_HAVE_VULKAN
+    if (!strcmp(dev->i->name, "vulkan")) create = ag_vulkan_backends_create;
+#endif
+    if (!create)
+        return ag_set_error(AG_ERR_UNSUPPORTED, "ag_debug_device_reset: %s devices cannot be reset",
+                            dev->i->name);
+    int at = 0;
+    for (int i = 0; i < dev->index; i++) at += devices[i].i == dev->i;
+    ag_status s = dev->i->sync(dev->ctx);
+    if (s != AG_OK) return s;
+    const ag_backend_i *iface = NULL;
+    void *made[MAX_DEVICES];
+    ag_clear_error();
+    int n = create(&iface, made, MAX_DEVICES);
+    char name[sizeof dev->name] = "";
+    if (at < n && iface == dev->i) {
+        if (iface->describe) iface->describe(made[at], name, sizeof name);
+        else snprintf(name, sizeof name, "%s", iface->name);
+    }
+    bool same = at < n && iface == dev->i && !strcmp(name, dev->name);
+    if (same) {
+        dev->i->destroy(dev->ctx);
+        dev->ctx = made[at];
+    }
+    for (int i = 0; i < n; i++)
+        if (!same || i != at) iface->destroy(made[i]);
+    if (!same) {
+        char why[256]; /* the message is about to be replaced */
+        snprintf(why, sizeof why, "%s", ag_last_status() ? ag_last_error() : "not found again");
+        return ag_set_error(AG_ERR_DEVICE, "ag_debug_device_reset: %s: %s", dev->name, why);
+    }
+    return AG_OK;
+}

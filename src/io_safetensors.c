@@ -215,10 +215,17 @@ static char *build_header(int n, const char *const *names, ag_tensor *const *ten
     return buf;
 }
 
+/* Every step of a save that touches the file system is a fault point
+ * (AG_FAULT_WRITE): true when this one is to fail as if the system call had. */
+static bool injected(void) { return ag_fault_hit(AG_FAULT_WRITE); }
+
+static const char *why(bool inj) { return inj ? "injected fault" : strerror(errno); }
+
 static ag_status write_all(FILE *f, const void *p, size_t n, const char *tmp)
 {
-    if (n && fwrite(p, 1, n, f) != n)
-        return ag_set_error(AG_ERR_IO, "save_safetensors: writing %s: %s", tmp, strerror(errno));
+    bool inj = injected();
+    if (inj || (n && fwrite(p, 1, n, f) != n))
+        return ag_set_error(AG_ERR_IO, "save_safetensors: writing %s: %s", tmp, why(inj));
     return AG_OK;
 }
 
@@ -271,11 +278,13 @@ static void sync_dir_of(const char *path)
  * bits, otherwise 0666 less the umask. The latter comes from creating the file
  * with mode 0666 (the kernel applies the umask and any default ACL), not from
  * mkstemp, whose 0600 the rename would keep, nor from umask(), which can only
- * be read by changing it for the whole process. O_EXCL makes the name ours. */
-static int create_temp(const char *path, char *tmp, size_t cap)
+ * be read by changing it for the whole process. O_EXCL makes the name ours.
+ * On failure *inj tells an injected fault from errno's. */
+static int create_temp(const char *path, char *tmp, size_t cap, bool *inj)
 {
     static _Atomic unsigned counter;
     int fd = -1;
+    if ((*inj = injected())) return -1;
     for (int attempt = 0; attempt < 100 && fd < 0; attempt++) {
         snprintf(tmp, cap, "%s.tmp.%ld.%u", path, (long)getpid(), atomic_fetch_add(&counter, 1));
         fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
@@ -283,7 +292,8 @@ static int create_temp(const char *path, char *tmp, size_t cap)
     }
     if (fd < 0) return -1;
     struct stat st;
-    if (stat(path, &st) == 0 && S_ISREG(st.st_mode) && fchmod(fd, st.st_mode & 0777) != 0) {
+    if (stat(path, &st) == 0 && S_ISREG(st.st_mode) &&
+        ((*inj = injected()) || fchmod(fd, st.st_mode & 0777) != 0)) {
         int e = errno;
         close(fd);
         unlink(tmp);
@@ -309,11 +319,12 @@ ag_status ag_save_safetensors(const char *path, int n, const char *const *names,
         free(hdr);
         return ag_set_error(AG_ERR_OOM, "save_safetensors: out of host memory");
     }
-    int fd = create_temp(path, tmp, tcap);
-    FILE *f = fd >= 0 ? fdopen(fd, "wb") : NULL;
+    bool inj = false;
+    int fd = create_temp(path, tmp, tcap, &inj);
+    FILE *f = fd >= 0 && !(inj = injected()) ? fdopen(fd, "wb") : NULL;
     if (!f) {
         s = ag_set_error(AG_ERR_IO, "save_safetensors: cannot create a temporary file next to "
-                                    "%s: %s", path, strerror(errno));
+                                    "%s: %s", path, why(inj));
         if (fd >= 0) {
             close(fd);
             unlink(tmp);
@@ -324,13 +335,19 @@ ag_status ag_save_safetensors(const char *path, int n, const char *const *names,
     }
     s = write_body(f, tmp, hdr, hlen, n, tensors);
     free(hdr);
-    if (s == AG_OK && (fflush(f) != 0 || fsync(fileno(f)) != 0))
-        s = ag_set_error(AG_ERR_IO, "save_safetensors: flushing %s: %s", tmp, strerror(errno));
-    if (fclose(f) != 0 && s == AG_OK)
-        s = ag_set_error(AG_ERR_IO, "save_safetensors: closing %s: %s", tmp, strerror(errno));
-    if (s == AG_OK && rename(tmp, path) != 0)
+    if (s == AG_OK && ((inj = injected()) || fflush(f) != 0))
+        s = ag_set_error(AG_ERR_IO, "save_safetensors: flushing %s: %s", tmp, why(inj));
+    if (s == AG_OK && ((inj = injected()) || fsync(fileno(f)) != 0))
+        s = ag_set_error(AG_ERR_IO, "save_safetensors: syncing %s: %s", tmp, why(inj));
+    /* closed either way; an injected failure still closes it, as a real one does */
+    inj = s == AG_OK && injected();
+    if ((fclose(f) != 0 || inj) && s == AG_OK)
+        s = ag_set_error(AG_ERR_IO, "save_safetensors: closing %s: %s", tmp, why(inj));
+    if (s == AG_OK && ((inj = injected()) || rename(tmp, path) != 0))
         s = ag_set_error(AG_ERR_IO, "save_safetensors: renaming %s to %s: %s", tmp, path,
-                         strerror(errno));
+                         why(inj));
+    /* The directory sync after the rename is no fault point: the new file is in
+     * place by then, and a failure there is not reported. */
     if (s != AG_OK)
         unlink(tmp);
     else

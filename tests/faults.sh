@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
 # A kernel build that fails (AG_FAULT=build:N) on a GPU backend ends the program
 # with a clear error, never a crash. Builds happen once per process, so each N
-# is a fresh process. Usage: tests/faults.sh BUILD_DIR
+# is a fresh process. Then a checkpoint save of `anygrad train` that fails at a
+# write step (AG_FAULT=write:N) exits 1 and leaves the previous checkpoint as it
+# was, with no temporary file. Usage: tests/faults.sh BUILD_DIR
 set -u
 BUILD=${1:-build}
+DATA=${AG_FASHION_DIR:-/usr/share/datasets/fashion-mnist}
 fail=0
 for dev in opencl vulkan; do
     "$BUILD/src/cli/anygrad" devices 2>/dev/null | grep -qE "^[ *] [0-9]+ +$dev " || continue
@@ -18,5 +21,31 @@ for dev in opencl vulkan; do
             echo "ok: $dev build fault $n: $(grep -m1 'injected fault' <<<"$out")"
         fi
     done
+done
+
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+train=("$BUILD/src/cli/anygrad" train --model mlp --limit 500 --data "$DATA" --log-every 0)
+if ! AG_DEVICE=cpu "${train[@]}" --epochs 1 --save "$tmp/a.st" >"$tmp/out" 2>&1; then
+    echo "FAIL: training the first checkpoint:"
+    tail -n 3 "$tmp/out"
+    exit 1
+fi
+cp "$tmp/a.st" "$tmp/orig.st"
+# The tool saves twice per checkpoint (a file to read its metadata back, then
+# the checkpoint): 1 and 20 fail the first save, 40 the second.
+for n in 1 20 40; do
+    AG_DEVICE=cpu AG_FAULT=write:$n "${train[@]}" --resume "$tmp/a.st" --epochs 2 \
+        --save "$tmp/a.st" >"$tmp/out" 2>&1
+    rc=$?
+    left=$(cd "$tmp" && ls | grep -vxE 'a\.st|orig\.st|out')
+    if [ "$rc" -ne 1 ] || ! grep -q "injected fault" "$tmp/out" || ! cmp -s "$tmp/a.st" "$tmp/orig.st" ||
+        [ -n "$left" ]; then
+        echo "FAIL: write fault $n: exit $rc, checkpoint $(cmp -s "$tmp/a.st" "$tmp/orig.st" && echo kept || echo changed), left: ${left:-nothing}"
+        tail -n 3 "$tmp/out"
+        fail=1
+    else
+        echo "ok: write fault $n: $(grep -m1 'injected fault' "$tmp/out")"
+    fi
 done
 exit $fail

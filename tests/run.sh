@@ -130,10 +130,11 @@ for entry in "${examples[@]}"; do
 done
 
 # Script checks, each one test: the command line end to end (train, save,
-# eval, resume, plot, bad arguments); the CPU chosen with the GPU loaders
-# hidden; kernel build failures injected on the GPU backends; every device
-# compared with the others (anygrad check); memory flat over many steps.
-for script in cli_train no_gpu faults cross_device soak; do
+# eval, resume, plot, bad arguments) and its argument handling; the CPU chosen
+# with the GPU loaders hidden; kernel build and checkpoint write failures
+# injected; every device compared with the others (anygrad check); memory
+# flat over many steps.
+for script in cli_train cli_args no_gpu faults cross_device soak; do
     if bash "tests/$script.sh" "$BUILD" >"$log" 2>&1; then
         summary+=("$script: passed")
         total_pass=$((total_pass + 1))
@@ -144,6 +145,40 @@ for script in cli_train no_gpu faults cross_device soak; do
         total_fail=$((total_fail + 1))
     fi
 done
+
+# Fuzzing, bounded: every harness (fuzz/run.sh) for FUZZ_SECONDS (15) each, two
+# at a time, each one test (FUZZ_SECONDS=0 leaves the step out). Without a clang
+# that links libFuzzer the step says it was skipped and counts neither way.
+FUZZ_SECONDS=${FUZZ_SECONDS:-15}
+if [ "$FUZZ_SECONDS" -gt 0 ]; then
+    t0=$SECONDS
+    FUZZ_BUILD=${FUZZ_BUILD:-$BUILD-fuzz} FUZZ_SECONDS=$FUZZ_SECONDS FUZZ_JOBS=${FUZZ_JOBS:-2} \
+        bash fuzz/run.sh >"$log" 2>&1
+    rc=$?
+    if [ "$rc" -eq 77 ]; then
+        summary+=("fuzz: skipped ($(sed -n 's/.*skipped: //p' "$log" | head -n 1))")
+    else
+        results=$(sed -n '/^== fuzz summary/,$p' "$log" | grep -E '^[a-z_]+ +[0-9?]+ execs ')
+        nfuzz=0
+        while read -r h execs _ rate _ rest; do
+            [ -n "$h" ] || continue
+            nfuzz=$((nfuzz + 1))
+            if [ -z "$rest" ]; then
+                summary+=("fuzz $h: passed ($execs execs, $rate exec/s)")
+                total_pass=$((total_pass + 1))
+            else
+                summary+=("fuzz $h: failed ${rest#FAILED }")
+                total_fail=$((total_fail + 1))
+            fi
+        done <<<"$results"
+        if [ "$nfuzz" -eq 0 ] || { [ "$rc" -ne 0 ] && ! grep -q FAILED <<<"$results"; }; then
+            summary+=("fuzz: failed (exit $rc, $nfuzz harnesses reported)")
+            total_fail=$((total_fail + 1))
+        fi
+        [ "$rc" -ne 0 ] && { echo "== fuzz failed; its output: =="; tail -n 40 "$log"; }
+        echo "== fuzz: $nfuzz harnesses in $((SECONDS - t0)) s"
+    fi
+fi
 
 # The aarch64 cross build (make build-arm) under qemu: the CPU suite per ISA.
 ARM_BUILD=${ARM_BUILD:-build-arm}

@@ -1,6 +1,7 @@
 /* Opens the OpenCL ICD loader and CLBlast with dlopen: neither is a link-time
  * dependency, so a binary built with this backend starts anywhere. */
 #include <dlfcn.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,6 +12,119 @@ ocl_api ocl;
 
 static pthread_once_t load_once = PTHREAD_ONCE_INIT;
 static char load_error[256];
+
+/* ---- live objects ------------------------------------------------------------
+ * The create and release entry points in `ocl` are wrappers that count every
+ * object the backend makes until it is released (ag_debug_live_cl_objects).
+ * The backend never retains an object; a clRetain* added to OCL_API_LIST must
+ * count as well. Enqueues pass no event, so there are none to count. */
+static ocl_api real;
+static _Atomic int64_t live[AG_CL_OBJECT_COUNT];
+
+int64_t ag_opencl_live_objects(ag_cl_object type) { return atomic_load(&live[type]); }
+
+/* Counts a new object (any the driver hands out, even with an error code: the
+ * caller must release it); err may be NULL, as the API allows. */
+static void *made(void *obj, cl_int e, cl_int *err, ag_cl_object type)
+{
+    if (err) *err = e;
+    if (obj) atomic_fetch_add(&live[type], 1);
+    return obj;
+}
+
+static cl_int released(cl_int e, ag_cl_object type)
+{
+    if (e == CL_SUCCESS) atomic_fetch_sub(&live[type], 1);
+    return e;
+}
+
+static cl_context CL_API_CALL w_create_context(const cl_context_properties *props, cl_uint n,
+                                               const cl_device_id *devs,
+                                               void(CL_CALLBACK *notify)(const char *, const void *,
+                                                                         size_t, void *),
+                                               void *user, cl_int *err)
+{
+    cl_int e = CL_SUCCESS;
+    void *obj = real.clCreateContext(props, n, devs, notify, user, &e);
+    return made(obj, e, err, AG_CL_CONTEXT);
+}
+
+static cl_command_queue CL_API_CALL w_create_queue(cl_context c, cl_device_id d,
+                                                   cl_command_queue_properties p, cl_int *err)
+{
+    cl_int e = CL_SUCCESS;
+    void *obj = real.clCreateCommandQueue(c, d, p, &e);
+    return made(obj, e, err, AG_CL_QUEUE);
+}
+
+static cl_mem CL_API_CALL w_create_buffer(cl_context c, cl_mem_flags f, size_t size, void *host,
+                                          cl_int *err)
+{
+    cl_int e = CL_SUCCESS;
+    void *obj = real.clCreateBuffer(c, f, size, host, &e);
+    return made(obj, e, err, AG_CL_MEM);
+}
+
+static cl_program CL_API_CALL w_program_source(cl_context c, cl_uint n, const char **texts,
+                                               const size_t *lens, cl_int *err)
+{
+    cl_int e = CL_SUCCESS;
+    void *obj = real.clCreateProgramWithSource(c, n, texts, lens, &e);
+    return made(obj, e, err, AG_CL_PROGRAM);
+}
+
+static cl_program CL_API_CALL w_program_binary(cl_context c, cl_uint n, const cl_device_id *devs,
+                                               const size_t *lens, const unsigned char **bins,
+                                               cl_int *status, cl_int *err)
+{
+    cl_int e = CL_SUCCESS;
+    void *obj = real.clCreateProgramWithBinary(c, n, devs, lens, bins, status, &e);
+    return made(obj, e, err, AG_CL_PROGRAM);
+}
+
+static cl_kernel CL_API_CALL w_create_kernel(cl_program p, const char *name, cl_int *err)
+{
+    cl_int e = CL_SUCCESS;
+    void *obj = real.clCreateKernel(p, name, &e);
+    return made(obj, e, err, AG_CL_KERNEL);
+}
+
+static cl_int CL_API_CALL w_release_context(cl_context c)
+{
+    return released(real.clReleaseContext(c), AG_CL_CONTEXT);
+}
+static cl_int CL_API_CALL w_release_queue(cl_command_queue q)
+{
+    return released(real.clReleaseCommandQueue(q), AG_CL_QUEUE);
+}
+static cl_int CL_API_CALL w_release_mem(cl_mem m)
+{
+    return released(real.clReleaseMemObject(m), AG_CL_MEM);
+}
+static cl_int CL_API_CALL w_release_program(cl_program p)
+{
+    return released(real.clReleaseProgram(p), AG_CL_PROGRAM);
+}
+static cl_int CL_API_CALL w_release_kernel(cl_kernel k)
+{
+    return released(real.clReleaseKernel(k), AG_CL_KERNEL);
+}
+
+static void wrap(ocl_api *api)
+{
+    real = *api;
+    api->clCreateContext = w_create_context;
+    api->clCreateCommandQueue = w_create_queue;
+    api->clCreateBuffer = w_create_buffer;
+    api->clCreateProgramWithSource = w_program_source;
+    api->clCreateProgramWithBinary = w_program_binary;
+    api->clCreateKernel = w_create_kernel;
+    api->clReleaseContext = w_release_context;
+    api->clReleaseCommandQueue = w_release_queue;
+    api->clReleaseMemObject = w_release_mem;
+    api->clReleaseProgram = w_release_program;
+    api->clReleaseKernel = w_release_kernel;
+}
 
 static void load(void)
 {
@@ -35,6 +149,7 @@ static void load(void)
     }
     OCL_API_LIST(OCL_RESOLVE)
 #undef OCL_RESOLVE
+    wrap(&api);
     ocl = api; /* kept open for the life of the process */
 }
 

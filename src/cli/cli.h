@@ -1,6 +1,6 @@
-/* Subcommands of the anygrad tool: each takes its own argv (argv[0] = its name)
- * and returns the process exit status (0 success, 1 runtime failure, 2 bad
- * arguments). Also the small shared pieces they use. */
+/* Subcommands of the anygrad tool: each runs on the options cli_parse (args.h)
+ * read from the command line and returns the process exit status (0 success,
+ * 1 runtime failure, 2 bad arguments). Also the small shared pieces they use. */
 #ifndef AG_CLI_H
 #define AG_CLI_H
 
@@ -9,11 +9,15 @@
 #include <stdint.h>
 #include <stdio.h>
 
-int cli_check(int argc, char **argv);
-int cli_devices(int argc, char **argv);
-int cli_train(int argc, char **argv);
-int cli_eval(int argc, char **argv);
-int cli_plot(int argc, char **argv);
+#include "args.h"
+
+int cli_check(const cli_check_opts *o);
+int cli_check_list(void); /* check --list */
+int cli_devices(const cli_devices_opts *o);
+/* set: which options the command line gave (cli_args.train_set) */
+int cli_train(const cli_train_opts *o, const bool set[CLI_NTRAIN_OPTS]);
+int cli_eval(const cli_eval_opts *o);
+int cli_plot(const cli_plot_opts *o);
 
 /* ---- metrics log (plot.c) ------------------------------------------------
  * One row per logging point of a training run; NAN marks a value that was not

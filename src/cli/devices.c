@@ -7,18 +7,6 @@
 #include "anygrad.h"
 #include "cli.h"
 
-static void usage(FILE *f)
-{
-    fprintf(f, "usage: anygrad devices [-v] [--calibrate] [--json]\n\n"
-               "Lists every device: index, backend, name, kind, memory, calibrated SGEMM\n"
-               "GFLOP/s and copy GB/s (measured once, cached on disk), and marks the default\n"
-               "(* ; AG_DEVICE overrides it). Backends that could not be used are listed with\n"
-               "the reason.\n\n"
-               "  -v           driver details of each device\n"
-               "  --calibrate  measure every device now (about 100 ms each)\n"
-               "  --json       machine-readable output\n");
-}
-
 static void json_string(const char *s)
 {
     putchar('"');
@@ -30,21 +18,9 @@ static void json_string(const char *s)
     putchar('"');
 }
 
-int cli_devices(int argc, char **argv)
+int cli_devices(const cli_devices_opts *o)
 {
-    bool verbose = false, calibrate = false, json = false;
-    for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "-v")) verbose = true;
-        else if (!strcmp(argv[i], "--calibrate")) calibrate = true;
-        else if (!strcmp(argv[i], "--json")) json = true;
-        else if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
-            usage(stdout);
-            return 0;
-        } else {
-            usage(stderr);
-            return 2;
-        }
-    }
+    const bool verbose = o->verbose, calibrate = o->calibrate, json = o->json;
     int n = ag_device_count();
     if (n <= 0) {
         fprintf(stderr, "anygrad devices: no device: %s\n", ag_last_error());

@@ -1,47 +1,42 @@
-/* The anygrad command-line tool: a table of subcommands. */
+/* The anygrad command-line tool: parses argv (args.c), then runs the command. */
 #include <stdio.h>
 #include <string.h>
 
 #include "anygrad.h"
+#include "args.h"
 #include "cli.h"
-
-static const struct {
-    const char *name;
-    int (*run)(int argc, char **argv);
-    const char *help;
-} CMDS[] = {
-    {"check", cli_check, "run the conformance matrix: every op on every device against the fp64 reference"},
-    {"devices", cli_devices, "list the devices, the default one, and unavailable backends (-v, --json, --calibrate)"},
-    {"train", cli_train, "train an MLP or CNN on Fashion-MNIST: progress, log, plot, checkpoints"},
-    {"eval", cli_eval, "test loss and accuracy of a checkpoint"},
-    {"plot", cli_plot, "draw a training log's loss and accuracy curves as SVG"},
-};
-#define NCMDS ((int)(sizeof CMDS / sizeof CMDS[0]))
-
-static void usage(FILE *f)
-{
-    fprintf(f, "usage: anygrad [--help] [--version] <command> [args]\n\ncommands:\n");
-    for (int i = 0; i < NCMDS; i++) fprintf(f, "  %-9s %s\n", CMDS[i].name, CMDS[i].help);
-    fprintf(f, "\n`anygrad <command> --help` describes a command.\n");
-}
 
 int main(int argc, char **argv)
 {
-    if (argc < 2) {
-        usage(stderr);
-        return 2;
-    }
-    if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
-        usage(stdout);
+    cli_args a;
+    cli_parse(argc, argv, &a);
+    const char *name = cli_cmd_name(a.cmd);
+    switch (a.action) {
+    case CLI_HELP:
+        cli_usage(a.cmd, stdout);
         return 0;
-    }
-    if (!strcmp(argv[1], "--version")) {
+    case CLI_VERSION:
         printf("anygrad %s\n", AG_VERSION);
         return 0;
+    case CLI_LIST:
+        return cli_check_list();
+    case CLI_ERROR:
+        fprintf(stderr, "anygrad%s%s: %s\n", *name ? " " : "", name, a.err);
+        if (a.usage_too) {
+            fputc('\n', stderr);
+            cli_usage(a.cmd, stderr);
+        }
+        return 2;
+    case CLI_RUN:
+        break;
     }
-    for (int i = 0; i < NCMDS; i++)
-        if (!strcmp(argv[1], CMDS[i].name)) return CMDS[i].run(argc - 1, argv + 1);
-    fprintf(stderr, "anygrad: unknown command '%s'\n", argv[1]);
-    usage(stderr);
-    return 2;
+    switch (a.cmd) {
+    case CLI_CHECK: return cli_check(&a.check);
+    case CLI_DEVICES: return cli_devices(&a.devices);
+    case CLI_TRAIN: return cli_train(&a.train, a.train_set);
+    case CLI_EVAL: return cli_eval(&a.eval);
+    case CLI_PLOT: return cli_plot(&a.plot);
+    case CLI_TOOL: break;
+    }
+    return 2; /* cli_parse gives CLI_TOOL only with an action above */
 }

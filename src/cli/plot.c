@@ -421,37 +421,9 @@ bool cli_plot_svg(const cli_metrics *m, const char *path, const char *title, cha
 
 /* ---- anygrad plot ---------------------------------------------------------- */
 
-static void plot_usage(FILE *f)
+int cli_plot(const cli_plot_opts *o)
 {
-    fprintf(f, "usage: anygrad plot LOG.csv OUT.svg [--title TEXT]\n\n"
-               "Draws the loss and accuracy curves of a metrics log written by\n"
-               "`anygrad train --log` as an SVG file.\n");
-}
-
-int cli_plot(int argc, char **argv)
-{
-    const char *in = NULL, *out = NULL, *title = NULL;
-    for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
-            plot_usage(stdout);
-            return 0;
-        } else if (!strcmp(argv[i], "--title") && i + 1 < argc) {
-            title = argv[++i];
-        } else if (argv[i][0] != '-' && !in) {
-            in = argv[i];
-        } else if (argv[i][0] != '-' && !out) {
-            out = argv[i];
-        } else {
-            fprintf(stderr, "anygrad plot: unexpected argument '%s'\n\n", argv[i]);
-            plot_usage(stderr);
-            return 2;
-        }
-    }
-    if (!in || !out) {
-        fprintf(stderr, "anygrad plot: needs a log file and an output file\n\n");
-        plot_usage(stderr);
-        return 2;
-    }
+    const char *in = o->in, *out = o->out, *title = o->title;
     cli_metrics m;
     char err[512];
     if (!cli_metrics_read_csv(in, &m, err, sizeof err)) {

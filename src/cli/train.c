@@ -2,7 +2,6 @@
  * built from the module API, trained with the loader, logged, plotted and
  * checkpointed. Training checkpoints carry the run's settings in their
  * metadata ("anygrad.*") so that --resume and eval need no repeated flags. */
-#include <errno.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -12,7 +11,6 @@
 #include "anygrad.h"
 #include "cli.h"
 
-#define DEFAULT_DATA "/usr/share/datasets/fashion-mnist"
 #define META "anygrad."
 #define NCLASSES 10
 
@@ -45,13 +43,12 @@ typedef struct model_spec {
     int sndim;              /* dimensions of one sample */
     int64_t sample[3];
     int first_weight_ndim;  /* of "0.weight": tells checkpoints of the two apart */
-    const char *epochs, *batch;
 } model_spec;
 
 static const model_spec MODELS[] = {
-    {"mlp", "784-256-128-10 ReLU MLP", build_mlp, 1, {784}, 2, "10", "128"},
+    {"mlp", "784-256-128-10 ReLU MLP", build_mlp, 1, {784}, 2},
     {"cnn", "TF-tutorial CNN: conv5x5x32, pool, conv5x5x64, pool, fc1024, dropout 0.4, fc10",
-     build_cnn, 3, {1, 28, 28}, 4, "3", "100"},
+     build_cnn, 3, {1, 28, 28}, 4},
 };
 #define NMODELS ((int)(sizeof MODELS / sizeof MODELS[0]))
 
@@ -60,154 +57,6 @@ static const model_spec *find_model(const char *name)
     for (int i = 0; name && i < NMODELS; i++)
         if (!strcmp(MODELS[i].name, name)) return &MODELS[i];
     return NULL;
-}
-
-/* Default learning rate and momentum per optimizer (SGD without momentum is
- * rarely what anyone wants on this task). */
-typedef struct optim_spec {
-    const char *name;
-    ag_optim_kind kind;
-    const char *lr, *momentum, *weight_decay;
-} optim_spec;
-
-static const optim_spec OPTIMS[] = {
-    {"adam", AG_OPTIM_ADAM, "0.001", "0", "0"},
-    {"adamw", AG_OPTIM_ADAMW, "0.001", "0", "0.01"},
-    {"sgd", AG_OPTIM_SGD, "0.05", "0.9", "0"},
-    {"rmsprop", AG_OPTIM_RMSPROP, "0.001", "0", "0"},
-};
-#define NOPTIMS ((int)(sizeof OPTIMS / sizeof OPTIMS[0]))
-
-static const optim_spec *find_optim(const char *name)
-{
-    for (int i = 0; name && i < NOPTIMS; i++)
-        if (!strcmp(OPTIMS[i].name, name)) return &OPTIMS[i];
-    return NULL;
-}
-
-enum { SCHED_NONE, SCHED_COSINE, SCHED_STEP, NSCHEDS };
-static const char *const SCHEDULES[NSCHEDS] = {"none", "cosine", "step"};
-
-static int find_schedule(const char *name)
-{
-    for (int i = 0; name && i < NSCHEDS; i++)
-        if (!strcmp(SCHEDULES[i], name)) return i;
-    return -1;
-}
-
-/* ---- options -------------------------------------------------------------- */
-
-typedef struct train_opts {
-    const char *model, *optimizer, *schedule, *device, *data, *save, *resume, *log, *plot;
-    int64_t epochs, batch, warmup, step_size, limit, log_every, seed;
-    double lr, momentum, weight_decay, gamma, clip, val_frac;
-} train_opts;
-
-typedef enum opt_type { T_STR, T_INT, T_REAL } opt_type;
-
-/* Every option: its type and valid range, whether it is part of the run's
- * settings (stored in checkpoints, reused by --resume), its default (NULL:
- * worked out from the model or optimizer) and its help. */
-typedef struct optdef {
-    const char *flag;
-    opt_type type;
-    size_t off;
-    double lo, hi;
-    bool stored;
-    const char *def, *help;
-} optdef;
-
-#define OFF(f) offsetof(train_opts, f)
-static const optdef TRAIN_OPTS[] = {
-    {"model", T_STR, OFF(model), 0, 0, true, "mlp", "mlp or cnn"},
-    {"optimizer", T_STR, OFF(optimizer), 0, 0, true, "adam", "adam, adamw, sgd or rmsprop"},
-    {"epochs", T_INT, OFF(epochs), 0, 1e9, true, NULL,
-     "total epochs, counting those of a resumed checkpoint (mlp 10, cnn 3)"},
-    {"batch", T_INT, OFF(batch), 1, 1e9, true, NULL, "mini-batch size (mlp 128, cnn 100)"},
-    {"lr", T_REAL, OFF(lr), 1e-12, 1e6, true, NULL,
-     "learning rate (adam, adamw, rmsprop 0.001; sgd 0.05)"},
-    {"momentum", T_REAL, OFF(momentum), 0, 1, true, NULL, "sgd and rmsprop (sgd 0.9, rmsprop 0)"},
-    {"weight-decay", T_REAL, OFF(weight_decay), 0, 1e6, true, NULL,
-     "L2 penalty, decoupled for adamw (adamw 0.01, others 0)"},
-    {"schedule", T_STR, OFF(schedule), 0, 0, true, "none",
-     "learning-rate schedule over the whole run: none, cosine or step"},
-    {"warmup", T_INT, OFF(warmup), 0, 1e12, true, "0", "linear warm-up over the first N steps"},
-    {"step-size", T_INT, OFF(step_size), 0, 1e9, true, "0",
-     "epochs between decays of --schedule step (default: a third of --epochs)"},
-    {"gamma", T_REAL, OFF(gamma), 0, 1, true, "0.1", "decay factor of --schedule step"},
-    {"clip", T_REAL, OFF(clip), 0, 1e30, true, "0",
-     "clip the global gradient norm to X (0: off)"},
-    {"device", T_STR, OFF(device), 0, 0, false, NULL, "cpu, cpu:0, ... (default: AG_DEVICE or the best)"},
-    {"seed", T_INT, OFF(seed), 0, 9.2e18, true, "1", "initialisation, shuffling and dropout seed"},
-    {"data", T_STR, OFF(data), 0, 0, false, DEFAULT_DATA, "directory with the four IDX .gz files"},
-    {"limit", T_INT, OFF(limit), 0, 1e12, true, "0",
-     "use only the first N training images (0: all)"},
-    {"val-frac", T_REAL, OFF(val_frac), 0, 0.9, true, "0.1",
-     "fraction of the training images held out for validation"},
-    {"save", T_STR, OFF(save), 0, 0, false, NULL, "write a checkpoint after every epoch"},
-    {"resume", T_STR, OFF(resume), 0, 0, false, NULL,
-     "continue from a checkpoint; its settings are the defaults"},
-    {"log", T_STR, OFF(log), 0, 0, false, NULL,
-     "metrics CSV: epoch,step,loss,train_acc,val_acc,test_acc,lr,seconds"},
-    {"log-every", T_INT, OFF(log_every), 0, 1e12, true, NULL,
-     "log a row every N steps (default: 10 rows an epoch; 0: epochs only)"},
-    {"plot", T_STR, OFF(plot), 0, 0, false, NULL, "draw the logged curves as an SVG file"},
-};
-#undef OFF
-#define NTOPTS ((int)(sizeof TRAIN_OPTS / sizeof TRAIN_OPTS[0]))
-
-static void train_usage(FILE *f)
-{
-    fprintf(f, "usage: anygrad train [--OPTION VALUE]...\n\n"
-               "Trains an image classifier on Fashion-MNIST (or any MNIST-format IDX set):\n"
-               "a progress bar on a terminal, one line an epoch otherwise, validation and\n"
-               "test accuracy after each epoch, a final summary.\n\n");
-    for (int i = 0; i < NTOPTS; i++) {
-        const optdef *o = &TRAIN_OPTS[i];
-        char left[40];
-        snprintf(left, sizeof left, "--%s %s", o->flag, o->type == T_STR ? "S" : o->type == T_INT ? "N" : "X");
-        fprintf(f, "  %-18s %s", left, o->help);
-        if (o->def && strcmp(o->def, "0")) fprintf(f, " (default %s)", o->def);
-        fputc('\n', f);
-    }
-    fprintf(f, "\nCSV rows: loss and train_acc are means since the previous row (with dropout\n"
-               "active); val_acc and test_acc are filled at the end of each epoch; seconds\n"
-               "is training time so far, without evaluation and saving.\n"
-               "Exit status: 0 success, 1 runtime failure, 2 bad arguments.\n");
-}
-
-static const optdef *find_opt(const char *flag)
-{
-    for (int i = 0; i < NTOPTS; i++)
-        if (!strcmp(TRAIN_OPTS[i].flag, flag)) return &TRAIN_OPTS[i];
-    return NULL;
-}
-
-/* Stores text as o's value; false (with a message in err) when it is not one. */
-static bool set_value(train_opts *t, const optdef *o, const char *text, char *err, size_t errsz)
-{
-    void *at = (char *)t + o->off;
-    char *end = NULL;
-    errno = 0;
-    if (o->type == T_STR) {
-        if (!*text) {
-            snprintf(err, errsz, "--%s needs a non-empty value", o->flag);
-            return false;
-        }
-        *(const char **)at = text;
-        return true;
-    }
-    double v = o->type == T_INT ? (double)strtoll(text, &end, 10) : strtod(text, &end);
-    if (end == text || *end || errno || !(v >= o->lo && v <= o->hi)) {
-        snprintf(err, errsz, "bad value '%s' for --%s: want %s in [%g, %g]", text, o->flag,
-                 o->type == T_INT ? "an integer" : "a number", o->lo, o->hi);
-        return false;
-    }
-    if (o->type == T_INT)
-        *(int64_t *)at = strtoll(text, NULL, 10);
-    else
-        *(double *)at = v;
-    return true;
 }
 
 /* ---- data ------------------------------------------------------------------ */
@@ -323,7 +172,7 @@ static void add_meta(metabuf *b, const char *key, const char *fmt, ...)
 /* ag_checkpoint_save takes no caller metadata, so the checkpoint is written
  * aside, read back and written again at path with the run's settings added;
  * path only ever holds a complete file. */
-static ag_status save_checkpoint(const train_opts *t, ag_module *m, ag_optim *opt, int64_t epoch,
+static ag_status save_checkpoint(const cli_train_opts *t, ag_module *m, ag_optim *opt, int64_t epoch,
                                  float mean, float sd)
 {
     char tmp[4096];
@@ -338,13 +187,13 @@ static ag_status save_checkpoint(const train_opts *t, ag_module *m, ag_optim *op
         b->kv[2 * b->nkv] = d->meta_keys[i];
         b->kv[2 * b->nkv + 1] = d->meta_values[i];
     }
-    for (int i = 0; i < NTOPTS; i++) {
-        const optdef *o = &TRAIN_OPTS[i];
+    for (int i = 0; i < CLI_NTRAIN_OPTS; i++) {
+        const cli_optdef *o = &CLI_TRAIN_OPTS[i];
         const void *at = (const char *)t + o->off;
         if (!o->stored) continue;
-        if (o->type == T_STR) add_meta(b, o->flag, "%s", *(const char *const *)at);
-        if (o->type == T_INT) add_meta(b, o->flag, "%lld", (long long)*(const int64_t *)at);
-        if (o->type == T_REAL) add_meta(b, o->flag, "%.9g", *(const double *)at);
+        if (o->type == CLI_STR) add_meta(b, o->flag, "%s", *(const char *const *)at);
+        if (o->type == CLI_INT) add_meta(b, o->flag, "%lld", (long long)*(const int64_t *)at);
+        if (o->type == CLI_REAL) add_meta(b, o->flag, "%.9g", *(const double *)at);
     }
     add_meta(b, "norm_mean", "%.9g", (double)mean);
     add_meta(b, "norm_std", "%.9g", (double)sd);
@@ -376,9 +225,9 @@ static bool meta_float(const ag_tensor_dict *d, const char *key, float *out)
 /* ---- the training run -------------------------------------------------------- */
 
 typedef struct run {
-    train_opts o;
+    cli_train_opts o;
     const model_spec *ms;
-    const optim_spec *os;
+    const cli_optim_spec *os;
     int sched;
     ag_module *m;
     ag_optim *opt;
@@ -394,8 +243,8 @@ static float lr_at(const run *r, int64_t step)
 {
     float base = (float)r->o.lr, lr = base;
     int64_t total = r->o.epochs * r->steps_per_epoch;
-    if (r->sched == SCHED_COSINE) lr = ag_lr_cosine(base, step, total > 0 ? total : 1, 0.0f);
-    if (r->sched == SCHED_STEP) {
+    if (r->sched == CLI_SCHED_COSINE) lr = ag_lr_cosine(base, step, total > 0 ? total : 1, 0.0f);
+    if (r->sched == CLI_SCHED_STEP) {
         int64_t every = r->o.step_size > 0 ? r->o.step_size : (r->o.epochs + 2) / 3;
         lr = ag_lr_step(base, step, (every > 0 ? every : 1) * r->steps_per_epoch, (float)r->o.gamma);
     }
@@ -519,7 +368,7 @@ static int train_loop(run *r)
     int at = snprintf(optdesc, sizeof optdesc, "%s lr %g", r->os->name, r->o.lr);
     if (r->o.momentum > 0.0) at += snprintf(optdesc + at, sizeof optdesc - (size_t)at, " momentum %g", r->o.momentum);
     if (r->o.weight_decay > 0.0) at += snprintf(optdesc + at, sizeof optdesc - (size_t)at, " weight decay %g", r->o.weight_decay);
-    if (r->sched) at += snprintf(optdesc + at, sizeof optdesc - (size_t)at, ", %s schedule", SCHEDULES[r->sched]);
+    if (r->sched) at += snprintf(optdesc + at, sizeof optdesc - (size_t)at, ", %s schedule", CLI_SCHEDULES[r->sched]);
     if (r->o.warmup > 0) at += snprintf(optdesc + at, sizeof optdesc - (size_t)at, ", warm-up %lld steps", (long long)r->o.warmup);
     if (r->o.clip > 0.0) snprintf(optdesc + at, sizeof optdesc - (size_t)at, ", clip %g", r->o.clip);
     printf("  %lld training, %lld validation, %lld test images; batch %lld; %s\n",
@@ -578,91 +427,6 @@ static int train_loop(run *r)
 }
 
 /* ---- setting up --------------------------------------------------------------- */
-
-/* Reads the command line into r->o; returns 0 or the exit status. */
-static int parse_train(int argc, char **argv, run *r, bool *set)
-{
-    char err[256];
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
-            train_usage(stdout);
-            return -1;
-        }
-        const optdef *o = !strncmp(a, "--", 2) ? find_opt(a + 2) : NULL;
-        if (!o) {
-            fprintf(stderr, "anygrad train: unknown option '%s' (see anygrad train --help)\n", a);
-            return 2;
-        }
-        if (i + 1 >= argc) {
-            fprintf(stderr, "anygrad train: %s needs a value\n", a);
-            return 2;
-        }
-        if (!set_value(&r->o, o, argv[++i], err, sizeof err)) {
-            fprintf(stderr, "anygrad train: %s\n", err);
-            return 2;
-        }
-        set[o - TRAIN_OPTS] = true;
-    }
-    return 0;
-}
-
-/* Option i's value when the command line left it unset: the resumed
- * checkpoint's setting, else the default (some depend on model and optimizer). */
-static const char *fallback(const run *r, const ag_tensor_dict *ck, int i, bool *from_ck)
-{
-    const optdef *o = &TRAIN_OPTS[i];
-    char key[64];
-    snprintf(key, sizeof key, META "%s", o->flag);
-    const char *v = ck && o->stored ? ag_tensor_dict_meta(ck, key) : NULL;
-    *from_ck = v != NULL;
-    if (v) return v;
-    const char *f = o->flag;
-    if (r->ms && !strcmp(f, "epochs")) return r->ms->epochs;
-    if (r->ms && !strcmp(f, "batch")) return r->ms->batch;
-    if (r->os && !strcmp(f, "lr")) return r->os->lr;
-    if (r->os && !strcmp(f, "momentum")) return r->os->momentum;
-    if (r->os && !strcmp(f, "weight-decay")) return r->os->weight_decay;
-    return o->def;
-}
-
-/* Fills every unset option; model and optimizer first, as other defaults
- * depend on them. Returns 0 or the exit status. */
-static int resolve(run *r, bool *set, const ag_tensor_dict *ck)
-{
-    char err[256];
-    for (int pass = 0; pass < 2; pass++) {
-        r->ms = find_model(r->o.model);
-        r->os = find_optim(r->o.optimizer);
-        for (int i = 0; i < NTOPTS; i++) {
-            const optdef *o = &TRAIN_OPTS[i];
-            bool first = !strcmp(o->flag, "model") || !strcmp(o->flag, "optimizer"), from_ck;
-            if (set[i] || first != (pass == 0)) continue;
-            const char *v = fallback(r, ck, i, &from_ck);
-            if (v && !set_value(&r->o, o, v, err, sizeof err)) {
-                fprintf(stderr, "anygrad train: %s%s\n", from_ck ? "checkpoint settings: " : "",
-                        err);
-                return 1;
-            }
-            set[i] = v != NULL;
-        }
-    }
-    r->ms = find_model(r->o.model);
-    r->os = find_optim(r->o.optimizer);
-    r->sched = find_schedule(r->o.schedule);
-    if (!r->ms || !r->os || r->sched < 0) {
-        fprintf(stderr, "anygrad train: unknown %s '%s' (want %s)\n",
-                !r->ms ? "--model" : !r->os ? "--optimizer" : "--schedule",
-                !r->ms ? r->o.model : !r->os ? r->o.optimizer : r->o.schedule,
-                !r->ms ? "mlp or cnn" : !r->os ? "adam, adamw, sgd or rmsprop" : "none, cosine or step");
-        return 2;
-    }
-    if (r->o.momentum > 0.0 && r->os->kind != AG_OPTIM_SGD && r->os->kind != AG_OPTIM_RMSPROP) {
-        fprintf(stderr, "anygrad train: --momentum applies to sgd and rmsprop, not %s\n", r->os->name);
-        return 2;
-    }
-    return 0;
-}
 
 static int setup_data(run *r, const ag_tensor_dict *ck)
 {
@@ -752,15 +516,13 @@ static void resume_log(run *r)
     cli_metrics_free(&old);
 }
 
-int cli_train(int argc, char **argv)
+int cli_train(const cli_train_opts *o, const bool given[CLI_NTRAIN_OPTS])
 {
     run r;
     memset(&r, 0, sizeof r);
-    r.o.weight_decay = -1.0; /* unset: the optimizer's own default */
-    r.o.log_every = -1;
-    bool set[NTOPTS] = {false};
-    int rc = parse_train(argc, argv, &r, set);
-    if (rc) return rc < 0 ? 0 : rc;
+    r.o = *o;
+    bool set[CLI_NTRAIN_OPTS];
+    memcpy(set, given, sizeof set);
     ag_tensor_dict *ck = NULL;
     if (r.o.resume && !(ck = ag_load_safetensors(r.o.resume))) {
         fprintf(stderr, "anygrad train: --resume: %s\n", ag_last_error());
@@ -770,8 +532,16 @@ int cli_train(int argc, char **argv)
         const model_spec *ms = model_of(ck); /* a weights-only file: guess from its shapes */
         if (ms) r.o.model = ms->name, set[0] = true;
     }
-    rc = resolve(&r, set, ck);
-    if (!rc) rc = setup_model(&r, ck);
+    char err[512];
+    int rc = cli_train_resolve(&r.o, set, ck, err, sizeof err);
+    if (rc) {
+        fprintf(stderr, "anygrad train: %s\n", err);
+    } else {
+        r.ms = find_model(r.o.model);
+        r.os = cli_find_optim(r.o.optimizer);
+        r.sched = cli_find_schedule(r.o.schedule);
+        rc = r.ms ? setup_model(&r, ck) : 2; /* resolve knows the same names */
+    }
     if (!rc) rc = setup_data(&r, ck);
     if (!rc) {
         resume_log(&r);
@@ -789,46 +559,9 @@ int cli_train(int argc, char **argv)
 
 /* ---- anygrad eval ---------------------------------------------------------------- */
 
-static void eval_usage(FILE *f)
+int cli_eval(const cli_eval_opts *o)
 {
-    fprintf(f, "usage: anygrad eval FILE [--model mlp|cnn] [--data DIR] [--device NAME]\n\n"
-               "Loads a checkpoint (from anygrad train --save, or weights saved by the\n"
-               "examples) and reports its loss and accuracy on the test images.\n"
-               "The model comes from the checkpoint unless --model is given.\n");
-}
-
-int cli_eval(int argc, char **argv)
-{
-    const char *file = NULL, *model = NULL, *data = DEFAULT_DATA, *device = NULL;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        bool more = i + 1 < argc;
-        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
-            eval_usage(stdout);
-            return 0;
-        } else if (more && !strcmp(a, "--model")) {
-            model = argv[++i];
-        } else if (more && !strcmp(a, "--data")) {
-            data = argv[++i];
-        } else if (more && !strcmp(a, "--device")) {
-            device = argv[++i];
-        } else if (a[0] != '-' && !file) {
-            file = a;
-        } else {
-            fprintf(stderr, "anygrad eval: unexpected argument '%s'\n\n", a);
-            eval_usage(stderr);
-            return 2;
-        }
-    }
-    if (!file) {
-        fprintf(stderr, "anygrad eval: which checkpoint?\n\n");
-        eval_usage(stderr);
-        return 2;
-    }
-    if (model && !find_model(model)) {
-        fprintf(stderr, "anygrad eval: unknown --model '%s' (want mlp or cnn)\n", model);
-        return 2;
-    }
+    const char *file = o->file, *model = o->model, *data = o->data, *device = o->device;
     ag_device *dev = device ? ag_device_by_name(device) : ag_device_default();
     if (!dev) {
         fprintf(stderr, "anygrad eval: --device %s: %s\n", device ? device : "(default)", ag_last_error());
