@@ -77,10 +77,13 @@ static ag_tensor *matmul_nd(ag_tensor *a, ag_tensor *b)
         ag_view vc = {.buf = y->st->buf, .offset = 0, .dtype = AG_F32, .ndim = 3,
                       .shape = {ag__numel_shape(nb, shape), m, n}, .stride = {m * n, n, 1}};
         ag_tensor *in[2] = {a, b};
-        ag_node *node;
+        ag_node *node = NULL;
         if (AG_BK(ag__dev(a), gemm, 1.0f, 0.0f, &vc, &va, &vb) != AG_OK ||
             ag__record(y, "matmul", matmul_bwd, 2, in, &node) != AG_OK)
             y = NULL;
+        /* each gradient reads the other operand */
+        if (node && b->requires_grad) ag__save_input(node, 0);
+        if (node && a->requires_grad) ag__save_input(node, 1);
     }
     return ag__done(y);
 }
@@ -103,7 +106,9 @@ ag_tensor *ag_matmul(ag_tensor *a, ag_tensor *b)
 
 ag_tensor *ag_linear(ag_tensor *x, ag_tensor *weight, ag_tensor *bias)
 {
-    if (!ag__check("linear", x, AG_F32) || !ag__check("linear", weight, AG_F32)) return NULL;
+    if (!ag__check("linear", x, AG_F32) || !ag__check("linear", weight, AG_F32) ||
+        (bias && !ag__check("linear", bias, AG_F32)))
+        return NULL;
     if (weight->ndim != 2)
         return ag_set_error(AG_ERR_SHAPE, "linear: weight must be [out, in], got %d dims",
                             weight->ndim), NULL;
