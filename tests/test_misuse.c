@@ -815,6 +815,29 @@ START_TEST(devices_mixed_in_ops)
 }
 END_TEST
 
+/* Indices outside the table are not an error (checking them would cost a
+ * device sync per op): every backend gathers 0 for them and scatters nothing,
+ * never reading or writing out of bounds; cross_entropy and nll give NaN. */
+START_TEST(indices_out_of_range)
+{
+    ag_scope_begin();
+    ag_tensor *w = ag_reshape(ag_arange(6), 2, (const int64_t[]){3, 2});
+    ag_tensor *bad = ag_from_i32((const int32_t[]){7, -1, 1}, 1, (const int64_t[]){3});
+    values(ag_embedding(bad, w), (const float[]){0, 0, 0, 0, 2, 3}, 6);
+    ag_tensor *col = ag_reshape(bad, 2, (const int64_t[]){3, 1});
+    values(ag_gather(w, 0, col), (const float[]){0, 0, 2}, 3);
+    values(ag_scatter_add(w, 0, col, ag_ones(2, (const int64_t[]){3, 1})),
+           (const float[]){0, 1, 3, 3, 4, 5}, 6);
+    float v = 0;
+    ag_tensor *lab = ag_from_i32((const int32_t[]){0, 3}, 1, (const int64_t[]){2});
+    ck_assert_int_eq(ag_item(ag_cross_entropy(mat(2, 3, 0.0f), lab, AG_REDUCTION_MEAN, 0.0f), &v), AG_OK);
+    ck_assert(isnan(v));
+    ck_assert_int_eq(ag_item(ag_nll_loss(mat(2, 3, 0.0f), lab, AG_REDUCTION_SUM), &v), AG_OK);
+    ck_assert(isnan(v));
+    ag_scope_end();
+}
+END_TEST
+
 /* ---- sizes ------------------------------------------------------------------------------ */
 
 /* Empty tensors go through forward and backward with empty results. */
@@ -948,6 +971,7 @@ Suite *suite_misuse(void)
     tcase_add_test(tc, inplace_labels_of_cross_entropy);
     tcase_add_test(tc, backward_twice);
     tcase_add_test(tc, devices_mixed_in_ops);
+    tcase_add_test(tc, indices_out_of_range);
     tcase_add_test(tc, zero_size_tensors);
     tcase_add_test(tc, huge_shapes);
     tcase_add_test(tc, slice_huge_step_2d);
