@@ -71,11 +71,6 @@ static inline bool ag__valid(const char *op, const ag_tensor *t)
 {
     return (t && ag__alive(t)) || ag__bad_handle(op, t);
 }
-/* ag__valid for an optional argument: NULL is fine. */
-static inline bool ag__valid_opt(const char *op, const ag_tensor *t)
-{
-    return !t || ag__alive(t) || ag__bad_handle(op, t);
-}
 /* Records an in-place write into t's storage (every view of it sees it). */
 static inline void ag__bump_version(ag_tensor *t)
 {
