@@ -4,6 +4,10 @@
  *  - Every function that returns a tensor returns a new reference, or NULL on
  *    error with the reason in ag_last_error(). A NULL input makes an op return
  *    NULL without overwriting the first error, so nested calls report it.
+ *  - A tensor used after its last reference was released fails with
+ *    AG_ERR_STATE (detected until 1024 more tensors were released on that
+ *    thread), and so does backward when a tensor the forward pass saved was
+ *    modified in place (ag_from_host, an optimizer step...) in between.
  *  - Inside ag_scope_begin()/ag_scope_end() the scope owns every tensor created;
  *    outside any scope the caller owns it and calls ag_release().
  *  - Shapes are int64_t, at most AG_MAX_DIMS dimensions; negative axes count
@@ -33,7 +37,7 @@ typedef enum ag_status {
     AG_ERR_DEVICE,      /* device failure or tensors on different devices */
     AG_ERR_OOM,         /* out of host or device memory */
     AG_ERR_IO,          /* file or parse error */
-    AG_ERR_STATE,       /* misuse, e.g. backward through a released graph */
+    AG_ERR_STATE,       /* misuse: a released tensor, backward twice, a saved tensor changed */
     AG_ERR_UNSUPPORTED  /* valid request this build or backend cannot do */
 } ag_status;
 
@@ -155,7 +159,7 @@ ag_tensor *ag_randn(int ndim, const int64_t *shape, float mean, float std);
 /* ---- lifetime ----------------------------------------------------------- */
 
 ag_tensor *ag_retain(ag_tensor *t);
-void ag_release(ag_tensor *t);          /* NULL is fine */
+void ag_release(ag_tensor *t);          /* NULL is fine; one release too many: AG_ERR_STATE */
 void ag_scope_begin(void);
 void ag_scope_end(void);
 /* Ends the innermost scope but keeps t alive, handing it to the enclosing

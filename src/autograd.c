@@ -53,6 +53,33 @@ ag_status ag__save(ag_node *n, int slot, ag_tensor *t)
     ag_tensor *a = ag__alias(t, t->ndim, t->shape, t->stride, t->offset);
     if (!a) return ag_last_status();
     n->saved[slot] = ag_retain(a);
+    n->saved_version[slot] = ag__version(t);
+    return AG_OK;
+}
+
+void ag__save_input(ag_node *n, int k)
+{
+    if (k < 0 || k >= AG_NODE_INLINE_IN || k >= n->nin || !n->in[k]) return;
+    n->in_read |= 1u << k;
+    n->in_version[k] = ag__version(n->in[k]);
+}
+
+/* Backward would compute with values the forward pass did not see. */
+static ag_status check_versions(const ag_node *n)
+{
+    for (int k = 0; k < AG_NODE_SAVED + AG_NODE_INLINE_IN; k++) {
+        bool saved = k < AG_NODE_SAVED;
+        int j = saved ? k : k - AG_NODE_SAVED;
+        const ag_tensor *t = saved ? n->saved[j] : (n->in_read >> j) & 1 ? n->in[j] : NULL;
+        if (!t) continue;
+        uint32_t then = saved ? n->saved_version[j] : n->in_version[j], now = ag__version(t);
+        if (now != then)
+            return ag_set_error(AG_ERR_STATE,
+                                "backward: a tensor saved by '%s' (its %s %d) was modified in "
+                                "place after the forward pass (version %u, saved at %u); write "
+                                "into a copy, or run the forward pass again after the change",
+                                n->name, saved ? "saved tensor" : "input", j, now, then);
+    }
     return AG_OK;
 }
 
@@ -84,7 +111,7 @@ void ag__node_release(ag_node *n)
 
 ag_status ag_set_requires_grad(ag_tensor *t, bool requires_grad)
 {
-    if (!t) return ag_set_error(AG_ERR_ARG, "ag_set_requires_grad: tensor is NULL");
+    if (!ag__valid("ag_set_requires_grad", t)) return ag_last_status();
     if (t->node)
         return ag_set_error(AG_ERR_STATE, "ag_set_requires_grad: only leaf tensors can change "
                                           "requires_grad (this one was produced by %s)",
@@ -96,12 +123,15 @@ ag_status ag_set_requires_grad(ag_tensor *t, bool requires_grad)
     return AG_OK;
 }
 
-bool ag_requires_grad(const ag_tensor *t) { return t && t->requires_grad; }
-ag_tensor *ag_grad(const ag_tensor *t) { return t ? t->grad : NULL; }
+bool ag_requires_grad(const ag_tensor *t)
+{
+    return ag__valid("ag_requires_grad", t) && t->requires_grad;
+}
+ag_tensor *ag_grad(const ag_tensor *t) { return ag__valid("ag_grad", t) ? t->grad : NULL; }
 
 ag_status ag_zero_grad(ag_tensor *t)
 {
-    if (!t) return ag_set_error(AG_ERR_ARG, "ag_zero_grad: tensor is NULL");
+    if (!ag__valid("ag_zero_grad", t)) return ag_last_status();
     ag_release(t->grad);
     t->grad = NULL;
     return AG_OK;
@@ -146,6 +176,12 @@ static ag_status topo_order(ag_node *root, node_list *order)
         frame *f = &stack[depth - 1];
         if (f->next < f->node->nin) {
             ag_tensor *in = f->node->in[f->next++];
+            if (in && !ag__alive(in)) { /* the graph's own reference was released */
+                s = ag_set_error(AG_ERR_STATE, "backward: an input of %s was released while the "
+                                               "graph still held it (one ag_release too many)",
+                                 f->node->name);
+                break;
+            }
             ag_node *child = in && in->requires_grad ? in->node : NULL;
             if (!child || child->mark == epoch) continue;
             if (child->released) {
@@ -220,7 +256,8 @@ static ag_status run_node(ag_node *n)
         return ag_set_error(AG_ERR_OOM, "backward: out of host memory");
     }
     ag_scope_begin();
-    s = n->backward(n, gy, gx);
+    s = check_versions(n);
+    if (s == AG_OK) s = n->backward(n, gy, gx);
     for (int k = 0; s == AG_OK && k < n->nin; k++) {
         ag_tensor *in = n->in[k];
         if (!gx[k] || !in || !in->requires_grad) continue;
@@ -243,9 +280,9 @@ static ag_status run_node(ag_node *n)
 
 ag_status ag_backward(ag_tensor *root, ag_tensor *grad)
 {
-    if (!root) /* keep the error of the op that failed to produce it */
-        return ag_last_status() ? ag_last_status()
-                                : ag_set_error(AG_ERR_ARG, "backward: root tensor is NULL");
+    /* A NULL root keeps the error of the op that failed to produce it. */
+    if (!ag__valid("backward", root) || (grad && !ag__valid("backward", grad)))
+        return ag_last_status();
     if (!root->requires_grad)
         return ag_set_error(AG_ERR_STATE, "backward: the tensor does not require grad "
                                           "(no input had requires_grad set, or it was computed "

@@ -3,6 +3,8 @@
 #ifndef AG_CORE_H
 #define AG_CORE_H
 
+#include <stdatomic.h>
+
 #include "anygrad.h"
 #include "backend.h"
 
@@ -22,9 +24,12 @@ ag_tensor *ag__from_host_on_cpu(const void *data, ag_dtype dtype, int ndim, cons
 /* The calling thread's default set by ag_set_default_device, or NULL. */
 ag_device *ag__thread_default(void);
 
-/* Reference counts are atomic: threads may share read-only tensors. */
+/* Reference counts are atomic: threads may share read-only tensors. version
+ * counts in-place writes through the public API (ag__bump_version), so that
+ * backward can tell a saved tensor that no longer holds the forward's values. */
 typedef struct ag_storage {
     _Atomic int refs;
+    _Atomic uint32_t version;
     ag_device *dev;
     ag_buffer *buf;
     size_t bytes;
@@ -32,7 +37,14 @@ typedef struct ag_storage {
 
 struct ag_node;
 
+/* Tensor structs live in slots of a slab that never goes back to malloc
+ * (src/tensor.c), so a stale handle still points at readable memory whose
+ * state word says it was released. */
+#define AG_TENSOR_LIVE 0x4c495645u /* "LIVE" */
+#define AG_TENSOR_DEAD 0x44454144u /* "DEAD": released, or never handed out */
+
 struct ag_tensor {
+    _Atomic uint32_t state;              /* AG_TENSOR_LIVE while any reference exists */
     _Atomic int refs;
     ag_storage *st;
     ag_dtype dtype;
@@ -43,7 +55,31 @@ struct ag_tensor {
     bool requires_grad;
     ag_tensor *grad;                     /* leaves: accumulated gradient */
     struct ag_node *node;                /* producer; NULL for leaves */
+    ag_tensor *next_slot;                /* free and quarantine lists while dead */
 };
+
+static inline bool ag__alive(const ag_tensor *t)
+{
+    return atomic_load_explicit(&t->state, memory_order_relaxed) == AG_TENSOR_LIVE;
+}
+/* Sets the error for a handle that is NULL (AG_ERR_ARG, unless an earlier error
+ * explains the NULL) or released (AG_ERR_STATE); returns false. */
+bool ag__bad_handle(const char *op, const ag_tensor *t);
+/* Every public function taking a tensor checks it with this first: a live
+ * handle costs one load and compare. */
+static inline bool ag__valid(const char *op, const ag_tensor *t)
+{
+    return (t && ag__alive(t)) || ag__bad_handle(op, t);
+}
+/* Records an in-place write into t's storage (every view of it sees it). */
+static inline void ag__bump_version(ag_tensor *t)
+{
+    atomic_fetch_add_explicit(&t->st->version, 1, memory_order_relaxed);
+}
+static inline uint32_t ag__version(const ag_tensor *t)
+{
+    return atomic_load_explicit(&t->st->version, memory_order_relaxed);
+}
 
 /* ---- autograd nodes ----------------------------------------------------- */
 
@@ -63,6 +99,9 @@ typedef struct ag_node {
     ag_tensor **in;                      /* retained inputs */
     ag_tensor *in_inline[AG_NODE_INLINE_IN];
     ag_tensor *saved[AG_NODE_SAVED];     /* detached aliases, retained */
+    uint32_t saved_version[AG_NODE_SAVED]; /* their storage versions when saved */
+    uint32_t in_version[AG_NODE_INLINE_IN];
+    unsigned in_read;                    /* bit k: backward reads in[k]'s values */
     float f[8];                          /* op parameters */
     int64_t i[24];
     ag_tensor *gacc;                     /* output gradient during backward */
@@ -75,8 +114,11 @@ typedef struct ag_node {
  * the node in *out; otherwise *out = NULL. Fails only on out-of-memory. */
 ag_status ag__record(ag_tensor *y, const char *name, ag_backward_fn fn, int nin,
                      ag_tensor *const *in, ag_node **out);
-/* Saves a detached alias of t in slot (shares storage, no history). */
+/* Saves a detached alias of t in slot (shares storage, no history) and its
+ * version: backward fails if t was written in place in between. */
 ag_status ag__save(ag_node *n, int slot, ag_tensor *t);
+/* Marks input k (< AG_NODE_INLINE_IN) as read by backward, with the same check. */
+void ag__save_input(ag_node *n, int k);
 void ag__node_release(ag_node *n);
 
 /* ---- tensors ------------------------------------------------------------- */

@@ -114,10 +114,7 @@ ag_loader *ag_loader_new(ag_tensor *x, ag_tensor *y, const ag_loader_config *cfg
     if (cfg->batch_size <= 0)
         return ag_set_error(AG_ERR_ARG, "ag_loader_new: batch_size must be > 0 (got %lld)",
                             (long long)cfg->batch_size), NULL;
-    if (!x) {
-        if (ag_last_status() == AG_OK) ag_set_error(AG_ERR_ARG, "ag_loader_new: x is NULL");
-        return NULL;
-    }
+    if (!ag__valid("ag_loader_new", x)) return NULL;
     if (x->ndim < 1) return ag_set_error(AG_ERR_SHAPE, "ag_loader_new: x is 0-dim"), NULL;
     samples *s = calloc(1, sizeof *s);
     int64_t *idx = s ? malloc((size_t)(x->shape[0] ? x->shape[0] : 1) * sizeof *idx) : NULL;

@@ -155,6 +155,7 @@ static ag_status check_save_args(const char *path, int n, const char *const *nam
                                             "reserved name", i);
         if (!tensors[i])
             return ag_set_error(AG_ERR_ARG, "save_safetensors: tensor '%s' is NULL", names[i]);
+        if (!ag__valid("save_safetensors", tensors[i])) return ag_last_status();
         if (!st_name(tensors[i]->dtype))
             return ag_set_error(AG_ERR_DTYPE, "save_safetensors: tensor '%s' has dtype %s",
                                 names[i], ag_dtype_name(tensors[i]->dtype));

@@ -484,7 +484,7 @@ const char *ag_module_kind(const ag_module *m) { return m ? m->kind->name : "(nu
 ag_tensor *ag_module_forward(ag_module *m, ag_tensor *x)
 {
     if (!m) return ag_set_error(AG_ERR_ARG, "ag_module_forward: module is NULL"), NULL;
-    if (!x) return NULL;
+    if (!ag__valid("ag_module_forward", x)) return NULL;
     return m->kind->forward(m, x);
 }
 
@@ -644,7 +644,8 @@ const char *const *ag_module_state_names(ag_module *m, int *n)
 
 ag_tensor *ag_module_get(ag_module *m, const char *name)
 {
-    if (!name || !list_ok("ag_module_get", m, NULL)) return NULL;
+    if (!name) return ag_set_error(AG_ERR_ARG, "ag_module_get: name is NULL"), NULL;
+    if (!list_ok("ag_module_get", m, NULL)) return NULL;
     for (int i = 0; i < m->nflat_s; i++)
         if (!strcmp(m->flat_sn[i], name)) return m->flat_s[i];
     return NULL;

@@ -109,6 +109,11 @@ static bool conv_check(ag_tensor *x, ag_tensor *w, ag_tensor *b, const ag_conv2d
                      (long long)oc, sw);
         return false;
     }
+    /* An expanded weight may have a kernel axis near AG_MAX_NUMEL: keep the
+     * dilated extent from overflowing. */
+    for (int k = 0; k < 2; k++)
+        if (w->shape[2 + k] - 1 > AG_MAX_NUMEL / p->dilation[k])
+            return conv_error("the dilated kernel is too large", x, w);
     int64_t eh = x->shape[2] + 2 * (int64_t)p->padding[0] - (int64_t)p->dilation[0] * (w->shape[2] - 1) - 1;
     int64_t ew = x->shape[3] + 2 * (int64_t)p->padding[1] - (int64_t)p->dilation[1] * (w->shape[3] - 1) - 1;
     if (eh < 0 || ew < 0)

@@ -185,6 +185,13 @@ ag_tensor *ag_binary(ag_binary_op op, ag_tensor *a, ag_tensor *b)
             y = NULL;
         if (n) {
             n->i[0] = op;
+            /* the inputs binary_bwd reads for the gradients it will produce */
+            bool ga = a->requires_grad, gb = b->requires_grad;
+            if ((op == AG_BINARY_MUL && gb) || op == AG_BINARY_MAXIMUM || op == AG_BINARY_MINIMUM)
+                ag__save_input(n, 0);
+            if ((op == AG_BINARY_MUL && ga) || op == AG_BINARY_DIV || op == AG_BINARY_MAXIMUM ||
+                op == AG_BINARY_MINIMUM)
+                ag__save_input(n, 1);
             if (op == AG_BINARY_DIV && ag__save(n, 0, y) != AG_OK) y = NULL;
         }
     }
@@ -234,10 +241,11 @@ ag_tensor *ag_where(ag_tensor *cond, ag_tensor *a, ag_tensor *b)
         ag_view vy = ag__view(y), vc = ag__view_bcast(cond, nd, shape),
                 va = ag__view_bcast(a, nd, shape), vb = ag__view_bcast(b, nd, shape);
         ag_tensor *in[3] = {cond, a, b};
-        ag_node *n;
+        ag_node *n = NULL;
         if (AG_BK(ag__dev(a), where, &vy, &vc, &va, &vb) != AG_OK ||
             ag__record(y, "where", where_bwd, 3, in, &n) != AG_OK)
             y = NULL;
+        if (n) ag__save_input(n, 0); /* the condition routes the gradient */
     }
     return ag__done(y);
 }

@@ -172,6 +172,10 @@ ag_tensor *ag_concat(int n, ag_tensor *const *ts, int axis)
                                               "they must match except on axis %d", k, sk, s0,
                                 axis), NULL;
         }
+        /* expanded inputs can be huge: the sum must stay a valid size */
+        if (ts[k]->shape[a] > AG_MAX_NUMEL - shape[a])
+            return ag_set_error(AG_ERR_SHAPE, "concat: the result is too large on axis %d",
+                                axis), NULL;
         shape[a] += ts[k]->shape[a];
     }
 

@@ -77,10 +77,13 @@ static ag_tensor *matmul_nd(ag_tensor *a, ag_tensor *b)
         ag_view vc = {.buf = y->st->buf, .offset = 0, .dtype = AG_F32, .ndim = 3,
                       .shape = {ag__numel_shape(nb, shape), m, n}, .stride = {m * n, n, 1}};
         ag_tensor *in[2] = {a, b};
-        ag_node *node;
+        ag_node *node = NULL;
         if (AG_BK(ag__dev(a), gemm, 1.0f, 0.0f, &vc, &va, &vb) != AG_OK ||
             ag__record(y, "matmul", matmul_bwd, 2, in, &node) != AG_OK)
             y = NULL;
+        /* each gradient reads the other operand */
+        if (node && b->requires_grad) ag__save_input(node, 0);
+        if (node && a->requires_grad) ag__save_input(node, 1);
     }
     return ag__done(y);
 }
@@ -173,9 +176,13 @@ ag_tensor *ag_linear(ag_tensor *x, ag_tensor *weight, ag_tensor *bias)
     ag_view vy = {.buf = y->st->buf, .dtype = AG_F32, .ndim = 3, .shape = {1, rows, out},
                   .stride = {rows * out, out, 1}};
     ag_tensor *in3[3] = {x, weight, bias};
-    ag_node *node;
+    ag_node *node = NULL;
     if (AG_BK(dev, gemm, 1.0f, beta, &vy, &vx, &vw) != AG_OK ||
-        ag__record(y, "linear", linear_bwd, bias ? 3 : 2, in3, &node) != AG_OK)
+        ag__record(y, "linear", linear_bwd, bias ? 3 : 2, in3, &node) != AG_OK) {
         y = NULL;
+    } else if (node) { /* backward reads x for W's gradient and W for x's */
+        if (weight->requires_grad) ag__save_input(node, 0);
+        if (x->requires_grad) ag__save_input(node, 1);
+    }
     return ag__done(y);
 }

@@ -123,6 +123,10 @@ ag_tensor *ag_batch_norm(ag_tensor *x, ag_tensor *running_mean, ag_tensor *runni
                           .running_var = opt_view(running_var, &vrv)};
         ag_tensor *in[3] = {x, weight, bias};
         ag_node *n = NULL;
+        if (training && running_mean) { /* the kernel updates them in place */
+            ag__bump_version(running_mean);
+            ag__bump_version(running_var);
+        }
         if (AG_BK(dev, batch_norm, &a) != AG_OK ||
             ag__record(y, "batch_norm", batch_norm_bwd, 3, in, &n) != AG_OK)
             y = NULL;

@@ -89,6 +89,7 @@ static ag_status check_params(int n, ag_tensor *const *params)
         const ag_tensor *p = params[i];
         char shape[64];
         if (!p) return ag_set_error(AG_ERR_ARG, "ag_optim_new: params[%d] is NULL", i);
+        if (!ag__valid("ag_optim_new", p)) return ag_last_status();
         ag__shape_fmt(p->ndim, p->shape, shape, sizeof shape);
         if (p->dtype != AG_F32)
             return ag_set_error(AG_ERR_DTYPE, "ag_optim_new: params[%d] %s is %s, not f32", i,
@@ -176,6 +177,7 @@ static ag_status step_param(const ag_optim_args *args, ag_tensor *p, ag_tensor *
     }
     ag_device *dev = ag__dev(p);
     ag_status s = AG_OK;
+    ag__bump_version(p);
     ag_scope_begin();
     ag_tensor *g = ag__contig(grad);
     if (!g) {
@@ -190,16 +192,29 @@ static ag_status step_param(const ag_optim_args *args, ag_tensor *p, ag_tensor *
     return s;
 }
 
+/* The optimizer holds a reference to each parameter, so a dead one means
+ * the caller released it once too often. */
+static ag_status params_alive(const char *op, const ag_optim *opt)
+{
+    for (int i = 0; i < opt->n; i++)
+        if (!ag__alive(opt->params[i]))
+            return ag_set_error(AG_ERR_STATE, "%s: params[%d] was released while the optimizer "
+                                              "still held it (one ag_release too many)", op, i);
+    return AG_OK;
+}
+
 ag_status ag_optim_step(ag_optim *opt)
 {
     if (!opt) return ag_set_error(AG_ERR_ARG, "ag_optim_step: optimizer is NULL");
     ag_optim_args args = {.cfg = opt->cfg, .lr = opt->cfg.lr};
+    ag_status s = params_alive("ag_optim_step", opt);
+    if (s != AG_OK) return s;
     for (int i = 0; i < opt->n; i++) {
         ag_tensor *p = opt->params[i];
         if (!p->grad) continue; /* not reached by backward: PyTorch skips it too */
         /* Bias correction and momentum start count this parameter's own updates. */
         args.step = opt->pstep[i] + 1;
-        ag_status s = step_param(&args, p, opt->s0[i], opt->s1[i], i);
+        s = step_param(&args, p, opt->s0[i], opt->s1[i], i);
         if (s != AG_OK) return s;
         opt->pstep[i]++;
     }
@@ -210,7 +225,8 @@ ag_status ag_optim_step(ag_optim *opt)
 ag_status ag_optim_zero_grad(ag_optim *opt)
 {
     if (!opt) return ag_set_error(AG_ERR_ARG, "ag_optim_zero_grad: optimizer is NULL");
-    ag_status first = AG_OK;
+    ag_status first = params_alive("ag_optim_zero_grad", opt);
+    if (first != AG_OK) return first;
     for (int i = 0; i < opt->n; i++) {
         ag_status s = ag_zero_grad(opt->params[i]);
         if (first == AG_OK) first = s;
@@ -299,6 +315,7 @@ static ag_status scale_grad(ag_tensor *g, float coef)
     ag_tensor *scaled = ag__unary_raw(AG_UNARY_MUL_SCALAR, g, coef, 0.0f);
     if (!scaled) return ag_last_status();
     ag_view dst = ag__view(g), src = ag__view(scaled);
+    ag__bump_version(g);
     return AG_BK(ag__dev(g), copy, &dst, &src);
 }
 
@@ -313,6 +330,7 @@ ag_status ag_clip_grad_norm(int n, ag_tensor *const *params, float max_norm, flo
                             max_norm);
     for (int i = 0; i < n; i++) {
         if (!params[i]) return ag_set_error(AG_ERR_ARG, "ag_clip_grad_norm: params[%d] is NULL", i);
+        if (!ag__valid("ag_clip_grad_norm", params[i])) return ag_last_status();
         const ag_tensor *g = params[i]->grad;
         if (g && g->dtype != AG_F32)
             return ag_set_error(AG_ERR_DTYPE, "ag_clip_grad_norm: gradient of params[%d] is %s",

@@ -61,6 +61,8 @@ void ag_scope_end(void)
 
 ag_tensor *ag_scope_return(ag_tensor *t)
 {
+    /* NULL (an op failed) is passed on silently; a released handle is not. */
+    if (t && !ag__alive(t)) t = (ag__bad_handle("ag_scope_return", t), NULL);
     if (nmarks == 0) return t; /* no scope to end: the caller already owns t */
     ag_retain(t);
     ag_scope_end();

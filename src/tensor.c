@@ -1,4 +1,6 @@
 /* Tensors: refcounted storage on a device, a strided layout over it, lifetime. */
+#include <pthread.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -57,6 +59,156 @@ static void storage_release(ag_storage *st)
     }
 }
 
+/* ---- tensor slots ------------------------------------------------------ */
+
+/* Tensor structs come from chunks that are never given back to malloc, so a
+ * stale handle points at readable memory. A released slot is marked dead and
+ * waits in its thread's FIFO quarantine until SLOT_QUARANTINE more slots were
+ * released after it: only then can it be handed out again, so a handle used
+ * after its release reads "dead" for that long. Each thread keeps its own lists
+ * (no lock on the common path); a thread that releases far more tensors than it
+ * creates, or one that exits, passes slots to a shared pool, a FIFO with the
+ * same quarantine. A handle used after its slot was reused is not detected. */
+#define SLOT_QUARANTINE 1024
+#define SLOT_BATCH 256 /* slots per chunk, per refill from the pool, per spill */
+
+typedef struct slot_fifo {
+    ag_tensor *head, *tail;
+    size_t n;
+} slot_fifo;
+
+typedef struct slot_cache {
+    ag_tensor *ready; /* LIFO of slots free to hand out */
+    slot_fifo quarantine;
+    bool registered;  /* the thread-exit hook is set */
+} slot_cache;
+
+typedef struct slot_chunk {
+    struct slot_chunk *next; /* every chunk stays reachable (leak checkers) */
+    ag_tensor slot[SLOT_BATCH];
+} slot_chunk;
+
+static _Thread_local slot_cache cache;
+static pthread_mutex_t pool_lock = PTHREAD_MUTEX_INITIALIZER;
+static slot_fifo pool;
+static slot_chunk *chunks;
+static pthread_key_t cache_key;
+static pthread_once_t cache_key_once = PTHREAD_ONCE_INIT;
+static bool cache_key_ok;
+
+static void fifo_push(slot_fifo *f, ag_tensor *t)
+{
+    t->next_slot = NULL;
+    if (f->tail) f->tail->next_slot = t;
+    else f->head = t;
+    f->tail = t;
+    f->n++;
+}
+
+static ag_tensor *fifo_pop(slot_fifo *f)
+{
+    ag_tensor *t = f->head;
+    f->head = t->next_slot;
+    if (!f->head) f->tail = NULL;
+    f->n--;
+    return t;
+}
+
+/* Thread exit: the free slots go to the pool's tail, the quarantine after them
+ * in its order, so they keep waiting there. */
+static void cache_exit(void *arg)
+{
+    slot_cache *c = arg;
+    pthread_mutex_lock(&pool_lock);
+    while (c->ready) {
+        ag_tensor *t = c->ready;
+        c->ready = t->next_slot;
+        fifo_push(&pool, t);
+    }
+    while (c->quarantine.n) fifo_push(&pool, fifo_pop(&c->quarantine));
+    pthread_mutex_unlock(&pool_lock);
+    c->registered = false;
+}
+
+static void cache_key_make(void) { cache_key_ok = pthread_key_create(&cache_key, cache_exit) == 0; }
+
+static void cache_register(slot_cache *c)
+{
+    pthread_once(&cache_key_once, cache_key_make);
+    c->registered = cache_key_ok && pthread_setspecific(cache_key, c) == 0;
+}
+
+/* Refills c->ready from the pool's quarantined end, or from a new chunk. */
+static bool slot_refill(slot_cache *c)
+{
+    if (!c->registered) cache_register(c);
+    pthread_mutex_lock(&pool_lock);
+    for (int k = 0; k < SLOT_BATCH && pool.n > SLOT_QUARANTINE; k++) {
+        ag_tensor *t = fifo_pop(&pool);
+        t->next_slot = c->ready;
+        c->ready = t;
+    }
+    pthread_mutex_unlock(&pool_lock);
+    if (c->ready) return true;
+    slot_chunk *ch = malloc(sizeof *ch);
+    if (!ch) return false;
+    for (int k = SLOT_BATCH; k-- > 0;) {
+        atomic_init(&ch->slot[k].state, AG_TENSOR_DEAD);
+        ch->slot[k].next_slot = c->ready;
+        c->ready = &ch->slot[k];
+    }
+    pthread_mutex_lock(&pool_lock);
+    ch->next = chunks;
+    chunks = ch;
+    pthread_mutex_unlock(&pool_lock);
+    return true;
+}
+
+/* A zeroed live tensor with one reference, or NULL (error set). */
+static ag_tensor *tensor_new(void)
+{
+    slot_cache *c = &cache;
+    ag_tensor *t = c->ready;
+    if (t) {
+        c->ready = t->next_slot;
+    } else if (c->quarantine.n > SLOT_QUARANTINE) {
+        t = fifo_pop(&c->quarantine);
+    } else if (slot_refill(c)) {
+        t = c->ready;
+        c->ready = t->next_slot;
+    } else {
+        ag_set_error(AG_ERR_OOM, "out of host memory allocating a tensor");
+        return NULL;
+    }
+    /* Only the state word may be read through a stale handle meanwhile. */
+    memset((char *)t + offsetof(ag_tensor, refs), 0, sizeof *t - offsetof(ag_tensor, refs));
+    atomic_init(&t->refs, 1);
+    atomic_store_explicit(&t->state, AG_TENSOR_LIVE, memory_order_relaxed);
+    return t;
+}
+
+static void tensor_free(ag_tensor *t)
+{
+    slot_cache *c = &cache;
+    if (!c->registered) cache_register(c);
+    fifo_push(&c->quarantine, t);
+    if (c->quarantine.n < SLOT_QUARANTINE + SLOT_BATCH) return;
+    /* Released far more than created here: the oldest go to the pool. */
+    pthread_mutex_lock(&pool_lock);
+    for (int k = 0; k < SLOT_BATCH; k++) fifo_push(&pool, fifo_pop(&c->quarantine));
+    pthread_mutex_unlock(&pool_lock);
+}
+
+bool ag__bad_handle(const char *op, const ag_tensor *t)
+{
+    if (t)
+        ag_set_error(AG_ERR_STATE, "%s: tensor used after it was released (its last reference "
+                                   "was dropped by ag_release or the end of its scope)", op);
+    else if (ag_last_status() == AG_OK)
+        ag_set_error(AG_ERR_ARG, "%s: input tensor is NULL", op);
+    return false;
+}
+
 /* ---- layout helpers --------------------------------------------------- */
 
 int64_t ag__numel_shape(int ndim, const int64_t *shape)
@@ -112,8 +264,8 @@ void ag_view_shape_str(const ag_view *v, char *buf, size_t size)
 const char *ag_shape_str(const ag_tensor *t, char *buf, size_t size)
 {
     if (!buf || size == 0) return buf;
-    if (!t) {
-        snprintf(buf, size, "(null)");
+    if (!t || !ag__alive(t)) {
+        snprintf(buf, size, t ? "(released)" : "(null)");
         return buf;
     }
     char s[160];
@@ -124,10 +276,7 @@ const char *ag_shape_str(const ag_tensor *t, char *buf, size_t size)
 
 bool ag__check(const char *op, const ag_tensor *t, ag_dtype dt)
 {
-    if (!t) {
-        if (ag_last_status() == AG_OK) ag_set_error(AG_ERR_ARG, "%s: input tensor is NULL", op);
-        return false;
-    }
+    if (!ag__valid(op, t)) return false;
     if (dt != AG_ANY && t->dtype != dt) {
         ag_set_error(AG_ERR_DTYPE, "%s: expected %s input, got %s", op, ag_dtype_name(dt),
                      ag_dtype_name(t->dtype));
@@ -184,17 +333,13 @@ ag_tensor *ag__empty_on(ag_device *dev, ag_dtype dt, int ndim, const int64_t *sh
 {
     if (!dev) return NULL;
     if (!valid_shape("empty", ndim, shape, dt)) return NULL;
-    ag_tensor *t = calloc(1, sizeof *t);
+    ag_storage *st = storage_new(dev, (size_t)ag__numel_shape(ndim, shape) * ag_dtype_size(dt));
+    ag_tensor *t = st ? tensor_new() : NULL;
     if (!t) {
-        ag_set_error(AG_ERR_OOM, "out of host memory allocating a tensor");
+        storage_release(st);
         return NULL;
     }
-    t->st = storage_new(dev, (size_t)ag__numel_shape(ndim, shape) * ag_dtype_size(dt));
-    if (!t->st) {
-        free(t);
-        return NULL;
-    }
-    t->refs = 1;
+    t->st = st;
     t->dtype = dt;
     t->ndim = ndim;
     for (int d = 0; d < ndim; d++) t->shape[d] = shape[d];
@@ -210,12 +355,8 @@ ag_tensor *ag__empty_like(const ag_tensor *t)
 ag_tensor *ag__alias(ag_tensor *base, int ndim, const int64_t *shape, const int64_t *stride,
                      int64_t offset)
 {
-    ag_tensor *t = calloc(1, sizeof *t);
-    if (!t) {
-        ag_set_error(AG_ERR_OOM, "out of host memory allocating a view");
-        return NULL;
-    }
-    t->refs = 1;
+    ag_tensor *t = tensor_new();
+    if (!t) return NULL;
     t->st = base->st;
     t->st->refs++;
     t->dtype = base->dtype;
@@ -283,16 +424,13 @@ ag_tensor *ag__scalar_like(const ag_tensor *like, float value)
     return fill_new(like->st->dev, AG_F32, 0, NULL, value);
 }
 
-static ag_tensor *filled_like(const ag_tensor *t, double value)
+static ag_tensor *filled_like(const char *op, const ag_tensor *t, double value)
 {
-    if (!t) {
-        if (ag_last_status() == AG_OK) ag_set_error(AG_ERR_ARG, "zeros_like: tensor is NULL");
-        return NULL;
-    }
+    if (!ag__valid(op, t)) return NULL;
     return fill_new(t->st->dev, t->dtype, t->ndim, t->shape, value);
 }
-ag_tensor *ag_zeros_like(const ag_tensor *t) { return filled_like(t, 0.0); }
-ag_tensor *ag_ones_like(const ag_tensor *t) { return filled_like(t, 1.0); }
+ag_tensor *ag_zeros_like(const ag_tensor *t) { return filled_like("ag_zeros_like", t, 0.0); }
+ag_tensor *ag_ones_like(const ag_tensor *t) { return filled_like("ag_ones_like", t, 1.0); }
 
 static ag_tensor *from_host(const void *data, int ndim, const int64_t *shape, ag_dtype dt)
 {
@@ -380,29 +518,47 @@ ag_tensor *ag_to_device(ag_tensor *t, ag_device *dev)
 
 ag_tensor *ag_retain(ag_tensor *t)
 {
-    if (t) t->refs++;
+    if (!t) return NULL;
+    if (!ag__alive(t)) return ag__bad_handle("ag_retain", t), NULL;
+    t->refs++;
     return t;
 }
 
 void ag_release(ag_tensor *t)
 {
-    if (!t || --t->refs > 0) return;
-    ag_release(t->grad);
-    ag__node_release(t->node);
-    storage_release(t->st);
-    free(t);
+    if (!t) return;
+    /* One release too many is reported instead of freeing the slot twice; a
+     * dead slot's count stays 0 until reuse, so two threads racing to release
+     * the last reference cannot both free it either. */
+    int refs = ag__alive(t) ? atomic_load_explicit(&t->refs, memory_order_relaxed) : 0;
+    do {
+        if (refs <= 0) {
+            ag__bad_handle("ag_release", t);
+            return;
+        }
+    } while (!atomic_compare_exchange_weak_explicit(&t->refs, &refs, refs - 1,
+                                                    memory_order_acq_rel, memory_order_relaxed));
+    if (refs > 1) return;
+    atomic_store_explicit(&t->state, AG_TENSOR_DEAD, memory_order_relaxed);
+    ag_tensor *grad = t->grad;
+    ag_node *node = t->node;
+    ag_storage *st = t->st;
+    t->grad = NULL;
+    t->node = NULL;
+    t->st = NULL;
+    ag_release(grad);
+    ag__node_release(node);
+    storage_release(st);
+    tensor_free(t);
 }
 
 /* ---- inspection ------------------------------------------------------- */
 
-int ag_ndim(const ag_tensor *t) { return t ? t->ndim : -1; }
+int ag_ndim(const ag_tensor *t) { return ag__valid("ag_ndim", t) ? t->ndim : -1; }
 
 int64_t ag_dim(const ag_tensor *t, int axis)
 {
-    if (!t) {
-        ag_set_error(AG_ERR_ARG, "ag_dim: tensor is NULL");
-        return -1;
-    }
+    if (!ag__valid("ag_dim", t)) return -1;
     if (t->ndim == 0) {
         ag_set_error(AG_ERR_ARG, "ag_dim: 0-dim tensor has no axes");
         return -1;
@@ -413,18 +569,28 @@ int64_t ag_dim(const ag_tensor *t, int axis)
 
 int ag_shape(const ag_tensor *t, int64_t shape[AG_MAX_DIMS])
 {
-    if (!t || !shape) {
-        ag_set_error(AG_ERR_ARG, "ag_shape: NULL argument");
+    if (!ag__valid("ag_shape", t)) return -1;
+    if (!shape) {
+        ag_set_error(AG_ERR_ARG, "ag_shape: shape is NULL");
         return -1;
     }
     for (int d = 0; d < t->ndim; d++) shape[d] = t->shape[d];
     return t->ndim;
 }
 
-int64_t ag_numel(const ag_tensor *t) { return t ? ag__numel_shape(t->ndim, t->shape) : 0; }
-ag_dtype ag_dtype_of(const ag_tensor *t) { return t ? t->dtype : AG_F32; }
-ag_device *ag_device_of(const ag_tensor *t) { return t ? t->st->dev : NULL; }
-bool ag_is_contiguous(const ag_tensor *t) { return t && ag__contiguous(t); }
+int64_t ag_numel(const ag_tensor *t)
+{
+    return ag__valid("ag_numel", t) ? ag__numel_shape(t->ndim, t->shape) : 0;
+}
+ag_dtype ag_dtype_of(const ag_tensor *t) { return ag__valid("ag_dtype_of", t) ? t->dtype : AG_F32; }
+ag_device *ag_device_of(const ag_tensor *t)
+{
+    return ag__valid("ag_device_of", t) ? t->st->dev : NULL;
+}
+bool ag_is_contiguous(const ag_tensor *t)
+{
+    return ag__valid("ag_is_contiguous", t) && ag__contiguous(t);
+}
 
 ag_tensor *ag__contig(ag_tensor *t)
 {
@@ -438,8 +604,9 @@ ag_tensor *ag__contig(ag_tensor *t)
 
 static ag_status host_bytes_check(const char *op, const ag_tensor *t, const void *p, size_t bytes)
 {
-    if (!t || !p) return ag_set_error(AG_ERR_ARG, "%s: NULL argument", op);
-    size_t want = (size_t)ag_numel(t) * ag_dtype_size(t->dtype);
+    if (!ag__valid(op, t)) return ag_last_status();
+    if (!p) return ag_set_error(AG_ERR_ARG, "%s: host buffer is NULL", op);
+    size_t want = (size_t)ag__numel_shape(t->ndim, t->shape) * ag_dtype_size(t->dtype);
     if (bytes != want)
         return ag_set_error(AG_ERR_ARG, "%s: buffer has %zu bytes, tensor needs %zu", op, bytes,
                             want);
@@ -466,6 +633,7 @@ ag_status ag_from_host(ag_tensor *t, const void *src, size_t bytes)
 {
     ag_status s = host_bytes_check("ag_from_host", t, src, bytes);
     if (s) return s;
+    ag__bump_version(t);
     ag_device *dev = t->st->dev;
     if (ag__contiguous(t))
         return ag__upload(dev, t->st->buf, (size_t)t->offset * ag_dtype_size(t->dtype), src, bytes);
@@ -483,8 +651,9 @@ ag_status ag_from_host(ag_tensor *t, const void *src, size_t bytes)
 
 ag_status ag_item(const ag_tensor *t, float *out)
 {
-    if (!t || !out) return ag_set_error(AG_ERR_ARG, "ag_item: NULL argument");
-    if (ag_numel(t) != 1) {
+    if (!ag__valid("ag_item", t)) return ag_last_status();
+    if (!out) return ag_set_error(AG_ERR_ARG, "ag_item: out is NULL");
+    if (ag__numel_shape(t->ndim, t->shape) != 1) {
         char s[160];
         ag__shape_fmt(t->ndim, t->shape, s, sizeof s);
         return ag_set_error(AG_ERR_SHAPE, "ag_item: tensor of shape %s has %lld elements, not 1",

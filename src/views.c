@@ -162,6 +162,9 @@ ag_tensor *ag_slice(ag_tensor *t, int axis, int64_t start, int64_t end, int64_t 
     memcpy(shape, t->shape, sizeof shape);
     memcpy(stride, t->stride, sizeof stride);
     shape[a] = end > start ? (end - start - 1) / step + 1 : 0;
+    /* With at most one element the step is irrelevant, and a huge one would
+     * overflow the stride (here and in the backward's scatter). */
+    if (shape[a] <= 1) step = 1;
     stride[a] *= step;
     ag_scope_begin();
     ag_node *node = NULL;
