@@ -226,4 +226,52 @@ ag_status ag_optim_step_plan(const char *backend, const ag_optim_args *o, const 
                              const ag_view *grad, const ag_view *s0, const ag_view *s1,
                              ag_optim_plan *pl);
 
+/* ---- reductions (plan_reduce.c) --------------------------------------------- */
+
+static inline bool ag_reduce_is_arg(ag_reduce_op op)
+{
+    return op == AG_REDUCE_ARGMAX || op == AG_REDUCE_ARGMIN;
+}
+
+/* One pass of a reduction: the kept axes (the output index space: shape ks,
+ * strides kx in x and ky in y) and the reduced axes (shape rs, strides rx in
+ * x), laid out as the reduce kernels take them. */
+typedef struct ag_reduce_pass {
+    ag_shape32 ks, rs;
+    ag_strides32 kx, ky, rx;
+    int64_t nout, nred; /* outputs, elements reduced into each */
+    float count;        /* elements reduced in all: what a mean divides by */
+    bool has_idx;       /* x comes with int32 indices (an arg reduction's partials) */
+    bool vertical;      /* a kept axis is denser in x than the reduced ones */
+} ag_reduce_pass;
+
+/* How a pass runs: groups of local = tx * ty items, tx outputs a group and ty
+ * items an output, the reduction cut into nch chunks of chunk elements. */
+typedef struct ag_reduce_launch {
+    int64_t tx, ty, chunk, nch, local, groups;
+} ag_reduce_launch;
+
+/* What a backend lends ag_reduce_run. */
+typedef struct ag_reduce_device {
+    void *ctx;
+    int64_t wg;            /* the most items a group (a power of two) */
+    int64_t target_groups; /* groups that keep the device busy */
+    ag_buffer *(*alloc)(void *ctx, size_t bytes); /* NULL + error on failure */
+    void (*release)(void *ctx, ag_buffer *buf);   /* may run before launched passes finish */
+    /* Launches pass p as l sizes it: reads x (and xi, its indices, when
+     * p->has_idx) and writes values to yv, or indices to yi for an arg
+     * reduction (an unused buffer is NULL). final: the last pass, which writes
+     * y (a mean divides there) rather than l.nch partial results an output. */
+    ag_status (*launch)(void *ctx, ag_reduce_op op, const ag_reduce_pass *p,
+                        const ag_reduce_launch *l, bool final, const ag_buffer *x,
+                        const ag_buffer *xi, const ag_buffer *yv, const ag_buffer *yi);
+} ag_reduce_device;
+
+/* y = reduce(x) with the CPU's rules (y has x's axes, each x's or 1; arg
+ * reductions write int32 over one axis), in as many passes as the plan needs:
+ * a pass that splits the reduction into chunks writes partial results to
+ * temporary buffers, reduced by the next. */
+ag_status ag_reduce_run(const char *backend, const ag_reduce_device *dev, ag_reduce_op op,
+                        const ag_view *y, const ag_view *x);
+
 #endif /* AG_PLAN_H */
