@@ -274,4 +274,43 @@ typedef struct ag_reduce_device {
 ag_status ag_reduce_run(const char *backend, const ag_reduce_device *dev, ag_reduce_op op,
                         const ag_view *y, const ag_view *x);
 
+/* ---- layer and batch norm (plan_norm.c) ------------------------------------- */
+
+/* The optional views a norm kernel uses: bits of its parameters' has member
+ * (kernels/norm.cl and shaders/norm.glsl define the same). */
+enum {
+    AG_NORM_HAS_GAMMA = 1, AG_NORM_HAS_BETA = 2, AG_NORM_HAS_MEAN = 4, AG_NORM_HAS_RSTD = 8,
+    AG_NORM_HAS_RMEAN = 16, AG_NORM_HAS_RVAR = 32, AG_NORM_HAS_DX = 64,
+    AG_NORM_HAS_DGAMMA = 128, AG_NORM_HAS_DBETA = 256
+};
+
+/* The views' element offsets (0 for an absent one), laid out as norm_offs in
+ * kernels/norm.cl and the tail of Params in shaders/norm.glsl. */
+typedef struct ag_norm_offs {
+    int32_t x, y, dy, dx, mean, rstd, gamma, beta, rmean, rvar, dgamma, dbeta;
+} ag_norm_offs;
+
+typedef struct ag_norm_plan {
+    int32_t n, c, s;   /* x as [N, C, S]; layer norm: [1, rows, D] */
+    ag_norm_offs off;
+    /* the per-row (layer norm) or per-channel (batch norm) kernels: the views
+     * they use, cpg channels a group, groups groups of wg items; groups 0:
+     * they do not run */
+    int32_t has, cpg;
+    int64_t wg, groups;
+    /* layer norm backward's dgamma / dbeta: sums over chunks of chunk_rows
+     * rows (nchunk partials, added in order when more than one) by blocks of
+     * param_cpg columns, groups of param_wg items; blocks 0: not needed */
+    int32_t param_has, param_cpg, chunk_rows, nchunk;
+    int64_t param_wg, blocks;
+} ag_norm_plan;
+
+/* Check the views as backends/cpu/cpu_norm.c does (the row length of layer
+ * norm comes from mean, else gamma, else x's last axis) and lay out the work
+ * for a device whose reductions take wg items a group (a power of two). */
+ag_status ag_layer_norm_plan(const char *backend, const ag_norm_args *a, bool backward,
+                             int64_t wg, ag_norm_plan *p);
+ag_status ag_batch_norm_plan(const char *backend, const ag_norm_args *a, bool backward,
+                             int64_t wg, ag_norm_plan *p);
+
 #endif /* AG_PLAN_H */
