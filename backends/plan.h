@@ -305,12 +305,49 @@ typedef struct ag_norm_plan {
     int64_t param_wg, blocks;
 } ag_norm_plan;
 
-/* Check the views as backends/cpu/cpu_norm.c does (the row length of layer
- * norm comes from mean, else gamma, else x's last axis) and lay out the work
+/* Checks the views as backends/cpu/cpu_norm.c does (the row length of layer
+ * norm comes from mean, else gamma, else x's last axis) and lays out the work
  * for a device whose reductions take wg items a group (a power of two). */
 ag_status ag_layer_norm_plan(const char *backend, const ag_norm_args *a, bool backward,
                              int64_t wg, ag_norm_plan *p);
 ag_status ag_batch_norm_plan(const char *backend, const ag_norm_args *a, bool backward,
                              int64_t wg, ag_norm_plan *p);
+
+/* ---- softmax, log-softmax and cross entropy (plan_softmax.c) ---------------- */
+
+typedef struct ag_rows_plan {
+    int64_t rows, cols; /* the op runs along rows of cols elements */
+    bool empty;         /* nothing to compute */
+    /* element offsets: softmax x, y; its backward dx, dy, y; cross entropy
+     * logits, labels, the per-row view (loss or dloss), dlogits */
+    int32_t off[4];
+    int32_t ls, ps;     /* cross entropy: the strides of labels and the per-row view */
+} ag_rows_plan;
+
+/* Rows over work groups: tpr items a row (a power of two), local items a
+ * group, groups groups. */
+typedef struct ag_rows_launch {
+    int64_t tpr, local, groups;
+} ag_rows_launch;
+
+/* Checks contiguous f32 views as backends/cpu/cpu_softmax.c does: y (dy, dx)
+ * with x's (y's) element count and last axis. */
+ag_status ag_softmax_plan(const char *backend, bool log, const ag_view *y, const ag_view *x,
+                          ag_rows_plan *p);
+ag_status ag_softmax_backward_plan(const char *backend, bool log, const ag_view *dx,
+                                   const ag_view *dy, const ag_view *y, ag_rows_plan *p);
+/* logits (and dlogits) [N, C] contiguous f32, labels int32 [N], loss (dloss)
+ * f32 [N]; the [N] views may be strided. */
+ag_status ag_cross_entropy_plan(const char *backend, const ag_view *loss, const ag_view *logits,
+                                const ag_view *labels, ag_rows_plan *p);
+ag_status ag_cross_entropy_backward_plan(const char *backend, const ag_view *dlogits,
+                                         const ag_view *dloss, const ag_view *logits,
+                                         const ag_view *labels, ag_rows_plan *p);
+/* About four columns an item, more items while the device (busy with
+ * target_groups groups of wg items, wg a power of two) would idle, one group
+ * a row once rows are wide, narrow rows packed several to a group;
+ * pow2_rows: rows a group rounded up to a power of two. */
+ag_rows_launch ag_rows_launch_plan(const ag_rows_plan *p, int64_t wg, int64_t target_groups,
+                                   bool pow2_rows);
 
 #endif /* AG_PLAN_H */
