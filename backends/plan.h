@@ -226,4 +226,128 @@ ag_status ag_optim_step_plan(const char *backend, const ag_optim_args *o, const 
                              const ag_view *grad, const ag_view *s0, const ag_view *s1,
                              ag_optim_plan *pl);
 
+/* ---- reductions (plan_reduce.c) --------------------------------------------- */
+
+static inline bool ag_reduce_is_arg(ag_reduce_op op)
+{
+    return op == AG_REDUCE_ARGMAX || op == AG_REDUCE_ARGMIN;
+}
+
+/* One pass of a reduction: the kept axes (the output index space: shape ks,
+ * strides kx in x and ky in y) and the reduced axes (shape rs, strides rx in
+ * x), laid out as the reduce kernels take them. */
+typedef struct ag_reduce_pass {
+    ag_shape32 ks, rs;
+    ag_strides32 kx, ky, rx;
+    int64_t nout, nred; /* outputs, elements reduced into each */
+    float count;        /* elements reduced in all: what a mean divides by */
+    bool has_idx;       /* x comes with int32 indices (an arg reduction's partials) */
+    bool vertical;      /* a kept axis is denser in x than the reduced ones */
+} ag_reduce_pass;
+
+/* How a pass runs: groups of local = tx * ty items, tx outputs a group and ty
+ * items an output, the reduction cut into nch chunks of chunk elements. */
+typedef struct ag_reduce_launch {
+    int64_t tx, ty, chunk, nch, local, groups;
+} ag_reduce_launch;
+
+/* What a backend lends ag_reduce_run. */
+typedef struct ag_reduce_device {
+    void *ctx;
+    int64_t wg;            /* the most items a group (a power of two) */
+    int64_t target_groups; /* groups that keep the device busy */
+    ag_buffer *(*alloc)(void *ctx, size_t bytes); /* NULL + error on failure */
+    void (*release)(void *ctx, ag_buffer *buf);   /* may run before launched passes finish */
+    /* Launches pass p as l sizes it: reads x (and xi, its indices, when
+     * p->has_idx) and writes values to yv, or indices to yi for an arg
+     * reduction (an unused buffer is NULL). final: the last pass, which writes
+     * y (a mean divides there) rather than l.nch partial results an output. */
+    ag_status (*launch)(void *ctx, ag_reduce_op op, const ag_reduce_pass *p,
+                        const ag_reduce_launch *l, bool final, const ag_buffer *x,
+                        const ag_buffer *xi, const ag_buffer *yv, const ag_buffer *yi);
+} ag_reduce_device;
+
+/* y = reduce(x) with the CPU's rules (y has x's axes, each x's or 1; arg
+ * reductions write int32 over one axis), in as many passes as the plan needs:
+ * a pass that splits the reduction into chunks writes partial results to
+ * temporary buffers, reduced by the next. */
+ag_status ag_reduce_run(const char *backend, const ag_reduce_device *dev, ag_reduce_op op,
+                        const ag_view *y, const ag_view *x);
+
+/* ---- layer and batch norm (plan_norm.c) ------------------------------------- */
+
+/* The optional views a norm kernel uses: bits of its parameters' has member
+ * (kernels/norm.cl and shaders/norm.glsl define the same). */
+enum {
+    AG_NORM_HAS_GAMMA = 1, AG_NORM_HAS_BETA = 2, AG_NORM_HAS_MEAN = 4, AG_NORM_HAS_RSTD = 8,
+    AG_NORM_HAS_RMEAN = 16, AG_NORM_HAS_RVAR = 32, AG_NORM_HAS_DX = 64,
+    AG_NORM_HAS_DGAMMA = 128, AG_NORM_HAS_DBETA = 256
+};
+
+/* The views' element offsets (0 for an absent one), laid out as norm_offs in
+ * kernels/norm.cl and the tail of Params in shaders/norm.glsl. */
+typedef struct ag_norm_offs {
+    int32_t x, y, dy, dx, mean, rstd, gamma, beta, rmean, rvar, dgamma, dbeta;
+} ag_norm_offs;
+
+typedef struct ag_norm_plan {
+    int32_t n, c, s;   /* x as [N, C, S]; layer norm: [1, rows, D] */
+    ag_norm_offs off;
+    /* the per-row (layer norm) or per-channel (batch norm) kernels: the views
+     * they use, cpg channels a group, groups groups of wg items; groups 0:
+     * they do not run */
+    int32_t has, cpg;
+    int64_t wg, groups;
+    /* layer norm backward's dgamma / dbeta: sums over chunks of chunk_rows
+     * rows (nchunk partials, added in order when more than one) by blocks of
+     * param_cpg columns, groups of param_wg items; blocks 0: not needed */
+    int32_t param_has, param_cpg, chunk_rows, nchunk;
+    int64_t param_wg, blocks;
+} ag_norm_plan;
+
+/* Checks the views as backends/cpu/cpu_norm.c does (the row length of layer
+ * norm comes from mean, else gamma, else x's last axis) and lays out the work
+ * for a device whose reductions take wg items a group (a power of two). */
+ag_status ag_layer_norm_plan(const char *backend, const ag_norm_args *a, bool backward,
+                             int64_t wg, ag_norm_plan *p);
+ag_status ag_batch_norm_plan(const char *backend, const ag_norm_args *a, bool backward,
+                             int64_t wg, ag_norm_plan *p);
+
+/* ---- softmax, log-softmax and cross entropy (plan_softmax.c) ---------------- */
+
+typedef struct ag_rows_plan {
+    int64_t rows, cols; /* the op runs along rows of cols elements */
+    bool empty;         /* nothing to compute */
+    /* element offsets: softmax x, y; its backward dx, dy, y; cross entropy
+     * logits, labels, the per-row view (loss or dloss), dlogits */
+    int32_t off[4];
+    int32_t ls, ps;     /* cross entropy: the strides of labels and the per-row view */
+} ag_rows_plan;
+
+/* Rows over work groups: tpr items a row (a power of two), local items a
+ * group, groups groups. */
+typedef struct ag_rows_launch {
+    int64_t tpr, local, groups;
+} ag_rows_launch;
+
+/* Checks contiguous f32 views as backends/cpu/cpu_softmax.c does: y (dy, dx)
+ * with x's (y's) element count and last axis. */
+ag_status ag_softmax_plan(const char *backend, bool log, const ag_view *y, const ag_view *x,
+                          ag_rows_plan *p);
+ag_status ag_softmax_backward_plan(const char *backend, bool log, const ag_view *dx,
+                                   const ag_view *dy, const ag_view *y, ag_rows_plan *p);
+/* logits (and dlogits) [N, C] contiguous f32, labels int32 [N], loss (dloss)
+ * f32 [N]; the [N] views may be strided. */
+ag_status ag_cross_entropy_plan(const char *backend, const ag_view *loss, const ag_view *logits,
+                                const ag_view *labels, ag_rows_plan *p);
+ag_status ag_cross_entropy_backward_plan(const char *backend, const ag_view *dlogits,
+                                         const ag_view *dloss, const ag_view *logits,
+                                         const ag_view *labels, ag_rows_plan *p);
+/* About four columns an item, more items while the device (busy with
+ * target_groups groups of wg items, wg a power of two) would idle, one group
+ * a row once rows are wide, narrow rows packed several to a group;
+ * pow2_rows: rows a group rounded up to a power of two. */
+ag_rows_launch ag_rows_launch_plan(const ag_rows_plan *p, int64_t wg, int64_t target_groups,
+                                   bool pow2_rows);
+
 #endif /* AG_PLAN_H */

@@ -1,37 +1,10 @@
 /* Reductions over strided f32 views: sum, mean, max, min (NaN wins) and
  * argmax/argmin (int32, first index on ties, NaN is the extreme), with the CPU
- * backend's rules (backends/cpu/cpu_reduce.c).
- *
- * x's axes split into kept axes (the output index space) and reduced axes,
- * each set ordered by decreasing x stride and merged where the layout allows.
- * One kernel shape serves every case (kernels/reduce.cl): a work group covers
- * tx outputs with ty items each, ty items folding a chunk of the reduction
- * serially and then in a local-memory tree. The split is picked by sizes:
- * long reductions over few outputs get one group per output (ty = the group),
- * many short reductions get one item per output (ty = 1), column-like
- * reductions (a kept axis is the dense one) get tx adjacent outputs per group
- * so that reads coalesce. When outputs are too few to fill the device, or an
- * item's serial run would be long, the reduction is split into chunks whose
- * partial results go to a temporary buffer and are reduced by another pass
- * (the same planner, recursively). */
-#include <stdio.h>
-
+ * backend's rules (backends/cpu/cpu_reduce.c): kernels/reduce.cl, launched in
+ * the passes backends/plan_reduce.c plans (a work group's ty items fold in a
+ * local-memory tree). */
 #include "ocl.h"
-
-/* elements per item below which a reduction is not worth more items */
-#define RED_SER 8
-/* longest serial run per item before the reduction is split into chunks (fp32
- * accuracy: the serial part of the sum stays short, the rest is a tree) */
-#define RED_MAXSER 256
-/* serial run per item above which idle compute units justify a chunked pass */
-#define RED_SPLIT_MIN 64
-/* outputs per group along a dense kept axis: a 128-byte row */
-#define RED_VX 32
-
-static const char *const red_names[AG_REDUCE_COUNT] = {
-    [AG_REDUCE_SUM] = "sum", [AG_REDUCE_MEAN] = "mean", [AG_REDUCE_MAX] = "max",
-    [AG_REDUCE_MIN] = "min", [AG_REDUCE_ARGMAX] = "argmax", [AG_REDUCE_ARGMIN] = "argmin",
-};
+#include "plan.h"
 
 static const char *const red_kernels[AG_REDUCE_COUNT] = {
     [AG_REDUCE_SUM] = "reduce_sum", [AG_REDUCE_MEAN] = "reduce_sum",
@@ -39,242 +12,36 @@ static const char *const red_kernels[AG_REDUCE_COUNT] = {
     [AG_REDUCE_ARGMAX] = "reduce_argmax", [AG_REDUCE_ARGMIN] = "reduce_argmin",
 };
 
-/* One pass: kept space (ks, kx, ky), reduced space (rs, rx), buffers. */
-typedef struct red_pass {
-    ocl_shape ks, rs;
-    ocl_strides kx, ky, rx;
-    cl_mem x, xi, yv, yi;
-    bool has_idx;
-    bool vertical; /* a kept axis is denser in x than the reduced ones */
-} red_pass;
+static cl_mem mem_of(const ocl_ctx *c, const ag_buffer *b) { return b ? b->mem : c->dummy; }
 
-static int64_t iabs64(int64_t v) { return v < 0 ? -v : v; }
-
-static int64_t pow2_ceil(int64_t n)
+static ag_status red_launch(void *ctx, ag_reduce_op op, const ag_reduce_pass *p,
+                            const ag_reduce_launch *l, bool final, const ag_buffer *x,
+                            const ag_buffer *xi, const ag_buffer *yv, const ag_buffer *yi)
 {
-    int64_t p = 1;
-    while (p < n) p *= 2;
-    return p;
-}
-
-static int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
-static int64_t max64(int64_t a, int64_t b) { return a > b ? a : b; }
-static int64_t cdiv(int64_t a, int64_t b) { return (a + b - 1) / b; }
-
-static ag_status shape_error(const char *op, const ag_view *y, const ag_view *x, const char *why)
-{
-    char a[160], b[160];
-    ag_view_shape_str(x, a, sizeof a);
-    ag_view_shape_str(y, b, sizeof b);
-    return ag_set_error(AG_ERR_SHAPE, "opencl reduce %s: %s (x %s, y %s)", op, why, a, b);
-}
-
-static ag_status too_large(const char *op)
-{
-    return ag_set_error(AG_ERR_UNSUPPORTED,
-                        "opencl reduce %s: 2^31 elements or more; the OpenCL kernels index with "
-                        "32-bit integers",
-                        op);
-}
-
-/* Splits x's axes into the pass's kept and reduced spaces; counts outputs,
- * reduction length and reduced axes. */
-static ag_status red_split(ag_reduce_op op, const ag_view *y, const ag_view *x, red_pass *p,
-                           int64_t *nout, int64_t *nred)
-{
-    const char *name = red_names[op];
-    if (y->ndim != x->ndim) return shape_error(name, y, x, "y must have x's number of axes");
-    /* from the largest x stride to the smallest (stable), so the innermost
-     * axis of each space is its densest */
-    int order[AG_MAX_DIMS];
-    for (int d = 0; d < x->ndim; d++) {
-        int q = d;
-        while (q > 0 && iabs64(x->stride[order[q - 1]]) < iabs64(x->stride[d])) {
-            order[q] = order[q - 1];
-            q--;
-        }
-        order[q] = d;
-    }
-    int64_t kshape[AG_MAX_DIMS], kxs[AG_MAX_DIMS], kys[AG_MAX_DIMS];
-    int64_t rshape[AG_MAX_DIMS], rxs[AG_MAX_DIMS];
-    int nk = 0, nr = 0, naxes = 0;
-    *nout = 1;
-    *nred = 1;
-    for (int q = 0; q < x->ndim; q++) {
-        const int d = order[q];
-        const int64_t n = x->shape[d];
-        if (y->shape[d] == n) {
-            if (n == 1) continue;
-            *nout *= n;
-            if (nk > 0 && kxs[nk - 1] == x->stride[d] * n && kys[nk - 1] == y->stride[d] * n) {
-                kshape[nk - 1] *= n;
-                kxs[nk - 1] = x->stride[d];
-                kys[nk - 1] = y->stride[d];
-            } else {
-                kshape[nk] = n;
-                kxs[nk] = x->stride[d];
-                kys[nk] = y->stride[d];
-                nk++;
-            }
-        } else if (y->shape[d] == 1) {
-            naxes++;
-            *nred *= n;
-            if (nr > 0 && rxs[nr - 1] == x->stride[d] * n) {
-                rshape[nr - 1] *= n;
-                rxs[nr - 1] = x->stride[d];
-            } else {
-                rshape[nr] = n;
-                rxs[nr] = x->stride[d];
-                nr++;
-            }
-        } else {
-            return shape_error(name, y, x, "each y axis must equal x's or be 1");
-        }
-    }
-    /* an axis of size 1 is reduced trivially, so argmax over one gives zeros */
-    if ((op == AG_REDUCE_ARGMAX || op == AG_REDUCE_ARGMIN) && naxes > 1)
-        return ag_set_error(AG_ERR_ARG, "opencl reduce %s: reduces %d axes, expected one", name,
-                            naxes);
-    if (nr == 0) {
-        rshape[0] = 1;
-        rxs[0] = 0;
-        nr = 1;
-    }
-    if (*nout > INT32_MAX || *nred > INT32_MAX || *nout * *nred > INT32_MAX) return too_large(name);
-    cl_int xoff, yoff;
-    ag_status s = ocl_offset(name, x, &xoff);
-    if (s == AG_OK) s = ocl_offset(name, y, &yoff);
-    if (s != AG_OK) return s;
-
-    *p = (red_pass){0};
-    p->ks.nd = nk;
-    p->ks.numel = (cl_int)*nout;
-    for (int d = 0; d < nk; d++) {
-        p->ks.n[d] = (cl_int)kshape[d];
-        p->kx.s[d] = (cl_int)kxs[d];
-        p->ky.s[d] = (cl_int)kys[d];
-    }
-    p->kx.off = xoff;
-    p->ky.off = yoff;
-    p->rs.nd = nr;
-    p->rs.numel = (cl_int)*nred;
-    for (int d = 0; d < nr; d++) {
-        p->rs.n[d] = (cl_int)rshape[d];
-        p->rx.s[d] = (cl_int)rxs[d];
-    }
-    p->vertical = nk > 0 && iabs64(kxs[nk - 1]) < iabs64(rxs[nr - 1]);
-    return AG_OK;
-}
-
-/* Runs pass p (and the passes its partial results need). */
-static ag_status red_run(ocl_ctx *c, ag_reduce_op op, const red_pass *p, int64_t nout,
-                         int64_t nred, float count)
-{
-    const bool arg = op == AG_REDUCE_ARGMAX || op == AG_REDUCE_ARGMIN;
-    const int64_t wg = (int64_t)ocl_reduce_wg(c);
-    const int64_t cu = c->compute_units ? (int64_t)c->compute_units : 1;
-    const int64_t target_groups = cu * 4, target_items = target_groups * wg;
-
-    /* items per output: enough that each folds about RED_SER elements, more
-     * while the device would otherwise idle, never more than the elements */
-    int64_t ty_max = min64(wg, pow2_ceil(max64(nred, 1)));
-    if (p->vertical) /* leave room for a row of adjacent outputs */
-        ty_max = min64(ty_max, wg / min64(min64(wg, RED_VX), pow2_ceil(p->ks.n[p->ks.nd - 1])));
-    int64_t ty = min64(ty_max, pow2_ceil(cdiv(max64(nred, 1), RED_SER)));
-    while (ty < ty_max && nout * ty < target_items) ty *= 2;
-    int64_t tx = min64(wg / ty, pow2_ceil(nout));
-
-    int64_t ngo = cdiv(nout, tx);
-    int64_t run = cdiv(nred, ty); /* serial elements per item in one pass */
-    int64_t nch = max64(1, cdiv(run, RED_MAXSER));
-    if (ngo < target_groups && run > RED_SPLIT_MIN)
-        nch = max64(nch, min64(cdiv(target_groups, ngo), run / (RED_SPLIT_MIN / 2)));
-    /* partial results are indexed chunk * nout + output in int32 */
-    if (nch > 1 && nch * nout > INT32_MAX) nch = max64(1, INT32_MAX / nout);
-    int64_t chunk = nch > 1 ? cdiv(nred, nch) : nred;
-    if (nch > 1) nch = cdiv(nred, chunk);
-
-    const char *kname = red_kernels[op];
-    cl_int tx_n = (cl_int)tx, ty_n = (cl_int)ty, ty_fast = !p->vertical, nout_i = (cl_int)nout,
-           nred_i = (cl_int)nred, chunk_i = (cl_int)chunk, has_idx = p->has_idx;
-    cl_float cnt = count;
-    size_t local = (size_t)(tx * ty), groups = (size_t)(ngo * nch);
-    size_t lidx = arg ? local * sizeof(cl_int) : sizeof(cl_int);
-
-    if (nch == 1) {
-        cl_int final_ = 1, divide = op == AG_REDUCE_MEAN;
-        return ocl_run_groups(c, "reduce", kname, groups, local,
-                              OCL_ARGS(OA(final_), OA(divide), OA(tx_n), OA(ty_n), OA(ty_fast),
-                                       OA(nout_i), OA(nred_i), OA(chunk_i), OA(cnt), OA(p->ks),
-                                       OA(p->kx), OA(p->ky), OA(p->rs), OA(p->rx), OA(has_idx),
-                                       OA(p->x), OA(p->xi), OA(p->yv), OA(p->yi),
-                                       OA_LOCAL(local * sizeof(cl_float)), OA_LOCAL(lidx)));
-    }
-
-    size_t nparts = (size_t)(nch * nout);
-    ag_buffer *tv = ocl_alloc(c, nparts * sizeof(cl_float));
-    ag_buffer *ti = tv && arg ? ocl_alloc(c, nparts * sizeof(cl_int)) : NULL;
-    if (!tv || (arg && !ti)) {
-        ocl_free(c, tv);
-        return ag_last_status() ? ag_last_status() : AG_ERR_OOM;
-    }
-    cl_int final_ = 0, divide = 0;
-    cl_mem tvm = tv->mem, tim = ti ? ti->mem : c->dummy;
-    ag_status s = ocl_run_groups(c, "reduce", kname, groups, local,
-                                 OCL_ARGS(OA(final_), OA(divide), OA(tx_n), OA(ty_n), OA(ty_fast),
-                                          OA(nout_i), OA(nred_i), OA(chunk_i), OA(cnt), OA(p->ks),
-                                          OA(p->kx), OA(p->ky), OA(p->rs), OA(p->rx), OA(has_idx),
-                                          OA(p->x), OA(p->xi), OA(tvm), OA(tim),
-                                          OA_LOCAL(local * sizeof(cl_float)), OA_LOCAL(lidx)));
-    if (s == AG_OK) {
-        /* the partials as x [nch, kept...], dense, reduced over the chunk axis */
-        red_pass q = *p;
-        cl_int stride = 1;
-        for (int d = q.ks.nd - 1; d >= 0; d--) {
-            q.kx.s[d] = stride;
-            stride *= q.ks.n[d];
-        }
-        q.kx.off = 0;
-        q.rs = (ocl_shape){.nd = 1, .numel = (cl_int)nch};
-        q.rs.n[0] = (cl_int)nch;
-        q.rx = (ocl_strides){0};
-        q.rx.s[0] = (cl_int)nout;
-        q.x = tvm;
-        q.xi = tim;
-        q.has_idx = arg;
-        q.vertical = q.ks.nd > 0;
-        s = red_run(c, op, &q, nout, nch, count);
-    }
-    /* released once the queued kernels are done with them */
-    ocl_free(c, tv);
-    ocl_free(c, ti);
-    return s;
+    ocl_ctx *c = ctx;
+    cl_int final_ = final, divide = final && op == AG_REDUCE_MEAN, tx_n = (cl_int)l->tx,
+           ty_n = (cl_int)l->ty, ty_fast = !p->vertical, nout_i = (cl_int)p->nout,
+           nred_i = (cl_int)p->nred, chunk_i = (cl_int)l->chunk, has_idx = p->has_idx;
+    cl_float cnt = p->count;
+    cl_mem xm = mem_of(c, x), xim = mem_of(c, xi), yvm = mem_of(c, yv), yim = mem_of(c, yi);
+    size_t local = (size_t)l->local;
+    size_t lidx = ag_reduce_is_arg(op) ? local * sizeof(cl_int) : sizeof(cl_int);
+    return ocl_run_groups(c, "reduce", red_kernels[op], (size_t)l->groups, local,
+                          OCL_ARGS(OA(final_), OA(divide), OA(tx_n), OA(ty_n), OA(ty_fast),
+                                   OA(nout_i), OA(nred_i), OA(chunk_i), OA(cnt), OA(p->ks),
+                                   OA(p->kx), OA(p->ky), OA(p->rs), OA(p->rx), OA(has_idx),
+                                   OA(xm), OA(xim), OA(yvm), OA(yim),
+                                   OA_LOCAL(local * sizeof(cl_float)), OA_LOCAL(lidx)));
 }
 
 ag_status ocl_reduce(void *ctx, ag_reduce_op op, const ag_view *y, const ag_view *x)
 {
     ocl_ctx *c = ctx;
-    if ((unsigned)op >= AG_REDUCE_COUNT)
-        return ag_set_error(AG_ERR_ARG, "opencl reduce: unknown op %d", (int)op);
-    const char *name = red_names[op];
-    const bool arg = op == AG_REDUCE_ARGMAX || op == AG_REDUCE_ARGMIN;
-    char what[32];
-    snprintf(what, sizeof what, "reduce %s", name);
-    ag_status s = ocl_check_view(what, "x", x, AG_F32);
-    if (s == AG_OK) s = ocl_check_view(what, "y", y, arg ? AG_I32 : AG_F32);
-    if (s != AG_OK) return s;
-
-    red_pass p;
-    int64_t nout = 0, nred = 0;
-    s = red_split(op, y, x, &p, &nout, &nred);
-    if (s != AG_OK) return s;
-    if (nout == 0) return AG_OK;
-    if (nred == 0 && op != AG_REDUCE_SUM && op != AG_REDUCE_MEAN)
-        return ag_set_error(AG_ERR_ARG, "opencl reduce %s: cannot reduce an empty axis", name);
-    p.x = x->buf->mem;
-    p.xi = c->dummy;
-    p.yv = arg ? c->dummy : y->buf->mem;
-    p.yi = arg ? y->buf->mem : c->dummy;
-    p.has_idx = false;
-    return red_run(c, op, &p, nout, nred, (float)nred);
+    /* busy with four groups a compute unit; freed partials stay alive until
+     * the queued kernels are done with them */
+    const int64_t cu = c->compute_units ? (int64_t)c->compute_units : 1;
+    const ag_reduce_device dev = {.ctx = ctx, .wg = (int64_t)ocl_reduce_wg(c),
+                                  .target_groups = cu * 4, .alloc = ocl_alloc,
+                                  .release = ocl_free, .launch = red_launch};
+    return ag_reduce_run("opencl", &dev, op, y, x);
 }
