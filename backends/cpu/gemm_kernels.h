@@ -15,33 +15,64 @@
 typedef void (*cpu_gemm_ukernel)(int64_t kc, const float *a, const float *b, float *c,
                                  int64_t ldc, float alpha, float beta);
 
-/* A direct kernel reads A in place (row i of the sliver at a + i * lda,
- * contiguous along k; all MR rows must be readable) and stores only the
- * leading mr x nr corner of its tile. */
-typedef void (*cpu_gemm_ukernel_direct)(int64_t kc, const float *a, int64_t lda, const float *b,
-                                        float *c, int64_t ldc, int64_t mr, int64_t nr, float alpha,
-                                        float beta);
+/* A small kernel reads both operands in place and computes C[0:mr, 0:n] for
+ * any mr <= MR and any n, in tiles of at most MR x NR: A(i, p) = a[i * a_rs +
+ * p * a_cs] with any strides (only rows i < mr are read), B(p, j) = b[p * ldb
+ * + j] (only columns j < n are read), and only those mr x n elements of C are
+ * written. It serves products too small to repay packing (a sliver of rows
+ * across all its columns, or one strip), products whose A would be used by
+ * one tile only, and the edge tiles of packed panels (a_rs 1, a_cs MR, ldb NR),
+ * so no edge goes through a scratch tile. */
+typedef void (*cpu_gemm_small)(int64_t k, const float *a, int64_t a_rs, int64_t a_cs,
+                               const float *b, int64_t ldb, float *c, int64_t ldc, int64_t mr,
+                               int64_t n, float alpha, float beta);
+
+/* Matrix-vector products y[t * ys] = alpha * sum_p M(t, p) x(p) + beta * y[t * ys],
+ * t < len, p < k (beta == 0 never reads y). Rows: M(t, p) = mat[t * ld + p] and
+ * x(p) = x[p] (dot products). Columns: M(t, p) = mat[p * ld + t] and x(p) =
+ * x[p * xs] (a block of outputs in registers while the rows of mat stream by).
+ * Each output's sum runs in an order that does not depend on len or on where a
+ * block of outputs starts, so splitting the outputs between threads does not
+ * change the results. */
+typedef void (*cpu_gemv_rows)(int64_t len, int64_t k, const float *mat, int64_t ld,
+                              const float *x, float *y, int64_t ys, float alpha, float beta);
+typedef void (*cpu_gemv_cols)(int64_t len, int64_t k, const float *mat, int64_t ld,
+                              const float *x, int64_t xs, float *y, int64_t ys, float alpha,
+                              float beta);
 
 #if defined(__x86_64__)
 #define CPU_GEMM_AVX2_MR 6
 #define CPU_GEMM_AVX2_NR 16
 void cpu_sgemm_ukernel_avx2(int64_t kc, const float *a, const float *b, float *c, int64_t ldc,
                             float alpha, float beta);
+void cpu_sgemm_small_avx2(int64_t k, const float *a, int64_t a_rs, int64_t a_cs, const float *b,
+                          int64_t ldb, float *c, int64_t ldc, int64_t mr, int64_t n, float alpha,
+                          float beta);
+void cpu_sgemv_rows_avx2(int64_t len, int64_t k, const float *mat, int64_t ld, const float *x,
+                         float *y, int64_t ys, float alpha, float beta);
+void cpu_sgemv_cols_avx2(int64_t len, int64_t k, const float *mat, int64_t ld, const float *x,
+                         int64_t xs, float *y, int64_t ys, float alpha, float beta);
 
 #define CPU_GEMM_AVX512_MR 12
 #define CPU_GEMM_AVX512_NR 32
 void cpu_sgemm_ukernel_avx512(int64_t kc, const float *a, const float *b, float *c, int64_t ldc,
                               float alpha, float beta);
-#define CPU_GEMM_AVX512_NARROW_MR 12
-#define CPU_GEMM_AVX512_NARROW_NR 16
-void cpu_sgemm_ukernel_avx512_narrow(int64_t kc, const float *a, int64_t lda, const float *b,
-                                     float *c, int64_t ldc, int64_t mr, int64_t nr, float alpha,
-                                     float beta);
+void cpu_sgemm_small_avx512(int64_t k, const float *a, int64_t a_rs, int64_t a_cs, const float *b,
+                            int64_t ldb, float *c, int64_t ldc, int64_t mr, int64_t n, float alpha,
+                            float beta);
+void cpu_sgemv_rows_avx512(int64_t len, int64_t k, const float *mat, int64_t ld, const float *x,
+                           float *y, int64_t ys, float alpha, float beta);
+void cpu_sgemv_cols_avx512(int64_t len, int64_t k, const float *mat, int64_t ld, const float *x,
+                           int64_t xs, float *y, int64_t ys, float alpha, float beta);
 #elif defined(__aarch64__)
 #define CPU_GEMM_NEON_MR 8
 #define CPU_GEMM_NEON_NR 12
 void cpu_sgemm_ukernel_neon(int64_t kc, const float *a, const float *b, float *c, int64_t ldc,
                             float alpha, float beta);
+void cpu_sgemv_rows_neon(int64_t len, int64_t k, const float *mat, int64_t ld, const float *x,
+                         float *y, int64_t ys, float alpha, float beta);
+void cpu_sgemv_cols_neon(int64_t len, int64_t k, const float *mat, int64_t ld, const float *x,
+                         int64_t xs, float *y, int64_t ys, float alpha, float beta);
 #endif
 
 #endif /* AG_GEMM_KERNELS_H */
