@@ -206,6 +206,23 @@ out:
     return err;
 }
 
+/* Median time of ag_matmul on 1x1 operands: tensor and graph bookkeeping,
+ * dispatch, allocation, which the small shapes pay on top of the product. */
+static double call_ns(void)
+{
+    float one = 1.0f;
+    int64_t sh[2] = {1, 1};
+    ag_tensor *x = ag_from_f32(&one, 2, sh);
+    double t[9];
+    for (int r = 0; r < 9; r++) {
+        double t0 = now_s();
+        for (int i = 0; i < 10000; i++) ag_release(ag_matmul(x, x));
+        t[r] = (now_s() - t0) / 10000 * 1e9;
+    }
+    ag_release(x);
+    return median(t, 9);
+}
+
 int main(int argc, char **argv)
 {
     int rounds = argc > 1 ? atoi(argv[1]) : 9;
@@ -233,6 +250,8 @@ int main(int argc, char **argv)
     printf("median of %d rounds of %s, GFLOP/s; C[m,n] = A[m,k] B[k,n], ^T: operand used "
            "transposed\n\n",
            rounds, clock_id == CLOCK_MONOTONIC ? "wall time" : "process CPU time");
+    printf("anygrad's fixed cost a call (ag_matmul of 1x1 by 1x1, in every anygrad figure "
+           "below): %.0f ns\n\n", call_ns());
     printf("| threads | shape | m x n x k | anygrad | OpenBLAS | ratio |\n");
     printf("|---|---|---|---|---|---|\n");
     int bad = 0;

@@ -66,6 +66,7 @@ typedef struct gemm_impl {
     cpu_gemm_ukernel kernel;
     cpu_gemm_small small; /* or NULL: the small kernels, tile mr x nr */
     int dmr, dmr_short;   /* rows of the in-place path's slivers: k > 2, k <= 2 */
+    cpu_gemm_pack_t pack_t; /* or NULL: the SSE2 4 x 4 transposes */
     cpu_gemv_rows gemv_rows;
     cpu_gemv_cols gemv_cols;
 } gemm_impl;
@@ -164,16 +165,16 @@ static void portable_gemv_cols(int64_t len, int64_t k, const float *mat, int64_t
  * 142 GFLOP/s, 784 x 256 x 16 from 135 to 157), and with k <= 2 (outer
  * products, bound by the stores of C) 2 rows beat 8 (784 x 256 x 1: 18 -> 21);
  * AVX2: 6 and 3. */
-#define PORTABLE {SMR, SNR, SVL, 144, 256, 2048, scalar_ukernel, NULL, 0, 0, portable_gemv_rows, \
-                  portable_gemv_cols}
+#define PORTABLE {SMR, SNR, SVL, 144, 256, 2048, scalar_ukernel, NULL, 0, 0, NULL, \
+                  portable_gemv_rows, portable_gemv_cols}
 static const gemm_impl gemm_impls[CPU_ISA_COUNT] = {
     [CPU_ISA_SCALAR] = PORTABLE,
 #ifdef __x86_64__
     [CPU_ISA_AVX2] = {CPU_GEMM_AVX2_MR, CPU_GEMM_AVX2_NR, 1, 144, 384, 1024, cpu_sgemm_ukernel_avx2,
-                      cpu_sgemm_small_avx2, 6, 3, cpu_sgemv_rows_avx2, cpu_sgemv_cols_avx2},
+                      cpu_sgemm_small_avx2, 6, 3, NULL, cpu_sgemv_rows_avx2, cpu_sgemv_cols_avx2},
     [CPU_ISA_AVX512] = {CPU_GEMM_AVX512_MR, CPU_GEMM_AVX512_NR, 1, 144, 384, 1024,
                         cpu_sgemm_ukernel_avx512, cpu_sgemm_small_avx512, 8, 2,
-                        cpu_sgemv_rows_avx512, cpu_sgemv_cols_avx512},
+                        cpu_gemm_pack_t_avx512, cpu_sgemv_rows_avx512, cpu_sgemv_cols_avx512},
     [CPU_ISA_NEON] = PORTABLE,
 #elif defined(__aarch64__)
     [CPU_ISA_AVX2] = PORTABLE,
@@ -182,7 +183,7 @@ static const gemm_impl gemm_impls[CPU_ISA_COUNT] = {
      * 8 KiB) and the B sliver stay in a 32-64 KiB L1, the B panel (256 x 768,
      * 768 KiB) in the 1 MiB L2 of Neoverse cores */
     [CPU_ISA_NEON] = {CPU_GEMM_NEON_MR, CPU_GEMM_NEON_NR, 1, 128, 256, 768, cpu_sgemm_ukernel_neon,
-                      NULL, 0, 0, cpu_sgemv_rows_neon, cpu_sgemv_cols_neon},
+                      NULL, 0, 0, NULL, cpu_sgemv_rows_neon, cpu_sgemv_cols_neon},
 #else
     [CPU_ISA_AVX2] = PORTABLE,
     [CPU_ISA_AVX512] = PORTABLE,
@@ -253,6 +254,10 @@ static void pack_a(const gemm_impl *K, float *restrict dst, const float *a, int6
         return;
     }
     int64_t i = 0;
+    if (rep == 1 && cs == 1 && K->pack_t) {
+        K->pack_t(dst, step, s, rs, kc, mr);
+        i = mr;
+    }
 #ifdef __SSE2__
     if (rep == 1 && cs == 1)
         for (; i + 4 <= mr; i += 4) pack_a_rows4(dst + i, s + i * rs, rs, kc, step);
@@ -288,8 +293,12 @@ static void pack_b(const gemm_impl *K, float *restrict dst, const float *b, int6
         return;
     }
     int64_t j = 0;
+    if (rs == 1 && K->pack_t) { /* B transposed in memory: columns are contiguous */
+        K->pack_t(dst, NR, s, cs, kc, nr);
+        j = nr;
+    }
 #ifdef __SSE2__
-    if (rs == 1) /* B transposed in memory: columns are contiguous */
+    if (rs == 1)
         for (; j + 4 <= nr; j += 4) pack_a_rows4(dst + j, s + j * cs, cs, kc, NR);
 #endif
     for (; j < cols; j++) {

@@ -329,3 +329,55 @@ void cpu_sgemv_cols_avx512(int64_t len, int64_t k, const float *mat, int64_t ld,
     default: gemv_cols_block(8, rem, k, mat, ld, x, xs, y, ys, alpha, beta); break;
     }
 }
+
+/* ---- packing by 16 x 16 transposes ----------------------------------------------- */
+
+/* dst[p * ldd + j] = src[j * ld + p] for j < nr <= 16 and p < kc: up to 16
+ * rows of a matrix (contiguous along p) into a panel, 16 x 16 at a time, by
+ * the usual four stages of shuffles (32-bit, 64-bit, then two of 128-bit
+ * lanes); a last block of fewer than 16 p element by element. Only the nr
+ * columns of dst are written, through masks. Named variables, not arrays:
+ * GCC spills arrays of vectors. */
+#define T16(X) X(0) X(1) X(2) X(3) X(4) X(5) X(6) X(7) X(8) X(9) X(10) X(11) X(12) X(13) X(14) X(15)
+static void pack_t16(float *restrict dst, int64_t ldd, const float *src, int64_t ld, int64_t kc,
+                     int64_t nr)
+{
+    const __mmask16 mj = (__mmask16)((1u << nr) - 1u);
+    int64_t p0 = 0;
+    for (; p0 + 16 <= kc; p0 += 16) {
+#define TLOAD(i) const __m512 r##i = i < nr ? _mm512_loadu_ps(src + i * ld + p0) : _mm512_setzero_ps();
+        T16(TLOAD)
+#define TUNPACK(a, b) \
+    const __m512 t##a = _mm512_unpacklo_ps(r##a, r##b), t##b = _mm512_unpackhi_ps(r##a, r##b);
+        TUNPACK(0, 1) TUNPACK(2, 3) TUNPACK(4, 5) TUNPACK(6, 7)
+        TUNPACK(8, 9) TUNPACK(10, 11) TUNPACK(12, 13) TUNPACK(14, 15)
+        /* u(4g + q), lane L: rows 4g .. 4g + 3 at p = 4L + q */
+#define TPAIR(g, a, b, c, d)                                                                   \
+    const __m512 u##a = _mm512_shuffle_ps(t##a, t##c, 0x44), u##b = _mm512_shuffle_ps(t##a, t##c, 0xee), \
+                 u##c = _mm512_shuffle_ps(t##b, t##d, 0x44), u##d = _mm512_shuffle_ps(t##b, t##d, 0xee);
+        TPAIR(0, 0, 1, 2, 3) TPAIR(1, 4, 5, 6, 7) TPAIR(2, 8, 9, 10, 11) TPAIR(3, 12, 13, 14, 15)
+#define TLANES(q, a, b, c, d)                                                          \
+    {                                                                                  \
+        const __m512 v0 = _mm512_shuffle_f32x4(u##a, u##b, 0x44);                      \
+        const __m512 v1 = _mm512_shuffle_f32x4(u##a, u##b, 0xee);                      \
+        const __m512 v2 = _mm512_shuffle_f32x4(u##c, u##d, 0x44);                      \
+        const __m512 v3 = _mm512_shuffle_f32x4(u##c, u##d, 0xee);                      \
+        float *dq = dst + (p0 + q) * ldd;                                              \
+        _mm512_mask_storeu_ps(dq, mj, _mm512_shuffle_f32x4(v0, v2, 0x88));             \
+        _mm512_mask_storeu_ps(dq + 4 * ldd, mj, _mm512_shuffle_f32x4(v0, v2, 0xdd));   \
+        _mm512_mask_storeu_ps(dq + 8 * ldd, mj, _mm512_shuffle_f32x4(v1, v3, 0x88));   \
+        _mm512_mask_storeu_ps(dq + 12 * ldd, mj, _mm512_shuffle_f32x4(v1, v3, 0xdd));  \
+    }
+        /* u0, u1, u2, u3 hold q = 0..3 of rows 0-3 (u4.. of rows 4-7, ...) */
+        TLANES(0, 0, 4, 8, 12) TLANES(1, 1, 5, 9, 13) TLANES(2, 2, 6, 10, 14) TLANES(3, 3, 7, 11, 15)
+    }
+    for (; p0 < kc; p0++)
+        for (int64_t j = 0; j < nr; j++) dst[p0 * ldd + j] = src[j * ld + p0];
+}
+
+void cpu_gemm_pack_t_avx512(float *dst, int64_t ldd, const float *src, int64_t ld, int64_t kc,
+                            int64_t nr)
+{
+    for (int64_t j = 0; j < nr; j += 16)
+        pack_t16(dst + j, ldd, src + j * ld, ld, kc, nr - j < 16 ? nr - j : 16);
+}

@@ -34,6 +34,11 @@ typedef void (*cpu_gemm_small)(int64_t k, const float *a, int64_t a_rs, int64_t 
  * Each output's sum runs in an order that does not depend on len or on where a
  * block of outputs starts, so splitting the outputs between threads does not
  * change the results. */
+/* Packing by transposes: dst[p * ldd + j] = src[j * ld + p] for j < nr, p < kc
+ * (rows of a matrix contiguous along p into a panel); writes only those. */
+typedef void (*cpu_gemm_pack_t)(float *dst, int64_t ldd, const float *src, int64_t ld, int64_t kc,
+                                int64_t nr);
+
 typedef void (*cpu_gemv_rows)(int64_t len, int64_t k, const float *mat, int64_t ld,
                               const float *x, float *y, int64_t ys, float alpha, float beta);
 typedef void (*cpu_gemv_cols)(int64_t len, int64_t k, const float *mat, int64_t ld,
@@ -64,6 +69,8 @@ void cpu_sgemv_rows_avx512(int64_t len, int64_t k, const float *mat, int64_t ld,
                            float *y, int64_t ys, float alpha, float beta);
 void cpu_sgemv_cols_avx512(int64_t len, int64_t k, const float *mat, int64_t ld, const float *x,
                            int64_t xs, float *y, int64_t ys, float alpha, float beta);
+void cpu_gemm_pack_t_avx512(float *dst, int64_t ldd, const float *src, int64_t ld, int64_t kc,
+                            int64_t nr);
 #elif defined(__aarch64__)
 #define CPU_GEMM_NEON_MR 8
 #define CPU_GEMM_NEON_NR 12
