@@ -45,9 +45,9 @@
 #include <emmintrin.h>
 #endif
 
-/* m * n * k from which the work is shared between threads: packed, and in
- * place or matrix-vector (whose threads each stream their part of an operand:
- * below this it stays in one core's L2 and a thread's start costs more) */
+/* m * n * k from which the work is shared between threads: on the packed
+ * path, and on the in-place and matrix-vector paths (a product that small
+ * takes a few microseconds on one core, about what waking a second costs) */
 #define GEMM_PAR_MIN (1 << 19)
 #define DIRECT_PAR_MIN (1 << 20)
 /* the in-place path (direct_suits): m * n * k up to this, or k up to this, or
@@ -920,7 +920,8 @@ ag_status cpu_gemm(void *ctx, float alpha, float beta, const ag_view *c, const a
     if (nbatch == 0 || m == 0 || n == 0) return AG_OK;
 
     const double work = (double)m * (double)n * (double)k;
-    int nt = nbatch > 1 && work < GEMM_PAR_MIN && work * (double)nbatch >= GEMM_PAR_MIN
+    /* a batch of products too small to thread themselves: one thread a product */
+    int nt = nbatch > 1 && work < DIRECT_PAR_MIN && work * (double)nbatch >= GEMM_PAR_MIN
                  ? cpu_threads() : 1;
     if (nt > nbatch) nt = (int)nbatch;
     if (nt <= 1) {

@@ -6,7 +6,9 @@
  * ldc) from packed slivers: a holds kc groups of MR floats (column p of the A
  * rows), b holds kc groups of NR floats (row p of the B columns), both 64-byte
  * aligned. C = alpha * A B + beta * C; beta == 0 never reads C (it may hold
- * NaN). Edge tiles go through a full-size scratch tile in the caller. */
+ * NaN). Edge tiles go to the ISA's small kernels below, or (without them)
+ * through a full-size scratch tile in the caller. Besides: small kernels,
+ * matrix-vector kernels and a transposing packer, each with its contract. */
 #ifndef AG_GEMM_KERNELS_H
 #define AG_GEMM_KERNELS_H
 
@@ -27,18 +29,17 @@ typedef void (*cpu_gemm_small)(int64_t k, const float *a, int64_t a_rs, int64_t 
                                const float *b, int64_t ldb, float *c, int64_t ldc, int64_t mr,
                                int64_t n, float alpha, float beta);
 
-/* Matrix-vector products y[t * ys] = alpha * sum_p M(t, p) x(p) + beta * y[t * ys],
- * t < len, p < k (beta == 0 never reads y). Rows: M(t, p) = mat[t * ld + p] and
- * x(p) = x[p] (dot products). Columns: M(t, p) = mat[p * ld + t] and x(p) =
- * x[p * xs] (a block of outputs in registers while the rows of mat stream by).
- * Each output's sum runs in an order that does not depend on len or on where a
- * block of outputs starts, so splitting the outputs between threads does not
- * change the results. */
 /* Packing by transposes: dst[p * ldd + j] = src[j * ld + p] for j < nr, p < kc
  * (rows of a matrix contiguous along p into a panel); writes only those. */
 typedef void (*cpu_gemm_pack_t)(float *dst, int64_t ldd, const float *src, int64_t ld, int64_t kc,
                                 int64_t nr);
 
+/* Matrix-vector products y[t * ys] = alpha * sum_p M(t, p) x(p) + beta * y[t * ys],
+ * t < len, p < k (beta == 0 never reads y). Rows: M(t, p) = mat[t * ld + p] and
+ * x(p) = x[p] (dot products). Columns: M(t, p) = mat[p * ld + t] and x(p) =
+ * x[p * xs] (a block of outputs in registers while the rows of mat stream by).
+ * Splitting the outputs between calls at multiples of 16 (as cpu_gemm.c's
+ * threads do) does not change any output's order of summation. */
 typedef void (*cpu_gemv_rows)(int64_t len, int64_t k, const float *mat, int64_t ld,
                               const float *x, float *y, int64_t ys, float alpha, float beta);
 typedef void (*cpu_gemv_cols)(int64_t len, int64_t k, const float *mat, int64_t ld,
