@@ -492,15 +492,24 @@ static void gemm_team(const gemm_plan *P)
         gemm_serial(P, P->pa, P->pb, 0, n);
         return;
     }
-    /* Columns per thread, each an independent product with its own packing,
-     * when they split more evenly than the rows (128 rows are 11 slivers of 12:
-     * 6 + 5 on two threads) or as evenly with no more rows than columns: each
-     * thread then packs all of A, but shares nothing and never waits. */
+    /* Blocks of columns, each an independent product with its own packing,
+     * taken as threads come free, when there are enough for that (a thread that
+     * starts late on a loaded machine then does less instead of holding up the
+     * rest), or when they split more evenly than the rows (128 rows are 11
+     * slivers of 12: 6 + 5 on two threads) or as evenly with no more rows than
+     * columns. Each block packs all of A, but shares nothing and never waits;
+     * no tile's result depends on the block or thread that computes it. */
     const double bal_rows = balance(nir_all, nth), bal_cols = balance(njr_all, nth);
-    if (njr_all >= 2 * nth && (bal_cols > bal_rows || (bal_cols == bal_rows && m <= n))) {
-        const int64_t s0 = njr_all * tid / nth, s1 = njr_all * (tid + 1) / nth;
-        gemm_serial(P, P->pa + tid * P->pa_floats, P->pb + tid * P->pb_floats, s0 * NR,
-                    min64(s1 * NR, n));
+    if (njr_all >= 4 * nth ||
+        (njr_all >= 2 * nth && (bal_cols > bal_rows || (bal_cols == bal_rows && m <= n)))) {
+        const int64_t per = min64(K->nc / NR, njr_all >= 4 * nth ? njr_all / (4 * nth) : njr_all / nth);
+        const int64_t blocks = (njr_all + per - 1) / per;
+        float *pa = P->pa + tid * P->pa_floats, *pb = P->pb + tid * P->pb_floats;
+#ifdef _OPENMP
+#pragma omp for schedule(dynamic, 1)
+#endif
+        for (int64_t q = 0; q < blocks; q++)
+            gemm_serial(P, pa, pb, q * per * NR, min64((q + 1) * per * NR, n));
         return;
     }
     /* rows per thread when there are enough of them, otherwise columns */
@@ -587,7 +596,7 @@ static void pack_give(pack_buf *p)
  * are contiguous, otherwise column updates into a block of sums held in
  * registers. */
 #define GEMV_GATHER 1024 /* floats of a strided vector gathered at a time */
-#define GEMV_ALIGN 16    /* threads' shares of the outputs start at multiples of this */
+#define GEMV_UNIT 128    /* outputs a thread takes at a time (a multiple of 16: gemm_kernels.h) */
 
 /* out[t * os] = alpha * sum_p M(t, p) v[p * vs] + beta * out[t * os] for t in
  * [t0, t1), where M(t, p) = mat[t * ts + p * ps]. */
@@ -622,21 +631,20 @@ static void sgemv(const gemm_impl *K, int64_t len, int64_t k, float alpha, const
                   int64_t ts, int64_t ps, const float *v, int64_t vs, float beta, float *out,
                   int64_t os, int nt)
 {
-    const int64_t units = (len + GEMV_ALIGN - 1) / GEMV_ALIGN;
+    const int64_t units = (len + GEMV_UNIT - 1) / GEMV_UNIT;
     if (nt > units) nt = (int)units;
     if (nt <= 1) {
         gemv_range(K, 0, len, k, alpha, mat, ts, ps, v, vs, beta, out, os);
         return;
     }
+    /* units taken as threads come free: on a loaded machine a thread that
+     * starts late then does less, and no unit's result depends on its thread */
 #ifdef _OPENMP
-#pragma omp parallel num_threads(nt)
-    {
-        const int r = omp_get_thread_num(), nth = omp_get_num_threads();
-        const int64_t t0 = units * r / nth * GEMV_ALIGN,
-                      t1 = min64(len, units * (r + 1) / nth * GEMV_ALIGN);
-        if (t0 < t1) gemv_range(K, t0, t1, k, alpha, mat, ts, ps, v, vs, beta, out, os);
-    }
+#pragma omp parallel for num_threads(nt) schedule(dynamic, 1)
 #endif
+    for (int64_t u = 0; u < units; u++)
+        gemv_range(K, u * GEMV_UNIT, min64(len, (u + 1) * GEMV_UNIT), k, alpha, mat, ts, ps, v, vs,
+                   beta, out, os);
 }
 
 /* ---- products on the operands in place ------------------------------------- */
@@ -741,19 +749,18 @@ static void gemm_direct(const gemm_impl *K, int64_t m, int64_t n, int64_t k, flo
                           ldc, c_trans);
         return;
     }
+    /* units taken as threads come free (see sgemv) */
 #ifdef _OPENMP
-#pragma omp parallel num_threads(nt)
-    {
-        const int r = omp_get_thread_num(), nth = omp_get_num_threads();
-        const int64_t u0 = units * r / nth, u1 = units * (r + 1) / nth;
+#pragma omp parallel for num_threads(nt) schedule(dynamic, 1)
+#endif
+    for (int64_t u = 0; u < units; u++) {
         if (b_cs == 1)
-            direct_tiles(K, u0, u1, nsl, spu, m, n, k, alpha, a, a_rs, a_cs, b, b_rs, beta, c,
+            direct_tiles(K, u, u + 1, nsl, spu, m, n, k, alpha, a, a_rs, a_cs, b, b_rs, beta, c,
                          ldc, c_trans);
         else
-            direct_strips(K, u0, u1, nsl, m, n, k, alpha, a, a_rs, a_cs, b, b_rs, b_cs, beta, c,
+            direct_strips(K, u, u + 1, nsl, m, n, k, alpha, a, a_rs, a_cs, b, b_rs, b_cs, beta, c,
                           ldc, c_trans);
     }
-#endif
 }
 
 /* Whether the in-place path suits a product (an ISA with small kernels). It
@@ -930,9 +937,10 @@ ag_status cpu_gemm(void *ctx, float alpha, float beta, const ag_view *c, const a
                       beta, pc + i * mc.bs, ldc);
         return AG_OK;
     }
-    /* small matrices in a large batch: one thread per matrix instead */
+    /* small matrices in a large batch: one thread per matrix instead, taken as
+     * threads come free (each is computed the same way by any thread) */
 #ifdef _OPENMP
-#pragma omp parallel for num_threads(nt) schedule(static)
+#pragma omp parallel for num_threads(nt) schedule(dynamic, 1)
 #endif
     for (int64_t i = 0; i < nbatch; i++)
         cpu_sgemm(m, n, k, alpha, pa + i * ma.bs, ma.rs, ma.cs, pb + i * mb.bs, mb.rs, mb.cs, beta,
