@@ -11,7 +11,25 @@
  *
  * Threads split the rows of C, so each packs only its own A and the only
  * barriers are around the shared B panel; a C with too few rows for that splits
- * its columns instead over a shared A block. */
+ * its columns instead over a shared A block.
+ *
+ * Around that, for the shapes where packing and threading cost more than they
+ * save:
+ *  - m == 1 or n == 1: matrix-vector kernels that walk the matrix once (every
+ *    ISA has them);
+ *  - with an ISA's small kernels (gemm_kernels.h), products of up to
+ *    DIRECT_WORK multiply-adds, with k <= DIRECT_K, or whose streamed operand
+ *    stays in L2 (direct_suits) run on the operands in place: slivers of rows
+ *    across all columns, B through a strip on the stack when its rows are not
+ *    contiguous, a narrow C with A stored transposed as C^T; no packing
+ *    buffers, threads only over whole slivers or strips;
+ *  - in the packed path, a C of at most NR columns reads A in place (each
+ *    sliver would serve one tile), and the small kernels take the edge tiles
+ *    on the packed slivers, only the rows and columns that exist.
+ * The matrix-vector and in-place paths allocate nothing; the packed path
+ * reuses a cached buffer. Every element of C is summed in an order fixed by
+ * the shape and the ISA, whatever the thread count (tests/test_matmul.c checks
+ * 1, 2 and 3 threads bit for bit). */
 #include "cpu.h"
 #include "gemm_kernels.h"
 
@@ -27,8 +45,18 @@
 #include <emmintrin.h>
 #endif
 
-/* m * n * k from which the work is shared between threads */
+/* m * n * k from which the work is shared between threads: on the packed
+ * path, and on the in-place and matrix-vector paths (a product that small
+ * takes a few microseconds on one core, about what waking a second costs) */
 #define GEMM_PAR_MIN (1 << 19)
+#define DIRECT_PAR_MIN (1 << 20)
+/* the in-place path (direct_suits): m * n * k up to this, or k up to this, or
+ * the operand it streams up to these many floats (A when B's rows are not
+ * contiguous; B when A is row-major; B otherwise: an eighth of the first) */
+#define DIRECT_WORK (1 << 22)
+#define DIRECT_K 16
+#define DIRECT_STREAM_ANY (512.0 * 1024)
+#define DIRECT_STREAM_ROWS (200.0 * 1024)
 
 /* One ISA's micro-kernel and blocking. mc is a multiple of mr, nc of nr. */
 typedef struct gemm_impl {
@@ -36,12 +64,17 @@ typedef struct gemm_impl {
     int a_rep; /* copies of each A element in the packing (1 for a broadcasting kernel) */
     int64_t mc, kc, nc;
     cpu_gemm_ukernel kernel;
-    cpu_gemm_ukernel_direct direct; /* or NULL: reads A in place, tile mr x nr */
+    cpu_gemm_small small; /* or NULL: the small kernels, tile mr x nr */
+    int dmr, dmr_short;   /* rows of the in-place path's slivers: k > 2, k <= 2 */
+    cpu_gemm_pack_t pack_t; /* or NULL: the SSE2 4 x 4 transposes */
+    cpu_gemv_rows gemv_rows;
+    cpu_gemv_cols gemv_cols;
 } gemm_impl;
 
 #define MR_MAX 12
 #define NR_MAX 32
-#define DIRECT_KC_MAX 512 /* k block of the direct kernels (their edge tiles copy A) */
+/* k block of a B strip packed on the stack by the in-place path: 32 KiB */
+#define STRIP_KC 256
 
 /* ---- the portable kernel --------------------------------------------------- */
 
@@ -82,19 +115,66 @@ static void scalar_ukernel(int64_t kc, const float *restrict a, const float *res
 }
 
 
+/* The portable matrix-vector kernels (gemm_kernels.h): plain loops that the
+ * compiler vectorizes for the baseline ISA. */
+static void portable_gemv_rows(int64_t len, int64_t k, const float *mat, int64_t ld,
+                               const float *x, float *y, int64_t ys, float alpha, float beta)
+{
+    for (int64_t t = 0; t < len; t++) {
+        const float *row = mat + t * ld;
+        float lane[8] = {0};
+        int64_t p = 0;
+        for (; p + 8 <= k; p += 8)
+            for (int j = 0; j < 8; j++) lane[j] += row[p + j] * x[p + j];
+        float s = 0.0f;
+        for (int j = 0; j < 8; j++) s += lane[j];
+        for (; p < k; p++) s += row[p] * x[p];
+        y[t * ys] = beta == 0.0f ? alpha * s : alpha * s + beta * y[t * ys];
+    }
+}
+
+#define GEMV_TB 128 /* outputs a pass of the portable column kernel keeps */
+
+static void portable_gemv_cols(int64_t len, int64_t k, const float *mat, int64_t ld,
+                               const float *x, int64_t xs, float *y, int64_t ys, float alpha,
+                               float beta)
+{
+    for (int64_t t0 = 0; t0 < len; t0 += GEMV_TB) {
+        float acc[GEMV_TB];
+        const int64_t nt = len - t0 < GEMV_TB ? len - t0 : GEMV_TB;
+        for (int64_t t = 0; t < nt; t++) acc[t] = 0.0f;
+        for (int64_t p = 0; p < k; p++) {
+            const float *col = mat + p * ld + t0;
+            const float xp = x[p * xs];
+            for (int64_t t = 0; t < nt; t++) acc[t] += col[t] * xp;
+        }
+        for (int64_t t = 0; t < nt; t++) {
+            float *out = y + (t0 + t) * ys;
+            *out = beta == 0.0f ? alpha * acc[t] : alpha * acc[t] + beta * *out;
+        }
+    }
+}
+
 /* Blocking: the A sliver (mr x kc) fits L1 with room for the B stream, the B
  * panel (kc x nc, 1.5 MiB for AVX-512) most of L2 (2 MiB a core on this
  * machine). Measured on a Xeon (Emerald Rapids) with 2 FMA-512 pipes: kc 256-512
  * are within noise of each other, nc >= 1024 beats 512-768 at n = 2048 (fewer
- * repacks of A). The portable kernel keeps the blocking it was tuned with. */
-#define PORTABLE {SMR, SNR, SVL, 144, 256, 2048, scalar_ukernel, NULL}
+ * repacks of A). The portable kernel keeps the blocking it was tuned with.
+ * Slivers of the in-place path, measured there too: 8 rows beat 12 for AVX-512
+ * at every k (fewer rows of C written at once: 128 x 128 x 10 went from 126 to
+ * 142 GFLOP/s, 784 x 256 x 16 from 135 to 157), and with k <= 2 (outer
+ * products, bound by the stores of C) 2 rows beat 8 (784 x 256 x 1: 18 -> 21);
+ * AVX2: 6 and 3. */
+#define PORTABLE {SMR, SNR, SVL, 144, 256, 2048, scalar_ukernel, NULL, 0, 0, NULL, \
+                  portable_gemv_rows, portable_gemv_cols}
 static const gemm_impl gemm_impls[CPU_ISA_COUNT] = {
     [CPU_ISA_SCALAR] = PORTABLE,
 #ifdef __x86_64__
     [CPU_ISA_AVX2] = {CPU_GEMM_AVX2_MR, CPU_GEMM_AVX2_NR, 1, 144, 384, 1024, cpu_sgemm_ukernel_avx2,
-                      NULL},
+                      cpu_sgemm_small_avx2, 6, 3, NULL, cpu_sgemv_rows_avx2, cpu_sgemv_cols_avx2},
     [CPU_ISA_AVX512] = {CPU_GEMM_AVX512_MR, CPU_GEMM_AVX512_NR, 1, 144, 384, 1024,
-                        cpu_sgemm_ukernel_avx512, NULL},
+                        cpu_sgemm_ukernel_avx512, cpu_sgemm_small_avx512, 8, 2,
+                        cpu_gemm_pack_t_avx512, cpu_sgemv_rows_avx512, cpu_sgemv_cols_avx512},
     [CPU_ISA_NEON] = PORTABLE,
 #elif defined(__aarch64__)
     [CPU_ISA_AVX2] = PORTABLE,
@@ -103,7 +183,7 @@ static const gemm_impl gemm_impls[CPU_ISA_COUNT] = {
      * 8 KiB) and the B sliver stay in a 32-64 KiB L1, the B panel (256 x 768,
      * 768 KiB) in the 1 MiB L2 of Neoverse cores */
     [CPU_ISA_NEON] = {CPU_GEMM_NEON_MR, CPU_GEMM_NEON_NR, 1, 128, 256, 768, cpu_sgemm_ukernel_neon,
-                      NULL},
+                      NULL, 0, 0, NULL, cpu_sgemv_rows_neon, cpu_sgemv_cols_neon},
 #else
     [CPU_ISA_AVX2] = PORTABLE,
     [CPU_ISA_AVX512] = PORTABLE,
@@ -111,17 +191,25 @@ static const gemm_impl gemm_impls[CPU_ISA_COUNT] = {
 #endif
 };
 
-/* For C of at most nr columns and a row-major A: a kernel that reads A in place
- * (mr 0: none for that ISA). */
-static const gemm_impl gemm_narrow[CPU_ISA_COUNT] = {
-#ifdef __x86_64__
-    [CPU_ISA_AVX512] = {CPU_GEMM_AVX512_NARROW_MR, CPU_GEMM_AVX512_NARROW_NR, 1, 144, 512, 1024,
-                        NULL, cpu_sgemm_ukernel_avx512_narrow},
-#endif
-    [CPU_ISA_SCALAR] = {0, 0, 0, 0, 0, 0, NULL, NULL},
-};
-
 /* ---- packing --------------------------------------------------------------- */
+
+/* n floats from s to d without a call to memcpy (these runs are short, and the
+ * call costs as much as the copy) */
+static inline void copy_run(float *restrict d, const float *restrict s, int64_t n)
+{
+    int64_t j = 0;
+#ifdef __SSE2__
+    for (; j + 4 <= n; j += 4) _mm_storeu_ps(d + j, _mm_loadu_ps(s + j));
+    switch (n - j) {
+    case 3: d[j + 2] = s[j + 2]; /* fall through */
+    case 2: d[j + 1] = s[j + 1]; /* fall through */
+    case 1: d[j] = s[j]; /* fall through */
+    default: break;
+    }
+#else
+    for (; j < n; j++) d[j] = s[j];
+#endif
+}
 
 #ifdef __SSE2__
 /* Four rows of a row-major A (or four columns of a column-major B) into a
@@ -150,22 +238,31 @@ static void pack_a_rows4(float *restrict d, const float *s, int64_t rs, int64_t 
 #endif
 
 /* Rows [i0, i0 + mr) x columns [p0, p0 + kc) of A into one sliver: kc groups of
- * MR elements (each repeated rep times), zero-padded to MR rows. */
+ * MR elements (each repeated rep times). Rows past mr are zeroed only for an
+ * ISA without small kernels: the full-tile kernel reads them, the small
+ * kernels that take the edge tiles read only rows that exist. */
 static void pack_a(const gemm_impl *K, float *restrict dst, const float *a, int64_t rs, int64_t cs,
                    int64_t i0, int64_t mr, int64_t p0, int64_t kc)
 {
-    const int64_t MR = K->mr, rep = K->a_rep, step = MR * rep;
+    const int64_t MR = K->mr, rep = K->a_rep, step = MR * rep, rows = K->small ? mr : MR;
     const float *s = a + i0 * rs + p0 * cs;
-    if (rep == 1 && rs == 1 && mr == MR) { /* A transposed in memory: columns are contiguous */
-        for (int64_t p = 0; p < kc; p++) memcpy(dst + p * MR, s + p * cs, (size_t)MR * sizeof *dst);
+    if (rep == 1 && rs == 1) { /* A transposed in memory: columns are contiguous */
+        for (int64_t p = 0; p < kc; p++) {
+            copy_run(dst + p * MR, s + p * cs, mr);
+            for (int64_t i = mr; i < rows; i++) dst[p * MR + i] = 0.0f;
+        }
         return;
     }
     int64_t i = 0;
+    if (rep == 1 && cs == 1 && K->pack_t) {
+        K->pack_t(dst, step, s, rs, kc, mr);
+        i = mr;
+    }
 #ifdef __SSE2__
     if (rep == 1 && cs == 1)
         for (; i + 4 <= mr; i += 4) pack_a_rows4(dst + i, s + i * rs, rs, kc, step);
 #endif
-    for (; i < MR; i++) {
+    for (; i < rows; i++) {
         float *d = dst + i * rep;
         const float *si = s + i * rs;
         if (i >= mr) {
@@ -181,25 +278,30 @@ static void pack_a(const gemm_impl *K, float *restrict dst, const float *a, int6
 }
 
 /* Rows [p0, p0 + kc) x columns [j0, j0 + nr) of B into one sliver: kc groups of
- * NR elements, zero-padded to NR columns. */
+ * NR elements; columns past nr zeroed only for an ISA without small kernels
+ * (as in pack_a). */
 static void pack_b(const gemm_impl *K, float *restrict dst, const float *b, int64_t rs, int64_t cs,
                    int64_t p0, int64_t kc, int64_t j0, int64_t nr)
 {
-    const int64_t NR = K->nr;
+    const int64_t NR = K->nr, cols = K->small ? nr : NR;
     const float *s = b + p0 * rs + j0 * cs;
     if (cs == 1) {
         for (int64_t p = 0; p < kc; p++) {
-            memcpy(dst + p * NR, s + p * rs, (size_t)nr * sizeof *dst);
-            for (int64_t j = nr; j < NR; j++) dst[p * NR + j] = 0.0f;
+            copy_run(dst + p * NR, s + p * rs, nr);
+            for (int64_t j = nr; j < cols; j++) dst[p * NR + j] = 0.0f;
         }
         return;
     }
     int64_t j = 0;
+    if (rs == 1 && K->pack_t) { /* B transposed in memory: columns are contiguous */
+        K->pack_t(dst, NR, s, cs, kc, nr);
+        j = nr;
+    }
 #ifdef __SSE2__
-    if (rs == 1) /* B transposed in memory: columns are contiguous */
+    if (rs == 1)
         for (; j + 4 <= nr; j += 4) pack_a_rows4(dst + j, s + j * cs, cs, kc, NR);
 #endif
-    for (; j < NR; j++) {
+    for (; j < cols; j++) {
         if (j < nr)
             for (int64_t p = 0; p < kc; p++) dst[p * NR + j] = s[p * rs + j * cs];
         else
@@ -235,6 +337,46 @@ static void sgemm_plain(int64_t m, int64_t n, int64_t k, float alpha, const floa
 
 static int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
 
+/* C(q, r) = T(r, q) + beta * C(q, r) for r < mr, q < nr: a tile of C^T (T,
+ * rows lt apart) stored into C, by 4 x 4 transposes where SSE2 has them. */
+static void store_across(const float *t, int64_t lt, float *c, int64_t ldc, int64_t mr,
+                         int64_t nr, float beta)
+{
+    int64_t q = 0;
+#ifdef __SSE2__
+    const __m128 vb = _mm_set1_ps(beta);
+    for (; q + 4 <= nr; q += 4) {
+        int64_t r = 0;
+        for (; r + 4 <= mr; r += 4) {
+            __m128 x0 = _mm_loadu_ps(t + r * lt + q), x1 = _mm_loadu_ps(t + (r + 1) * lt + q);
+            __m128 x2 = _mm_loadu_ps(t + (r + 2) * lt + q), x3 = _mm_loadu_ps(t + (r + 3) * lt + q);
+            _MM_TRANSPOSE4_PS(x0, x1, x2, x3);
+            float *c0 = c + q * ldc + r, *c1 = c0 + ldc, *c2 = c1 + ldc, *c3 = c2 + ldc;
+            if (beta != 0.0f) {
+                x0 = _mm_add_ps(x0, _mm_mul_ps(vb, _mm_loadu_ps(c0)));
+                x1 = _mm_add_ps(x1, _mm_mul_ps(vb, _mm_loadu_ps(c1)));
+                x2 = _mm_add_ps(x2, _mm_mul_ps(vb, _mm_loadu_ps(c2)));
+                x3 = _mm_add_ps(x3, _mm_mul_ps(vb, _mm_loadu_ps(c3)));
+            }
+            _mm_storeu_ps(c0, x0);
+            _mm_storeu_ps(c1, x1);
+            _mm_storeu_ps(c2, x2);
+            _mm_storeu_ps(c3, x3);
+        }
+        for (; r < mr; r++)
+            for (int64_t h = q; h < q + 4; h++) {
+                float *cij = c + h * ldc + r;
+                *cij = beta == 0.0f ? t[r * lt + h] : t[r * lt + h] + beta * *cij;
+            }
+    }
+#endif
+    for (; q < nr; q++)
+        for (int64_t r = 0; r < mr; r++) {
+            float *cij = c + q * ldc + r;
+            *cij = beta == 0.0f ? t[r * lt + q] : t[r * lt + q] + beta * *cij;
+        }
+}
+
 /* ---- the blocked loop nest --------------------------------------------------- */
 
 typedef struct gemm_plan {
@@ -248,62 +390,49 @@ typedef struct gemm_plan {
     float *c;
     int64_t ldc;
     bool c_trans;       /* the product's (i, j) is C(j, i): see cpu_sgemm */
+    bool a_inplace;     /* the small kernel reads A in place: A is never packed */
     int64_t kc;         /* k block, balanced so the last one is not a sliver */
     float *pb;          /* B panels: one shared, or one per thread */
     float *pa;          /* one A block per thread */
     int64_t pa_floats, pb_floats; /* size of each */
 } gemm_plan;
 
-/* The kernel on the tile at row i (A packed in pa, or read in place from
- * column pc on) into c. */
-static inline void gemm_kernel(const gemm_plan *P, const float *pa, const float *pb, int64_t kc,
-                               int64_t i, int64_t pc, float *c, int64_t ldc, float beta)
-{
-    if (P->K->direct)
-        P->K->direct(kc, P->a + i * P->a_rs + pc, P->a_rs, pb, c, ldc, P->K->mr, P->K->nr,
-                     P->alpha, beta);
-    else
-        P->K->kernel(kc, pa, pb, c, ldc, P->alpha, beta);
-}
-
-/* One tile: full tiles straight into C, edge tiles through a scratch tile. */
+/* One tile at (i, j) in the k block at pc, from the A sliver pa (or A in place)
+ * and the B sliver pb: full tiles by the micro-kernel, edge tiles by the small
+ * kernel when the ISA has one (only the rows and columns that exist), else
+ * through a scratch tile. */
 static void gemm_tile(const gemm_plan *P, const float *pa, const float *pb, int64_t kc, int64_t i,
                       int64_t j, int64_t pc, float beta)
 {
     const gemm_impl *K = P->K;
     const int64_t mr = min64(P->m - i, K->mr), nr = min64(P->n - j, K->nr);
+    /* A(r, p) of the sliver: packed, or in place */
+    const float *a = pa;
+    int64_t a_rs = K->a_rep, a_cs = (int64_t)K->mr * K->a_rep;
+    if (P->a_inplace) {
+        a = P->a + i * P->a_rs + pc * P->a_cs;
+        a_rs = P->a_rs;
+        a_cs = P->a_cs;
+    }
+    _Alignas(64) float t[MR_MAX * NR_MAX];
     if (P->c_trans) {
-        _Alignas(64) float t[MR_MAX * NR_MAX];
-        gemm_kernel(P, pa, pb, kc, i, pc, t, K->nr, 0.0f);
-        float *c = P->c + j * P->ldc + i;
-        for (int64_t q = 0; q < nr; q++)
-            for (int64_t r = 0; r < mr; r++) {
-                float *cij = c + q * P->ldc + r;
-                *cij = beta == 0.0f ? t[r * K->nr + q] : t[r * K->nr + q] + beta * *cij;
-            }
+        if (K->small)
+            K->small(kc, a, a_rs, a_cs, pb, K->nr, t, K->nr, mr, nr, P->alpha, 0.0f);
+        else
+            K->kernel(kc, pa, pb, t, K->nr, P->alpha, 0.0f);
+        store_across(t, K->nr, P->c + j * P->ldc + i, P->ldc, mr, nr, beta);
         return;
     }
     float *c = P->c + i * P->ldc + j;
-    if (K->direct) {
-        const float *ai = P->a + i * P->a_rs + pc;
-        int64_t lda = P->a_rs;
-        /* the last rows of A, zero-padded to a whole sliver */
-        _Alignas(64) float as[MR_MAX * DIRECT_KC_MAX];
-        if (mr < K->mr) {
-            for (int64_t r = 0; r < K->mr; r++)
-                for (int64_t p = 0; p < kc; p++) as[r * kc + p] = r < mr ? ai[r * lda + p] : 0.0f;
-            ai = as;
-            lda = kc;
-        }
-        K->direct(kc, ai, lda, pb, c, P->ldc, mr, nr, P->alpha, beta);
+    if (mr == K->mr && nr == K->nr && !P->a_inplace) {
+        K->kernel(kc, pa, pb, c, P->ldc, P->alpha, beta);
         return;
     }
-    if (mr == K->mr && nr == K->nr) {
-        gemm_kernel(P, pa, pb, kc, i, pc, c, P->ldc, beta);
+    if (K->small) {
+        K->small(kc, a, a_rs, a_cs, pb, K->nr, c, P->ldc, mr, nr, P->alpha, beta);
         return;
     }
-    _Alignas(64) float t[MR_MAX * NR_MAX];
-    gemm_kernel(P, pa, pb, kc, i, pc, t, K->nr, 0.0f);
+    K->kernel(kc, pa, pb, t, K->nr, P->alpha, 0.0f);
     for (int64_t r = 0; r < mr; r++)
         for (int64_t q = 0; q < nr; q++) {
             float *cij = c + r * P->ldc + q;
@@ -319,7 +448,7 @@ static void gemm_rows(const gemm_plan *P, float *pa, const float *pb, int64_t r0
     const int64_t njr = (nc + K->nr - 1) / K->nr;
     for (int64_t ic = r0; ic < r1; ic += K->mc) {
         const int64_t mc = min64(r1 - ic, K->mc), nir = (mc + K->mr - 1) / K->mr;
-        for (int64_t ir = 0; ir < nir && !K->direct; ir++)
+        for (int64_t ir = 0; ir < nir && !P->a_inplace; ir++)
             pack_a(K, pa + ir * K->mr * K->a_rep * kc, P->a, P->a_rs, P->a_cs, ic + ir * K->mr,
                    min64(mc - ir * K->mr, K->mr), pc, kc);
         for (int64_t ir = 0; ir < nir; ir++)
@@ -363,15 +492,24 @@ static void gemm_team(const gemm_plan *P)
         gemm_serial(P, P->pa, P->pb, 0, n);
         return;
     }
-    /* Columns per thread, each an independent product with its own packing,
-     * when they split more evenly than the rows (128 rows are 11 slivers of 12:
-     * 6 + 5 on two threads) or as evenly with no more rows than columns: each
-     * thread then packs all of A, but shares nothing and never waits. */
+    /* Blocks of columns, each an independent product with its own packing,
+     * taken as threads come free, when there are enough for that (a thread that
+     * starts late on a loaded machine then does less instead of holding up the
+     * rest), or when they split more evenly than the rows (128 rows are 11
+     * slivers of 12: 6 + 5 on two threads) or as evenly with no more rows than
+     * columns. Each block packs all of A, but shares nothing and never waits;
+     * no tile's result depends on the block or thread that computes it. */
     const double bal_rows = balance(nir_all, nth), bal_cols = balance(njr_all, nth);
-    if (njr_all >= 2 * nth && (bal_cols > bal_rows || (bal_cols == bal_rows && m <= n))) {
-        const int64_t s0 = njr_all * tid / nth, s1 = njr_all * (tid + 1) / nth;
-        gemm_serial(P, P->pa + tid * P->pa_floats, P->pb + tid * P->pb_floats, s0 * NR,
-                    min64(s1 * NR, n));
+    if (njr_all >= 4 * nth ||
+        (njr_all >= 2 * nth && (bal_cols > bal_rows || (bal_cols == bal_rows && m <= n)))) {
+        const int64_t per = min64(K->nc / NR, njr_all >= 4 * nth ? njr_all / (4 * nth) : njr_all / nth);
+        const int64_t blocks = (njr_all + per - 1) / per;
+        float *pa = P->pa + tid * P->pa_floats, *pb = P->pb + tid * P->pb_floats;
+#ifdef _OPENMP
+#pragma omp for schedule(dynamic, 1)
+#endif
+        for (int64_t q = 0; q < blocks; q++)
+            gemm_serial(P, pa, pb, q * per * NR, min64((q + 1) * per * NR, n));
         return;
     }
     /* rows per thread when there are enough of them, otherwise columns */
@@ -397,7 +535,7 @@ static void gemm_team(const gemm_plan *P)
 #ifdef _OPENMP
 #pragma omp for schedule(static)
 #endif
-                for (int64_t ir = 0; ir < (K->direct ? 0 : nir); ir++)
+                for (int64_t ir = 0; ir < (P->a_inplace ? 0 : nir); ir++)
                     pack_a(K, pa_own + ir * MR * K->a_rep * kc, P->a, P->a_rs, P->a_cs, ir * MR,
                            min64(m - ir * MR, MR), pc, kc);
 #ifdef _OPENMP
@@ -454,71 +592,191 @@ static void pack_give(pack_buf *p)
 /* ---- matrix-vector products (m == 1 or n == 1) ----------------------------- */
 
 /* A tile of the general kernel would be mostly padding here, so these walk the
- * matrix once, densely: dot products when its rows are contiguous, otherwise
- * column updates (axpy) into a block of accumulators. */
-#define GEMV_TB 256
-
-static inline void gemv_store(float *out, float v, float alpha, float beta)
-{
-    *out = beta == 0.0f ? alpha * v : alpha * v + beta * *out;
-}
+ * matrix once, densely, with the ISA's gemv kernels: dot products when its rows
+ * are contiguous, otherwise column updates into a block of sums held in
+ * registers. */
+#define GEMV_GATHER 1024 /* floats of a strided vector gathered at a time */
+#define GEMV_UNIT 128    /* outputs a thread takes at a time (a multiple of 16: gemm_kernels.h) */
 
 /* out[t * os] = alpha * sum_p M(t, p) v[p * vs] + beta * out[t * os] for t in
  * [t0, t1), where M(t, p) = mat[t * ts + p * ps]. */
-static void gemv_block(int64_t t0, int64_t t1, int64_t k, float alpha, const float *mat, int64_t ts,
-                       int64_t ps, const float *v, int64_t vs, float beta, float *out, int64_t os)
+static void gemv_range(const gemm_impl *K, int64_t t0, int64_t t1, int64_t k, float alpha,
+                       const float *mat, int64_t ts, int64_t ps, const float *v, int64_t vs,
+                       float beta, float *out, int64_t os)
 {
+    const int64_t len = t1 - t0;
+    mat += t0 * ts;
+    out += t0 * os;
     if (ps == 1 && vs == 1) {
-        for (int64_t t = t0; t < t1; t++) {
-            const float *row = mat + t * ts;
-            float lane[8] = {0};
-            int64_t p = 0;
-            for (; p + 8 <= k; p += 8)
-                for (int j = 0; j < 8; j++) lane[j] += row[p + j] * v[p + j];
-            float s = 0.0f;
-            for (int j = 0; j < 8; j++) s += lane[j];
-            for (; p < k; p++) s += row[p] * v[p];
-            gemv_store(out + t * os, s, alpha, beta);
-        }
+        K->gemv_rows(len, k, mat, ts, v, out, os, alpha, beta);
     } else if (ts == 1) {
-        float acc[GEMV_TB];
-        const int64_t len = t1 - t0;
-        for (int64_t t = 0; t < len; t++) acc[t] = 0.0f;
-        for (int64_t p = 0; p < k; p++) {
-            const float *col = mat + p * ps + t0;
-            const float vp = v[p * vs];
-            int64_t t = 0;
-            for (; t + 8 <= len; t += 8)
-                for (int j = 0; j < 8; j++) acc[t + j] += col[t + j] * vp;
-            for (; t < len; t++) acc[t] += col[t] * vp;
+        K->gemv_cols(len, k, mat, ps, v, vs, out, os, alpha, beta);
+    } else if (ps == 1) { /* a strided vector: gathered in blocks of k */
+        float xb[GEMV_GATHER];
+        for (int64_t p0 = 0; p0 < k; p0 += GEMV_GATHER) {
+            const int64_t kc = min64(GEMV_GATHER, k - p0);
+            for (int64_t p = 0; p < kc; p++) xb[p] = v[(p0 + p) * vs];
+            K->gemv_rows(len, kc, mat + p0, ts, xb, out, os, alpha, p0 == 0 ? beta : 1.0f);
         }
-        for (int64_t t = 0; t < len; t++) gemv_store(out + (t0 + t) * os, acc[t], alpha, beta);
-    } else {
-        for (int64_t t = t0; t < t1; t++) {
+    } else { /* neither axis of the matrix contiguous */
+        for (int64_t t = 0; t < len; t++) {
             float s = 0.0f;
             for (int64_t p = 0; p < k; p++) s += mat[t * ts + p * ps] * v[p * vs];
-            gemv_store(out + t * os, s, alpha, beta);
+            out[t * os] = beta == 0.0f ? alpha * s : alpha * s + beta * out[t * os];
         }
     }
 }
 
-static void sgemv(int64_t len, int64_t k, float alpha, const float *mat, int64_t ts, int64_t ps,
-                  const float *v, int64_t vs, float beta, float *out, int64_t os, int nt)
+static void sgemv(const gemm_impl *K, int64_t len, int64_t k, float alpha, const float *mat,
+                  int64_t ts, int64_t ps, const float *v, int64_t vs, float beta, float *out,
+                  int64_t os, int nt)
 {
-    const int64_t nblk = (len + GEMV_TB - 1) / GEMV_TB;
-    if (nt > nblk) nt = (int)nblk;
+    const int64_t units = (len + GEMV_UNIT - 1) / GEMV_UNIT;
+    if (nt > units) nt = (int)units;
     if (nt <= 1) {
-        for (int64_t b = 0; b < nblk; b++)
-            gemv_block(b * GEMV_TB, min64(len, (b + 1) * GEMV_TB), k, alpha, mat, ts, ps, v, vs,
-                       beta, out, os);
+        gemv_range(K, 0, len, k, alpha, mat, ts, ps, v, vs, beta, out, os);
         return;
     }
+    /* units taken as threads come free: on a loaded machine a thread that
+     * starts late then does less, and no unit's result depends on its thread */
 #ifdef _OPENMP
-#pragma omp parallel for num_threads(nt) schedule(static)
+#pragma omp parallel for num_threads(nt) schedule(dynamic, 1)
 #endif
-    for (int64_t b = 0; b < nblk; b++)
-        gemv_block(b * GEMV_TB, min64(len, (b + 1) * GEMV_TB), k, alpha, mat, ts, ps, v, vs, beta,
-                   out, os);
+    for (int64_t u = 0; u < units; u++)
+        gemv_range(K, u * GEMV_UNIT, min64(len, (u + 1) * GEMV_UNIT), k, alpha, mat, ts, ps, v, vs,
+                   beta, out, os);
+}
+
+/* ---- products on the operands in place ------------------------------------- */
+
+/* One tile of the in-place path at (i, j), mr x nr, k from A (rows at a) and
+ * B (columns at b, rows ldb apart). Transposed (c_trans): the tile is C^T's,
+ * computed into a scratch tile and stored across. */
+static inline void direct_tile(const gemm_impl *K, int64_t k, float alpha, const float *a,
+                               int64_t a_rs, int64_t a_cs, const float *b, int64_t ldb,
+                               float beta, float *c, int64_t ldc, int64_t i, int64_t j,
+                               int64_t mr, int64_t nr, bool c_trans)
+{
+    if (!c_trans) {
+        K->small(k, a, a_rs, a_cs, b, ldb, c + i * ldc + j, ldc, mr, nr, alpha, beta);
+        return;
+    }
+    _Alignas(64) float t[MR_MAX * NR_MAX];
+    K->small(k, a, a_rs, a_cs, b, ldb, t, K->nr, mr, nr, alpha, 0.0f);
+    store_across(t, K->nr, c + j * ldc + i, ldc, mr, nr, beta);
+}
+
+/* Units [u0, u1) of the product by the small kernel with B in place: a unit
+ * is a sliver of rows (sliver s: rows [m s / nsl, m (s + 1) / nsl)) across spu
+ * strips of NR columns, numbered along the rows (one sliver's units, then the
+ * next's), so the A sliver stays in L1 and the rows of C are written in
+ * sequence. */
+static void direct_tiles(const gemm_impl *K, int64_t u0, int64_t u1, int64_t nsl, int64_t spu,
+                         int64_t m, int64_t n, int64_t k, float alpha, const float *a,
+                         int64_t a_rs, int64_t a_cs, const float *b, int64_t b_rs, float beta,
+                         float *c, int64_t ldc, bool c_trans)
+{
+    const int64_t njr = (n + K->nr - 1) / K->nr, per_row = (njr + spu - 1) / spu;
+    for (int64_t u = u0; u < u1; u++) {
+        const int64_t s = u / per_row, i = m * s / nsl, mr = m * (s + 1) / nsl - i;
+        const int64_t j = u % per_row * spu * K->nr;
+        direct_tile(K, k, alpha, a + i * a_rs, a_rs, a_cs, b + j, b_rs, beta, c, ldc, i, j, mr,
+                    min64(spu * K->nr, n - j), c_trans);
+    }
+}
+
+/* Strips [s0, s1) of NR columns of the product when B's rows are not
+ * contiguous: each strip of B packed on the stack, STRIP_KC rows of k at a
+ * time, then used by every sliver of rows. */
+static void direct_strips(const gemm_impl *K, int64_t s0, int64_t s1, int64_t nsl, int64_t m,
+                          int64_t n, int64_t k, float alpha, const float *a, int64_t a_rs,
+                          int64_t a_cs, const float *b, int64_t b_rs, int64_t b_cs, float beta,
+                          float *c, int64_t ldc, bool c_trans)
+{
+    _Alignas(64) float strip[STRIP_KC * NR_MAX];
+    for (int64_t s = s0; s < s1; s++) {
+        const int64_t j = s * K->nr, nr = min64(K->nr, n - j);
+        for (int64_t pc = 0; pc < k; pc += STRIP_KC) {
+            const int64_t kc = min64(STRIP_KC, k - pc);
+            pack_b(K, strip, b, b_rs, b_cs, pc, kc, j, nr);
+            for (int64_t q = 0; q < nsl; q++) {
+                const int64_t i = m * q / nsl, mr = m * (q + 1) / nsl - i;
+                direct_tile(K, kc, alpha, a + i * a_rs + pc * a_cs, a_rs, a_cs, strip, K->nr,
+                            pc == 0 ? beta : 1.0f, c, ldc, i, j, mr, nr, c_trans);
+            }
+        }
+    }
+}
+
+/* The whole product by the small kernel, threads over whole units (slivers
+ * across columns, or strips): every element of C is computed the same way
+ * whatever the thread count and whichever sliver holds its row.
+ * A C of one vector's width or less whose A is stored transposed is computed
+ * as C^T = B^T A^T, which fills the vectors along m (128 x 10: 10 rows of 128
+ * columns rather than 128 rows of 10 in 16 lanes) with B^T's rows in place. */
+static void gemm_direct(const gemm_impl *K, int64_t m, int64_t n, int64_t k, float alpha,
+                        const float *a, int64_t a_rs, int64_t a_cs, const float *b, int64_t b_rs,
+                        int64_t b_cs, float beta, float *c, int64_t ldc, int nt)
+{
+    const bool c_trans = n <= K->nr / 2 && m >= K->nr && k >= DIRECT_K && a_rs == 1;
+    if (c_trans) {
+        int64_t t = m;
+        m = n;
+        n = t;
+        const float *tp = a;
+        a = b;
+        b = tp;
+        t = a_rs; /* new A(i, p) = B(p, i) */
+        a_rs = b_cs;
+        b_cs = t; /* new B(p, j) = old A(j, p) */
+        t = a_cs;
+        a_cs = b_rs;
+        b_rs = t;
+    }
+    const int64_t rows = k <= 2 ? K->dmr_short : K->dmr;
+    const int64_t nsl = (m + rows - 1) / rows, njr = (n + K->nr - 1) / K->nr;
+    /* whole rows a unit, unless too few slivers to share between the threads
+     * (a transposed tile goes through a scratch of one tile) */
+    const int64_t spu = c_trans || (nt > 1 && nsl < 4 * nt) ? 1 : njr;
+    const int64_t units = b_cs == 1 ? nsl * ((njr + spu - 1) / spu) : njr;
+    if (nt > units) nt = (int)units;
+    if (nt <= 1) {
+        if (b_cs == 1)
+            direct_tiles(K, 0, units, nsl, spu, m, n, k, alpha, a, a_rs, a_cs, b, b_rs, beta, c,
+                         ldc, c_trans);
+        else
+            direct_strips(K, 0, units, nsl, m, n, k, alpha, a, a_rs, a_cs, b, b_rs, b_cs, beta, c,
+                          ldc, c_trans);
+        return;
+    }
+    /* units taken as threads come free (see sgemv) */
+#ifdef _OPENMP
+#pragma omp parallel for num_threads(nt) schedule(dynamic, 1)
+#endif
+    for (int64_t u = 0; u < units; u++) {
+        if (b_cs == 1)
+            direct_tiles(K, u, u + 1, nsl, spu, m, n, k, alpha, a, a_rs, a_cs, b, b_rs, beta, c,
+                         ldc, c_trans);
+        else
+            direct_strips(K, u, u + 1, nsl, m, n, k, alpha, a, a_rs, a_cs, b, b_rs, b_cs, beta, c,
+                          ldc, c_trans);
+    }
+}
+
+/* Whether the in-place path suits a product (an ISA with small kernels). It
+ * streams all of B once a sliver of rows (or, when B's rows are not
+ * contiguous, all of A once a strip of columns), so that operand must stay in
+ * L2; then it beats packing, which costs a copy of both operands and tile
+ * edges (measured on the Xeon: 128 x 256 x 784 at 174 against 146 GFLOP/s,
+ * 256^3 177 against 156; with a B of 1 MiB or more, 512^3 or 64 x 588 x 800,
+ * it lost by 10-35%; with A stored transposed it needs a smaller B). Small
+ * products and short k always take it. */
+static bool direct_suits(int64_t m, int64_t n, int64_t k, int64_t a_cs, int64_t b_cs, double work)
+{
+    if (work <= DIRECT_WORK || k <= DIRECT_K) return true;
+    if (b_cs != 1) return (double)m * (double)k <= DIRECT_STREAM_ANY;
+    const double bsize = (double)k * (double)n;
+    return bsize <= DIRECT_STREAM_ANY / 8 || (a_cs == 1 && bsize <= DIRECT_STREAM_ROWS);
 }
 
 /* ---- entry point ----------------------------------------------------------- */
@@ -533,24 +791,29 @@ void cpu_sgemm(int64_t m, int64_t n, int64_t k, float alpha, const float *a, int
         scale_c(m, n, beta, c, ldc);
         return;
     }
+    const gemm_impl *K = &gemm_impls[cpu_isa()];
     const double work = (double)m * (double)n * (double)k;
-    int nt = work >= GEMM_PAR_MIN ? cpu_threads() : 1;
+    const int nt_direct = work >= DIRECT_PAR_MIN ? cpu_threads() : 1;
     if (n == 1) { /* C column = A . b column */
-        sgemv(m, k, alpha, a, a_rs, a_cs, b, b_rs, beta, c, ldc, nt);
+        sgemv(K, m, k, alpha, a, a_rs, a_cs, b, b_rs, beta, c, ldc, nt_direct);
         return;
     }
     if (m == 1) { /* C row = a row . B, i.e. B^T . a */
-        sgemv(n, k, alpha, b, b_cs, b_rs, a, a_cs, beta, c, 1, nt);
+        sgemv(K, n, k, alpha, b, b_cs, b_rs, a, a_cs, beta, c, 1, nt_direct);
         return;
     }
-    const cpu_isa_level isa = cpu_isa();
-    const gemm_impl *K = &gemm_impls[isa];
-    if (gemm_narrow[isa].mr && n <= gemm_narrow[isa].nr && a_cs == 1) K = &gemm_narrow[isa];
-    /* Tiles pad m to a multiple of mr and n to one of nr. When few columns fill
-     * a wide tile badly (128 x 10: 31%) while the rows would fill it well, compute
-     * C^T = B^T A^T instead: swap the operands' roles and store tiles transposed. */
+    if (K->small && direct_suits(m, n, k, a_cs, b_cs, work)) {
+        gemm_direct(K, m, n, k, alpha, a, a_rs, a_cs, b, b_rs, b_cs, beta, c, ldc, nt_direct);
+        return;
+    }
+    const int nt = work >= GEMM_PAR_MIN ? cpu_threads() : 1;
+    /* The portable kernel's tiles pad m to a multiple of mr and n to one of nr.
+     * When few columns fill a wide tile badly (128 x 10: 31%) while the rows
+     * would fill it well, compute C^T = B^T A^T instead: swap the operands'
+     * roles and store tiles transposed. (The small kernels pad only to a
+     * vector's width, and A is read in place for a C that narrow.) */
     bool c_trans = false;
-    if (!K->direct && n < K->nr && m > n) {
+    if (!K->small && n < K->nr && m > n) {
         const double fill = (double)m / (double)((m + K->mr - 1) / K->mr * K->mr) *
                             (double)n / (double)K->nr;
         const double fill_t = (double)n / (double)((n + K->mr - 1) / K->mr * K->mr) *
@@ -571,15 +834,13 @@ void cpu_sgemm(int64_t m, int64_t n, int64_t k, float alpha, const float *a, int
             b_rs = t;
         }
     }
+    /* With one strip of columns each A sliver serves one tile: the small kernel
+     * reads A in place rather than packing it for a single use. */
+    const bool a_inplace = K->small && n <= K->nr;
     /* k in equal blocks of at most 1.5 kc: 784 as 2 x 392, not 384 + 384 + 16 */
     int64_t nkb = (k + K->kc / 2) / K->kc;
     if (nkb < 1) nkb = 1;
-    int64_t kc_blk = (k + nkb - 1) / nkb;
-    while (K->direct && kc_blk > DIRECT_KC_MAX) {
-        nkb++;
-        kc_blk = (k + nkb - 1) / nkb;
-    }
-    const int64_t kc_max = min64(k, kc_blk);
+    const int64_t kc_max = min64(k, (k + nkb - 1) / nkb);
     const int64_t mpad = (min64(m, K->mc) + K->mr - 1) / K->mr * K->mr;
     const int64_t npad = (min64(n, K->nc) + K->nr - 1) / K->nr * K->nr;
     /* with fewer than 2 slivers of rows per thread the threads share one A block
@@ -587,15 +848,16 @@ void cpu_sgemm(int64_t m, int64_t n, int64_t k, float alpha, const float *a, int
     const int64_t mall = (m + K->mr - 1) / K->mr * K->mr;
     const int64_t pa_rows = mall < 2 * K->mr * nt && mall > mpad ? mall : mpad;
     /* every block starts on a 64-byte boundary */
-    const int64_t na = (pa_rows * kc_max * K->a_rep + 15) / 16 * 16;
+    const int64_t na = a_inplace ? 0 : (pa_rows * kc_max * K->a_rep + 15) / 16 * 16;
     const int64_t nb = (npad * kc_max + 15) / 16 * 16;
     pack_buf *buf = pack_take((size_t)((nb + na) * nt));
     if (!buf) {
         sgemm_plain(m, n, k, alpha, a, a_rs, a_cs, b, b_rs, b_cs, beta, c, ldc);
         return;
     }
-    const gemm_plan plan = {K,    m,    n, k,   alpha,   beta,   a,         a_rs,           a_cs,
-                            b,    b_rs, b_cs, c, ldc, c_trans, kc_max, buf->data, buf->data + nb * nt, na, nb};
+    const gemm_plan plan = {K,   m,      n,    k,       alpha,     beta,   a,         a_rs,
+                            a_cs, b,     b_rs, b_cs,    c,         ldc,    c_trans,   a_inplace,
+                            kc_max, buf->data, buf->data + nb * nt, na, nb};
 #ifdef _OPENMP
     /* Inside another team (a caller's parallel loop) the worksharing loops must
      * bind to a team of our own, even a team of one. */
@@ -665,7 +927,8 @@ ag_status cpu_gemm(void *ctx, float alpha, float beta, const ag_view *c, const a
     if (nbatch == 0 || m == 0 || n == 0) return AG_OK;
 
     const double work = (double)m * (double)n * (double)k;
-    int nt = nbatch > 1 && work < GEMM_PAR_MIN && work * (double)nbatch >= GEMM_PAR_MIN
+    /* a batch of products too small to thread themselves: one thread a product */
+    int nt = nbatch > 1 && work < DIRECT_PAR_MIN && work * (double)nbatch >= GEMM_PAR_MIN
                  ? cpu_threads() : 1;
     if (nt > nbatch) nt = (int)nbatch;
     if (nt <= 1) {
@@ -674,9 +937,10 @@ ag_status cpu_gemm(void *ctx, float alpha, float beta, const ag_view *c, const a
                       beta, pc + i * mc.bs, ldc);
         return AG_OK;
     }
-    /* small matrices in a large batch: one thread per matrix instead */
+    /* small matrices in a large batch: one thread per matrix instead, taken as
+     * threads come free (each is computed the same way by any thread) */
 #ifdef _OPENMP
-#pragma omp parallel for num_threads(nt) schedule(static)
+#pragma omp parallel for num_threads(nt) schedule(dynamic, 1)
 #endif
     for (int64_t i = 0; i < nbatch; i++)
         cpu_sgemm(m, n, k, alpha, pa + i * ma.bs, ma.rs, ma.cs, pb + i * mb.bs, mb.rs, mb.cs, beta,

@@ -6,7 +6,9 @@
  * ldc) from packed slivers: a holds kc groups of MR floats (column p of the A
  * rows), b holds kc groups of NR floats (row p of the B columns), both 64-byte
  * aligned. C = alpha * A B + beta * C; beta == 0 never reads C (it may hold
- * NaN). Edge tiles go through a full-size scratch tile in the caller. */
+ * NaN). Edge tiles go to the ISA's small kernels below, or (without them)
+ * through a full-size scratch tile in the caller. Besides: small kernels,
+ * matrix-vector kernels and a transposing packer, each with its contract. */
 #ifndef AG_GEMM_KERNELS_H
 #define AG_GEMM_KERNELS_H
 
@@ -15,33 +17,70 @@
 typedef void (*cpu_gemm_ukernel)(int64_t kc, const float *a, const float *b, float *c,
                                  int64_t ldc, float alpha, float beta);
 
-/* A direct kernel reads A in place (row i of the sliver at a + i * lda,
- * contiguous along k; all MR rows must be readable) and stores only the
- * leading mr x nr corner of its tile. */
-typedef void (*cpu_gemm_ukernel_direct)(int64_t kc, const float *a, int64_t lda, const float *b,
-                                        float *c, int64_t ldc, int64_t mr, int64_t nr, float alpha,
-                                        float beta);
+/* A small kernel reads both operands in place and computes C[0:mr, 0:n] for
+ * any mr <= MR and any n, in tiles of at most MR x NR: A(i, p) = a[i * a_rs +
+ * p * a_cs] with any strides (only rows i < mr are read), B(p, j) = b[p * ldb
+ * + j] (only columns j < n are read), and only those mr x n elements of C are
+ * written. It serves products too small to repay packing (a sliver of rows
+ * across all its columns, or one strip), products whose A would be used by
+ * one tile only, and the edge tiles of packed panels (a_rs 1, a_cs MR, ldb NR),
+ * so no edge goes through a scratch tile. */
+typedef void (*cpu_gemm_small)(int64_t k, const float *a, int64_t a_rs, int64_t a_cs,
+                               const float *b, int64_t ldb, float *c, int64_t ldc, int64_t mr,
+                               int64_t n, float alpha, float beta);
+
+/* Packing by transposes: dst[p * ldd + j] = src[j * ld + p] for j < nr, p < kc
+ * (rows of a matrix contiguous along p into a panel); writes only those. */
+typedef void (*cpu_gemm_pack_t)(float *dst, int64_t ldd, const float *src, int64_t ld, int64_t kc,
+                                int64_t nr);
+
+/* Matrix-vector products y[t * ys] = alpha * sum_p M(t, p) x(p) + beta * y[t * ys],
+ * t < len, p < k (beta == 0 never reads y). Rows: M(t, p) = mat[t * ld + p] and
+ * x(p) = x[p] (dot products). Columns: M(t, p) = mat[p * ld + t] and x(p) =
+ * x[p * xs] (a block of outputs in registers while the rows of mat stream by).
+ * Splitting the outputs between calls at multiples of 16 (as cpu_gemm.c's
+ * threads do) does not change any output's order of summation. */
+typedef void (*cpu_gemv_rows)(int64_t len, int64_t k, const float *mat, int64_t ld,
+                              const float *x, float *y, int64_t ys, float alpha, float beta);
+typedef void (*cpu_gemv_cols)(int64_t len, int64_t k, const float *mat, int64_t ld,
+                              const float *x, int64_t xs, float *y, int64_t ys, float alpha,
+                              float beta);
 
 #if defined(__x86_64__)
 #define CPU_GEMM_AVX2_MR 6
 #define CPU_GEMM_AVX2_NR 16
 void cpu_sgemm_ukernel_avx2(int64_t kc, const float *a, const float *b, float *c, int64_t ldc,
                             float alpha, float beta);
+void cpu_sgemm_small_avx2(int64_t k, const float *a, int64_t a_rs, int64_t a_cs, const float *b,
+                          int64_t ldb, float *c, int64_t ldc, int64_t mr, int64_t n, float alpha,
+                          float beta);
+void cpu_sgemv_rows_avx2(int64_t len, int64_t k, const float *mat, int64_t ld, const float *x,
+                         float *y, int64_t ys, float alpha, float beta);
+void cpu_sgemv_cols_avx2(int64_t len, int64_t k, const float *mat, int64_t ld, const float *x,
+                         int64_t xs, float *y, int64_t ys, float alpha, float beta);
 
 #define CPU_GEMM_AVX512_MR 12
 #define CPU_GEMM_AVX512_NR 32
 void cpu_sgemm_ukernel_avx512(int64_t kc, const float *a, const float *b, float *c, int64_t ldc,
                               float alpha, float beta);
-#define CPU_GEMM_AVX512_NARROW_MR 12
-#define CPU_GEMM_AVX512_NARROW_NR 16
-void cpu_sgemm_ukernel_avx512_narrow(int64_t kc, const float *a, int64_t lda, const float *b,
-                                     float *c, int64_t ldc, int64_t mr, int64_t nr, float alpha,
-                                     float beta);
+void cpu_sgemm_small_avx512(int64_t k, const float *a, int64_t a_rs, int64_t a_cs, const float *b,
+                            int64_t ldb, float *c, int64_t ldc, int64_t mr, int64_t n, float alpha,
+                            float beta);
+void cpu_sgemv_rows_avx512(int64_t len, int64_t k, const float *mat, int64_t ld, const float *x,
+                           float *y, int64_t ys, float alpha, float beta);
+void cpu_sgemv_cols_avx512(int64_t len, int64_t k, const float *mat, int64_t ld, const float *x,
+                           int64_t xs, float *y, int64_t ys, float alpha, float beta);
+void cpu_gemm_pack_t_avx512(float *dst, int64_t ldd, const float *src, int64_t ld, int64_t kc,
+                            int64_t nr);
 #elif defined(__aarch64__)
 #define CPU_GEMM_NEON_MR 8
 #define CPU_GEMM_NEON_NR 12
 void cpu_sgemm_ukernel_neon(int64_t kc, const float *a, const float *b, float *c, int64_t ldc,
                             float alpha, float beta);
+void cpu_sgemv_rows_neon(int64_t len, int64_t k, const float *mat, int64_t ld, const float *x,
+                         float *y, int64_t ys, float alpha, float beta);
+void cpu_sgemv_cols_neon(int64_t len, int64_t k, const float *mat, int64_t ld, const float *x,
+                         int64_t xs, float *y, int64_t ys, float alpha, float beta);
 #endif
 
 #endif /* AG_GEMM_KERNELS_H */
