@@ -8,6 +8,9 @@
 #include <string.h>
 
 #include "anygrad.h"
+#if defined(__x86_64__)
+#include <immintrin.h>
+#endif
 #include "suites.h"
 
 #define N 5
@@ -185,6 +188,42 @@ START_TEST(test_optim_three_steps)
     ck_assert_int_eq(ag_optim_steps(opt), 3);
     ag_optim_free(opt);
     ag_release(p);
+}
+END_TEST
+
+/* The CPU step flushes subnormal state to zero (it is many times slower to
+ * compute with) and must leave the caller's floating-point mode as it was. */
+START_TEST(test_optim_subnormal_state)
+{
+    ag_tensor *w = ag_full(1, (const int64_t[]){64}, 1.0f);
+    ag_set_requires_grad(w, true);
+    ag_optim_config cfg = ag_optim_defaults(AG_OPTIM_SGD, 1.0f);
+    cfg.momentum = 0.5f;
+    ag_optim *opt = ag_optim_new(&cfg, 1, &w);
+    ck_assert_ptr_nonnull(opt);
+#if defined(__x86_64__)
+    unsigned csr = _mm_getcsr();
+#endif
+    /* grad 1e-38 (normal), then zero gradients: momentum halves into subnormals. */
+    ag_scope_begin();
+    ck_assert_int_eq(ag_backward(ag_sum_all(ag_mul_scalar(w, 1e-38f)), NULL), AG_OK);
+    ag_scope_end();
+    ck_assert_int_eq(ag_optim_step(opt), AG_OK);
+    for (int k = 0; k < 3; k++) {
+        ag_optim_zero_grad(opt);
+        ag_scope_begin();
+        ck_assert_int_eq(ag_backward(ag_sum_all(ag_mul_scalar(w, 0.0f)), NULL), AG_OK);
+        ag_scope_end();
+        ck_assert_int_eq(ag_optim_step(opt), AG_OK);
+    }
+#if defined(__x86_64__)
+    ck_assert_uint_eq(_mm_getcsr(), csr);
+#endif
+    float v[64];
+    ck_assert_int_eq(ag_to_host(w, v, sizeof v), AG_OK);
+    for (int i = 0; i < 64; i++) ck_assert_float_eq(v[i], 1.0f); /* 1 - 1e-38 rounds to 1 */
+    ag_optim_free(opt);
+    ag_release(w);
 }
 END_TEST
 
@@ -450,6 +489,7 @@ Suite *suite_optim(void)
     TCase *tc = h_tcase_create("optimizers");
     tcase_add_loop_test(tc, test_optim_three_steps, 0, get_case(0, NULL));
     tcase_add_test(tc, test_optim_defaults);
+    tcase_add_test(tc, test_optim_subnormal_state);
     tcase_add_test(tc, test_optim_skip_and_lr);
     tcase_add_test(tc, test_optim_retains_params);
     suite_add_tcase(s, tc);
