@@ -15,9 +15,12 @@
  * goes through the public API.
  *
  * Usage: ops [--device NAME] [--rounds R] [--elems N] [--max-n N] [--threads LIST]
+ *            [--only WORDS]
  *   --elems    elements per operand (default 16M)
  *   --max-n    largest square GEMM (default 2048; 0 skips GEMM)
  *   --threads  comma-separated thread counts for the CPU (default "1,all")
+ *   --only     comma-separated words: only the ops whose name contains one (and
+ *              the triad or copy they are measured against)
  * Example: build/bench/ops --max-n 0 --threads 1,2 */
 #define _POSIX_C_SOURCE 200809L
 #include <stdio.h>
@@ -202,7 +205,24 @@ static double time_case(bench_ctx *c, const bench_case *k, int rounds, int reps)
     return t[rounds / 2];
 }
 
-static void bandwidth_table(bench_ctx *c, bool cpu, int rounds)
+/* whether name contains one of the comma-separated words (all when NULL) */
+static bool selected(const char *only, const char *name)
+{
+    if (!only) return true;
+    char word[64];
+    for (const char *s = only; *s;) {
+        size_t l = strcspn(s, ",");
+        if (l > 0 && l < sizeof word) {
+            memcpy(word, s, l);
+            word[l] = '\0';
+            if (strstr(name, word)) return true;
+        }
+        s += l + (s[l] == ',');
+    }
+    return false;
+}
+
+static void bandwidth_table(bench_ctx *c, bool cpu, int rounds, const char *only)
 {
     const double mb = c->elems * 4.0;
     /* about 0.2 s per round at 10 GB/s */
@@ -212,6 +232,7 @@ static void bandwidth_table(bench_ctx *c, bool cpu, int rounds)
     for (size_t i = 0; i < sizeof CASES / sizeof CASES[0]; i++) {
         const bench_case *k = &CASES[i];
         if (k->cpu_only && !cpu) continue;
+        if (i > (cpu ? 0u : 1u) && !selected(only, k->name)) continue;
         double t = time_case(c, k, rounds, reps);
         if (t < 0) {
             printf("%-24s failed: %s\n", k->name, ag_last_error());
@@ -337,13 +358,13 @@ static void gemm_table(ag_device *dev, int64_t max_n, int rounds)
 static int usage(void)
 {
     fprintf(stderr, "usage: ops [--device NAME] [--rounds R] [--elems N] [--max-n N] "
-                    "[--threads LIST]\n");
+                    "[--threads LIST] [--only WORDS]\n");
     return 2;
 }
 
 int main(int argc, char **argv)
 {
-    const char *devname = NULL, *threads = NULL;
+    const char *devname = NULL, *threads = NULL, *only = NULL;
     int rounds = 7;
     int64_t elems = 16 << 20, max_n = 2048;
     for (int i = 1; i < argc; i++) {
@@ -352,6 +373,7 @@ int main(int argc, char **argv)
         else if (!strcmp(argv[i], "--elems") && i + 1 < argc) elems = atoll(argv[++i]);
         else if (!strcmp(argv[i], "--max-n") && i + 1 < argc) max_n = atoll(argv[++i]);
         else if (!strcmp(argv[i], "--threads") && i + 1 < argc) threads = argv[++i];
+        else if (!strcmp(argv[i], "--only") && i + 1 < argc) only = argv[++i];
         else return usage();
     }
     if (rounds < 1 || elems < 1000 || max_n < 0) {
@@ -404,7 +426,7 @@ int main(int argc, char **argv)
         } else {
             printf("\n");
         }
-        bandwidth_table(&c, cpu, rounds);
+        bandwidth_table(&c, cpu, rounds, only);
     }
     teardown(&c);
     if (max_n > 0) gemm_table(dev, max_n, rounds);

@@ -2,17 +2,19 @@
  * (ew_avx2.c, ew_avx512.c, ew_neon.c) defines: vf/vm, VW lanes, v_* and m_*
  * operations, SLEEF math, double accumulators, SIMD_TABLE naming the table to
  * define. Every formula follows the scalar kernel in cpu_elementwise.c (the
- * stable forms), so the ISAs differ only by SLEEF's rounding. Tails use partial
+ * stable forms, the polynomials of cpu_poly.h), so the ISAs differ only by
+ * SLEEF's exp against libm's and by fused multiply-adds. Tails use partial
  * (masked) loads and stores: a lane's result does not depend on where the run
  * starts. */
 #include <math.h>
+
+#include "cpu_poly.h"
 
 #ifndef VW
 #error "include ew_simd_body.h from an ISA file that defines the vector primitives"
 #endif
 
 #define K_SQRT_2_OVER_PI 0.79788456080286535588f
-#define K_INV_SQRT_2 0.70710678118654752440f
 #define K_INV_SQRT_2PI 0.39894228040143267794f
 #define K_GELU_C 0.044715f
 
@@ -32,8 +34,92 @@ static inline vf gelu_tanh_u(vf x)
 {
     return v_mul(v_set(K_SQRT_2_OVER_PI), v_add(x, v_mul(v_mul(v_mul(v_set(K_GELU_C), x), x), x)));
 }
-/* 0.5 erfc(-x / sqrt 2): no cancellation for negative x */
-static inline vf gelu_cdf(vf x) { return v_mul(v_set(0.5f), v_erfc(v_mul(v_neg(x), v_set(K_INV_SQRT_2)))); }
+
+/* The polynomials of cpu_poly.h with fused multiply-adds. */
+#define MA_V(a, b, c) v_fma(a, b, c)
+#define K_V(c) v_set(c)
+
+/* |x| < 1: the odd polynomial; else 1 - 2 / (1 + exp(2|x|)) with the sign of x,
+ * where the fraction is below 0.24, so exp's error shrinks instead of cancelling.
+ * exp overflows to inf past |x| = 44 and the fraction goes to 0. */
+static inline vf v_tanh_(vf x)
+{
+    vf a = v_abs(x), x2 = v_mul(x, x);
+    vf small = v_fma(v_mul(x, x2), CPU_POLY_TANH(MA_V, K_V, x2), x);
+    vf big = v_sub(one(), v_div(v_set(2.0f), v_add(one(), v_exp(v_add(a, a)))));
+    return v_sel(m_lt(a, one()), small, v_copysign(big, x));
+}
+
+/* expm1(x) for x <= 0: the polynomial on [-1, 0], exp(x) - 1 below (there
+ * exp(x) <= 0.37, so its error is scaled down, not up) */
+static inline vf v_expm1_neg(vf x)
+{
+    vf small = v_fma(v_mul(x, x), CPU_POLY_EXPM1(MA_V, K_V, x), x);
+    return v_sel(m_ge(x, v_set(-1.0f)), small, v_sub(v_exp(x), one()));
+}
+
+/* log1p(e) for e in [0, 1], as e + e^2 Q(e) so that the rounding of the
+ * polynomial lands on its smaller part */
+static inline vf v_log1p_01(vf e) { return v_fma(v_mul(e, e), CPU_POLY_LOG1P(MA_V, K_V, e), e); }
+
+/* gelu (erf form) through the normal tail Phi(-t), t = |x| clamped to 16 (NaN
+ * stays NaN: the min returns its second operand then), as cpu_poly.h
+ * describes: Phi(-t) = 0.5 exp(-t^2/2 + G(w)) / (1 + a t). No division: R
+ * is 1 / d to 22 bits, d = 1 + a t rounded with its rounding error d_lo, and
+ * the residual 1 - R (d + d_lo) goes into the exponent (1 / (d + d_lo) =
+ * R exp(residual) to far below an ulp). -t^2/2 is carried exactly as h + h_lo;
+ * the exponent is h + l, l = h_lo + G + residual, for v_mul_exp. w needs only
+ * a few correct bits (G' < 0.3). */
+typedef struct phi_parts {
+    vf t, rinv, h, h_lo, l;
+} phi_parts;
+static inline phi_parts v_phi_parts(vf x)
+{
+    phi_parts o;
+    const vf av = v_set(CPU_PHI_A), k = v_set(CPU_PHI_K);
+    o.t = v_min(v_set(CPU_PHI_TMAX), v_abs(x));
+    vf d = v_fma(o.t, av, one());                         /* 1 + a t, rounded */
+    vf d_lo = v_fma(o.t, av, v_neg(v_sub(d, one())));     /* d - 1 is exact */
+    o.rinv = v_recip(d);
+    vf res = v_fma(v_neg(o.rinv), d_lo, v_fma(v_neg(o.rinv), d, one()));
+    vf w = v_mul(v_sub(o.t, k), v_recip(v_add(o.t, k)));
+    vf p = v_mul(o.t, o.t);
+    o.h = v_mul(v_set(-0.5f), p);
+    o.h_lo = v_mul(v_set(-0.5f), v_fma(o.t, o.t, v_neg(p))); /* t^2 = p + p_lo exactly */
+    o.l = v_add(v_add(CPU_POLY_PHI_G(MA_V, K_V, w), res), o.h_lo);
+    return o;
+}
+/* c exp(h + l) as cpu_poly.h describes, h + l in [-190, 88], |l| < 1: h - k
+ * ln2_hi is exact (k ln2_hi has 15 bits; the difference is below 1 in size and
+ * a multiple of h's ulp), so l joins the reduced argument, not h itself */
+static inline vf v_mul_exp(vf c, vf h, vf l)
+{
+    vf k = v_round(v_mul(v_add(h, l), v_set(CPU_EXP_LOG2E)));
+    vf u = v_add(v_fma(k, v_set(-CPU_EXP_LN2_HI), h), l);
+    u = v_fma(k, v_set(-CPU_EXP_LN2_LO), u);
+    vf p = v_fma(v_mul(u, u), CPU_POLY_EXPR(MA_V, K_V, u), u);
+    return v_ldexp(v_fma(c, p, c), k);
+}
+/* x Phi(x) = x + Q for x > 0 and Q otherwise, Q = n Phi(-t) with n = -t (t
+ * with x's sign for x <= 0, so that +0 gives +0): the factor n / 2d goes in
+ * before the scaling, so even a subnormal tail is rounded once (n / 2d is
+ * rounded once too: n R, with R's error in the exponent) */
+static inline vf v_gelu_erf(vf x)
+{
+    phi_parts o = v_phi_parts(x);
+    vm pos = m_gt(x, zero());
+    vf n = v_sel(pos, v_neg(o.t), v_copysign(o.t, x));
+    vf q = v_mul_exp(v_mul(v_mul(v_set(0.5f), n), o.rinv), o.h, o.l);
+    return v_sel(pos, v_add(x, q), q);
+}
+/* Phi(x) + x phi(x), phi(x) = exp(h + h_lo) / sqrt(2 pi) */
+static inline vf v_gelu_erf_d(vf x)
+{
+    phi_parts o = v_phi_parts(x);
+    vf q = v_mul_exp(v_mul(v_set(0.5f), o.rinv), o.h, o.l);
+    vf cdf = v_sel(m_gt(x, zero()), v_sub(one(), q), q);
+    return v_fma(x, v_mul_exp(v_set(K_INV_SQRT_2PI), o.h, o.h_lo), cdf);
+}
 
 /* f(x, p0, p1) */
 static inline vf f_neg(vf x, vf a, vf b) { (void)a; (void)b; return v_neg(x); }
@@ -54,23 +140,23 @@ static inline vf f_leaky_relu(vf x, vf a, vf b)
 static inline vf f_elu(vf x, vf a, vf b)
 {
     (void)b;
-    return v_sel(m_gt(x, zero()), x, v_mul(a, v_expm1(x)));
+    return v_sel(m_gt(x, zero()), x, v_mul(a, v_expm1_neg(x)));
 }
 static inline vf f_sigmoid(vf x, vf a, vf b) { (void)a; (void)b; return v_sigmoid(x); }
-static inline vf f_tanh(vf x, vf a, vf b) { (void)a; (void)b; return v_tanh(x); }
+static inline vf f_tanh(vf x, vf a, vf b) { (void)a; (void)b; return v_tanh_(x); }
 static inline vf f_gelu_tanh(vf x, vf a, vf b)
 {
     (void)a; (void)b;
     return v_mul(x, v_sigmoid(v_mul(v_set(2.0f), gelu_tanh_u(x))));
 }
-static inline vf f_gelu_erf(vf x, vf a, vf b) { (void)a; (void)b; return v_mul(x, gelu_cdf(x)); }
+static inline vf f_gelu_erf(vf x, vf a, vf b) { (void)a; (void)b; return v_gelu_erf(x); }
 static inline vf f_silu(vf x, vf a, vf b) { (void)a; (void)b; return v_mul(x, v_sigmoid(x)); }
 /* max(x, 0) + log1p(exp(-|x|)); max gives 0 for NaN as fmaxf does, the log1p
  * term keeps the NaN */
 static inline vf f_softplus(vf x, vf a, vf b)
 {
     (void)a; (void)b;
-    return v_add(v_max(x, zero()), v_log1p(v_exp(v_neg(v_abs(x)))));
+    return v_add(v_max(x, zero()), v_log1p_01(v_exp(v_neg(v_abs(x)))));
 }
 /* min(max(x, lo), hi) with NaN passing and lo > hi giving hi */
 static inline vf f_clamp(vf x, vf a, vf b)
@@ -134,8 +220,7 @@ static inline vf b_gelu_tanh(vf x, vf y, vf a, vf b)
 static inline vf b_gelu_erf(vf x, vf y, vf a, vf b)
 {
     (void)y; (void)a; (void)b;
-    vf g = v_exp(v_mul(v_mul(v_set(-0.5f), x), x));
-    return v_add(gelu_cdf(x), v_mul(v_mul(x, v_set(K_INV_SQRT_2PI)), g));
+    return v_gelu_erf_d(x);
 }
 static inline vf b_silu(vf x, vf y, vf a, vf b)
 {
