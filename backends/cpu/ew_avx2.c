@@ -125,4 +125,42 @@ static inline double acc_sum(vacc a)
     return _mm_cvtsd_f64(_mm_add_sd(h, _mm_unpackhi_pd(h, h)));
 }
 
+/* p[0..VW) += v, widened */
+static inline void d_add_to(double *p, vf v)
+{
+    _mm256_storeu_pd(p, _mm256_add_pd(_mm256_loadu_pd(p), _mm256_cvtps_pd(_mm256_castps256_ps128(v))));
+    _mm256_storeu_pd(p + 4, _mm256_add_pd(_mm256_loadu_pd(p + 4),
+                                          _mm256_cvtps_pd(_mm256_extractf128_ps(v, 1))));
+}
+
+/* per lane, (float)(1 / sum) and (float)log(sum) of the double sums */
+static inline vf acc_recip_f(vacc a)
+{
+    const __m256d one = _mm256_set1_pd(1.0);
+    return _mm256_set_m128(_mm256_cvtpd_ps(_mm256_div_pd(one, a.hi)),
+                           _mm256_cvtpd_ps(_mm256_div_pd(one, a.lo)));
+}
+static inline vf acc_log_f(vacc a)
+{
+    return _mm256_set_m128(_mm256_cvtpd_ps(Sleef_logd4_u10avx2(a.hi)),
+                           _mm256_cvtpd_ps(Sleef_logd4_u10avx2(a.lo)));
+}
+
+/* p[0], p[s], ..., p[(VW - 1) s] */
+static inline vf v_gather(const float *p, int64_t s)
+{
+    const __m256i idx = _mm256_mullo_epi32(_mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7),
+                                           _mm256_set1_epi32((int)s));
+    return _mm256_i32gather_ps(p, idx, 4);
+}
+
+/* p[0], p[s], ..., p[(VW - 1) s] = v (AVX2 has no scatter: through a buffer,
+ * whose scalar loads the vector store forwards to) */
+static inline void v_scatter(float *p, int64_t s, vf v)
+{
+    float t[8];
+    _mm256_storeu_ps(t, v);
+    for (int l = 0; l < 8; l++) p[l * s] = t[l];
+}
+
 #include "ew_simd_body.h"

@@ -112,4 +112,46 @@ static inline void acc_add_prod(vacc *a, vf u, vf v)
 }
 static inline double acc_sum(vacc a) { return _mm512_reduce_add_pd(_mm512_add_pd(a.lo, a.hi)); }
 
+/* p[0..VW) += v, widened */
+static inline void d_add_to(double *p, vf v)
+{
+    _mm512_storeu_pd(p, _mm512_add_pd(_mm512_loadu_pd(p), lo_pd(v)));
+    _mm512_storeu_pd(p + 8, _mm512_add_pd(_mm512_loadu_pd(p + 8), hi_pd(v)));
+}
+
+/* per lane, (float)(1 / sum) and (float)log(sum) of the double sums */
+static inline vf pd2_to_ps(__m512d lo, __m512d hi)
+{
+    __m512 l = _mm512_castps256_ps512(_mm512_cvtpd_ps(lo));
+    return _mm512_castpd_ps(
+        _mm512_insertf64x4(_mm512_castps_pd(l), _mm256_castps_pd(_mm512_cvtpd_ps(hi)), 1));
+}
+static inline vf acc_recip_f(vacc a)
+{
+    const __m512d one = _mm512_set1_pd(1.0);
+    return pd2_to_ps(_mm512_div_pd(one, a.lo), _mm512_div_pd(one, a.hi));
+}
+static inline vf acc_log_f(vacc a)
+{
+    return pd2_to_ps(Sleef_logd8_u10avx512f(a.lo), Sleef_logd8_u10avx512f(a.hi));
+}
+
+/* p[0], p[s], ..., p[(VW - 1) s] */
+static inline vf v_gather(const float *p, int64_t s)
+{
+    const __m512i idx = _mm512_mullo_epi32(
+        _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
+        _mm512_set1_epi32((int)s));
+    return _mm512_i32gather_ps(idx, p, 4);
+}
+
+/* p[0], p[s], ..., p[(VW - 1) s] = v */
+static inline void v_scatter(float *p, int64_t s, vf v)
+{
+    const __m512i idx = _mm512_mullo_epi32(
+        _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
+        _mm512_set1_epi32((int)s));
+    _mm512_i32scatter_ps(p, idx, v, 4);
+}
+
 #include "ew_simd_body.h"

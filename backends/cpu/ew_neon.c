@@ -133,4 +133,41 @@ static inline void acc_add_prod(vacc *a, vf u, vf v)
 }
 static inline double acc_sum(vacc a) { return vaddvq_f64(vaddq_f64(a.lo, a.hi)); }
 
+/* p[0..VW) += v, widened */
+static inline void d_add_to(double *p, vf v)
+{
+    vst1q_f64(p, vaddq_f64(vld1q_f64(p), lo_pd(v)));
+    vst1q_f64(p + 2, vaddq_f64(vld1q_f64(p + 2), hi_pd(v)));
+}
+
+/* per lane, (float)(1 / sum) and (float)log(sum) of the double sums */
+static inline vf acc_recip_f(vacc a)
+{
+    const float64x2_t one = vdupq_n_f64(1.0);
+    return vcvt_high_f32_f64(vcvt_f32_f64(vdivq_f64(one, a.lo)), vdivq_f64(one, a.hi));
+}
+static inline vf acc_log_f(vacc a)
+{
+    return vcvt_high_f32_f64(vcvt_f32_f64(Sleef_logd2_u10advsimd(a.lo)),
+                             Sleef_logd2_u10advsimd(a.hi));
+}
+
+/* p[0], p[s], ..., p[(VW - 1) s] */
+static inline vf v_gather(const float *p, int64_t s)
+{
+    vf v = vld1q_dup_f32(p);
+    v = vld1q_lane_f32(p + s, v, 1);
+    v = vld1q_lane_f32(p + 2 * s, v, 2);
+    return vld1q_lane_f32(p + 3 * s, v, 3);
+}
+
+/* p[0], p[s], ..., p[(VW - 1) s] = v */
+static inline void v_scatter(float *p, int64_t s, vf v)
+{
+    vst1q_lane_f32(p, v, 0);
+    vst1q_lane_f32(p + s, v, 1);
+    vst1q_lane_f32(p + 2 * s, v, 2);
+    vst1q_lane_f32(p + 3 * s, v, 3);
+}
+
 #include "ew_simd_body.h"

@@ -100,6 +100,18 @@ static inline vf v_mul_exp(vf c, vf h, vf l)
     vf p = v_fma(v_mul(u, u), CPU_POLY_EXPR(MA_V, K_V, u), u);
     return v_ldexp(v_fma(c, p, c), k);
 }
+/* exp(x) for x <= 0 (softmax's terms), inline: v_mul_exp's reduction and
+ * polynomial (about 0.6 ulp), x clamped at -104 where the result is 0 anyway
+ * (NaN stays NaN through the polynomial) */
+static inline vf v_exp_neg(vf x)
+{
+    const vf h = v_max(v_set(-104.0f), x); /* the second operand on NaN */
+    vf k = v_round(v_mul(h, v_set(CPU_EXP_LOG2E)));
+    vf u = v_fma(k, v_set(-CPU_EXP_LN2_HI), h);
+    u = v_fma(k, v_set(-CPU_EXP_LN2_LO), u);
+    vf p = v_fma(v_mul(u, u), CPU_POLY_EXPR(MA_V, K_V, u), u);
+    return v_ldexp(v_add(one(), p), k);
+}
 /* x Phi(x) = x + Q for x > 0 and Q otherwise, Q = n Phi(-t) with n = -t (t
  * with x's sign for x <= 0, so that +0 gives +0): the factor n / 2d goes in
  * before the scaling, so even a subnormal tail is rounded once (n / 2d is
@@ -334,6 +346,9 @@ SIMD_BINARY_OPS(DEF_SIMD_BINARY)
 
 /* ---- softmax and cross-entropy rows ---------------------------------------- */
 
+/* Every exp here has a non-positive argument (x - max, log-probabilities), so
+ * they use the inline v_exp_neg. */
+
 static float row_max(const float *x, int64_t n)
 {
     vf m = v_set(-INFINITY);
@@ -359,13 +374,13 @@ static double row_exp_sum(float *y, const float *x, int64_t n, float m)
     vacc acc = acc_zero();
     int64_t i = 0;
     for (; i + VW <= n; i += VW) {
-        vf e = v_exp(v_sub(v_ld(x + i), mv));
+        vf e = v_exp_neg(v_sub(v_ld(x + i), mv));
         if (y) v_st(y + i, e);
         acc_add(&acc, e);
     }
     if (i < n) {
         const int64_t r = n - i;
-        vf e = v_exp(v_sub(v_ldp(x + i, r), mv));
+        vf e = v_exp_neg(v_sub(v_ldp(x + i, r), mv));
         if (y) v_stp(y + i, e, r);
         acc_add(&acc, v_keep(e, r));
     }
@@ -417,32 +432,9 @@ static double row_lse_minus(const float *x, int64_t n, double lse)
     return s;
 }
 
-static void row_lsm_bw(float *dx, const float *dy, const float *y, int64_t n, float sum)
-{
-    const vf s = v_set(sum);
-    int64_t i = 0;
-    for (; i + VW <= n; i += VW)
-        v_st(dx + i, v_sub(v_ld(dy + i), v_mul(v_exp(v_ld(y + i)), s)));
-    if (i < n) {
-        const int64_t r = n - i;
-        v_stp(dx + i, v_sub(v_ldp(dy + i, r), v_mul(v_exp(v_ldp(y + i, r)), s)), r);
-    }
-}
-
-static void row_sm_bw(float *dx, const float *dy, const float *y, int64_t n, float dot)
-{
-    const vf d = v_set(dot);
-    int64_t i = 0;
-    for (; i + VW <= n; i += VW) v_st(dx + i, v_mul(v_ld(y + i), v_sub(v_ld(dy + i), d)));
-    if (i < n) {
-        const int64_t r = n - i;
-        v_stp(dx + i, v_mul(v_ldp(y + i, r), v_sub(v_ldp(dy + i, r), d)), r);
-    }
-}
-
 static inline vf ce_bw_one(vf x, vf m, vf ls, vf g, vf uni)
 {
-    return v_mul(g, v_sub(v_exp(v_sub(v_sub(x, m), ls)), uni));
+    return v_mul(g, v_sub(v_exp_neg(v_sub(v_sub(x, m), ls)), uni));
 }
 
 static void row_ce_bw(float *dx, const float *x, int64_t n, float m, float ls, float g, float uni)
@@ -451,6 +443,130 @@ static void row_ce_bw(float *dx, const float *x, int64_t n, float m, float ls, f
     int64_t i = 0;
     for (; i + VW <= n; i += VW) v_st(dx + i, ce_bw_one(v_ld(x + i), mv, lv, gv, uv));
     if (i < n) v_stp(dx + i, ce_bw_one(v_ldp(x + i, n - i), mv, lv, gv, uv), n - i);
+}
+
+/* The next row's lines, one prefetch per 64 bytes, while this row is worked
+ * on in cache: its first pass then finds it there instead of waiting on memory
+ * with nothing to overlap. */
+#define PREFETCH_LINE(i, rd, wr)                                                      \
+    do {                                                                              \
+        if (VW >= 16 || ((i) & 15) == 0) {                                            \
+            __builtin_prefetch((rd) + (i));                                           \
+            __builtin_prefetch((wr) + (i), 1);                                        \
+        }                                                                             \
+    } while (0)
+
+/* Softmax (y = exp(x - m) / sum) or log-softmax (y = (x - m) - log(sum)) of one
+ * row: max, exp and sum, then scale or subtract, prefetching px and py (the
+ * next row, or this one again). */
+static inline void softmax_row(float *y, const float *x, int64_t n, bool log_, const float *px,
+                               float *py)
+{
+    const float m = row_max(x, n);
+    const vf mv = v_set(m);
+    vacc acc = acc_zero();
+    int64_t i = 0;
+    for (; i + VW <= n; i += VW) {
+        PREFETCH_LINE(i, px, py);
+        vf e = v_exp_neg(v_sub(v_ld(x + i), mv));
+        if (!log_) v_st(y + i, e);
+        acc_add(&acc, e);
+    }
+    if (i < n) {
+        const int64_t r = n - i;
+        vf e = v_exp_neg(v_sub(v_ldp(x + i, r), mv));
+        if (!log_) v_stp(y + i, e, r);
+        acc_add(&acc, v_keep(e, r));
+    }
+    const double sum = acc_sum(acc);
+    if (log_) row_sub2(y, x, n, m, (float)log(sum));
+    else row_scale(y, n, (float)(1.0 / sum));
+}
+
+/* Rows of at most SM_SMALL: VW rows at a time, transposed (gathered in,
+ * scattered out) so that each lane is a row. The max, the sums and the scaling then need no
+ * horizontal steps, which dominate a short row's latency. The arithmetic is
+ * the row path's, lane by lane (the double sum adds the same terms, in column
+ * order). */
+#define SM_SMALL 16
+static void softmax_small(float *y, const float *x, int64_t n, bool log_)
+{
+    float t[SM_SMALL][VW];
+    for (int64_t j = 0; j < n; j++) v_st(t[j], v_gather(x + j, n));
+    vf m = v_ld(t[0]);
+    vm nan = m_nan(m);
+    for (int64_t j = 1; j < n; j++) {
+        vf v = v_ld(t[j]);
+        nan = m_or(nan, m_nan(v));
+        m = v_max(m, v);
+    }
+    m = v_sel(nan, v_set(NAN), m);
+    vacc acc = acc_zero();
+    for (int64_t j = 0; j < n; j++) {
+        vf e = v_exp_neg(v_sub(v_ld(t[j]), m));
+        if (!log_) v_st(t[j], e);
+        acc_add(&acc, e);
+    }
+    if (log_) {
+        const vf ls = acc_log_f(acc);
+        for (int64_t j = 0; j < n; j++) v_scatter(y + j, n, v_sub(v_sub(v_ld(t[j]), m), ls));
+    } else {
+        const vf inv = acc_recip_f(acc);
+        for (int64_t j = 0; j < n; j++) v_scatter(y + j, n, v_mul(v_ld(t[j]), inv));
+    }
+}
+
+/* rows consecutive rows of n; inlined row code lets a short row overlap the next */
+static void rows_softmax(float *y, const float *x, int64_t rows, int64_t n, bool log_)
+{
+    int64_t r0 = 0;
+    if (n >= 1 && n <= SM_SMALL)
+        for (; r0 + VW <= rows; r0 += VW) softmax_small(y + r0 * n, x + r0 * n, n, log_);
+    for (int64_t r = r0; r < rows; r++) {
+        const float *xr = x + r * n;
+        float *yr = y + r * n;
+        const bool more = r + 1 < rows;
+        softmax_row(yr, xr, n, log_, more ? xr + n : xr, more ? yr + n : yr);
+    }
+}
+
+/* Their backward over one row: dx = y (dy - dot(dy, y)) or dx = dy - exp(y)
+ * sum(dy), prefetching the next row's dy, y and dx (pg, py, pd). */
+static inline void softmax_bw_row(float *dx, const float *dy, const float *y, int64_t n,
+                                  bool log_, const float *pg, const float *py, float *pd)
+{
+    const vf c = v_set(log_ ? (float)row_sum(dy, n) : (float)row_dot(dy, y, n));
+    int64_t i = 0;
+    for (; i + VW <= n; i += VW) {
+        PREFETCH_LINE(i, pg, pd);
+        if (VW >= 16 || (i & 15) == 0) __builtin_prefetch(py + i);
+        vf g = v_ld(dy + i), yv = v_ld(y + i);
+        v_st(dx + i, log_ ? v_sub(g, v_mul(v_exp_neg(yv), c)) : v_mul(yv, v_sub(g, c)));
+    }
+    if (i < n) {
+        const int64_t r = n - i;
+        vf g = v_ldp(dy + i, r), yv = v_ldp(y + i, r);
+        v_stp(dx + i, log_ ? v_sub(g, v_mul(v_exp_neg(yv), c)) : v_mul(yv, v_sub(g, c)), r);
+    }
+}
+
+static void rows_softmax_bw(float *dx, const float *dy, const float *y, int64_t rows, int64_t n,
+                            bool log_)
+{
+    for (int64_t r = 0; r < rows; r++) {
+        const int64_t o = r * n, on = r + 1 < rows ? o + n : o;
+        softmax_bw_row(dx + o, dy + o, y + o, n, log_, dy + on, y + on, dx + on);
+    }
+}
+
+/* ---- reductions ------------------------------------------------------------- */
+
+/* acc[i] += x[i] in double (a column sum's block of outputs) */
+static void col_add(double *acc, const float *x, int64_t n)
+{
+    int64_t i = 0;
+    for (; i + VW <= n; i += VW) d_add_to(acc + i, v_ld(x + i));
+    for (; i < n; i++) acc[i] += x[i];
 }
 
 /* ---- optimizers ------------------------------------------------------------ */
@@ -557,8 +673,8 @@ const cpu_simd_ops SIMD_TABLE = {
     .unary = {SIMD_UNARY_OPS(SIMD_UNARY_ENTRY)},
     .unary_bw = {SIMD_UNARY_OPS(SIMD_UNARY_BW_ENTRY)},
     .binary = {SIMD_BINARY_OPS(SIMD_BINARY_ENTRY)},
-    .rows = {.max = row_max, .exp_sum = row_exp_sum, .scale = row_scale, .sub2 = row_sub2,
-             .sum = row_sum, .dot = row_dot, .lse_minus = row_lse_minus, .lsm_bw = row_lsm_bw,
-             .sm_bw = row_sm_bw, .ce_bw = row_ce_bw},
+    .rows = {.max = row_max, .exp_sum = row_exp_sum, .lse_minus = row_lse_minus,
+             .ce_bw = row_ce_bw, .softmax = rows_softmax, .softmax_bw = rows_softmax_bw},
+    .reduce = {.sum = row_sum, .col_add = col_add},
     .optim = {.sgd = sgd, .rmsprop = rmsprop, .adam = adam},
 };
