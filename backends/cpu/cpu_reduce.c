@@ -15,7 +15,7 @@
 #include <stdlib.h>
 
 /* outputs accumulated together in vertical mode */
-#define RED_VB 256
+#define RED_VB 2048
 /* below this many input elements a reduction stays on one thread */
 #define RED_PAR_MIN 32768
 /* smallest reduction chunk worth a thread */
