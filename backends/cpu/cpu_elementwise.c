@@ -219,15 +219,15 @@ static ag_status ew_check(const char *op, int nops, const ag_view *const *v, int
 /* The formulas of ew_simd_body.h, one element at a time: see there for why. */
 static inline float tanh_f(float x)
 {
-    float a = fabsf(x), x2 = x * x;
-    if (a < 1.0f) return x + x * x2 * CPU_POLY_TANH(MA_S, K_S, x2);
+    float a = fabsf(x), a2 = a * a;
+    if (a < 1.0f) return copysignf(a + a * a2 * CPU_POLY_TANH(MA_S, K_S, a2), x);
     return copysignf(1.0f - 2.0f / (1.0f + expf(a + a)), x);
 }
 
 /* x <= 0 */
 static inline float expm1_neg_f(float x)
 {
-    if (x >= -1.0f) return x + x * x * CPU_POLY_EXPM1(MA_S, K_S, x);
+    if (x >= -1.0f) return copysignf(x + x * x * CPU_POLY_EXPM1(MA_S, K_S, x), x);
     return expf(x) - 1.0f;
 }
 
@@ -269,7 +269,7 @@ static inline float gelu_erf_f(float x)
 {
     phi_f o = phi_parts_f(x);
     float q = mul_exp_f(0.5f * ((x > 0.0f ? -o.t : copysignf(o.t, x)) / o.d), o.h, o.l);
-    return x > 0.0f ? x + q : q;
+    return x > 0.0f ? x + q : copysignf(q, x);
 }
 
 static inline float gelu_erf_d_f(float x)

@@ -39,23 +39,25 @@ static inline vf gelu_tanh_u(vf x)
 #define MA_V(a, b, c) v_fma(a, b, c)
 #define K_V(c) v_set(c)
 
-/* |x| < 1: the odd polynomial; else 1 - 2 / (1 + exp(2|x|)) with the sign of x,
- * where the fraction is below 0.24, so exp's error shrinks instead of cancelling.
- * exp overflows to inf past |x| = 44 and the fraction goes to 0. */
+/* tanh(|x|) with the sign of x (-0 stays -0): below 1 the odd polynomial, else
+ * 1 - 2 / (1 + exp(2|x|)), where the fraction is below 0.24, so exp's error
+ * shrinks instead of cancelling. exp overflows to inf past |x| = 44 and the
+ * fraction goes to 0. */
 static inline vf v_tanh_(vf x)
 {
-    vf a = v_abs(x), x2 = v_mul(x, x);
-    vf small = v_fma(v_mul(x, x2), CPU_POLY_TANH(MA_V, K_V, x2), x);
+    vf a = v_abs(x), a2 = v_mul(a, a);
+    vf small = v_fma(v_mul(a, a2), CPU_POLY_TANH(MA_V, K_V, a2), a);
     vf big = v_sub(one(), v_div(v_set(2.0f), v_add(one(), v_exp(v_add(a, a)))));
-    return v_sel(m_lt(a, one()), small, v_copysign(big, x));
+    return v_copysign(v_sel(m_lt(a, one()), small, big), x);
 }
 
 /* expm1(x) for x <= 0: the polynomial on [-1, 0], exp(x) - 1 below (there
- * exp(x) <= 0.37, so its error is scaled down, not up) */
+ * exp(x) <= 0.37, so its error is scaled down, not up); the result has x's
+ * sign, which keeps -0 */
 static inline vf v_expm1_neg(vf x)
 {
     vf small = v_fma(v_mul(x, x), CPU_POLY_EXPM1(MA_V, K_V, x), x);
-    return v_sel(m_ge(x, v_set(-1.0f)), small, v_sub(v_exp(x), one()));
+    return v_copysign(v_sel(m_ge(x, v_set(-1.0f)), small, v_sub(v_exp(x), one())), x);
 }
 
 /* log1p(e) for e in [0, 1], as e + e^2 Q(e) so that the rounding of the
@@ -122,7 +124,7 @@ static inline vf v_gelu_erf(vf x)
     vm pos = m_gt(x, zero());
     vf n = v_sel(pos, v_neg(o.t), v_copysign(o.t, x));
     vf q = v_mul_exp(v_mul(v_mul(v_set(0.5f), n), o.rinv), o.h, o.l);
-    return v_sel(pos, v_add(x, q), q);
+    return v_sel(pos, v_add(x, q), v_copysign(q, x)); /* x <= 0: x's sign, -0 too */
 }
 /* Phi(x) + x phi(x), phi(x) = exp(h + h_lo) / sqrt(2 pi) */
 static inline vf v_gelu_erf_d(vf x)
@@ -268,7 +270,10 @@ static inline vf b_mul_scalar(vf x, vf y, vf a, vf b) { (void)x; (void)y; (void)
     {                                                                                         \
         const vf a = v_set(p0), b = v_set(p1);                                                \
         int64_t i = 0;                                                                        \
-        for (; i + VW <= n; i += VW) v_st(y + i, f_##name(v_ld(x + i), a, b));                \
+        for (; i + VW <= n; i += VW) {                                                        \
+            __builtin_prefetch(x + i + 512);                                                  \
+            v_st(y + i, f_##name(v_ld(x + i), a, b));                                         \
+        }                                                                                     \
         if (i < n) v_stp(y + i, f_##name(v_ldp(x + i, n - i), a, b), n - i);                  \
     }                                                                                         \
     static inline vf ub_one_##name(vf xv, const float *y, int64_t i, int64_t r, vf a, vf b)   \
