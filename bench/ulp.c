@@ -9,9 +9,11 @@
  * error in ulps of 1 (2^-24, "max abs"), because a derivative that crosses zero (gelu's,
  * near x = -0.75) has no relative accuracy in any float formula.
  *
- * Usage: ulp [--step K] [--op NAME[,NAME...]] [--threads N] [--lo X --hi X]
+ * Usage: ulp [--step K] [--op NAME[,NAME...]] [--isa NAME[,NAME...]] [--threads N]
+ *           [--lo X --hi X]
  *   --step   every K-th float bit pattern (default 1: exhaustive)
  *   --op     only these ops (names as printed; "tanh,tanh'" etc.)
+ *   --isa    only these instruction sets (scalar, avx2, avx512, neon)
  *   --lo/hi  only inputs in [lo, hi]
  * Example: build/bench/ulp --step 64 --op tanh,gelu_erf */
 #define _POSIX_C_SOURCE 200809L
@@ -108,16 +110,23 @@ static isa_def isas[MAX_ISA];
 static int nisa;
 static ag_device *cpu_dev;
 
-static void find_isas(void)
+static bool wanted(const char *list, const char *name);
+
+static void add_isa(const char *only, isa_def d)
 {
-    isas[nisa++] = (isa_def){"scalar", NULL};
+    if (wanted(only, d.name)) isas[nisa++] = d;
+}
+
+static void find_isas(const char *only)
+{
+    add_isa(only, (isa_def){"scalar", NULL});
 #if defined(__x86_64__)
     __builtin_cpu_init();
     if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
-        isas[nisa++] = (isa_def){"avx2", &cpu_simd_avx2};
-    if (__builtin_cpu_supports("avx512f")) isas[nisa++] = (isa_def){"avx512", &cpu_simd_avx512};
+        add_isa(only, (isa_def){"avx2", &cpu_simd_avx2});
+    if (__builtin_cpu_supports("avx512f")) add_isa(only, (isa_def){"avx512", &cpu_simd_avx512});
 #elif defined(__aarch64__)
-    isas[nisa++] = (isa_def){"neon", &cpu_simd_neon};
+    add_isa(only, (isa_def){"neon", &cpu_simd_neon});
 #endif
 }
 
@@ -235,18 +244,20 @@ static bool wanted(const char *list, const char *name)
 
 int main(int argc, char **argv)
 {
-    const char *only = NULL;
+    const char *only = NULL, *only_isa = NULL;
     int64_t step = 1;
     int threads = 0;
     double lo = -INFINITY, hi = INFINITY;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--step") && i + 1 < argc) step = atoll(argv[++i]);
         else if (!strcmp(argv[i], "--op") && i + 1 < argc) only = argv[++i];
+        else if (!strcmp(argv[i], "--isa") && i + 1 < argc) only_isa = argv[++i];
         else if (!strcmp(argv[i], "--threads") && i + 1 < argc) threads = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--lo") && i + 1 < argc) lo = atof(argv[++i]);
         else if (!strcmp(argv[i], "--hi") && i + 1 < argc) hi = atof(argv[++i]);
         else {
-            fprintf(stderr, "usage: ulp [--step K] [--op NAMES] [--threads N] [--lo X --hi X]\n");
+            fprintf(stderr, "usage: ulp [--step K] [--op NAMES] [--isa NAMES] [--threads N] "
+                            "[--lo X --hi X]\n");
             return 2;
         }
     }
@@ -260,7 +271,7 @@ int main(int argc, char **argv)
         return 1;
     }
     ag_set_default_device(cpu_dev);
-    find_isas();
+    find_isas(only_isa);
 #ifdef _OPENMP
     if (threads > 0) omp_set_num_threads(threads);
 #endif

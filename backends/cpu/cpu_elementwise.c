@@ -211,8 +211,8 @@ static ag_status ew_check(const char *op, int nops, const ag_view *const *v, int
 #define K_GELU_C 0.044715f
 
 /* The polynomials of cpu_poly.h; the vector kernels fuse these multiply-adds,
- * here they round twice (fmaf is a library call without -mfma). The exact
- * splits below do need fmaf. */
+ * here they round twice (fmaf is a library call without -mfma) except in the
+ * last step, whose rounding is the result's, and in the exact splits. */
 #define MA_S(a, b, c) ((a) * (b) + (c))
 #define K_S(c) (c)
 
@@ -220,19 +220,19 @@ static ag_status ew_check(const char *op, int nops, const ag_view *const *v, int
 static inline float tanh_f(float x)
 {
     float a = fabsf(x), a2 = a * a;
-    if (a < 1.0f) return copysignf(a + a * a2 * CPU_POLY_TANH(MA_S, K_S, a2), x);
+    if (a < 1.0f) return copysignf(fmaf(a * a2, CPU_POLY_TANH(MA_S, K_S, a2), a), x);
     return copysignf(1.0f - 2.0f / (1.0f + expf(a + a)), x);
 }
 
 /* x <= 0 */
 static inline float expm1_neg_f(float x)
 {
-    if (x >= -1.0f) return copysignf(x + x * x * CPU_POLY_EXPM1(MA_S, K_S, x), x);
+    if (x >= -1.0f) return copysignf(fmaf(x * x, CPU_POLY_EXPM1(MA_S, K_S, x), x), x);
     return expf(x) - 1.0f;
 }
 
 /* 0 <= e <= 1 */
-static inline float log1p_01_f(float e) { return e + e * e * CPU_POLY_LOG1P(MA_S, K_S, e); }
+static inline float log1p_01_f(float e) { return fmaf(e * e, CPU_POLY_LOG1P(MA_S, K_S, e), e); }
 
 /* c exp(h + l) with one rounding (ldexpf rounds once into a subnormal); k is
  * bounded so that NaN converts to an int (the result stays NaN through u) */
