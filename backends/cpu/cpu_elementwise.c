@@ -239,10 +239,12 @@ static inline float log1p_01_f(float e) { return fmaf(e * e, CPU_POLY_LOG1P(MA_S
 static inline float mul_exp_f(float c, float h, float l)
 {
     float k = fminf(fmaxf(rintf((h + l) * CPU_EXP_LOG2E), -200.0f), 200.0f);
-    float u = fmaf(k, -CPU_EXP_LN2_HI, h) + l;
-    u = fmaf(k, -CPU_EXP_LN2_LO, u);
-    float p = u + u * u * CPU_POLY_EXPR(MA_S, K_S, u);
-    return ldexpf(c + c * p, (int)k);
+    float u1 = fmaf(k, -CPU_EXP_LN2_HI, h);
+    float u = u1 + l, bb = u - u1;
+    float u_lo = fmaf(k, -CPU_EXP_LN2_LO, (u1 - (u - bb)) + (l - bb));
+    float p = fmaf(u * u, CPU_POLY_EXPR(MA_S, K_S, u), u);
+    p += u_lo + u_lo * p;
+    return ldexpf(fmaf(c, p, c), (int)k);
 }
 
 /* The normal tail: t = min(|x|, 16) (NaN kept), d = 1 + a t rounded, and the

@@ -66,14 +66,14 @@ static inline vf v_log1p_01(vf e) { return v_fma(v_mul(e, e), CPU_POLY_LOG1P(MA_
 
 /* gelu (erf form) through the normal tail Phi(-t), t = |x| clamped to 16 (NaN
  * stays NaN: the min returns its second operand then), as cpu_poly.h
- * describes: Phi(-t) = 0.5 exp(-t^2/2 + G(w)) / (1 + a t). No division: R
- * is 1 / d to 22 bits, d = 1 + a t rounded with its rounding error d_lo, and
- * the residual 1 - R (d + d_lo) goes into the exponent (1 / (d + d_lo) =
- * R exp(residual) to far below an ulp). -t^2/2 is carried exactly as h + h_lo;
- * the exponent is h + l, l = h_lo + G + residual, for v_mul_exp. w needs only
- * a few correct bits (G' < 0.3). */
+ * describes: Phi(-t) = 0.5 exp(-t^2/2 + G(w)) / (1 + a t). d = 1 + a t is
+ * rounded; its rounding error d_lo goes into the exponent (1 / (d + d_lo) =
+ * exp(-d_lo / d) / d to far below an ulp), and -t^2/2 is carried exactly as
+ * h + h_lo: the exponent is h + l, l = h_lo + G - d_lo / d, for v_mul_exp. The
+ * caller divides by d itself (one rounding; an approximate reciprocal's error
+ * would add one more where the result is exact, e.g. x / 2 for tiny x). */
 typedef struct phi_parts {
-    vf t, rinv, h, h_lo, l;
+    vf t, d, h, h_lo, l;
 } phi_parts;
 static inline phi_parts v_phi_parts(vf x)
 {
@@ -82,9 +82,10 @@ static inline phi_parts v_phi_parts(vf x)
     o.t = v_min(v_set(CPU_PHI_TMAX), v_abs(x));
     vf d = v_fma(o.t, av, one());                         /* 1 + a t, rounded */
     vf d_lo = v_fma(o.t, av, v_neg(v_sub(d, one())));     /* d - 1 is exact */
-    o.rinv = v_recip(d);
-    vf res = v_fma(v_neg(o.rinv), d_lo, v_fma(v_neg(o.rinv), d, one()));
-    vf w = v_mul(v_sub(o.t, k), v_recip(v_add(o.t, k)));
+    o.d = d;
+    vf res = v_mul(v_neg(d_lo), v_recip(d)); /* 1 / (d + d_lo) = exp(res) / d */
+    vf tk = v_add(o.t, k), rk = v_recip(tk), w = v_mul(v_sub(o.t, k), rk);
+    w = v_fma(v_fma(v_neg(w), tk, v_sub(o.t, k)), rk, w); /* a Newton step: 22 bits are not enough */
     vf p = v_mul(o.t, o.t);
     o.h = v_mul(v_set(-0.5f), p);
     o.h_lo = v_mul(v_set(-0.5f), v_fma(o.t, o.t, v_neg(p))); /* t^2 = p + p_lo exactly */
@@ -93,13 +94,18 @@ static inline phi_parts v_phi_parts(vf x)
 }
 /* c exp(h + l) as cpu_poly.h describes, h + l in [-190, 88], |l| < 1: h - k
  * ln2_hi is exact (k ln2_hi has 15 bits; the difference is below 1 in size and
- * a multiple of h's ulp), so l joins the reduced argument, not h itself */
+ * a multiple of h's ulp), so l joins the reduced argument, not h itself. That
+ * sum's rounding (2Sum) and -k ln2_lo stay apart as u_lo: exp(u + u_lo) =
+ * (1 + p) (1 + u_lo), so c exp(...) = c + c (p + u_lo (1 + p)). */
 static inline vf v_mul_exp(vf c, vf h, vf l)
 {
     vf k = v_round(v_mul(v_add(h, l), v_set(CPU_EXP_LOG2E)));
-    vf u = v_add(v_fma(k, v_set(-CPU_EXP_LN2_HI), h), l);
-    u = v_fma(k, v_set(-CPU_EXP_LN2_LO), u);
+    vf u1 = v_fma(k, v_set(-CPU_EXP_LN2_HI), h);
+    vf u = v_add(u1, l), bb = v_sub(u, u1);
+    vf u_lo = v_add(v_sub(u1, v_sub(u, bb)), v_sub(l, bb));
+    u_lo = v_fma(k, v_set(-CPU_EXP_LN2_LO), u_lo);
     vf p = v_fma(v_mul(u, u), CPU_POLY_EXPR(MA_V, K_V, u), u);
+    p = v_add(p, v_fma(u_lo, p, u_lo));
     return v_ldexp(v_fma(c, p, c), k);
 }
 /* exp(x) for x <= 0 (softmax's terms), inline: v_mul_exp's reduction and
@@ -116,21 +122,20 @@ static inline vf v_exp_neg(vf x)
 }
 /* x Phi(x) = x + Q for x > 0 and Q otherwise, Q = n Phi(-t) with n = -t (t
  * with x's sign for x <= 0, so that +0 gives +0): the factor n / 2d goes in
- * before the scaling, so even a subnormal tail is rounded once (n / 2d is
- * rounded once too: n R, with R's error in the exponent) */
+ * before the scaling, so even a subnormal tail is rounded once */
 static inline vf v_gelu_erf(vf x)
 {
     phi_parts o = v_phi_parts(x);
     vm pos = m_gt(x, zero());
     vf n = v_sel(pos, v_neg(o.t), v_copysign(o.t, x));
-    vf q = v_mul_exp(v_mul(v_mul(v_set(0.5f), n), o.rinv), o.h, o.l);
+    vf q = v_mul_exp(v_div(v_mul(v_set(0.5f), n), o.d), o.h, o.l);
     return v_sel(pos, v_add(x, q), v_copysign(q, x)); /* x <= 0: x's sign, -0 too */
 }
 /* Phi(x) + x phi(x), phi(x) = exp(h + h_lo) / sqrt(2 pi) */
 static inline vf v_gelu_erf_d(vf x)
 {
     phi_parts o = v_phi_parts(x);
-    vf q = v_mul_exp(v_mul(v_set(0.5f), o.rinv), o.h, o.l);
+    vf q = v_mul_exp(v_div(v_set(0.5f), o.d), o.h, o.l);
     vf cdf = v_sel(m_gt(x, zero()), v_sub(one(), q), q);
     return v_fma(x, v_mul_exp(v_set(K_INV_SQRT_2PI), o.h, o.h_lo), cdf);
 }
