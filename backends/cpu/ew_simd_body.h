@@ -170,12 +170,12 @@ static inline vf f_gelu_tanh(vf x, vf a, vf b)
 }
 static inline vf f_gelu_erf(vf x, vf a, vf b) { (void)a; (void)b; return v_gelu_erf(x); }
 static inline vf f_silu(vf x, vf a, vf b) { (void)a; (void)b; return v_mul(x, v_sigmoid(x)); }
-/* max(x, 0) + log1p(exp(-|x|)); max gives 0 for NaN as fmaxf does, the log1p
- * term keeps the NaN */
+/* max(x, 0) + log1p(exp(-|x|)), the exp inline (its argument is <= 0); max
+ * gives 0 for NaN as fmaxf does, the log1p term keeps the NaN */
 static inline vf f_softplus(vf x, vf a, vf b)
 {
     (void)a; (void)b;
-    return v_add(v_max(x, zero()), v_log1p_01(v_exp(v_neg(v_abs(x)))));
+    return v_add(v_max(x, zero()), v_log1p_01(v_exp_neg(v_neg(v_abs(x)))));
 }
 /* min(max(x, lo), hi) with NaN passing and lo > hi giving hi */
 static inline vf f_clamp(vf x, vf a, vf b)
