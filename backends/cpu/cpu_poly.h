@@ -59,7 +59,7 @@
  * with a = sqrt(pi / 2) (as a float) and G a fit of log((1 + a t) erfcx(t / sqrt 2))
  * over t in [0, 16]: G stays within [0, 0.171] (0 at t = 0, log(2 / sqrt(pi))
  * at infinity), so the float rounding of G is far below an ulp of the result,
- * and the fit's absolute error is 1.2e-9. Beyond t = 16, Phi(-t) t underflows. */
+ * and the fit's absolute error is 4e-9. Beyond t = 16, Phi(-t) t underflows. */
 #define CPU_PHI_A 1.25331414f
 #define CPU_PHI_K 2.0f
 #define CPU_PHI_TMAX 16.0f
