@@ -2,6 +2,7 @@
  * binary and where. One iterator walks any layout; per-op row functions come
  * from X-macro tables so adding an op is one line plus its scalar formula. */
 #include "cpu.h"
+#include "cpu_poly.h"
 #include "cpu_simd.h"
 
 #include <math.h>
@@ -206,9 +207,79 @@ static ag_status ew_check(const char *op, int nops, const ag_view *const *v, int
 /* ---- unary ops: value and derivative -------------------------------------- */
 
 #define K_SQRT_2_OVER_PI 0.79788456080286535588f
-#define K_INV_SQRT_2 0.70710678118654752440f
 #define K_INV_SQRT_2PI 0.39894228040143267794f
 #define K_GELU_C 0.044715f
+
+/* The polynomials of cpu_poly.h; the vector kernels fuse these multiply-adds,
+ * here they round twice (fmaf is a library call without -mfma) except in the
+ * last step, whose rounding is the result's, and in the exact splits. */
+#define MA_S(a, b, c) ((a) * (b) + (c))
+#define K_S(c) (c)
+
+/* The formulas of ew_simd_body.h, one element at a time: see there for why. */
+static inline float tanh_f(float x)
+{
+    float a = fabsf(x), a2 = a * a;
+    if (a < 1.0f) return copysignf(fmaf(a * a2, CPU_POLY_TANH(MA_S, K_S, a2), a), x);
+    return copysignf(1.0f - 2.0f / (1.0f + expf(a + a)), x);
+}
+
+/* x <= 0 */
+static inline float expm1_neg_f(float x)
+{
+    if (x >= -1.0f) return copysignf(fmaf(x * x, CPU_POLY_EXPM1(MA_S, K_S, x), x), x);
+    return expf(x) - 1.0f;
+}
+
+/* 0 <= e <= 1 */
+static inline float log1p_01_f(float e) { return fmaf(e * e, CPU_POLY_LOG1P(MA_S, K_S, e), e); }
+
+/* c exp(h + l) with one rounding (ldexpf rounds once into a subnormal); k is
+ * bounded so that NaN converts to an int (the result stays NaN through u) */
+static inline float mul_exp_f(float c, float h, float l)
+{
+    float k = fminf(fmaxf(rintf((h + l) * CPU_EXP_LOG2E), -200.0f), 200.0f);
+    float u1 = fmaf(k, -CPU_EXP_LN2_HI, h);
+    float u = u1 + l, bb = u - u1;
+    float u_lo = fmaf(k, -CPU_EXP_LN2_LO, (u1 - (u - bb)) + (l - bb));
+    float p = fmaf(u * u, CPU_POLY_EXPR(MA_S, K_S, u), u);
+    p += u_lo + u_lo * p;
+    return ldexpf(fmaf(c, p, c), (int)k);
+}
+
+/* The normal tail: t = min(|x|, 16) (NaN kept), d = 1 + a t rounded, and the
+ * exponent -t^2/2 + G(w) - d_lo / d as h + l. */
+typedef struct phi_f {
+    float t, d, h, h_lo, l;
+} phi_f;
+static inline phi_f phi_parts_f(float x)
+{
+    phi_f o;
+    o.t = fabsf(x);
+    if (o.t > CPU_PHI_TMAX) o.t = CPU_PHI_TMAX;
+    o.d = fmaf(o.t, CPU_PHI_A, 1.0f);
+    float d_lo = fmaf(o.t, CPU_PHI_A, -(o.d - 1.0f));
+    float w = (o.t - CPU_PHI_K) / (o.t + CPU_PHI_K);
+    float p = o.t * o.t;
+    o.h = -0.5f * p;
+    o.h_lo = -0.5f * fmaf(o.t, o.t, -p);
+    o.l = (CPU_POLY_PHI_G(MA_S, K_S, w) - d_lo / o.d) + o.h_lo;
+    return o;
+}
+
+static inline float gelu_erf_f(float x)
+{
+    phi_f o = phi_parts_f(x);
+    float q = mul_exp_f(0.5f * ((x > 0.0f ? -o.t : copysignf(o.t, x)) / o.d), o.h, o.l);
+    return x > 0.0f ? x + q : copysignf(q, x);
+}
+
+static inline float gelu_erf_d_f(float x)
+{
+    phi_f o = phi_parts_f(x);
+    float q = mul_exp_f(0.5f / o.d, o.h, o.l);
+    return (x > 0.0f ? 1.0f - q : q) + x * mul_exp_f(K_INV_SQRT_2PI, o.h, o.h_lo);
+}
 
 static inline float sigmoid_f(float x)
 {
@@ -235,13 +306,13 @@ static inline float fw_leaky_relu(float x, float p0, float p1)
     (void)p1;
     return (x > 0.0f ? x : 0.0f) + p0 * (x > 0.0f ? 0.0f : x);
 }
-static inline float fw_elu(float x, float p0, float p1) { (void)p1; return x > 0.0f ? x : p0 * expm1f(x); }
+static inline float fw_elu(float x, float p0, float p1) { (void)p1; return x > 0.0f ? x : p0 * expm1_neg_f(x); }
 static inline float fw_sigmoid(float x, float p0, float p1) { (void)p0; (void)p1; return sigmoid_f(x); }
-static inline float fw_tanh(float x, float p0, float p1) { (void)p0; (void)p1; return tanhf(x); }
-/* 0.5 (1 + tanh(u)) == sigmoid(2u) and 0.5 (1 + erf(z)) == 0.5 erfc(-z): the same
- * functions without the cancellation that costs digits for negative x */
+static inline float fw_tanh(float x, float p0, float p1) { (void)p0; (void)p1; return tanh_f(x); }
+/* 0.5 (1 + tanh(u)) == sigmoid(2u), and gelu's 0.5 (1 + erf(z)) goes through
+ * the tail 0.5 erfc(|z|): the same functions without the cancellation that
+ * costs digits for negative x */
 static inline float gelu_tanh_u(float x) { return K_SQRT_2_OVER_PI * (x + K_GELU_C * x * x * x); }
-static inline float gelu_cdf(float x) { return 0.5f * erfcf(-x * K_INV_SQRT_2); }
 static inline float fw_gelu_tanh(float x, float p0, float p1)
 {
     (void)p0; (void)p1;
@@ -250,13 +321,13 @@ static inline float fw_gelu_tanh(float x, float p0, float p1)
 static inline float fw_gelu_erf(float x, float p0, float p1)
 {
     (void)p0; (void)p1;
-    return x * gelu_cdf(x);
+    return gelu_erf_f(x);
 }
 static inline float fw_silu(float x, float p0, float p1) { (void)p0; (void)p1; return x * sigmoid_f(x); }
 static inline float fw_softplus(float x, float p0, float p1)
 {
     (void)p0; (void)p1;
-    return fmaxf(x, 0.0f) + log1pf(expf(-fabsf(x)));
+    return fmaxf(x, 0.0f) + log1p_01_f(expf(-fabsf(x)));
 }
 /* min(max(x, lo), hi): NaN passes through and lo > hi gives hi, as in PyTorch */
 static inline float fw_clamp(float x, float p0, float p1)
@@ -309,7 +380,7 @@ static inline float bw_gelu_tanh(float x, float y, float p0, float p1)
 static inline float bw_gelu_erf(float x, float y, float p0, float p1)
 {
     (void)y; (void)p0; (void)p1;
-    return gelu_cdf(x) + x * K_INV_SQRT_2PI * expf(-0.5f * x * x);
+    return gelu_erf_d_f(x);
 }
 static inline float bw_silu(float x, float y, float p0, float p1)
 {

@@ -8,13 +8,14 @@
  * so memory is read in order either way. Few outputs over a long reduction are
  * split into chunks whose partial results are merged in order. */
 #include "cpu.h"
+#include "cpu_simd.h"
 
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 
 /* outputs accumulated together in vertical mode */
-#define RED_VB 256
+#define RED_VB 2048
 /* below this many input elements a reduction stays on one thread */
 #define RED_PAR_MIN 32768
 /* smallest reduction chunk worth a thread */
@@ -58,6 +59,11 @@ typedef struct red_ops {
 static void run_sum(rblock *a, const float *x, int64_t n, int64_t s, int64_t r)
 {
     (void)r;
+    const cpu_simd_ops *v = cpu_simd();
+    if (v && s == 1) { /* the ISA's lanes of double accumulators */
+        a->v[0] += v->reduce.sum(x, n);
+        return;
+    }
     double t = 0.0;
     int64_t i = 0;
     if (s == 1) {
@@ -74,7 +80,10 @@ static void run_sum(rblock *a, const float *x, int64_t n, int64_t s, int64_t r)
 static void vrun_sum(rblock *a, const float *x, int64_t nb, int64_t ks, int64_t r)
 {
     (void)r;
-    if (ks == 1 && nb == RED_VB)
+    const cpu_simd_ops *v = cpu_simd();
+    if (v && ks == 1)
+        v->reduce.col_add(a->v, x, nb);
+    else if (ks == 1 && nb == RED_VB)
         for (int j = 0; j < RED_VB; j++) a->v[j] += x[j]; /* constant trip count vectorizes */
     else if (ks == 1)
         for (int64_t j = 0; j < nb; j++) a->v[j] += x[j];

@@ -31,17 +31,22 @@ typedef void (*simd_optim_fn)(int64_t n, const cpu_optim_hp *h, float *p, const 
 typedef struct cpu_row_ops {
     float (*max)(const float *x, int64_t n); /* NaN if any is NaN */
     double (*exp_sum)(float *y, const float *x, int64_t n, float m); /* y = exp(x - m); y may be NULL */
-    void (*scale)(float *y, int64_t n, float s);                      /* y *= s */
-    void (*sub2)(float *y, const float *x, int64_t n, float a, float b); /* y = (x - a) - b */
-    double (*sum)(const float *x, int64_t n);
-    double (*dot)(const float *a, const float *b, int64_t n);
     double (*lse_minus)(const float *x, int64_t n, double lse); /* sum(lse - x) */
-    /* dx = dy - exp(y) * sum (log-softmax) and dx = y * (dy - dot) (softmax) */
-    void (*lsm_bw)(float *dx, const float *dy, const float *y, int64_t n, float sum);
-    void (*sm_bw)(float *dx, const float *dy, const float *y, int64_t n, float dot);
     /* dx = g * (exp((x - m) - ls) - uni) */
     void (*ce_bw)(float *dx, const float *x, int64_t n, float m, float ls, float g, float uni);
+    /* rows consecutive rows of n: y = exp(x - max) / sum (log: (x - max) -
+     * log(sum)), and the backward dx = y (dy - sum(dy y)) (log: dx = dy - exp(y)
+     * sum(dy)) */
+    void (*softmax)(float *y, const float *x, int64_t rows, int64_t n, bool log_);
+    void (*softmax_bw)(float *dx, const float *dy, const float *y, int64_t rows, int64_t n,
+                       bool log_);
 } cpu_row_ops;
+
+/* Sums for reductions (cpu_reduce.c has the scalar loops), in double. */
+typedef struct cpu_reduce_ops {
+    double (*sum)(const float *x, int64_t n);
+    void (*col_add)(double *acc, const float *x, int64_t n); /* acc[i] += x[i] */
+} cpu_reduce_ops;
 
 /* Optimizer steps over n elements (cpu_optim.c has the scalar set). */
 typedef struct cpu_optim_ops {
@@ -54,6 +59,7 @@ typedef struct cpu_simd_ops {
     simd_unary_bw_fn unary_bw[AG_UNARY_COUNT];
     simd_binary_fn binary[AG_BINARY_COUNT];
     cpu_row_ops rows;
+    cpu_reduce_ops reduce;
     cpu_optim_ops optim;
 } cpu_simd_ops;
 

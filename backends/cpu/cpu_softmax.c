@@ -96,10 +96,34 @@ static void row_ce_bw(float *dx, const float *x, int64_t n, float m, float ls, f
     for (int64_t i = 0; i < n; i++) dx[i] = g * (expf((x[i] - m) - ls) - uni);
 }
 
+static void rows_softmax(float *y, const float *x, int64_t rows, int64_t n, bool log_)
+{
+    for (int64_t r = 0; r < rows; r++) {
+        const float *xr = x + r * n;
+        float *yr = y + r * n;
+        float m = row_max(xr, n);
+        if (log_) {
+            row_sub2(yr, xr, n, m, (float)log(row_exp_sum(NULL, xr, n, m)));
+        } else {
+            double sum = row_exp_sum(yr, xr, n, m);
+            row_scale(yr, n, (float)(1.0 / sum));
+        }
+    }
+}
+
+static void rows_softmax_bw(float *dx, const float *dy, const float *y, int64_t rows, int64_t n,
+                            bool log_)
+{
+    for (int64_t r = 0; r < rows; r++) {
+        const int64_t o = r * n;
+        if (log_) row_lsm_bw(dx + o, dy + o, y + o, n, (float)row_sum(dy + o, n));
+        else row_sm_bw(dx + o, dy + o, y + o, n, (float)row_dot(dy + o, y + o, n));
+    }
+}
+
 static const cpu_row_ops scalar_rows = {
-    .max = row_max, .exp_sum = row_exp_sum, .scale = row_scale, .sub2 = row_sub2,
-    .sum = row_sum, .dot = row_dot, .lse_minus = row_lse_minus, .lsm_bw = row_lsm_bw,
-    .sm_bw = row_sm_bw, .ce_bw = row_ce_bw,
+    .max = row_max, .exp_sum = row_exp_sum, .lse_minus = row_lse_minus, .ce_bw = row_ce_bw,
+    .softmax = rows_softmax, .softmax_bw = rows_softmax_bw,
 };
 
 /* the vector rows of the chosen ISA, else the scalar ones above */
@@ -107,6 +131,15 @@ static const cpu_row_ops *rows_for_isa(void)
 {
     const cpu_simd_ops *v = cpu_simd();
     return v ? &v->rows : &scalar_rows;
+}
+
+/* threads for rows x cols of row work: one below PAR_MIN elements, never more
+ * than rows */
+static int threads_for(int64_t rows, int64_t cols)
+{
+    if (rows * cols <= PAR_MIN || rows <= 1) return 1;
+    int nt = cpu_threads();
+    return nt > rows ? (int)rows : nt;
 }
 
 /* log(sum(exp(x - max))); callers subtract x - max first and this second, which
@@ -126,18 +159,12 @@ ag_status cpu_softmax(void *ctx, bool log_, const ag_view *y, const ag_view *x)
     float *yd = cpu_f32(y);
     const cpu_row_ops *R = rows_for_isa();
 
-    OMP(omp parallel for schedule(static) num_threads(cpu_threads())
-        if(rows * cols > PAR_MIN && rows > 1))
-    for (int64_t r = 0; r < rows; r++) {
-        const float *xr = xd + r * cols;
-        float *yr = yd + r * cols;
-        float m = R->max(xr, cols);
-        if (log_) {
-            R->sub2(yr, xr, cols, m, (float)row_logsum(R, xr, cols, m));
-        } else {
-            double sum = R->exp_sum(yr, xr, cols, m);
-            R->scale(yr, cols, (float)(1.0 / sum));
-        }
+    /* contiguous blocks of rows, one per thread */
+    const int nt = threads_for(rows, cols);
+    OMP(omp parallel for schedule(static) num_threads(nt) if(nt > 1))
+    for (int t = 0; t < nt; t++) {
+        const int64_t r0 = rows * t / nt, r1 = rows * (t + 1) / nt;
+        R->softmax(yd + r0 * cols, xd + r0 * cols, r1 - r0, cols, log_);
     }
     return AG_OK;
 }
@@ -155,13 +182,11 @@ ag_status cpu_softmax_backward(void *ctx, bool log_, const ag_view *dx, const ag
     const float *dyd = cpu_f32(dy), *yd = cpu_f32(y);
     const cpu_row_ops *R = rows_for_isa();
 
-    OMP(omp parallel for schedule(static) num_threads(cpu_threads())
-        if(rows * cols > PAR_MIN && rows > 1))
-    for (int64_t r = 0; r < rows; r++) {
-        const float *yr = yd + r * cols, *gr = dyd + r * cols;
-        float *dr = dxd + r * cols;
-        if (log_) R->lsm_bw(dr, gr, yr, cols, (float)R->sum(gr, cols));
-        else R->sm_bw(dr, gr, yr, cols, (float)R->dot(gr, yr, cols));
+    const int nt = threads_for(rows, cols);
+    OMP(omp parallel for schedule(static) num_threads(nt) if(nt > 1))
+    for (int t = 0; t < nt; t++) {
+        const int64_t r0 = rows * t / nt, r1 = rows * (t + 1) / nt;
+        R->softmax_bw(dxd + r0 * cols, dyd + r0 * cols, yd + r0 * cols, r1 - r0, cols, log_);
     }
     return AG_OK;
 }

@@ -37,6 +37,32 @@ static inline vf v_max(vf a, vf b) { return _mm256_max_ps(a, b); }
 static inline vf v_min(vf a, vf b) { return _mm256_min_ps(a, b); }
 static inline vf v_abs(vf a) { return _mm256_andnot_ps(_mm256_set1_ps(-0.0f), a); }
 static inline vf v_neg(vf a) { return _mm256_xor_ps(_mm256_set1_ps(-0.0f), a); }
+/* 1 / a to about 22 bits: the estimate and one Newton step */
+static inline vf v_recip(vf a)
+{
+    vf r = _mm256_rcp_ps(a);
+    return _mm256_fmadd_ps(r, _mm256_fnmadd_ps(a, r, _mm256_set1_ps(1.0f)), r);
+}
+/* to the nearest integer (ties to even) */
+static inline vf v_round(vf a) { return _mm256_round_ps(a, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC); }
+/* a 2^k for an integral k in [-252, 254], rounded once (two exact steps of at
+ * most 2^+-126, the second may round into a subnormal) */
+static inline vf v_ldexp(vf a, vf k)
+{
+    __m256i ki = _mm256_cvtps_epi32(k), k1 = _mm256_srai_epi32(ki, 1);
+    __m256i k2 = _mm256_sub_epi32(ki, k1), bias = _mm256_set1_epi32(127);
+    vf s1 = _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_add_epi32(k1, bias), 23));
+    vf s2 = _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_add_epi32(k2, bias), 23));
+    return _mm256_mul_ps(_mm256_mul_ps(a, s1), s2);
+}
+/* a * b + c, one rounding */
+static inline vf v_fma(vf a, vf b, vf c) { return _mm256_fmadd_ps(a, b, c); }
+/* |a| with the sign of s */
+static inline vf v_copysign(vf a, vf s)
+{
+    const vf sign = _mm256_set1_ps(-0.0f);
+    return _mm256_or_ps(_mm256_andnot_ps(sign, a), _mm256_and_ps(sign, s));
+}
 
 static inline vm m_lt(vf a, vf b) { return _mm256_cmp_ps(a, b, _CMP_LT_OQ); }
 static inline vm m_le(vf a, vf b) { return _mm256_cmp_ps(a, b, _CMP_LE_OQ); }
@@ -63,11 +89,7 @@ static inline float v_hmax(vf v)
 }
 
 static inline vf v_exp(vf a) { return Sleef_expf8_u10avx2(a); }
-static inline vf v_expm1(vf a) { return Sleef_expm1f8_u10avx2(a); }
 static inline vf v_log(vf a) { return Sleef_logf8_u10avx2(a); }
-static inline vf v_log1p(vf a) { return Sleef_log1pf8_u10avx2(a); }
-static inline vf v_tanh(vf a) { return Sleef_tanhf8_u10avx2(a); }
-static inline vf v_erfc(vf a) { return Sleef_erfcf8_u15avx2(a); } /* SLEEF has no 1-ulp erfc */
 static inline vf v_pow(vf a, vf b) { return Sleef_powf8_u10avx2(a, b); }
 
 /* double accumulators: the float lanes widened, so long rows keep their digits */
@@ -101,6 +123,44 @@ static inline double acc_sum(vacc a)
     __m256d s = _mm256_add_pd(a.lo, a.hi);
     __m128d h = _mm_add_pd(_mm256_castpd256_pd128(s), _mm256_extractf128_pd(s, 1));
     return _mm_cvtsd_f64(_mm_add_sd(h, _mm_unpackhi_pd(h, h)));
+}
+
+/* p[0..VW) += v, widened */
+static inline void d_add_to(double *p, vf v)
+{
+    _mm256_storeu_pd(p, _mm256_add_pd(_mm256_loadu_pd(p), _mm256_cvtps_pd(_mm256_castps256_ps128(v))));
+    _mm256_storeu_pd(p + 4, _mm256_add_pd(_mm256_loadu_pd(p + 4),
+                                          _mm256_cvtps_pd(_mm256_extractf128_ps(v, 1))));
+}
+
+/* per lane, (float)(1 / sum) and (float)log(sum) of the double sums */
+static inline vf acc_recip_f(vacc a)
+{
+    const __m256d one = _mm256_set1_pd(1.0);
+    return _mm256_set_m128(_mm256_cvtpd_ps(_mm256_div_pd(one, a.hi)),
+                           _mm256_cvtpd_ps(_mm256_div_pd(one, a.lo)));
+}
+static inline vf acc_log_f(vacc a)
+{
+    return _mm256_set_m128(_mm256_cvtpd_ps(Sleef_logd4_u10avx2(a.hi)),
+                           _mm256_cvtpd_ps(Sleef_logd4_u10avx2(a.lo)));
+}
+
+/* p[0], p[s], ..., p[(VW - 1) s] */
+static inline vf v_gather(const float *p, int64_t s)
+{
+    const __m256i idx = _mm256_mullo_epi32(_mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7),
+                                           _mm256_set1_epi32((int)s));
+    return _mm256_i32gather_ps(p, idx, 4);
+}
+
+/* p[0], p[s], ..., p[(VW - 1) s] = v (AVX2 has no scatter: through a buffer,
+ * whose scalar loads the vector store forwards to) */
+static inline void v_scatter(float *p, int64_t s, vf v)
+{
+    float t[8];
+    _mm256_storeu_ps(t, v);
+    for (int l = 0; l < 8; l++) p[l * s] = t[l];
 }
 
 #include "ew_simd_body.h"

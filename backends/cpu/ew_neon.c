@@ -54,6 +54,29 @@ static inline vf v_max(vf a, vf b) { return vbslq_f32(vcgtq_f32(a, b), a, b); }
 static inline vf v_min(vf a, vf b) { return vbslq_f32(vcltq_f32(a, b), a, b); }
 static inline vf v_abs(vf a) { return vabsq_f32(a); }
 static inline vf v_neg(vf a) { return vnegq_f32(a); }
+/* 1 / a to about 22 bits: the 8-bit estimate and two Newton steps */
+static inline vf v_recip(vf a)
+{
+    vf r = vrecpeq_f32(a);
+    r = vmulq_f32(r, vrecpsq_f32(a, r));
+    return vmulq_f32(r, vrecpsq_f32(a, r));
+}
+/* to the nearest integer (ties to even) */
+static inline vf v_round(vf a) { return vrndnq_f32(a); }
+/* a 2^k for an integral k in [-252, 254], rounded once (two exact steps of at
+ * most 2^+-126, the second may round into a subnormal) */
+static inline vf v_ldexp(vf a, vf k)
+{
+    int32x4_t ki = vcvtq_s32_f32(k), k1 = vshrq_n_s32(ki, 1), k2 = vsubq_s32(ki, k1);
+    int32x4_t bias = vdupq_n_s32(127);
+    vf s1 = vreinterpretq_f32_s32(vshlq_n_s32(vaddq_s32(k1, bias), 23));
+    vf s2 = vreinterpretq_f32_s32(vshlq_n_s32(vaddq_s32(k2, bias), 23));
+    return vmulq_f32(vmulq_f32(a, s1), s2);
+}
+/* a * b + c, one rounding */
+static inline vf v_fma(vf a, vf b, vf c) { return vfmaq_f32(c, a, b); }
+/* |a| with the sign of s */
+static inline vf v_copysign(vf a, vf s) { return vbslq_f32(vdupq_n_u32(0x7fffffffu), a, s); }
 
 /* ordered compares are false on NaN; != is their complement, true on NaN as in C */
 static inline vm m_lt(vf a, vf b) { return vcltq_f32(a, b); }
@@ -79,11 +102,7 @@ static inline vf v_one_if(vm m)
 static inline float v_hmax(vf v) { return vmaxvq_f32(v); }
 
 static inline vf v_exp(vf a) { return Sleef_expf4_u10advsimd(a); }
-static inline vf v_expm1(vf a) { return Sleef_expm1f4_u10advsimd(a); }
 static inline vf v_log(vf a) { return Sleef_logf4_u10advsimd(a); }
-static inline vf v_log1p(vf a) { return Sleef_log1pf4_u10advsimd(a); }
-static inline vf v_tanh(vf a) { return Sleef_tanhf4_u10advsimd(a); }
-static inline vf v_erfc(vf a) { return Sleef_erfcf4_u15advsimd(a); } /* SLEEF has no 1-ulp erfc */
 static inline vf v_pow(vf a, vf b) { return Sleef_powf4_u10advsimd(a, b); }
 
 /* double accumulators: the float lanes widened, so long rows keep their digits */
@@ -113,5 +132,42 @@ static inline void acc_add_prod(vacc *a, vf u, vf v)
     a->hi = vaddq_f64(a->hi, vmulq_f64(hi_pd(u), hi_pd(v)));
 }
 static inline double acc_sum(vacc a) { return vaddvq_f64(vaddq_f64(a.lo, a.hi)); }
+
+/* p[0..VW) += v, widened */
+static inline void d_add_to(double *p, vf v)
+{
+    vst1q_f64(p, vaddq_f64(vld1q_f64(p), lo_pd(v)));
+    vst1q_f64(p + 2, vaddq_f64(vld1q_f64(p + 2), hi_pd(v)));
+}
+
+/* per lane, (float)(1 / sum) and (float)log(sum) of the double sums */
+static inline vf acc_recip_f(vacc a)
+{
+    const float64x2_t one = vdupq_n_f64(1.0);
+    return vcvt_high_f32_f64(vcvt_f32_f64(vdivq_f64(one, a.lo)), vdivq_f64(one, a.hi));
+}
+static inline vf acc_log_f(vacc a)
+{
+    return vcvt_high_f32_f64(vcvt_f32_f64(Sleef_logd2_u10advsimd(a.lo)),
+                             Sleef_logd2_u10advsimd(a.hi));
+}
+
+/* p[0], p[s], ..., p[(VW - 1) s] */
+static inline vf v_gather(const float *p, int64_t s)
+{
+    vf v = vld1q_dup_f32(p);
+    v = vld1q_lane_f32(p + s, v, 1);
+    v = vld1q_lane_f32(p + 2 * s, v, 2);
+    return vld1q_lane_f32(p + 3 * s, v, 3);
+}
+
+/* p[0], p[s], ..., p[(VW - 1) s] = v */
+static inline void v_scatter(float *p, int64_t s, vf v)
+{
+    vst1q_lane_f32(p, v, 0);
+    vst1q_lane_f32(p + s, v, 1);
+    vst1q_lane_f32(p + 2 * s, v, 2);
+    vst1q_lane_f32(p + 3 * s, v, 3);
+}
 
 #include "ew_simd_body.h"

@@ -2,17 +2,19 @@
  * (ew_avx2.c, ew_avx512.c, ew_neon.c) defines: vf/vm, VW lanes, v_* and m_*
  * operations, SLEEF math, double accumulators, SIMD_TABLE naming the table to
  * define. Every formula follows the scalar kernel in cpu_elementwise.c (the
- * stable forms), so the ISAs differ only by SLEEF's rounding. Tails use partial
+ * stable forms, the polynomials of cpu_poly.h), so the ISAs differ only by
+ * SLEEF's exp against libm's and by fused multiply-adds. Tails use partial
  * (masked) loads and stores: a lane's result does not depend on where the run
  * starts. */
 #include <math.h>
+
+#include "cpu_poly.h"
 
 #ifndef VW
 #error "include ew_simd_body.h from an ISA file that defines the vector primitives"
 #endif
 
 #define K_SQRT_2_OVER_PI 0.79788456080286535588f
-#define K_INV_SQRT_2 0.70710678118654752440f
 #define K_INV_SQRT_2PI 0.39894228040143267794f
 #define K_GELU_C 0.044715f
 
@@ -32,8 +34,111 @@ static inline vf gelu_tanh_u(vf x)
 {
     return v_mul(v_set(K_SQRT_2_OVER_PI), v_add(x, v_mul(v_mul(v_mul(v_set(K_GELU_C), x), x), x)));
 }
-/* 0.5 erfc(-x / sqrt 2): no cancellation for negative x */
-static inline vf gelu_cdf(vf x) { return v_mul(v_set(0.5f), v_erfc(v_mul(v_neg(x), v_set(K_INV_SQRT_2)))); }
+
+/* The polynomials of cpu_poly.h with fused multiply-adds. */
+#define MA_V(a, b, c) v_fma(a, b, c)
+#define K_V(c) v_set(c)
+
+/* tanh(|x|) with the sign of x (-0 stays -0): below 1 the odd polynomial, else
+ * 1 - 2 / (1 + exp(2|x|)), where the fraction is below 0.24, so exp's error
+ * shrinks instead of cancelling. exp overflows to inf past |x| = 44 and the
+ * fraction goes to 0. */
+static inline vf v_tanh_(vf x)
+{
+    vf a = v_abs(x), a2 = v_mul(a, a);
+    vf small = v_fma(v_mul(a, a2), CPU_POLY_TANH(MA_V, K_V, a2), a);
+    vf big = v_sub(one(), v_div(v_set(2.0f), v_add(one(), v_exp(v_add(a, a)))));
+    return v_copysign(v_sel(m_lt(a, one()), small, big), x);
+}
+
+/* expm1(x) for x <= 0: the polynomial on [-1, 0], exp(x) - 1 below (there
+ * exp(x) <= 0.37, so its error is scaled down, not up); the result has x's
+ * sign, which keeps -0 */
+static inline vf v_expm1_neg(vf x)
+{
+    vf small = v_fma(v_mul(x, x), CPU_POLY_EXPM1(MA_V, K_V, x), x);
+    return v_copysign(v_sel(m_ge(x, v_set(-1.0f)), small, v_sub(v_exp(x), one())), x);
+}
+
+/* log1p(e) for e in [0, 1], as e + e^2 Q(e) so that the rounding of the
+ * polynomial lands on its smaller part */
+static inline vf v_log1p_01(vf e) { return v_fma(v_mul(e, e), CPU_POLY_LOG1P(MA_V, K_V, e), e); }
+
+/* gelu (erf form) through the normal tail Phi(-t), t = |x| clamped to 16 (NaN
+ * stays NaN: the min returns its second operand then), as cpu_poly.h
+ * describes: Phi(-t) = 0.5 exp(-t^2/2 + G(w)) / (1 + a t). d = 1 + a t is
+ * rounded; its rounding error d_lo goes into the exponent (1 / (d + d_lo) =
+ * exp(-d_lo / d) / d to far below an ulp), and -t^2/2 is carried exactly as
+ * h + h_lo: the exponent is h + l, l = h_lo + G - d_lo / d, for v_mul_exp. The
+ * caller divides by d itself (one rounding; an approximate reciprocal's error
+ * would add one more where the result is exact, e.g. x / 2 for tiny x). */
+typedef struct phi_parts {
+    vf t, d, h, h_lo, l;
+} phi_parts;
+static inline phi_parts v_phi_parts(vf x)
+{
+    phi_parts o;
+    const vf av = v_set(CPU_PHI_A), k = v_set(CPU_PHI_K);
+    o.t = v_min(v_set(CPU_PHI_TMAX), v_abs(x));
+    vf d = v_fma(o.t, av, one());                         /* 1 + a t, rounded */
+    vf d_lo = v_fma(o.t, av, v_neg(v_sub(d, one())));     /* d - 1 is exact */
+    o.d = d;
+    vf res = v_mul(v_neg(d_lo), v_recip(d)); /* 1 / (d + d_lo) = exp(res) / d */
+    vf tk = v_add(o.t, k), rk = v_recip(tk), w = v_mul(v_sub(o.t, k), rk);
+    w = v_fma(v_fma(v_neg(w), tk, v_sub(o.t, k)), rk, w); /* a Newton step: 22 bits are not enough */
+    vf p = v_mul(o.t, o.t);
+    o.h = v_mul(v_set(-0.5f), p);
+    o.h_lo = v_mul(v_set(-0.5f), v_fma(o.t, o.t, v_neg(p))); /* t^2 = p + p_lo exactly */
+    o.l = v_add(v_add(CPU_POLY_PHI_G(MA_V, K_V, w), res), o.h_lo);
+    return o;
+}
+/* c exp(h + l) as cpu_poly.h describes, h + l in [-190, 88], |l| < 1: h - k
+ * ln2_hi is exact (k ln2_hi has 15 bits; the difference is below 1 in size and
+ * a multiple of h's ulp), so l joins the reduced argument, not h itself. That
+ * sum's rounding (2Sum) and -k ln2_lo stay apart as u_lo: exp(u + u_lo) =
+ * (1 + p) (1 + u_lo), so c exp(...) = c + c (p + u_lo (1 + p)). */
+static inline vf v_mul_exp(vf c, vf h, vf l)
+{
+    vf k = v_round(v_mul(v_add(h, l), v_set(CPU_EXP_LOG2E)));
+    vf u1 = v_fma(k, v_set(-CPU_EXP_LN2_HI), h);
+    vf u = v_add(u1, l), bb = v_sub(u, u1);
+    vf u_lo = v_add(v_sub(u1, v_sub(u, bb)), v_sub(l, bb));
+    u_lo = v_fma(k, v_set(-CPU_EXP_LN2_LO), u_lo);
+    vf p = v_fma(v_mul(u, u), CPU_POLY_EXPR(MA_V, K_V, u), u);
+    p = v_add(p, v_fma(u_lo, p, u_lo));
+    return v_ldexp(v_fma(c, p, c), k);
+}
+/* exp(x) for x <= 0 (softmax's terms), inline: v_mul_exp's reduction and
+ * polynomial (about 0.6 ulp), x clamped at -104 where the result is 0 anyway
+ * (NaN stays NaN through the polynomial) */
+static inline vf v_exp_neg(vf x)
+{
+    const vf h = v_max(v_set(-104.0f), x); /* the second operand on NaN */
+    vf k = v_round(v_mul(h, v_set(CPU_EXP_LOG2E)));
+    vf u = v_fma(k, v_set(-CPU_EXP_LN2_HI), h);
+    u = v_fma(k, v_set(-CPU_EXP_LN2_LO), u);
+    vf p = v_fma(v_mul(u, u), CPU_POLY_EXPR(MA_V, K_V, u), u);
+    return v_ldexp(v_add(one(), p), k);
+}
+/* x Phi(x) = x + Q for x > 0 and Q otherwise, Q = n Phi(-t) with n = -t (t
+ * with x's sign for x <= 0, so that +0 gives +0): the factor n / 2d goes in
+ * before the scaling, so even a subnormal tail is rounded once */
+static inline vf v_gelu_erf(vf x)
+{
+    phi_parts o = v_phi_parts(x);
+    vm pos = m_gt(x, zero());
+    vf n = v_sel(pos, v_neg(o.t), v_copysign(o.t, x));
+    vf q = v_mul_exp(v_div(v_mul(v_set(0.5f), n), o.d), o.h, o.l);
+    return v_sel(pos, v_add(x, q), v_copysign(q, x)); /* x <= 0: x's sign, -0 too */
+}
+/* Phi(x) + x phi(x), phi(x) = exp(h + h_lo) / sqrt(2 pi) */
+static inline vf v_gelu_erf_d(vf x)
+{
+    phi_parts o = v_phi_parts(x);
+    vf q = v_mul_exp(v_div(v_set(0.5f), o.d), o.h, o.l);
+    vf cdf = v_sel(m_gt(x, zero()), v_sub(one(), q), q);
+    return v_fma(x, v_mul_exp(v_set(K_INV_SQRT_2PI), o.h, o.h_lo), cdf);
+}
 
 /* f(x, p0, p1) */
 static inline vf f_neg(vf x, vf a, vf b) { (void)a; (void)b; return v_neg(x); }
@@ -54,23 +159,23 @@ static inline vf f_leaky_relu(vf x, vf a, vf b)
 static inline vf f_elu(vf x, vf a, vf b)
 {
     (void)b;
-    return v_sel(m_gt(x, zero()), x, v_mul(a, v_expm1(x)));
+    return v_sel(m_gt(x, zero()), x, v_mul(a, v_expm1_neg(x)));
 }
 static inline vf f_sigmoid(vf x, vf a, vf b) { (void)a; (void)b; return v_sigmoid(x); }
-static inline vf f_tanh(vf x, vf a, vf b) { (void)a; (void)b; return v_tanh(x); }
+static inline vf f_tanh(vf x, vf a, vf b) { (void)a; (void)b; return v_tanh_(x); }
 static inline vf f_gelu_tanh(vf x, vf a, vf b)
 {
     (void)a; (void)b;
     return v_mul(x, v_sigmoid(v_mul(v_set(2.0f), gelu_tanh_u(x))));
 }
-static inline vf f_gelu_erf(vf x, vf a, vf b) { (void)a; (void)b; return v_mul(x, gelu_cdf(x)); }
+static inline vf f_gelu_erf(vf x, vf a, vf b) { (void)a; (void)b; return v_gelu_erf(x); }
 static inline vf f_silu(vf x, vf a, vf b) { (void)a; (void)b; return v_mul(x, v_sigmoid(x)); }
-/* max(x, 0) + log1p(exp(-|x|)); max gives 0 for NaN as fmaxf does, the log1p
- * term keeps the NaN */
+/* max(x, 0) + log1p(exp(-|x|)), the exp inline (its argument is <= 0); max
+ * gives 0 for NaN as fmaxf does, the log1p term keeps the NaN */
 static inline vf f_softplus(vf x, vf a, vf b)
 {
     (void)a; (void)b;
-    return v_add(v_max(x, zero()), v_log1p(v_exp(v_neg(v_abs(x)))));
+    return v_add(v_max(x, zero()), v_log1p_01(v_exp_neg(v_neg(v_abs(x)))));
 }
 /* min(max(x, lo), hi) with NaN passing and lo > hi giving hi */
 static inline vf f_clamp(vf x, vf a, vf b)
@@ -134,8 +239,7 @@ static inline vf b_gelu_tanh(vf x, vf y, vf a, vf b)
 static inline vf b_gelu_erf(vf x, vf y, vf a, vf b)
 {
     (void)y; (void)a; (void)b;
-    vf g = v_exp(v_mul(v_mul(v_set(-0.5f), x), x));
-    return v_add(gelu_cdf(x), v_mul(v_mul(x, v_set(K_INV_SQRT_2PI)), g));
+    return v_gelu_erf_d(x);
 }
 static inline vf b_silu(vf x, vf y, vf a, vf b)
 {
@@ -171,7 +275,10 @@ static inline vf b_mul_scalar(vf x, vf y, vf a, vf b) { (void)x; (void)y; (void)
     {                                                                                         \
         const vf a = v_set(p0), b = v_set(p1);                                                \
         int64_t i = 0;                                                                        \
-        for (; i + VW <= n; i += VW) v_st(y + i, f_##name(v_ld(x + i), a, b));                \
+        for (; i + VW <= n; i += VW) {                                                        \
+            __builtin_prefetch(x + i + 512);                                                  \
+            v_st(y + i, f_##name(v_ld(x + i), a, b));                                         \
+        }                                                                                     \
         if (i < n) v_stp(y + i, f_##name(v_ldp(x + i, n - i), a, b), n - i);                  \
     }                                                                                         \
     static inline vf ub_one_##name(vf xv, const float *y, int64_t i, int64_t r, vf a, vf b)   \
@@ -249,6 +356,9 @@ SIMD_BINARY_OPS(DEF_SIMD_BINARY)
 
 /* ---- softmax and cross-entropy rows ---------------------------------------- */
 
+/* Every exp here has a non-positive argument (x - max, log-probabilities), so
+ * they use the inline v_exp_neg. */
+
 static float row_max(const float *x, int64_t n)
 {
     vf m = v_set(-INFINITY);
@@ -274,13 +384,13 @@ static double row_exp_sum(float *y, const float *x, int64_t n, float m)
     vacc acc = acc_zero();
     int64_t i = 0;
     for (; i + VW <= n; i += VW) {
-        vf e = v_exp(v_sub(v_ld(x + i), mv));
+        vf e = v_exp_neg(v_sub(v_ld(x + i), mv));
         if (y) v_st(y + i, e);
         acc_add(&acc, e);
     }
     if (i < n) {
         const int64_t r = n - i;
-        vf e = v_exp(v_sub(v_ldp(x + i, r), mv));
+        vf e = v_exp_neg(v_sub(v_ldp(x + i, r), mv));
         if (y) v_stp(y + i, e, r);
         acc_add(&acc, v_keep(e, r));
     }
@@ -332,32 +442,9 @@ static double row_lse_minus(const float *x, int64_t n, double lse)
     return s;
 }
 
-static void row_lsm_bw(float *dx, const float *dy, const float *y, int64_t n, float sum)
-{
-    const vf s = v_set(sum);
-    int64_t i = 0;
-    for (; i + VW <= n; i += VW)
-        v_st(dx + i, v_sub(v_ld(dy + i), v_mul(v_exp(v_ld(y + i)), s)));
-    if (i < n) {
-        const int64_t r = n - i;
-        v_stp(dx + i, v_sub(v_ldp(dy + i, r), v_mul(v_exp(v_ldp(y + i, r)), s)), r);
-    }
-}
-
-static void row_sm_bw(float *dx, const float *dy, const float *y, int64_t n, float dot)
-{
-    const vf d = v_set(dot);
-    int64_t i = 0;
-    for (; i + VW <= n; i += VW) v_st(dx + i, v_mul(v_ld(y + i), v_sub(v_ld(dy + i), d)));
-    if (i < n) {
-        const int64_t r = n - i;
-        v_stp(dx + i, v_mul(v_ldp(y + i, r), v_sub(v_ldp(dy + i, r), d)), r);
-    }
-}
-
 static inline vf ce_bw_one(vf x, vf m, vf ls, vf g, vf uni)
 {
-    return v_mul(g, v_sub(v_exp(v_sub(v_sub(x, m), ls)), uni));
+    return v_mul(g, v_sub(v_exp_neg(v_sub(v_sub(x, m), ls)), uni));
 }
 
 static void row_ce_bw(float *dx, const float *x, int64_t n, float m, float ls, float g, float uni)
@@ -366,6 +453,130 @@ static void row_ce_bw(float *dx, const float *x, int64_t n, float m, float ls, f
     int64_t i = 0;
     for (; i + VW <= n; i += VW) v_st(dx + i, ce_bw_one(v_ld(x + i), mv, lv, gv, uv));
     if (i < n) v_stp(dx + i, ce_bw_one(v_ldp(x + i, n - i), mv, lv, gv, uv), n - i);
+}
+
+/* The next row's lines, one prefetch per 64 bytes, while this row is worked
+ * on in cache: its first pass then finds it there instead of waiting on memory
+ * with nothing to overlap. */
+#define PREFETCH_LINE(i, rd, wr)                                                      \
+    do {                                                                              \
+        if (VW >= 16 || ((i) & 15) == 0) {                                            \
+            __builtin_prefetch((rd) + (i));                                           \
+            __builtin_prefetch((wr) + (i), 1);                                        \
+        }                                                                             \
+    } while (0)
+
+/* Softmax (y = exp(x - m) / sum) or log-softmax (y = (x - m) - log(sum)) of one
+ * row: max, exp and sum, then scale or subtract, prefetching px and py (the
+ * next row, or this one again). */
+static inline void softmax_row(float *y, const float *x, int64_t n, bool log_, const float *px,
+                               float *py)
+{
+    const float m = row_max(x, n);
+    const vf mv = v_set(m);
+    vacc acc = acc_zero();
+    int64_t i = 0;
+    for (; i + VW <= n; i += VW) {
+        PREFETCH_LINE(i, px, py);
+        vf e = v_exp_neg(v_sub(v_ld(x + i), mv));
+        if (!log_) v_st(y + i, e);
+        acc_add(&acc, e);
+    }
+    if (i < n) {
+        const int64_t r = n - i;
+        vf e = v_exp_neg(v_sub(v_ldp(x + i, r), mv));
+        if (!log_) v_stp(y + i, e, r);
+        acc_add(&acc, v_keep(e, r));
+    }
+    const double sum = acc_sum(acc);
+    if (log_) row_sub2(y, x, n, m, (float)log(sum));
+    else row_scale(y, n, (float)(1.0 / sum));
+}
+
+/* Rows of at most SM_SMALL: VW rows at a time, transposed (gathered in,
+ * scattered out) so that each lane is a row. The max, the sums and the scaling then need no
+ * horizontal steps, which dominate a short row's latency. The arithmetic is
+ * the row path's, lane by lane (the double sum adds the same terms, in column
+ * order). */
+#define SM_SMALL 16
+static void softmax_small(float *y, const float *x, int64_t n, bool log_)
+{
+    float t[SM_SMALL][VW];
+    for (int64_t j = 0; j < n; j++) v_st(t[j], v_gather(x + j, n));
+    vf m = v_ld(t[0]);
+    vm nan = m_nan(m);
+    for (int64_t j = 1; j < n; j++) {
+        vf v = v_ld(t[j]);
+        nan = m_or(nan, m_nan(v));
+        m = v_max(m, v);
+    }
+    m = v_sel(nan, v_set(NAN), m);
+    vacc acc = acc_zero();
+    for (int64_t j = 0; j < n; j++) {
+        vf e = v_exp_neg(v_sub(v_ld(t[j]), m));
+        if (!log_) v_st(t[j], e);
+        acc_add(&acc, e);
+    }
+    if (log_) {
+        const vf ls = acc_log_f(acc);
+        for (int64_t j = 0; j < n; j++) v_scatter(y + j, n, v_sub(v_sub(v_ld(t[j]), m), ls));
+    } else {
+        const vf inv = acc_recip_f(acc);
+        for (int64_t j = 0; j < n; j++) v_scatter(y + j, n, v_mul(v_ld(t[j]), inv));
+    }
+}
+
+/* rows consecutive rows of n; inlined row code lets a short row overlap the next */
+static void rows_softmax(float *y, const float *x, int64_t rows, int64_t n, bool log_)
+{
+    int64_t r0 = 0;
+    if (n >= 1 && n <= SM_SMALL)
+        for (; r0 + VW <= rows; r0 += VW) softmax_small(y + r0 * n, x + r0 * n, n, log_);
+    for (int64_t r = r0; r < rows; r++) {
+        const float *xr = x + r * n;
+        float *yr = y + r * n;
+        const bool more = r + 1 < rows;
+        softmax_row(yr, xr, n, log_, more ? xr + n : xr, more ? yr + n : yr);
+    }
+}
+
+/* Their backward over one row: dx = y (dy - dot(dy, y)) or dx = dy - exp(y)
+ * sum(dy), prefetching the next row's dy, y and dx (pg, py, pd). */
+static inline void softmax_bw_row(float *dx, const float *dy, const float *y, int64_t n,
+                                  bool log_, const float *pg, const float *py, float *pd)
+{
+    const vf c = v_set(log_ ? (float)row_sum(dy, n) : (float)row_dot(dy, y, n));
+    int64_t i = 0;
+    for (; i + VW <= n; i += VW) {
+        PREFETCH_LINE(i, pg, pd);
+        if (VW >= 16 || (i & 15) == 0) __builtin_prefetch(py + i);
+        vf g = v_ld(dy + i), yv = v_ld(y + i);
+        v_st(dx + i, log_ ? v_sub(g, v_mul(v_exp_neg(yv), c)) : v_mul(yv, v_sub(g, c)));
+    }
+    if (i < n) {
+        const int64_t r = n - i;
+        vf g = v_ldp(dy + i, r), yv = v_ldp(y + i, r);
+        v_stp(dx + i, log_ ? v_sub(g, v_mul(v_exp_neg(yv), c)) : v_mul(yv, v_sub(g, c)), r);
+    }
+}
+
+static void rows_softmax_bw(float *dx, const float *dy, const float *y, int64_t rows, int64_t n,
+                            bool log_)
+{
+    for (int64_t r = 0; r < rows; r++) {
+        const int64_t o = r * n, on = r + 1 < rows ? o + n : o;
+        softmax_bw_row(dx + o, dy + o, y + o, n, log_, dy + on, y + on, dx + on);
+    }
+}
+
+/* ---- reductions ------------------------------------------------------------- */
+
+/* acc[i] += x[i] in double (a column sum's block of outputs) */
+static void col_add(double *acc, const float *x, int64_t n)
+{
+    int64_t i = 0;
+    for (; i + VW <= n; i += VW) d_add_to(acc + i, v_ld(x + i));
+    for (; i < n; i++) acc[i] += x[i];
 }
 
 /* ---- optimizers ------------------------------------------------------------ */
@@ -472,8 +683,8 @@ const cpu_simd_ops SIMD_TABLE = {
     .unary = {SIMD_UNARY_OPS(SIMD_UNARY_ENTRY)},
     .unary_bw = {SIMD_UNARY_OPS(SIMD_UNARY_BW_ENTRY)},
     .binary = {SIMD_BINARY_OPS(SIMD_BINARY_ENTRY)},
-    .rows = {.max = row_max, .exp_sum = row_exp_sum, .scale = row_scale, .sub2 = row_sub2,
-             .sum = row_sum, .dot = row_dot, .lse_minus = row_lse_minus, .lsm_bw = row_lsm_bw,
-             .sm_bw = row_sm_bw, .ce_bw = row_ce_bw},
+    .rows = {.max = row_max, .exp_sum = row_exp_sum, .lse_minus = row_lse_minus,
+             .ce_bw = row_ce_bw, .softmax = rows_softmax, .softmax_bw = rows_softmax_bw},
+    .reduce = {.sum = row_sum, .col_add = col_add},
     .optim = {.sgd = sgd, .rmsprop = rmsprop, .adam = adam},
 };
