@@ -220,7 +220,7 @@ START_TEST(test_optim_subnormal_state)
 #if defined(__x86_64__)
     unsigned after = _mm_getcsr();
     _mm_setcsr(caller);
-    ck_assert_uint_eq(after, csr);
+    ck_assert_uint_eq(after & ~0x3fu, csr & ~0x3fu); /* the mode; bits 0-5 are sticky flags */
 #endif
     float v[64];
     ck_assert_int_eq(ag_to_host(w, v, sizeof v), AG_OK);
