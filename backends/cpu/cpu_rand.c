@@ -23,16 +23,6 @@ static inline float u01(uint32_t w) { return (float)(w >> 8) * 0x1p-24f; }
 /* (0, 1]: safe for log */
 static inline float u01_open(uint32_t w) { return (float)((w >> 8) + 1) * 0x1p-24f; }
 
-static bool dense(const ag_view *v)
-{
-    int64_t expect = 1;
-    for (int d = v->ndim - 1; d >= 0; d--) {
-        if (v->shape[d] != 1 && v->stride[d] != expect) return false;
-        expect *= v->shape[d];
-    }
-    return true;
-}
-
 static ag_status check_f32_dense(const char *op, const char *what, const ag_view *v)
 {
     if (!v || !v->buf || v->ndim < 0 || v->ndim > AG_MAX_DIMS)
@@ -40,7 +30,7 @@ static ag_status check_f32_dense(const char *op, const char *what, const ag_view
     if (v->dtype != AG_F32)
         return ag_set_error(AG_ERR_DTYPE, "cpu %s: %s is %s, expected f32", op, what,
                             ag_dtype_name(v->dtype));
-    if (!dense(v)) return ag_set_error(AG_ERR_ARG, "cpu %s: %s must be contiguous", op, what);
+    if (!ag_view_contiguous(v)) return ag_set_error(AG_ERR_ARG, "cpu %s: %s must be contiguous", op, what);
     return AG_OK;
 }
 

@@ -3,21 +3,11 @@
  * the uniform values equal the CPU backend's bit for bit. */
 #include "ocl.h"
 
-static bool dense(const ag_view *v)
-{
-    int64_t expect = 1;
-    for (int d = v->ndim - 1; d >= 0; d--) {
-        if (v->shape[d] != 1 && v->stride[d] != expect) return false;
-        expect *= v->shape[d];
-    }
-    return true;
-}
-
 static ag_status check_f32_dense(const char *op, const char *what, const ag_view *v, cl_int *off)
 {
     ag_status s = ocl_check_view(op, what, v, AG_F32);
     if (s != AG_OK) return s;
-    if (!dense(v)) return ag_set_error(AG_ERR_ARG, "opencl %s: %s must be contiguous", op, what);
+    if (!ag_view_contiguous(v)) return ag_set_error(AG_ERR_ARG, "opencl %s: %s must be contiguous", op, what);
     return ocl_offset(op, v, off);
 }
 
