@@ -36,7 +36,7 @@ check() { # model limit
     fi
     local l1 c1 l2 c2
     l1=$(sed -n 's/^test loss \([0-9.e+-]*\).*/\1/p' <<<"$ours")
-    c1=$(sed -n 's/^test accuracy [0-9.]* (\([0-9]*\)\/.*/\1/p; s/^test accuracy \([0-9.]*\) (\([0-9]*\) images).*/\1 \2/p' <<<"$ours")
+    c1=$(sed -n 's/^test accuracy \([0-9.]*\) (\([0-9]*\) images).*/\1 \2/p' <<<"$ours")
     l2=$(sed -n 's/.* loss=\([0-9.e+-]*\) .*/\1/p' <<<"$theirs")
     c2=$(sed -n 's/.* correct=\([0-9]*\).*/\1/p' <<<"$theirs")
     read -r acc n <<<"$c1"

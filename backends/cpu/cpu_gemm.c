@@ -708,6 +708,26 @@ static void direct_strips(const gemm_impl *K, int64_t s0, int64_t s1, int64_t ns
     }
 }
 
+/* C = A B computed as C^T = B^T A^T: swaps the sizes and operands and maps the
+ * strides (new A(i, p) = B(p, i), new B(p, j) = old A(j, p)); the caller writes
+ * C through its transposed strides. */
+static void transpose_product(int64_t *m, int64_t *n, const float **a, const float **b,
+                              int64_t *a_rs, int64_t *a_cs, int64_t *b_rs, int64_t *b_cs)
+{
+    int64_t t = *m;
+    *m = *n;
+    *n = t;
+    const float *tp = *a;
+    *a = *b;
+    *b = tp;
+    t = *a_rs;
+    *a_rs = *b_cs;
+    *b_cs = t;
+    t = *a_cs;
+    *a_cs = *b_rs;
+    *b_rs = t;
+}
+
 /* The whole product by the small kernel, threads over whole units (slivers
  * across columns, or strips): every element of C is computed the same way
  * whatever the thread count and whichever sliver holds its row.
@@ -720,18 +740,7 @@ static void gemm_direct(const gemm_impl *K, int64_t m, int64_t n, int64_t k, flo
 {
     const bool c_trans = n <= K->nr / 2 && m >= K->nr && k >= DIRECT_K && a_rs == 1;
     if (c_trans) {
-        int64_t t = m;
-        m = n;
-        n = t;
-        const float *tp = a;
-        a = b;
-        b = tp;
-        t = a_rs; /* new A(i, p) = B(p, i) */
-        a_rs = b_cs;
-        b_cs = t; /* new B(p, j) = old A(j, p) */
-        t = a_cs;
-        a_cs = b_rs;
-        b_rs = t;
+        transpose_product(&m, &n, &a, &b, &a_rs, &a_cs, &b_rs, &b_cs);
     }
     const int64_t rows = k <= 2 ? K->dmr_short : K->dmr;
     const int64_t nsl = (m + rows - 1) / rows, njr = (n + K->nr - 1) / K->nr;
@@ -820,18 +829,7 @@ void cpu_sgemm(int64_t m, int64_t n, int64_t k, float alpha, const float *a, int
                               (double)m / (double)((m + K->nr - 1) / K->nr * K->nr);
         if (fill_t > 1.25 * fill) {
             c_trans = true;
-            int64_t t = m;
-            m = n;
-            n = t;
-            const float *tp = a;
-            a = b;
-            b = tp;
-            t = a_rs; /* new A(i, p) = B(p, i) */
-            a_rs = b_cs;
-            b_cs = t; /* new B(p, j) = old A(j, p) */
-            t = a_cs;
-            a_cs = b_rs;
-            b_rs = t;
+            transpose_product(&m, &n, &a, &b, &a_rs, &a_cs, &b_rs, &b_cs);
         }
     }
     /* With one strip of columns each A sliver serves one tile: the small kernel
