@@ -12,7 +12,7 @@ ARM_BUILD ?= build-arm
 
 SAN_BUILD ?= build-sanitize
 
-.PHONY: all deps build build-sanitize build-arm demo test test-fast test-arm fuzz clean
+.PHONY: regen all deps build build-sanitize build-arm demo test test-fast test-arm fuzz clean
 FUZZ_SECONDS ?= 60
 
 all: build
@@ -66,3 +66,7 @@ fuzz: deps
 
 clean:
 	rm -rf $(BUILD) $(SAN_BUILD) $(ARM_BUILD) build-fuzz
+
+# refresh the regions of anygrad.h and README.md generated from the op tables
+regen:
+	python3 scripts/gen_ops.py src/ops/unary_table.h regions --write include/anygrad.h README.md

@@ -78,6 +78,10 @@ typedef struct ag_backend_props {
 
 typedef struct ag_backend_i {
     const char *name;
+    /* This backend's AG_ON_* bit in the op tables (src/ops/unary_table.h): the
+     * front end refuses an op whose row lacks it, so a kernel a backend has not
+     * written fails with a message instead of running something else. */
+    unsigned table_bit;
     void (*destroy)(void *ctx);
     /* Human-readable device name, e.g. "Intel Xeon ... (avx512)". */
     void (*describe)(void *ctx, char *buf, size_t size);

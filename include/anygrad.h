@@ -202,30 +202,33 @@ ag_tensor *ag_clone(ag_tensor *t);      /* new storage, differentiable */
 
 /* ---- element-wise ------------------------------------------------------- */
 
-/* One enum per kernel family; backends implement every entry. */
+/* Unary ops: the enum and one function per op come from the op table
+ * (src/ops/unary_table.h). Every backend implements every op unless the table
+ * says otherwise; an op a device lacks fails with AG_ERR_UNSUPPORTED. */
+/* BEGIN GENERATED: unary (scripts/gen_ops.py; `make regen` refreshes it) */
 typedef enum ag_unary_op {
-    AG_UNARY_NEG, AG_UNARY_EXP, AG_UNARY_LOG, AG_UNARY_SQRT, AG_UNARY_RSQRT,
-    AG_UNARY_ABS, AG_UNARY_SQUARE, AG_UNARY_RELU,
+    AG_UNARY_NEG,
+    AG_UNARY_EXP,
+    AG_UNARY_LOG,
+    AG_UNARY_SQRT,
+    AG_UNARY_RSQRT,
+    AG_UNARY_ABS,
+    AG_UNARY_SQUARE,
+    AG_UNARY_RELU,
     AG_UNARY_LEAKY_RELU,  /* p0 = negative slope */
     AG_UNARY_ELU,         /* p0 = alpha */
-    AG_UNARY_SIGMOID, AG_UNARY_TANH,
-    AG_UNARY_GELU_TANH, AG_UNARY_GELU_ERF, AG_UNARY_SILU, AG_UNARY_SOFTPLUS,
+    AG_UNARY_SIGMOID,
+    AG_UNARY_TANH,
+    AG_UNARY_GELU_TANH,   /* tanh approximation */
+    AG_UNARY_GELU_ERF,    /* erf form */
+    AG_UNARY_SILU,
+    AG_UNARY_SOFTPLUS,
     AG_UNARY_CLAMP,       /* p0 = lo, p1 = hi */
     AG_UNARY_POW,         /* p0 = exponent */
     AG_UNARY_ADD_SCALAR,  /* p0 */
     AG_UNARY_MUL_SCALAR,  /* p0 */
     AG_UNARY_COUNT
 } ag_unary_op;
-
-typedef enum ag_binary_op {
-    AG_BINARY_ADD, AG_BINARY_SUB, AG_BINARY_MUL, AG_BINARY_DIV,
-    AG_BINARY_MAXIMUM, AG_BINARY_MINIMUM,
-    AG_BINARY_EQ, AG_BINARY_NE, AG_BINARY_LT, AG_BINARY_LE, AG_BINARY_GT, AG_BINARY_GE,
-    AG_BINARY_COUNT
-} ag_binary_op;
-
-ag_tensor *ag_unary(ag_unary_op op, ag_tensor *x, float p0, float p1);
-ag_tensor *ag_binary(ag_binary_op op, ag_tensor *a, ag_tensor *b);
 
 ag_tensor *ag_neg(ag_tensor *x);
 ag_tensor *ag_exp(ag_tensor *x);
@@ -239,15 +242,27 @@ ag_tensor *ag_leaky_relu(ag_tensor *x, float negative_slope);
 ag_tensor *ag_elu(ag_tensor *x, float alpha);
 ag_tensor *ag_sigmoid(ag_tensor *x);
 ag_tensor *ag_tanh(ag_tensor *x);
-ag_tensor *ag_gelu(ag_tensor *x);        /* erf form */
 ag_tensor *ag_gelu_tanh(ag_tensor *x);   /* tanh approximation */
+ag_tensor *ag_gelu(ag_tensor *x);        /* erf form */
 ag_tensor *ag_silu(ag_tensor *x);
 ag_tensor *ag_softplus(ag_tensor *x);
 ag_tensor *ag_clamp(ag_tensor *x, float lo, float hi);
 ag_tensor *ag_pow(ag_tensor *x, float exponent);
 ag_tensor *ag_add_scalar(ag_tensor *x, float s);
-ag_tensor *ag_sub_scalar(ag_tensor *x, float s);
 ag_tensor *ag_mul_scalar(ag_tensor *x, float s);
+/* END GENERATED: unary */
+
+typedef enum ag_binary_op {
+    AG_BINARY_ADD, AG_BINARY_SUB, AG_BINARY_MUL, AG_BINARY_DIV,
+    AG_BINARY_MAXIMUM, AG_BINARY_MINIMUM,
+    AG_BINARY_EQ, AG_BINARY_NE, AG_BINARY_LT, AG_BINARY_LE, AG_BINARY_GT, AG_BINARY_GE,
+    AG_BINARY_COUNT
+} ag_binary_op;
+
+ag_tensor *ag_unary(ag_unary_op op, ag_tensor *x, float p0, float p1);
+ag_tensor *ag_binary(ag_binary_op op, ag_tensor *a, ag_tensor *b);
+
+ag_tensor *ag_sub_scalar(ag_tensor *x, float s);
 ag_tensor *ag_div_scalar(ag_tensor *x, float s);
 
 /* NumPy broadcasting. Comparisons return f32 0/1 and have no gradient. */

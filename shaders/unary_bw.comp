@@ -34,13 +34,7 @@ void main()
             oy = ag_dot(P.ys, c, P.sh.nd);
         }
         float xv = x[ox];
-        float d;
-        if (P.op == U_CLAMP) { // needs both bounds
-            d = xv >= P.p0 && xv <= P.p1 ? 1.0 : 0.0;
-        } else {
-            float yv = P.has_y != 0 ? y[oy] : unary_f(P.op, xv, P.p0, P.p1);
-            d = unary_d(P.op, xv, yv, P.p0);
-        }
-        dx[odx] = dy[ody] * d;
+        float yv = P.has_y != 0 ? y[oy] : unary_f(P.op, xv, P.p0, P.p1);
+        dx[odx] = dy[ody] * unary_d(P.op, xv, yv, P.p0, P.p1);
     }
 }

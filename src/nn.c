@@ -9,6 +9,7 @@
 
 #include "core.h"
 #include "nn_internal.h"
+#include "ops/unary_table.h"
 
 #define MAX_OWN 5 /* batch norm: weight, bias, running_mean, running_var, num_batches_tracked */
 
@@ -164,29 +165,10 @@ static const kind_info K_LINEAR = {"Linear", fw_linear}, K_CONV2D = {"Conv2d", f
     K_SOFTMAX = {"Softmax", fw_softmax}, K_LOG_SOFTMAX = {"LogSoftmax", fw_log_softmax},
     K_SEQUENTIAL = {"Sequential", fw_sequential};
 
-/* Activation modules: PyTorch's class name per unary op. */
-static const kind_info K_ACT[AG_UNARY_COUNT] = {
-    [AG_UNARY_RELU] = {"ReLU", fw_activation},
-    [AG_UNARY_LEAKY_RELU] = {"LeakyReLU", fw_activation},
-    [AG_UNARY_ELU] = {"ELU", fw_activation},
-    [AG_UNARY_SIGMOID] = {"Sigmoid", fw_activation},
-    [AG_UNARY_TANH] = {"Tanh", fw_activation},
-    [AG_UNARY_GELU_TANH] = {"GELU", fw_activation},
-    [AG_UNARY_GELU_ERF] = {"GELU", fw_activation},
-    [AG_UNARY_SILU] = {"SiLU", fw_activation},
-    [AG_UNARY_SOFTPLUS] = {"Softplus", fw_activation},
-    [AG_UNARY_CLAMP] = {"Hardtanh", fw_activation},
-    [AG_UNARY_NEG] = {"Neg", fw_activation},
-    [AG_UNARY_EXP] = {"Exp", fw_activation},
-    [AG_UNARY_LOG] = {"Log", fw_activation},
-    [AG_UNARY_SQRT] = {"Sqrt", fw_activation},
-    [AG_UNARY_RSQRT] = {"Rsqrt", fw_activation},
-    [AG_UNARY_ABS] = {"Abs", fw_activation},
-    [AG_UNARY_SQUARE] = {"Square", fw_activation},
-    [AG_UNARY_POW] = {"Pow", fw_activation},
-    [AG_UNARY_ADD_SCALAR] = {"AddScalar", fw_activation},
-    [AG_UNARY_MUL_SCALAR] = {"MulScalar", fw_activation},
-};
+/* Activation modules: PyTorch's class name per unary op (the op table's Module). */
+#define ACT_ROW(E, name, np, pn, doc, module, ...) [AG_UNARY_##E] = {module, fw_activation},
+static const kind_info K_ACT[AG_UNARY_COUNT] = {AG_UNARY_TABLE(ACT_ROW)};
+#undef ACT_ROW
 
 /* ---- layers ------------------------------------------------------------------------ */
 

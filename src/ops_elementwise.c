@@ -2,17 +2,12 @@
 #include <math.h>
 
 #include "core.h"
+#include "ops/unary_table.h"
 
 /* Names for messages; the derivative lives in each backend's unary_backward. */
-static const char *const unary_names[AG_UNARY_COUNT] = {
-    [AG_UNARY_NEG] = "neg", [AG_UNARY_EXP] = "exp", [AG_UNARY_LOG] = "log",
-    [AG_UNARY_SQRT] = "sqrt", [AG_UNARY_RSQRT] = "rsqrt", [AG_UNARY_ABS] = "abs",
-    [AG_UNARY_SQUARE] = "square", [AG_UNARY_RELU] = "relu", [AG_UNARY_LEAKY_RELU] = "leaky_relu",
-    [AG_UNARY_ELU] = "elu", [AG_UNARY_SIGMOID] = "sigmoid", [AG_UNARY_TANH] = "tanh",
-    [AG_UNARY_GELU_TANH] = "gelu_tanh", [AG_UNARY_GELU_ERF] = "gelu", [AG_UNARY_SILU] = "silu",
-    [AG_UNARY_SOFTPLUS] = "softplus", [AG_UNARY_CLAMP] = "clamp", [AG_UNARY_POW] = "pow",
-    [AG_UNARY_ADD_SCALAR] = "add_scalar", [AG_UNARY_MUL_SCALAR] = "mul_scalar",
-};
+#define NAME_ROW(E, name, ...) [AG_UNARY_##E] = #name,
+static const char *const unary_names[AG_UNARY_COUNT] = {AG_UNARY_TABLE(NAME_ROW)};
+#undef NAME_ROW
 
 static const char *const binary_names[AG_BINARY_COUNT] = {
     [AG_BINARY_ADD] = "add", [AG_BINARY_SUB] = "sub", [AG_BINARY_MUL] = "mul",
@@ -60,6 +55,10 @@ static ag_tensor *unary_impl(ag_unary_op op, ag_tensor *x, float p0, float p1, b
     if ((unsigned)op >= AG_UNARY_COUNT)
         return ag_set_error(AG_ERR_ARG, "unary: unknown op %d", (int)op), NULL;
     if (!ag__check(unary_names[op], x, AG_F32)) return NULL;
+    const ag_backend_i *bk = ag__dev(x)->i;
+    if (!(ag_unary_on[op] & bk->table_bit))
+        return ag_set_error(AG_ERR_UNSUPPORTED, "%s: the %s backend has no kernel for this op",
+                            unary_names[op], bk->name), NULL;
     ag_scope_begin();
     ag_tensor *y = ag__empty_like(x);
     if (y) {
@@ -88,26 +87,20 @@ ag_tensor *ag__unary_raw(ag_unary_op op, ag_tensor *x, float p0, float p1)
     return unary_impl(op, x, p0, p1, false);
 }
 
-ag_tensor *ag_neg(ag_tensor *x) { return ag_unary(AG_UNARY_NEG, x, 0, 0); }
-ag_tensor *ag_exp(ag_tensor *x) { return ag_unary(AG_UNARY_EXP, x, 0, 0); }
-ag_tensor *ag_log(ag_tensor *x) { return ag_unary(AG_UNARY_LOG, x, 0, 0); }
-ag_tensor *ag_sqrt(ag_tensor *x) { return ag_unary(AG_UNARY_SQRT, x, 0, 0); }
-ag_tensor *ag_rsqrt(ag_tensor *x) { return ag_unary(AG_UNARY_RSQRT, x, 0, 0); }
-ag_tensor *ag_abs(ag_tensor *x) { return ag_unary(AG_UNARY_ABS, x, 0, 0); }
-ag_tensor *ag_square(ag_tensor *x) { return ag_unary(AG_UNARY_SQUARE, x, 0, 0); }
-ag_tensor *ag_relu(ag_tensor *x) { return ag_unary(AG_UNARY_RELU, x, 0, 0); }
-ag_tensor *ag_leaky_relu(ag_tensor *x, float s) { return ag_unary(AG_UNARY_LEAKY_RELU, x, s, 0); }
-ag_tensor *ag_elu(ag_tensor *x, float alpha) { return ag_unary(AG_UNARY_ELU, x, alpha, 0); }
-ag_tensor *ag_sigmoid(ag_tensor *x) { return ag_unary(AG_UNARY_SIGMOID, x, 0, 0); }
-ag_tensor *ag_tanh(ag_tensor *x) { return ag_unary(AG_UNARY_TANH, x, 0, 0); }
-ag_tensor *ag_gelu(ag_tensor *x) { return ag_unary(AG_UNARY_GELU_ERF, x, 0, 0); }
-ag_tensor *ag_gelu_tanh(ag_tensor *x) { return ag_unary(AG_UNARY_GELU_TANH, x, 0, 0); }
-ag_tensor *ag_silu(ag_tensor *x) { return ag_unary(AG_UNARY_SILU, x, 0, 0); }
-ag_tensor *ag_softplus(ag_tensor *x) { return ag_unary(AG_UNARY_SOFTPLUS, x, 0, 0); }
-ag_tensor *ag_pow(ag_tensor *x, float e) { return ag_unary(AG_UNARY_POW, x, e, 0); }
-ag_tensor *ag_add_scalar(ag_tensor *x, float s) { return ag_unary(AG_UNARY_ADD_SCALAR, x, s, 0); }
+/* ag_<name>() for the rows whose wrapper is generated (wrap = 1) */
+#define WRAP_0(E, name) \
+    ag_tensor *ag_##name(ag_tensor *x) { return ag_unary(AG_UNARY_##E, x, 0, 0); }
+#define WRAP_1(E, name) \
+    ag_tensor *ag_##name(ag_tensor *x, float p0) { return ag_unary(AG_UNARY_##E, x, p0, 0); }
+#define WRAP_2(E, name) \
+    ag_tensor *ag_##name(ag_tensor *x, float p0, float p1) { return ag_unary(AG_UNARY_##E, x, p0, p1); }
+#define WRAP_ROW(E, name, np, pn, doc, mod, uy, on, wrap, ...) WRAP_IF_##wrap(np, E, name)
+#define WRAP_IF_0(np, E, name)
+#define WRAP_IF_1(np, E, name) WRAP_##np(E, name)
+AG_UNARY_TABLE(WRAP_ROW)
+#undef WRAP_ROW
+
 ag_tensor *ag_sub_scalar(ag_tensor *x, float s) { return ag_unary(AG_UNARY_ADD_SCALAR, x, -s, 0); }
-ag_tensor *ag_mul_scalar(ag_tensor *x, float s) { return ag_unary(AG_UNARY_MUL_SCALAR, x, s, 0); }
 
 ag_tensor *ag_div_scalar(ag_tensor *x, float s)
 {

@@ -1,6 +1,7 @@
 /* The op table (see optable.h): builders, reference adapters, shape families and
  * the rows themselves, at the end of the file. */
 #include "optable.h"
+#include "ops/unary_table.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -110,10 +111,12 @@ typedef struct u_arg {
     static ag_tensor *w_##fn(ag_tensor *x, float p0, float p1) { (void)p0, (void)p1; return ag_##fn(x); }
 #define W1(fn) \
     static ag_tensor *w_##fn(ag_tensor *x, float p0, float p1) { (void)p1; return ag_##fn(x, p0); }
-W0(neg) W0(exp) W0(log) W0(sqrt) W0(rsqrt) W0(abs) W0(square) W0(relu) W1(leaky_relu) W1(elu)
-W0(sigmoid) W0(tanh) W0(gelu_tanh) W0(gelu) W0(silu) W0(softplus) W1(pow) W1(add_scalar)
-W1(mul_scalar) W1(sub_scalar) W1(div_scalar)
-static ag_tensor *w_clamp(ag_tensor *x, float lo, float hi) { return ag_clamp(x, lo, hi); }
+#define W2(fn) \
+    static ag_tensor *w_##fn(ag_tensor *x, float p0, float p1) { return ag_##fn(x, p0, p1); }
+#define WRAP_ROW(E, name, np, ...) W##np(name)
+AG_UNARY_TABLE(WRAP_ROW)
+#undef WRAP_ROW
+W1(sub_scalar) W1(div_scalar)
 
 static ag_tensor *b_unary(ag_tensor *const *in, const void *a)
 {
@@ -738,8 +741,10 @@ static const ot_family F_TODTYPE[] = {
 
 /* ---- the rows -------------------------------------------------------------- */
 
-#define UROW(nm, OP, f, p0, p1, d, e, tol) \
-    {nm, OT_UNARY, OP, "ag_" #f, b_unary, r_unary, &(const u_arg){OP, p0, p1, w_##f}, F_UNARY, NF(F_UNARY), d, e, true, tol, NULL}
+/* one conformance row per row of the op table (src/ops/unary_table.h) */
+#define UROW(E, f, np, pn, doc, mod, uy, on, wrap, nm, p0, p1, d, e, tol, ref)                   \
+    {nm, OT_UNARY, AG_UNARY_##E, "ag_" #f, b_unary, r_unary, &(const u_arg){AG_UNARY_##E, p0, p1, w_##f}, \
+     F_UNARY, NF(F_UNARY), OT_D_##d, E_##e, true, tol, NULL},
 #define BROW(nm, OP, f, d, e, diff, tol) \
     {nm, OT_BINARY, OP, "ag_" #f, b_binary, r_binary, &(const bin_arg){OP, ag_##f}, F_BINARY, NF(F_BINARY), d, e, diff, tol, NULL}
 #define RROW(nm, OP, f, fam, e, diff, tol) \
@@ -755,26 +760,7 @@ static const ot_family F_TODTYPE[] = {
 #define E_MOVE OT_E_ALL
 
 static const ot_row ROWS[] = {
-    UROW("neg", AG_UNARY_NEG, neg, 0, 0, OT_D_NORMAL, E_EW, "exact"),
-    UROW("exp", AG_UNARY_EXP, exp, 0, 0, OT_D_NORMAL, E_EW, "ulp"),
-    UROW("log", AG_UNARY_LOG, log, 0, 0, OT_D_POSITIVE, E_EW, "ulp"),
-    UROW("sqrt", AG_UNARY_SQRT, sqrt, 0, 0, OT_D_POSITIVE, E_EW, "ulp"),
-    UROW("rsqrt", AG_UNARY_RSQRT, rsqrt, 0, 0, OT_D_POSITIVE, E_EW, "ulp"),
-    UROW("abs", AG_UNARY_ABS, abs, 0, 0, OT_D_AWAY0, E_EW, "exact"),
-    UROW("square", AG_UNARY_SQUARE, square, 0, 0, OT_D_NORMAL, E_EW, "arith"),
-    UROW("relu", AG_UNARY_RELU, relu, 0, 0, OT_D_AWAY0, E_EW, "exact"),
-    UROW("leaky_relu(0.01)", AG_UNARY_LEAKY_RELU, leaky_relu, 0.01f, 0, OT_D_AWAY0, E_EW, "arith"),
-    UROW("elu(1)", AG_UNARY_ELU, elu, 1.0f, 0, OT_D_AWAY0, E_EW, "transc"),
-    UROW("sigmoid", AG_UNARY_SIGMOID, sigmoid, 0, 0, OT_D_NORMAL, E_EW, "ulp"),
-    UROW("tanh", AG_UNARY_TANH, tanh, 0, 0, OT_D_NORMAL, E_EW, "ulp"),
-    UROW("gelu_tanh", AG_UNARY_GELU_TANH, gelu_tanh, 0, 0, OT_D_NORMAL, E_NOINF, "transc"),
-    UROW("gelu", AG_UNARY_GELU_ERF, gelu, 0, 0, OT_D_NORMAL, E_NOINF, "transc"),
-    UROW("silu", AG_UNARY_SILU, silu, 0, 0, OT_D_NORMAL, E_NOINF, "ulp"),
-    UROW("softplus", AG_UNARY_SOFTPLUS, softplus, 0, 0, OT_D_NORMAL, E_EW, "ulp"),
-    UROW("clamp(-0.5,1.25)", AG_UNARY_CLAMP, clamp, -0.5f, 1.25f, OT_D_CLAMP, E_EW, "exact"),
-    UROW("pow(2.5)", AG_UNARY_POW, pow, 2.5f, 0, OT_D_POSITIVE, E_EW, "ulp"),
-    UROW("add_scalar(1.75)", AG_UNARY_ADD_SCALAR, add_scalar, 1.75f, 0, OT_D_NORMAL, E_EW, "arith"),
-    UROW("mul_scalar(-2.5)", AG_UNARY_MUL_SCALAR, mul_scalar, -2.5f, 0, OT_D_NORMAL, E_EW, "arith"),
+    AG_UNARY_TABLE(UROW)
     {"sub_scalar(1.5)", OT_SCALAR, -1, "ag_sub_scalar", b_unary, r_sub_scalar,
      &(const u_arg){AG_UNARY_ADD_SCALAR, 1.5f, 0, w_sub_scalar}, F_UNARY, NF(F_UNARY), OT_D_NORMAL, E_EW, true, "arith", NULL},
     {"div_scalar(3)", OT_SCALAR, -1, "ag_div_scalar", b_unary, r_div_scalar,

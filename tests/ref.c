@@ -1,6 +1,7 @@
 /* Double-precision reference ops (see ref.h). Plain loops over multi-indices:
  * clarity over speed, since the tests keep shapes small. */
 #include "ref.h"
+#include "ops/unary_table.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -140,57 +141,25 @@ static bool is_index(double v, int64_t size) { return v == floor(v) && v >= 0 &&
 
 /* ---- element-wise ------------------------------------------------------- */
 
-static double sigmoid1(double x)
+static double ref_sigmoid(double x)
 {
     if (x >= 0) return 1.0 / (1.0 + exp(-x));
     double e = exp(x);                     /* NaN lands here and stays NaN */
     return e / (1.0 + e);
 }
 
-static double u_neg(double x, double p0, double p1) { (void)p0, (void)p1; return -x; }
-static double u_exp(double x, double p0, double p1) { (void)p0, (void)p1; return exp(x); }
-static double u_log(double x, double p0, double p1) { (void)p0, (void)p1; return log(x); }
-static double u_sqrt(double x, double p0, double p1) { (void)p0, (void)p1; return sqrt(x); }
-static double u_rsqrt(double x, double p0, double p1) { (void)p0, (void)p1; return 1.0 / sqrt(x); }
-static double u_abs(double x, double p0, double p1) { (void)p0, (void)p1; return fabs(x); }
-static double u_square(double x, double p0, double p1) { (void)p0, (void)p1; return x * x; }
-/* NaN must propagate, as in PyTorch; a plain "x > 0 ? x : 0" would drop it */
-static double u_relu(double x, double p0, double p1) { (void)p0, (void)p1; return (x > 0 || isnan(x)) ? x : 0.0; }
-static double u_leaky(double x, double p0, double p1) { (void)p1; return x > 0 ? x : p0 * x; }
-static double u_elu(double x, double p0, double p1) { (void)p1; return x > 0 ? x : p0 * expm1(x); }
-static double u_sigmoid(double x, double p0, double p1) { (void)p0, (void)p1; return sigmoid1(x); }
-static double u_tanh(double x, double p0, double p1) { (void)p0, (void)p1; return tanh(x); }
-static double u_gelu_tanh(double x, double p0, double p1)
-{
-    (void)p0, (void)p1;
-    const double k = 0.79788456080286535588; /* sqrt(2/pi) */
-    return 0.5 * x * (1.0 + tanh(k * (x + 0.044715 * x * x * x)));
-}
-/* erfc keeps the tail accurate where 1 + erf(x) would cancel */
-static double u_gelu_erf(double x, double p0, double p1) { (void)p0, (void)p1; return 0.5 * x * erfc(-x / sqrt(2.0)); }
-static double u_silu(double x, double p0, double p1) { (void)p0, (void)p1; return x * sigmoid1(x); }
-static double u_softplus(double x, double p0, double p1)
-{
-    (void)p0, (void)p1;
-    return x > 0 ? x + log1p(exp(-x)) : log1p(exp(x));
-}
-static double u_clamp(double x, double lo, double hi) { return isnan(x) ? x : fmin(fmax(x, lo), hi); }
-static double u_pow(double x, double p0, double p1) { (void)p1; return pow(x, p0); }
-static double u_add_s(double x, double p0, double p1) { (void)p1; return x + p0; }
-static double u_mul_s(double x, double p0, double p1) { (void)p1; return x * p0; }
-
-static double (*const unary_fn[AG_UNARY_COUNT])(double, double, double) = {
-    [AG_UNARY_NEG] = u_neg,           [AG_UNARY_EXP] = u_exp,
-    [AG_UNARY_LOG] = u_log,           [AG_UNARY_SQRT] = u_sqrt,
-    [AG_UNARY_RSQRT] = u_rsqrt,       [AG_UNARY_ABS] = u_abs,
-    [AG_UNARY_SQUARE] = u_square,     [AG_UNARY_RELU] = u_relu,
-    [AG_UNARY_LEAKY_RELU] = u_leaky,  [AG_UNARY_ELU] = u_elu,
-    [AG_UNARY_SIGMOID] = u_sigmoid,   [AG_UNARY_TANH] = u_tanh,
-    [AG_UNARY_GELU_TANH] = u_gelu_tanh, [AG_UNARY_GELU_ERF] = u_gelu_erf,
-    [AG_UNARY_SILU] = u_silu,         [AG_UNARY_SOFTPLUS] = u_softplus,
-    [AG_UNARY_CLAMP] = u_clamp,       [AG_UNARY_POW] = u_pow,
-    [AG_UNARY_ADD_SCALAR] = u_add_s,  [AG_UNARY_MUL_SCALAR] = u_mul_s,
-};
+/* The fp64 references of the op table's unary rows (its last column). */
+#define REF_FN(E, name, np, pn, doc, mod, uy, on, wrap, tn, tp0, tp1, dist, edges, tol, ref) \
+    static double u_##name(double x, double p0, double p1)                                  \
+    {                                                                                       \
+        (void)x, (void)p0, (void)p1;                                                        \
+        return ref;                                                                         \
+    }
+AG_UNARY_TABLE(REF_FN)
+#undef REF_FN
+#define REF_ENTRY(E, name, ...) [AG_UNARY_##E] = u_##name,
+static double (*const unary_fn[AG_UNARY_COUNT])(double, double, double) = {AG_UNARY_TABLE(REF_ENTRY)};
+#undef REF_ENTRY
 
 double ref_unary1(ag_unary_op op, double x, double p0, double p1)
 {

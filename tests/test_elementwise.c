@@ -6,6 +6,7 @@
 #include <stdlib.h>
 
 #include "harness.h"
+#include "ops/unary_table.h"
 #include "suites.h"
 
 /* ---- shapes and layouts ------------------------------------------------- */
@@ -31,6 +32,18 @@ W0(neg) W0(exp) W0(log) W0(sqrt) W0(rsqrt) W0(abs) W0(square) W0(relu) W1(leaky_
 W0(sigmoid) W0(tanh) W0(gelu_tanh) W0(gelu) W0(silu) W0(softplus) W1(pow) W1(add_scalar)
 W1(mul_scalar)
 static ag_tensor *w_clamp(ag_tensor *x, float lo, float hi) { return ag_clamp(x, lo, hi); }
+/* the op table's rows through their generated wrappers (named t_<name>) */
+#define T0(fn) \
+    static ag_tensor *t_##fn(ag_tensor *x, float p0, float p1) { (void)p0, (void)p1; return ag_##fn(x); }
+#define T1(fn) \
+    static ag_tensor *t_##fn(ag_tensor *x, float p0, float p1) { (void)p1; return ag_##fn(x, p0); }
+#define T2(fn) \
+    static ag_tensor *t_##fn(ag_tensor *x, float p0, float p1) { return ag_##fn(x, p0, p1); }
+#define T_ROW(E, name, np, ...) T##np(name)
+AG_UNARY_TABLE(T_ROW)
+#undef T_ROW
+#define INF_OK_EW true
+#define INF_OK_NOINF false
 
 typedef enum dist_id { D_NORMAL, D_WIDE, D_POSITIVE, D_AWAY0, D_CLAMP } dist_id;
 
@@ -71,6 +84,11 @@ static const unary_case UNARY[] = {
     {AG_UNARY_POW, "pow(2.5)", w_pow, 2.5f, 0, D_POSITIVE, "ulp", true},
     {AG_UNARY_ADD_SCALAR, "add_scalar(1.75)", w_add_scalar, 1.75f, 0, D_NORMAL, "arith", true},
     {AG_UNARY_MUL_SCALAR, "mul_scalar(-2.5)", w_mul_scalar, -2.5f, 0, D_NORMAL, "arith", true},
+    /* and every row of the op table with its conformance parameters */
+#define U_CASE(E, name, np, pn, doc, mod, uy, on, wrap, tn, p0, p1, dist, edges, tol, ref) \
+    {AG_UNARY_##E, "table " tn, t_##name, p0, p1, D_##dist, tol, INF_OK_##edges},
+    AG_UNARY_TABLE(U_CASE)
+#undef U_CASE
 };
 #define NUNARY ((int)(sizeof UNARY / sizeof UNARY[0]))
 

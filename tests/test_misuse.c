@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "anygrad.h"
+#include "ops/unary_table.h"
 #include "suites.h"
 
 static void setup(void) { ag_clear_error(); }
@@ -155,27 +156,7 @@ typedef enum { K_PTR, K_ST, K_TRUE, K_VOID } row_kind;
     X(unary, K_PTR, A_, S_, ag_unary(AG_UNARY_EXP, B, 0, 0))                                  \
     X(binary_l, K_PTR, A_, S_, ag_binary(AG_BINARY_ADD, B, f->a))                             \
     X(binary_r, K_PTR, A_, S_, ag_binary(AG_BINARY_ADD, f->a, B))                             \
-    X(neg, K_PTR, A_, S_, ag_neg(B))                                                          \
-    X(exp, K_PTR, A_, S_, ag_exp(B))                                                          \
-    X(log, K_PTR, A_, S_, ag_log(B))                                                          \
-    X(sqrt, K_PTR, A_, S_, ag_sqrt(B))                                                        \
-    X(rsqrt, K_PTR, A_, S_, ag_rsqrt(B))                                                      \
-    X(abs, K_PTR, A_, S_, ag_abs(B))                                                          \
-    X(square, K_PTR, A_, S_, ag_square(B))                                                    \
-    X(relu, K_PTR, A_, S_, ag_relu(B))                                                        \
-    X(leaky_relu, K_PTR, A_, S_, ag_leaky_relu(B, 0.1f))                                      \
-    X(elu, K_PTR, A_, S_, ag_elu(B, 1.0f))                                                    \
-    X(sigmoid, K_PTR, A_, S_, ag_sigmoid(B))                                                  \
-    X(tanh, K_PTR, A_, S_, ag_tanh(B))                                                        \
-    X(gelu, K_PTR, A_, S_, ag_gelu(B))                                                        \
-    X(gelu_tanh, K_PTR, A_, S_, ag_gelu_tanh(B))                                              \
-    X(silu, K_PTR, A_, S_, ag_silu(B))                                                        \
-    X(softplus, K_PTR, A_, S_, ag_softplus(B))                                                \
-    X(clamp, K_PTR, A_, S_, ag_clamp(B, 0.0f, 1.0f))                                          \
-    X(pow, K_PTR, A_, S_, ag_pow(B, 2.0f))                                                    \
-    X(add_scalar, K_PTR, A_, S_, ag_add_scalar(B, 1.0f))                                      \
     X(sub_scalar, K_PTR, A_, S_, ag_sub_scalar(B, 1.0f))                                      \
-    X(mul_scalar, K_PTR, A_, S_, ag_mul_scalar(B, 2.0f))                                      \
     X(div_scalar, K_PTR, A_, S_, ag_div_scalar(B, 2.0f))                                      \
     X(div_scalar0, K_PTR, A_, S_, ag_div_scalar(B, 0.0f))                                     \
     X(add_l, K_PTR, A_, S_, ag_add(B, f->a))                                                  \
@@ -305,6 +286,12 @@ typedef enum { K_PTR, K_ST, K_TRUE, K_VOID } row_kind;
     X(checkpoint_load, K_ST, A_, N_, ag_checkpoint_load(f->path, NULL, NULL, NULL))           \
     X(loader_next, K_TRUE, A_, N_, !ag_loader_next(NULL, &f->out, NULL))
 
+/* every op of the op table (src/ops/unary_table.h), with its conformance parameters */
+#define UNARY_ARGS_0(p0, p1)
+#define UNARY_ARGS_1(p0, p1) , p0
+#define UNARY_ARGS_2(p0, p1) , p0, p1
+#define UNARY_ROW(X, name, np, p0, p1) X(name, K_PTR, A_, S_, ag_##name(B UNARY_ARGS_##np(p0, p1)))
+
 #define THUNK(id, kind, wn, wd, expr)                                                         \
     static intptr_t th_##id(fx *f)                                                            \
     {                                                                                         \
@@ -313,6 +300,8 @@ typedef enum { K_PTR, K_ST, K_TRUE, K_VOID } row_kind;
     }
 TENSOR_ROWS(THUNK)
 OTHER_ROWS(THUNK)
+#define U_THUNK(E, name, np, pn, doc, mod, uy, on, wrap, tn, p0, p1, ...) UNARY_ROW(THUNK, name, np, p0, p1)
+AG_UNARY_TABLE(U_THUNK)
 
 typedef struct row {
     const char *expr;
@@ -322,7 +311,8 @@ typedef struct row {
 } row;
 
 #define ROW(id, kind, wn, wd, expr) {#expr, kind, wn, wd, th_##id},
-static const row rows[] = {TENSOR_ROWS(ROW) OTHER_ROWS(ROW)};
+#define U_ROW(E, name, np, pn, doc, mod, uy, on, wrap, tn, p0, p1, ...) UNARY_ROW(ROW, name, np, p0, p1)
+static const row rows[] = {TENSOR_ROWS(ROW) AG_UNARY_TABLE(U_ROW) OTHER_ROWS(ROW)};
 #define NROWS ((int)(sizeof rows / sizeof rows[0]))
 
 static void fx_init(fx *f)

@@ -1,6 +1,7 @@
 /* The CPU backend's op table and thread-count policy. */
 #include "cpu.h"
 #include "cpu_isa.h"
+#include "ops/unary_table.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -74,6 +75,7 @@ static void cpu_destroy(void *ctx) { (void)ctx; }
 
 static const ag_backend_i cpu_iface = {
     .name = "cpu",
+    .table_bit = AG_ON_CPU,
     .destroy = cpu_destroy,
     .describe = cpu_describe,
     .details = cpu_details,

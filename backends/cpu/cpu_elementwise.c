@@ -4,6 +4,7 @@
 #include "cpu.h"
 #include "cpu_poly.h"
 #include "cpu_simd.h"
+#include "ops/unary_table.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -318,7 +319,7 @@ static inline float fw_gelu_tanh(float x, float p0, float p1)
     (void)p0; (void)p1;
     return x * sigmoid_f(2.0f * gelu_tanh_u(x));
 }
-static inline float fw_gelu_erf(float x, float p0, float p1)
+static inline float fw_gelu(float x, float p0, float p1)
 {
     (void)p0; (void)p1;
     return gelu_erf_f(x);
@@ -377,7 +378,7 @@ static inline float bw_gelu_tanh(float x, float y, float p0, float p1)
     float du = K_SQRT_2_OVER_PI * (1.0f + 3.0f * K_GELU_C * x * x);
     return s + 2.0f * x * s * (1.0f - s) * du;
 }
-static inline float bw_gelu_erf(float x, float y, float p0, float p1)
+static inline float bw_gelu(float x, float y, float p0, float p1)
 {
     (void)y; (void)p0; (void)p1;
     return gelu_erf_d_f(x);
@@ -398,14 +399,8 @@ static inline float bw_pow(float x, float y, float p0, float p1)
 static inline float bw_add_scalar(float x, float y, float p0, float p1) { (void)x; (void)y; (void)p0; (void)p1; return 1.0f; }
 static inline float bw_mul_scalar(float x, float y, float p0, float p1) { (void)x; (void)y; (void)p1; return p0; }
 
-#define UNARY_OPS(X)                                                                       \
-    X(AG_UNARY_NEG, neg) X(AG_UNARY_EXP, exp) X(AG_UNARY_LOG, log) X(AG_UNARY_SQRT, sqrt)  \
-    X(AG_UNARY_RSQRT, rsqrt) X(AG_UNARY_ABS, abs) X(AG_UNARY_SQUARE, square)               \
-    X(AG_UNARY_RELU, relu) X(AG_UNARY_LEAKY_RELU, leaky_relu) X(AG_UNARY_ELU, elu)         \
-    X(AG_UNARY_SIGMOID, sigmoid) X(AG_UNARY_TANH, tanh) X(AG_UNARY_GELU_TANH, gelu_tanh)   \
-    X(AG_UNARY_GELU_ERF, gelu_erf) X(AG_UNARY_SILU, silu) X(AG_UNARY_SOFTPLUS, softplus)   \
-    X(AG_UNARY_CLAMP, clamp) X(AG_UNARY_POW, pow) X(AG_UNARY_ADD_SCALAR, add_scalar)       \
-    X(AG_UNARY_MUL_SCALAR, mul_scalar)
+/* Every row of the op table has a CPU kernel: the CPU is every op's fallback. */
+#define UNARY_OPS(X) AG_UNARY_TABLE(X)
 
 typedef void (*unary_row_fn)(int64_t n, float *restrict y, int64_t ys, const float *restrict x,
                              int64_t xs, float p0, float p1);
@@ -414,7 +409,7 @@ typedef void (*unary_bw_row_fn)(int64_t n, float *restrict dx, int64_t dxs,
                                 const float *restrict dy, int64_t dys, const float *restrict x,
                                 int64_t xs, const float *restrict y, int64_t ys, float p0, float p1);
 
-#define DEF_UNARY_ROWS(OP, name)                                                              \
+#define DEF_UNARY_ROWS(E, name, ...)                                                            \
     static void un_row_##name(int64_t n, float *restrict y, int64_t ys, const float *restrict x, \
                               int64_t xs, float p0, float p1)                                 \
     {                                                                                         \
@@ -452,8 +447,8 @@ typedef void (*unary_bw_row_fn)(int64_t n, float *restrict dx, int64_t dxs,
     }
 UNARY_OPS(DEF_UNARY_ROWS)
 
-#define UNARY_FW_ENTRY(OP, name) [OP] = un_row_##name,
-#define UNARY_BW_ENTRY(OP, name) [OP] = ub_row_##name,
+#define UNARY_FW_ENTRY(E, name, ...) [AG_UNARY_##E] = un_row_##name,
+#define UNARY_BW_ENTRY(E, name, ...) [AG_UNARY_##E] = ub_row_##name,
 static const unary_row_fn unary_rows[AG_UNARY_COUNT] = {UNARY_OPS(UNARY_FW_ENTRY)};
 static const unary_bw_row_fn unary_bw_rows[AG_UNARY_COUNT] = {UNARY_OPS(UNARY_BW_ENTRY)};
 

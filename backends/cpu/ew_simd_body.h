@@ -9,6 +9,7 @@
 #include <math.h>
 
 #include "cpu_poly.h"
+#include "ops/unary_table.h"
 
 #ifndef VW
 #error "include ew_simd_body.h from an ISA file that defines the vector primitives"
@@ -168,7 +169,7 @@ static inline vf f_gelu_tanh(vf x, vf a, vf b)
     (void)a; (void)b;
     return v_mul(x, v_sigmoid(v_mul(v_set(2.0f), gelu_tanh_u(x))));
 }
-static inline vf f_gelu_erf(vf x, vf a, vf b) { (void)a; (void)b; return v_gelu_erf(x); }
+static inline vf f_gelu(vf x, vf a, vf b) { (void)a; (void)b; return v_gelu_erf(x); }
 static inline vf f_silu(vf x, vf a, vf b) { (void)a; (void)b; return v_mul(x, v_sigmoid(x)); }
 /* max(x, 0) + log1p(exp(-|x|)), the exp inline (its argument is <= 0); max
  * gives 0 for NaN as fmaxf does, the log1p term keeps the NaN */
@@ -236,7 +237,7 @@ static inline vf b_gelu_tanh(vf x, vf y, vf a, vf b)
     vf t = v_mul(v_mul(v_mul(v_mul(v_set(2.0f), x), s), v_sub(one(), s)), du);
     return v_add(s, t);
 }
-static inline vf b_gelu_erf(vf x, vf y, vf a, vf b)
+static inline vf b_gelu(vf x, vf y, vf a, vf b)
 {
     (void)y; (void)a; (void)b;
     return v_gelu_erf_d(x);
@@ -257,20 +258,11 @@ static inline vf b_pow(vf x, vf y, vf a, vf b)
 static inline vf b_add_scalar(vf x, vf y, vf a, vf b) { (void)x; (void)y; (void)a; (void)b; return one(); }
 static inline vf b_mul_scalar(vf x, vf y, vf a, vf b) { (void)x; (void)y; (void)b; return a; }
 
-/* The third column: whether the derivative reads y (else the backward kernel
- * never computes it when it is not given). */
-#define SIMD_UNARY_OPS(X)                                                                    \
-    X(AG_UNARY_NEG, neg, 0) X(AG_UNARY_EXP, exp, 1) X(AG_UNARY_LOG, log, 0)                  \
-    X(AG_UNARY_SQRT, sqrt, 1) X(AG_UNARY_RSQRT, rsqrt, 1) X(AG_UNARY_ABS, abs, 0)            \
-    X(AG_UNARY_SQUARE, square, 0) X(AG_UNARY_RELU, relu, 0)                                  \
-    X(AG_UNARY_LEAKY_RELU, leaky_relu, 0) X(AG_UNARY_ELU, elu, 0)                            \
-    X(AG_UNARY_SIGMOID, sigmoid, 0) X(AG_UNARY_TANH, tanh, 0)                                \
-    X(AG_UNARY_GELU_TANH, gelu_tanh, 0) X(AG_UNARY_GELU_ERF, gelu_erf, 0)                    \
-    X(AG_UNARY_SILU, silu, 0) X(AG_UNARY_SOFTPLUS, softplus, 0) X(AG_UNARY_CLAMP, clamp, 0)  \
-    X(AG_UNARY_POW, pow, 0) X(AG_UNARY_ADD_SCALAR, add_scalar, 0)                            \
-    X(AG_UNARY_MUL_SCALAR, mul_scalar, 0)
+/* One vector kernel per row of the op table; uses_y: the derivative reads y
+ * (else the backward kernel never computes it when it is not given). */
+#define SIMD_UNARY_OPS(X) AG_UNARY_TABLE(X)
 
-#define DEF_SIMD_UNARY(OP, name, uses_y)                                                      \
+#define DEF_SIMD_UNARY(E, name, np, pn, doc, mod, uses_y, ...)                                \
     static void un_##name(int64_t n, float *y, const float *x, float p0, float p1)            \
     {                                                                                         \
         const vf a = v_set(p0), b = v_set(p1);                                                \
@@ -674,8 +666,8 @@ static void adam(int64_t n, const cpu_optim_hp *h, float *p, const float *g, flo
 
 /* ---- the table -------------------------------------------------------------- */
 
-#define SIMD_UNARY_ENTRY(OP, name, uses_y) [OP] = un_##name,
-#define SIMD_UNARY_BW_ENTRY(OP, name, uses_y) [OP] = ub_##name,
+#define SIMD_UNARY_ENTRY(E, name, ...) [AG_UNARY_##E] = un_##name,
+#define SIMD_UNARY_BW_ENTRY(E, name, ...) [AG_UNARY_##E] = ub_##name,
 #define SIMD_BINARY_ENTRY(OP, name) [OP] = bn_##name,
 
 const cpu_simd_ops SIMD_TABLE = {

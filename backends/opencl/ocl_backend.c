@@ -1,8 +1,10 @@
 /* The OpenCL backend's interface table and constructor. */
 #include "ocl.h"
+#include "ops/unary_table.h"
 
 static const ag_backend_i ocl_iface = {
     .name = "opencl",
+    .table_bit = AG_ON_OPENCL,
     .destroy = ocl_destroy,
     .describe = ocl_describe,
     .details = ocl_details,

@@ -1,8 +1,10 @@
 /* The Vulkan backend's interface table and constructor. */
 #include "vk.h"
+#include "ops/unary_table.h"
 
 static const ag_backend_i vk_iface = {
     .name = "vulkan",
+    .table_bit = AG_ON_VULKAN,
     .destroy = vk_destroy,
     .describe = vk_describe,
     .details = vk_details,

@@ -1,27 +1,8 @@
-/* Unary (forward and backward), binary and where on strided f32 views. The op
- * codes are ag_unary_op / ag_binary_op from anygrad.h, in that order; the
- * formulas mirror backends/cpu/cpu_elementwise.c. */
-
-#define U_NEG 0
-#define U_EXP 1
-#define U_LOG 2
-#define U_SQRT 3
-#define U_RSQRT 4
-#define U_ABS 5
-#define U_SQUARE 6
-#define U_RELU 7
-#define U_LEAKY_RELU 8
-#define U_ELU 9
-#define U_SIGMOID 10
-#define U_TANH 11
-#define U_GELU_TANH 12
-#define U_GELU_ERF 13
-#define U_SILU 14
-#define U_SOFTPLUS 15
-#define U_CLAMP 16
-#define U_POW 17
-#define U_ADD_SCALAR 18
-#define U_MUL_SCALAR 19
+/* Unary (forward and backward), binary and where on strided f32 views. The
+ * unary formulas are f_<name> (value) and d_<name> (derivative, given x and
+ * y = f(x)) for each row of src/ops/unary_table.h; the opcode numbers and the
+ * unary_f/unary_d dispatch are generated from that table (unary_dispatch.cl).
+ * They mirror backends/cpu/cpu_elementwise.c. */
 
 #define K_SQRT_2_OVER_PI 0.79788456080286535588f
 #define K_INV_SQRT_2 0.70710678118654752440f
@@ -32,64 +13,59 @@ inline float gelu_tanh_u(float x) { return K_SQRT_2_OVER_PI * (x + K_GELU_C * x 
 /* 0.5 (1 + erf(z)) as 0.5 erfc(-z): no cancellation for negative x */
 inline float gelu_cdf(float x) { return 0.5f * erfc(-x * K_INV_SQRT_2); }
 
-inline float unary_f(int op, float x, float p0, float p1)
-{
-    switch (op) {
-    case U_NEG: return -x;
-    case U_EXP: return exp(x);
-    case U_LOG: return log(x);
-    case U_SQRT: return sqrt(x);
-    case U_RSQRT: return 1.0f / sqrt(x);
-    case U_ABS: return fabs(x);
-    case U_SQUARE: return x * x;
-    case U_RELU: return x < 0.0f ? 0.0f : x; /* NaN passes through */
-    case U_LEAKY_RELU: return x > 0.0f ? x : p0 * x;
-    case U_ELU: return x > 0.0f ? x : p0 * expm1(x);
-    case U_SIGMOID: return ag_sigmoid(x);
-    case U_TANH: return tanh(x);
-    case U_GELU_TANH: return x * ag_sigmoid(2.0f * gelu_tanh_u(x));
-    case U_GELU_ERF: return x * gelu_cdf(x);
-    case U_SILU: return x * ag_sigmoid(x);
-    case U_SOFTPLUS: return fmax(x, 0.0f) + log1p(exp(-fabs(x)));
-    case U_CLAMP: { float t = x < p0 ? p0 : x; return t > p1 ? p1 : t; }
-    case U_POW: return pow(x, p0);
-    case U_ADD_SCALAR: return x + p0;
-    case U_MUL_SCALAR: return x * p0;
-    }
-    return NAN;
-}
+#define F(name) inline float f_##name(float x, float p0, float p1)
+#define D(name) inline float d_##name(float x, float y, float p0, float p1)
 
-/* f'(x) given x and y = f(x). Saturating functions use e = exp(-|x|) rather
- * than y: once y rounds to 1, 1 - y has no correct digits. */
-inline float unary_d(int op, float x, float y, float p0)
+F(neg) { return -x; }
+F(exp) { return exp(x); }
+F(log) { return log(x); }
+F(sqrt) { return sqrt(x); }
+F(rsqrt) { return 1.0f / sqrt(x); }
+F(abs) { return fabs(x); }
+F(square) { return x * x; }
+F(relu) { return x < 0.0f ? 0.0f : x; } /* NaN passes through */
+F(leaky_relu) { return x > 0.0f ? x : p0 * x; }
+F(elu) { return x > 0.0f ? x : p0 * expm1(x); }
+F(sigmoid) { return ag_sigmoid(x); }
+F(tanh) { return tanh(x); }
+F(gelu_tanh) { return x * ag_sigmoid(2.0f * gelu_tanh_u(x)); }
+F(gelu) { return x * gelu_cdf(x); }
+F(silu) { return x * ag_sigmoid(x); }
+F(softplus) { return fmax(x, 0.0f) + log1p(exp(-fabs(x))); }
+F(clamp) { float t = x < p0 ? p0 : x; return t > p1 ? p1 : t; }
+F(pow) { return pow(x, p0); }
+F(add_scalar) { return x + p0; }
+F(mul_scalar) { return x * p0; }
+
+/* Saturating functions use e = exp(-|x|) rather than y: once y rounds to 1,
+ * 1 - y has no correct digits. */
+D(neg) { return -1.0f; }
+D(exp) { return y; }
+D(log) { return 1.0f / x; }
+D(sqrt) { return 0.5f / y; }
+D(rsqrt) { return -0.5f * y * y * y; }
+D(abs) { return x > 0.0f ? 1.0f : x < 0.0f ? -1.0f : x == 0.0f ? 0.0f : x; }
+D(square) { return 2.0f * x; }
+D(relu) { return x > 0.0f ? 1.0f : 0.0f; }
+D(leaky_relu) { return x > 0.0f ? 1.0f : p0; }
+D(elu) { return x > 0.0f ? 1.0f : p0 * exp(x); }
+D(sigmoid) { float e = exp(-fabs(x)), d = 1.0f + e; return e / (d * d); }
+D(tanh) { float e = exp(-2.0f * fabs(x)), d = 1.0f + e; return 4.0f * e / (d * d); }
+D(gelu_tanh)
 {
-    switch (op) {
-    case U_NEG: return -1.0f;
-    case U_EXP: return y;
-    case U_LOG: return 1.0f / x;
-    case U_SQRT: return 0.5f / y;
-    case U_RSQRT: return -0.5f * y * y * y;
-    case U_ABS: return x > 0.0f ? 1.0f : x < 0.0f ? -1.0f : x == 0.0f ? 0.0f : x;
-    case U_SQUARE: return 2.0f * x;
-    case U_RELU: return x > 0.0f ? 1.0f : 0.0f;
-    case U_LEAKY_RELU: return x > 0.0f ? 1.0f : p0;
-    case U_ELU: return x > 0.0f ? 1.0f : p0 * exp(x);
-    case U_SIGMOID: { float e = exp(-fabs(x)), d = 1.0f + e; return e / (d * d); }
-    case U_TANH: { float e = exp(-2.0f * fabs(x)), d = 1.0f + e; return 4.0f * e / (d * d); }
-    case U_GELU_TANH: {
-        float s = ag_sigmoid(2.0f * gelu_tanh_u(x));
-        float du = K_SQRT_2_OVER_PI * (1.0f + 3.0f * K_GELU_C * x * x);
-        return s + 2.0f * x * s * (1.0f - s) * du;
-    }
-    case U_GELU_ERF: return gelu_cdf(x) + x * K_INV_SQRT_2PI * exp(-0.5f * x * x);
-    case U_SILU: { float s = ag_sigmoid(x); return s * (1.0f + x * (1.0f - s)); }
-    case U_SOFTPLUS: return ag_sigmoid(x);
-    case U_POW: return p0 == 0.0f ? 0.0f : p0 * pow(x, p0 - 1.0f);
-    case U_ADD_SCALAR: return 1.0f;
-    case U_MUL_SCALAR: return p0;
-    }
-    return NAN;
+    float s = ag_sigmoid(2.0f * gelu_tanh_u(x));
+    float du = K_SQRT_2_OVER_PI * (1.0f + 3.0f * K_GELU_C * x * x);
+    return s + 2.0f * x * s * (1.0f - s) * du;
 }
+D(gelu) { return gelu_cdf(x) + x * K_INV_SQRT_2PI * exp(-0.5f * x * x); }
+D(silu) { float s = ag_sigmoid(x); return s * (1.0f + x * (1.0f - s)); }
+D(softplus) { return ag_sigmoid(x); }
+D(clamp) { return x >= p0 && x <= p1 ? 1.0f : 0.0f; }
+D(pow) { return p0 == 0.0f ? 0.0f : p0 * pow(x, p0 - 1.0f); }
+D(add_scalar) { return 1.0f; }
+D(mul_scalar) { return p0; }
+
+#include "unary_dispatch.cl"
 
 kernel void unary_fw(int op, float p0, float p1, ag_shape sh, ag_strides ys, ag_strides xs,
                      global float *y, global const float *x)
@@ -109,7 +85,6 @@ kernel void unary_fw(int op, float p0, float p1, ag_shape sh, ag_strides ys, ag_
     }
 }
 
-/* clamp's derivative needs both bounds, so it is handled here */
 kernel void unary_bw(int op, float p0, float p1, int has_y, ag_shape sh, ag_strides dxs,
                      ag_strides dys, ag_strides xs, ag_strides ys, global float *dx,
                      global const float *dy, global const float *x, global const float *y)
@@ -130,14 +105,8 @@ kernel void unary_bw(int op, float p0, float p1, int has_y, ag_shape sh, ag_stri
             oy = ag_dot(&ys, c, sh.nd);
         }
         float xv = x[ox];
-        float d;
-        if (op == U_CLAMP) {
-            d = xv >= p0 && xv <= p1 ? 1.0f : 0.0f;
-        } else {
-            float yv = has_y ? y[oy] : unary_f(op, xv, p0, p1);
-            d = unary_d(op, xv, yv, p0);
-        }
-        dx[odx] = dy[ody] * d;
+        float yv = has_y ? y[oy] : unary_f(op, xv, p0, p1);
+        dx[odx] = dy[ody] * unary_d(op, xv, yv, p0, p1);
     }
 }
 
