@@ -227,6 +227,7 @@ typedef enum ag_unary_op {
     AG_UNARY_POW,         /* p0 = exponent */
     AG_UNARY_ADD_SCALAR,  /* p0 */
     AG_UNARY_MUL_SCALAR,  /* p0 */
+    AG_UNARY_MISH,
     AG_UNARY_COUNT
 } ag_unary_op;
 
@@ -250,6 +251,7 @@ ag_tensor *ag_clamp(ag_tensor *x, float lo, float hi);
 ag_tensor *ag_pow(ag_tensor *x, float exponent);
 ag_tensor *ag_add_scalar(ag_tensor *x, float s);
 ag_tensor *ag_mul_scalar(ag_tensor *x, float s);
+ag_tensor *ag_mish(ag_tensor *x);
 /* END GENERATED: unary */
 
 typedef enum ag_binary_op {

@@ -40,6 +40,7 @@ F(clamp) { float t = x < p0 ? p0 : x; return t > p1 ? p1 : t; }
 F(pow) { return ag_pow(x, p0); }
 F(add_scalar) { return x + p0; }
 F(mul_scalar) { return x * p0; }
+F(mish) { return x * ag_tanh(f_softplus(x, p0, p1)); }
 
 // Saturating functions use e = ag_exp(-|x|) rather than y: once y rounds to 1,
 // 1 - y has no correct digits.
@@ -68,5 +69,6 @@ D(clamp) { return x >= p0 && x <= p1 ? 1.0 : 0.0; }
 D(pow) { return p0 == 0.0 ? 0.0 : p0 * ag_pow(x, p0 - 1.0); }
 D(add_scalar) { return 1.0; }
 D(mul_scalar) { return p0; }
+D(mish) { float t = ag_tanh(f_softplus(x, p0, p1)); return t + x * (1.0 - t * t) * ag_sigmoid(x); }
 
 #include "unary_dispatch.glsl"

@@ -337,6 +337,8 @@ static inline float fw_clamp(float x, float p0, float p1)
     return t > p1 ? p1 : t;
 }
 static inline float fw_pow(float x, float p0, float p1) { (void)p1; return powf(x, p0); }
+/* mish: x tanh(softplus(x)) */
+static inline float fw_mish(float x, float p0, float p1) { return x * tanh_f(fw_softplus(x, p0, p1)); }
 static inline float fw_add_scalar(float x, float p0, float p1) { (void)p1; return x + p0; }
 static inline float fw_mul_scalar(float x, float p0, float p1) { (void)p1; return x * p0; }
 
@@ -395,6 +397,13 @@ static inline float bw_pow(float x, float y, float p0, float p1)
 {
     (void)y; (void)p1;
     return p0 == 0.0f ? 0.0f : p0 * powf(x, p0 - 1.0f);
+}
+/* t + x (1 - t^2) sigmoid(x) with t = tanh(softplus(x)): softplus' = sigmoid */
+static inline float bw_mish(float x, float y, float p0, float p1)
+{
+    (void)y;
+    float t = tanh_f(fw_softplus(x, p0, p1));
+    return t + x * (1.0f - t * t) * sigmoid_f(x);
 }
 static inline float bw_add_scalar(float x, float y, float p0, float p1) { (void)x; (void)y; (void)p0; (void)p1; return 1.0f; }
 static inline float bw_mul_scalar(float x, float y, float p0, float p1) { (void)x; (void)y; (void)p1; return p0; }

@@ -185,6 +185,8 @@ static inline vf f_clamp(vf x, vf a, vf b)
     return v_sel(m_gt(t, b), b, t);
 }
 static inline vf f_pow(vf x, vf a, vf b) { (void)b; return v_pow(x, a); }
+/* mish: x tanh(softplus(x)) */
+static inline vf f_mish(vf x, vf a, vf b) { return v_mul(x, v_tanh_(f_softplus(x, a, b))); }
 static inline vf f_add_scalar(vf x, vf a, vf b) { (void)b; return v_add(x, a); }
 static inline vf f_mul_scalar(vf x, vf a, vf b) { (void)b; return v_mul(x, a); }
 
@@ -254,6 +256,13 @@ static inline vf b_pow(vf x, vf y, vf a, vf b)
 {
     (void)y; (void)b;
     return v_sel(m_eq(a, zero()), zero(), v_mul(a, v_pow(x, v_sub(a, one()))));
+}
+/* t + x (1 - t^2) sigmoid(x) with t = tanh(softplus(x)) */
+static inline vf b_mish(vf x, vf y, vf a, vf b)
+{
+    (void)y;
+    vf t = v_tanh_(f_softplus(x, a, b));
+    return v_add(t, v_mul(v_mul(x, v_sub(one(), v_mul(t, t))), v_sigmoid(x)));
 }
 static inline vf b_add_scalar(vf x, vf y, vf a, vf b) { (void)x; (void)y; (void)a; (void)b; return one(); }
 static inline vf b_mul_scalar(vf x, vf y, vf a, vf b) { (void)x; (void)y; (void)b; return a; }

@@ -74,7 +74,10 @@
     X(ADD_SCALAR, add_scalar, 1, "s", "p0", "AddScalar", 0, AG_ON_ALL, 1,                          \
       "add_scalar(1.75)", 1.75f, 0, NORMAL, EW, "arith", x + p0)                                   \
     X(MUL_SCALAR, mul_scalar, 1, "s", "p0", "MulScalar", 0, AG_ON_ALL, 1,                          \
-      "mul_scalar(-2.5)", -2.5f, 0, NORMAL, EW, "arith", x * p0)
+      "mul_scalar(-2.5)", -2.5f, 0, NORMAL, EW, "arith", x * p0)                                   \
+    X(MISH, mish, 0, "", "", "Mish", 0, AG_ON_ALL, 1,                                              \
+      "mish", 0, 0, NORMAL, NOINF, "transc",                                                       \
+      x * tanh(x > 0 ? x + log1p(exp(-x)) : log1p(exp(x))))
 
 /* Which backends implement each op (the `on` column). */
 #define AG__UNARY_ON(E, name, np, pn, doc, mod, uy, on, ...) [AG_UNARY_##E] = (on),

@@ -36,6 +36,7 @@ F(clamp) { float t = x < p0 ? p0 : x; return t > p1 ? p1 : t; }
 F(pow) { return pow(x, p0); }
 F(add_scalar) { return x + p0; }
 F(mul_scalar) { return x * p0; }
+F(mish) { return x * tanh(f_softplus(x, p0, p1)); }
 
 /* Saturating functions use e = exp(-|x|) rather than y: once y rounds to 1,
  * 1 - y has no correct digits. */
@@ -64,6 +65,7 @@ D(clamp) { return x >= p0 && x <= p1 ? 1.0f : 0.0f; }
 D(pow) { return p0 == 0.0f ? 0.0f : p0 * pow(x, p0 - 1.0f); }
 D(add_scalar) { return 1.0f; }
 D(mul_scalar) { return p0; }
+D(mish) { float t = tanh(f_softplus(x, p0, p1)); return t + x * (1.0f - t * t) * ag_sigmoid(x); }
 
 #include "unary_dispatch.cl"
 
