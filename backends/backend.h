@@ -238,7 +238,8 @@ ag_status ag_set_error(ag_status s, const char *fmt, ...)
 #endif
     ;
 
-/* Writes a view's shape as "[2, 3]" for error messages. */
+/* Writes a shape as "[2, 3]" for error messages (backend_util.c). */
+void ag__shape_fmt(int ndim, const int64_t *shape, char *buf, size_t size);
 void ag_view_shape_str(const ag_view *v, char *buf, size_t size);
 
 /* Philox-4x32-10 block: the reference every backend's RNG must match. */
@@ -257,7 +258,7 @@ ag_status ag_ew_check(const char *backend, const char *op, int nops, const ag_vi
  * toward zero and saturated, NaN -> 0). */
 uint32_t ag_fill_bits(ag_dtype dtype, double value);
 
-/* Fault injection (ag_debug_fault): true when this event is the one armed to
+/* Fault injection (src/fault.c, ag_debug_fault): true when this event is the one armed to
  * fail; the caller then fails it with an error naming the point. */
 bool ag_fault_hit(ag_fault_point point);
 const char *ag_fault_name(ag_fault_point point);

@@ -3,8 +3,6 @@
 #include <math.h>
 #include <string.h>
 
-#include <pthread.h>
-#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -133,51 +131,16 @@ uint32_t ag_fill_bits(ag_dtype dtype, double value)
     return bits;
 }
 
-/* ---- fault injection --------------------------------------------------- */
-
-static _Atomic int64_t fault_events[AG_FAULT_COUNT], fault_at[AG_FAULT_COUNT];
-static pthread_once_t fault_env_once = PTHREAD_ONCE_INIT;
-
-const char *ag_fault_name(ag_fault_point point)
+void ag__shape_fmt(int ndim, const int64_t *shape, char *buf, size_t size)
 {
-    static const char *const names[AG_FAULT_COUNT] = {"alloc", "upload", "build", "launch", "write"};
-    return (unsigned)point < AG_FAULT_COUNT ? names[point] : "?";
+    size_t len = 0;
+    len += (size_t)snprintf(buf, size, "[");
+    for (int d = 0; d < ndim && len < size; d++)
+        len += (size_t)snprintf(buf + len, size - len, "%s%lld", d ? ", " : "", (long long)shape[d]);
+    if (len < size) snprintf(buf + len, size - len, "]");
 }
 
-static void fault_from_env(void)
+void ag_view_shape_str(const ag_view *v, char *buf, size_t size)
 {
-    const char *e = getenv("AG_FAULT");
-    if (!e || !*e) return;
-    for (int p = 0; p < AG_FAULT_COUNT; p++) {
-        size_t len = strlen(ag_fault_name((ag_fault_point)p));
-        if (strncmp(e, ag_fault_name((ag_fault_point)p), len) == 0 && e[len] == ':') {
-            long long n = atoll(e + len + 1);
-            if (n > 0) atomic_store(&fault_at[p], n);
-        }
-    }
-}
-
-ag_status ag_debug_fault(ag_fault_point point, int64_t n)
-{
-    pthread_once(&fault_env_once, fault_from_env);
-    if ((unsigned)point >= AG_FAULT_COUNT || n < 0)
-        return ag_set_error(AG_ERR_ARG, "ag_debug_fault: bad point %d or count %lld", (int)point, (long long)n);
-    atomic_store(&fault_events[point], 0);
-    atomic_store(&fault_at[point], n);
-    return AG_OK;
-}
-
-int64_t ag_debug_fault_events(ag_fault_point point)
-{
-    return (unsigned)point < AG_FAULT_COUNT ? atomic_load(&fault_events[point]) : -1;
-}
-
-bool ag_fault_hit(ag_fault_point point)
-{
-    pthread_once(&fault_env_once, fault_from_env);
-    int64_t k = atomic_fetch_add(&fault_events[point], 1) + 1;
-    int64_t at = atomic_load(&fault_at[point]);
-    if (at <= 0 || k != at) return false;
-    atomic_store(&fault_at[point], 0); /* once */
-    return true;
+    ag__shape_fmt(v->ndim, v->shape, buf, size);
 }

@@ -182,7 +182,6 @@ int ag__axis(const char *op, int axis, int ndim);
 #define AG_ANY ((ag_dtype)-1)
 bool ag__check(const char *op, const ag_tensor *t, ag_dtype dt);
 bool ag__same_device(const char *op, const ag_tensor *a, const ag_tensor *b);
-void ag__shape_fmt(int ndim, const int64_t *shape, char *buf, size_t size);
 
 /* The device a tensor lives on, and calls into its backend. */
 static inline ag_device *ag__dev(const ag_tensor *t) { return t->st->dev; }

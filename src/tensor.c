@@ -7,13 +7,6 @@
 
 #include "core.h"
 
-static const struct { const char *name; size_t size; } dtypes[] = {
-    [AG_F32] = {"f32", 4}, [AG_I32] = {"i32", 4}, [AG_F16] = {"f16", 2}, [AG_BF16] = {"bf16", 2},
-};
-
-size_t ag_dtype_size(ag_dtype dt) { return (unsigned)dt <= AG_BF16 ? dtypes[dt].size : 0; }
-const char *ag_dtype_name(ag_dtype dt) { return (unsigned)dt <= AG_BF16 ? dtypes[dt].name : "?"; }
-
 /* ---- storage --------------------------------------------------------- */
 
 static _Atomic int64_t live_buffers;
@@ -245,20 +238,6 @@ bool ag__same_shape(const ag_tensor *a, const ag_tensor *b)
     for (int d = 0; d < a->ndim; d++)
         if (a->shape[d] != b->shape[d]) return false;
     return true;
-}
-
-void ag__shape_fmt(int ndim, const int64_t *shape, char *buf, size_t size)
-{
-    size_t len = 0;
-    len += (size_t)snprintf(buf, size, "[");
-    for (int d = 0; d < ndim && len < size; d++)
-        len += (size_t)snprintf(buf + len, size - len, "%s%lld", d ? ", " : "", (long long)shape[d]);
-    if (len < size) snprintf(buf + len, size - len, "]");
-}
-
-void ag_view_shape_str(const ag_view *v, char *buf, size_t size)
-{
-    ag__shape_fmt(v->ndim, v->shape, buf, size);
 }
 
 const char *ag_shape_str(const ag_tensor *t, char *buf, size_t size)
