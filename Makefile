@@ -29,8 +29,8 @@ demo: deps
 	@$(MAKE) --no-print-directory build
 	./$(BUILD)/examples/linear_regression
 	./$(BUILD)/examples/neuron
-	./$(BUILD)/src/cli/anygrad devices
-	./$(BUILD)/src/cli/anygrad train --model mlp --epochs 2
+	./$(BUILD)/cli/anygrad devices
+	./$(BUILD)/cli/anygrad train --model mlp --epochs 2
 
 # AddressSanitizer + LeakSanitizer + UBSan build of the same sources
 build-sanitize:

@@ -14,6 +14,7 @@
 #define AG_BACKEND_H
 
 #include "anygrad.h"
+#include "base.h" /* errors, fault injection, Philox */
 
 typedef struct ag_buffer ag_buffer; /* defined by each backend */
 
@@ -231,21 +232,11 @@ typedef struct ag_backend_i {
     ag_status be##_optim_step(void *ctx, const ag_optim_args *o, const ag_view *param,             \
                               const ag_view *grad, const ag_view *s0, const ag_view *s1)
 
-/* Shared by the core and every backend: sets the thread's error, returns s. */
-ag_status ag_set_error(ag_status s, const char *fmt, ...)
-#if defined(__GNUC__)
-    __attribute__((format(printf, 2, 3)))
-#endif
-    ;
-
 /* Writes a shape as "[2, 3]" for error messages (backend_util.c). */
 void ag__shape_fmt(int ndim, const int64_t *shape, char *buf, size_t size);
 void ag_view_shape_str(const ag_view *v, char *buf, size_t size);
 
-/* Philox-4x32-10 block: the reference every backend's RNG must match. */
-void ag_philox4x32(const uint32_t key[2], const uint32_t ctr[4], uint32_t out[4]);
-
-/* backends/backend_util.c: checks every backend makes. A view that exists,
+/* backends/common/backend_util.c: checks every backend makes. A view that exists,
  * has a buffer and the wanted dtype: */
 ag_status ag_check_view(const char *backend, const char *op, const char *what, const ag_view *v,
                         ag_dtype dtype);
@@ -257,11 +248,6 @@ ag_status ag_ew_check(const char *backend, const char *op, int nops, const ag_vi
 /* The 4-byte pattern fill() writes for value in dtype (f32, or int32 truncated
  * toward zero and saturated, NaN -> 0). */
 uint32_t ag_fill_bits(ag_dtype dtype, double value);
-
-/* Fault injection (src/fault.c, ag_debug_fault): true when this event is the one armed to
- * fail; the caller then fails it with an error naming the point. */
-bool ag_fault_hit(ag_fault_point point);
-const char *ag_fault_name(ag_fault_point point);
 
 /* GPU kernels index with int32. A shape and per-operand strides in the layout
  * their kernels declare (plain 4-byte members, so OpenCL structs and std430

@@ -78,7 +78,7 @@ while [ $# -gt 0 ]; do
     [ $# -ge 2 ] || { echo "compare_torch.sh: $1 needs a value" >&2; exit 2; }
     shift 2
 done
-AG=$BUILD/src/cli/anygrad
+AG=$BUILD/cli/anygrad
 for f in "$AG"; do
     [ -x "$f" ] || { echo "compare_torch.sh: $f is not built (ninja -C $BUILD)" >&2; exit 1; }
 done

@@ -164,7 +164,7 @@ static bool run_isa(const isa_def *isa, const op_def *o, int64_t n, float *y, co
 
 /* ---- error measures --------------------------------------------------------------- */
 
-/* float32 spacing at |w|, never below the subnormal step (as tests/harness.c) */
+/* float32 spacing at |w|, never below the subnormal step (as conformance/harness.c) */
 static double ulp_at(double w)
 {
     double a = fabs(w);

@@ -16,7 +16,8 @@ PKG_LIBS := $(shell pkg-config --libs sleef zlib 2>/dev/null || echo -lsleef -lz
 SAN := -fsanitize=address,undefined -fno-sanitize-recover=all
 WARN := -Wall -Wextra -Werror -Wno-unknown-pragmas
 CFLAGS_FUZZ := -std=c11 -g -O1 -fno-omit-frame-pointer $(SAN) -fsanitize=fuzzer-no-link \
-	$(WARN) -I$(ROOT)/include -I$(ROOT)/backends -I$(ROOT)/src -I$(ROOT)/src/cli $(PKG_CFLAGS)
+	$(WARN) -I$(ROOT)/include -I$(ROOT)/src -I$(ROOT)/src/base -I$(ROOT)/src/core -I$(ROOT)/src/nn -I$(ROOT)/src/io \
+	-I$(ROOT)/backends -I$(ROOT)/backends/common -I$(ROOT)/cli $(PKG_CFLAGS)
 
 # Every core, shared-backend and CPU-backend source, as in meson.build, and the
 # tool's argument parser (fuzz_cli); ISA kernels need their -m flags.
@@ -27,8 +28,8 @@ OTHER_ISA := %_avx2.c %_avx512.c
 else
 OTHER_ISA := %_neon.c
 endif
-LIB_SRC := $(wildcard $(ROOT)/src/*.c) $(wildcard $(ROOT)/backends/*.c) \
-	$(filter-out $(OTHER_ISA),$(wildcard $(ROOT)/backends/cpu/*.c)) $(ROOT)/src/cli/args.c
+LIB_SRC := $(wildcard $(ROOT)/src/*/*.c) $(wildcard $(ROOT)/backends/common/*.c) \
+	$(filter-out $(OTHER_ISA),$(wildcard $(ROOT)/backends/cpu/*.c)) $(ROOT)/cli/args.c
 LIB_OBJ := $(patsubst $(ROOT)/%.c,$(FUZZ_BUILD)/obj/%.o,$(LIB_SRC))
 ISA_avx2 := -mavx2 -mfma
 ISA_avx512 := -mavx512f -mavx2 -mfma

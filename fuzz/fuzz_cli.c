@@ -1,4 +1,4 @@
-/* The command line of the anygrad tool: cli_parse (src/cli/args.h) on argv made
+/* The command line of the anygrad tool: cli_parse (cli/args.h) on argv made
  * from the input, then for `train` the resolution of defaults, with a resumed
  * checkpoint's settings when the input gives some.
  *

@@ -1,4 +1,4 @@
-/* The safetensors header parser (src/json.h). Besides not crashing, checks that
+/* The safetensors header parser (src/io/json.h). Besides not crashing, checks that
  * every parsed string survives ag_json_write_string and a second parse. */
 #include "fuzz_common.h"
 #include "json.h"

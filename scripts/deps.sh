@@ -22,7 +22,7 @@ packages=(
     pocl-opencl-icd  # OpenCL on the CPU: what CI tests the OpenCL backend on
     libclblast1      # CLBlast, the OpenCL backend's GEMM (dlopen; own kernel without it)
     libvulkan-dev    # Vulkan backend: headers to build (the loader opens at run time)
-    glslc            # compiles shaders/*.comp to SPIR-V at build time
+    glslc            # compiles backends/vulkan/shaders/*.comp to SPIR-V at build time
     libvulkan1       # the Vulkan loader, opened with dlopen
     mesa-vulkan-drivers     # lavapipe: Vulkan on the CPU, what CI tests the backend on
     vulkan-validationlayers # the Khronos validation layer for the validated test run

@@ -7,7 +7,7 @@
 set -u
 cd "$(dirname "$0")/.." || exit 1
 BUILD=${1:-${BUILD:-build}}
-AG=$BUILD/src/cli/anygrad
+AG=$BUILD/cli/anygrad
 if [ ! -x "$AG" ]; then
     echo "cli_args: $AG is not built"
     echo "cli_args: 0 passed, 1 failed"

@@ -8,7 +8,7 @@
 set -u
 cd "$(dirname "$0")/.." || exit 1
 BUILD=${1:-${BUILD:-build}}
-AG=$BUILD/src/cli/anygrad
+AG=$BUILD/cli/anygrad
 DATA=${AG_FASHION_DIR:-/usr/share/datasets/fashion-mnist}
 if [ ! -x "$AG" ]; then
     echo "cli_train: $AG is not built"

@@ -5,8 +5,8 @@
 # Usage: tests/cross_device.sh BUILD_DIR
 set -u
 BUILD=${1:-build}
-ndev=$("$BUILD/src/cli/anygrad" devices | grep -cE '^[ *] [0-9]+ ')
-out=$("$BUILD/src/cli/anygrad" check --quick 2>&1)
+ndev=$("$BUILD/cli/anygrad" devices | grep -cE '^[ *] [0-9]+ ')
+out=$("$BUILD/cli/anygrad" check --quick 2>&1)
 rc=$?
 echo "$out" | tail -n 8
 if [ "$rc" -ne 0 ]; then

@@ -9,7 +9,7 @@ BUILD=${1:-build}
 DATA=${AG_FASHION_DIR:-/usr/share/datasets/fashion-mnist}
 fail=0
 for dev in opencl vulkan; do
-    "$BUILD/src/cli/anygrad" devices 2>/dev/null | grep -qE "^[ *] [0-9]+ +$dev " || continue
+    "$BUILD/cli/anygrad" devices 2>/dev/null | grep -qE "^[ *] [0-9]+ +$dev " || continue
     for n in 1 2 3; do
         out=$(AG_DEVICE=$dev AG_FAULT=build:$n "$BUILD/examples/linear_regression" 2>&1)
         rc=$?
@@ -25,7 +25,7 @@ done
 
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
-train=("$BUILD/src/cli/anygrad" train --model mlp --limit 500 --data "$DATA" --log-every 0)
+train=("$BUILD/cli/anygrad" train --model mlp --limit 500 --data "$DATA" --log-every 0)
 if ! AG_DEVICE=cpu "${train[@]}" --epochs 1 --save "$tmp/a.st" >"$tmp/out" 2>&1; then
     echo "FAIL: training the first checkpoint:"
     tail -n 3 "$tmp/out"

@@ -14,7 +14,7 @@ check() { # description, command...
         fail=1
     fi
 }
-out=$("$BUILD/src/cli/anygrad" devices 2>&1)
+out=$("$BUILD/cli/anygrad" devices 2>&1)
 rc=$?
 echo "$out"
 check "devices exits 0" test "$rc" -eq 0

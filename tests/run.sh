@@ -19,9 +19,9 @@ backends=("cpu:cpu:$BUILD")
 # (the default run above uses the best one); `anygrad devices` refuses an ISA
 # the CPU lacks.
 for isa in scalar avx2 avx512 neon; do
-    best=$("$BUILD/src/cli/anygrad" devices 2>/dev/null | sed -n 's/.*(\([a-z0-9]*\))$/\1/p' | head -n 1)
+    best=$("$BUILD/cli/anygrad" devices 2>/dev/null | sed -n 's/.*(\([a-z0-9]*\))$/\1/p' | head -n 1)
     [ "$isa" = "$best" ] && continue
-    if AG_CPU_ISA=$isa "$BUILD/src/cli/anygrad" devices 2>/dev/null | grep -qE "^[ *] [0-9]+ +cpu "; then
+    if AG_CPU_ISA=$isa "$BUILD/cli/anygrad" devices 2>/dev/null | grep -qE "^[ *] [0-9]+ +cpu "; then
         backends+=("cpu-$isa:cpu:$BUILD:$isa")
     fi
 done

@@ -6,7 +6,7 @@ set -u
 BUILD=${1:-build}
 fail=0
 while read -r backend steps; do
-    "$BUILD/src/cli/anygrad" devices 2>/dev/null | grep -qE "^[ *] [0-9]+ +$backend " || continue
+    "$BUILD/cli/anygrad" devices 2>/dev/null | grep -qE "^[ *] [0-9]+ +$backend " || continue
     "$BUILD/bench/soak" --device "$backend" --steps "$steps" || fail=1
 done <<'LIST'
 cpu 3000

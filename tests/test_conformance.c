@@ -30,7 +30,7 @@ static void check_enum(ot_kind kind, int count, const char *what)
         seen[row->op]++;
     }
     for (int v = 0; v < count; v++)
-        ck_assert_msg(seen[v] == 1, "%s value %d has %d rows in the op table (tests/optable.c), want 1",
+        ck_assert_msg(seen[v] == 1, "%s value %d has %d rows in the op table (conformance/optable.c), want 1",
                       what, v, seen[v]);
     ck_assert_msg(nrows == count, "%d %s rows, %s has %d values", nrows, what, what, count);
 }
@@ -91,7 +91,7 @@ START_TEST(t_api_coverage)
     }
     fclose(f);
     ck_assert_msg(nfound > 50, "found only %d op declarations in %s", nfound, path);
-    ck_assert_msg(missing[0] == '\0', "ops of anygrad.h without a row in tests/optable.c:%s", missing);
+    ck_assert_msg(missing[0] == '\0', "ops of anygrad.h without a row in conformance/optable.c:%s", missing);
 }
 END_TEST
 

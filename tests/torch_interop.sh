@@ -10,7 +10,7 @@
 set -u
 cd "$(dirname "$0")/.." || exit 1
 BUILD=${1:-${BUILD:-build}}
-AG=$BUILD/src/cli/anygrad
+AG=$BUILD/cli/anygrad
 PY=${AG_TORCH_PYTHON:-/usr/bin/python3}
 DATA=${AG_FASHION_DIR:-/usr/share/datasets/fashion-mnist}
 if ! "$PY" -c 'import torch' >/dev/null 2>&1; then

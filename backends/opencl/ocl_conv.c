@@ -1,5 +1,5 @@
 /* 2-D convolution (NCHW, contiguous, no bias): kernels/conv.cl, launched as
- * backends/plan_conv.c plans them (conv_p there is ag_conv_dims). The tiled
+ * backends/common/plan_conv.c plans them (conv_p there is ag_conv_dims). The tiled
  * implicit-GEMM kernels run when the plan says the shape suits them and the
  * device runs 256-item work groups. Results are deterministic: no atomics,
  * and the backward-weight reduction is split by shape only. */

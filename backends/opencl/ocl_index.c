@@ -1,5 +1,5 @@
 /* gather and scatter_add along one axis (torch semantics) on views with any
- * strides: kernels/index.cl launched as backends/plan_index.c plans them
+ * strides: kernels/index.cl launched as backends/common/plan_index.c plans them
  * (checks, layouts and the choice between scan and sort are there). */
 #include "ocl.h"
 #include "plan.h"

@@ -1,5 +1,5 @@
 /* Layer and batch normalisation, forward and backward: kernels/norm.cl,
- * launched as backends/plan_norm.c lays them out (local-memory tree
+ * launched as backends/common/plan_norm.c lays them out (local-memory tree
  * reductions; layer norm's dgamma / dbeta in ln_param_grad, then
  * ln_param_final over the row chunks' partials). Semantics and checks follow
  * backends/cpu/cpu_norm.c. */

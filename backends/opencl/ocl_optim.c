@@ -1,5 +1,5 @@
 /* Fused optimizer step (SGD, RMSProp, Adam, AdamW): one element-wise kernel
- * (kernels/optim.cl) run as backends/plan_optim.c plans it, the update rules
+ * (kernels/optim.cl) run as backends/common/plan_optim.c plans it, the update rules
  * of backends/cpu/cpu_optim.c in the same operation order. */
 #include "ocl.h"
 #include "plan.h"

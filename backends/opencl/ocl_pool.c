@@ -1,5 +1,5 @@
 /* Max and average 2-D pooling (NCHW, contiguous): kernels/pool.cl, launched
- * as backends/plan_pool.c plans them (pool_p there is ag_pool_dims). */
+ * as backends/common/plan_pool.c plans them (pool_p there is ag_pool_dims). */
 #include "ocl.h"
 #include "plan.h"
 

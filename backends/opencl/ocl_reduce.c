@@ -1,7 +1,7 @@
 /* Reductions over strided f32 views: sum, mean, max, min (NaN wins) and
  * argmax/argmin (int32, first index on ties, NaN is the extreme), with the CPU
  * backend's rules (backends/cpu/cpu_reduce.c): kernels/reduce.cl, launched in
- * the passes backends/plan_reduce.c plans (a work group's ty items fold in a
+ * the passes backends/common/plan_reduce.c plans (a work group's ty items fold in a
  * local-memory tree). */
 #include "ocl.h"
 #include "plan.h"

@@ -2,7 +2,7 @@
  * [rows, cols] views (kernels/softmax.cl), with the CPU backend's rules
  * (backends/cpu/cpu_softmax.c): a NaN makes its row NaN, a label outside
  * [0, C) makes its loss and gradient row NaN. Checks and the rows' layout:
- * backends/plan_softmax.c. */
+ * backends/common/plan_softmax.c. */
 #include "ocl.h"
 #include "plan.h"
 

@@ -175,7 +175,7 @@ VkPipeline vk_pipeline_handle(const vk_pipeline *p);
 VkPipelineLayout vk_pipeline_layout(const vk_pipeline *p);
 VkDescriptorSetLayout vk_pipeline_set_layout(const vk_pipeline *p);
 
-/* ---- views as shaders take them (same layout as shaders/common.glsl) ------- */
+/* ---- views as shaders take them (same layout as backends/vulkan/shaders/common.glsl) ------- */
 
 typedef ag_shape32 vk_shape;
 typedef ag_strides32 vk_strides;

@@ -1,5 +1,5 @@
-/* 2-D convolution (NCHW, contiguous, no bias): shaders/conv*.comp, a port of
- * the OpenCL backend's design, dispatched as backends/plan_conv.c plans them.
+/* 2-D convolution (NCHW, contiguous, no bias): backends/vulkan/shaders/conv*.comp, a port of
+ * the OpenCL backend's design, dispatched as backends/common/plan_conv.c plans them.
  * The tiled implicit-GEMM shaders run when the plan says the shape suits them
  * and the device allows 256-invocation work groups with the tiles' shared
  * memory. Results are deterministic: no atomics, and the backward-weight
@@ -7,7 +7,7 @@
 #include "vk.h"
 #include "plan.h"
 
-/* Laid out as Params in shaders/conv.glsl (ConvDims first). */
+/* Laid out as Params in backends/vulkan/shaders/conv.glsl (ConvDims first). */
 typedef struct conv_params {
     ag_conv_dims d;
     int32_t tiles_m, tiles_n, chunk, groups;

@@ -1,7 +1,7 @@
 /* SGEMM on [B, M, K] x [B, K, N] views (2-D views are one batch), ported from
  * the OpenCL backend's own kernels (ocl_gemm.c, kernels/gemm.cl) minus CLBlast:
  *
- * - gemm_tiled / gemm_tiled4 (shaders/gemm_tiled.glsl): register-blocked
+ * - gemm_tiled / gemm_tiled4 (backends/vulkan/shaders/gemm_tiled.glsl): register-blocked
  *   tiles through shared memory, double-buffered, for everything not tiny.
  *   gemm_tiled4 reads and writes vec4s and is picked when M, N, K and every
  *   offset, leading dimension and batch stride are multiples of 4; gemm_tiled
@@ -65,7 +65,7 @@
 /* Groups per dispatch dimension: the minimum every Vulkan device allows. */
 #define GEMM_MAX_GROUPS 65535
 
-/* Laid out exactly as Params in shaders/gemm.glsl. */
+/* Laid out exactly as Params in backends/vulkan/shaders/gemm.glsl. */
 typedef struct gemm_params {
     ag_gemm_dims32 s;
     int32_t row0, col0, batch0;

@@ -1,5 +1,5 @@
 /* gather and scatter_add along one axis (torch semantics) on views with any
- * strides: shaders/index_*.comp dispatched as backends/plan_index.c plans them
+ * strides: backends/vulkan/shaders/index_*.comp dispatched as backends/common/plan_index.c plans them
  * (checks, layouts and the choice between scan and sort are there; the
  * shaders' Params blocks are laid out as the plan's structs). */
 #include "vk.h"
@@ -14,7 +14,7 @@ ag_status vk_gather(void *ctx, int axis, const ag_view *y, const ag_view *x, con
                    (size_t)p.sh.numel);
 }
 
-/* Laid out as Params in shaders/index_bitonic_*.comp. */
+/* Laid out as Params in backends/vulkan/shaders/index_bitonic_*.comp. */
 typedef struct bitonic_local_params {
     int32_t lp, k_only, groups;
 } bitonic_local_params;

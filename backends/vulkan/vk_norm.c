@@ -1,5 +1,5 @@
-/* Layer and batch normalisation, forward and backward (shaders/norm_*.comp),
- * dispatched as backends/plan_norm.c lays them out: shared-memory tree
+/* Layer and batch normalisation, forward and backward (backends/vulkan/shaders/norm_*.comp),
+ * dispatched as backends/common/plan_norm.c lays them out: shared-memory tree
  * reductions, layer norm's dgamma / dbeta by row chunks whose partials are
  * added in a fixed order. Semantics and checks follow backends/cpu/cpu_norm.c;
  * batch norm takes two shaders each way (per-channel sums, then an
@@ -15,7 +15,7 @@
 #include "vk.h"
 #include "plan.h"
 
-/* Laid out as Params in shaders/norm.glsl. */
+/* Laid out as Params in backends/vulkan/shaders/norm.glsl. */
 typedef struct norm_params {
     int32_t training, N, C, S, cpg, has, R, nchunk;
     float eps, momentum;

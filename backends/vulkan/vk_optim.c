@@ -1,6 +1,6 @@
 /* Fused optimizer step (SGD, RMSProp, Adam, AdamW): one element-wise shader
- * (shaders/optim_step.comp, whose Params are ag_optim_plan) run as
- * backends/plan_optim.c plans it, the update rules of backends/cpu/cpu_optim.c
+ * (backends/vulkan/shaders/optim_step.comp, whose Params are ag_optim_plan) run as
+ * backends/common/plan_optim.c plans it, the update rules of backends/cpu/cpu_optim.c
  * in the same operation order. */
 #include "vk.h"
 #include "plan.h"

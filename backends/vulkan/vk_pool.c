@@ -1,10 +1,10 @@
-/* Max and average 2-D pooling (NCHW, contiguous): shaders/pool_*.comp, a port
- * of the OpenCL backend's kernels, dispatched as backends/plan_pool.c plans
+/* Max and average 2-D pooling (NCHW, contiguous): backends/vulkan/shaders/pool_*.comp, a port
+ * of the OpenCL backend's kernels, dispatched as backends/common/plan_pool.c plans
  * them. The results match backends/cpu/cpu_pool.c bit for bit. */
 #include "vk.h"
 #include "plan.h"
 
-/* Laid out as Params in shaders/pool_*.comp. */
+/* Laid out as Params in backends/vulkan/shaders/pool_*.comp. */
 typedef struct pool_params {
     ag_pool_dims d;
     int32_t flag;                  /* forward: has indices; backward: max pooling */

@@ -1,4 +1,4 @@
-/* Random fill (uniform, normal) and dropout (shaders/rand_fill.comp,
+/* Random fill (uniform, normal) and dropout (backends/vulkan/shaders/rand_fill.comp,
  * rand_dropout.comp): Philox-4x32-10 with the mapping of backend.h, so every
  * element is a function of (seed, stream, index) alone; the uniform values and
  * the dropout masks equal the CPU backend's bit for bit, normal values agree
@@ -13,7 +13,7 @@ static ag_status check_f32_dense(const char *op, const char *what, const ag_view
     return ag_offset32("vulkan", op, v, off);
 }
 
-/* Laid out as Params in shaders/rand_fill.comp. */
+/* Laid out as Params in backends/vulkan/shaders/rand_fill.comp. */
 typedef struct rand_params {
     int32_t normal, n, yo;
     uint32_t k0, k1, s0, s1;
@@ -39,7 +39,7 @@ ag_status vk_rand(void *ctx, const ag_rand_args *r, const ag_view *y)
     return vk_run1(ctx, "rand_fill", &p, sizeof p, VK_BUFS(y->buf), blocks);
 }
 
-/* Laid out as Params in shaders/rand_dropout.comp. */
+/* Laid out as Params in backends/vulkan/shaders/rand_dropout.comp. */
 typedef struct dropout_params {
     int32_t n, yo, mo, xo, has_mask;
     uint32_t k0, k1, s0, s1;

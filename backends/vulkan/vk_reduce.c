@@ -1,7 +1,7 @@
 /* Reductions over strided f32 views: sum, mean, max, min (NaN wins) and
  * argmax/argmin (int32, first index on ties, NaN is the extreme), with the CPU
- * backend's rules (backends/cpu/cpu_reduce.c): shaders/reduce.glsl, dispatched
- * in the passes backends/plan_reduce.c plans (a work group's ty items fold in
+ * backend's rules (backends/cpu/cpu_reduce.c): backends/vulkan/shaders/reduce.glsl, dispatched
+ * in the passes backends/common/plan_reduce.c plans (a work group's ty items fold in
  * a shared-memory tree).
  *
  * Where the device has subgroup arithmetic (and AG_VULKAN_PORTABLE is not
@@ -32,7 +32,7 @@ static const char *const red_shaders_sg[AG_REDUCE_COUNT] = {
     [AG_REDUCE_ARGMAX] = "reduce_argmax_sg", [AG_REDUCE_ARGMIN] = "reduce_argmin_sg",
 };
 
-/* The parameter block of shaders/reduce.glsl. */
+/* The parameter block of backends/vulkan/shaders/reduce.glsl. */
 typedef struct red_params {
     int32_t is_final, divide, tx_n, ty_n, ty_fast, nout, nred, chunk, has_idx, ngroups;
     float count;

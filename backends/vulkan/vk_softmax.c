@@ -1,8 +1,8 @@
 /* Softmax, log-softmax and cross entropy over the last axis of contiguous
- * [rows, cols] views (shaders/softmax.glsl), with the CPU backend's rules
+ * [rows, cols] views (backends/vulkan/shaders/softmax.glsl), with the CPU backend's rules
  * (backends/cpu/cpu_softmax.c): a NaN makes its row NaN, a label outside
  * [0, C) makes its loss and gradient row NaN. Checks and the rows' layout:
- * backends/plan_softmax.c.
+ * backends/common/plan_softmax.c.
  *
  * Where the device has subgroup arithmetic (and AG_VULKAN_PORTABLE is not
  * set), the _sg shader variants fold rows with subgroup operations instead of

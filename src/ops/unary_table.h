@@ -1,8 +1,8 @@
 /* The unary op table: one row per ag_unary_op, the single source of
  *   - the public enum, wrappers and their declarations (include/anygrad.h's
  *     generated region, scripts/gen_ops.py),
- *   - the front end's names and wrappers (src/ops_elementwise.c), the nn
- *     activation modules (src/nn.c),
+ *   - the front end's names and wrappers (src/ops/ops_elementwise.c), the nn
+ *     activation modules (src/nn/nn.c),
  *   - each backend's dispatch: the CPU row and vector tables, the opcode
  *     numbers and dispatch switches of OpenCL C and GLSL (generated at build
  *     time by scripts/gen_ops.py), and which backends implement the op,
@@ -22,8 +22,8 @@
  *            message naming the backend, never runs wrong
  *   wrap     1: ag_<name>() is generated; 0: written in ops_elementwise.c
  *   test     the conformance row: name, parameters, input domain (OT_D_<dist>),
- *            edge values (E_<edges> in tests/optable.c), tolerance class
- *   ref      the fp64 reference, an expression of double x, p0, p1 (tests/ref.c)
+ *            edge values (E_<edges> in conformance/optable.c), tolerance class
+ *   ref      the fp64 reference, an expression of double x, p0, p1 (conformance/ref.c)
  * Rows keep their order: the enum values are ABI. */
 #ifndef AG_UNARY_TABLE_H
 #define AG_UNARY_TABLE_H

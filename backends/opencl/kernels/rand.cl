@@ -1,5 +1,5 @@
 /* Counter-based random numbers: Philox-4x32-10 with the mapping of backend.h,
- * bit-compatible with src/philox.c. Contraction is off so that a + span * u
+ * bit-compatible with src/base/philox.c. Contraction is off so that a + span * u
  * rounds as the CPU's does (the uniform values are identical). */
 #pragma OPENCL FP_CONTRACT OFF
 

@@ -11,7 +11,7 @@
 // runs every reduction, over nothing when it has no channel or no work).
 //
 // The _sg variants (AG_SUBGROUP) sum with subgroup operations
-// (shaders/subgroup.glsl) when a group has one channel (cpg = 1) and full
+// (backends/vulkan/shaders/subgroup.glsl) when a group has one channel (cpg = 1) and full
 // subgroups; lanes are then numbered by subgroups (norm_lid).
 
 #define HAS_GAMMA 1

@@ -1,4 +1,4 @@
-/* Access to an optimizer's internals for checkpoints (src/optim.c). Indices
+/* Access to an optimizer's internals for checkpoints (src/nn/optim.c). Indices
  * must be in range: the callers check them against ag__optim_num_params. */
 #ifndef AG_OPTIM_STATE_H
 #define AG_OPTIM_STATE_H

@@ -2,7 +2,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 
-#include "core.h"
+#include "base.h"
 
 static _Thread_local char err_msg[512];
 static _Thread_local ag_status err_status;

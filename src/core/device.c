@@ -2,7 +2,7 @@
  * and every Vulkan device; a GPU stack that fails to load or initialise is
  * recorded as unavailable and skipped, never fatal. Devices keep their probe
  * order (indices are stable); the default is chosen by kind, then by
- * calibrated speed (src/calibrate.c) when devices of the best kind tie. */
+ * calibrated speed (src/ops/calibrate.c) when devices of the best kind tie. */
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>

@@ -1,6 +1,6 @@
 /* Philox-4x32-10 (Salmon et al., "Parallel random numbers: as easy as 1, 2, 3").
  * The single reference block function: every backend's RNG must reproduce it. */
-#include "backend.h"
+#include "base.h"
 
 #define PHILOX_M0 0xD2511F53u
 #define PHILOX_M1 0xCD9E8D57u

@@ -11,9 +11,9 @@
 // dimension.
 //
 // The _sg variants (AG_SUBGROUP) fold a row with subgroup operations
-// (shaders/subgroup.glsl) when its tpr items fill whole subgroups, else with
+// (backends/vulkan/shaders/subgroup.glsl) when its tpr items fill whole subgroups, else with
 // the trees. The row max is the element the tree would pick (keyed by the
-// bit-reversed item number, see shaders/reduce.glsl), so that -0 / +0 and NaN
+// bit-reversed item number, see backends/vulkan/shaders/reduce.glsl), so that -0 / +0 and NaN
 // payloads come out as on the portable path.
 #include "common.glsl"
 

@@ -1,5 +1,5 @@
 // Counter-based random numbers: Philox-4x32-10 with the mapping of
-// backends/backend.h, bit-compatible with src/philox.c, and the float maps
+// backends/backend.h, bit-compatible with src/base/philox.c, and the float maps
 // the CPU backend applies to its words.
 
 #define PHILOX_M0 0xD2511F53u

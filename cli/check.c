@@ -1,4 +1,4 @@
-/* anygrad check: the conformance matrix (tests/matrix.c) on this machine's devices. */
+/* anygrad check: the conformance matrix (conformance/matrix.c) on this machine's devices. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>

@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "backend.h"
+#include "base.h"
 
 static _Atomic int64_t fault_events[AG_FAULT_COUNT], fault_at[AG_FAULT_COUNT];
 static pthread_once_t fault_env_once = PTHREAD_ONCE_INIT;

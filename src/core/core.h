@@ -15,11 +15,11 @@ struct ag_device {
     char name[96];
 };
 
-/* src/calibrate.c: the cached calibration of a device (0, 0 when none). */
+/* src/ops/calibrate.c: the cached calibration of a device (0, 0 when none). */
 void ag__calibration_get(const ag_device *dev, double *gflops, double *gbps);
 /* The kind the probe classified dev as (no default choice involved). */
 ag_device_kind ag__device_kind(const ag_device *dev);
-/* A tensor on the CPU device from host data (src/tensor.c). */
+/* A tensor on the CPU device from host data (src/core/tensor.c). */
 ag_tensor *ag__from_host_on_cpu(const void *data, ag_dtype dtype, int ndim, const int64_t *shape);
 /* The calling thread's default set by ag_set_default_device, or NULL. */
 ag_device *ag__thread_default(void);
@@ -38,7 +38,7 @@ typedef struct ag_storage {
 struct ag_node;
 
 /* Tensor structs live in slots of a slab that never goes back to malloc
- * (src/tensor.c), so a stale handle still points at readable memory whose
+ * (src/core/tensor.c), so a stale handle still points at readable memory whose
  * state word says it was released. */
 #define AG_TENSOR_LIVE 0x4c495645u /* "LIVE" */
 #define AG_TENSOR_DEAD 0x44454144u /* "DEAD": released, or never handed out */

@@ -19,7 +19,7 @@
 // in the y dimension: ngroups is the real count.
 //
 // The _sg variants (AG_SUBGROUP) fold the ty_n partial results of an output
-// with subgroup operations (shaders/subgroup.glsl) when the ty_n items of each
+// with subgroup operations (backends/vulkan/shaders/subgroup.glsl) when the ty_n items of each
 // output fill whole subgroups (ty_fast, ty_n a multiple of the subgroup size),
 // else with the tree. Max and min pick the same element the tree would: the
 // tree keeps the lower item on ties and the higher one among NaNs at every

@@ -1,5 +1,5 @@
 /* Argument checks and launch plans that do not depend on the backend
- * (backends/plan_*.c). Errors read "<backend> <op>: ...", backend being the
+ * (backends/common/plan_*.c). Errors read "<backend> <op>: ...", backend being the
  * name the caller passes ("opencl", "vulkan").
  *
  * A plan is plain data: the parameter blocks both GPU backends hand their
@@ -112,7 +112,7 @@ ag_status ag_pool2d_backward_plan(const char *backend, ag_pool_op op, const ag_p
 
 /* ---- 2-D convolution (plan_conv.c) ------------------------------------------ */
 
-/* The kernels' geometry (kernels/conv.cl, shaders/conv.glsl): tiled
+/* The kernels' geometry (kernels/conv.cl, backends/vulkan/shaders/conv.glsl): tiled
  * implicit-GEMM kernels with AG_CONV_TILE x AG_CONV_TILE output tiles,
  * AG_CONV_TILE_WG work-items a group and AG_CONV_TILE_K reduction steps a
  * slice; direct kernels with AG_CONV_CB channels a work-item. */
@@ -176,7 +176,7 @@ typedef struct ag_gemm_desc {
 } ag_gemm_desc;
 
 /* Laid out as the head of the GEMM kernels' parameters (ag_gemm in
- * kernels/gemm.cl, Params in shaders/gemm.glsl). */
+ * kernels/gemm.cl, Params in backends/vulkan/shaders/gemm.glsl). */
 typedef struct ag_gemm_dims32 {
     int32_t m, n, k;
     int32_t a_off, a_rs, a_cs, a_bs;
@@ -210,7 +210,7 @@ typedef struct ag_optim_hp {
     int32_t first, nesterov, has_s0, has_s1;
 } ag_optim_hp;
 
-/* Laid out as Params in shaders/optim_step.comp: the OpenCL kernel's
+/* Laid out as Params in backends/vulkan/shaders/optim_step.comp: the OpenCL kernel's
  * arguments in order. */
 typedef struct ag_optim_plan {
     int32_t kind, n;          /* AG_OPTIM_KERNEL_*, elements */
@@ -277,7 +277,7 @@ ag_status ag_reduce_run(const char *backend, const ag_reduce_device *dev, ag_red
 /* ---- layer and batch norm (plan_norm.c) ------------------------------------- */
 
 /* The optional views a norm kernel uses: bits of its parameters' has member
- * (kernels/norm.cl and shaders/norm.glsl define the same). */
+ * (kernels/norm.cl and backends/vulkan/shaders/norm.glsl define the same). */
 enum {
     AG_NORM_HAS_GAMMA = 1, AG_NORM_HAS_BETA = 2, AG_NORM_HAS_MEAN = 4, AG_NORM_HAS_RSTD = 8,
     AG_NORM_HAS_RMEAN = 16, AG_NORM_HAS_RVAR = 32, AG_NORM_HAS_DX = 64,
@@ -285,7 +285,7 @@ enum {
 };
 
 /* The views' element offsets (0 for an absent one), laid out as norm_offs in
- * kernels/norm.cl and the tail of Params in shaders/norm.glsl. */
+ * kernels/norm.cl and the tail of Params in backends/vulkan/shaders/norm.glsl. */
 typedef struct ag_norm_offs {
     int32_t x, y, dy, dx, mean, rstd, gamma, beta, rmean, rvar, dgamma, dbeta;
 } ag_norm_offs;
