@@ -51,10 +51,30 @@ static void add_unavailable(const char *backend)
     nunavailable++;
 }
 
-#if defined(AG_HAVE_OPENCL) || defined(AG_HAVE_VULKAN) /* a CPU-only build has no use for it */
-typedef int (*multi_create)(const ag_backend_i **iface, void **ctxs, int max);
+/* Every backend makes all its devices at once and returns how many (<= max). */
+typedef int (*backend_create_fn)(const ag_backend_i **iface, void **ctxs, int max);
 
-static void probe_backend(const char *name, multi_create create)
+static int cpu_backends_create(const ag_backend_i **iface, void **ctxs, int max)
+{
+    return max > 0 && ag_cpu_backend_create(iface, &ctxs[0]) == AG_OK;
+}
+
+/* The backends, in probe order; GPU ones only where the build has them. */
+static const struct {
+    const char *name;
+    backend_create_fn create;
+    bool resettable; /* ag_debug_device_reset may remake its devices */
+} registry[] = {
+    {"cpu", cpu_backends_create, false},
+#ifdef AG_HAVE_OPENCL
+    {"opencl", ag_opencl_backends_create, true},
+#endif
+#ifdef AG_HAVE_VULKAN
+    {"vulkan", ag_vulkan_backends_create, true},
+#endif
+};
+
+static void probe_backend(const char *name, backend_create_fn create)
 {
     const ag_backend_i *iface = NULL;
     void *ctxs[MAX_DEVICES];
@@ -63,7 +83,6 @@ static void probe_backend(const char *name, multi_create create)
     if (n <= 0) add_unavailable(name);
     for (int i = 0; i < n; i++) add_device(iface, ctxs[i]);
 }
-#endif
 
 /* One physical GPU seen through two APIs: equal UUIDs when both report one,
  * else equal PCI vendor id and name. */
@@ -84,17 +103,8 @@ static bool same_gpu(int a, int b)
 
 static void probe(void)
 {
-    const ag_backend_i *iface;
-    void *ctx;
-    ag_clear_error();
-    if (ag_cpu_backend_create(&iface, &ctx) == AG_OK) add_device(iface, ctx);
-    else add_unavailable("cpu");
-#ifdef AG_HAVE_OPENCL
-    probe_backend("opencl", ag_opencl_backends_create);
-#endif
-#ifdef AG_HAVE_VULKAN
-    probe_backend("vulkan", ag_vulkan_backends_create);
-#endif
+    for (size_t b = 0; b < sizeof registry / sizeof registry[0]; b++)
+        probe_backend(registry[b].name, registry[b].create);
     for (int i = 0; i < ndevices; i++)
         for (int j = 0; j < i; j++)
             if (same_as[j] < 0 && same_gpu(i, j)) {
@@ -333,13 +343,9 @@ ag_status ag_debug_device_reset(ag_device *dev)
     if (busy)
         return ag_set_error(AG_ERR_ARG, "ag_debug_device_reset: %lld device buffers are alive",
                             (long long)busy);
-    int (*create)(const ag_backend_i **, void **, int) = NULL;
-#ifdef AG_HAVE_OPENCL
-    if (!strcmp(dev->i->name, "opencl")) create = ag_opencl_backends_create;
-#endif
-#ifdef AG_HAVE_VULKAN
-    if (!strcmp(dev->i->name, "vulkan")) create = ag_vulkan_backends_create;
-#endif
+    backend_create_fn create = NULL;
+    for (size_t b = 0; b < sizeof registry / sizeof registry[0]; b++)
+        if (registry[b].resettable && !strcmp(dev->i->name, registry[b].name)) create = registry[b].create;
     if (!create)
         return ag_set_error(AG_ERR_UNSUPPORTED, "ag_debug_device_reset: %s devices cannot be reset",
                             dev->i->name);
