@@ -261,10 +261,15 @@ typedef struct ag_strides32 {
     int32_t off;
     int32_t s[AG_MAX_DIMS];
 } ag_strides32;
-int64_t ag_view_numel(const ag_view *v);
+static inline int64_t ag_view_numel(const ag_view *v)
+{
+    int64_t n = 1;
+    for (int d = 0; d < v->ndim; d++) n *= v->shape[d];
+    return n;
+}
 /* Dense row-major (size-1 axes may carry any stride): what "contiguous" means
  * in the contract. */
-bool ag_view_contiguous(const ag_view *v);
+bool ag_view_is_contiguous(const ag_view *v);
 /* nops views of v[0]'s shape; AG_ERR_UNSUPPORTED when an index needs 2^31 or more. */
 ag_status ag_layout32(const char *backend, const char *op, int nops, const ag_view *const *v,
                       ag_shape32 *shape, ag_strides32 *st);

@@ -104,7 +104,7 @@ static void time_layer(const layer *l, int64_t batch, int reps, double *fwd, dou
         if (!g) {
             int64_t gs[AG_MAX_DIMS];
             int gn = ag_shape(y, gs);
-            g = ag_keep(ag_randn(gn, gs, 0.0f, 1.0f));
+            g = ag_retain(ag_randn(gn, gs, 0.0f, 1.0f));
         }
         if (!y || ag_backward(y, g) != AG_OK) die(l->name);
         ag_tensor *gr = ag_grad(w ? w : x);

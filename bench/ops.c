@@ -108,7 +108,7 @@ static bool c_unary_bw(bench_ctx *c, int arg)
     if (!dx) return false;
     ag_view vdx = ag__view(dx), vdy = ag__view(c->b), vx = ag__view(c->a), vy = ag__view(c->b);
     const float p[2] = {un_p0[arg], 0.0f};
-    ag_status s = AG_BK(c->dev, unary_backward, (ag_unary_op)arg, p, &vdx, &vdy, &vx, &vy);
+    ag_status s = AG_LAUNCH(c->dev, unary_backward, (ag_unary_op)arg, p, &vdx, &vdy, &vx, &vy);
     ag_release(dx);
     return s == AG_OK;
 }
@@ -123,7 +123,7 @@ static bool sm_bw(bench_ctx *c, int arg, bool log_)
     if (!dx) return false;
     /* dy: the inputs, another [rows, cols] tensor of the same size */
     ag_view vdx = ag__view(dx), vdy = ag__view(c->m[arg]), vy = ag__view(y);
-    ag_status s = AG_BK(c->dev, softmax_backward, log_, &vdx, &vdy, &vy);
+    ag_status s = AG_LAUNCH(c->dev, softmax_backward, log_, &vdx, &vdy, &vy);
     ag_release(dx);
     return s == AG_OK;
 }

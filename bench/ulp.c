@@ -150,9 +150,9 @@ static bool run_isa(const isa_def *isa, const op_def *o, int64_t n, float *y, co
         ag_status s;
         if (o->backward) {
             ag_view v1 = ag__view(t1);
-            s = AG_BK(cpu_dev, unary_backward, o->op, p, &vy, &v1, &vx, NULL);
+            s = AG_LAUNCH(cpu_dev, unary_backward, o->op, p, &vy, &v1, &vx, NULL);
         } else {
-            s = AG_BK(cpu_dev, unary, o->op, p, &vy, &vx);
+            s = AG_LAUNCH(cpu_dev, unary, o->op, p, &vy, &vx);
         }
         ok = s == AG_OK && ag_to_host(ty, y, (size_t)n * sizeof *y) == AG_OK;
     }

@@ -83,8 +83,8 @@ static bool load_split(const char *dir, const char *split, int64_t limit, const 
     }
     if (limit > 0 && limit < n) n = limit;
     int64_t shape[4] = {n, ms->sample[0], ms->sample[1], ms->sample[2]};
-    *x = ag_keep(ag_reshape(ag_slice(img, 0, 0, n, 1), ms->sndim + 1, shape));
-    *y = ag_keep(ag_contiguous(ag_slice(lab, 0, 0, n, 1)));
+    *x = ag_retain(ag_reshape(ag_slice(img, 0, 0, n, 1), ms->sndim + 1, shape));
+    *y = ag_retain(ag_contiguous(ag_slice(lab, 0, 0, n, 1)));
     ag_scope_end();
     if (*x && *y) return true;
     fprintf(stderr, "loading %s data: %s\n", split, ag_last_error());

@@ -873,7 +873,7 @@ const char *const ot_not_ops[] = {
     "ag_to_device", "transfer between devices (needs two devices)",
     "ag_rand", "random: Philox known answers in test_rng.c",
     "ag_randn", "random: Philox known answers in test_rng.c",
-    "ag_retain", "lifetime", "ag_scope_return", "lifetime", "ag_keep", "lifetime",
+    "ag_retain", "lifetime", "ag_scope_return", "lifetime",
     "ag_grad", "autograd accessor",
     "ag_unary", "generic entry of the unary rows' kernels; test_elementwise.c checks both routes agree",
     "ag_binary", "generic entry of the binary rows' kernels; test_elementwise.c checks both routes agree",

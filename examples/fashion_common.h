@@ -119,8 +119,8 @@ static bool fashion_load(const fashion_opts *o, const char *split, int64_t limit
     if (limit > 0 && limit < n) n = limit;
     int64_t shape[AG_MAX_DIMS] = {n};
     for (int d = 0; d < sndim; d++) shape[d + 1] = sample_shape[d];
-    *x = ag_keep(ag_reshape(ag_slice(img, 0, 0, n, 1), sndim + 1, shape));
-    *y = ag_keep(ag_contiguous(ag_slice(lab, 0, 0, n, 1)));
+    *x = ag_retain(ag_reshape(ag_slice(img, 0, 0, n, 1), sndim + 1, shape));
+    *y = ag_retain(ag_contiguous(ag_slice(lab, 0, 0, n, 1)));
     ag_scope_end();
     if (!*x || !*y) {
         fprintf(stderr, "%s: loading Fashion-MNIST (%s): %s\n", o->prog, split, ag_last_error());

@@ -158,6 +158,8 @@ ag_tensor *ag_randn(int ndim, const int64_t *shape, float mean, float std);
 
 /* ---- lifetime ----------------------------------------------------------- */
 
+/* One more reference to t: the caller's to release, and it outlives the current
+ * scope (how a function hands a tensor out of its own scope). */
 ag_tensor *ag_retain(ag_tensor *t);
 void ag_release(ag_tensor *t);          /* NULL is fine; one release too many: AG_ERR_STATE */
 void ag_scope_begin(void);
@@ -167,8 +169,6 @@ void ag_scope_end(void);
 ag_tensor *ag_scope_return(ag_tensor *t);
 /* How many scopes are open on this thread (for checking that they balance). */
 int ag_scope_depth(void);
-/* Gives the caller a reference to t that outlives the current scope. */
-ag_tensor *ag_keep(ag_tensor *t);
 
 /* ---- inspection and host data ------------------------------------------- */
 

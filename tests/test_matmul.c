@@ -263,7 +263,7 @@ static void gemm_call(const gemm_run *r, const float *ha, const float *hb, const
     ag_view va = gemm_view(ta, c->batch, ar * ld_of(ac), c->m, c->k, r->ta, ld_of(ac));
     ag_view vb = gemm_view(tb, c->batch, 0, c->k, c->n, r->tb, ld_of(bc));
     ag_view vc = ag__view(tc);
-    ag_status st = AG_BK(dev, gemm, r->alpha, r->beta, &vc, &va, &vb);
+    ag_status st = AG_LAUNCH(dev, gemm, r->alpha, r->beta, &vc, &va, &vb);
     H_REQUIRE(st == AG_OK, "gemm: %s", ag_last_error());
     H_REQUIRE(ag_to_host(tc, got, (size_t)(c->batch * c->m * c->n) * sizeof *got) == AG_OK,
               "gemm result: %s", ag_last_error());

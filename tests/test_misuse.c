@@ -128,7 +128,7 @@ typedef enum { K_PTR, K_ST, K_TRUE, K_VOID } row_kind;
     X(to_device, K_PTR, A_, S_, ag_to_device(B, f->dev))                                      \
     X(to_dtype, K_PTR, A_, S_, ag_to_dtype(B, AG_I32))                                        \
     X(retain, K_PTR, O_, S_, ag_retain(B))                                                    \
-    X(keep, K_PTR, O_, S_, ag_keep(B))                                                        \
+    X(keep, K_PTR, O_, S_, ag_retain(B))                                                        \
     X(release, K_VOID, O_, S_, (ag_release(B), 0))                                            \
     X(scope_return, K_PTR, O_, S_, (ag_scope_begin(), ag_scope_return(B)))                    \
     X(ndim, K_TRUE, A_, S_, ag_ndim(B) == -1)                                                 \

@@ -822,8 +822,8 @@ START_TEST(test_fashion_mnist_short_run)
     ag_loader_config cfg = {.batch_size = 64, .shuffle = true, .seed = 1};
     ag_loader *l = NN(ag_loader_new(x, y, &cfg));
     ck_assert_str_eq(ag_device_backend(ag_device_of(xtr)), "cpu"); /* data files load to the CPU */
-    xt = ag_keep(NN(ag_to_device(xt, ag_device_default())));
-    yt = ag_keep(NN(ag_to_device(yt, ag_device_default())));
+    xt = ag_retain(NN(ag_to_device(xt, ag_device_default())));
+    yt = ag_retain(NN(ag_to_device(yt, ag_device_default())));
     ag_scope_end();
 
     ag_manual_seed(1);

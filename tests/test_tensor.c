@@ -664,7 +664,7 @@ START_TEST(test_keep)
 {
     ag_scope_begin();
     ag_tensor *a = ag_full(1, (const int64_t[]){2}, 1.5f);
-    ag_tensor *k = ag_keep(ag_mul_scalar(a, 2.0f));
+    ag_tensor *k = ag_retain(ag_mul_scalar(a, 2.0f));
     ck_assert_ptr_nonnull(k);
     ag_scope_end();
     const float w[2] = {3, 3};
@@ -674,9 +674,9 @@ START_TEST(test_keep)
     /* Kept from an inner scope, it outlives both scopes. */
     ag_scope_begin();
     ag_scope_begin();
-    ag_tensor *k2 = ag_keep(ag_arange(4));
+    ag_tensor *k2 = ag_retain(ag_arange(4));
     ag_scope_end();
-    ag_tensor *k3 = ag_keep(ag_add_scalar(k2, 1.0f));
+    ag_tensor *k3 = ag_retain(ag_add_scalar(k2, 1.0f));
     ag_scope_end();
     const float w2[4] = {0, 1, 2, 3}, w3[4] = {1, 2, 3, 4};
     expect_f32(k2, w2, 4);
@@ -686,7 +686,7 @@ START_TEST(test_keep)
 
     /* Keeping a tensor the caller already owns adds a reference. */
     ag_tensor *own = ag_ones(1, (const int64_t[]){1});
-    ag_tensor *own2 = ag_keep(own);
+    ag_tensor *own2 = ag_retain(own);
     ck_assert_ptr_eq(own, own2);
     ag_release(own);
     float v = 0;

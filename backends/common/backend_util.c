@@ -44,14 +44,7 @@ ag_status ag_ew_check(const char *backend, const char *op, int nops, const ag_vi
     return AG_OK;
 }
 
-int64_t ag_view_numel(const ag_view *v)
-{
-    int64_t n = 1;
-    for (int d = 0; d < v->ndim; d++) n *= v->shape[d];
-    return n;
-}
-
-bool ag_view_contiguous(const ag_view *v)
+bool ag_view_is_contiguous(const ag_view *v)
 {
     int64_t want = 1;
     for (int d = v->ndim - 1; d >= 0; d--) {

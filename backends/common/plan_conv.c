@@ -64,7 +64,7 @@ static ag_status conv_setup(const char *backend, const char *op, const ag_conv2d
         return shape_error(backend, op, why, x, w, y);
     }
     for (int k = 0; k < 3; k++) {
-        if (!ag_view_contiguous(v[k]))
+        if (!ag_view_is_contiguous(v[k]))
             return ag_set_error(AG_ERR_ARG, "%s %s: %s is not contiguous", backend, op, names[k]);
         if ((s = ag_offset32(backend, op, v[k], &off[k])) != AG_OK) return s;
     }

@@ -22,7 +22,7 @@ static ag_status check_view(const char *backend, const char *op, const char *wha
     if (ag_view_numel(v) != n)
         return ag_set_error(AG_ERR_SHAPE, "%s %s: %s has %lld elements, expected %lld", backend,
                             op, what, (long long)ag_view_numel(v), (long long)n);
-    if (!ag_view_contiguous(v))
+    if (!ag_view_is_contiguous(v))
         return ag_set_error(AG_ERR_ARG, "%s %s: %s must be contiguous", backend, op, what);
     return ag_offset32(backend, op, v, off);
 }

@@ -21,7 +21,7 @@ static ag_status check(const char *backend, const char *what, const ag_view *v, 
     if (ag_view_numel(v) != n)
         return ag_set_error(AG_ERR_SHAPE, "%s optim_step: %s has %lld elements, param has %lld",
                             backend, what, (long long)ag_view_numel(v), (long long)n);
-    if (!ag_view_contiguous(v))
+    if (!ag_view_is_contiguous(v))
         return ag_set_error(AG_ERR_ARG, "%s optim_step: %s must be contiguous", backend, what);
     return ag_offset32(backend, "optim_step", v, off);
 }

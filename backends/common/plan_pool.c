@@ -61,7 +61,7 @@ static ag_status pool_setup(const char *backend, const char *op, ag_pool_op kind
     for (int k = 0; k < 3; k++) {
         pl->off[k] = 0;
         if (!v[k]) continue;
-        if (!ag_view_contiguous(v[k]))
+        if (!ag_view_is_contiguous(v[k]))
             return ag_set_error(AG_ERR_ARG, "%s %s: %s is not contiguous", backend, op,
                                 names[k]);
         if ((s = ag_offset32(backend, op, v[k], &pl->off[k])) != AG_OK) return s;

@@ -14,7 +14,7 @@ static int64_t pow2_ceil(int64_t n)
 /* Dense row-major, size-1 axes aside; an empty view has no layout to check. */
 static bool is_contiguous(const ag_view *v)
 {
-    return ag_view_numel(v) == 0 || ag_view_contiguous(v);
+    return ag_view_numel(v) == 0 || ag_view_is_contiguous(v);
 }
 
 static ag_status check_dense(const char *backend, const char *op, const char *what,

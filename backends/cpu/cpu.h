@@ -42,12 +42,6 @@ struct ag_buffer {
 
 static inline float *cpu_f32(const ag_view *v) { return (float *)v->buf->data + v->offset; }
 static inline int32_t *cpu_i32(const ag_view *v) { return (int32_t *)v->buf->data + v->offset; }
-static inline int64_t cpu_numel(const ag_view *v)
-{
-    int64_t n = 1;
-    for (int d = 0; d < v->ndim; d++) n *= v->shape[d];
-    return n;
-}
 
 /* Applies fn to matching runs of dst and src (same element count), walking the
  * views in a cache-friendly tiled order; the copy kernel shares it. */

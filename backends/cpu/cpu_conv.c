@@ -897,7 +897,7 @@ ag_status cpu_conv2d(void *ctx, const ag_conv2d_params *p, const ag_view *y, con
     conv_dims d;
     ag_status s = conv_setup("conv2d", p, x, w, y, &d);
     if (s) return s;
-    if (cpu_numel(y) == 0) return AG_OK;
+    if (ag_view_numel(y) == 0) return AG_OK;
     const float *wd = cpu_f32(w);
     ukernel u = conv_ukernel();
     /* A = W_g [ocg, kk], row-major */
@@ -915,7 +915,7 @@ ag_status cpu_conv2d_backward_input(void *ctx, const ag_conv2d_params *p, const 
     conv_dims d;
     ag_status s = conv_setup("conv2d_backward_input", p, dx, w, dy, &d);
     if (s) return s;
-    if (cpu_numel(dx) == 0) return AG_OK;
+    if (ag_view_numel(dx) == 0) return AG_OK;
     const float *wd = cpu_f32(w);
     ukernel u = conv_ukernel();
     /* A = W_g^T [kk, ocg]: A(i, p) = W_g[p * kk + i] */
@@ -1110,7 +1110,7 @@ ag_status cpu_conv2d_backward_weight(void *ctx, const ag_conv2d_params *p, const
     conv_dims d;
     ag_status s = conv_setup("conv2d_backward_weight", p, x, dw, dy, &d);
     if (s) return s;
-    int64_t wn = cpu_numel(dw);
+    int64_t wn = ag_view_numel(dw);
     float *dwd = cpu_f32(dw);
     if (wn == 0) return AG_OK;
     if (d.n == 0 || d.ohw == 0) {

@@ -176,7 +176,7 @@ static void ew_run(const ew_iter *it, ew_body body, const void *arg)
 
 /* ---- same-shape copy, for cpu_memory.c ------------------------------------- */
 
-/* Declared again in cpu_memory.c: they share this iterator. (Belongs in cpu.h.) */
+/* cpu_memory.c's copies and casts share this iterator (cpu_ew_map2, in cpu.h). */
 
 typedef struct map2_arg {
     cpu_map2_fn fn;
@@ -510,7 +510,7 @@ ag_status cpu_unary(void *ctx, ag_unary_op op, const float p[2], const ag_view *
     const ag_view *v[2] = {y, x};
     ag_status s = ew_check("unary", 2, v, -1);
     if (s != AG_OK) return s;
-    if (cpu_numel(y) == 0) return AG_OK;
+    if (ag_view_numel(y) == 0) return AG_OK;
     const cpu_simd_ops *simd = cpu_simd();
     unary_arg u = {unary_rows[op], NULL, simd ? simd->unary[op] : NULL, NULL, p ? p[0] : 0.0f,
                    p ? p[1] : 0.0f};
@@ -530,7 +530,7 @@ ag_status cpu_unary_backward(void *ctx, ag_unary_op op, const float p[2], const 
     int nops = y ? 4 : 3;
     ag_status s = ew_check("unary_backward", nops, v, -1);
     if (s != AG_OK) return s;
-    if (cpu_numel(dx) == 0) return AG_OK;
+    if (ag_view_numel(dx) == 0) return AG_OK;
     const cpu_simd_ops *simd = cpu_simd();
     unary_arg u = {NULL, unary_bw_rows[op], NULL, simd ? simd->unary_bw[op] : NULL,
                    p ? p[0] : 0.0f, p ? p[1] : 0.0f};
@@ -617,7 +617,7 @@ ag_status cpu_binary(void *ctx, ag_binary_op op, const ag_view *y, const ag_view
     const ag_view *v[3] = {y, a, b};
     ag_status s = ew_check("binary", 3, v, -1);
     if (s != AG_OK) return s;
-    if (cpu_numel(y) == 0) return AG_OK;
+    if (ag_view_numel(y) == 0) return AG_OK;
     const cpu_simd_ops *simd = cpu_simd();
     binary_arg ba = {binary_rows[op], simd ? simd->binary[op] : NULL};
     ew_iter it;
@@ -655,7 +655,7 @@ ag_status cpu_where(void *ctx, const ag_view *y, const ag_view *cond, const ag_v
     const ag_view *v[4] = {y, cond, a, b};
     ag_status s = ew_check("where", 4, v, 1);
     if (s != AG_OK) return s;
-    if (cpu_numel(y) == 0) return AG_OK;
+    if (ag_view_numel(y) == 0) return AG_OK;
     ew_iter it;
     ew_init(&it, 4, v);
     ew_run(&it, cond->dtype == AG_I32 ? where_body_i32 : where_body_f32, NULL);

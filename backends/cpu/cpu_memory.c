@@ -295,10 +295,10 @@ ag_status cpu_copy(void *ctx, const ag_view *dst, const ag_view *src)
     if (!dtype_ok(dst->dtype) || !dtype_ok(src->dtype))
         return ag_set_error(AG_ERR_DTYPE, "cpu copy: %s to %s is not supported",
                             ag_dtype_name(src->dtype), ag_dtype_name(dst->dtype));
-    int64_t n = cpu_numel(dst);
-    if (cpu_numel(src) != n)
+    int64_t n = ag_view_numel(dst);
+    if (ag_view_numel(src) != n)
         return ag_set_error(AG_ERR_SHAPE, "cpu copy: %lld elements into %lld",
-                            (long long)cpu_numel(src), (long long)n);
+                            (long long)ag_view_numel(src), (long long)n);
     if (n == 0) return AG_OK;
     bool same = dst->ndim == src->ndim;
     for (int d = 0; same && d < dst->ndim; d++) same = dst->shape[d] == src->shape[d];
@@ -349,7 +349,7 @@ ag_status cpu_fill(void *ctx, const ag_view *dst, double value)
                             ag_dtype_name(dst->dtype));
     /* both dtypes are 4 bytes: fill with the bit pattern of the converted value */
     uint32_t bits = ag_fill_bits(dst->dtype, value);
-    int64_t n = cpu_numel(dst);
+    int64_t n = ag_view_numel(dst);
     if (n == 0) return AG_OK;
     int nt = n >= CPU_MEM_PAR_MIN ? cpu_threads() : 1;
     if (nt > 1) {

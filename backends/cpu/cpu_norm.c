@@ -20,9 +20,9 @@ static ag_status check_views(const char *op, const char *what, int64_t n, int co
         if (!vs[i]) continue;
         if (vs[i]->dtype != AG_F32)
             return ag_set_error(AG_ERR_DTYPE, "%s: expected f32 %s", op, what);
-        if (cpu_numel(vs[i]) != n)
+        if (ag_view_numel(vs[i]) != n)
             return ag_set_error(AG_ERR_SHAPE, "%s: %s has %lld elements, expected %lld", op, what,
-                                (long long)cpu_numel(vs[i]), (long long)n);
+                                (long long)ag_view_numel(vs[i]), (long long)n);
     }
     return AG_OK;
 }
@@ -36,14 +36,14 @@ static ag_status ln_setup(const char *op, const ag_norm_args *a, bool backward, 
     if (backward && (!a->dy || !a->mean || !a->rstd))
         return ag_set_error(AG_ERR_ARG, "%s: needs dy, mean and rstd", op);
     if (!backward && !a->y) return ag_set_error(AG_ERR_ARG, "%s: NULL output", op);
-    int64_t n = cpu_numel(a->x);
+    int64_t n = ag_view_numel(a->x);
     /* the row length comes from the statistics, else gamma, else x's last axis */
     int64_t last = a->x->ndim ? a->x->shape[a->x->ndim - 1] : 1;
     if (a->mean) {
-        *rows = cpu_numel(a->mean);
+        *rows = ag_view_numel(a->mean);
         *dim = *rows ? n / *rows : last;
     } else {
-        *dim = a->gamma ? cpu_numel(a->gamma) : last;
+        *dim = a->gamma ? ag_view_numel(a->gamma) : last;
         *rows = *dim ? n / *dim : 0;
     }
     if (*rows * *dim != n)

@@ -127,9 +127,9 @@ static ag_status check(const char *what, const ag_view *v, int64_t n, bool neede
     if (v->dtype != AG_F32)
         return ag_set_error(AG_ERR_DTYPE, "optim_step: %s must be f32, got %s", what,
                             v->dtype == AG_I32 ? "i32" : "another dtype");
-    if (cpu_numel(v) != n)
+    if (ag_view_numel(v) != n)
         return ag_set_error(AG_ERR_SHAPE, "optim_step: %s has %lld elements, param has %lld",
-                            what, (long long)cpu_numel(v), (long long)n);
+                            what, (long long)ag_view_numel(v), (long long)n);
     return AG_OK;
 }
 
@@ -139,7 +139,7 @@ ag_status cpu_optim_step(void *ctx, const ag_optim_args *o, const ag_view *param
     (void)ctx;
     if (!o || !param || !grad) return ag_set_error(AG_ERR_ARG, "optim_step: NULL argument");
     const ag_optim_config *c = &o->cfg;
-    int64_t n = cpu_numel(param);
+    int64_t n = ag_view_numel(param);
     bool sgd_k = c->kind == AG_OPTIM_SGD, rms_k = c->kind == AG_OPTIM_RMSPROP;
     bool adam_k = c->kind == AG_OPTIM_ADAM || c->kind == AG_OPTIM_ADAMW;
     if (!sgd_k && !rms_k && !adam_k)

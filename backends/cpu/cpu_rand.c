@@ -30,7 +30,7 @@ static ag_status check_f32_dense(const char *op, const char *what, const ag_view
     if (v->dtype != AG_F32)
         return ag_set_error(AG_ERR_DTYPE, "cpu %s: %s is %s, expected f32", op, what,
                             ag_dtype_name(v->dtype));
-    if (!ag_view_contiguous(v)) return ag_set_error(AG_ERR_ARG, "cpu %s: %s must be contiguous", op, what);
+    if (!ag_view_is_contiguous(v)) return ag_set_error(AG_ERR_ARG, "cpu %s: %s must be contiguous", op, what);
     return AG_OK;
 }
 
@@ -66,7 +66,7 @@ ag_status cpu_rand(void *ctx, const ag_rand_args *r, const ag_view *y)
         return ag_set_error(AG_ERR_ARG, "cpu rand: unknown distribution %d", (int)r->dist);
     ag_status s = check_f32_dense("rand", "y", y);
     if (s != AG_OK) return s;
-    const int64_t n = cpu_numel(y);
+    const int64_t n = ag_view_numel(y);
     if (n == 0) return AG_OK;
     float *py = cpu_f32(y);
     const bool normal = r->dist == AG_RAND_NORMAL;
@@ -112,11 +112,11 @@ ag_status cpu_dropout(void *ctx, const ag_rand_args *r, float p, const ag_view *
     if (s == AG_OK) s = check_f32_dense("dropout", "x", x);
     if (s == AG_OK && mask) s = check_f32_dense("dropout", "mask", mask);
     if (s != AG_OK) return s;
-    const int64_t n = cpu_numel(y);
-    if (cpu_numel(x) != n || (mask && cpu_numel(mask) != n))
+    const int64_t n = ag_view_numel(y);
+    if (ag_view_numel(x) != n || (mask && ag_view_numel(mask) != n))
         return ag_set_error(AG_ERR_SHAPE, "cpu dropout: y, mask and x sizes differ (%lld, %lld, %lld)",
-                            (long long)n, (long long)(mask ? cpu_numel(mask) : n),
-                            (long long)cpu_numel(x));
+                            (long long)n, (long long)(mask ? ag_view_numel(mask) : n),
+                            (long long)ag_view_numel(x));
     if (n == 0) return AG_OK;
     /* p == 1 drops everything; 1 / (1 - p) would make 0 * inf = NaN */
     const float scale = p < 1.0f ? 1.0f / (1.0f - p) : 0.0f;

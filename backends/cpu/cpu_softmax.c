@@ -12,7 +12,7 @@ static ag_status rows_cols(const char *op, const ag_view *v, int64_t *rows, int6
 {
     if (v->dtype != AG_F32) return ag_set_error(AG_ERR_DTYPE, "%s: expected f32 data", op);
     *cols = v->ndim ? v->shape[v->ndim - 1] : 1;
-    int64_t n = cpu_numel(v);
+    int64_t n = ag_view_numel(v);
     *rows = *cols ? n / *cols : 0;
     return AG_OK;
 }
@@ -21,10 +21,10 @@ static ag_status same_numel(const char *op, const ag_view *a, const ag_view *b)
 {
     if (a->dtype != AG_F32 || b->dtype != AG_F32)
         return ag_set_error(AG_ERR_DTYPE, "%s: expected f32 data", op);
-    if (cpu_numel(a) != cpu_numel(b) ||
+    if (ag_view_numel(a) != ag_view_numel(b) ||
         (a->ndim && b->ndim && a->shape[a->ndim - 1] != b->shape[b->ndim - 1]))
         return ag_set_error(AG_ERR_SHAPE, "%s: views of %lld and %lld elements differ", op,
-                            (long long)cpu_numel(a), (long long)cpu_numel(b));
+                            (long long)ag_view_numel(a), (long long)ag_view_numel(b));
     return AG_OK;
 }
 

@@ -142,20 +142,16 @@ ag_status ocl_run_groups(ocl_ctx *c, const char *prog, const char *kernel, size_
 /* Work-group size for reductions: a power of two <= 256 the device allows. */
 size_t ocl_reduce_wg(const ocl_ctx *c);
 
-/* Shape and strides as kernels take them (kernels/common.cl declares the same
- * structs): int32 indexing, so every view must address fewer than 2^31 elements. */
-typedef ag_shape32 ocl_shape;
-typedef ag_strides32 ocl_strides;
-
+/* Kernels take shapes and strides as ag_shape32/ag_strides32 (kernels/common.cl
+ * declares the same structs): int32 indexing, so a view addresses < 2^31 elements. */
 #define OCL_MAX_OPS 4
 /* Describes nops views of v[0]'s shape for an element-wise kernel: size-1 axes
  * dropped, axes that every operand lays out as one merged. Fails with
  * AG_ERR_UNSUPPORTED when an index does not fit in int32. */
-ag_status ocl_ew_layout(const char *op, int nops, const ag_view *const *v, ocl_shape *shape,
-                        ocl_strides *st);
+ag_status ocl_ew_layout(const char *op, int nops, const ag_view *const *v, ag_shape32 *shape,
+                        ag_strides32 *st);
 /* A contiguous view's element offset as a kernel argument, checked for int32. */
 ag_status ocl_offset(const char *op, const ag_view *v, cl_int *off);
-int64_t ocl_numel(const ag_view *v);
 /* The buffer to bind for an optional view: its own or the context's dummy. */
 cl_mem ocl_mem_or_dummy(const ocl_ctx *c, const ag_view *v);
 /* Validates a view: non-NULL with a buffer, ndim in range, the wanted dtype. */

@@ -11,8 +11,8 @@ ag_status ocl_unary(void *ctx, ag_unary_op op, const float p[2], const ag_view *
     if ((unsigned)op >= AG_UNARY_COUNT)
         return ag_set_error(AG_ERR_ARG, "opencl unary: unknown op %d", (int)op);
     const ag_view *v[2] = {y, x};
-    ocl_shape sh;
-    ocl_strides st[2];
+    ag_shape32 sh;
+    ag_strides32 st[2];
     ag_status s = ew_check("unary", 2, v, -1);
     if (s == AG_OK) s = ocl_ew_layout("unary", 2, v, &sh, st);
     if (s != AG_OK) return s;
@@ -30,8 +30,8 @@ ag_status ocl_unary_backward(void *ctx, ag_unary_op op, const float p[2], const 
         return ag_set_error(AG_ERR_ARG, "opencl unary_backward: unknown op %d", (int)op);
     const ag_view *v[4] = {dx, dy, x, y};
     int nops = y ? 4 : 3;
-    ocl_shape sh;
-    ocl_strides st[4] = {{0}};
+    ag_shape32 sh;
+    ag_strides32 st[4] = {{0}};
     ag_status s = ew_check("unary_backward", nops, v, -1);
     if (s == AG_OK) s = ocl_ew_layout("unary_backward", nops, v, &sh, st);
     if (s != AG_OK) return s;
@@ -49,8 +49,8 @@ ag_status ocl_binary(void *ctx, ag_binary_op op, const ag_view *y, const ag_view
     if ((unsigned)op >= AG_BINARY_COUNT)
         return ag_set_error(AG_ERR_ARG, "opencl binary: unknown op %d", (int)op);
     const ag_view *v[3] = {y, a, b};
-    ocl_shape sh;
-    ocl_strides st[3];
+    ag_shape32 sh;
+    ag_strides32 st[3];
     ag_status s = ew_check("binary", 3, v, -1);
     if (s == AG_OK) s = ocl_ew_layout("binary", 3, v, &sh, st);
     if (s != AG_OK) return s;
@@ -63,8 +63,8 @@ ag_status ocl_binary(void *ctx, ag_binary_op op, const ag_view *y, const ag_view
 ag_status ocl_where(void *ctx, const ag_view *y, const ag_view *cond, const ag_view *a, const ag_view *b)
 {
     const ag_view *v[4] = {y, cond, a, b};
-    ocl_shape sh;
-    ocl_strides st[4];
+    ag_shape32 sh;
+    ag_strides32 st[4];
     ag_status s = ew_check("where", 4, v, 1);
     if (s == AG_OK) s = ocl_ew_layout("where", 4, v, &sh, st);
     if (s != AG_OK) return s;

@@ -59,8 +59,6 @@ size_t ocl_reduce_wg(const ocl_ctx *c)
     return wg;
 }
 
-int64_t ocl_numel(const ag_view *v) { return ag_view_numel(v); }
-
 cl_mem ocl_mem_or_dummy(const ocl_ctx *c, const ag_view *v)
 {
     return v && v->buf ? v->buf->mem : c->dummy;
@@ -76,8 +74,8 @@ ag_status ocl_offset(const char *op, const ag_view *v, cl_int *off)
     return ag_offset32("opencl", op, v, off);
 }
 
-ag_status ocl_ew_layout(const char *op, int nops, const ag_view *const *v, ocl_shape *shape,
-                        ocl_strides *st)
+ag_status ocl_ew_layout(const char *op, int nops, const ag_view *const *v, ag_shape32 *shape,
+                        ag_strides32 *st)
 {
     return ag_layout32("opencl", op, nops, v, shape, st);
 }

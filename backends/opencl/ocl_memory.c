@@ -151,16 +151,16 @@ ag_status ocl_copy(void *ctx, const ag_view *dst, const ag_view *src)
     if (!dtype_ok(dst->dtype) || !dtype_ok(src->dtype))
         return ag_set_error(AG_ERR_DTYPE, "opencl copy: %s to %s is not supported",
                             ag_dtype_name(src->dtype), ag_dtype_name(dst->dtype));
-    int64_t n = ocl_numel(dst);
-    if (ocl_numel(src) != n)
+    int64_t n = ag_view_numel(dst);
+    if (ag_view_numel(src) != n)
         return ag_set_error(AG_ERR_SHAPE, "opencl copy: %lld elements into %lld",
-                            (long long)ocl_numel(src), (long long)n);
+                            (long long)ag_view_numel(src), (long long)n);
     if (n == 0) return AG_OK;
     cl_int mode = dst->dtype == src->dtype ? 0 : dst->dtype == AG_I32 ? 1 : 2;
     bool same = dst->ndim == src->ndim;
     for (int d = 0; same && d < dst->ndim; d++) same = dst->shape[d] == src->shape[d];
-    ocl_shape sh[2];
-    ocl_strides st[2];
+    ag_shape32 sh[2];
+    ag_strides32 st[2];
     const ag_view *v[2] = {dst, src};
     if (same) {
         ag_status s = ocl_ew_layout("copy", 2, v, &sh[0], st);
@@ -185,8 +185,8 @@ ag_status ocl_fill(void *ctx, const ag_view *dst, double value)
         return ag_set_error(AG_ERR_DTYPE, "opencl fill: %s is not supported", ag_dtype_name(dst->dtype));
     /* both dtypes are 4 bytes: fill with the bit pattern of the converted value */
     cl_uint bits = ag_fill_bits(dst->dtype, value);
-    ocl_shape sh;
-    ocl_strides st;
+    ag_shape32 sh;
+    ag_strides32 st;
     ag_status s = ocl_ew_layout("fill", 1, &dst, &sh, &st);
     if (s != AG_OK) return s;
     return ocl_run1(ctx, "memory", "fill_view", (size_t)sh.numel,

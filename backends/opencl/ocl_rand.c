@@ -7,7 +7,7 @@ static ag_status check_f32_dense(const char *op, const char *what, const ag_view
 {
     ag_status s = ocl_check_view(op, what, v, AG_F32);
     if (s != AG_OK) return s;
-    if (!ag_view_contiguous(v)) return ag_set_error(AG_ERR_ARG, "opencl %s: %s must be contiguous", op, what);
+    if (!ag_view_is_contiguous(v)) return ag_set_error(AG_ERR_ARG, "opencl %s: %s must be contiguous", op, what);
     return ocl_offset(op, v, off);
 }
 
@@ -19,7 +19,7 @@ ag_status ocl_rand(void *ctx, const ag_rand_args *r, const ag_view *y)
     cl_int yo;
     ag_status s = check_f32_dense("rand", "y", y, &yo);
     if (s != AG_OK) return s;
-    int64_t n = ocl_numel(y);
+    int64_t n = ag_view_numel(y);
     cl_int normal = r->dist == AG_RAND_NORMAL, cn = (cl_int)n;
     cl_uint k0 = (cl_uint)r->seed, k1 = (cl_uint)(r->seed >> 32);
     cl_uint s0 = (cl_uint)r->stream, s1 = (cl_uint)(r->stream >> 32);
@@ -43,12 +43,12 @@ ag_status ocl_dropout(void *ctx, const ag_rand_args *r, float p, const ag_view *
     if (s == AG_OK) s = check_f32_dense("dropout", "x", x, &xo);
     if (s == AG_OK && mask) s = check_f32_dense("dropout", "mask", mask, &mo);
     if (s != AG_OK) return s;
-    int64_t n = ocl_numel(y);
-    if (ocl_numel(x) != n || (mask && ocl_numel(mask) != n))
+    int64_t n = ag_view_numel(y);
+    if (ag_view_numel(x) != n || (mask && ag_view_numel(mask) != n))
         return ag_set_error(AG_ERR_SHAPE,
                             "opencl dropout: y, mask and x sizes differ (%lld, %lld, %lld)",
-                            (long long)n, (long long)(mask ? ocl_numel(mask) : n),
-                            (long long)ocl_numel(x));
+                            (long long)n, (long long)(mask ? ag_view_numel(mask) : n),
+                            (long long)ag_view_numel(x));
     /* p == 1 drops everything; 1 / (1 - p) would make 0 * inf = NaN */
     cl_float scale = p < 1.0f ? 1.0f / (1.0f - p) : 0.0f, cp = p;
     cl_int cn = (cl_int)n, has_mask = mask != NULL;

@@ -177,8 +177,6 @@ VkDescriptorSetLayout vk_pipeline_set_layout(const vk_pipeline *p);
 
 /* ---- views as shaders take them (same layout as backends/vulkan/shaders/common.glsl) ------- */
 
-typedef ag_shape32 vk_shape;
-typedef ag_strides32 vk_strides;
 
 /* ---- devices (vk_device.c) ------------------------------------------------- */
 

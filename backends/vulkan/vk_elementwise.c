@@ -4,8 +4,8 @@
 typedef struct unary_params {
     int32_t op;
     float p0, p1;
-    vk_shape sh;
-    vk_strides ys, xs;
+    ag_shape32 sh;
+    ag_strides32 ys, xs;
 } unary_params;
 
 ag_status vk_unary(void *ctx, ag_unary_op op, const float p[2], const ag_view *y, const ag_view *x)
@@ -13,7 +13,7 @@ ag_status vk_unary(void *ctx, ag_unary_op op, const float p[2], const ag_view *y
     if ((unsigned)op >= AG_UNARY_COUNT)
         return ag_set_error(AG_ERR_ARG, "vulkan unary: unknown op %d", (int)op);
     const ag_view *v[2] = {y, x};
-    vk_strides st[2];
+    ag_strides32 st[2];
     unary_params u = {.op = (int32_t)op, .p0 = p ? p[0] : 0.0f, .p1 = p ? p[1] : 0.0f};
     ag_status s = ag_ew_check("vulkan", "unary", 2, v, -1);
     if (s == AG_OK) s = ag_layout32("vulkan", "unary", 2, v, &u.sh, st);
@@ -27,8 +27,8 @@ typedef struct unary_bw_params {
     int32_t op;
     float p0, p1;
     int32_t has_y;
-    vk_shape sh;
-    vk_strides dxs, dys, xs, ys;
+    ag_shape32 sh;
+    ag_strides32 dxs, dys, xs, ys;
 } unary_bw_params;
 
 ag_status vk_unary_backward(void *ctx, ag_unary_op op, const float p[2], const ag_view *dx,
@@ -38,7 +38,7 @@ ag_status vk_unary_backward(void *ctx, ag_unary_op op, const float p[2], const a
         return ag_set_error(AG_ERR_ARG, "vulkan unary_backward: unknown op %d", (int)op);
     const ag_view *v[4] = {dx, dy, x, y};
     int nops = y ? 4 : 3;
-    vk_strides st[4] = {{0}};
+    ag_strides32 st[4] = {{0}};
     unary_bw_params u = {.op = (int32_t)op, .p0 = p ? p[0] : 0.0f, .p1 = p ? p[1] : 0.0f, .has_y = y != NULL};
     ag_status s = ag_ew_check("vulkan", "unary_backward", nops, v, -1);
     if (s == AG_OK) s = ag_layout32("vulkan", "unary_backward", nops, v, &u.sh, st);
@@ -53,8 +53,8 @@ ag_status vk_unary_backward(void *ctx, ag_unary_op op, const float p[2], const a
 
 typedef struct binary_params {
     int32_t op;
-    vk_shape sh;
-    vk_strides ys, as, bs;
+    ag_shape32 sh;
+    ag_strides32 ys, as, bs;
 } binary_params;
 
 ag_status vk_binary(void *ctx, ag_binary_op op, const ag_view *y, const ag_view *a, const ag_view *b)
@@ -62,7 +62,7 @@ ag_status vk_binary(void *ctx, ag_binary_op op, const ag_view *y, const ag_view 
     if ((unsigned)op >= AG_BINARY_COUNT)
         return ag_set_error(AG_ERR_ARG, "vulkan binary: unknown op %d", (int)op);
     const ag_view *v[3] = {y, a, b};
-    vk_strides st[3];
+    ag_strides32 st[3];
     binary_params p = {.op = (int32_t)op};
     ag_status s = ag_ew_check("vulkan", "binary", 3, v, -1);
     if (s == AG_OK) s = ag_layout32("vulkan", "binary", 3, v, &p.sh, st);
@@ -75,14 +75,14 @@ ag_status vk_binary(void *ctx, ag_binary_op op, const ag_view *y, const ag_view 
 
 typedef struct where_params {
     int32_t cond_is_int;
-    vk_shape sh;
-    vk_strides ys, cs, as, bs;
+    ag_shape32 sh;
+    ag_strides32 ys, cs, as, bs;
 } where_params;
 
 ag_status vk_where(void *ctx, const ag_view *y, const ag_view *cond, const ag_view *a, const ag_view *b)
 {
     const ag_view *v[4] = {y, cond, a, b};
-    vk_strides st[4];
+    ag_strides32 st[4];
     where_params p = {0};
     ag_status s = ag_ew_check("vulkan", "where", 4, v, 1);
     if (s == AG_OK) s = ag_layout32("vulkan", "where", 4, v, &p.sh, st);

@@ -9,7 +9,7 @@ static ag_status check_f32_dense(const char *op, const char *what, const ag_view
 {
     ag_status s = ag_check_view("vulkan", op, what, v, AG_F32);
     if (s != AG_OK) return s;
-    if (!ag_view_contiguous(v)) return ag_set_error(AG_ERR_ARG, "vulkan %s: %s must be contiguous", op, what);
+    if (!ag_view_is_contiguous(v)) return ag_set_error(AG_ERR_ARG, "vulkan %s: %s must be contiguous", op, what);
     return ag_offset32("vulkan", op, v, off);
 }
 

@@ -36,10 +36,10 @@ static const char *const red_shaders_sg[AG_REDUCE_COUNT] = {
 typedef struct red_params {
     int32_t is_final, divide, tx_n, ty_n, ty_fast, nout, nred, chunk, has_idx, ngroups;
     float count;
-    vk_shape ks;
-    vk_strides kx, ky;
-    vk_shape rs;
-    vk_strides rx;
+    ag_shape32 ks;
+    ag_strides32 kx, ky;
+    ag_shape32 rs;
+    ag_strides32 rx;
 } red_params;
 
 /* Records one pass; its groups go past RED_GRID_X in the y dimension. */

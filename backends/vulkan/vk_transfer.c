@@ -70,10 +70,10 @@ static bool view_ok(const ag_view *v) { return v && v->buf && v->ndim >= 0 && v-
 
 typedef struct copy_params {
     int32_t mode, same;
-    vk_shape dsh;
-    vk_strides ds;
-    vk_shape ssh;
-    vk_strides ss;
+    ag_shape32 dsh;
+    ag_strides32 ds;
+    ag_shape32 ssh;
+    ag_strides32 ss;
 } copy_params;
 
 ag_status vk_copy(void *ctx, const ag_view *dst, const ag_view *src)
@@ -93,7 +93,7 @@ ag_status vk_copy(void *ctx, const ag_view *dst, const ag_view *src)
     const ag_view *v[2] = {dst, src};
     ag_status s;
     if (same) {
-        vk_strides st[2];
+        ag_strides32 st[2];
         s = ag_layout32("vulkan", "copy", 2, v, &p.dsh, st);
         p.ds = st[0];
         p.ss = st[1];
@@ -109,8 +109,8 @@ ag_status vk_copy(void *ctx, const ag_view *dst, const ag_view *src)
 
 typedef struct fill_params {
     uint32_t bits;
-    vk_shape sh;
-    vk_strides ds;
+    ag_shape32 sh;
+    ag_strides32 ds;
 } fill_params;
 
 ag_status vk_fill(void *ctx, const ag_view *dst, double value)

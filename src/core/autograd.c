@@ -214,7 +214,7 @@ static ag_status topo_order(ag_node *root, node_list *order)
 /* Whether nothing but the current scope can reach g's memory. */
 static bool exclusive(const ag_tensor *g)
 {
-    return g->refs == 1 && g->st->refs == 1 && !g->node && g->offset == 0 && ag__contiguous(g) &&
+    return g->refs == 1 && g->st->refs == 1 && !g->node && g->offset == 0 && ag__is_contiguous(g) &&
            (size_t)ag_numel(g) * ag_dtype_size(g->dtype) == g->st->bytes;
 }
 
@@ -231,7 +231,7 @@ static ag_status accumulate(ag_tensor **slot, ag_tensor *g, acc_mode mode)
         sum = copy ? ag__empty_like(g) : g;
         if (sum && sum != g) {
             ag_view vd = ag__view(sum), vs = ag__view(g);
-            if (AG_BK(ag__dev(g), copy, &vd, &vs) != AG_OK) sum = NULL;
+            if (AG_LAUNCH(ag__dev(g), copy, &vd, &vs) != AG_OK) sum = NULL;
         }
     } else {
         sum = ag_add(*slot, g);

@@ -136,7 +136,7 @@ ag_view ag__view(const ag_tensor *t);
 ag_view ag__view_bcast(const ag_tensor *t, int ndim, const int64_t *shape);
 /* t itself when contiguous, otherwise a contiguous copy (no autograd: use inside
  * ops, on tensors whose gradient is handled by the caller). */
-ag_tensor *ag__contig(ag_tensor *t);
+ag_tensor *ag__contiguous(ag_tensor *t);
 /* Sums g over the axes that broadcasting expanded so it has the given shape. */
 ag_tensor *ag__reduce_to(ag_tensor *g, int ndim, const int64_t *shape);
 /* Registers t with the current scope if there is one. */
@@ -170,7 +170,7 @@ static inline bool ag__shape_fits(int ndim, const int64_t *shape)
             return false;
     return true;
 }
-bool ag__contiguous(const ag_tensor *t);
+bool ag__is_contiguous(const ag_tensor *t);
 bool ag__same_shape(const ag_tensor *a, const ag_tensor *b);
 /* Broadcast shape of a and b; false (with an error naming both) if incompatible. */
 bool ag__broadcast_shape(const char *op, int na, const int64_t *sa, int nb, const int64_t *sb,
@@ -185,7 +185,7 @@ bool ag__same_device(const char *op, const ag_tensor *a, const ag_tensor *b);
 
 /* The device a tensor lives on, and calls into its backend. */
 static inline ag_device *ag__dev(const ag_tensor *t) { return t->st->dev; }
-#define AG_BK(dev, fn, ...)                                                            \
+#define AG_LAUNCH(dev, fn, ...)                                                            \
     (ag_fault_hit(AG_FAULT_LAUNCH)                                                      \
          ? ag_set_error(AG_ERR_DEVICE, "injected fault: launching " #fn " on %s failed",   \
                         (dev)->name)                                                    \

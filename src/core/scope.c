@@ -69,6 +69,4 @@ ag_tensor *ag_scope_return(ag_tensor *t)
     return ag__own(t);
 }
 
-ag_tensor *ag_keep(ag_tensor *t) { return ag_retain(t); }
-
 int ag_scope_depth(void) { return (int)nmarks; }

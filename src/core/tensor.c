@@ -220,7 +220,7 @@ static void contiguous_strides(int ndim, const int64_t *shape, int64_t *stride)
     }
 }
 
-bool ag__contiguous(const ag_tensor *t)
+bool ag__is_contiguous(const ag_tensor *t)
 {
     for (int d = 0; d < t->ndim; d++)
         if (t->shape[d] == 0) return true; /* no elements: any layout is dense */
@@ -377,7 +377,7 @@ static ag_tensor *fill_new(ag_device *dev, ag_dtype dt, int ndim, const int64_t 
     ag_tensor *t = ag__empty_on(dev, dt, ndim, shape);
     if (t) {
         ag_view v = ag__view(t);
-        if (AG_BK(dev, fill, &v, value) != AG_OK) t = NULL;
+        if (AG_LAUNCH(dev, fill, &v, value) != AG_OK) t = NULL;
     }
     return ag__done(t);
 }
@@ -463,7 +463,7 @@ ag_tensor *ag_to_dtype(ag_tensor *t, ag_dtype dtype)
     ag_tensor *y = ag__empty_on(t->st->dev, dtype, t->ndim, t->shape);
     if (y) {
         ag_view vy = ag__view(y), vx = ag__view(t);
-        if (AG_BK(y->st->dev, copy, &vy, &vx) != AG_OK) y = NULL;
+        if (AG_LAUNCH(y->st->dev, copy, &vy, &vx) != AG_OK) y = NULL;
     }
     return ag__done(y);
 }
@@ -568,16 +568,16 @@ ag_device *ag_device_of(const ag_tensor *t)
 }
 bool ag_is_contiguous(const ag_tensor *t)
 {
-    return ag__valid("ag_is_contiguous", t) && ag__contiguous(t);
+    return ag__valid("ag_is_contiguous", t) && ag__is_contiguous(t);
 }
 
-ag_tensor *ag__contig(ag_tensor *t)
+ag_tensor *ag__contiguous(ag_tensor *t)
 {
-    if (!t || ag__contiguous(t)) return t;
+    if (!t || ag__is_contiguous(t)) return t;
     ag_tensor *y = ag__empty_like(t);
     if (!y) return NULL;
     ag_view vy = ag__view(y), vx = ag__view(t);
-    if (AG_BK(t->st->dev, copy, &vy, &vx) != AG_OK) return NULL;
+    if (AG_LAUNCH(t->st->dev, copy, &vy, &vx) != AG_OK) return NULL;
     return y;
 }
 
@@ -597,11 +597,11 @@ ag_status ag_to_host(const ag_tensor *t, void *dst, size_t bytes)
     ag_status s = host_bytes_check("ag_to_host", t, dst, bytes);
     if (s) return s;
     ag_device *dev = t->st->dev;
-    if (ag__contiguous(t))
+    if (ag__is_contiguous(t))
         return dev->i->download(dev->ctx, t->st->buf, (size_t)t->offset * ag_dtype_size(t->dtype),
                                 dst, bytes);
     ag_scope_begin();
-    ag_tensor *c = ag__contig((ag_tensor *)t);
+    ag_tensor *c = ag__contiguous((ag_tensor *)t);
     s = c ? dev->i->download(dev->ctx, c->st->buf, 0, dst, bytes) : ag_last_status();
     if (!c && s == AG_OK) s = AG_ERR_OOM;
     ag_scope_end();
@@ -614,7 +614,7 @@ ag_status ag_from_host(ag_tensor *t, const void *src, size_t bytes)
     if (s) return s;
     ag__bump_version(t);
     ag_device *dev = t->st->dev;
-    if (ag__contiguous(t))
+    if (ag__is_contiguous(t))
         return ag__upload(dev, t->st->buf, (size_t)t->offset * ag_dtype_size(t->dtype), src, bytes);
     /* A strided destination: upload densely, then scatter with the copy kernel. */
     ag_scope_begin();
@@ -622,7 +622,7 @@ ag_status ag_from_host(ag_tensor *t, const void *src, size_t bytes)
     s = c ? ag__upload(dev, c->st->buf, 0, src, bytes) : ag_last_status();
     if (s == AG_OK) {
         ag_view vd = ag__view(t), vs = ag__view(c);
-        s = AG_BK(dev, copy, &vd, &vs);
+        s = AG_LAUNCH(dev, copy, &vd, &vs);
     }
     ag_scope_end();
     return s;

@@ -32,7 +32,7 @@ static ag_status slice_bwd(ag_node *n, ag_tensor *gy, ag_tensor **gx)
     ag_tensor *dst = ag__alias(g, gy->ndim, gy->shape, stride, start * g->stride[axis]);
     if (!dst) return ag_last_status();
     ag_view vd = ag__view(dst), vs = ag__view(gy);
-    ag_status s = AG_BK(ag__dev(g), copy, &vd, &vs);
+    ag_status s = AG_LAUNCH(ag__dev(g), copy, &vd, &vs);
     gx[0] = g;
     return s;
 }
@@ -87,7 +87,7 @@ ag_tensor *ag_reshape(ag_tensor *t, int ndim, const int64_t *shape)
     if (!ag__shape_fits(ndim, sh) || ag__numel_shape(ndim, sh) != n) goto mismatch;
 
     ag_scope_begin();
-    ag_tensor *src = ag__contig(t); /* a copy only when t is not contiguous */
+    ag_tensor *src = ag__contiguous(t); /* a copy only when t is not contiguous */
     ag_tensor *y = NULL;
     if (src) {
         int64_t stride[AG_MAX_DIMS], s = 1;
@@ -277,7 +277,7 @@ static ag_tensor *copy_op(ag_tensor *t, const char *name)
     if (y) {
         ag_view vy = ag__view(y), vx = ag__view(t);
         ag_node *n;
-        if (AG_BK(ag__dev(t), copy, &vy, &vx) != AG_OK ||
+        if (AG_LAUNCH(ag__dev(t), copy, &vy, &vx) != AG_OK ||
             ag__record(y, name, identity_bwd, 1, &t, &n) != AG_OK)
             y = NULL;
     }
@@ -287,7 +287,7 @@ static ag_tensor *copy_op(ag_tensor *t, const char *name)
 ag_tensor *ag_contiguous(ag_tensor *t)
 {
     if (!ag__check("contiguous", t, AG_ANY)) return NULL;
-    if (ag__contiguous(t)) return ag__own(ag_retain(t));
+    if (ag__is_contiguous(t)) return ag__own(ag_retain(t));
     return copy_op(t, "contiguous");
 }
 

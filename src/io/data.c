@@ -307,8 +307,8 @@ bool ag_loader_next(ag_loader *l, ag_tensor **x, ag_tensor **y)
     ag_tensor *bx = gather(l, &l->s->x, rows, b, true), *by = NULL;
     bool ok = bx && (!y || !l->s->has_y || (by = gather(l, &l->s->y, rows, b, false)));
     if (ok) {
-        ag_keep(bx);
-        if (by) ag_keep(by);
+        ag_retain(bx);
+        if (by) ag_retain(by);
     }
     ag_scope_end();
     if (!ok) return false;

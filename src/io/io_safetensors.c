@@ -629,7 +629,7 @@ ag_tensor_dict *ag_load_safetensors(const char *path)
     /* Tensors outlive any scope the caller has open: the dict owns them. */
     ag_scope_begin();
     ag_status s = parse_file(f, path, d);
-    for (int i = 0; i < d->n; i++) ag_keep(d->tensors[i]);
+    for (int i = 0; i < d->n; i++) ag_retain(d->tensors[i]);
     ag_scope_end();
     fclose(f);
     if (s != AG_OK) {

@@ -28,10 +28,10 @@ static ag_status fill_random(const char *op, ag_tensor *t, ag_rand_dist dist, fl
         ag_rand_args r = {.dist = dist, .a = a, .b = b};
         ag__rng_next(&r.seed, &r.stream);
         ag_view vt = ag__view(tmp), vd = ag__view(t);
-        s = AG_BK(dev, rand, &r, &vt);
+        s = AG_LAUNCH(dev, rand, &r, &vt);
         if (s == AG_OK) {
             ag__bump_version(t);
-            s = AG_BK(dev, copy, &vd, &vt);
+            s = AG_LAUNCH(dev, copy, &vd, &vt);
         }
     }
     ag_scope_end();
@@ -53,7 +53,7 @@ ag_status ag_init_constant(ag_tensor *t, float value)
     if (!check_f32("ag_init_constant", t)) return ag_last_status();
     ag_view v = ag__view(t);
     ag__bump_version(t);
-    return AG_BK(ag__dev(t), fill, &v, (double)value);
+    return AG_LAUNCH(ag__dev(t), fill, &v, (double)value);
 }
 
 /* torch.nn.init._calculate_fan_in_and_fan_out */

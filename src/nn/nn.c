@@ -66,7 +66,7 @@ static ag_module *module_new(const kind_info *k)
 static bool add_own(ag_module *m, const char *name, ag_tensor *t, bool param)
 {
     if (!t) return false;
-    ag_keep(t);
+    ag_retain(t);
     if (param && ag_set_requires_grad(t, true) != AG_OK) {
         ag_release(t);
         return false;

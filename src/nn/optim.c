@@ -102,7 +102,7 @@ static ag_status check_params(int n, ag_tensor *const *params)
         if (!p->requires_grad)
             return ag_set_error(AG_ERR_ARG, "ag_optim_new: params[%d] %s does not require grad",
                                 i, shape);
-        if (!ag__contiguous(p))
+        if (!ag__is_contiguous(p))
             return ag_set_error(AG_ERR_ARG, "ag_optim_new: params[%d] %s is not contiguous", i,
                                 shape);
         /* A repeated parameter would be stepped twice per ag_optim_step. */
@@ -122,8 +122,8 @@ static ag_tensor *zero_state(const ag_tensor *p)
     ag_tensor *t = ag__empty_on(dev, AG_F32, p->ndim, p->shape);
     if (!t) return NULL;
     ag_view v = ag__view(t);
-    if (AG_BK(dev, fill, &v, 0.0) != AG_OK) return NULL;
-    return ag_keep(t);
+    if (AG_LAUNCH(dev, fill, &v, 0.0) != AG_OK) return NULL;
+    return ag_retain(t);
 }
 
 ag_optim *ag_optim_new(const ag_optim_config *cfg, int nparams, ag_tensor *const *params)
@@ -179,14 +179,14 @@ static ag_status step_param(const ag_optim_args *args, ag_tensor *p, ag_tensor *
     ag_status s = AG_OK;
     ag__bump_version(p);
     ag_scope_begin();
-    ag_tensor *g = ag__contig(grad);
+    ag_tensor *g = ag__contiguous(grad);
     if (!g) {
         s = ag_last_status();
     } else {
         ag_view pv = ag__view(p), gv = ag__view(g), v0, v1;
         if (s0) v0 = ag__view(s0);
         if (s1) v1 = ag__view(s1);
-        s = AG_BK(dev, optim_step, args, &pv, &gv, s0 ? &v0 : NULL, s1 ? &v1 : NULL);
+        s = AG_LAUNCH(dev, optim_step, args, &pv, &gv, s0 ? &v0 : NULL, s1 ? &v1 : NULL);
     }
     ag_scope_end();
     return s;
@@ -316,7 +316,7 @@ static ag_status scale_grad(ag_tensor *g, float coef)
     if (!scaled) return ag_last_status();
     ag_view dst = ag__view(g), src = ag__view(scaled);
     ag__bump_version(g);
-    return AG_BK(ag__dev(g), copy, &dst, &src);
+    return AG_LAUNCH(ag__dev(g), copy, &dst, &src);
 }
 
 ag_status ag_clip_grad_norm(int n, ag_tensor *const *params, float max_norm, float *total_norm)

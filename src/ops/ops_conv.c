@@ -37,7 +37,7 @@ static ag_status conv2d_bwd(ag_node *n, ag_tensor *gy, ag_tensor **gx)
 {
     ag_conv2d_params p = conv_params_load(n);
     ag_tensor *x = n->in[0], *w = n->in[1];
-    ag_tensor *g = ag__contig(gy);
+    ag_tensor *g = ag__contiguous(gy);
     if (!g) return ag_last_status();
     ag_device *dev = ag__dev(g);
     ag_view vg = ag__view(g);
@@ -46,7 +46,7 @@ static ag_status conv2d_bwd(ag_node *n, ag_tensor *gy, ag_tensor **gx)
         ag_tensor *dx = ag__empty_like(x);
         if (!dx) return ag_last_status();
         ag_view vdx = ag__view(dx), vw = ag__view(n->saved[1]);
-        ag_status s = AG_BK(dev, conv2d_backward_input, &p, &vdx, &vg, &vw);
+        ag_status s = AG_LAUNCH(dev, conv2d_backward_input, &p, &vdx, &vg, &vw);
         if (s) return s;
         gx[0] = dx;
     }
@@ -54,7 +54,7 @@ static ag_status conv2d_bwd(ag_node *n, ag_tensor *gy, ag_tensor **gx)
         ag_tensor *dw = ag__empty_like(w);
         if (!dw) return ag_last_status();
         ag_view vdw = ag__view(dw), vx = ag__view(n->saved[0]);
-        ag_status s = AG_BK(dev, conv2d_backward_weight, &p, &vdw, &vg, &vx);
+        ag_status s = AG_LAUNCH(dev, conv2d_backward_weight, &p, &vdw, &vg, &vx);
         if (s) return s;
         gx[1] = dw;
     }
@@ -130,14 +130,14 @@ ag_tensor *ag_conv2d(ag_tensor *x, ag_tensor *weight, ag_tensor *bias, const ag_
     int64_t oh = 0, ow = 0;
     if (!conv_check(x, weight, bias, p, &oh, &ow)) return NULL;
     ag_scope_begin();
-    ag_tensor *xc = ag__contig(x), *wc = ag__contig(weight);
+    ag_tensor *xc = ag__contiguous(x), *wc = ag__contiguous(weight);
     int64_t shape[4] = {x->shape[0], weight->shape[0], oh, ow};
     ag_tensor *y = xc && wc ? ag__empty_on(ag__dev(x), AG_F32, 4, shape) : NULL;
     if (y) {
         ag_view vy = ag__view(y), vx = ag__view(xc), vw = ag__view(wc);
         ag_tensor *in[2] = {x, weight};
         ag_node *n = NULL;
-        if (AG_BK(ag__dev(x), conv2d, p, &vy, &vx, &vw) != AG_OK ||
+        if (AG_LAUNCH(ag__dev(x), conv2d, p, &vy, &vx, &vw) != AG_OK ||
             ag__record(y, "conv2d", conv2d_bwd, 2, in, &n) != AG_OK)
             y = NULL;
         if (n) {
@@ -172,13 +172,13 @@ static ag_status pool2d_bwd(ag_node *n, ag_tensor *gy, ag_tensor **gx)
 {
     ag_pool2d_params p = pool_params_load(n);
     ag_pool_op op = (ag_pool_op)n->i[0];
-    ag_tensor *g = ag__contig(gy);
+    ag_tensor *g = ag__contiguous(gy);
     ag_tensor *dx = g ? ag__empty_like(n->in[0]) : NULL;
     if (!dx) return ag_last_status();
     ag_view vdx = ag__view(dx), vg = ag__view(g), vi = {0};
     if (op == AG_POOL_MAX) vi = ag__view(n->saved[0]);
     gx[0] = dx;
-    return AG_BK(ag__dev(dx), pool2d_backward, op, &p, &vdx, &vg, op == AG_POOL_MAX ? &vi : NULL);
+    return AG_LAUNCH(ag__dev(dx), pool2d_backward, op, &p, &vdx, &vg, op == AG_POOL_MAX ? &vi : NULL);
 }
 
 static ag_tensor *pool2d(const char *name, ag_pool_op op, ag_tensor *x, const ag_pool2d_params *p)
@@ -207,7 +207,7 @@ static ag_tensor *pool2d(const char *name, ag_pool_op op, ag_tensor *x, const ag
     int64_t shape[4] = {x->shape[0], x->shape[1], eh / p->stride[0] + 1, ew / p->stride[1] + 1};
 
     ag_scope_begin();
-    ag_tensor *xc = ag__contig(x);
+    ag_tensor *xc = ag__contiguous(x);
     ag_tensor *y = xc ? ag__empty_on(ag__dev(x), AG_F32, 4, shape) : NULL;
     ag_tensor *idx = y && op == AG_POOL_MAX ? ag__empty_on(ag__dev(x), AG_I32, 4, shape) : NULL;
     if (op == AG_POOL_MAX && !idx) y = NULL;
@@ -215,7 +215,7 @@ static ag_tensor *pool2d(const char *name, ag_pool_op op, ag_tensor *x, const ag
         ag_view vy = ag__view(y), vx = ag__view(xc), vi = {0};
         if (idx) vi = ag__view(idx);
         ag_node *n = NULL;
-        if (AG_BK(ag__dev(x), pool2d, op, p, &vy, idx ? &vi : NULL, &vx) != AG_OK ||
+        if (AG_LAUNCH(ag__dev(x), pool2d, op, p, &vy, idx ? &vi : NULL, &vx) != AG_OK ||
             ag__record(y, name, pool2d_bwd, 1, &x, &n) != AG_OK)
             y = NULL;
         if (n) {

@@ -47,7 +47,7 @@ static ag_status unary_bwd(ag_node *n, ag_tensor *gy, ag_tensor **gx)
     ag_view vg = ag__view(g), vgy = ag__view(gy), vx = ag__view(x), vy = ag__view(y);
     float p[2] = {n->f[0], n->f[1]};
     gx[0] = g;
-    return AG_BK(ag__dev(x), unary_backward, (ag_unary_op)n->i[0], p, &vg, &vgy, &vx, &vy);
+    return AG_LAUNCH(ag__dev(x), unary_backward, (ag_unary_op)n->i[0], p, &vg, &vgy, &vx, &vy);
 }
 
 static ag_tensor *unary_impl(ag_unary_op op, ag_tensor *x, float p0, float p1, bool record)
@@ -65,7 +65,7 @@ static ag_tensor *unary_impl(ag_unary_op op, ag_tensor *x, float p0, float p1, b
         ag_view vy = ag__view(y), vx = ag__view(x);
         float p[2] = {p0, p1};
         ag_node *n = NULL;
-        if (AG_BK(ag__dev(x), unary, op, p, &vy, &vx) != AG_OK ||
+        if (AG_LAUNCH(ag__dev(x), unary, op, p, &vy, &vx) != AG_OK ||
             (record && ag__record(y, unary_names[op], unary_bwd, 1, &x, &n) != AG_OK))
             y = NULL;
         if (n) {
@@ -173,7 +173,7 @@ ag_tensor *ag_binary(ag_binary_op op, ag_tensor *a, ag_tensor *b)
         ag_view vy = ag__view(y), va = ag__view_bcast(a, nd, shape), vb = ag__view_bcast(b, nd, shape);
         ag_node *n = NULL;
         ag_tensor *in[2] = {a, b};
-        if (AG_BK(ag__dev(a), binary, op, &vy, &va, &vb) != AG_OK ||
+        if (AG_LAUNCH(ag__dev(a), binary, op, &vy, &va, &vb) != AG_OK ||
             (differentiable(op) && ag__record(y, name, binary_bwd, 2, in, &n) != AG_OK))
             y = NULL;
         if (n) {
@@ -235,7 +235,7 @@ ag_tensor *ag_where(ag_tensor *cond, ag_tensor *a, ag_tensor *b)
                 va = ag__view_bcast(a, nd, shape), vb = ag__view_bcast(b, nd, shape);
         ag_tensor *in[3] = {cond, a, b};
         ag_node *n = NULL;
-        if (AG_BK(ag__dev(a), where, &vy, &vc, &va, &vb) != AG_OK ||
+        if (AG_LAUNCH(ag__dev(a), where, &vy, &vc, &va, &vb) != AG_OK ||
             ag__record(y, "where", where_bwd, 3, in, &n) != AG_OK)
             y = NULL;
         if (n) ag__save_input(n, 0); /* the condition routes the gradient */

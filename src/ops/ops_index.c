@@ -27,14 +27,14 @@ ag_tensor *ag_dropout(ag_tensor *x, float p, bool training)
     /* Everything dropped: the kernel's 1 / (1 - p) would be infinite. */
     if (p == 1.0f) return ag_mul_scalar(x, 0.0f);
     ag_scope_begin();
-    ag_tensor *xc = ag__contig(x);
+    ag_tensor *xc = ag__contiguous(x);
     ag_tensor *y = xc ? ag__empty_like(xc) : NULL, *mask = y ? ag__empty_like(xc) : NULL;
     if (mask) {
         ag_rand_args r = {.dist = AG_RAND_UNIFORM, .a = 0.0f, .b = 1.0f};
         ag__rng_next(&r.seed, &r.stream);
         ag_view vy = ag__view(y), vm = ag__view(mask), vx = ag__view(xc);
         ag_node *n = NULL;
-        if (AG_BK(ag__dev(x), dropout, &r, p, &vy, &vm, &vx) != AG_OK ||
+        if (AG_LAUNCH(ag__dev(x), dropout, &r, p, &vy, &vm, &vx) != AG_OK ||
             ag__record(y, "dropout", dropout_bwd, 1, &x, &n) != AG_OK)
             y = NULL;
         if (n && ag__save(n, 0, mask) != AG_OK) y = NULL;
@@ -75,11 +75,11 @@ static ag_view matrix_view(const ag_tensor *t, int64_t m, int64_t d)
 static ag_status embedding_bwd(ag_node *n, ag_tensor *gy, ag_tensor **gx)
 {
     int64_t m = n->i[0], d = n->i[1];
-    ag_tensor *g = ag__contig(gy), *gw = g ? ag_zeros_like(n->in[0]) : NULL;
+    ag_tensor *g = ag__contiguous(gy), *gw = g ? ag_zeros_like(n->in[0]) : NULL;
     if (!gw) return ag_last_status();
     ag_view vw = ag__view(gw), vi = rows_index(n->saved[0], m, d), vg = matrix_view(g, m, d);
     gx[0] = gw;
-    return AG_BK(ag__dev(gw), scatter_add, 0, &vw, &vi, &vg);
+    return AG_LAUNCH(ag__dev(gw), scatter_add, 0, &vw, &vi, &vg);
 }
 
 ag_tensor *ag_embedding(ag_tensor *indices, ag_tensor *weight)
@@ -100,12 +100,12 @@ ag_tensor *ag_embedding(ag_tensor *indices, ag_tensor *weight)
     shape[indices->ndim] = d;
 
     ag_scope_begin();
-    ag_tensor *ic = ag__contig(indices);
+    ag_tensor *ic = ag__contiguous(indices);
     ag_tensor *y = ic ? ag__empty_on(ag__dev(weight), AG_F32, indices->ndim + 1, shape) : NULL;
     if (y) {
         ag_view vy = matrix_view(y, m, d), vw = ag__view(weight), vi = rows_index(ic, m, d);
         ag_node *n = NULL;
-        if (AG_BK(ag__dev(weight), gather, 0, &vy, &vw, &vi) != AG_OK ||
+        if (AG_LAUNCH(ag__dev(weight), gather, 0, &vy, &vw, &vi) != AG_OK ||
             ag__record(y, "embedding", embedding_bwd, 1, &weight, &n) != AG_OK)
             y = NULL;
         if (n) {
@@ -188,7 +188,7 @@ ag_tensor *ag_concat(int n, ag_tensor *const *ts, int axis)
         ag_tensor *dst = ag__alias(y, y->ndim, part, y->stride, y->offset + start * y->stride[a]);
         ag_view vd, vs = ag__view(ts[k]);
         if (dst) vd = ag__view(dst);
-        if (!dst || AG_BK(ag__dev(y), copy, &vd, &vs) != AG_OK) y = NULL;
+        if (!dst || AG_LAUNCH(ag__dev(y), copy, &vd, &vs) != AG_OK) y = NULL;
         start += ts[k]->shape[a];
     }
     ag_node *node = NULL;
@@ -251,7 +251,7 @@ static ag_status gather_bwd(ag_node *n, ag_tensor *gy, ag_tensor **gx)
     if (!g) return ag_last_status();
     ag_view vg = ag__view(g), vi = ag__view(n->saved[0]), vs = ag__view(gy);
     gx[0] = g;
-    return AG_BK(ag__dev(g), scatter_add, (int)n->i[0], &vg, &vi, &vs);
+    return AG_LAUNCH(ag__dev(g), scatter_add, (int)n->i[0], &vg, &vi, &vs);
 }
 
 ag_tensor *ag_gather(ag_tensor *x, int axis, ag_tensor *index)
@@ -267,7 +267,7 @@ ag_tensor *ag_gather(ag_tensor *x, int axis, ag_tensor *index)
     if (y) {
         ag_view vy = ag__view(y), vx = ag__view(x), vi = ag__view(index);
         ag_node *n = NULL;
-        if (AG_BK(ag__dev(x), gather, a, &vy, &vx, &vi) != AG_OK ||
+        if (AG_LAUNCH(ag__dev(x), gather, a, &vy, &vx, &vi) != AG_OK ||
             ag__record(y, "gather", gather_bwd, 1, &x, &n) != AG_OK)
             y = NULL;
         if (n) {
@@ -290,7 +290,7 @@ static ag_status scatter_add_bwd(ag_node *n, ag_tensor *gy, ag_tensor **gx)
     if (!corner) return ag_last_status();
     ag_view vc = ag__view(corner), vg = ag__view(gy), vi = ag__view(index);
     gx[1] = g;
-    return AG_BK(ag__dev(g), gather, (int)n->i[0], &vc, &vg, &vi);
+    return AG_LAUNCH(ag__dev(g), gather, (int)n->i[0], &vc, &vg, &vi);
 }
 
 ag_tensor *ag_scatter_add(ag_tensor *x, int axis, ag_tensor *index, ag_tensor *src)
@@ -314,8 +314,8 @@ ag_tensor *ag_scatter_add(ag_tensor *x, int axis, ag_tensor *index, ag_tensor *s
         ag_view vy = ag__view(y), vx = ag__view(x), vi = ag__view(index), vs = ag__view(src);
         ag_tensor *in[2] = {x, src};
         ag_node *n = NULL;
-        if (AG_BK(ag__dev(x), copy, &vy, &vx) != AG_OK ||
-            AG_BK(ag__dev(x), scatter_add, a, &vy, &vi, &vs) != AG_OK ||
+        if (AG_LAUNCH(ag__dev(x), copy, &vy, &vx) != AG_OK ||
+            AG_LAUNCH(ag__dev(x), scatter_add, a, &vy, &vi, &vs) != AG_OK ||
             ag__record(y, "scatter_add", scatter_add_bwd, 2, in, &n) != AG_OK)
             y = NULL;
         if (n) {

@@ -60,12 +60,12 @@ ag_tensor *ag_mse_loss(ag_tensor *pred, ag_tensor *target, ag_reduction red)
 static ag_status cross_entropy_bwd(ag_node *n, ag_tensor *gy, ag_tensor **gx)
 {
     ag_tensor *logits = n->saved[0], *labels = n->saved[1];
-    ag_tensor *g = ag__contig(gy);
+    ag_tensor *g = ag__contiguous(gy);
     ag_tensor *dx = g ? ag__empty_like(logits) : NULL;
     if (!dx) return ag_last_status();
     ag_view vdx = ag__view(dx), vg = ag__view(g), vx = ag__view(logits), vl = ag__view(labels);
     gx[0] = dx;
-    return AG_BK(ag__dev(logits), cross_entropy_backward, n->f[0], &vdx, &vg, &vx, &vl);
+    return AG_LAUNCH(ag__dev(logits), cross_entropy_backward, n->f[0], &vdx, &vg, &vx, &vl);
 }
 
 ag_tensor *ag_cross_entropy(ag_tensor *logits, ag_tensor *labels, ag_reduction red,
@@ -78,12 +78,12 @@ ag_tensor *ag_cross_entropy(ag_tensor *logits, ag_tensor *labels, ag_reduction r
         return ag_set_error(AG_ERR_ARG, "cross_entropy: label_smoothing %g is not in [0, 1]",
                             label_smoothing), NULL;
     ag_scope_begin();
-    ag_tensor *xc = ag__contig(logits), *lc = ag__contig(labels);
+    ag_tensor *xc = ag__contiguous(logits), *lc = ag__contiguous(labels);
     ag_tensor *loss = xc && lc ? ag__empty_on(ag__dev(logits), AG_F32, 1, logits->shape) : NULL;
     if (loss) {
         ag_view vl = ag__view(loss), vx = ag__view(xc), vlab = ag__view(lc);
         ag_node *n = NULL;
-        if (AG_BK(ag__dev(logits), cross_entropy, label_smoothing, &vl, &vx, &vlab) != AG_OK ||
+        if (AG_LAUNCH(ag__dev(logits), cross_entropy, label_smoothing, &vl, &vx, &vlab) != AG_OK ||
             ag__record(loss, "cross_entropy", cross_entropy_bwd, 1, &logits, &n) != AG_OK)
             loss = NULL;
         if (n) {

@@ -69,8 +69,8 @@ static ag_tensor *matmul_nd(ag_tensor *a, ag_tensor *b)
     ag_no_grad_begin(); /* the layout work below is not part of the graph */
     ag_tensor *xa = ag_expand(a, nb + 2, ea), *xb = ag_expand(b, nb + 2, eb);
     ag_view va, vb;
-    if (xa && !as_3d(xa, nb, &va)) xa = ag__contig(xa), xa && as_3d(xa, nb, &va);
-    if (xb && !as_3d(xb, nb, &vb)) xb = ag__contig(xb), xb && as_3d(xb, nb, &vb);
+    if (xa && !as_3d(xa, nb, &va)) xa = ag__contiguous(xa), xa && as_3d(xa, nb, &va);
+    if (xb && !as_3d(xb, nb, &vb)) xb = ag__contiguous(xb), xb && as_3d(xb, nb, &vb);
     ag_no_grad_end();
     if (xa && xb) y = ag__empty_on(ag__dev(a), AG_F32, nb + 2, shape);
     if (y) {
@@ -78,7 +78,7 @@ static ag_tensor *matmul_nd(ag_tensor *a, ag_tensor *b)
                       .shape = {ag__numel_shape(nb, shape), m, n}, .stride = {m * n, n, 1}};
         ag_tensor *in[2] = {a, b};
         ag_node *node = NULL;
-        if (AG_BK(ag__dev(a), gemm, 1.0f, 0.0f, &vc, &va, &vb) != AG_OK ||
+        if (AG_LAUNCH(ag__dev(a), gemm, 1.0f, 0.0f, &vc, &va, &vb) != AG_OK ||
             ag__record(y, "matmul", matmul_bwd, 2, in, &node) != AG_OK)
             y = NULL;
         /* each gradient reads the other operand */
@@ -157,8 +157,8 @@ ag_tensor *ag_linear(ag_tensor *x, ag_tensor *weight, ag_tensor *bias)
     ag_view vx, vw;
     ag_no_grad_begin(); /* layout work, not part of the graph */
     ag_tensor *x2 = as_rows(x), *wt = ag_transpose(weight, 0, 1);
-    if (x2 && !as_3d(x2, 0, &vx)) x2 = ag__contig(x2), x2 && as_3d(x2, 0, &vx);
-    if (wt && !as_3d(wt, 0, &vw)) wt = ag__contig(wt), wt && as_3d(wt, 0, &vw);
+    if (x2 && !as_3d(x2, 0, &vx)) x2 = ag__contiguous(x2), x2 && as_3d(x2, 0, &vx);
+    if (wt && !as_3d(wt, 0, &vw)) wt = ag__contiguous(wt), wt && as_3d(wt, 0, &vw);
     ag_no_grad_end();
     ag_tensor *y = x2 && wt ? ag__empty_on(ag__dev(x), AG_F32, x->ndim, shape) : NULL;
     if (!y) return ag__done(NULL);
@@ -170,14 +170,14 @@ ag_tensor *ag_linear(ag_tensor *x, ag_tensor *weight, ag_tensor *bias)
                        .stride = {out, 1}};
         ag_view vb = {.buf = bias->st->buf, .offset = bias->offset, .dtype = AG_F32, .ndim = 2,
                       .shape = {rows, out}, .stride = {0, bias->stride[0]}};
-        if (AG_BK(dev, copy, &vy2, &vb) != AG_OK) return ag__done(NULL);
+        if (AG_LAUNCH(dev, copy, &vy2, &vb) != AG_OK) return ag__done(NULL);
         beta = 1.0f;
     }
     ag_view vy = {.buf = y->st->buf, .dtype = AG_F32, .ndim = 3, .shape = {1, rows, out},
                   .stride = {rows * out, out, 1}};
     ag_tensor *in3[3] = {x, weight, bias};
     ag_node *node = NULL;
-    if (AG_BK(dev, gemm, 1.0f, beta, &vy, &vx, &vw) != AG_OK ||
+    if (AG_LAUNCH(dev, gemm, 1.0f, beta, &vy, &vx, &vw) != AG_OK ||
         ag__record(y, "linear", linear_bwd, bias ? 3 : 2, in3, &node) != AG_OK) {
         y = NULL;
     } else if (node) { /* backward reads x for W's gradient and W for x's */

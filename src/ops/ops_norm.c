@@ -33,7 +33,7 @@ static const ag_view *opt_view(const ag_tensor *t, ag_view *v)
 static ag_status batch_norm_bwd(ag_node *n, ag_tensor *gy, ag_tensor **gx)
 {
     ag_tensor *x = n->in[0], *w = n->in[1], *b = n->in[2];
-    ag_tensor *xc = n->saved[0], *g = ag__contig(gy);
+    ag_tensor *xc = n->saved[0], *g = ag__contiguous(gy);
     if (!g) return ag_last_status();
     int64_t ncs[3] = {n->i[1], n->i[2], n->i[3]};
     ag_tensor *dx = x->requires_grad ? ag__empty_like(xc) : NULL;
@@ -48,7 +48,7 @@ static ag_status batch_norm_bwd(ag_node *n, ag_tensor *gy, ag_tensor **gx)
                       .gamma = opt_view(n->saved[3], &vgam), .dy = &vdy,
                       .dx = dx ? &vdx : NULL, .dgamma = opt_view(dw, &vdw),
                       .dbeta = opt_view(db, &vdb)};
-    ag_status s = AG_BK(ag__dev(xc), batch_norm_backward, &a);
+    ag_status s = AG_LAUNCH(ag__dev(xc), batch_norm_backward, &a);
     gx[0] = dx;
     gx[1] = dw;
     gx[2] = db;
@@ -69,7 +69,7 @@ static bool channel_arg(const char *what, const ag_tensor *x, const ag_tensor *t
                      (long long)c, sx);
         return false;
     }
-    if (written && !ag__contiguous(t)) {
+    if (written && !ag__is_contiguous(t)) {
         ag_set_error(AG_ERR_ARG, "batch_norm: %s must be contiguous (it is updated in place)",
                      what);
         return false;
@@ -109,7 +109,7 @@ ag_tensor *ag_batch_norm(ag_tensor *x, ag_tensor *running_mean, ag_tensor *runni
     ag_scope_begin();
     int64_t ncs[3] = {x->shape[0], c, sp};
     ag_device *dev = ag__dev(x);
-    ag_tensor *xc = ag__contig(x), *wc = ag__contig(weight), *bc = ag__contig(bias);
+    ag_tensor *xc = ag__contiguous(x), *wc = ag__contiguous(weight), *bc = ag__contiguous(bias);
     ag_tensor *y = xc ? ag__empty_like(xc) : NULL;
     ag_tensor *mean = ag__empty_on(dev, AG_F32, 1, &c), *rstd = ag__empty_on(dev, AG_F32, 1, &c);
     if ((weight && !wc) || (bias && !bc) || !mean || !rstd) y = NULL;
@@ -127,7 +127,7 @@ ag_tensor *ag_batch_norm(ag_tensor *x, ag_tensor *running_mean, ag_tensor *runni
             ag__bump_version(running_mean);
             ag__bump_version(running_var);
         }
-        if (AG_BK(dev, batch_norm, &a) != AG_OK ||
+        if (AG_LAUNCH(dev, batch_norm, &a) != AG_OK ||
             ag__record(y, "batch_norm", batch_norm_bwd, 3, in, &n) != AG_OK)
             y = NULL;
         if (n) {
@@ -149,7 +149,7 @@ ag_tensor *ag_batch_norm(ag_tensor *x, ag_tensor *running_mean, ag_tensor *runni
 static ag_status layer_norm_bwd(ag_node *n, ag_tensor *gy, ag_tensor **gx)
 {
     ag_tensor *x = n->in[0], *w = n->in[1], *b = n->in[2];
-    ag_tensor *xc = n->saved[0], *g = ag__contig(gy);
+    ag_tensor *xc = n->saved[0], *g = ag__contiguous(gy);
     if (!g) return ag_last_status();
     int64_t rd[2] = {n->i[0], n->i[1]}, d = n->i[1];
     ag_tensor *dx = x->requires_grad ? ag__empty_like(xc) : NULL;
@@ -166,7 +166,7 @@ static ag_status layer_norm_bwd(ag_node *n, ag_tensor *gy, ag_tensor **gx)
     ag_norm_args a = {.x = &vx, .mean = &vm, .rstd = &vr, .gamma = n->saved[3] ? &vgam : NULL,
                       .dy = &vdy, .dx = dx ? &vdx : NULL, .dgamma = dw ? &vdw : NULL,
                       .dbeta = db ? &vdb : NULL};
-    ag_status s = AG_BK(ag__dev(xc), layer_norm_backward, &a);
+    ag_status s = AG_LAUNCH(ag__dev(xc), layer_norm_backward, &a);
     gx[0] = dx;
     gx[1] = dw;
     gx[2] = db;
@@ -208,7 +208,7 @@ ag_tensor *ag_layer_norm(ag_tensor *x, int normalized_ndim, ag_tensor *weight, a
 
     ag_scope_begin();
     ag_device *dev = ag__dev(x);
-    ag_tensor *xc = ag__contig(x), *wc = ag__contig(weight), *bc = ag__contig(bias);
+    ag_tensor *xc = ag__contiguous(x), *wc = ag__contiguous(weight), *bc = ag__contiguous(bias);
     ag_tensor *y = xc ? ag__empty_like(xc) : NULL;
     ag_tensor *mean = ag__empty_on(dev, AG_F32, 1, &rows), *rstd = ag__empty_on(dev, AG_F32, 1, &rows);
     if ((weight && !wc) || (bias && !bc) || !mean || !rstd) y = NULL;
@@ -221,7 +221,7 @@ ag_tensor *ag_layer_norm(ag_tensor *x, int normalized_ndim, ag_tensor *weight, a
                           .gamma = wc ? &vgam : NULL, .beta = bc ? &vbet : NULL};
         ag_tensor *in[3] = {x, weight, bias};
         ag_node *n = NULL;
-        if (AG_BK(dev, layer_norm, &a) != AG_OK ||
+        if (AG_LAUNCH(dev, layer_norm, &a) != AG_OK ||
             ag__record(y, "layer_norm", layer_norm_bwd, 3, in, &n) != AG_OK)
             y = NULL;
         if (n) {

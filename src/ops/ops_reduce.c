@@ -53,7 +53,7 @@ static ag_tensor *reduce_raw(ag_reduce_op op, ag_tensor *x, unsigned mask, ag_dt
     ag_tensor *y = ag__empty_on(ag__dev(x), out_dt, x->ndim, shape);
     if (!y) return NULL;
     ag_view vy = ag__view(y), vx = ag__view(x);
-    return AG_BK(ag__dev(x), reduce, op, &vy, &vx) == AG_OK ? y : NULL;
+    return AG_LAUNCH(ag__dev(x), reduce, op, &vy, &vx) == AG_OK ? y : NULL;
 }
 
 ag_tensor *ag__reduce_to(ag_tensor *g, int ndim, const int64_t *shape)

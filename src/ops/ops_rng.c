@@ -34,7 +34,7 @@ static ag_tensor *random_tensor(const char *op, int ndim, const int64_t *shape, 
         ag_rand_args r = {.dist = dist, .a = a, .b = b};
         ag__rng_next(&r.seed, &r.stream);
         ag_view v = ag__view(y);
-        if (AG_BK(ag__dev(y), rand, &r, &v) != AG_OK) y = NULL;
+        if (AG_LAUNCH(ag__dev(y), rand, &r, &v) != AG_OK) y = NULL;
     }
     return ag__done(y);
 }

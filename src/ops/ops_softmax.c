@@ -25,11 +25,11 @@ static ag_status softmax_bwd(ag_node *n, ag_tensor *gy, ag_tensor **gx)
     int axis = (int)n->i[0];
     bool log = n->i[1];
     ag_tensor *yc = n->saved[0];
-    ag_tensor *g = ag__contig(to_last(gy, axis));
+    ag_tensor *g = ag__contiguous(to_last(gy, axis));
     ag_tensor *dx = g ? ag__empty_like(yc) : NULL;
     if (!dx) return ag_last_status();
     ag_view vdx = rows_view(dx), vg = rows_view(g), vy = rows_view(yc);
-    ag_status s = AG_BK(ag__dev(yc), softmax_backward, log, &vdx, &vg, &vy);
+    ag_status s = AG_LAUNCH(ag__dev(yc), softmax_backward, log, &vdx, &vg, &vy);
     if (s) return s;
     gx[0] = to_last(dx, axis);
     return gx[0] ? AG_OK : ag_last_status();
@@ -42,11 +42,11 @@ static ag_tensor *softmax_impl(const char *name, bool log, ag_tensor *x, int axi
     if (a < 0) return NULL;
     ag_scope_begin();
     ag_no_grad_begin(); /* the layout moves are internal; one node covers the op */
-    ag_tensor *xc = ag__contig(to_last(x, a));
+    ag_tensor *xc = ag__contiguous(to_last(x, a));
     ag_tensor *yc = xc ? ag__empty_like(xc) : NULL, *y = NULL;
     if (yc) {
         ag_view vy = rows_view(yc), vx = rows_view(xc);
-        if (AG_BK(ag__dev(x), softmax, log, &vy, &vx) == AG_OK) y = to_last(yc, a);
+        if (AG_LAUNCH(ag__dev(x), softmax, log, &vy, &vx) == AG_OK) y = to_last(yc, a);
     }
     ag_no_grad_end();
     if (y == yc && y) y = ag__alias(yc, yc->ndim, yc->shape, yc->stride, yc->offset);

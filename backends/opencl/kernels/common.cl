@@ -1,6 +1,6 @@
 /* Shared by every program (prepended at build time). OpenCL C 1.2, no
  * extensions, no doubles. Views arrive as a shape plus per-operand strides in
- * elements, laid out exactly as ocl_shape / ocl_strides in ocl.h. */
+ * elements, laid out exactly as ag_shape32 / ag_strides32 in ocl.h. */
 
 typedef struct { int nd, numel; int n[8]; } ag_shape;
 typedef struct { int off; int s[8]; } ag_strides;
