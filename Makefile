@@ -69,4 +69,4 @@ clean:
 
 # refresh the regions of anygrad.h and README.md generated from the op tables
 regen:
-	python3 scripts/gen_ops.py src/ops/unary_table.h regions --write include/anygrad.h README.md
+	python3 scripts/gen_ops.py regions --write src/ops/unary_table.h src/ops/binary_table.h include/anygrad.h README.md

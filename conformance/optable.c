@@ -1,6 +1,7 @@
 /* The op table (see optable.h): builders, reference adapters, shape families and
  * the rows themselves, at the end of the file. */
 #include "optable.h"
+#include "ops/binary_table.h"
 #include "ops/unary_table.h"
 
 #include <math.h>
@@ -745,8 +746,10 @@ static const ot_family F_TODTYPE[] = {
 #define UROW(E, f, np, pn, doc, mod, uy, on, wrap, nm, p0, p1, d, e, tol, ref)                   \
     {nm, OT_UNARY, AG_UNARY_##E, "ag_" #f, b_unary, r_unary, &(const u_arg){AG_UNARY_##E, p0, p1, w_##f}, \
      F_UNARY, NF(F_UNARY), OT_D_##d, E_##e, true, tol, NULL},
-#define BROW(nm, OP, f, d, e, diff, tol) \
-    {nm, OT_BINARY, OP, "ag_" #f, b_binary, r_binary, &(const bin_arg){OP, ag_##f}, F_BINARY, NF(F_BINARY), d, e, diff, tol, NULL}
+/* one conformance row per row of src/ops/binary_table.h */
+#define BROW(E, f, doc, grad, on, d, tol, ref)                                                   \
+    {#f, OT_BINARY, AG_BINARY_##E, "ag_" #f, b_binary, r_binary, &(const bin_arg){AG_BINARY_##E, ag_##f}, \
+     F_BINARY, NF(F_BINARY), OT_D_##d, E_EW, (grad) != 0, tol, NULL},
 #define RROW(nm, OP, f, fam, e, diff, tol) \
     {nm, OT_REDUCE, OP, #f, b_reduce, r_reduce, &(const redop_arg){OP, f}, fam, NF(fam), OT_D_NORMAL, e, diff, tol, NULL}
 #define ROW(nm, kind, api, b, r, arg, fam, d, e, diff, tol) \
@@ -766,18 +769,7 @@ static const ot_row ROWS[] = {
     {"div_scalar(3)", OT_SCALAR, -1, "ag_div_scalar", b_unary, r_div_scalar,
      &(const u_arg){AG_UNARY_MUL_SCALAR, 3.0f, 0, w_div_scalar}, F_UNARY, NF(F_UNARY), OT_D_NORMAL, E_EW, true, "arith", NULL},
 
-    BROW("add", AG_BINARY_ADD, add, OT_D_NORMAL, E_EW, true, "arith"),
-    BROW("sub", AG_BINARY_SUB, sub, OT_D_NORMAL, E_EW, true, "arith"),
-    BROW("mul", AG_BINARY_MUL, mul, OT_D_NORMAL, E_EW, true, "arith"),
-    BROW("div", AG_BINARY_DIV, div, OT_D_AWAY0, E_EW, true, "arith"),
-    BROW("maximum", AG_BINARY_MAXIMUM, maximum, OT_D_NORMAL, E_EW, true, "exact"),
-    BROW("minimum", AG_BINARY_MINIMUM, minimum, OT_D_NORMAL, E_EW, true, "exact"),
-    BROW("eq", AG_BINARY_EQ, eq, OT_D_MASK, E_EW, false, "exact"),
-    BROW("ne", AG_BINARY_NE, ne, OT_D_MASK, E_EW, false, "exact"),
-    BROW("lt", AG_BINARY_LT, lt, OT_D_NORMAL, E_EW, false, "exact"),
-    BROW("le", AG_BINARY_LE, le, OT_D_MASK, E_EW, false, "exact"),
-    BROW("gt", AG_BINARY_GT, gt, OT_D_NORMAL, E_EW, false, "exact"),
-    BROW("ge", AG_BINARY_GE, ge, OT_D_MASK, E_EW, false, "exact"),
+    AG_BINARY_TABLE(BROW)
     ROW("where", OT_WHERE, "ag_where", b_where, r_where, NULL, F_WHERE, OT_D_NORMAL, E_EW, true, "exact"),
 
     RROW("sum", AG_REDUCE_SUM, ag_sum, F_REDUCE, E_SUM, true, "sum"),

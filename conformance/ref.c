@@ -1,6 +1,7 @@
 /* Double-precision reference ops (see ref.h). Plain loops over multi-indices:
  * clarity over speed, since the tests keep shapes small. */
 #include "ref.h"
+#include "ops/binary_table.h"
 #include "ops/unary_table.h"
 
 #include <math.h>
@@ -167,25 +168,14 @@ double ref_unary1(ag_unary_op op, double x, double p0, double p1)
     return unary_fn[op](x, p0, p1);
 }
 
-static double b_add(double a, double b) { return a + b; }
-static double b_sub(double a, double b) { return a - b; }
-static double b_mul(double a, double b) { return a * b; }
-static double b_div(double a, double b) { return a / b; }
-static double b_max(double a, double b) { return (isnan(a) || isnan(b)) ? NAN : (a > b ? a : b); }
-static double b_min(double a, double b) { return (isnan(a) || isnan(b)) ? NAN : (a < b ? a : b); }
-static double b_eq(double a, double b) { return a == b; }
-static double b_ne(double a, double b) { return a != b; }
-static double b_lt(double a, double b) { return a < b; }
-static double b_le(double a, double b) { return a <= b; }
-static double b_gt(double a, double b) { return a > b; }
-static double b_ge(double a, double b) { return a >= b; }
-
-static double (*const binary_fn[AG_BINARY_COUNT])(double, double) = {
-    [AG_BINARY_ADD] = b_add, [AG_BINARY_SUB] = b_sub, [AG_BINARY_MUL] = b_mul,
-    [AG_BINARY_DIV] = b_div, [AG_BINARY_MAXIMUM] = b_max, [AG_BINARY_MINIMUM] = b_min,
-    [AG_BINARY_EQ] = b_eq,   [AG_BINARY_NE] = b_ne,   [AG_BINARY_LT] = b_lt,
-    [AG_BINARY_LE] = b_le,   [AG_BINARY_GT] = b_gt,   [AG_BINARY_GE] = b_ge,
-};
+/* The fp64 references of the binary table's rows (its last column). */
+#define REF_FN(E, name, doc, grad, on, dist, tol, ref) \
+    static double b_##name(double a, double b) { return ref; }
+AG_BINARY_TABLE(REF_FN)
+#undef REF_FN
+#define REF_ENTRY(E, name, ...) [AG_BINARY_##E] = b_##name,
+static double (*const binary_fn[AG_BINARY_COUNT])(double, double) = {AG_BINARY_TABLE(REF_ENTRY)};
+#undef REF_ENTRY
 
 double ref_binary1(ag_binary_op op, double a, double b)
 {

@@ -254,20 +254,27 @@ ag_tensor *ag_mul_scalar(ag_tensor *x, float s);
 ag_tensor *ag_mish(ag_tensor *x);
 /* END GENERATED: unary */
 
-typedef enum ag_binary_op {
-    AG_BINARY_ADD, AG_BINARY_SUB, AG_BINARY_MUL, AG_BINARY_DIV,
-    AG_BINARY_MAXIMUM, AG_BINARY_MINIMUM,
-    AG_BINARY_EQ, AG_BINARY_NE, AG_BINARY_LT, AG_BINARY_LE, AG_BINARY_GT, AG_BINARY_GE,
-    AG_BINARY_COUNT
-} ag_binary_op;
-
-ag_tensor *ag_unary(ag_unary_op op, ag_tensor *x, float p0, float p1);
-ag_tensor *ag_binary(ag_binary_op op, ag_tensor *a, ag_tensor *b);
-
 ag_tensor *ag_sub_scalar(ag_tensor *x, float s);
 ag_tensor *ag_div_scalar(ag_tensor *x, float s);
 
-/* NumPy broadcasting. Comparisons return f32 0/1 and have no gradient. */
+/* Binary ops, NumPy broadcasting. Comparisons return f32 0/1 and have no gradient. */
+/* BEGIN GENERATED: binary (scripts/gen_ops.py; `make regen` refreshes it) */
+typedef enum ag_binary_op {
+    AG_BINARY_ADD,        /* a + b */
+    AG_BINARY_SUB,        /* a - b */
+    AG_BINARY_MUL,        /* a * b */
+    AG_BINARY_DIV,        /* a / b */
+    AG_BINARY_MAXIMUM,    /* NaN wins, as torch.maximum */
+    AG_BINARY_MINIMUM,    /* NaN wins, as torch.minimum */
+    AG_BINARY_EQ,         /* a == b */
+    AG_BINARY_NE,         /* a != b */
+    AG_BINARY_LT,         /* a < b */
+    AG_BINARY_LE,         /* a <= b */
+    AG_BINARY_GT,         /* a > b */
+    AG_BINARY_GE,         /* a >= b */
+    AG_BINARY_COUNT
+} ag_binary_op;
+
 ag_tensor *ag_add(ag_tensor *a, ag_tensor *b);
 ag_tensor *ag_sub(ag_tensor *a, ag_tensor *b);
 ag_tensor *ag_mul(ag_tensor *a, ag_tensor *b);
@@ -280,6 +287,10 @@ ag_tensor *ag_lt(ag_tensor *a, ag_tensor *b);
 ag_tensor *ag_le(ag_tensor *a, ag_tensor *b);
 ag_tensor *ag_gt(ag_tensor *a, ag_tensor *b);
 ag_tensor *ag_ge(ag_tensor *a, ag_tensor *b);
+/* END GENERATED: binary */
+
+ag_tensor *ag_unary(ag_unary_op op, ag_tensor *x, float p0, float p1);
+ag_tensor *ag_binary(ag_binary_op op, ag_tensor *a, ag_tensor *b);
 ag_tensor *ag_where(ag_tensor *cond, ag_tensor *a, ag_tensor *b); /* cond != 0 ? a : b */
 
 /* ---- reductions --------------------------------------------------------- */

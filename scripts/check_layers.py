@@ -16,7 +16,8 @@ import sys
 # One folder (or more) a layer, lowest first; first match wins; paths relative to
 # the source root.
 LAYERS = [
-    ('tables', ['include/', 'src/ops/unary_table.h']),
+    ('tables', ['include/', 'src/ops/unary_table.h', 'src/ops/binary_table.h',
+                'src/ops/table_common.h']),
     ('base', ['src/base/']),
     ('backends', ['backends/']),
     ('core', ['src/core/']),

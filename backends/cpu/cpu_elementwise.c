@@ -4,6 +4,7 @@
 #include "cpu.h"
 #include "cpu_poly.h"
 #include "cpu_simd.h"
+#include "ops/binary_table.h"
 #include "ops/unary_table.h"
 
 #include <math.h>
@@ -556,18 +557,14 @@ static inline float bin_le(float a, float b) { return a <= b ? 1.0f : 0.0f; }
 static inline float bin_gt(float a, float b) { return a > b ? 1.0f : 0.0f; }
 static inline float bin_ge(float a, float b) { return a >= b ? 1.0f : 0.0f; }
 
-#define BINARY_OPS(X)                                                                      \
-    X(AG_BINARY_ADD, add) X(AG_BINARY_SUB, sub) X(AG_BINARY_MUL, mul) X(AG_BINARY_DIV, div) \
-    X(AG_BINARY_MAXIMUM, maximum) X(AG_BINARY_MINIMUM, minimum) X(AG_BINARY_EQ, eq)         \
-    X(AG_BINARY_NE, ne) X(AG_BINARY_LT, lt) X(AG_BINARY_LE, le) X(AG_BINARY_GT, gt)         \
-    X(AG_BINARY_GE, ge)
+#define BINARY_OPS(X) AG_BINARY_TABLE(X)
 
 typedef void (*binary_row_fn)(int64_t n, float *restrict y, int64_t ys, const float *restrict a,
                               int64_t as, const float *restrict b, int64_t bs);
 
 /* Dense, and dense against a broadcast scalar (bias adds, scaling), get blocked
  * loops the compiler vectorizes; anything else takes the strided loop. */
-#define DEF_BINARY_ROW(OP, name)                                                               \
+#define DEF_BINARY_ROW(E, name, ...)                                                             \
     static void bin_row_##name(int64_t n, float *restrict y, int64_t ys, const float *restrict a, \
                                int64_t as, const float *restrict b, int64_t bs)                \
     {                                                                                          \
@@ -592,7 +589,7 @@ typedef void (*binary_row_fn)(int64_t n, float *restrict y, int64_t ys, const fl
     }
 BINARY_OPS(DEF_BINARY_ROW)
 
-#define BINARY_ENTRY(OP, name) [OP] = bin_row_##name,
+#define BINARY_ENTRY(E, name, ...) [AG_BINARY_##E] = bin_row_##name,
 static const binary_row_fn binary_rows[AG_BINARY_COUNT] = {BINARY_OPS(BINARY_ENTRY)};
 
 typedef struct binary_arg {

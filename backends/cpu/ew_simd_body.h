@@ -9,6 +9,7 @@
 #include <math.h>
 
 #include "cpu_poly.h"
+#include "ops/binary_table.h"
 #include "ops/unary_table.h"
 
 #ifndef VW
@@ -321,11 +322,7 @@ static inline vf g_le(vf a, vf b) { return v_one_if(m_le(a, b)); }
 static inline vf g_gt(vf a, vf b) { return v_one_if(m_gt(a, b)); }
 static inline vf g_ge(vf a, vf b) { return v_one_if(m_ge(a, b)); }
 
-#define SIMD_BINARY_OPS(X)                                                                 \
-    X(AG_BINARY_ADD, add) X(AG_BINARY_SUB, sub) X(AG_BINARY_MUL, mul) X(AG_BINARY_DIV, div) \
-    X(AG_BINARY_MAXIMUM, maximum) X(AG_BINARY_MINIMUM, minimum) X(AG_BINARY_EQ, eq)         \
-    X(AG_BINARY_NE, ne) X(AG_BINARY_LT, lt) X(AG_BINARY_LE, le) X(AG_BINARY_GT, gt)         \
-    X(AG_BINARY_GE, ge)
+#define SIMD_BINARY_OPS(X) AG_BINARY_TABLE(X)
 
 /* one loop per broadcast pattern, so none tests the strides per element */
 #define BIN_LOOP(name, A, B, AP, BP)                                                  \
@@ -334,7 +331,7 @@ static inline vf g_ge(vf a, vf b) { return v_one_if(m_ge(a, b)); }
         if (i < n) v_stp(y + i, g_##name(AP, BP), n - i);                             \
     } while (0)
 
-#define DEF_SIMD_BINARY(OP, name)                                                             \
+#define DEF_SIMD_BINARY(E, name, ...)                                                           \
     static void bn_##name(int64_t n, float *y, const float *a, int64_t as, const float *b,    \
                           int64_t bs)                                                         \
     {                                                                                         \
@@ -677,7 +674,7 @@ static void adam(int64_t n, const cpu_optim_hp *h, float *p, const float *g, flo
 
 #define SIMD_UNARY_ENTRY(E, name, ...) [AG_UNARY_##E] = un_##name,
 #define SIMD_UNARY_BW_ENTRY(E, name, ...) [AG_UNARY_##E] = ub_##name,
-#define SIMD_BINARY_ENTRY(OP, name) [OP] = bn_##name,
+#define SIMD_BINARY_ENTRY(E, name, ...) [AG_BINARY_##E] = bn_##name,
 
 const cpu_simd_ops SIMD_TABLE = {
     .name = SIMD_NAME,

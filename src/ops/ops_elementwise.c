@@ -2,6 +2,7 @@
 #include <math.h>
 
 #include "core.h"
+#include "ops/binary_table.h"
 #include "ops/unary_table.h"
 
 /* Names for messages; the derivative lives in each backend's unary_backward. */
@@ -9,12 +10,13 @@
 static const char *const unary_names[AG_UNARY_COUNT] = {AG_UNARY_TABLE(NAME_ROW)};
 #undef NAME_ROW
 
-static const char *const binary_names[AG_BINARY_COUNT] = {
-    [AG_BINARY_ADD] = "add", [AG_BINARY_SUB] = "sub", [AG_BINARY_MUL] = "mul",
-    [AG_BINARY_DIV] = "div", [AG_BINARY_MAXIMUM] = "maximum", [AG_BINARY_MINIMUM] = "minimum",
-    [AG_BINARY_EQ] = "eq", [AG_BINARY_NE] = "ne", [AG_BINARY_LT] = "lt",
-    [AG_BINARY_LE] = "le", [AG_BINARY_GT] = "gt", [AG_BINARY_GE] = "ge",
-};
+/* Binary names, and which ops record a gradient (their rules are in binary_bwd). */
+#define NAME_ROW(E, name, ...) [AG_BINARY_##E] = #name,
+static const char *const binary_names[AG_BINARY_COUNT] = {AG_BINARY_TABLE(NAME_ROW)};
+#undef NAME_ROW
+#define GRAD_ROW(E, name, doc, grad, ...) [AG_BINARY_##E] = (grad),
+static const bool binary_grad[AG_BINARY_COUNT] = {AG_BINARY_TABLE(GRAD_ROW)};
+#undef GRAD_ROW
 
 bool ag__broadcast_shape(const char *op, int na, const int64_t *sa, int nb, const int64_t *sb,
                          int *nout, int64_t *out)
@@ -155,8 +157,6 @@ static ag_status binary_bwd(ag_node *n, ag_tensor *gy, ag_tensor **gx)
     return AG_OK;
 }
 
-static bool differentiable(ag_binary_op op) { return op <= AG_BINARY_MINIMUM; }
-
 ag_tensor *ag_binary(ag_binary_op op, ag_tensor *a, ag_tensor *b)
 {
     if ((unsigned)op >= AG_BINARY_COUNT)
@@ -164,6 +164,10 @@ ag_tensor *ag_binary(ag_binary_op op, ag_tensor *a, ag_tensor *b)
     const char *name = binary_names[op];
     if (!ag__check(name, a, AG_F32) || !ag__check(name, b, AG_F32)) return NULL;
     if (!ag__same_device(name, a, b)) return NULL;
+    if (!(ag_binary_on[op] & ag__dev(a)->i->table_bit))
+        return ag_set_error(AG_ERR_UNSUPPORTED, "%s: the %s backend has no kernel for this op",
+                            name, ag__dev(a)->i->name),
+               NULL;
     int nd;
     int64_t shape[AG_MAX_DIMS];
     if (!ag__broadcast_shape(name, a->ndim, a->shape, b->ndim, b->shape, &nd, shape)) return NULL;
@@ -174,7 +178,7 @@ ag_tensor *ag_binary(ag_binary_op op, ag_tensor *a, ag_tensor *b)
         ag_node *n = NULL;
         ag_tensor *in[2] = {a, b};
         if (AG_LAUNCH(ag__dev(a), binary, op, &vy, &va, &vb) != AG_OK ||
-            (differentiable(op) && ag__record(y, name, binary_bwd, 2, in, &n) != AG_OK))
+            (binary_grad[op] && ag__record(y, name, binary_bwd, 2, in, &n) != AG_OK))
             y = NULL;
         if (n) {
             n->i[0] = op;
@@ -191,18 +195,10 @@ ag_tensor *ag_binary(ag_binary_op op, ag_tensor *a, ag_tensor *b)
     return ag__done(y);
 }
 
-ag_tensor *ag_add(ag_tensor *a, ag_tensor *b) { return ag_binary(AG_BINARY_ADD, a, b); }
-ag_tensor *ag_sub(ag_tensor *a, ag_tensor *b) { return ag_binary(AG_BINARY_SUB, a, b); }
-ag_tensor *ag_mul(ag_tensor *a, ag_tensor *b) { return ag_binary(AG_BINARY_MUL, a, b); }
-ag_tensor *ag_div(ag_tensor *a, ag_tensor *b) { return ag_binary(AG_BINARY_DIV, a, b); }
-ag_tensor *ag_maximum(ag_tensor *a, ag_tensor *b) { return ag_binary(AG_BINARY_MAXIMUM, a, b); }
-ag_tensor *ag_minimum(ag_tensor *a, ag_tensor *b) { return ag_binary(AG_BINARY_MINIMUM, a, b); }
-ag_tensor *ag_eq(ag_tensor *a, ag_tensor *b) { return ag_binary(AG_BINARY_EQ, a, b); }
-ag_tensor *ag_ne(ag_tensor *a, ag_tensor *b) { return ag_binary(AG_BINARY_NE, a, b); }
-ag_tensor *ag_lt(ag_tensor *a, ag_tensor *b) { return ag_binary(AG_BINARY_LT, a, b); }
-ag_tensor *ag_le(ag_tensor *a, ag_tensor *b) { return ag_binary(AG_BINARY_LE, a, b); }
-ag_tensor *ag_gt(ag_tensor *a, ag_tensor *b) { return ag_binary(AG_BINARY_GT, a, b); }
-ag_tensor *ag_ge(ag_tensor *a, ag_tensor *b) { return ag_binary(AG_BINARY_GE, a, b); }
+#define WRAP(E, name, ...) \
+    ag_tensor *ag_##name(ag_tensor *a, ag_tensor *b) { return ag_binary(AG_BINARY_##E, a, b); }
+AG_BINARY_TABLE(WRAP)
+#undef WRAP
 
 /* ---- where ---------------------------------------------------------------- */
 

@@ -28,10 +28,7 @@
 #ifndef AG_UNARY_TABLE_H
 #define AG_UNARY_TABLE_H
 
-#define AG_ON_CPU 1u
-#define AG_ON_OPENCL 2u
-#define AG_ON_VULKAN 4u
-#define AG_ON_ALL (AG_ON_CPU | AG_ON_OPENCL | AG_ON_VULKAN)
+#include "ops/table_common.h"
 
 #define AG_UNARY_TABLE(X)                                                                          \
     X(NEG, neg, 0, "", "", "Neg", 0, AG_ON_ALL, 1,                                                 \

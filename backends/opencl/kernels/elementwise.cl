@@ -112,38 +112,25 @@ kernel void unary_bw(int op, float p0, float p1, int has_y, ag_shape sh, ag_stri
     }
 }
 
-#define B_ADD 0
-#define B_SUB 1
-#define B_MUL 2
-#define B_DIV 3
-#define B_MAXIMUM 4
-#define B_MINIMUM 5
-#define B_EQ 6
-#define B_NE 7
-#define B_LT 8
-#define B_LE 9
-#define B_GT 10
-#define B_GE 11
+/* Binary formulas, one per row of src/ops/binary_table.h; binary_dispatch.cl
+ * (generated) numbers the ops and switches over them. */
+#define B(name) inline float b_##name(float a, float b)
 
-inline float binary_f(int op, float a, float b)
-{
-    switch (op) {
-    case B_ADD: return a + b;
-    case B_SUB: return a - b;
-    case B_MUL: return a * b;
-    case B_DIV: return a / b;
-    /* NaN in either operand wins, as torch.maximum/minimum */
-    case B_MAXIMUM: return isnan(a) ? a : isnan(b) ? b : a > b ? a : b;
-    case B_MINIMUM: return isnan(a) ? a : isnan(b) ? b : a < b ? a : b;
-    case B_EQ: return a == b ? 1.0f : 0.0f;
-    case B_NE: return a != b ? 1.0f : 0.0f;
-    case B_LT: return a < b ? 1.0f : 0.0f;
-    case B_LE: return a <= b ? 1.0f : 0.0f;
-    case B_GT: return a > b ? 1.0f : 0.0f;
-    case B_GE: return a >= b ? 1.0f : 0.0f;
-    }
-    return NAN;
-}
+B(add) { return a + b; }
+B(sub) { return a - b; }
+B(mul) { return a * b; }
+B(div) { return a / b; }
+/* NaN in either operand wins, as torch.maximum/minimum */
+B(maximum) { return isnan(a) ? a : isnan(b) ? b : a > b ? a : b; }
+B(minimum) { return isnan(a) ? a : isnan(b) ? b : a < b ? a : b; }
+B(eq) { return a == b ? 1.0f : 0.0f; }
+B(ne) { return a != b ? 1.0f : 0.0f; }
+B(lt) { return a < b ? 1.0f : 0.0f; }
+B(le) { return a <= b ? 1.0f : 0.0f; }
+B(gt) { return a > b ? 1.0f : 0.0f; }
+B(ge) { return a >= b ? 1.0f : 0.0f; }
+
+#include "binary_dispatch.cl"
 
 kernel void binary(int op, ag_shape sh, ag_strides ys, ag_strides as, ag_strides bs,
                    global float *y, global const float *a, global const float *b)

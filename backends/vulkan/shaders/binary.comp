@@ -1,40 +1,27 @@
 #version 450
 #extension GL_GOOGLE_include_directive : require
 #include "common.glsl"
-// Binary ops (ag_binary_op order) on strided, broadcast (stride 0) views.
+// Binary ops on strided, broadcast (stride 0) views. One formula per row of
+// src/ops/binary_table.h; binary_dispatch.glsl (generated) numbers the ops and
+// switches over them.
 
-#define B_ADD 0
-#define B_SUB 1
-#define B_MUL 2
-#define B_DIV 3
-#define B_MAXIMUM 4
-#define B_MINIMUM 5
-#define B_EQ 6
-#define B_NE 7
-#define B_LT 8
-#define B_LE 9
-#define B_GT 10
-#define B_GE 11
+#define B(name) float b_##name(float a, float b)
 
-float binary_f(int op, float a, float b)
-{
-    switch (op) {
-    case B_ADD: return a + b;
-    case B_SUB: return a - b;
-    case B_MUL: return a * b;
-    case B_DIV: return a / b;
-    // NaN in either operand wins, as torch.maximum/minimum
-    case B_MAXIMUM: return isnan(a) ? a : isnan(b) ? b : a > b ? a : b;
-    case B_MINIMUM: return isnan(a) ? a : isnan(b) ? b : a < b ? a : b;
-    case B_EQ: return a == b ? 1.0 : 0.0;
-    case B_NE: return a != b ? 1.0 : 0.0;
-    case B_LT: return a < b ? 1.0 : 0.0;
-    case B_LE: return a <= b ? 1.0 : 0.0;
-    case B_GT: return a > b ? 1.0 : 0.0;
-    case B_GE: return a >= b ? 1.0 : 0.0;
-    }
-    return 0.0 / 0.0;
-}
+B(add) { return a + b; }
+B(sub) { return a - b; }
+B(mul) { return a * b; }
+B(div) { return a / b; }
+// NaN in either operand wins, as torch.maximum/minimum
+B(maximum) { return isnan(a) ? a : isnan(b) ? b : a > b ? a : b; }
+B(minimum) { return isnan(a) ? a : isnan(b) ? b : a < b ? a : b; }
+B(eq) { return a == b ? 1.0 : 0.0; }
+B(ne) { return a != b ? 1.0 : 0.0; }
+B(lt) { return a < b ? 1.0 : 0.0; }
+B(le) { return a <= b ? 1.0 : 0.0; }
+B(gt) { return a > b ? 1.0 : 0.0; }
+B(ge) { return a >= b ? 1.0 : 0.0; }
+
+#include "binary_dispatch.glsl"
 
 layout(std430, binding = 0) readonly buffer Params {
     int op;
