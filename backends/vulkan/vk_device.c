@@ -35,8 +35,10 @@ static ag_status create_one(VkPhysicalDevice phys, vk_ctx **out)
     memcpy(c->uuid, ids.deviceUUID, sizeof c->uuid);
     snprintf(c->name, sizeof c->name, "%.95s", c->props.deviceName);
     if (VK_API_VERSION_MAJOR(c->props.apiVersion) == 1 && VK_API_VERSION_MINOR(c->props.apiVersion) < 1) {
+        /* the message reads c->name: set it before c is freed */
+        ag_status s = ag_set_error(AG_ERR_UNSUPPORTED, "vulkan: %s supports only Vulkan 1.0", c->name);
         free(c);
-        return ag_set_error(AG_ERR_UNSUPPORTED, "vulkan: %s supports only Vulkan 1.0", c->name);
+        return s;
     }
     c->max_alloc = m3.maxMemoryAllocationSize ? m3.maxMemoryAllocationSize : ((VkDeviceSize)1 << 30);
     c->subgroup_size = sub.subgroupSize;
@@ -57,8 +59,9 @@ static ag_status create_one(VkPhysicalDevice phys, vk_ctx **out)
     for (uint32_t i = 0; i < nq && family < 0; i++)
         if (qf[i].queueFlags & VK_QUEUE_COMPUTE_BIT) family = (int)i;
     if (family < 0) {
+        ag_status s = ag_set_error(AG_ERR_UNSUPPORTED, "vulkan: %s has no compute queue", c->name);
         free(c);
-        return ag_set_error(AG_ERR_UNSUPPORTED, "vulkan: %s has no compute queue", c->name);
+        return s;
     }
     c->queue_family = (uint32_t)family;
     float prio = 1.0f;
