@@ -135,7 +135,7 @@ bool cli_metrics_read_csv(const char *path, cli_metrics *m, char *err, size_t er
         return false;
     }
     char line[1024];
-    char *fields[NCOLS + 1];
+    char *fields[NCOLS + 1] = {0}; /* split_fields sets only the first n: gcc cannot see that */
     int map[NCOLS + 1]; /* file column -> COLS index or -1 (ignored) */
     int nf = 0;
     bool ok = fgets(line, sizeof line, f) != NULL;

@@ -9,14 +9,23 @@
 #define OCL_MAX_PLATFORMS 16
 #define OCL_MAX_PLATFORM_DEVICES 16
 
+/* Copies src into buf[size], cut to fit (on purpose: snprintf's truncation
+ * warning has no way to hear that); returns the copied length. */
+static size_t copy_cut(char *buf, size_t size, const char *src)
+{
+    size_t n = strnlen(src, size - 1);
+    memcpy(buf, src, n);
+    buf[n] = '\0';
+    return n;
+}
+
 static void info_str(cl_device_id d, cl_device_info what, char *buf, size_t size)
 {
     char tmp[1024] = "";
     if (ocl.clGetDeviceInfo(d, what, sizeof tmp - 1, tmp, NULL) != CL_SUCCESS) tmp[0] = '\0';
     tmp[sizeof tmp - 1] = '\0';
-    snprintf(buf, size, "%s", tmp); /* long strings are cut: they are only shown */
+    size_t n = copy_cut(buf, size, tmp); /* long strings are cut: they are only shown */
     /* drivers pad names with spaces */
-    size_t n = strlen(buf);
     while (n && buf[n - 1] == ' ') buf[--n] = '\0';
 }
 
@@ -43,7 +52,7 @@ static ag_status create_one(cl_platform_id platform, cl_device_id device, ocl_ct
     char pname[1024] = "";
     if (ocl.clGetPlatformInfo(platform, CL_PLATFORM_NAME, sizeof pname - 1, pname, NULL) != CL_SUCCESS)
         pname[0] = '\0';
-    snprintf(c->platform_name, sizeof c->platform_name, "%s", pname);
+    copy_cut(c->platform_name, sizeof c->platform_name, pname);
     cl_bool unified = CL_FALSE;
     ocl.clGetDeviceInfo(device, CL_DEVICE_TYPE, sizeof c->type, &c->type, NULL);
     ocl.clGetDeviceInfo(device, CL_DEVICE_GLOBAL_MEM_SIZE, sizeof c->global_mem, &c->global_mem, NULL);

@@ -114,11 +114,12 @@ static void write_cache(const char *path, cl_program prog)
     unsigned char *bins[1] = {bin};
     if (ocl.clGetProgramInfo(prog, CL_PROGRAM_BINARIES, sizeof bins, bins, NULL) == CL_SUCCESS) {
         char dir[512], tmp[600];
-        snprintf(dir, sizeof dir, "%s", path);
-        char *slash = strrchr(dir, '/');
+        /* a cut name would be another file: no cache rather than a wrong one */
+        bool fits = snprintf(dir, sizeof dir, "%s", path) < (int)sizeof dir &&
+                    snprintf(tmp, sizeof tmp, "%s.%ld.tmp", path, (long)getpid()) < (int)sizeof tmp;
+        char *slash = fits ? strrchr(dir, '/') : NULL;
         if (slash) *slash = '\0';
-        snprintf(tmp, sizeof tmp, "%s.%ld.tmp", path, (long)getpid());
-        if (make_dirs(dir)) {
+        if (fits && make_dirs(dir)) {
             FILE *f = fopen(tmp, "wb");
             if (f) {
                 bool ok = fwrite(bin, 1, n, f) == n;
