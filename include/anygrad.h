@@ -24,6 +24,13 @@
 extern "C" {
 #endif
 
+/* Marks the functions the shared library exports; everything else in it is hidden. */
+#if defined(__GNUC__) || defined(__clang__)
+#define AG_API __attribute__((visibility("default")))
+#else
+#define AG_API
+#endif
+
 #define AG_MAX_DIMS 8
 #define AG_VERSION "0.1.0"
 
@@ -41,10 +48,10 @@ typedef enum ag_status {
     AG_ERR_UNSUPPORTED  /* valid request this build or backend cannot do */
 } ag_status;
 
-const char *ag_last_error(void);       /* message of the last error on this thread */
-ag_status ag_last_status(void);
-void ag_clear_error(void);
-const char *ag_status_name(ag_status s);
+AG_API const char *ag_last_error(void);       /* message of the last error on this thread */
+AG_API ag_status ag_last_status(void);
+AG_API void ag_clear_error(void);
+AG_API const char *ag_status_name(ag_status s);
 
 /* ---- types ------------------------------------------------------------- */
 
@@ -54,8 +61,8 @@ typedef struct ag_tensor ag_tensor;
 typedef struct ag_device ag_device;
 typedef struct ag_optim ag_optim;
 
-size_t ag_dtype_size(ag_dtype dt);
-const char *ag_dtype_name(ag_dtype dt);
+AG_API size_t ag_dtype_size(ag_dtype dt);
+AG_API const char *ag_dtype_name(ag_dtype dt);
 
 /* ---- devices ------------------------------------------------------------ */
 
@@ -81,26 +88,26 @@ typedef struct ag_device_props {
                                  GPU seen through another API, or -1 */
 } ag_device_props;
 
-int ag_device_count(void);
-ag_device *ag_device_get(int index);
-ag_device *ag_device_default(void);             /* honours AG_DEVICE */
-ag_device *ag_device_by_name(const char *name); /* "cpu", "opencl:1", "H200", ... */
-const char *ag_device_name(const ag_device *dev);
-const char *ag_device_backend(const ag_device *dev);
-int ag_device_index(const ag_device *dev);
-ag_status ag_device_info(const ag_device *dev, ag_device_props *out);
-const char *ag_device_kind_name(ag_device_kind kind);
+AG_API int ag_device_count(void);
+AG_API ag_device *ag_device_get(int index);
+AG_API ag_device *ag_device_default(void);             /* honours AG_DEVICE */
+AG_API ag_device *ag_device_by_name(const char *name); /* "cpu", "opencl:1", "H200", ... */
+AG_API const char *ag_device_name(const ag_device *dev);
+AG_API const char *ag_device_backend(const ag_device *dev);
+AG_API int ag_device_index(const ag_device *dev);
+AG_API ag_status ag_device_info(const ag_device *dev, ag_device_props *out);
+AG_API const char *ag_device_kind_name(ag_device_kind kind);
 /* One line of "key: value" details (vendor, driver, memory, compute units...)
  * into buf; the empty string when the backend has none. */
-ag_status ag_device_details(const ag_device *dev, char *buf, size_t size);
+AG_API ag_status ag_device_details(const ag_device *dev, char *buf, size_t size);
 /* Measures SGEMM GFLOP/s and copy GB/s (about 100 ms; cached on disk by device
  * and driver, so only the first call measures unless force is set). */
-ag_status ag_device_calibrate(ag_device *dev, bool force);
+AG_API ag_status ag_device_calibrate(ag_device *dev, bool force);
 /* Backends that were not usable: i in [0, count); NULL past the end. */
-int ag_device_unavailable_count(void);
-const char *ag_device_unavailable(int i, const char **reason);
-ag_status ag_set_default_device(ag_device *dev); /* for this thread's new tensors */
-ag_status ag_device_sync(ag_device *dev);
+AG_API int ag_device_unavailable_count(void);
+AG_API const char *ag_device_unavailable(int i, const char **reason);
+AG_API ag_status ag_set_default_device(ag_device *dev); /* for this thread's new tensors */
+AG_API ag_status ag_device_sync(ag_device *dev);
 
 /* ---- debugging: fault injection ----------------------------------------- */
 
@@ -116,89 +123,89 @@ typedef enum ag_fault_point {
     AG_FAULT_WRITE,   /* a step of saving a file: create, write, flush, sync, close, rename */
     AG_FAULT_COUNT
 } ag_fault_point;
-ag_status ag_debug_fault(ag_fault_point point, int64_t n);
+AG_API ag_status ag_debug_fault(ag_fault_point point, int64_t n);
 /* Events of that kind since its last ag_debug_fault call. */
-int64_t ag_debug_fault_events(ag_fault_point point);
+AG_API int64_t ag_debug_fault_events(ag_fault_point point);
 /* Device buffers alive now, over all devices (leak checks). */
-int64_t ag_debug_live_buffers(void);
+AG_API int64_t ag_debug_live_buffers(void);
 /* OpenCL objects alive now, by type, over all devices: created by anygrad and
  * not yet released (leak checks). 0 without OpenCL, -1 for a bad type. Objects
  * CLBlast makes on its own are not counted; anygrad makes no events. */
 typedef enum ag_cl_object {
     AG_CL_CONTEXT, AG_CL_QUEUE, AG_CL_PROGRAM, AG_CL_KERNEL, AG_CL_MEM, AG_CL_OBJECT_COUNT
 } ag_cl_object;
-int64_t ag_debug_live_cl_objects(ag_cl_object type);
+AG_API int64_t ag_debug_live_cl_objects(ag_cl_object type);
 /* Tears down a GPU device's backend state (context, queue, kernels, cached
  * buffers: what the probe and its use created) and sets it up afresh, so that
  * tests can check the teardown releases everything. Refused while any device
  * buffer is alive, and for the CPU; no other thread may use the device meanwhile.
  * The library never tears devices down by itself: the OS reclaims them at exit. */
-ag_status ag_debug_device_reset(ag_device *dev);
+AG_API ag_status ag_debug_device_reset(ag_device *dev);
 
 /* ---- creation ----------------------------------------------------------- */
 
-ag_tensor *ag_empty(int ndim, const int64_t *shape, ag_dtype dtype);
-ag_tensor *ag_zeros(int ndim, const int64_t *shape);
-ag_tensor *ag_ones(int ndim, const int64_t *shape);
-ag_tensor *ag_full(int ndim, const int64_t *shape, float value);
-ag_tensor *ag_scalar(float value);               /* 0-dim */
-ag_tensor *ag_zeros_like(const ag_tensor *t);
-ag_tensor *ag_ones_like(const ag_tensor *t);
-ag_tensor *ag_from_f32(const float *data, int ndim, const int64_t *shape);
-ag_tensor *ag_from_i32(const int32_t *data, int ndim, const int64_t *shape);
-ag_tensor *ag_arange(int64_t n);                 /* 0..n-1 as f32 */
-ag_tensor *ag_to_device(ag_tensor *t, ag_device *dev);
-ag_tensor *ag_to_dtype(ag_tensor *t, ag_dtype dtype); /* f32 <-> i32 (truncates) */
+AG_API ag_tensor *ag_empty(int ndim, const int64_t *shape, ag_dtype dtype);
+AG_API ag_tensor *ag_zeros(int ndim, const int64_t *shape);
+AG_API ag_tensor *ag_ones(int ndim, const int64_t *shape);
+AG_API ag_tensor *ag_full(int ndim, const int64_t *shape, float value);
+AG_API ag_tensor *ag_scalar(float value);               /* 0-dim */
+AG_API ag_tensor *ag_zeros_like(const ag_tensor *t);
+AG_API ag_tensor *ag_ones_like(const ag_tensor *t);
+AG_API ag_tensor *ag_from_f32(const float *data, int ndim, const int64_t *shape);
+AG_API ag_tensor *ag_from_i32(const int32_t *data, int ndim, const int64_t *shape);
+AG_API ag_tensor *ag_arange(int64_t n);                 /* 0..n-1 as f32 */
+AG_API ag_tensor *ag_to_device(ag_tensor *t, ag_device *dev);
+AG_API ag_tensor *ag_to_dtype(ag_tensor *t, ag_dtype dtype); /* f32 <-> i32 (truncates) */
 
 /* Philox-4x32-10 counter RNG: element i of the k-th random op after
  * ag_manual_seed(s) is the same number on every backend. */
-void ag_manual_seed(uint64_t seed);
-ag_tensor *ag_rand(int ndim, const int64_t *shape, float lo, float hi);
-ag_tensor *ag_randn(int ndim, const int64_t *shape, float mean, float std);
+AG_API void ag_manual_seed(uint64_t seed);
+AG_API ag_tensor *ag_rand(int ndim, const int64_t *shape, float lo, float hi);
+AG_API ag_tensor *ag_randn(int ndim, const int64_t *shape, float mean, float std);
 
 /* ---- lifetime ----------------------------------------------------------- */
 
 /* One more reference to t: the caller's to release, and it outlives the current
  * scope (how a function hands a tensor out of its own scope). */
-ag_tensor *ag_retain(ag_tensor *t);
-void ag_release(ag_tensor *t);          /* NULL is fine; one release too many: AG_ERR_STATE */
-void ag_scope_begin(void);
-void ag_scope_end(void);
+AG_API ag_tensor *ag_retain(ag_tensor *t);
+AG_API void ag_release(ag_tensor *t);          /* NULL is fine; one release too many: AG_ERR_STATE */
+AG_API void ag_scope_begin(void);
+AG_API void ag_scope_end(void);
 /* Ends the innermost scope but keeps t alive, handing it to the enclosing
  * scope (or to the caller when there is none). Returns t. */
-ag_tensor *ag_scope_return(ag_tensor *t);
+AG_API ag_tensor *ag_scope_return(ag_tensor *t);
 /* How many scopes are open on this thread (for checking that they balance). */
-int ag_scope_depth(void);
+AG_API int ag_scope_depth(void);
 
 /* ---- inspection and host data ------------------------------------------- */
 
-int ag_ndim(const ag_tensor *t);
-int64_t ag_dim(const ag_tensor *t, int axis);     /* -1 on error */
-int ag_shape(const ag_tensor *t, int64_t shape[AG_MAX_DIMS]); /* returns ndim */
-int64_t ag_numel(const ag_tensor *t);
-ag_dtype ag_dtype_of(const ag_tensor *t);
-ag_device *ag_device_of(const ag_tensor *t);
-bool ag_is_contiguous(const ag_tensor *t);
+AG_API int ag_ndim(const ag_tensor *t);
+AG_API int64_t ag_dim(const ag_tensor *t, int axis);     /* -1 on error */
+AG_API int ag_shape(const ag_tensor *t, int64_t shape[AG_MAX_DIMS]); /* returns ndim */
+AG_API int64_t ag_numel(const ag_tensor *t);
+AG_API ag_dtype ag_dtype_of(const ag_tensor *t);
+AG_API ag_device *ag_device_of(const ag_tensor *t);
+AG_API bool ag_is_contiguous(const ag_tensor *t);
 /* Copies the elements in row-major logical order; bytes must equal numel * dtype size. */
-ag_status ag_to_host(const ag_tensor *t, void *dst, size_t bytes);
-ag_status ag_from_host(ag_tensor *t, const void *src, size_t bytes);
-ag_status ag_item(const ag_tensor *t, float *out);   /* one-element tensors */
+AG_API ag_status ag_to_host(const ag_tensor *t, void *dst, size_t bytes);
+AG_API ag_status ag_from_host(ag_tensor *t, const void *src, size_t bytes);
+AG_API ag_status ag_item(const ag_tensor *t, float *out);   /* one-element tensors */
 /* Writes "[2, 3] f32" style text into buf; returns buf. */
-const char *ag_shape_str(const ag_tensor *t, char *buf, size_t size);
+AG_API const char *ag_shape_str(const ag_tensor *t, char *buf, size_t size);
 
 /* ---- views (share storage; differentiable) ------------------------------ */
 
-ag_tensor *ag_reshape(ag_tensor *t, int ndim, const int64_t *shape); /* one -1 allowed; copies when needed */
-ag_tensor *ag_permute(ag_tensor *t, const int *perm);
-ag_tensor *ag_transpose(ag_tensor *t, int d0, int d1);
-ag_tensor *ag_slice(ag_tensor *t, int axis, int64_t start, int64_t end, int64_t step);
-ag_tensor *ag_expand(ag_tensor *t, int ndim, const int64_t *shape);
-ag_tensor *ag_squeeze(ag_tensor *t, int axis);
-ag_tensor *ag_unsqueeze(ag_tensor *t, int axis);
-ag_tensor *ag_flatten(ag_tensor *t, int start_axis, int end_axis);
-ag_tensor *ag_contiguous(ag_tensor *t);
-ag_tensor *ag_detach(ag_tensor *t);     /* same storage, no autograd history */
-ag_tensor *ag_clone(ag_tensor *t);      /* new storage, differentiable */
+AG_API ag_tensor *ag_reshape(ag_tensor *t, int ndim, const int64_t *shape); /* one -1 allowed; copies when needed */
+AG_API ag_tensor *ag_permute(ag_tensor *t, const int *perm);
+AG_API ag_tensor *ag_transpose(ag_tensor *t, int d0, int d1);
+AG_API ag_tensor *ag_slice(ag_tensor *t, int axis, int64_t start, int64_t end, int64_t step);
+AG_API ag_tensor *ag_expand(ag_tensor *t, int ndim, const int64_t *shape);
+AG_API ag_tensor *ag_squeeze(ag_tensor *t, int axis);
+AG_API ag_tensor *ag_unsqueeze(ag_tensor *t, int axis);
+AG_API ag_tensor *ag_flatten(ag_tensor *t, int start_axis, int end_axis);
+AG_API ag_tensor *ag_contiguous(ag_tensor *t);
+AG_API ag_tensor *ag_detach(ag_tensor *t);     /* same storage, no autograd history */
+AG_API ag_tensor *ag_clone(ag_tensor *t);      /* new storage, differentiable */
 
 /* ---- element-wise ------------------------------------------------------- */
 
@@ -231,31 +238,31 @@ typedef enum ag_unary_op {
     AG_UNARY_COUNT
 } ag_unary_op;
 
-ag_tensor *ag_neg(ag_tensor *x);
-ag_tensor *ag_exp(ag_tensor *x);
-ag_tensor *ag_log(ag_tensor *x);
-ag_tensor *ag_sqrt(ag_tensor *x);
-ag_tensor *ag_rsqrt(ag_tensor *x);
-ag_tensor *ag_abs(ag_tensor *x);
-ag_tensor *ag_square(ag_tensor *x);
-ag_tensor *ag_relu(ag_tensor *x);
-ag_tensor *ag_leaky_relu(ag_tensor *x, float negative_slope);
-ag_tensor *ag_elu(ag_tensor *x, float alpha);
-ag_tensor *ag_sigmoid(ag_tensor *x);
-ag_tensor *ag_tanh(ag_tensor *x);
-ag_tensor *ag_gelu_tanh(ag_tensor *x);   /* tanh approximation */
-ag_tensor *ag_gelu(ag_tensor *x);        /* erf form */
-ag_tensor *ag_silu(ag_tensor *x);
-ag_tensor *ag_softplus(ag_tensor *x);
-ag_tensor *ag_clamp(ag_tensor *x, float lo, float hi);
-ag_tensor *ag_pow(ag_tensor *x, float exponent);
-ag_tensor *ag_add_scalar(ag_tensor *x, float s);
-ag_tensor *ag_mul_scalar(ag_tensor *x, float s);
-ag_tensor *ag_mish(ag_tensor *x);
+AG_API ag_tensor *ag_neg(ag_tensor *x);
+AG_API ag_tensor *ag_exp(ag_tensor *x);
+AG_API ag_tensor *ag_log(ag_tensor *x);
+AG_API ag_tensor *ag_sqrt(ag_tensor *x);
+AG_API ag_tensor *ag_rsqrt(ag_tensor *x);
+AG_API ag_tensor *ag_abs(ag_tensor *x);
+AG_API ag_tensor *ag_square(ag_tensor *x);
+AG_API ag_tensor *ag_relu(ag_tensor *x);
+AG_API ag_tensor *ag_leaky_relu(ag_tensor *x, float negative_slope);
+AG_API ag_tensor *ag_elu(ag_tensor *x, float alpha);
+AG_API ag_tensor *ag_sigmoid(ag_tensor *x);
+AG_API ag_tensor *ag_tanh(ag_tensor *x);
+AG_API ag_tensor *ag_gelu_tanh(ag_tensor *x);   /* tanh approximation */
+AG_API ag_tensor *ag_gelu(ag_tensor *x);        /* erf form */
+AG_API ag_tensor *ag_silu(ag_tensor *x);
+AG_API ag_tensor *ag_softplus(ag_tensor *x);
+AG_API ag_tensor *ag_clamp(ag_tensor *x, float lo, float hi);
+AG_API ag_tensor *ag_pow(ag_tensor *x, float exponent);
+AG_API ag_tensor *ag_add_scalar(ag_tensor *x, float s);
+AG_API ag_tensor *ag_mul_scalar(ag_tensor *x, float s);
+AG_API ag_tensor *ag_mish(ag_tensor *x);
 /* END GENERATED: unary */
 
-ag_tensor *ag_sub_scalar(ag_tensor *x, float s);
-ag_tensor *ag_div_scalar(ag_tensor *x, float s);
+AG_API ag_tensor *ag_sub_scalar(ag_tensor *x, float s);
+AG_API ag_tensor *ag_div_scalar(ag_tensor *x, float s);
 
 /* Binary ops, NumPy broadcasting. Comparisons return f32 0/1 and have no gradient. */
 /* BEGIN GENERATED: binary (scripts/gen_ops.py; `make regen` refreshes it) */
@@ -275,23 +282,23 @@ typedef enum ag_binary_op {
     AG_BINARY_COUNT
 } ag_binary_op;
 
-ag_tensor *ag_add(ag_tensor *a, ag_tensor *b);
-ag_tensor *ag_sub(ag_tensor *a, ag_tensor *b);
-ag_tensor *ag_mul(ag_tensor *a, ag_tensor *b);
-ag_tensor *ag_div(ag_tensor *a, ag_tensor *b);
-ag_tensor *ag_maximum(ag_tensor *a, ag_tensor *b);
-ag_tensor *ag_minimum(ag_tensor *a, ag_tensor *b);
-ag_tensor *ag_eq(ag_tensor *a, ag_tensor *b);
-ag_tensor *ag_ne(ag_tensor *a, ag_tensor *b);
-ag_tensor *ag_lt(ag_tensor *a, ag_tensor *b);
-ag_tensor *ag_le(ag_tensor *a, ag_tensor *b);
-ag_tensor *ag_gt(ag_tensor *a, ag_tensor *b);
-ag_tensor *ag_ge(ag_tensor *a, ag_tensor *b);
+AG_API ag_tensor *ag_add(ag_tensor *a, ag_tensor *b);
+AG_API ag_tensor *ag_sub(ag_tensor *a, ag_tensor *b);
+AG_API ag_tensor *ag_mul(ag_tensor *a, ag_tensor *b);
+AG_API ag_tensor *ag_div(ag_tensor *a, ag_tensor *b);
+AG_API ag_tensor *ag_maximum(ag_tensor *a, ag_tensor *b);
+AG_API ag_tensor *ag_minimum(ag_tensor *a, ag_tensor *b);
+AG_API ag_tensor *ag_eq(ag_tensor *a, ag_tensor *b);
+AG_API ag_tensor *ag_ne(ag_tensor *a, ag_tensor *b);
+AG_API ag_tensor *ag_lt(ag_tensor *a, ag_tensor *b);
+AG_API ag_tensor *ag_le(ag_tensor *a, ag_tensor *b);
+AG_API ag_tensor *ag_gt(ag_tensor *a, ag_tensor *b);
+AG_API ag_tensor *ag_ge(ag_tensor *a, ag_tensor *b);
 /* END GENERATED: binary */
 
-ag_tensor *ag_unary(ag_unary_op op, ag_tensor *x, float p0, float p1);
-ag_tensor *ag_binary(ag_binary_op op, ag_tensor *a, ag_tensor *b);
-ag_tensor *ag_where(ag_tensor *cond, ag_tensor *a, ag_tensor *b); /* cond != 0 ? a : b */
+AG_API ag_tensor *ag_unary(ag_unary_op op, ag_tensor *x, float p0, float p1);
+AG_API ag_tensor *ag_binary(ag_binary_op op, ag_tensor *a, ag_tensor *b);
+AG_API ag_tensor *ag_where(ag_tensor *cond, ag_tensor *a, ag_tensor *b); /* cond != 0 ? a : b */
 
 /* ---- reductions --------------------------------------------------------- */
 
@@ -301,36 +308,36 @@ typedef enum ag_reduce_op {
 } ag_reduce_op;
 
 /* naxes == 0 (axes may be NULL) reduces over every axis. */
-ag_tensor *ag_sum(ag_tensor *x, int naxes, const int *axes, bool keepdim);
-ag_tensor *ag_mean(ag_tensor *x, int naxes, const int *axes, bool keepdim);
-ag_tensor *ag_max(ag_tensor *x, int naxes, const int *axes, bool keepdim);
-ag_tensor *ag_min(ag_tensor *x, int naxes, const int *axes, bool keepdim);
-ag_tensor *ag_var(ag_tensor *x, int naxes, const int *axes, int correction, bool keepdim);
-ag_tensor *ag_sum_all(ag_tensor *x);
-ag_tensor *ag_mean_all(ag_tensor *x);
+AG_API ag_tensor *ag_sum(ag_tensor *x, int naxes, const int *axes, bool keepdim);
+AG_API ag_tensor *ag_mean(ag_tensor *x, int naxes, const int *axes, bool keepdim);
+AG_API ag_tensor *ag_max(ag_tensor *x, int naxes, const int *axes, bool keepdim);
+AG_API ag_tensor *ag_min(ag_tensor *x, int naxes, const int *axes, bool keepdim);
+AG_API ag_tensor *ag_var(ag_tensor *x, int naxes, const int *axes, int correction, bool keepdim);
+AG_API ag_tensor *ag_sum_all(ag_tensor *x);
+AG_API ag_tensor *ag_mean_all(ag_tensor *x);
 /* Index (int32) of the first maximum along axis. */
-ag_tensor *ag_argmax(ag_tensor *x, int axis, bool keepdim);
-ag_tensor *ag_argmin(ag_tensor *x, int axis, bool keepdim);
+AG_API ag_tensor *ag_argmax(ag_tensor *x, int axis, bool keepdim);
+AG_API ag_tensor *ag_argmin(ag_tensor *x, int axis, bool keepdim);
 
 /* ---- linear algebra ----------------------------------------------------- */
 
-ag_tensor *ag_matmul(ag_tensor *a, ag_tensor *b);  /* batch dims broadcast */
-ag_tensor *ag_linear(ag_tensor *x, ag_tensor *weight, ag_tensor *bias); /* x W^T + b, W [out, in] */
+AG_API ag_tensor *ag_matmul(ag_tensor *a, ag_tensor *b);  /* batch dims broadcast */
+AG_API ag_tensor *ag_linear(ag_tensor *x, ag_tensor *weight, ag_tensor *bias); /* x W^T + b, W [out, in] */
 
 /* ---- softmax and losses ------------------------------------------------- */
 
 typedef enum ag_reduction { AG_REDUCTION_MEAN, AG_REDUCTION_SUM, AG_REDUCTION_NONE } ag_reduction;
 
-ag_tensor *ag_softmax(ag_tensor *x, int axis);
-ag_tensor *ag_log_softmax(ag_tensor *x, int axis);
-ag_tensor *ag_mse_loss(ag_tensor *pred, ag_tensor *target, ag_reduction red);
+AG_API ag_tensor *ag_softmax(ag_tensor *x, int axis);
+AG_API ag_tensor *ag_log_softmax(ag_tensor *x, int axis);
+AG_API ag_tensor *ag_mse_loss(ag_tensor *pred, ag_tensor *target, ag_reduction red);
 /* logits [N, C], labels int32 [N] in [0, C); a label outside gives NaN. */
-ag_tensor *ag_cross_entropy(ag_tensor *logits, ag_tensor *labels, ag_reduction red,
+AG_API ag_tensor *ag_cross_entropy(ag_tensor *logits, ag_tensor *labels, ag_reduction red,
                             float label_smoothing);
-ag_tensor *ag_nll_loss(ag_tensor *log_probs, ag_tensor *labels, ag_reduction red);
-ag_tensor *ag_bce_with_logits(ag_tensor *logits, ag_tensor *targets, ag_reduction red);
+AG_API ag_tensor *ag_nll_loss(ag_tensor *log_probs, ag_tensor *labels, ag_reduction red);
+AG_API ag_tensor *ag_bce_with_logits(ag_tensor *logits, ag_tensor *targets, ag_reduction red);
 /* Rows of logits [N, C] whose argmax equals the int32 label [N] (for accuracy). */
-ag_status ag_count_correct(ag_tensor *logits, ag_tensor *labels, int64_t *correct);
+AG_API ag_status ag_count_correct(ag_tensor *logits, ag_tensor *labels, int64_t *correct);
 
 /* ---- neural-network ops ------------------------------------------------- */
 
@@ -342,36 +349,36 @@ typedef struct ag_pool2d_params {
 } ag_pool2d_params;
 
 /* x [N, C, H, W], weight [OC, C/groups, KH, KW], bias [OC] or NULL; p NULL = stride 1, no padding. */
-ag_tensor *ag_conv2d(ag_tensor *x, ag_tensor *weight, ag_tensor *bias, const ag_conv2d_params *p);
-ag_tensor *ag_max_pool2d(ag_tensor *x, const ag_pool2d_params *p);
-ag_tensor *ag_avg_pool2d(ag_tensor *x, const ag_pool2d_params *p); /* padding counted */
+AG_API ag_tensor *ag_conv2d(ag_tensor *x, ag_tensor *weight, ag_tensor *bias, const ag_conv2d_params *p);
+AG_API ag_tensor *ag_max_pool2d(ag_tensor *x, const ag_pool2d_params *p);
+AG_API ag_tensor *ag_avg_pool2d(ag_tensor *x, const ag_pool2d_params *p); /* padding counted */
 /* x [N, C] or [N, C, ...]; running stats [C] (NULL allowed in training) are updated
  * in training mode and used in eval mode; weight/bias [C] or NULL. */
-ag_tensor *ag_batch_norm(ag_tensor *x, ag_tensor *running_mean, ag_tensor *running_var,
+AG_API ag_tensor *ag_batch_norm(ag_tensor *x, ag_tensor *running_mean, ag_tensor *running_var,
                          ag_tensor *weight, ag_tensor *bias, bool training,
                          float momentum, float eps);
 /* Normalises over the last normalized_ndim axes; weight/bias have that shape or NULL. */
-ag_tensor *ag_layer_norm(ag_tensor *x, int normalized_ndim, ag_tensor *weight,
+AG_API ag_tensor *ag_layer_norm(ag_tensor *x, int normalized_ndim, ag_tensor *weight,
                          ag_tensor *bias, float eps);
-ag_tensor *ag_dropout(ag_tensor *x, float p, bool training);
-ag_tensor *ag_embedding(ag_tensor *indices, ag_tensor *weight); /* int32 [...] x [V, D] -> [..., D] */
-ag_tensor *ag_concat(int n, ag_tensor *const *ts, int axis);
-ag_tensor *ag_stack(int n, ag_tensor *const *ts, int axis);
+AG_API ag_tensor *ag_dropout(ag_tensor *x, float p, bool training);
+AG_API ag_tensor *ag_embedding(ag_tensor *indices, ag_tensor *weight); /* int32 [...] x [V, D] -> [..., D] */
+AG_API ag_tensor *ag_concat(int n, ag_tensor *const *ts, int axis);
+AG_API ag_tensor *ag_stack(int n, ag_tensor *const *ts, int axis);
 /* torch.gather / scatter_add semantics; index int32 with x's ndim. */
-ag_tensor *ag_gather(ag_tensor *x, int axis, ag_tensor *index);
-ag_tensor *ag_scatter_add(ag_tensor *x, int axis, ag_tensor *index, ag_tensor *src);
+AG_API ag_tensor *ag_gather(ag_tensor *x, int axis, ag_tensor *index);
+AG_API ag_tensor *ag_scatter_add(ag_tensor *x, int axis, ag_tensor *index, ag_tensor *src);
 
 /* ---- autograd ----------------------------------------------------------- */
 
-ag_status ag_set_requires_grad(ag_tensor *t, bool requires_grad); /* leaves only */
-bool ag_requires_grad(const ag_tensor *t);
+AG_API ag_status ag_set_requires_grad(ag_tensor *t, bool requires_grad); /* leaves only */
+AG_API bool ag_requires_grad(const ag_tensor *t);
 /* grad NULL: root must have one element (seeded with 1). The graph is freed afterwards. */
-ag_status ag_backward(ag_tensor *root, ag_tensor *grad);
-ag_tensor *ag_grad(const ag_tensor *t);    /* borrowed; NULL when none */
-ag_status ag_zero_grad(ag_tensor *t);      /* drops the gradient */
-void ag_no_grad_begin(void);
-void ag_no_grad_end(void);
-bool ag_grad_enabled(void);
+AG_API ag_status ag_backward(ag_tensor *root, ag_tensor *grad);
+AG_API ag_tensor *ag_grad(const ag_tensor *t);    /* borrowed; NULL when none */
+AG_API ag_status ag_zero_grad(ag_tensor *t);      /* drops the gradient */
+AG_API void ag_no_grad_begin(void);
+AG_API void ag_no_grad_end(void);
+AG_API bool ag_grad_enabled(void);
 
 /* ---- optimizers --------------------------------------------------------- */
 
@@ -389,22 +396,22 @@ typedef struct ag_optim_config {
     float weight_decay;  /* L2 for SGD/RMSProp/Adam, decoupled for AdamW */
 } ag_optim_config;
 
-ag_optim_config ag_optim_defaults(ag_optim_kind kind, float lr); /* PyTorch's defaults */
-ag_optim *ag_optim_new(const ag_optim_config *cfg, int nparams, ag_tensor *const *params);
-ag_status ag_optim_step(ag_optim *opt);
-ag_status ag_optim_zero_grad(ag_optim *opt);
-ag_status ag_optim_set_lr(ag_optim *opt, float lr);
-float ag_optim_lr(const ag_optim *opt);
-int64_t ag_optim_steps(const ag_optim *opt);
-void ag_optim_free(ag_optim *opt);
+AG_API ag_optim_config ag_optim_defaults(ag_optim_kind kind, float lr); /* PyTorch's defaults */
+AG_API ag_optim *ag_optim_new(const ag_optim_config *cfg, int nparams, ag_tensor *const *params);
+AG_API ag_status ag_optim_step(ag_optim *opt);
+AG_API ag_status ag_optim_zero_grad(ag_optim *opt);
+AG_API ag_status ag_optim_set_lr(ag_optim *opt, float lr);
+AG_API float ag_optim_lr(const ag_optim *opt);
+AG_API int64_t ag_optim_steps(const ag_optim *opt);
+AG_API void ag_optim_free(ag_optim *opt);
 
 /* Scales gradients so their global L2 norm is at most max_norm; returns the norm before. */
-ag_status ag_clip_grad_norm(int n, ag_tensor *const *params, float max_norm, float *total_norm);
+AG_API ag_status ag_clip_grad_norm(int n, ag_tensor *const *params, float max_norm, float *total_norm);
 
 /* Learning-rate schedules: the rate for a 0-based step. */
-float ag_lr_step(float base_lr, int64_t step, int64_t step_size, float gamma);
-float ag_lr_cosine(float base_lr, int64_t step, int64_t total_steps, float min_lr);
-float ag_lr_warmup(float base_lr, int64_t step, int64_t warmup_steps); /* linear from base/warmup */
+AG_API float ag_lr_step(float base_lr, int64_t step, int64_t step_size, float gamma);
+AG_API float ag_lr_cosine(float base_lr, int64_t step, int64_t total_steps, float min_lr);
+AG_API float ag_lr_warmup(float base_lr, int64_t step, int64_t warmup_steps); /* linear from base/warmup */
 
 /* ---- modules ------------------------------------------------------------ */
 
@@ -421,61 +428,61 @@ float ag_lr_warmup(float base_lr, int64_t step, int64_t warmup_steps); /* linear
  * one thread at a time. */
 typedef struct ag_module ag_module;
 
-ag_module *ag_linear_new(int64_t in_features, int64_t out_features, bool bias);
+AG_API ag_module *ag_linear_new(int64_t in_features, int64_t out_features, bool bias);
 /* p NULL = stride 1, no padding, dilation 1, groups 1. */
-ag_module *ag_conv2d_new(int64_t in_channels, int64_t out_channels, int kh, int kw,
+AG_API ag_module *ag_conv2d_new(int64_t in_channels, int64_t out_channels, int kh, int kw,
                          const ag_conv2d_params *p, bool bias);
 /* A stride of 0 means the kernel size (PyTorch's default). */
-ag_module *ag_max_pool2d_new(const ag_pool2d_params *p);
-ag_module *ag_avg_pool2d_new(const ag_pool2d_params *p);
+AG_API ag_module *ag_max_pool2d_new(const ag_pool2d_params *p);
+AG_API ag_module *ag_avg_pool2d_new(const ag_pool2d_params *p);
 /* dims 1: BatchNorm1d (input [N, C] or [N, C, L]); dims 2: BatchNorm2d ([N, C, H, W]).
  * eps 1e-5, momentum 0.1, affine, running stats (buffers) included in the state. */
-ag_module *ag_batch_norm_new(int64_t num_features, int dims);
+AG_API ag_module *ag_batch_norm_new(int64_t num_features, int dims);
 /* Normalises over the last ndim axes of the given shape; eps 1e-5, affine. */
-ag_module *ag_layer_norm_new(int ndim, const int64_t *shape);
-ag_module *ag_dropout_new(float p);
-ag_module *ag_embedding_new(int64_t num_embeddings, int64_t dim);
-ag_module *ag_flatten_new(void);                   /* axes 1..-1, as nn.Flatten() */
+AG_API ag_module *ag_layer_norm_new(int ndim, const int64_t *shape);
+AG_API ag_module *ag_dropout_new(float p);
+AG_API ag_module *ag_embedding_new(int64_t num_embeddings, int64_t dim);
+AG_API ag_module *ag_flatten_new(void);                   /* axes 1..-1, as nn.Flatten() */
 /* Any element-wise activation (AG_UNARY_RELU, AG_UNARY_GELU_ERF, ...; p0/p1 as in
  * ag_unary), and the common ones by name. */
-ag_module *ag_activation_new(ag_unary_op op, float p0, float p1);
-ag_module *ag_relu_new(void);
-ag_module *ag_gelu_new(void);
-ag_module *ag_tanh_new(void);
-ag_module *ag_sigmoid_new(void);
-ag_module *ag_silu_new(void);
-ag_module *ag_leaky_relu_new(float negative_slope);
-ag_module *ag_softmax_new(int axis);
-ag_module *ag_log_softmax_new(int axis);
+AG_API ag_module *ag_activation_new(ag_unary_op op, float p0, float p1);
+AG_API ag_module *ag_relu_new(void);
+AG_API ag_module *ag_gelu_new(void);
+AG_API ag_module *ag_tanh_new(void);
+AG_API ag_module *ag_sigmoid_new(void);
+AG_API ag_module *ag_silu_new(void);
+AG_API ag_module *ag_leaky_relu_new(float negative_slope);
+AG_API ag_module *ag_softmax_new(int axis);
+AG_API ag_module *ag_log_softmax_new(int axis);
 
 /* Takes ownership of the n modules (also on failure, except modules that
  * already belong to another Sequential: those stay with their owner); children
  * are named "0", "1", ... Modules may be NULL only when an earlier constructor
  * failed: the error is kept and NULL returned, so constructors can be nested. */
-ag_module *ag_sequential_new(int n, ag_module *const *modules);
+AG_API ag_module *ag_sequential_new(int n, ag_module *const *modules);
 /* Appends a child under name (letters, digits, '_'; NULL = its index). Takes
  * ownership of child, also on failure, except when child already has a parent
  * or would create a cycle: then AG_ERR_ARG and child stays with its owner. The
  * child takes the Sequential's train/eval mode. */
-ag_status ag_sequential_add(ag_module *seq, const char *name, ag_module *child);
-int ag_module_num_children(const ag_module *m);
-ag_module *ag_module_child(const ag_module *m, int index);  /* borrowed */
-const char *ag_module_kind(const ag_module *m);            /* "Linear", "Sequential", ... */
+AG_API ag_status ag_sequential_add(ag_module *seq, const char *name, ag_module *child);
+AG_API int ag_module_num_children(const ag_module *m);
+AG_API ag_module *ag_module_child(const ag_module *m, int index);  /* borrowed */
+AG_API const char *ag_module_kind(const ag_module *m);            /* "Linear", "Sequential", ... */
 
-ag_tensor *ag_module_forward(ag_module *m, ag_tensor *x);
-void ag_module_free(ag_module *m);                         /* NULL is fine */
-void ag_module_train(ag_module *m, bool training);         /* recursive */
-bool ag_module_is_training(const ag_module *m);
+AG_API ag_tensor *ag_module_forward(ag_module *m, ag_tensor *x);
+AG_API void ag_module_free(ag_module *m);                         /* NULL is fine */
+AG_API void ag_module_train(ag_module *m, bool training);         /* recursive */
+AG_API bool ag_module_is_training(const ag_module *m);
 
 /* Parameters in PyTorch's order; the arrays are borrowed and stay valid until
  * the module is changed or freed. */
-ag_tensor *const *ag_module_parameters(ag_module *m, int *n);
-const char *const *ag_module_parameter_names(ag_module *m, int *n);
-int64_t ag_module_num_parameters(ag_module *m);             /* scalars, as sum(p.numel()) */
+AG_API ag_tensor *const *ag_module_parameters(ag_module *m, int *n);
+AG_API const char *const *ag_module_parameter_names(ag_module *m, int *n);
+AG_API int64_t ag_module_num_parameters(ag_module *m);             /* scalars, as sum(p.numel()) */
 /* The state (PyTorch's state_dict): parameters and buffers, in PyTorch's order. */
-ag_tensor *const *ag_module_state(ag_module *m, int *n);
-const char *const *ag_module_state_names(ag_module *m, int *n);
-ag_tensor *ag_module_get(ag_module *m, const char *name); /* borrowed state tensor or NULL */
+AG_API ag_tensor *const *ag_module_state(ag_module *m, int *n);
+AG_API const char *const *ag_module_state_names(ag_module *m, int *n);
+AG_API ag_tensor *ag_module_get(ag_module *m, const char *name); /* borrowed state tensor or NULL */
 
 /* ---- initialisation ---------------------------------------------------- */
 
@@ -483,14 +490,14 @@ ag_tensor *ag_module_get(ag_module *m, const char *name); /* borrowed state tens
  * generator. Fans follow torch.nn.init: fan_in = size(1) * receptive field,
  * fan_out = size(0) * receptive field; tensors need at least 2 dimensions. */
 typedef enum ag_fan_mode { AG_FAN_IN, AG_FAN_OUT } ag_fan_mode;
-ag_status ag_init_uniform(ag_tensor *t, float lo, float hi);
-ag_status ag_init_normal(ag_tensor *t, float mean, float std);
-ag_status ag_init_constant(ag_tensor *t, float value);
+AG_API ag_status ag_init_uniform(ag_tensor *t, float lo, float hi);
+AG_API ag_status ag_init_normal(ag_tensor *t, float mean, float std);
+AG_API ag_status ag_init_constant(ag_tensor *t, float value);
 /* gain sqrt(2 / (1 + a^2)): a = 0 for ReLU, sqrt(5) for PyTorch's layer default. */
-ag_status ag_init_kaiming_uniform(ag_tensor *t, float a, ag_fan_mode mode);
-ag_status ag_init_kaiming_normal(ag_tensor *t, float a, ag_fan_mode mode);
-ag_status ag_init_xavier_uniform(ag_tensor *t, float gain);
-ag_status ag_init_xavier_normal(ag_tensor *t, float gain);
+AG_API ag_status ag_init_kaiming_uniform(ag_tensor *t, float a, ag_fan_mode mode);
+AG_API ag_status ag_init_kaiming_normal(ag_tensor *t, float a, ag_fan_mode mode);
+AG_API ag_status ag_init_xavier_uniform(ag_tensor *t, float gain);
+AG_API ag_status ag_init_xavier_normal(ag_tensor *t, float gain);
 
 /* ---- data ---------------------------------------------------------------- */
 
@@ -500,11 +507,11 @@ ag_status ag_init_xavier_normal(ag_tensor *t, float gain);
  * with 2 or more dimensions (images) becomes f32 scaled to [0, 1]; 1-dimensional
  * unsigned bytes (labels) and the other integer types become int32; float and
  * double become f32. Bad or truncated files fail with AG_ERR_IO. */
-ag_tensor *ag_idx_load(const char *path);
+AG_API ag_tensor *ag_idx_load(const char *path);
 
 /* A numeric CSV table as f32 [rows, columns]; has_header skips the first line.
  * Every row needs the same number of fields and every field must be a number. */
-ag_tensor *ag_csv_load(const char *path, bool has_header);
+AG_API ag_tensor *ag_csv_load(const char *path, bool has_header);
 
 /* Mini-batches over the samples (axis 0) of x and optionally y, from host
  * copies made at creation. Shuffling order for epoch e is a Philox permutation
@@ -517,27 +524,27 @@ typedef struct ag_loader_config {
     uint64_t seed;
 } ag_loader_config;
 
-ag_loader *ag_loader_new(ag_tensor *x, ag_tensor *y, const ag_loader_config *cfg);
+AG_API ag_loader *ag_loader_new(ag_tensor *x, ag_tensor *y, const ag_loader_config *cfg);
 /* Splits l's samples into a shuffled-by-seed validation part of round(fraction *
  * n) samples and a training part; both share l's data and config (the validation
  * loader does not shuffle). l itself stays usable. */
-ag_status ag_loader_split(const ag_loader *l, double val_fraction, ag_loader **train,
+AG_API ag_status ag_loader_split(const ag_loader *l, double val_fraction, ag_loader **train,
                           ag_loader **val);
-int64_t ag_loader_size(const ag_loader *l);            /* samples */
-int64_t ag_loader_num_batches(const ag_loader *l);     /* per epoch */
+AG_API int64_t ag_loader_size(const ag_loader *l);            /* samples */
+AG_API int64_t ag_loader_num_batches(const ag_loader *l);     /* per epoch */
 /* Every x batch becomes (x - mean[j]) / std[j] with j the feature index within a
  * sample (n = features per sample) or one pair for all (n = 1). f32 x only. */
-ag_status ag_loader_set_normalize(ag_loader *l, int64_t n, const float *mean, const float *std);
+AG_API ag_status ag_loader_set_normalize(ag_loader *l, int64_t n, const float *mean, const float *std);
 /* Population mean and standard deviation of l's x samples, over everything
  * (per_feature false: one value each) or per feature. */
-ag_status ag_loader_stats(const ag_loader *l, bool per_feature, float *mean, float *std);
+AG_API ag_status ag_loader_stats(const ag_loader *l, bool per_feature, float *mean, float *std);
 /* Starts epoch e (0-based): reshuffles and rewinds. */
-ag_status ag_loader_start_epoch(ag_loader *l, int64_t epoch);
+AG_API ag_status ag_loader_start_epoch(ag_loader *l, int64_t epoch);
 /* Next batch as new tensors (y NULL when the loader has no y). Returns false at
  * the end of the epoch (clearing the thread's last error), or on error with
  * ag_last_status() != AG_OK. */
-bool ag_loader_next(ag_loader *l, ag_tensor **x, ag_tensor **y);
-void ag_loader_free(ag_loader *l);
+AG_API bool ag_loader_next(ag_loader *l, ag_tensor **x, ag_tensor **y);
+AG_API void ag_loader_free(ag_loader *l);
 
 /* ---- checkpoints ------------------------------------------------------- */
 
@@ -547,7 +554,7 @@ void ag_loader_free(ag_loader *l);
  * over path, so a crash leaves the old file or the new one. Readers validate
  * everything and fail with AG_ERR_IO naming the problem. meta holds nmeta key,
  * value string pairs for "__metadata__" (meta may be NULL when nmeta is 0). */
-ag_status ag_save_safetensors(const char *path, int n, const char *const *names,
+AG_API ag_status ag_save_safetensors(const char *path, int n, const char *const *names,
                               ag_tensor *const *tensors, int nmeta, const char *const *meta);
 
 typedef struct ag_tensor_dict {
@@ -559,17 +566,17 @@ typedef struct ag_tensor_dict {
 } ag_tensor_dict;
 /* F32 and I32 load as they are; F16, BF16 and F64 become f32, I64 int32 (when in
  * range); other dtypes fail with AG_ERR_UNSUPPORTED. */
-ag_tensor_dict *ag_load_safetensors(const char *path);
-ag_tensor *ag_tensor_dict_get(const ag_tensor_dict *d, const char *name);  /* borrowed */
-const char *ag_tensor_dict_meta(const ag_tensor_dict *d, const char *key);
-void ag_tensor_dict_free(ag_tensor_dict *d);
+AG_API ag_tensor_dict *ag_load_safetensors(const char *path);
+AG_API ag_tensor *ag_tensor_dict_get(const ag_tensor_dict *d, const char *name);  /* borrowed */
+AG_API const char *ag_tensor_dict_meta(const ag_tensor_dict *d, const char *key);
+AG_API void ag_tensor_dict_free(ag_tensor_dict *d);
 
 /* The module's state under its PyTorch names (loadable with
  * model.load_state_dict(safetensors.torch.load_file(path))). Loading needs every
  * state tensor with the same shape and rejects unknown names except those
  * starting with "optimizer." (checkpoints). */
-ag_status ag_module_save(ag_module *m, const char *path);
-ag_status ag_module_load(ag_module *m, const char *path);
+AG_API ag_status ag_module_save(ag_module *m, const char *path);
+AG_API ag_status ag_module_load(ag_module *m, const char *path);
 
 /* A training checkpoint: the module's state plus, when opt is not NULL, the
  * optimizer's state tensors as "optimizer.state.<i>.<name>" (PyTorch's names:
@@ -577,9 +584,9 @@ ag_status ag_module_load(ag_module *m, const char *path);
  * and step counts in the metadata, and the caller's epoch. Loading restores all
  * of it into a module and optimizer built the same way, so that training resumes
  * with the same losses (given the same data order and RNG seed). */
-ag_status ag_checkpoint_save(const char *path, ag_module *m, const ag_optim *opt,
+AG_API ag_status ag_checkpoint_save(const char *path, ag_module *m, const ag_optim *opt,
                              int64_t epoch);
-ag_status ag_checkpoint_load(const char *path, ag_module *m, ag_optim *opt, int64_t *epoch);
+AG_API ag_status ag_checkpoint_load(const char *path, ag_module *m, ag_optim *opt, int64_t *epoch);
 
 #ifdef __cplusplus
 }

@@ -131,14 +131,14 @@ def header_region(family, rows):
         enum.append(line)
     enum += ['    AG_%s_COUNT' % up, '} ag_%s_op;' % family, '']
     if family == 'binary':
-        decls = ['ag_tensor *ag_%s(ag_tensor *a, ag_tensor *b);' % r['name'] for r in rows]
+        decls = ['AG_API ag_tensor *ag_%s(ag_tensor *a, ag_tensor *b);' % r['name'] for r in rows]
         return '\n'.join(enum + decls) + '\n'
     decls = []
     for r in rows:
         params = ''.join(', float %s' % p for p in r['pnames'])
-        line = 'ag_tensor *ag_%s(ag_tensor *x%s);' % (r['name'], params)
+        line = 'AG_API ag_tensor *ag_%s(ag_tensor *x%s);' % (r['name'], params)
         if r['doc'] and r['np'] == 0:
-            line += ' ' * max(1, 41 - len(line)) + '/* %s */' % r['doc']
+            line += ' ' * max(1, 48 - len(line)) + '/* %s */' % r['doc']
         decls.append(line)
     return '\n'.join(enum + decls) + '\n'
 

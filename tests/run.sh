@@ -129,13 +129,14 @@ for entry in "${examples[@]}"; do
     fi
 done
 
-# Script checks, each one test: no upward call between layers; the command line end to end (train, save,
+# Script checks, each one test: no upward include or call between layers; the shared library exports
+# exactly the header's functions; the command line end to end (train, save,
 # eval, resume, plot, bad arguments) and its argument handling; the CPU chosen
 # with the GPU loaders hidden; kernel build and checkpoint write failures
 # injected; every device compared with the others (anygrad check); memory
 # flat over many steps; checkpoints loaded and evaluated by PyTorch (exit 77:
 # no python3-torch, reported as skipped and counted neither way).
-for script in layers cli_train cli_args no_gpu faults cross_device soak torch_interop; do
+for script in layers symbols cli_train cli_args no_gpu faults cross_device soak torch_interop; do
     bash "tests/$script.sh" "$BUILD" >"$log" 2>&1
     rc=$?
     if [ "$rc" -eq 0 ]; then

@@ -63,7 +63,7 @@ static bool word_in(const char *list, const char *word)
     return false;
 }
 
-/* Every `ag_tensor *ag_name(` declared in anygrad.h before the autograd section
+/* Every `AG_API ag_tensor *ag_name(` declared in anygrad.h before the autograd section
  * (the tensor ops; modules, data loading and checkpoints come after it) has a row
  * or a reason. */
 START_TEST(t_api_coverage)
@@ -75,8 +75,9 @@ START_TEST(t_api_coverage)
     int nfound = 0;
     while (fgets(line, sizeof line, f)) {
         if (strstr(line, "/* ---- autograd")) break;
-        const char *p = strstr(line, "ag_tensor *ag_");
-        if (!p || strncmp(line, "ag_tensor", 9) != 0) continue;
+        const char *decl = strncmp(line, "AG_API ", 7) == 0 ? line + 7 : line;
+        const char *p = strstr(decl, "ag_tensor *ag_");
+        if (!p || strncmp(decl, "ag_tensor", 9) != 0) continue;
         p += strlen("ag_tensor *");
         char name[64];
         int k = 0;
