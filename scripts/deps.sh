@@ -1,36 +1,50 @@
 #!/usr/bin/env bash
-# Installs the Debian packages anygrad needs to build and test (called by
-# `make deps`). Silent when everything is present. Installs what is missing with
+# Installs the Debian packages anygrad needs. `deps.sh demo` (make deps, make
+# demo): to build the library and the tool, run them on any GPU with a driver or
+# on the CPU, and train on Fashion-MNIST. `deps.sh test` (make deps-test, make
+# test) adds the test suite's: Check, the software GPU drivers CI tests on, the
+# validation layer, clang and its fuzzing runtime, valgrind, OpenBLAS for the
+# GEMM benchmark. Silent when everything is present. Installs what is missing with
 # apt-get as root, or through `sudo -n` when that works without a password;
 # otherwise prints the command to run and exits 1. Packages in `optional` are
 # left out where the release does not have them (older releases ship libFuzzer
 # inside libclang-common-NN-dev).
 set -eu
 
+set_name=${1:-test}
+case "$set_name" in
+demo | test) ;;
+*) echo "usage: deps.sh [demo|test]" >&2; exit 2 ;;
+esac
+
 packages=(
     build-essential  # gcc, make, libc headers
     meson
     ninja-build
     pkg-config
-    check            # unit-test framework (check.pc)
-    libsubunit-dev   # check.pc links -lsubunit
     zlib1g-dev
     libsleef-dev     # vectorised math for the CPU SIMD kernels
-    libopenblas-dev  # reference SGEMM for bench/gemm (optional)
     opencl-c-headers # OpenCL backend: headers to build (the driver loads at run time)
     ocl-icd-libopencl1  # the OpenCL ICD loader, opened with dlopen
-    pocl-opencl-icd  # OpenCL on the CPU: what CI tests the OpenCL backend on
     libclblast1      # CLBlast, the OpenCL backend's GEMM (dlopen; own kernel without it)
     libvulkan-dev    # Vulkan backend: headers to build (the loader opens at run time)
     glslc            # compiles backends/vulkan/shaders/*.comp to SPIR-V at build time
     libvulkan1       # the Vulkan loader, opened with dlopen
-    mesa-vulkan-drivers     # lavapipe: Vulkan on the CPU, what CI tests the backend on
-    vulkan-validationlayers # the Khronos validation layer for the validated test run
-    clang            # the code must also build with clang; the fuzz step of make test
-    libclang-rt-dev  # libFuzzer and the sanitizer runtimes for clang (fuzz/)
-    valgrind
-    dataset-fashion-mnist  # /usr/share/datasets/fashion-mnist: examples and tests
+    dataset-fashion-mnist  # /usr/share/datasets/fashion-mnist: examples and training
 )
+if [ "$set_name" = test ]; then
+    packages+=(
+        check            # unit-test framework (check.pc)
+        libsubunit-dev   # check.pc links -lsubunit
+        libopenblas-dev  # reference SGEMM for bench/gemm
+        pocl-opencl-icd  # OpenCL on the CPU: what CI tests the OpenCL backend on
+        mesa-vulkan-drivers     # lavapipe: Vulkan on the CPU, what CI tests the backend on
+        vulkan-validationlayers # the Khronos validation layer for the validated test run
+        clang            # the code must also build with clang; the fuzz step of make test
+        libclang-rt-dev  # libFuzzer and the sanitizer runtimes for clang (fuzz/)
+        valgrind
+    )
+fi
 
 optional=(libclang-rt-dev)
 

@@ -130,13 +130,14 @@ for entry in "${examples[@]}"; do
 done
 
 # Script checks, each one test: no upward include or call between layers; the shared library exports
-# exactly the header's functions; the command line end to end (train, save,
+# exactly the header's functions; installed, pkg-config (shared and static) and subproject builds work;
+# the command line end to end (train, save,
 # eval, resume, plot, bad arguments) and its argument handling; the CPU chosen
 # with the GPU loaders hidden; kernel build and checkpoint write failures
 # injected; every device compared with the others (anygrad check); memory
 # flat over many steps; checkpoints loaded and evaluated by PyTorch (exit 77:
 # no python3-torch, reported as skipped and counted neither way).
-for script in layers symbols cli_train cli_args no_gpu faults cross_device soak torch_interop; do
+for script in layers symbols packaging cli_train cli_args no_gpu faults cross_device soak torch_interop; do
     bash "tests/$script.sh" "$BUILD" >"$log" 2>&1
     rc=$?
     if [ "$rc" -eq 0 ]; then
@@ -151,6 +152,31 @@ for script in layers symbols cli_train cli_args no_gpu faults cross_device soak 
         total_fail=$((total_fail + 1))
     fi
 done
+
+# Every buildtype with gcc and clang, warning-free (tests/buildtypes.sh; BUILDTYPES=0
+# leaves the step out): one test each.
+if [ "${BUILDTYPES:-1}" != 0 ]; then
+    t0=$SECONDS
+    bash tests/buildtypes.sh >"$log" 2>&1
+    rc=$?
+    nbt=0
+    while read -r line; do
+        name=${line#buildtype }
+        name=${name%%:*}
+        nbt=$((nbt + 1))
+        case "$line" in
+        *": passed"*) summary+=("buildtype $name: passed"); total_pass=$((total_pass + 1)) ;;
+        *": skipped"*) summary+=("${line}") ;;
+        *) summary+=("buildtype $name: failed"); total_fail=$((total_fail + 1)) ;;
+        esac
+    done < <(grep '^buildtype ' "$log")
+    if [ "$nbt" -eq 0 ] || [ "$rc" -ne 0 ]; then
+        echo "== buildtypes (exit $rc); output: =="
+        cat "$log"
+        [ "$nbt" -eq 0 ] && { summary+=("buildtypes: failed (no result)"); total_fail=$((total_fail + 1)); }
+    fi
+    echo "== buildtypes: $nbt builds in $((SECONDS - t0)) s"
+fi
 
 # Fuzzing, bounded: every harness (fuzz/run.sh) for FUZZ_SECONDS (15) each, two
 # at a time, each one test (FUZZ_SECONDS=0 leaves the step out). Without a clang
