@@ -158,7 +158,11 @@ AG_API ag_tensor *ag_to_device(ag_tensor *t, ag_device *dev);
 AG_API ag_tensor *ag_to_dtype(ag_tensor *t, ag_dtype dtype); /* f32 <-> i32 (truncates) */
 
 /* Philox-4x32-10 counter RNG: element i of the k-th random op after
- * ag_manual_seed(s) is the same number on every backend. */
+ * ag_manual_seed(s) is the same number on every backend. Each thread has its own
+ * generator: ag_manual_seed seeds the calling thread's, and a thread that never
+ * calls it starts from the same default seed as every other; random ops
+ * (ag_rand, ag_randn, ag_dropout, module initialisation) draw from the
+ * calling thread's. Seeded code gives the same numbers in any thread. */
 AG_API void ag_manual_seed(uint64_t seed);
 AG_API ag_tensor *ag_rand(int ndim, const int64_t *shape, float lo, float hi);
 AG_API ag_tensor *ag_randn(int ndim, const int64_t *shape, float mean, float std);

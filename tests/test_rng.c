@@ -2,7 +2,9 @@
  * produce these exact bits, so they are pinned here against the published
  * Random123 known-answer vectors and the element mapping of backend.h. */
 #include <math.h>
+#include <pthread.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "anygrad.h"
 #include "backend.h"
@@ -73,12 +75,98 @@ START_TEST(rand_follows_documented_mapping)
 }
 END_TEST
 
+/* What one seeded "training setup" draws: a Linear layer's initial weights, then
+ * a randn and a dropout mask, read back to the host. */
+enum { DRAW_N = 64 + 8 + 100 + 100 };
+typedef struct {
+    float v[DRAW_N];
+    int ok;
+} draw_out;
+
+static void *seeded_draws(void *arg)
+{
+    draw_out *o = arg;
+    ag_manual_seed(77);
+    ag_module *lin = ag_linear_new(8, 8, true);
+    const int64_t n = 100;
+    ag_tensor *z = ag_randn(1, &n, 0.0f, 1.0f);
+    ag_tensor *ones = ag_ones(1, &n);
+    ag_tensor *d = ag_dropout(ones, 0.5f, true);
+    int np = 0;
+    ag_tensor *const *ps = lin ? ag_module_parameters(lin, &np) : NULL;
+    o->ok = ps && np == 2 && z && d && ag_to_host(ps[0], o->v, 64 * sizeof(float)) == AG_OK &&
+            ag_to_host(ps[1], o->v + 64, 8 * sizeof(float)) == AG_OK &&
+            ag_to_host(z, o->v + 72, 100 * sizeof(float)) == AG_OK &&
+            ag_to_host(d, o->v + 172, 100 * sizeof(float)) == AG_OK;
+    ag_release(d);
+    ag_release(ones);
+    ag_release(z);
+    ag_module_free(lin);
+    return NULL;
+}
+
+typedef struct {
+    float v[16];
+    int ok;
+} unseeded_out;
+
+static void *unseeded_draw(void *arg)
+{
+    unseeded_out *o = arg;
+    const int64_t n = 16;
+    ag_tensor *a = ag_rand(1, &n, 0.0f, 1.0f);
+    o->ok = a && ag_to_host(a, o->v, sizeof o->v) == AG_OK;
+    ag_release(a);
+    return NULL;
+}
+
+/* Threads that each seed and build a model get exactly what the same code gets
+ * alone: each thread has its own generator (a shared counter interleaved the
+ * threads' draws, so they depended on scheduling). A thread that never seeds
+ * starts from the default seed, not from another thread's. */
+START_TEST(seeded_threads_draw_alike)
+{
+    draw_out alone;
+    seeded_draws(&alone);
+    ck_assert_msg(alone.ok, "%s", ag_last_error());
+    for (int round = 0; round < 5; round++) {
+        enum { T = 4 };
+        pthread_t th[T];
+        draw_out out[T];
+        for (int t = 0; t < T; t++) ck_assert_int_eq(pthread_create(&th[t], NULL, seeded_draws, &out[t]), 0);
+        for (int t = 0; t < T; t++) pthread_join(th[t], NULL);
+        for (int t = 0; t < T; t++) {
+            ck_assert_msg(out[t].ok, "thread %d failed", t);
+            ck_assert_msg(memcmp(out[t].v, alone.v, sizeof alone.v) == 0,
+                          "round %d: thread %d drew other numbers than the same code alone", round, t);
+        }
+    }
+    /* a thread that never seeds starts from the default, whatever the main thread seeded */
+    unseeded_out u1, u2;
+    pthread_t th;
+    ag_manual_seed(12345);
+    ck_assert_int_eq(pthread_create(&th, NULL, unseeded_draw, &u1), 0);
+    pthread_join(th, NULL);
+    ag_manual_seed(999);
+    ck_assert_int_eq(pthread_create(&th, NULL, unseeded_draw, &u2), 0);
+    pthread_join(th, NULL);
+    ck_assert(u1.ok && u2.ok);
+    ck_assert(memcmp(u1.v, u2.v, sizeof u1.v) == 0);
+    ag_manual_seed(12345);
+    unseeded_out here;
+    unseeded_draw(&here);
+    ck_assert(here.ok);
+    ck_assert(memcmp(here.v, u1.v, sizeof here.v) != 0);
+}
+END_TEST
+
 Suite *suite_rng(void)
 {
     Suite *s = suite_create("rng");
     TCase *tc = h_tcase_create("philox");
     tcase_add_test(tc, philox_known_answers);
     tcase_add_test(tc, rand_follows_documented_mapping);
+    tcase_add_test(tc, seeded_threads_draw_alike);
     suite_add_tcase(s, tc);
     return s;
 }

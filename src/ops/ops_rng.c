@@ -1,23 +1,25 @@
-/* The global Philox generator: a seed and a counter of random ops. Every random
- * op takes the next stream number, so op k after ag_manual_seed(s) draws the
- * same numbers on every backend and thread count. */
-#include <stdatomic.h>
-
+/* The Philox generator: a seed and a counter of random ops, one per thread.
+ * Every random op takes its thread's next stream number, so op k after
+ * ag_manual_seed(s) draws the same numbers on every backend, thread count and
+ * thread: threads that each seed and build a model never interleave their draws
+ * (a process-wide counter made them depend on scheduling). */
 #include "core.h"
 
-static _Atomic uint64_t rng_seed = 0x5eed5eedULL;
-static _Atomic uint64_t rng_stream;
+#define DEFAULT_SEED 0x5eed5eedULL
+
+static _Thread_local uint64_t rng_seed = DEFAULT_SEED;
+static _Thread_local uint64_t rng_stream;
 
 void ag_manual_seed(uint64_t seed)
 {
-    atomic_store(&rng_seed, seed);
-    atomic_store(&rng_stream, 0);
+    rng_seed = seed;
+    rng_stream = 0;
 }
 
 void ag__rng_next(uint64_t *seed, uint64_t *stream)
 {
-    *seed = atomic_load(&rng_seed);
-    *stream = atomic_fetch_add(&rng_stream, 1);
+    *seed = rng_seed;
+    *stream = rng_stream++;
 }
 
 static ag_tensor *random_tensor(const char *op, int ndim, const int64_t *shape, ag_rand_dist dist,
