@@ -178,7 +178,7 @@ static ag_status save_checkpoint(const cli_train_opts *t, ag_module *m, ag_optim
     char tmp[4096];
     snprintf(tmp, sizeof tmp, "%s.partial", t->save);
     ag_status s = ag_checkpoint_save(tmp, m, opt, epoch);
-    ag_tensor_dict *d = s == AG_OK ? ag_load_safetensors(tmp) : NULL;
+    ag_tensor_dict *d = s == AG_OK ? ag_safetensors_load(tmp) : NULL;
     remove(tmp);
     if (!d) return ag_last_status();
     metabuf mb, *b = &mb;
@@ -198,7 +198,7 @@ static ag_status save_checkpoint(const cli_train_opts *t, ag_module *m, ag_optim
     add_meta(b, "norm_mean", "%.9g", (double)mean);
     add_meta(b, "norm_std", "%.9g", (double)sd);
     add_meta(b, "version", "%s", AG_VERSION);
-    s = ag_save_safetensors(t->save, d->n, (const char *const *)d->names, d->tensors, b->nkv, b->kv);
+    s = ag_safetensors_save(t->save, d->n, (const char *const *)d->names, d->tensors, b->nkv, b->kv);
     ag_tensor_dict_free(d);
     return s;
 }
@@ -246,7 +246,7 @@ static float lr_at(const run *r, int64_t step)
     if (r->sched == CLI_SCHED_COSINE) lr = ag_lr_cosine(base, step, total > 0 ? total : 1, 0.0f);
     if (r->sched == CLI_SCHED_STEP) {
         int64_t every = r->o.step_size > 0 ? r->o.step_size : (r->o.epochs + 2) / 3;
-        lr = ag_lr_step(base, step, (every > 0 ? every : 1) * r->steps_per_epoch, (float)r->o.gamma);
+        lr = ag_lr_step_decay(base, step, (every > 0 ? every : 1) * r->steps_per_epoch, (float)r->o.gamma);
     }
     return ag_lr_warmup(lr, step, r->o.warmup);
 }
@@ -524,7 +524,7 @@ int cli_train(const cli_train_opts *o, const bool given[CLI_NTRAIN_OPTS])
     bool set[CLI_NTRAIN_OPTS];
     memcpy(set, given, sizeof set);
     ag_tensor_dict *ck = NULL;
-    if (r.o.resume && !(ck = ag_load_safetensors(r.o.resume))) {
+    if (r.o.resume && !(ck = ag_safetensors_load(r.o.resume))) {
         fprintf(stderr, "anygrad train: --resume: %s\n", ag_last_error());
         return 1;
     }
@@ -568,7 +568,7 @@ int cli_eval(const cli_eval_opts *o)
         return 2;
     }
     ag_set_default_device(dev);
-    ag_tensor_dict *d = ag_load_safetensors(file);
+    ag_tensor_dict *d = ag_safetensors_load(file);
     if (!d) {
         fprintf(stderr, "anygrad eval: %s\n", ag_last_error());
         return 1;

@@ -1,13 +1,13 @@
-/* ag_load_safetensors on arbitrary bytes: loads must succeed with readable
+/* ag_safetensors_load on arbitrary bytes: loads must succeed with readable
  * tensors or fail with a message, never crash or leak. */
 #include "fuzz_common.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     ag_clear_error();
-    ag_tensor_dict *d = ag_load_safetensors(fuzz_file(data, size));
+    ag_tensor_dict *d = ag_safetensors_load(fuzz_file(data, size));
     if (!d) {
-        fuzz_expect_error("ag_load_safetensors");
+        fuzz_expect_error("ag_safetensors_load");
         return 0;
     }
     for (int i = 0; i < d->n; i++) {

@@ -12,6 +12,11 @@
  *    outside any scope the caller owns it and calls ag_release().
  *  - Shapes are int64_t, at most AG_MAX_DIMS dimensions; negative axes count
  *    from the end, as in PyTorch.
+ *  - Names: ag_<op> for tensor ops (ag_matmul), ag_<object>_<verb> for the rest
+ *    (ag_module_save, ag_safetensors_load, ag_loader_next). Tensors are reference
+ *    counted (ag_retain, ag_release); every other object made by ag_<object>_new
+ *    (or a loader such as ag_safetensors_load) has one owner and is freed with
+ *    ag_<object>_free, which accepts NULL.
  */
 #ifndef ANYGRAD_H
 #define ANYGRAD_H
@@ -413,7 +418,7 @@ AG_API void ag_optim_free(ag_optim *opt);
 AG_API ag_status ag_clip_grad_norm(int n, ag_tensor *const *params, float max_norm, float *total_norm);
 
 /* Learning-rate schedules: the rate for a 0-based step. */
-AG_API float ag_lr_step(float base_lr, int64_t step, int64_t step_size, float gamma);
+AG_API float ag_lr_step_decay(float base_lr, int64_t step, int64_t step_size, float gamma);
 AG_API float ag_lr_cosine(float base_lr, int64_t step, int64_t total_steps, float min_lr);
 AG_API float ag_lr_warmup(float base_lr, int64_t step, int64_t warmup_steps); /* linear from base/warmup */
 
@@ -558,7 +563,7 @@ AG_API void ag_loader_free(ag_loader *l);
  * over path, so a crash leaves the old file or the new one. Readers validate
  * everything and fail with AG_ERR_IO naming the problem. meta holds nmeta key,
  * value string pairs for "__metadata__" (meta may be NULL when nmeta is 0). */
-AG_API ag_status ag_save_safetensors(const char *path, int n, const char *const *names,
+AG_API ag_status ag_safetensors_save(const char *path, int n, const char *const *names,
                               ag_tensor *const *tensors, int nmeta, const char *const *meta);
 
 typedef struct ag_tensor_dict {
@@ -570,7 +575,7 @@ typedef struct ag_tensor_dict {
 } ag_tensor_dict;
 /* F32 and I32 load as they are; F16, BF16 and F64 become f32, I64 int32 (when in
  * range); other dtypes fail with AG_ERR_UNSUPPORTED. */
-AG_API ag_tensor_dict *ag_load_safetensors(const char *path);
+AG_API ag_tensor_dict *ag_safetensors_load(const char *path);
 AG_API ag_tensor *ag_tensor_dict_get(const ag_tensor_dict *d, const char *name);  /* borrowed */
 AG_API const char *ag_tensor_dict_meta(const ag_tensor_dict *d, const char *key);
 AG_API void ag_tensor_dict_free(ag_tensor_dict *d);

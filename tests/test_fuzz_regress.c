@@ -53,7 +53,7 @@ START_TEST(zero_size_tensor_with_huge_axes)
     write_safetensors(path, sizeof path,
                       "{\"z\":{\"dtype\":\"F32\",\"shape\":[0,4294967295,4294967295],"
                       "\"data_offsets\":[0,0]}}", NULL, 0);
-    ag_tensor_dict *d = ag_load_safetensors(path);
+    ag_tensor_dict *d = ag_safetensors_load(path);
     unlink(path);
     ck_assert_ptr_null(d);
     ck_assert_int_ne(ag_last_status(), AG_OK);

@@ -242,7 +242,7 @@ typedef enum { K_PTR, K_ST, K_TRUE, K_VOID } row_kind;
     X(init_xn, K_ST, A_, S_, ag_init_xavier_normal(B, 1.0f))                                  \
     X(loader_x, K_PTR, A_, S_, ag_loader_new(B, NULL, &loader_cfg))                           \
     X(loader_y, K_PTR, N_, S_, ag_loader_new(f->a, B, &loader_cfg))                           \
-    X(save_safetensors, K_ST, A_, S_, ag_save_safetensors(f->path, 1, names1, only_bad(f), 0, NULL))
+    X(save_safetensors, K_ST, A_, S_, ag_safetensors_save(f->path, 1, names1, only_bad(f), 0, NULL))
 
 /* Devices, modules and optimizers (and loaders' tensor outputs): NULL only.
  * Name and kind queries answer "(null)" and the like without an error. */

@@ -470,8 +470,8 @@ START_TEST(test_safetensors_round_trip)
                        ag_zeros(2, s0)};
     const char *names[4] = {"layer.weight", "idx \"quoted\"", "scalar", "empty"};
     const char *meta[4] = {"format", "pt", "note", "line\nbreak"};
-    OK(ag_save_safetensors(tpath("a.safetensors"), 4, names, t, 2, meta));
-    ag_tensor_dict *d = NN(ag_load_safetensors(tpath("a.safetensors")));
+    OK(ag_safetensors_save(tpath("a.safetensors"), 4, names, t, 2, meta));
+    ag_tensor_dict *d = NN(ag_safetensors_load(tpath("a.safetensors")));
     ck_assert_int_eq(d->n, 4);
     for (int i = 0; i < 4; i++) {
         ag_tensor *u = ag_tensor_dict_get(d, names[i]);
@@ -509,7 +509,7 @@ START_TEST(test_safetensors_rejects)
 {
     const char *ok = "{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]}}";
     raw_st("ok", ok, 8, 0);
-    ag_tensor_dict *d = NN(ag_load_safetensors(tpath("ok")));
+    ag_tensor_dict *d = NN(ag_safetensors_load(tpath("ok")));
     ag_tensor_dict_free(d);
     const struct { const char *name, *header; size_t n; uint64_t claimed; const char *why; } bad[] = {
         {"trunc", ok, 4, 0, "run past"},
@@ -532,12 +532,12 @@ START_TEST(test_safetensors_rejects)
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         raw_st(bad[i].name, bad[i].header, bad[i].n, bad[i].claimed);
         ag_clear_error();
-        ck_assert_ptr_null(ag_load_safetensors(tpath(bad[i].name)));
+        ck_assert_ptr_null(ag_safetensors_load(tpath(bad[i].name)));
         ck_assert_msg(ag_last_status() == AG_ERR_IO, "%s: %s", bad[i].name, ag_last_error());
         ck_assert_msg(strstr(ag_last_error(), bad[i].why), "%s: %s", bad[i].name, ag_last_error());
     }
     write_file(tpath("tiny"), "abc", 3);
-    ck_assert_ptr_null(ag_load_safetensors(tpath("tiny")));
+    ck_assert_ptr_null(ag_safetensors_load(tpath("tiny")));
     ck_assert_int_eq(ag_last_status(), AG_ERR_IO);
 }
 END_TEST
@@ -682,7 +682,7 @@ START_TEST(test_checkpoint_resume)
     /* module-only files ignore nothing but optimizer entries; mismatches fail cleanly */
     OK(ag_module_load(m2, tpath("ck.safetensors")));
     OK(ag_module_save(m, tpath("m.safetensors")));
-    ag_tensor_dict *d = NN(ag_load_safetensors(tpath("m.safetensors")));
+    ag_tensor_dict *d = NN(ag_safetensors_load(tpath("m.safetensors")));
     ck_assert_int_eq(d->n, 9);
     ck_assert_ptr_nonnull(ag_tensor_dict_get(d, "2.running_var"));
     ag_tensor_dict_free(d);
@@ -713,7 +713,7 @@ START_TEST(test_checkpoint_bad_steps_leave_model)
     ag_module *m = NN(ag_linear_new(3, 2, true));
     ag_optim *o = adam_for(m);
     OK(ag_checkpoint_save(tpath("ck.st"), m, o, 3));
-    ag_tensor_dict *d = NN(ag_load_safetensors(tpath("ck.st")));
+    ag_tensor_dict *d = NN(ag_safetensors_load(tpath("ck.st")));
     ag_manual_seed(2);
     ag_module *m2 = NN(ag_linear_new(3, 2, true));
     ag_optim *o2 = adam_for(m2);
@@ -728,7 +728,7 @@ START_TEST(test_checkpoint_bad_steps_leave_model)
             meta[2 * i] = d->meta_keys[i];
             meta[2 * i + 1] = strcmp(d->meta_keys[i], keys[k]) ? d->meta_values[i] : vals[k];
         }
-        OK(ag_save_safetensors(tpath("bad.st"), d->n, (const char *const *)d->names, d->tensors,
+        OK(ag_safetensors_save(tpath("bad.st"), d->n, (const char *const *)d->names, d->tensors,
                                d->nmeta, meta));
         int64_t ep = -7;
         ck_assert_int_ne(ag_checkpoint_load(tpath("bad.st"), m2, o2, &ep), AG_OK);
@@ -760,13 +760,13 @@ START_TEST(test_safetensors_file_mode)
     ag_tensor *t = ag_scalar(1.0f);
     const char *name = "x";
     mode_t old = umask(022);
-    OK(ag_save_safetensors(tpath("new.st"), 1, &name, &t, 0, NULL));
+    OK(ag_safetensors_save(tpath("new.st"), 1, &name, &t, 0, NULL));
     ck_assert_uint_eq(file_mode(tpath("new.st")), 0644);
     umask(077);
-    OK(ag_save_safetensors(tpath("private.st"), 1, &name, &t, 0, NULL));
+    OK(ag_safetensors_save(tpath("private.st"), 1, &name, &t, 0, NULL));
     ck_assert_uint_eq(file_mode(tpath("private.st")), 0600);
     ck_assert_int_eq(chmod(tpath("new.st"), 0640), 0);
-    OK(ag_save_safetensors(tpath("new.st"), 1, &name, &t, 0, NULL));
+    OK(ag_safetensors_save(tpath("new.st"), 1, &name, &t, 0, NULL));
     ck_assert_uint_eq(file_mode(tpath("new.st")), 0640);
     umask(old);
     ag_release(t);
@@ -789,7 +789,7 @@ START_TEST(test_safetensors_many_names)
     struct timespec t0, t1;
     clock_gettime(CLOCK_MONOTONIC, &t0);
     ag_clear_error();
-    ck_assert_ptr_null(ag_load_safetensors(tpath("many.st")));
+    ck_assert_ptr_null(ag_safetensors_load(tpath("many.st")));
     clock_gettime(CLOCK_MONOTONIC, &t1);
     ck_assert_int_eq(ag_last_status(), AG_ERR_IO);
     ck_assert_msg(strstr(ag_last_error(), "'t0000017' appears twice"), "%s", ag_last_error());

@@ -357,7 +357,7 @@ START_TEST(test_lr_schedules)
     const struct { int64_t step; double want; } st[] = {
         {0, 0.1}, {9, 0.1}, {10, 0.05}, {19, 0.05}, {20, 0.025}, {35, 0.0125}};
     for (size_t i = 0; i < sizeof st / sizeof st[0]; i++) {
-        float got = ag_lr_step(0.1f, st[i].step, 10, 0.5f);
+        float got = ag_lr_step_decay(0.1f, st[i].step, 10, 0.5f);
         ck_assert_msg(close_to(got, st[i].want, 1e-6), "lr_step(%lld) = %.9g, want %.9g",
                       (long long)st[i].step, got, st[i].want);
     }

@@ -83,7 +83,7 @@ ag_status ag_module_save(ag_module *m, const char *path)
 ag_status ag_module_load(ag_module *m, const char *path)
 {
     if (!m || !path) return ag_set_error(AG_ERR_ARG, "ag_module_load: module or path is NULL");
-    ag_tensor_dict *d = ag_load_safetensors(path);
+    ag_tensor_dict *d = ag_safetensors_load(path);
     if (!d) return ag_last_status();
     ag_status s = check_module(path, m, d);
     if (s == AG_OK) s = apply_module(m, d);
@@ -209,7 +209,7 @@ ag_status ag_checkpoint_save(const char *path, ag_module *m, const ag_optim *opt
     int nt = 0;
     ag_status s = collect(m, opt, epoch, &names, &tensors, &nt, &meta);
     if (s == AG_OK)
-        s = ag_save_safetensors(path, nt, (const char *const *)names.s, tensors, meta.n / 2,
+        s = ag_safetensors_save(path, nt, (const char *const *)names.s, tensors, meta.n / 2,
                                 (const char *const *)meta.s);
     free(tensors);
     free_list(&names);
@@ -310,7 +310,7 @@ static ag_status apply_opt(const ag_tensor_dict *d, ag_optim *opt, int64_t steps
 ag_status ag_checkpoint_load(const char *path, ag_module *m, ag_optim *opt, int64_t *epoch)
 {
     if (!m || !path) return ag_set_error(AG_ERR_ARG, "checkpoint load: module or path is NULL");
-    ag_tensor_dict *d = ag_load_safetensors(path);
+    ag_tensor_dict *d = ag_safetensors_load(path);
     if (!d) return ag_last_status();
     int np = opt ? ag__optim_num_params(opt) : 0;
     int64_t steps = 0, ep = -1, *psteps = calloc((size_t)np + 1, sizeof *psteps);

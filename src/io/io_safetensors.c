@@ -304,7 +304,7 @@ static int create_temp(const char *path, char *tmp, size_t cap, bool *inj)
     return fd;
 }
 
-ag_status ag_save_safetensors(const char *path, int n, const char *const *names,
+ag_status ag_safetensors_save(const char *path, int n, const char *const *names,
                               ag_tensor *const *tensors, int nmeta, const char *const *meta)
 {
     ag_status s = check_save_args(path, n, names, tensors, nmeta, meta);
@@ -616,7 +616,7 @@ static ag_status parse_file(FILE *f, const char *path, ag_tensor_dict *d)
     return s;
 }
 
-ag_tensor_dict *ag_load_safetensors(const char *path)
+ag_tensor_dict *ag_safetensors_load(const char *path)
 {
     if (!path) return ag_set_error(AG_ERR_ARG, "load_safetensors: path is NULL"), NULL;
     FILE *f = fopen(path, "rb");

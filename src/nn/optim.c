@@ -356,10 +356,10 @@ ag_status ag_clip_grad_norm(int n, ag_tensor *const *params, float max_norm, flo
 
 /* ---- learning-rate schedules ----------------------------------------------- */
 
-float ag_lr_step(float base_lr, int64_t step, int64_t step_size, float gamma)
+float ag_lr_step_decay(float base_lr, int64_t step, int64_t step_size, float gamma)
 {
     if (step_size <= 0) {
-        ag_set_error(AG_ERR_ARG, "ag_lr_step: step_size must be > 0 (got %lld)",
+        ag_set_error(AG_ERR_ARG, "ag_lr_step_decay: step_size must be > 0 (got %lld)",
                      (long long)step_size);
         return NAN;
     }
