@@ -10,7 +10,7 @@ BUILD=${BUILD:-build}
 # Check's default per-test timeout (4 s) is too tight for slow or loaded machines.
 export CK_DEFAULT_TIMEOUT=${CK_DEFAULT_TIMEOUT:-120}
 
-# Runs: "name:AG_DEVICE:build dir[:cpu isa, validate or clblast]". The sanitizer build (make
+# Runs: "name:AG_DEVICE:build dir[:cpu isa, validate, discrete or clblast]". The sanitizer build (make
 # build-sanitize) runs the suite again under AddressSanitizer, LeakSanitizer and
 # UBSan, without forking so leaks anywhere in the process are reported.
 SAN_BUILD=${SAN_BUILD:-build-sanitize}
@@ -35,11 +35,15 @@ if grep -q AG_HAVE_OPENCL "$BUILD/build.ninja" 2>/dev/null; then
     # through CLBlast keeps that path tested
     backends+=("opencl:opencl:$BUILD" "opencl-clblast:opencl:$BUILD:clblast")
 fi
-# Vulkan runs twice: as is, and with the Khronos validation layer, which must
-# report no errors (each one fails the test that caused it) and forces the
-# portable shader paths.
+# Vulkan runs three times: as is; under the Khronos validation layer with
+# synchronization validation, which must report no errors (each one fails the
+# test that caused it), on the subgroup shaders lavapipe offers; and again
+# validated on the portable shaders with the device treated as a discrete GPU
+# (AG_VULKAN_EMULATE=discrete: tensor memory unmapped, every transfer staged),
+# the paths real GPUs take that lavapipe's unified memory hides.
 if grep -q AG_HAVE_VULKAN "$BUILD/build.ninja" 2>/dev/null; then
-    backends+=("vulkan:vulkan:$BUILD" "vulkan-validated:vulkan:$BUILD:validate")
+    backends+=("vulkan:vulkan:$BUILD" "vulkan-validated:vulkan:$BUILD:validate"
+               "vulkan-discrete:vulkan:$BUILD:discrete")
 fi
 # The GPU backends' host code under the sanitizers too.
 if [ -x "$SAN_BUILD/tests/anygrad-tests" ]; then
@@ -79,7 +83,9 @@ for run in "${backends[@]}"; do
     echo "== tests on $be =="
     # Tag the binary's own total so the last line below is the only bare one.
     if [ "$isa" = validate ]; then
-        san_env+=(AG_VULKAN_VALIDATION=1 AG_VULKAN_PORTABLE=1)
+        san_env+=(AG_VULKAN_VALIDATION=1)
+    elif [ "$isa" = discrete ]; then
+        san_env+=(AG_VULKAN_VALIDATION=1 AG_VULKAN_PORTABLE=1 AG_VULKAN_EMULATE=discrete)
     elif [ "$isa" = clblast ]; then
         san_env+=(AG_OPENCL_GEMM=clblast CK_RUN_SUITE=matmul)
     elif [ -n "$isa" ]; then

@@ -104,6 +104,7 @@ typedef struct vk_ctx {
     pthread_mutex_t mem_lock; /* the block lists */
     vk_block *blocks;
     vk_host_buf staging;     /* synchronous uploads and downloads */
+    pthread_mutex_t staging_lock; /* held from filling the staging buffer to reading it back */
     uint32_t host_type;      /* host-visible coherent type */
 
     VkCommandPool cmd_pool;

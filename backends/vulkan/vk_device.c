@@ -80,6 +80,7 @@ static ag_status create_one(VkPhysicalDevice phys, vk_ctx **out)
     vk.vkGetDeviceQueue(c->device, c->queue_family, 0, &c->queue);
     pthread_mutex_init(&c->lock, NULL);
     pthread_mutex_init(&c->mem_lock, NULL);
+    pthread_mutex_init(&c->staging_lock, NULL);
     c->wg = 256;
     while (c->wg > 1 && (c->wg > c->props.limits.maxComputeWorkGroupInvocations ||
                          c->wg > c->props.limits.maxComputeWorkGroupSize[0]))
@@ -129,6 +130,7 @@ void vk_destroy(void *ctx)
         vk.vkDestroyDevice(c->device, NULL);
         pthread_mutex_destroy(&c->lock);
         pthread_mutex_destroy(&c->mem_lock);
+        pthread_mutex_destroy(&c->staging_lock);
     }
     free(c);
 }

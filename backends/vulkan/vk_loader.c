@@ -83,13 +83,20 @@ static void load(void)
                              .pApplicationName = "anygrad",
                              .pEngineName = "anygrad",
                              .apiVersion = VK_API_VERSION_1_1};
-    const char *ext = VK_EXT_DEBUG_UTILS_EXTENSION_NAME;
+    const char *ext[] = {VK_EXT_DEBUG_UTILS_EXTENSION_NAME, VK_EXT_VALIDATION_FEATURES_EXTENSION_NAME};
+    /* synchronization validation too: a missing barrier is a hazard the core
+     * checks cannot see, and software drivers that run shaders serially hide it */
+    const VkValidationFeatureEnableEXT feat[] = {VK_VALIDATION_FEATURE_ENABLE_SYNCHRONIZATION_VALIDATION_EXT};
+    VkValidationFeaturesEXT vf = {.sType = VK_STRUCTURE_TYPE_VALIDATION_FEATURES_EXT,
+                                  .enabledValidationFeatureCount = 1,
+                                  .pEnabledValidationFeatures = feat};
     VkInstanceCreateInfo ci = {.sType = VK_STRUCTURE_TYPE_INSTANCE_CREATE_INFO,
+                               .pNext = validate ? &vf : NULL,
                                .pApplicationInfo = &app,
                                .enabledLayerCount = validate ? 1 : 0,
                                .ppEnabledLayerNames = validate ? &layer : NULL,
-                               .enabledExtensionCount = validate ? 1 : 0,
-                               .ppEnabledExtensionNames = validate ? &ext : NULL};
+                               .enabledExtensionCount = validate ? 2 : 0,
+                               .ppEnabledExtensionNames = validate ? ext : NULL};
     VkResult r = vk.vkCreateInstance(&ci, NULL, &instance);
     if (r != VK_SUCCESS) {
         snprintf(load_error, sizeof load_error, "vkCreateInstance: %s", vk_result_name(r));

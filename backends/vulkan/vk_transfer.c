@@ -1,6 +1,7 @@
 /* Uploads, downloads, strided copy with f32 <-> i32 conversion, fill, sync.
  * Transfers are synchronous: unified-memory devices map tensor memory and
- * memcpy once the device is idle; others go through a staging buffer. */
+ * memcpy once the device is idle; others go through a staging buffer
+ * (AG_VULKAN_EMULATE=discrete takes that path on any device). */
 #include <math.h>
 #include <string.h>
 
@@ -15,32 +16,40 @@ static ag_status check_range(const char *op, const ag_buffer *b, size_t off, con
     return AG_OK;
 }
 
+/* The staging buffer, grown to hold bytes. Called with staging_lock held: the
+ * buffer's last user waited for its copy before releasing the lock, so nothing
+ * on the device still reads or writes the buffer that growing frees. */
 static ag_status staging(vk_ctx *c, size_t bytes)
 {
     if (c->staging.size >= bytes) return AG_OK;
     VkDeviceSize size = c->staging.size ? c->staging.size : ((VkDeviceSize)1 << 20);
     while (size < bytes) size *= 2;
-    vk_host_buf_destroy(c, &c->staging); /* the device is idle: callers waited */
+    vk_host_buf_destroy(c, &c->staging);
     return vk_host_buf_create(c, size, VK_BUFFER_USAGE_TRANSFER_SRC_BIT | VK_BUFFER_USAGE_TRANSFER_DST_BIT,
                               &c->staging);
 }
 
+/* Mapped (unified) memory: wait for queued work that may still read or write the
+ * range, then memcpy. Staged (discrete): the copy is queued behind that work,
+ * one submit and wait; other threads wait for the staging buffer meanwhile. */
 ag_status vk_upload(void *ctx, ag_buffer *dst, size_t off, const void *src, size_t bytes)
 {
     vk_ctx *c = ctx;
     ag_status s = check_range("upload", dst, off, src, bytes);
     if (s != AG_OK || bytes == 0) return s;
-    s = vk_flush_wait(c); /* queued work may still read the old contents */
-    if (s != AG_OK) return s;
     void *map = vk_block_map(dst->block);
     if (map) {
-        memcpy((char *)map + dst->offset + off, src, bytes);
-        return AG_OK;
+        if ((s = vk_flush_wait(c)) == AG_OK) memcpy((char *)map + dst->offset + off, src, bytes);
+        return s;
     }
-    if ((s = staging(c, bytes)) != AG_OK) return s;
-    memcpy(c->staging.map, src, bytes);
-    s = vk_record_copy(c, c->staging.buf, 0, vk_block_buffer(dst->block), dst->offset + off, bytes);
-    return s == AG_OK ? vk_flush_wait(c) : s;
+    pthread_mutex_lock(&c->staging_lock);
+    if ((s = staging(c, bytes)) == AG_OK) {
+        memcpy(c->staging.map, src, bytes);
+        s = vk_record_copy(c, c->staging.buf, 0, vk_block_buffer(dst->block), dst->offset + off, bytes);
+        if (s == AG_OK) s = vk_flush_wait(c);
+    }
+    pthread_mutex_unlock(&c->staging_lock);
+    return s;
 }
 
 ag_status vk_download(void *ctx, ag_buffer *src, size_t off, void *dst, size_t bytes)
@@ -48,17 +57,18 @@ ag_status vk_download(void *ctx, ag_buffer *src, size_t off, void *dst, size_t b
     vk_ctx *c = ctx;
     ag_status s = check_range("download", src, off, dst, bytes);
     if (s != AG_OK || bytes == 0) return s;
-    s = vk_flush_wait(c);
-    if (s != AG_OK) return s;
     void *map = vk_block_map(src->block);
     if (map) {
-        memcpy(dst, (const char *)map + src->offset + off, bytes);
-        return AG_OK;
+        if ((s = vk_flush_wait(c)) == AG_OK) memcpy(dst, (const char *)map + src->offset + off, bytes);
+        return s;
     }
-    if ((s = staging(c, bytes)) != AG_OK) return s;
-    s = vk_record_copy(c, vk_block_buffer(src->block), src->offset + off, c->staging.buf, 0, bytes);
-    if (s == AG_OK) s = vk_flush_wait(c);
-    if (s == AG_OK) memcpy(dst, c->staging.map, bytes);
+    pthread_mutex_lock(&c->staging_lock);
+    if ((s = staging(c, bytes)) == AG_OK) {
+        s = vk_record_copy(c, vk_block_buffer(src->block), src->offset + off, c->staging.buf, 0, bytes);
+        if (s == AG_OK) s = vk_flush_wait(c);
+        if (s == AG_OK) memcpy(dst, c->staging.map, bytes);
+    }
+    pthread_mutex_unlock(&c->staging_lock);
     return s;
 }
 
