@@ -5,20 +5,25 @@
 typedef struct { int nd, numel; int n[8]; } ag_shape;
 typedef struct { int off; int s[8]; } ag_strides;
 
+/* Kernels copy their by-value struct arguments (shapes, strides, parameter
+ * blocks) into private variables first and use only the copies: mesa's rusticl
+ * crashes when a kernel reads a struct argument inside a loop or takes its
+ * address. The helpers below take structs by value for the same reason. */
+
 /* Row-major coordinates of linear index i. */
-inline void ag_coords(const ag_shape *sh, int i, int *c)
+inline void ag_coords(ag_shape sh, int i, int *c)
 {
-    for (int d = sh->nd - 1; d >= 0; d--) {
-        int n = sh->n[d];
+    for (int d = sh.nd - 1; d >= 0; d--) {
+        int n = sh.n[d];
         c[d] = i % n;
         i /= n;
     }
 }
 
-inline int ag_dot(const ag_strides *st, const int *c, int nd)
+inline int ag_dot(ag_strides st, const int *c, int nd)
 {
-    int o = st->off;
-    for (int d = 0; d < nd; d++) o += c[d] * st->s[d];
+    int o = st.off;
+    for (int d = 0; d < nd; d++) o += c[d] * st.s[d];
     return o;
 }
 

@@ -35,9 +35,10 @@ inline void tap_range(int start, int dil, int k, int n, int *lo, int *hi)
 /* One work item per pixel and CB output channels of one group: each x value
  * loaded serves all of them. Channels past the group's end repeat its last one
  * and are not stored. */
-kernel void conv_fw(conv_p p, global float *y, int yo, global const float *x, int xo,
+kernel void conv_fw(conv_p p_in, global float *y, int yo, global const float *x, int xo,
                     global const float *w, int wo)
 {
+    const conv_p p = p_in; /* a private copy: see common.cl */
     int ohw = p.oh * p.ow, khw = p.kh * p.kw, hw = p.h * p.w, wstep = p.cg * khw;
     int blocks = (p.ocg + CB - 1) / CB;
     int total = p.n * p.g * blocks * ohw;
@@ -76,9 +77,10 @@ kernel void conv_fw(conv_p p, global float *y, int yo, global const float *x, in
  * One work item per pixel and CB input channels of one group, so each dy value
  * loaded serves all of them; channels past the group's end repeat its last one
  * and are not stored. */
-kernel void conv_bwi(conv_p p, global float *dx, int dxo, global const float *dy, int dyo,
+kernel void conv_bwi(conv_p p_in, global float *dx, int dxo, global const float *dy, int dyo,
                      global const float *w, int wo)
 {
+    const conv_p p = p_in; /* a private copy: see common.cl */
     int ohw = p.oh * p.ow, khw = p.kh * p.kw, hw = p.h * p.w, wstep = p.cg * khw;
     int blocks = (p.cg + CB - 1) / CB;
     int total = p.n * p.g * blocks * hw;
@@ -119,9 +121,10 @@ kernel void conv_bwi(conv_p p, global float *dx, int dxo, global const float *dy
  * loaded serves the CB channels), then trees in local memory. The local size
  * is a power of two. Positions advance by the local size with carries, not
  * divisions. Channels past the group's end repeat its last one. */
-kernel void conv_bww(conv_p p, global float *dw, int dwo, global const float *dy, int dyo,
+kernel void conv_bww(conv_p p_in, global float *dw, int dwo, global const float *dy, int dyo,
                      global const float *x, int xo, local float *part)
 {
+    const conv_p p = p_in; /* a private copy: see common.cl */
     int ohw = p.oh * p.ow, khw = p.kh * p.kw, hw = p.h * p.w;
     int e = (int)get_group_id(0), lid = (int)get_local_id(0), ls = (int)get_local_size(0);
     int blocks = (p.ocg + CB - 1) / CB;

@@ -69,9 +69,12 @@ D(mish) { float t = tanh(f_softplus(x, p0, p1)); return t + x * (1.0f - t * t) *
 
 #include "unary_dispatch.cl"
 
-kernel void unary_fw(int op, float p0, float p1, ag_shape sh, ag_strides ys, ag_strides xs,
+kernel void unary_fw(int op, float p0, float p1, ag_shape sh_in, ag_strides ys_in, ag_strides xs_in,
                      global float *y, global const float *x)
 {
+    const ag_shape sh = sh_in; /* a private copy: see common.cl */
+    const ag_strides ys = ys_in; /* a private copy: see common.cl */
+    const ag_strides xs = xs_in; /* a private copy: see common.cl */
     int c[8];
     AG_FOR(i, sh.numel) {
         int oy, ox;
@@ -79,18 +82,23 @@ kernel void unary_fw(int op, float p0, float p1, ag_shape sh, ag_strides ys, ag_
             oy = ys.off + i * ys.s[0];
             ox = xs.off + i * xs.s[0];
         } else {
-            ag_coords(&sh, i, c);
-            oy = ag_dot(&ys, c, sh.nd);
-            ox = ag_dot(&xs, c, sh.nd);
+            ag_coords(sh, i, c);
+            oy = ag_dot(ys, c, sh.nd);
+            ox = ag_dot(xs, c, sh.nd);
         }
         y[oy] = unary_f(op, x[ox], p0, p1);
     }
 }
 
-kernel void unary_bw(int op, float p0, float p1, int has_y, ag_shape sh, ag_strides dxs,
-                     ag_strides dys, ag_strides xs, ag_strides ys, global float *dx,
+kernel void unary_bw(int op, float p0, float p1, int has_y, ag_shape sh_in, ag_strides dxs_in,
+                     ag_strides dys_in, ag_strides xs_in, ag_strides ys_in, global float *dx,
                      global const float *dy, global const float *x, global const float *y)
 {
+    const ag_shape sh = sh_in; /* a private copy: see common.cl */
+    const ag_strides dxs = dxs_in; /* a private copy: see common.cl */
+    const ag_strides dys = dys_in; /* a private copy: see common.cl */
+    const ag_strides xs = xs_in; /* a private copy: see common.cl */
+    const ag_strides ys = ys_in; /* a private copy: see common.cl */
     int c[8];
     AG_FOR(i, sh.numel) {
         int odx, ody, ox, oy;
@@ -100,11 +108,11 @@ kernel void unary_bw(int op, float p0, float p1, int has_y, ag_shape sh, ag_stri
             ox = xs.off + i * xs.s[0];
             oy = ys.off + i * ys.s[0];
         } else {
-            ag_coords(&sh, i, c);
-            odx = ag_dot(&dxs, c, sh.nd);
-            ody = ag_dot(&dys, c, sh.nd);
-            ox = ag_dot(&xs, c, sh.nd);
-            oy = ag_dot(&ys, c, sh.nd);
+            ag_coords(sh, i, c);
+            odx = ag_dot(dxs, c, sh.nd);
+            ody = ag_dot(dys, c, sh.nd);
+            ox = ag_dot(xs, c, sh.nd);
+            oy = ag_dot(ys, c, sh.nd);
         }
         float xv = x[ox];
         float yv = has_y ? y[oy] : unary_f(op, xv, p0, p1);
@@ -132,9 +140,13 @@ B(ge) { return a >= b ? 1.0f : 0.0f; }
 
 #include "binary_dispatch.cl"
 
-kernel void binary(int op, ag_shape sh, ag_strides ys, ag_strides as, ag_strides bs,
+kernel void binary(int op, ag_shape sh_in, ag_strides ys_in, ag_strides as_in, ag_strides bs_in,
                    global float *y, global const float *a, global const float *b)
 {
+    const ag_shape sh = sh_in; /* a private copy: see common.cl */
+    const ag_strides ys = ys_in; /* a private copy: see common.cl */
+    const ag_strides as = as_in; /* a private copy: see common.cl */
+    const ag_strides bs = bs_in; /* a private copy: see common.cl */
     int c[8];
     AG_FOR(i, sh.numel) {
         int oy, oa, ob;
@@ -143,20 +155,25 @@ kernel void binary(int op, ag_shape sh, ag_strides ys, ag_strides as, ag_strides
             oa = as.off + i * as.s[0];
             ob = bs.off + i * bs.s[0];
         } else {
-            ag_coords(&sh, i, c);
-            oy = ag_dot(&ys, c, sh.nd);
-            oa = ag_dot(&as, c, sh.nd);
-            ob = ag_dot(&bs, c, sh.nd);
+            ag_coords(sh, i, c);
+            oy = ag_dot(ys, c, sh.nd);
+            oa = ag_dot(as, c, sh.nd);
+            ob = ag_dot(bs, c, sh.nd);
         }
         y[oy] = binary_f(op, a[oa], b[ob]);
     }
 }
 
 /* cond is read as raw bits: int32 nonzero, or f32 != 0 (NaN counts as true) */
-kernel void where_select(int cond_is_int, ag_shape sh, ag_strides ys, ag_strides cs, ag_strides as,
-                         ag_strides bs, global float *y, global const uint *cond,
+kernel void where_select(int cond_is_int, ag_shape sh_in, ag_strides ys_in, ag_strides cs_in, ag_strides as_in,
+                         ag_strides bs_in, global float *y, global const uint *cond,
                          global const float *a, global const float *b)
 {
+    const ag_shape sh = sh_in; /* a private copy: see common.cl */
+    const ag_strides ys = ys_in; /* a private copy: see common.cl */
+    const ag_strides cs = cs_in; /* a private copy: see common.cl */
+    const ag_strides as = as_in; /* a private copy: see common.cl */
+    const ag_strides bs = bs_in; /* a private copy: see common.cl */
     int c[8];
     AG_FOR(i, sh.numel) {
         int oy, oc, oa, ob;
@@ -166,11 +183,11 @@ kernel void where_select(int cond_is_int, ag_shape sh, ag_strides ys, ag_strides
             oa = as.off + i * as.s[0];
             ob = bs.off + i * bs.s[0];
         } else {
-            ag_coords(&sh, i, c);
-            oy = ag_dot(&ys, c, sh.nd);
-            oc = ag_dot(&cs, c, sh.nd);
-            oa = ag_dot(&as, c, sh.nd);
-            ob = ag_dot(&bs, c, sh.nd);
+            ag_coords(sh, i, c);
+            oy = ag_dot(ys, c, sh.nd);
+            oc = ag_dot(cs, c, sh.nd);
+            oa = ag_dot(as, c, sh.nd);
+            ob = ag_dot(bs, c, sh.nd);
         }
         uint bits = cond[oc];
         bool t = cond_is_int ? bits != 0u : as_float(bits) != 0.0f;

@@ -99,7 +99,7 @@ inline void gemm_load_b(__global const float *B, int ldb, int tb, int K, int N, 
  * and neighbouring work-items store neighbouring columns. The accumulators are
  * indexed by constants only, so they stay in registers. */
 #define GEMM_TILED(NAME, TA, TB, T, TK, W)                                                        \
-    __kernel __attribute__((reqd_work_group_size((T) / (4 * (W)), (T) / (4 * (W)), 1))) void     \
+    __kernel __attribute__((reqd_work_group_size((T) / (4 * (W)), (T) / (4 * (W)), 1))) void      \
     NAME(const ag_gemm g, __global const float *restrict A, __global const float *restrict B,     \
          __global float *restrict C)                                                              \
     {                                                                                             \
@@ -109,7 +109,7 @@ inline void gemm_load_b(__global const float *B, int ldb, int tb, int K, int N, 
         const int R = (T) / (4 * (W)), NT = R * R;                                                \
         const int tx = (int)get_local_id(0), ty = (int)get_local_id(1), tid = ty * R + tx;        \
         const int col0 = (int)get_group_id(0) * (T);                                              \
-        const int row0 = g.row0 + (int)get_group_id(1) * (T);                                    \
+        const int row0 = g.row0 + (int)get_group_id(1) * (T);                                     \
         const int batch = g.batch0 + (int)get_global_id(2);                                       \
         const int lda = (TA) ? g.a_cs : g.a_rs, ldb = (TB) ? g.b_cs : g.b_rs;                     \
         A += g.a_off + batch * g.a_bs;                                                            \
@@ -170,9 +170,10 @@ GEMM_VARIANTS(16, 16, 1)
  * this launch / 8, batches). */
 #define GEMM_REG_ROWS 8
 #define GEMM_REG(NAME, TA, TB)                                                                    \
-    __kernel void NAME(const ag_gemm g, __global const float *restrict A,                         \
+    __kernel void NAME(const ag_gemm g_in, __global const float *restrict A,                      \
                        __global const float *restrict B, __global float *restrict C)              \
     {                                                                                             \
+        const ag_gemm g = g_in; /* a private copy: see common.cl */                               \
         const int c0 = (int)get_global_id(0) * 16;                                                \
         const int r0 = g.row0 + (int)get_global_id(1) * GEMM_REG_ROWS;                            \
         const int batch = g.batch0 + (int)get_global_id(2);                                       \
@@ -213,9 +214,10 @@ GEMM_REG(gemm_reg_tn, 1, 0)
 GEMM_REG(gemm_reg_tt, 1, 1)
 
 /* Grid (N rounded up, rows of this launch rounded up, batches). */
-__kernel void gemm_simple(const ag_gemm g, __global const float *restrict A,
+__kernel void gemm_simple(const ag_gemm g_in, __global const float *restrict A,
                           __global const float *restrict B, __global float *restrict C)
 {
+    const ag_gemm g = g_in; /* a private copy: see common.cl */
     const int col = (int)get_global_id(0), row = g.row0 + (int)get_global_id(1);
     const int batch = g.batch0 + (int)get_global_id(2);
     if (col >= g.n || row >= g.m) return;
@@ -227,8 +229,9 @@ __kernel void gemm_simple(const ag_gemm g, __global const float *restrict A,
 }
 
 /* C = beta C over [batches, M, N], grid-stride over g.m * g.n * batches. */
-__kernel void gemm_scale(const ag_gemm g, const int total, __global float *restrict C)
+__kernel void gemm_scale(const ag_gemm g_in, const int total, __global float *restrict C)
 {
+    const ag_gemm g = g_in; /* a private copy: see common.cl */
     AG_FOR(i, total)
     {
         const int col = i % g.n, t = i / g.n, row = t % g.m, batch = t / g.m;

@@ -11,36 +11,45 @@
  * axis, as the CPU backend's serial walk does, so results are bit-identical to
  * it and do not vary between runs. */
 
-inline int at(const ag_shape *sh, const ag_strides *st, const int *c, int i)
+inline int at(ag_shape sh, ag_strides st, const int *c, int i)
 {
-    return sh->nd <= 1 ? st->off + i * st->s[0] : ag_dot(st, c, sh->nd);
+    return sh.nd <= 1 ? st.off + i * st.s[0] : ag_dot(st, c, sh.nd);
 }
 
 /* y[i] = x[.. index[i] ..]; out-of-range indices give 0. Data moves as raw
  * 32-bit words, so f32 and int32 share the kernel. */
-kernel void gather_axis(ag_shape sh, ag_strides ys, ag_strides is, ag_strides xs, int size,
+kernel void gather_axis(ag_shape sh_in, ag_strides ys_in, ag_strides is_in, ag_strides xs_in, int size,
                         int xsa, global uint *y, global const int *idx, global const uint *x)
 {
+    const ag_shape sh = sh_in; /* a private copy: see common.cl */
+    const ag_strides ys = ys_in; /* a private copy: see common.cl */
+    const ag_strides is = is_in; /* a private copy: see common.cl */
+    const ag_strides xs = xs_in; /* a private copy: see common.cl */
     int c[8];
     AG_FOR(i, sh.numel) {
-        if (sh.nd > 1) ag_coords(&sh, i, c);
-        int k = idx[at(&sh, &is, c, i)];
-        y[at(&sh, &ys, c, i)] = k >= 0 && k < size ? x[at(&sh, &xs, c, i) + k * xsa] : 0u;
+        if (sh.nd > 1) ag_coords(sh, i, c);
+        int k = idx[at(sh, is, c, i)];
+        y[at(sh, ys, c, i)] = k >= 0 && k < size ? x[at(sh, xs, c, i) + k * xsa] : 0u;
     }
 }
 
 /* One work-item per element of y that an index line reaches; it scans the L
  * index entries of its line. Work is (elements of y) x L: the host picks this
  * only when L is small or the sort below would cost more. */
-kernel void scatter_scan(ag_shape sh, ag_strides ys, ag_strides is, ag_strides ss,
-                         ag_strides ks, int L, int isa, int ssa, global float *y,
+kernel void scatter_scan(ag_shape sh_in, ag_strides ys_in, ag_strides is_in, ag_strides ss_in,
+                         ag_strides ks_in, int L, int isa, int ssa, global float *y,
                          global const int *idx, global const float *src)
 {
+    const ag_shape sh = sh_in; /* a private copy: see common.cl */
+    const ag_strides ys = ys_in; /* a private copy: see common.cl */
+    const ag_strides is = is_in; /* a private copy: see common.cl */
+    const ag_strides ss = ss_in; /* a private copy: see common.cl */
+    const ag_strides ks = ks_in; /* a private copy: see common.cl */
     int c[8];
     AG_FOR(i, sh.numel) {
-        if (sh.nd > 1) ag_coords(&sh, i, c);
-        int oi = at(&sh, &is, c, i), os = at(&sh, &ss, c, i), kc = at(&sh, &ks, c, i);
-        int oy = at(&sh, &ys, c, i);
+        if (sh.nd > 1) ag_coords(sh, i, c);
+        int oi = at(sh, is, c, i), os = at(sh, ss, c, i), kc = at(sh, ks, c, i);
+        int oy = at(sh, ys, c, i);
         float acc = 0.0f;
         bool hit = false;
         for (int j = 0; j < L; j++)
@@ -61,17 +70,19 @@ kernel void scatter_scan(ag_shape sh, ag_strides ys, ag_strides is, ag_strides s
  * the first entry of each run of equal targets then adds the run to y in
  * position order. Out-of-range targets become `size` and are skipped. */
 
-kernel void scatter_keys(ag_shape qsh, ag_strides qs, int L, int log_lp, int isa, int size,
+kernel void scatter_keys(ag_shape qsh_in, ag_strides qs_in, int L, int log_lp, int isa, int size,
                          global const int *idx, global ulong *keys)
 {
+    const ag_shape qsh = qsh_in; /* a private copy: see common.cl */
+    const ag_strides qs = qs_in; /* a private copy: see common.cl */
     int c[8];
     int lp = 1 << log_lp, total = qsh.numel << log_lp;
     AG_FOR(g, total) {
         int q = g >> log_lp, p = g & (lp - 1);
         ulong key = ~(ulong)0;
         if (p < L) {
-            if (qsh.nd > 1) ag_coords(&qsh, q, c);
-            int k = idx[at(&qsh, &qs, c, q) + p * isa];
+            if (qsh.nd > 1) ag_coords(qsh, q, c);
+            int k = idx[at(qsh, qs, c, q) + p * isa];
             uint t = k >= 0 && k < size ? (uint)k : (uint)size;
             key = (ulong)t << 32 | (ulong)(uint)p;
         }
@@ -132,19 +143,23 @@ kernel void bitonic_local(int lp, int k_only, global ulong *keys, local ulong *l
  * at p, it adds the run's terms in position order to y[.. target ..] of its
  * line. Lines vary fastest, so neighbouring work-items read neighbouring
  * elements of src when the lines are its last axis (embedding's gradient). */
-kernel void scatter_runs(ag_shape lsh, ag_strides ys, ag_strides ss, ag_strides qs, int L,
+kernel void scatter_runs(ag_shape lsh_in, ag_strides ys_in, ag_strides ss_in, ag_strides qs_in, int L,
                          int log_lp, int size, int ysa, int ssa, global float *y,
                          global const float *src, global const ulong *keys)
 {
+    const ag_shape lsh = lsh_in; /* a private copy: see common.cl */
+    const ag_strides ys = ys_in; /* a private copy: see common.cl */
+    const ag_strides ss = ss_in; /* a private copy: see common.cl */
+    const ag_strides qs = qs_in; /* a private copy: see common.cl */
     int c[8];
     int lines = lsh.numel;
     AG_FOR(g, lines * L) {
         int p = g / lines, line = g - p * lines;
-        if (lsh.nd > 1) ag_coords(&lsh, line, c);
-        int base = at(&lsh, &qs, c, line) << log_lp;
+        if (lsh.nd > 1) ag_coords(lsh, line, c);
+        int base = at(lsh, qs, c, line) << log_lp;
         uint k = (uint)(keys[base + p] >> 32);
         if (k >= (uint)size || (p > 0 && (uint)(keys[base + p - 1] >> 32) == k)) continue;
-        int oy = at(&lsh, &ys, c, line) + (int)k * ysa, os = at(&lsh, &ss, c, line);
+        int oy = at(lsh, ys, c, line) + (int)k * ysa, os = at(lsh, ss, c, line);
         float acc = y[oy];
         for (int r = p; r < L; r++) {
             ulong key = keys[base + r];
@@ -157,15 +172,19 @@ kernel void scatter_runs(ag_shape lsh, ag_strides ys, ag_strides ss, ag_strides 
 
 /* A y whose positions overlap each other: one work-item replays the CPU's
  * row-major walk, so shared elements get their terms in the same order. */
-kernel void scatter_serial(ag_shape sh, ag_strides is, ag_strides ss, ag_strides ys, int size,
+kernel void scatter_serial(ag_shape sh_in, ag_strides is_in, ag_strides ss_in, ag_strides ys_in, int size,
                            int ysa, global float *y, global const int *idx,
                            global const float *src)
 {
+    const ag_shape sh = sh_in; /* a private copy: see common.cl */
+    const ag_strides is = is_in; /* a private copy: see common.cl */
+    const ag_strides ss = ss_in; /* a private copy: see common.cl */
+    const ag_strides ys = ys_in; /* a private copy: see common.cl */
     if (get_global_id(0) != 0) return;
     int c[8];
     for (int i = 0; i < sh.numel; i++) {
-        if (sh.nd > 1) ag_coords(&sh, i, c);
-        int k = idx[at(&sh, &is, c, i)];
-        if (k >= 0 && k < size) y[at(&sh, &ys, c, i) + k * ysa] += src[at(&sh, &ss, c, i)];
+        if (sh.nd > 1) ag_coords(sh, i, c);
+        int k = idx[at(sh, is, c, i)];
+        if (k >= 0 && k < size) y[at(sh, ys, c, i) + k * ysa] += src[at(sh, ss, c, i)];
     }
 }

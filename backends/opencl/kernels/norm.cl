@@ -63,11 +63,13 @@ inline int chan_addr(int e, int ch, int N, int C, int S)
     return (n * C + ch) * S + (e - n * S);
 }
 
-kernel void norm_fw(norm_dims d, norm_offs o, global const float *x, global float *y,
+kernel void norm_fw(norm_dims d_in, norm_offs o_in, global const float *x, global float *y,
                     global float *mean, global float *rstd, global const float *gamma,
                     global const float *beta, global float *rmean, global float *rvar,
                     local float *lm)
 {
+    const norm_dims d = d_in; /* a private copy: see common.cl */
+    const norm_offs o = o_in; /* a private copy: see common.cl */
     int t = (int)get_local_id(0), wg = (int)get_local_size(0);
     int lane = t / d.cpg, lanes = wg / d.cpg;
     int ch = (int)get_group_id(0) * d.cpg + t % d.cpg;
@@ -146,11 +148,13 @@ kernel void norm_fw(norm_dims d, norm_offs o, global const float *x, global floa
  *   layer norm: k = rstd, A' = A / D, B' = B / D;
  *   batch norm: k = gamma[ch] rstd, A' = A / cnt, B' = B / cnt when training,
  *               0 in eval (the statistics are constants); dgamma = B, dbeta = A. */
-kernel void norm_bw(norm_dims d, norm_offs o, global const float *x, global const float *dy,
+kernel void norm_bw(norm_dims d_in, norm_offs o_in, global const float *x, global const float *dy,
                     global const float *mean, global const float *rstd,
                     global const float *gamma, global float *dx, global float *dgamma,
                     global float *dbeta, local float *lm)
 {
+    const norm_dims d = d_in; /* a private copy: see common.cl */
+    const norm_offs o = o_in; /* a private copy: see common.cl */
     int t = (int)get_local_id(0), wg = (int)get_local_size(0);
     int lane = t / d.cpg, lanes = wg / d.cpg;
     int ch = (int)get_group_id(0) * d.cpg + t % d.cpg;
@@ -195,12 +199,13 @@ kernel void norm_bw(norm_dims d, norm_offs o, global const float *x, global cons
  * consecutive columns) over rows [chunk R, chunk R + R). With one chunk it
  * writes the results; otherwise partials part[chunk][2][D], which
  * ln_param_final adds in chunk order. */
-kernel void ln_param_grad(int rows, int D, int R, int cpg, int has, norm_offs o,
+kernel void ln_param_grad(int rows, int D, int R, int cpg, int has, norm_offs o_in,
                           global const float *x, global const float *dy,
                           global const float *mean, global const float *rstd,
                           global float *dgamma, global float *dbeta, global float *part,
                           local float *lm)
 {
+    const norm_offs o = o_in; /* a private copy: see common.cl */
     int t = (int)get_local_id(0), wg = (int)get_local_size(0);
     int lane = t / cpg, lanes = wg / cpg;
     int col = (int)get_group_id(0) * cpg + t % cpg;
@@ -226,9 +231,10 @@ kernel void ln_param_grad(int rows, int D, int R, int cpg, int has, norm_offs o,
     }
 }
 
-kernel void ln_param_final(int D, int nchunk, int has, norm_offs o, global const float *part,
+kernel void ln_param_final(int D, int nchunk, int has, norm_offs o_in, global const float *part,
                            global float *dgamma, global float *dbeta)
 {
+    const norm_offs o = o_in; /* a private copy: see common.cl */
     AG_FOR(col, D) {
         float sg = 0.0f, cg = 0.0f, sb = 0.0f, cb = 0.0f;
         for (int k = 0; k < nchunk; k++) {

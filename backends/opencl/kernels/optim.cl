@@ -14,10 +14,11 @@ typedef struct {
     int first, nesterov, has_s0, has_s1;
 } optim_hp;
 
-kernel void optim_step(int kind, int n, int po, int go, int s0o, int s1o, optim_hp h,
+kernel void optim_step(int kind, int n, int po, int go, int s0o, int s1o, optim_hp h_in,
                        global float *p, global const float *gr, global float *s0,
                        global float *s1)
 {
+    const optim_hp h = h_in; /* a private copy: see common.cl */
     AG_FOR(i, n) {
         float pi = p[po + i], g = gr[go + i];
         if (kind == OPT_SGD) {

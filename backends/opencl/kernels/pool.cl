@@ -9,9 +9,10 @@ typedef struct {
 } pool_p;
 
 /* One work item per output element. idx is bound only when has_idx. */
-kernel void pool_max_fw(pool_p p, int has_idx, global float *y, int yo, global int *idx, int io,
+kernel void pool_max_fw(pool_p p_in, int has_idx, global float *y, int yo, global int *idx, int io,
                         global const float *x, int xo)
 {
+    const pool_p p = p_in; /* a private copy: see common.cl */
     int ohw = p.oh * p.ow, total = p.planes * ohw;
     AG_FOR(i, total) {
         int o = i % ohw, pl = i / ohw;
@@ -40,9 +41,10 @@ kernel void pool_max_fw(pool_p p, int has_idx, global float *y, int yo, global i
 }
 
 /* The window's sum in row-major order times 1 / (kh * kw), as the CPU does. */
-kernel void pool_avg_fw(pool_p p, float inv, global float *y, int yo, global const float *x,
+kernel void pool_avg_fw(pool_p p_in, float inv, global float *y, int yo, global const float *x,
                         int xo)
 {
+    const pool_p p = p_in; /* a private copy: see common.cl */
     int ohw = p.oh * p.ow, total = p.planes * ohw;
     AG_FOR(i, total) {
         int o = i % ohw, pl = i / ohw;
@@ -68,9 +70,10 @@ inline void covering(int i, int pad, int k, int s, int n, int *lo, int *hi)
 /* One work item per dx element, gathering from the windows that cover it in
  * increasing output order (the order the CPU adds them in): max takes the dy of
  * the windows whose index names this element, avg dy / (kh * kw) of all. */
-kernel void pool_bw(pool_p p, int is_max, float inv, global float *dx, int dxo,
+kernel void pool_bw(pool_p p_in, int is_max, float inv, global float *dx, int dxo,
                     global const float *dy, int dyo, global const int *idx, int io)
 {
+    const pool_p p = p_in; /* a private copy: see common.cl */
     int hw = p.h * p.w, ohw = p.oh * p.ow, total = p.planes * hw;
     AG_FOR(i, total) {
         int pix = i % hw, pl = i / hw, ih = pix / p.w, iw = pix % p.w;

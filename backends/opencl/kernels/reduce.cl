@@ -15,13 +15,13 @@
  * second pass), else the position along the reduced axis. */
 
 /* x offset of reduction position r */
-inline int red_roff(const ag_shape *rs, const ag_strides *rx, int r)
+inline int red_roff(ag_shape rs, ag_strides rx, int r)
 {
-    if (rs->nd == 1) return r * rx->s[0];
+    if (rs.nd == 1) return r * rx.s[0];
     int o = 0;
-    for (int d = rs->nd - 1; d >= 0; d--) {
-        int n = rs->n[d];
-        o += (r % n) * rx->s[d];
+    for (int d = rs.nd - 1; d >= 0; d--) {
+        int n = rs.n[d];
+        o += (r % n) * rx.s[d];
         r /= n;
     }
     return o;
@@ -52,6 +52,8 @@ inline bool arg_better_min(float av, int ai, float bv, int bi)
 /* Common prologue: this item's output o (valid when o < nout), its kept
  * coordinates c, x offset xo, and its reduction range [r0, r0 + len). */
 #define RED_PROLOGUE                                                                     \
+    const ag_shape ks = ks_in, rs = rs_in; /* private copies: see common.cl */           \
+    const ag_strides kx = kx_in, ky = ky_in, rx = rx_in;                                 \
     int lid = (int)get_local_id(0);                                                      \
     int tx = ty_fast ? lid / ty_n : lid % tx_n;                                          \
     int ty = ty_fast ? lid % ty_n : lid / tx_n;                                          \
@@ -65,14 +67,14 @@ inline bool arg_better_min(float av, int ai, float bv, int bi)
     int c[8];                                                                            \
     int xo = 0;                                                                          \
     if (o < nout) {                                                                      \
-        ag_coords(&ks, o, c);                                                            \
-        xo = ag_dot(&kx, c, ks.nd);                                                      \
+        ag_coords(ks, o, c);                                                             \
+        xo = ag_dot(kx, c, ks.nd);                                                       \
     }
 
 #define RED_ARGS                                                                         \
     int final_, int divide, int tx_n, int ty_n, int ty_fast, int nout, int nred,         \
-        int chunk, float count, ag_shape ks, ag_strides kx, ag_strides ky, ag_shape rs,  \
-        ag_strides rx, int has_idx, global const float *x, global const int *xi,         \
+        int chunk, float count, ag_shape ks_in, ag_strides kx_in, ag_strides ky_in,      \
+        ag_shape rs_in, ag_strides rx_in, int has_idx, global const float *x, global const int *xi, \
         global float *yv, global int *yi, local float *lv, local int *li
 
 /* sum (and mean), max, min. The sum's serial part is compensated (Kahan), so
@@ -85,7 +87,7 @@ inline bool arg_better_min(float av, int ai, float bv, int bi)
         float acc = INIT, comp = 0.0f;                                                   \
         if (o < nout)                                                                    \
             for (uint k = (uint)ty; k < (uint)len; k += (uint)ty_n) {                    \
-                float v = x[xo + red_roff(&rs, &rx, r0 + (int)k)];                       \
+                float v = x[xo + red_roff(rs, rx, r0 + (int)k)];                         \
                 if (COMPENSATED) {                                                       \
                     float yk = v - comp, t = acc + yk;                                   \
                     comp = isinf(t) ? 0.0f : (t - acc) - yk;                             \
@@ -105,7 +107,7 @@ inline bool arg_better_min(float av, int ai, float bv, int bi)
         }                                                                                \
         if (ty != 0 || o >= nout) return;                                                \
         if (final_)                                                                      \
-            yv[ag_dot(&ky, c, ks.nd)] = divide ? acc / count : acc;                      \
+            yv[ag_dot(ky, c, ks.nd)] = divide ? acc / count : acc;                       \
         else                                                                             \
             yv[chunk_id * nout + o] = acc;                                               \
     }
@@ -125,7 +127,7 @@ RED_VALUE_KERNEL(reduce_min, INFINITY, red_min, 0)
         if (o < nout)                                                                    \
             for (uint k = (uint)ty; k < (uint)len; k += (uint)ty_n) {                    \
                 int r = r0 + (int)k;                                                     \
-                int off = xo + red_roff(&rs, &rx, r);                                    \
+                int off = xo + red_roff(rs, rx, r);                                      \
                 float v = x[off];                                                        \
                 int i = has_idx ? xi[off] : r;                                           \
                 if (BETTER(acc, ai, v, i)) {                                             \
@@ -150,7 +152,7 @@ RED_VALUE_KERNEL(reduce_min, INFINITY, red_min, 0)
         }                                                                                \
         if (ty != 0 || o >= nout) return;                                                \
         if (final_) {                                                                    \
-            yi[ag_dot(&ky, c, ks.nd)] = ai;                                              \
+            yi[ag_dot(ky, c, ks.nd)] = ai;                                               \
         } else {                                                                         \
             yv[chunk_id * nout + o] = acc;                                               \
             yi[chunk_id * nout + o] = ai;                                                \

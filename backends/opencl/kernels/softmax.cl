@@ -70,7 +70,7 @@ inline float row_max(local float *red, int lid, int t, int tpr, float v)
 #define SM_PROLOGUE                                                                       \
     int lid = (int)get_local_id(0);                                                       \
     int t = lid % tpr;                                                                    \
-    int row = (int)get_group_id(0) * ((int)get_local_size(0) / tpr) + lid / tpr;         \
+    int row = (int)get_group_id(0) * ((int)get_local_size(0) / tpr) + lid / tpr;          \
     bool live = row < rows;                                                               \
     int base = live ? row * cols : 0;
 
@@ -78,7 +78,7 @@ inline float row_max(local float *red, int lid, int t, int tpr, float v)
 #define SM_MAX_SUMEXP(X, XOFF, M, S)                                                      \
     float M = -INFINITY;                                                                  \
     if (live)                                                                             \
-        for (int j = t; j < cols; j += tpr) M = sm_max(M, X[XOFF + base + j]);           \
+        for (int j = t; j < cols; j += tpr) M = sm_max(M, X[XOFF + base + j]);            \
     M = row_max(red, lid, t, tpr, M);                                                     \
     sm_acc S##_a = {0.0f, 0.0f};                                                          \
     if (live)                                                                             \
