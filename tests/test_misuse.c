@@ -5,6 +5,7 @@
  * devices mixed, and sizes at the edges (empty, huge, overflowing). */
 #include <limits.h>
 #include <math.h>
+#include <stdatomic.h>
 #include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -597,6 +598,50 @@ START_TEST(threads_and_slots)
 }
 END_TEST
 
+/* Large tensors (a device allocation of their own, freed once unused) made and
+ * released on one thread while another thread synchronises the same device:
+ * memory must not be freed while work recorded on it waits to be submitted (the
+ * Vulkan backend trimmed unused blocks outside its recording lock and crashed). */
+static _Atomic int big_done;
+
+static void *small_syncs(void *arg)
+{
+    (void)arg;
+    bool ok = true;
+    while (ok && !atomic_load(&big_done)) {
+        ag_tensor *t = vec(4, 1.0f);
+        float v[4];
+        ok = t && ag_to_host(t, v, sizeof v) == AG_OK && v[0] == 1.0f;
+        ag_release(t);
+    }
+    return ok ? NULL : (void *)1;
+}
+
+START_TEST(big_tensors_two_threads)
+{
+    const int64_t n = (int64_t)9 << 20; /* 36 MiB of f32 */
+    atomic_store(&big_done, 0);
+    pthread_t th;
+    ck_assert_int_eq(pthread_create(&th, NULL, small_syncs, NULL), 0);
+    bool ok = true;
+    for (int k = 0; k < 3 && ok; k++) {
+        ag_tensor *x = ag_full(1, &n, 1.0f);
+        ag_tensor *y = ag_add_scalar(x, 1.0f);
+        ag_release(x);
+        ag_tensor *s = ag_sum_all(y);
+        ag_release(y);
+        float v = 0;
+        ok = s && ag_item(s, &v) == AG_OK && fabsf(v - 2.0f * (float)n) <= 1e-6f * 2.0f * (float)n;
+        ag_release(s);
+    }
+    atomic_store(&big_done, 1);
+    void *r;
+    ck_assert_int_eq(pthread_join(th, &r), 0);
+    ck_assert_msg(ok, "the large-tensor thread computed a wrong value: %s", ag_last_error());
+    ck_assert_msg(r == NULL, "the small-tensor thread computed a wrong value");
+}
+END_TEST
+
 /* ---- in-place writes between forward and backward ------------------------------------ */
 
 START_TEST(inplace_input_of_mul)
@@ -970,6 +1015,7 @@ Suite *suite_misuse(void)
     tcase_add_test(tc, graph_input_released);
     tcase_add_test(tc, quarantine_window);
     tcase_add_test(tc, threads_and_slots);
+    tcase_add_test(tc, big_tensors_two_threads);
     tcase_add_test(tc, inplace_input_of_mul);
     tcase_add_test(tc, inplace_init_and_linear);
     tcase_add_test(tc, inplace_checks_only_what_backward_reads);

@@ -126,8 +126,11 @@ ag_status vk_flush_wait(vk_ctx *c)
                          errs - c->seen_validation);
         c->seen_validation = errs;
     }
-    pthread_mutex_unlock(&c->lock);
+    /* Unused large blocks go while the lock still keeps other threads from
+     * recording: right now nothing recorded is unsubmitted, so no command can
+     * name a block freed here (after the unlock, one could). */
     if (s == AG_OK) vk_memory_trim(c);
+    pthread_mutex_unlock(&c->lock);
     return s;
 }
 
