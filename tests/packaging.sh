@@ -32,7 +32,10 @@ echo "pkg-config --static --libs: $libs_private"
 dups=$(tr ' ' '\n' <<<"$libs_private" | sort | uniq -d)
 [ -z "$dups" ] || { echo "repeated in anygrad.pc: $dups"; exit 1; }
 
-ex=tests/packaging/readme_example.c
+# the README's example itself (its first C block), so the two cannot drift apart
+ex=$tmp/readme_example.c
+awk '/^```c$/ {on = 1; next} on && /^```$/ {exit} on' README.md >"$ex"
+[ -s "$ex" ] || { echo "no C example found in README.md"; exit 1; }
 cc -std=c11 -Wall -Wextra -Werror "$ex" -o "$tmp/shared" $(pkg-config --cflags --libs anygrad)
 out=$(LD_LIBRARY_PATH=$libdir AG_DEVICE=cpu "$tmp/shared")
 echo "shared: $out"

@@ -52,9 +52,18 @@ if [ -x "$SAN_BUILD/tests/anygrad-tests" ]; then
             backends+=("$gpu-sanitize:$gpu:$SAN_BUILD")
     done
 fi
-# Each entry: the example's name, then its arguments (split on spaces).
+# Each entry: the example's name, then its arguments (split on spaces); an
+# AG_DEVICE=... word first runs it on that device. The user's guide programs
+# (examples/guide/, docs/guide.md) check themselves and run on every backend built.
 examples=(linear_regression neuron
           "fashion_mlp --limit 5000 --epochs 2 --min-acc 0.75")
+guide_devices=(cpu)
+grep -q AG_HAVE_OPENCL "$BUILD/build.ninja" 2>/dev/null && guide_devices+=(opencl)
+grep -q AG_HAVE_VULKAN "$BUILD/build.ninja" 2>/dev/null && guide_devices+=(vulkan)
+for g in examples/guide/[0-9][0-9]_*.c; do
+    g=$(basename "$g" .c)
+    for d in "${guide_devices[@]}"; do examples+=("AG_DEVICE=$d guide/$g"); done
+done
 
 total_pass=0
 total_fail=0
@@ -115,14 +124,17 @@ done
 
 for entry in "${examples[@]}"; do
     read -r -a cmd <<<"$entry"
+    envs=()
+    while [[ "${cmd[0]}" == *=* ]]; do envs+=("${cmd[0]}"); cmd=("${cmd[@]:1}"); done
     ex=${cmd[0]}
     bin=$BUILD/examples/$ex
+    [ ${#envs[@]} -gt 0 ] && ex="$ex (${envs[*]})"
     if [ ! -x "$bin" ]; then
         summary+=("example $ex: failed ($bin not built)")
         total_fail=$((total_fail + 1))
         continue
     fi
-    "$bin" "${cmd[@]:1}" >"$log" 2>&1
+    env ${envs[@]+"${envs[@]}"} "$bin" "${cmd[@]:1}" >"$log" 2>&1
     rc=$?
     if [ "$rc" -eq 0 ]; then
         summary+=("example $ex: passed")
