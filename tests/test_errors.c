@@ -132,6 +132,11 @@ START_TEST(test_devices_mixed)
         }
     }
     ag_set_default_device(NULL);
+    /* a pointer that is not a device is refused, not stored */
+    int not_a_device = 0;
+    ag_device *before = ag_device_default();
+    ck_assert_int_eq(ag_set_default_device((ag_device *)&not_a_device), AG_ERR_ARG);
+    ck_assert_ptr_eq(ag_device_default(), before);
 }
 END_TEST
 

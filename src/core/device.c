@@ -257,6 +257,12 @@ ag_device_kind ag__device_kind(const ag_device *dev) { return props[dev->index].
 
 ag_status ag_set_default_device(ag_device *dev)
 {
+    /* only a device the probe made: anything else would be dereferenced later */
+    bool known = dev == NULL;
+    for (int i = 0; i < ndevices && !known; i++) known = dev == &devices[i];
+    if (!known)
+        return ag_set_error(AG_ERR_ARG, "ag_set_default_device: %p is not a device of ag_device_get",
+                            (void *)dev);
     thread_default = dev; /* NULL restores the probe's choice */
     return AG_OK;
 }

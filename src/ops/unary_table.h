@@ -16,7 +16,7 @@
  *   name     ag_<name>() and the op's name in messages and kernels
  *   np       parameters (0-2) the wrapper takes as p0, p1; "params" names them
  *   "doc"    the enum's comment in anygrad.h
- *   Module   PyTorch's module class (ag_nn_activation)
+ *   Module   PyTorch's module class (ag_activation_new)
  *   uses_y   the derivative reads y = f(x) (the kernels recompute it when absent)
  *   on       backends with a kernel (AG_ON_*); elsewhere the op fails with a
  *            message naming the backend, never runs wrong
