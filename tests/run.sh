@@ -10,7 +10,7 @@ BUILD=${BUILD:-build}
 # Check's default per-test timeout (4 s) is too tight for slow or loaded machines.
 export CK_DEFAULT_TIMEOUT=${CK_DEFAULT_TIMEOUT:-120}
 
-# Runs: "name:AG_DEVICE:build dir[:cpu isa, validate, discrete or clblast]". The sanitizer build (make
+# Runs: "name:AG_DEVICE:build dir[:cpu isa, validate, discrete, wg32 or clblast]". The sanitizer build (make
 # build-sanitize) runs the suite again under AddressSanitizer, LeakSanitizer and
 # UBSan, without forking so leaks anywhere in the process are reported.
 SAN_BUILD=${SAN_BUILD:-build-sanitize}
@@ -32,8 +32,10 @@ fi
 # device"), it is never skipped. CI has PoCL (OpenCL on the CPU).
 if grep -q AG_HAVE_OPENCL "$BUILD/build.ninja" 2>/dev/null; then
     # on CPU devices GEMM picks anygrad's own kernel; the matmul suite once more
-    # through CLBlast keeps that path tested
-    backends+=("opencl:opencl:$BUILD" "opencl-clblast:opencl:$BUILD:clblast")
+    # through CLBlast keeps that path tested; and the whole suite with every
+    # kernel limited to 32 work-items (AG_OPENCL_MAX_WG), as on mobile GPUs
+    backends+=("opencl:opencl:$BUILD" "opencl-clblast:opencl:$BUILD:clblast"
+               "opencl-wg32:opencl:$BUILD:wg32")
 fi
 # Vulkan runs three times: as is; under the Khronos validation layer with
 # synchronization validation, which must report no errors (each one fails the
@@ -95,6 +97,9 @@ for run in "${backends[@]}"; do
         san_env+=(AG_VULKAN_VALIDATION=1)
     elif [ "$isa" = discrete ]; then
         san_env+=(AG_VULKAN_VALIDATION=1 AG_VULKAN_PORTABLE=1 AG_VULKAN_EMULATE=discrete)
+    elif [ "$isa" = wg32 ]; then
+        # kernels limited to 32 work-items, as register-heavy ones are on mobile GPUs
+        san_env+=(AG_OPENCL_MAX_WG=32)
     elif [ "$isa" = clblast ]; then
         san_env+=(AG_OPENCL_GEMM=clblast CK_RUN_SUITE=matmul)
     elif [ -n "$isa" ]; then

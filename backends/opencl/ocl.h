@@ -79,6 +79,7 @@ typedef struct ocl_ctx {
     cl_uint compute_units;
     size_t max_wg;           /* CL_DEVICE_MAX_WORK_GROUP_SIZE */
     size_t wg;               /* work-group size used by 1-D launches */
+    size_t wg_cap;           /* AG_OPENCL_MAX_WG, 0: none */
     bool unified_memory;
     char build_options[96];  /* part of the program cache key */
     cl_uint vendor_id;
@@ -139,8 +140,15 @@ ag_status ocl_run_groups(ocl_ctx *c, const char *prog, const char *kernel, size_
                          size_t wg, int nargs, const ocl_arg *args);
 #define OCL_ARGS(...) (int)(sizeof((ocl_arg[]){__VA_ARGS__}) / sizeof(ocl_arg)), (ocl_arg[]){__VA_ARGS__}
 
-/* Work-group size for reductions: a power of two <= 256 the device allows. */
-size_t ocl_reduce_wg(const ocl_ctx *c);
+/* The largest work group `kernel` of `prog` may run with here: the device's
+ * and the compiled kernel's limit (CL_KERNEL_WORK_GROUP_SIZE: register-heavy
+ * kernels get less than the device maximum on many mobile GPUs), capped by
+ * AG_OPENCL_MAX_WG when set. 0, with the error set, when the kernel cannot be
+ * built. */
+size_t ocl_kernel_wg(ocl_ctx *c, const char *prog, const char *kernel);
+/* Work-group size for a reduction kernel: a power of two <= 256 it may run
+ * with (1 when it cannot be built: the launch then reports why). */
+size_t ocl_reduce_wg(ocl_ctx *c, const char *prog, const char *kernel);
 
 /* Kernels take shapes and strides as ag_shape32/ag_strides32 (kernels/common.cl
  * declares the same structs): int32 indexing, so a view addresses < 2^31 elements. */

@@ -13,15 +13,9 @@ static ag_status tiled_ok(ocl_ctx *c, const char *kernel, const ag_conv_plan *pl
 {
     *ok = false;
     if (!pl->tiled || c->max_wg < AG_CONV_TILE_WG) return AG_OK;
-    pthread_mutex_lock(&c->lock);
-    cl_kernel kern = ocl_kernel(c, "conv", kernel);
-    size_t wg = 0;
-    cl_int err = kern ? ocl.clGetKernelWorkGroupInfo(kern, c->device, CL_KERNEL_WORK_GROUP_SIZE,
-                                                     sizeof wg, &wg, NULL)
-                      : CL_SUCCESS;
-    pthread_mutex_unlock(&c->lock);
-    if (!kern) return ag_last_status() ? ag_last_status() : AG_ERR_DEVICE;
-    *ok = err == CL_SUCCESS && wg >= AG_CONV_TILE_WG;
+    size_t wg = ocl_kernel_wg(c, "conv", kernel);
+    if (wg == 0) return ag_last_status() ? ag_last_status() : AG_ERR_DEVICE;
+    *ok = wg >= AG_CONV_TILE_WG;
     return AG_OK;
 }
 
@@ -76,7 +70,7 @@ ag_status ocl_conv2d_backward_weight(void *ctx, const ag_conv2d_params *p, const
     if (!tiled) {
         /* a work group per CB output channels, input channel and tap; no
          * wider than the reduction needs */
-        size_t wg = ocl_reduce_wg(c);
+        size_t wg = ocl_reduce_wg(c, "conv", "conv_bww");
         while (wg > 32 && (int64_t)wg / 2 >= pl.k) wg /= 2;
         return ocl_run_groups(c, "conv", "conv_bww", (size_t)pl.direct, wg,
                               OCL_ARGS(OA(pl.d), OA(dw->buf->mem), OA(pl.out_off),

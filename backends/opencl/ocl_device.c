@@ -74,6 +74,10 @@ static ag_status create_one(cl_platform_id platform, cl_device_id device, ocl_ct
     if (strstr(ext, "cl_khr_device_uuid"))
         c->has_uuid = ocl.clGetDeviceInfo(device, 0x106A, sizeof c->uuid, c->uuid, NULL) == CL_SUCCESS;
     if (c->max_wg == 0) c->max_wg = 1;
+    /* AG_OPENCL_MAX_WG=n: every kernel limited to n work-items, as register-heavy
+     * kernels are on many mobile GPUs, so PoCL runs those paths too */
+    const char *cap = getenv("AG_OPENCL_MAX_WG");
+    if (cap && atoi(cap) > 0 && (size_t)atoi(cap) < c->max_wg) c->wg_cap = (size_t)atoi(cap);
     c->wg = c->max_wg < 256 ? c->max_wg : 256;
 
     /* OpenCL C 1.2 is what the kernels are written in */

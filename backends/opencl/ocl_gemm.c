@@ -92,18 +92,7 @@ static const char *const REG_NAMES[4] = {"gemm_reg_nn", "gemm_reg_nt", "gemm_reg
 
 /* The largest work-group kernel `name` may run with on this device (0 + error
  * when it cannot be built). */
-static size_t kernel_wg(ocl_ctx *c, const char *name)
-{
-    size_t wg = 0;
-    pthread_mutex_lock(&c->lock);
-    cl_kernel k = ocl_kernel(c, "gemm", name);
-    if (k && ocl.clGetKernelWorkGroupInfo(k, c->device, CL_KERNEL_WORK_GROUP_SIZE, sizeof wg, &wg,
-                                          NULL) != CL_SUCCESS)
-        wg = c->max_wg;
-    pthread_mutex_unlock(&c->lock);
-    if (wg > c->max_wg) wg = c->max_wg;
-    return wg;
-}
+static size_t kernel_wg(ocl_ctx *c, const char *name) { return ocl_kernel_wg(c, "gemm", name); }
 
 /* Launches over rows and batches in pieces of at most GEMM_MAX_GROUPS groups
  * along grid dimensions 1 and 2. */

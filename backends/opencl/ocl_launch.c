@@ -34,11 +34,34 @@ ag_status ocl_run(ocl_ctx *c, const char *prog, const char *kernel, int dims,
     return s;
 }
 
+size_t ocl_kernel_wg(ocl_ctx *c, const char *prog, const char *kernel)
+{
+    size_t wg = 0;
+    pthread_mutex_lock(&c->lock);
+    cl_kernel k = ocl_kernel(c, prog, kernel);
+    if (k && ocl.clGetKernelWorkGroupInfo(k, c->device, CL_KERNEL_WORK_GROUP_SIZE, sizeof wg, &wg,
+                                          NULL) != CL_SUCCESS)
+        wg = c->max_wg;
+    pthread_mutex_unlock(&c->lock);
+    if (wg > c->max_wg) wg = c->max_wg;
+    if (c->wg_cap && wg > c->wg_cap) wg = c->wg_cap;
+    return wg;
+}
+
+size_t ocl_reduce_wg(ocl_ctx *c, const char *prog, const char *kernel)
+{
+    size_t lim = ocl_kernel_wg(c, prog, kernel), wg = 256;
+    while (wg > 1 && wg > lim) wg /= 2;
+    return wg;
+}
+
 ag_status ocl_run1(ocl_ctx *c, const char *prog, const char *kernel, size_t n, int nargs,
                    const ocl_arg *args)
 {
     if (n == 0) return AG_OK;
-    size_t wg = c->wg;
+    size_t wg = c->wg, lim = ocl_kernel_wg(c, prog, kernel);
+    if (lim == 0) return ag_last_status() ? ag_last_status() : AG_ERR_DEVICE;
+    while (wg > 1 && wg > lim) wg /= 2;
     size_t cap = (size_t)(c->compute_units ? c->compute_units : 1) * wg * 16;
     size_t global = (n + wg - 1) / wg * wg;
     if (global > cap) global = cap;
@@ -52,12 +75,7 @@ ag_status ocl_run_groups(ocl_ctx *c, const char *prog, const char *kernel, size_
     return ocl_run(c, prog, kernel, 1, &global, &wg, nargs, args);
 }
 
-size_t ocl_reduce_wg(const ocl_ctx *c)
-{
-    size_t wg = 256;
-    while (wg > 1 && wg > c->max_wg) wg /= 2;
-    return wg;
-}
+
 
 cl_mem ocl_mem_or_dummy(const ocl_ctx *c, const ag_view *v)
 {

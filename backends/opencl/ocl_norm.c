@@ -18,7 +18,8 @@ ag_status ocl_layer_norm(void *ctx, const ag_norm_args *a)
 {
     ocl_ctx *c = ctx;
     ag_norm_plan p;
-    ag_status s = ag_layer_norm_plan("opencl", a, false, (int64_t)ocl_reduce_wg(c), &p);
+    size_t lim = ocl_reduce_wg(c, "norm", "norm_fw");
+    ag_status s = ag_layer_norm_plan("opencl", a, false, (int64_t)lim, &p);
     if (s != AG_OK || p.groups == 0) return s;
     ocl_norm_dims d = {.mode = NORM_LN, .N = p.n, .C = p.c, .S = p.s, .cpg = p.cpg,
                        .eps = a->eps, .has = p.has};
@@ -63,7 +64,10 @@ ag_status ocl_layer_norm_backward(void *ctx, const ag_norm_args *a)
 {
     ocl_ctx *c = ctx;
     ag_norm_plan p;
-    ag_status s = ag_layer_norm_plan("opencl", a, true, (int64_t)ocl_reduce_wg(c), &p);
+    /* the plan's work groups serve norm_bw and ln_param_grad: within both limits */
+    size_t lim = ocl_reduce_wg(c, "norm", "norm_bw"), lim2 = ocl_reduce_wg(c, "norm", "ln_param_grad");
+    if (lim2 < lim) lim = lim2;
+    ag_status s = ag_layer_norm_plan("opencl", a, true, (int64_t)lim, &p);
     if (s != AG_OK) return s;
     if (p.groups > 0) {
         ocl_norm_dims d = {.mode = NORM_LN, .N = p.n, .C = p.c, .S = p.s, .cpg = p.cpg,
@@ -84,7 +88,8 @@ ag_status ocl_batch_norm(void *ctx, const ag_norm_args *a)
 {
     ocl_ctx *c = ctx;
     ag_norm_plan p;
-    ag_status s = ag_batch_norm_plan("opencl", a, false, (int64_t)ocl_reduce_wg(c), &p);
+    size_t lim = ocl_reduce_wg(c, "norm", "norm_fw");
+    ag_status s = ag_batch_norm_plan("opencl", a, false, (int64_t)lim, &p);
     if (s != AG_OK || p.groups == 0) return s;
     ocl_norm_dims d = {.mode = NORM_BN, .training = a->training, .N = p.n, .C = p.c, .S = p.s,
                        .cpg = p.cpg, .eps = a->eps, .momentum = a->momentum, .has = p.has};
@@ -103,7 +108,8 @@ ag_status ocl_batch_norm_backward(void *ctx, const ag_norm_args *a)
 {
     ocl_ctx *c = ctx;
     ag_norm_plan p;
-    ag_status s = ag_batch_norm_plan("opencl", a, true, (int64_t)ocl_reduce_wg(c), &p);
+    size_t lim = ocl_reduce_wg(c, "norm", "norm_bw");
+    ag_status s = ag_batch_norm_plan("opencl", a, true, (int64_t)lim, &p);
     if (s != AG_OK || p.groups == 0) return s;
     ocl_norm_dims d = {.mode = NORM_BN, .training = a->training, .N = p.n, .C = p.c, .S = p.s,
                        .cpg = p.cpg, .has = p.has};
