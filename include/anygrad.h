@@ -17,6 +17,12 @@
  *    counted (ag_retain, ag_release); every other object made by ag_<object>_new
  *    (or a loader such as ag_safetensors_load) has one owner and is freed with
  *    ag_<object>_free, which accepts NULL.
+ *  - Threads: the last error, the scope stack, grad mode, the default device
+ *    and the random generator are per thread. Devices, the probe, and creating,
+ *    retaining and releasing tensors are safe from any thread; several threads
+ *    may read one tensor, none may write it (ag_from_host, an optimizer step)
+ *    meanwhile. A module, optimizer, loader or tensor dict, and an autograd
+ *    graph, belong to one thread at a time. docs/guide.md, "Threads".
  */
 #ifndef ANYGRAD_H
 #define ANYGRAD_H
