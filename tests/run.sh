@@ -10,7 +10,7 @@ BUILD=${BUILD:-build}
 # Check's default per-test timeout (4 s) is too tight for slow or loaded machines.
 export CK_DEFAULT_TIMEOUT=${CK_DEFAULT_TIMEOUT:-120}
 
-# Runs: "name:AG_DEVICE:build dir[:cpu isa, validate, discrete, wg32 or clblast]". The sanitizer build (make
+# Runs: "name:AG_DEVICE:build dir[:cpu isa, validate, discrete, subgroup32, wg32 or clblast]". The sanitizer build (make
 # build-sanitize) runs the suite again under AddressSanitizer, LeakSanitizer and
 # UBSan, without forking so leaks anywhere in the process are reported.
 SAN_BUILD=${SAN_BUILD:-build-sanitize}
@@ -37,15 +37,16 @@ if grep -q AG_HAVE_OPENCL "$BUILD/build.ninja" 2>/dev/null; then
     backends+=("opencl:opencl:$BUILD" "opencl-clblast:opencl:$BUILD:clblast"
                "opencl-wg32:opencl:$BUILD:wg32")
 fi
-# Vulkan runs three times: as is; under the Khronos validation layer with
+# Vulkan runs four times: as is; under the Khronos validation layer with
 # synchronization validation, which must report no errors (each one fails the
 # test that caused it), on the subgroup shaders lavapipe offers; and again
 # validated on the portable shaders with the device treated as a discrete GPU
 # (AG_VULKAN_EMULATE=discrete: tensor memory unmapped, every transfer staged),
-# the paths real GPUs take that lavapipe's unified memory hides.
+# the paths real GPUs take that lavapipe's unified memory hides; and with the
+# host planning for subgroups of 32 while lavapipe runs 8, as Intel drivers do.
 if grep -q AG_HAVE_VULKAN "$BUILD/build.ninja" 2>/dev/null; then
     backends+=("vulkan:vulkan:$BUILD" "vulkan-validated:vulkan:$BUILD:validate"
-               "vulkan-discrete:vulkan:$BUILD:discrete")
+               "vulkan-discrete:vulkan:$BUILD:discrete" "vulkan-subgroup32:vulkan:$BUILD:subgroup32")
 fi
 # The GPU backends' host code under the sanitizers too.
 if [ -x "$SAN_BUILD/tests/anygrad-tests" ]; then
@@ -97,6 +98,8 @@ for run in "${backends[@]}"; do
         san_env+=(AG_VULKAN_VALIDATION=1)
     elif [ "$isa" = discrete ]; then
         san_env+=(AG_VULKAN_VALIDATION=1 AG_VULKAN_PORTABLE=1 AG_VULKAN_EMULATE=discrete)
+    elif [ "$isa" = subgroup32 ]; then
+        san_env+=(AG_VULKAN_EMULATE=subgroup32)
     elif [ "$isa" = wg32 ]; then
         # kernels limited to 32 work-items, as register-heavy ones are on mobile GPUs
         san_env+=(AG_OPENCL_MAX_WG=32)

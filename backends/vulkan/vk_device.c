@@ -42,6 +42,12 @@ static ag_status create_one(VkPhysicalDevice phys, vk_ctx **out)
     }
     c->max_alloc = m3.maxMemoryAllocationSize ? m3.maxMemoryAllocationSize : ((VkDeviceSize)1 << 30);
     c->subgroup_size = sub.subgroupSize;
+    /* AG_VULKAN_EMULATE=subgroup<n>: the host plans for subgroups of n while the
+     * driver runs its own size, as on drivers that report one size and run
+     * another without VK_EXT_subgroup_size_control (Intel: 32 reported, 8 or 16
+     * run); the shaders must notice and still compute right */
+    const char *emu = getenv("AG_VULKAN_EMULATE"), *sgn = emu ? strstr(emu, "subgroup") : NULL;
+    if (sgn && atoi(sgn + 8) > 0) c->subgroup_size = (uint32_t)atoi(sgn + 8);
     const char *portable = getenv("AG_VULKAN_PORTABLE");
     c->portable = portable && strcmp(portable, "1") == 0;
     c->subgroup_arith = !c->portable && (sub.supportedStages & VK_SHADER_STAGE_COMPUTE_BIT) &&
