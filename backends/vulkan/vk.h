@@ -105,6 +105,7 @@ typedef struct vk_ctx {
     vk_block *blocks;
     vk_host_buf staging;     /* synchronous uploads and downloads */
     pthread_mutex_t staging_lock; /* held from filling the staging buffer to reading it back */
+    uint32_t max_storage_buffers; /* maxPerStageDescriptorStorageBuffers (or emulated) */
     uint32_t host_type;      /* host-visible coherent type */
 
     VkCommandPool cmd_pool;

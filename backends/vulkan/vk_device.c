@@ -48,6 +48,12 @@ static ag_status create_one(VkPhysicalDevice phys, vk_ctx **out)
      * run); the shaders must notice and still compute right */
     const char *emu = getenv("AG_VULKAN_EMULATE"), *sgn = emu ? strstr(emu, "subgroup") : NULL;
     if (sgn && atoi(sgn + 8) > 0) c->subgroup_size = (uint32_t)atoi(sgn + 8);
+    /* AG_VULKAN_EMULATE=storage<n>: at most n storage buffers a shader (Vulkan
+     * guarantees 4; older Mali drivers offer just that) */
+    c->max_storage_buffers = c->props.limits.maxPerStageDescriptorStorageBuffers;
+    const char *stn = emu ? strstr(emu, "storage") : NULL;
+    if (stn && atoi(stn + 7) > 0 && (uint32_t)atoi(stn + 7) < c->max_storage_buffers)
+        c->max_storage_buffers = (uint32_t)atoi(stn + 7);
     const char *portable = getenv("AG_VULKAN_PORTABLE");
     c->portable = portable && strcmp(portable, "1") == 0;
     c->subgroup_arith = !c->portable && (sub.supportedStages & VK_SHADER_STAGE_COMPUTE_BIT) &&

@@ -147,6 +147,14 @@ vk_pipeline *vk_pipeline_get(vk_ctx *c, const char *name, const uint32_t *spec, 
         ag_set_error(AG_ERR_UNSUPPORTED, "vulkan: no shader '%s'", name);
         return NULL;
     }
+    /* the parameter block is a storage buffer too; Vulkan guarantees only 4 a
+     * stage and some mobile drivers offer no more */
+    if ((uint32_t)nbufs + 1 > c->max_storage_buffers) {
+        ag_set_error(AG_ERR_UNSUPPORTED,
+                     "vulkan %s: needs %d storage buffers a shader; %s allows %u", name, nbufs + 1,
+                     c->name, c->max_storage_buffers);
+        return NULL;
+    }
     if (ag_fault_hit(AG_FAULT_BUILD)) {
         ag_set_error(AG_ERR_DEVICE, "vulkan: injected fault: creating pipeline %s failed", name);
         return NULL;
