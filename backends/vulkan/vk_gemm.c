@@ -154,12 +154,14 @@ static int64_t tile_groups(const ag_gemm_desc *d, const tile_cfg *t)
 }
 
 /* The largest configuration the device runs that gives at least min_groups
- * work groups; when none does, 64 x 64 (or the largest smaller one that fits).
- * -1: none fits. */
+ * work groups and is at least one subgroup wide (a 16-invocation group fills a
+ * quarter of an AMD wave64, half of an NVIDIA warp); when none does, 64 x 64 (or
+ * the largest smaller one that fits). -1: none fits. */
 static int tile_by_size(const vk_ctx *c, const ag_gemm_desc *d, int64_t min_groups)
 {
     for (int i = 0; i < NTILES; i++)
-        if (!TILES[i].forced_only && tile_fits(c, &TILES[i]) && tile_groups(d, &TILES[i]) >= min_groups)
+        if (!TILES[i].forced_only && tile_fits(c, &TILES[i]) && TILES[i].wg >= (int)c->subgroup_size &&
+            tile_groups(d, &TILES[i]) >= min_groups)
             return i;
     for (int i = 0; i < NTILES; i++)
         if (!TILES[i].forced_only && TILES[i].bm <= 64 && tile_fits(c, &TILES[i])) return i;
