@@ -91,6 +91,24 @@ typedef ag_status (*ag_backward_fn)(struct ag_node *n, ag_tensor *gy, ag_tensor 
 #define AG_NODE_INLINE_IN 4
 #define AG_NODE_SAVED 4
 
+/* A node's op parameters, one member per op family, written by the op that
+ * records the node and read by its backward rule. */
+typedef union ag_node_params {
+    struct { ag_unary_op op; float p0, p1; } unary;             /* ops_elementwise.c */
+    struct { ag_binary_op op; } binary;
+    struct { ag_reduce_op op; unsigned axes; float inv_count; } reduce; /* axes: bit mask */
+    struct { int axis; bool log; } softmax;
+    struct { float label_smoothing; } cross_entropy;            /* ops_loss.c */
+    ag_conv2d_params conv;                                      /* ops_conv.c */
+    struct { ag_pool_op op; ag_pool2d_params p; } pool;
+    struct { bool training; int64_t ncs[3]; } batch_norm;       /* ops_norm.c: N, C, spatial */
+    struct { int64_t rows, d; } layer_norm;
+    struct { int64_t rows, dim; } embedding;                    /* ops_index.c */
+    struct { int axis; } axis;                                  /* concat, stack, gather, scatter */
+    struct { int perm[AG_MAX_DIMS]; } permute;                  /* views.c */
+    struct { int axis; int64_t start, step; } slice;
+} ag_node_params;
+
 typedef struct ag_node {
     _Atomic int refs;
     const char *name;
@@ -102,8 +120,7 @@ typedef struct ag_node {
     uint32_t saved_version[AG_NODE_SAVED]; /* their storage versions when saved */
     uint32_t in_version[AG_NODE_INLINE_IN];
     unsigned in_read;                    /* bit k: backward reads in[k]'s values */
-    float f[8];                          /* op parameters */
-    int64_t i[24];
+    ag_node_params p;                    /* what the backward rule needs besides tensors */
     ag_tensor *gacc;                     /* output gradient during backward */
     bool released;                       /* graph freed after backward */
     uint64_t mark;

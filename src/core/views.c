@@ -14,7 +14,7 @@ static ag_status reshape_bwd(ag_node *n, ag_tensor *gy, ag_tensor **gx)
 static ag_status permute_bwd(ag_node *n, ag_tensor *gy, ag_tensor **gx)
 {
     int inv[AG_MAX_DIMS];
-    for (int d = 0; d < gy->ndim; d++) inv[n->i[d]] = d;
+    for (int d = 0; d < gy->ndim; d++) inv[n->p.permute.perm[d]] = d;
     gx[0] = ag_permute(gy, inv);
     return gx[0] ? AG_OK : ag_last_status();
 }
@@ -24,8 +24,8 @@ static ag_status slice_bwd(ag_node *n, ag_tensor *gy, ag_tensor **gx)
     ag_tensor *x = n->in[0];
     ag_tensor *g = ag_zeros_like(x);
     if (!g) return ag_last_status();
-    int axis = (int)n->i[0];
-    int64_t start = n->i[1], step = n->i[2];
+    int axis = n->p.slice.axis;
+    int64_t start = n->p.slice.start, step = n->p.slice.step;
     int64_t stride[AG_MAX_DIMS];
     memcpy(stride, g->stride, sizeof stride);
     stride[axis] *= step;
@@ -128,7 +128,7 @@ ag_tensor *ag_permute(ag_tensor *t, const int *perm)
     ag_node *n = NULL;
     ag_tensor *y = make_view(t, "permute", permute_bwd, t->ndim, shape, stride, t->offset, &n);
     if (y && n)
-        for (int d = 0; d < t->ndim; d++) n->i[d] = perm[d] < 0 ? perm[d] + t->ndim : perm[d];
+        for (int d = 0; d < t->ndim; d++) n->p.permute.perm[d] = perm[d] < 0 ? perm[d] + t->ndim : perm[d];
     return ag__done(y);
 }
 
@@ -171,9 +171,9 @@ ag_tensor *ag_slice(ag_tensor *t, int axis, int64_t start, int64_t end, int64_t 
     ag_tensor *y = make_view(t, "slice", slice_bwd, t->ndim, shape, stride,
                              t->offset + start * t->stride[a], &node);
     if (y && node) {
-        node->i[0] = a;
-        node->i[1] = start;
-        node->i[2] = step;
+        node->p.slice.axis = a;
+        node->p.slice.start = start;
+        node->p.slice.step = step;
     }
     return ag__done(y);
 }

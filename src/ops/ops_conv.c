@@ -11,27 +11,9 @@ static void shape_str(const ag_tensor *t, char *buf, size_t size)
 
 /* ---- conv2d ------------------------------------------------------------------- */
 
-static void conv_params_store(ag_node *n, const ag_conv2d_params *p)
-{
-    for (int k = 0; k < 2; k++) {
-        n->i[k] = p->stride[k];
-        n->i[2 + k] = p->padding[k];
-        n->i[4 + k] = p->dilation[k];
-    }
-    n->i[6] = p->groups;
-}
+static void conv_params_store(ag_node *n, const ag_conv2d_params *p) { n->p.conv = *p; }
 
-static ag_conv2d_params conv_params_load(const ag_node *n)
-{
-    ag_conv2d_params p;
-    for (int k = 0; k < 2; k++) {
-        p.stride[k] = (int)n->i[k];
-        p.padding[k] = (int)n->i[2 + k];
-        p.dilation[k] = (int)n->i[4 + k];
-    }
-    p.groups = (int)n->i[6];
-    return p;
-}
+static ag_conv2d_params conv_params_load(const ag_node *n) { return n->p.conv; }
 
 static ag_status conv2d_bwd(ag_node *n, ag_tensor *gy, ag_tensor **gx)
 {
@@ -157,21 +139,12 @@ ag_tensor *ag_conv2d(ag_tensor *x, ag_tensor *weight, ag_tensor *bias, const ag_
 
 /* ---- pooling --------------------------------------------------------------------- */
 
-static ag_pool2d_params pool_params_load(const ag_node *n)
-{
-    ag_pool2d_params p;
-    for (int k = 0; k < 2; k++) {
-        p.kernel[k] = (int)n->i[1 + k];
-        p.stride[k] = (int)n->i[3 + k];
-        p.padding[k] = (int)n->i[5 + k];
-    }
-    return p;
-}
+static ag_pool2d_params pool_params_load(const ag_node *n) { return n->p.pool.p; }
 
 static ag_status pool2d_bwd(ag_node *n, ag_tensor *gy, ag_tensor **gx)
 {
     ag_pool2d_params p = pool_params_load(n);
-    ag_pool_op op = (ag_pool_op)n->i[0];
+    ag_pool_op op = n->p.pool.op;
     ag_tensor *g = ag__contiguous(gy);
     ag_tensor *dx = g ? ag__empty_like(n->in[0]) : NULL;
     if (!dx) return ag_last_status();
@@ -219,12 +192,8 @@ static ag_tensor *pool2d(const char *name, ag_pool_op op, ag_tensor *x, const ag
             ag__record(y, name, pool2d_bwd, 1, &x, &n) != AG_OK)
             y = NULL;
         if (n) {
-            n->i[0] = op;
-            for (int k = 0; k < 2; k++) {
-                n->i[1 + k] = p->kernel[k];
-                n->i[3 + k] = p->stride[k];
-                n->i[5 + k] = p->padding[k];
-            }
+            n->p.pool.op = op;
+            n->p.pool.p = *p;
             if (idx && ag__save(n, 0, idx) != AG_OK) y = NULL;
         }
     }

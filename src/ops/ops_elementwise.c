@@ -47,9 +47,9 @@ static ag_status unary_bwd(ag_node *n, ag_tensor *gy, ag_tensor **gx)
     ag_tensor *g = ag__empty_like(x);
     if (!g) return ag_last_status();
     ag_view vg = ag__view(g), vgy = ag__view(gy), vx = ag__view(x), vy = ag__view(y);
-    float p[2] = {n->f[0], n->f[1]};
+    float p[2] = {n->p.unary.p0, n->p.unary.p1};
     gx[0] = g;
-    return AG_LAUNCH(ag__dev(x), unary_backward, (ag_unary_op)n->i[0], p, &vg, &vgy, &vx, &vy);
+    return AG_LAUNCH(ag__dev(x), unary_backward, n->p.unary.op, p, &vg, &vgy, &vx, &vy);
 }
 
 static ag_tensor *unary_impl(ag_unary_op op, ag_tensor *x, float p0, float p1, bool record)
@@ -71,9 +71,9 @@ static ag_tensor *unary_impl(ag_unary_op op, ag_tensor *x, float p0, float p1, b
             (record && ag__record(y, unary_names[op], unary_bwd, 1, &x, &n) != AG_OK))
             y = NULL;
         if (n) {
-            n->i[0] = op;
-            n->f[0] = p0;
-            n->f[1] = p1;
+            n->p.unary.op = op;
+            n->p.unary.p0 = p0;
+            n->p.unary.p1 = p1;
             if (ag__save(n, 0, x) != AG_OK || ag__save(n, 1, y) != AG_OK) y = NULL;
         }
     }
@@ -135,7 +135,7 @@ static ag_status binary_bwd(ag_node *n, ag_tensor *gy, ag_tensor **gx)
 {
     ag_tensor *a = n->in[0], *b = n->in[1];
     ag_tensor *ga = NULL, *gb = NULL;
-    switch ((ag_binary_op)n->i[0]) {
+    switch (n->p.binary.op) {
     case AG_BINARY_ADD: ga = gy; gb = gy; break;
     case AG_BINARY_SUB: ga = gy; gb = ag_neg(gy); break;
     case AG_BINARY_MUL: ga = ag_mul(gy, b); gb = ag_mul(gy, a); break;
@@ -145,7 +145,7 @@ static ag_status binary_bwd(ag_node *n, ag_tensor *gy, ag_tensor **gx)
         break;
     case AG_BINARY_MAXIMUM:
     case AG_BINARY_MINIMUM: {
-        ag_tensor *m = pick_mask(a, b, n->i[0] == AG_BINARY_MAXIMUM);
+        ag_tensor *m = pick_mask(a, b, n->p.binary.op == AG_BINARY_MAXIMUM);
         ga = ag_mul(gy, m);
         gb = ag_sub(gy, ga);
         break;
@@ -181,7 +181,7 @@ ag_tensor *ag_binary(ag_binary_op op, ag_tensor *a, ag_tensor *b)
             (binary_grad[op] && ag__record(y, name, binary_bwd, 2, in, &n) != AG_OK))
             y = NULL;
         if (n) {
-            n->i[0] = op;
+            n->p.binary.op = op;
             /* the inputs binary_bwd reads for the gradients it will produce */
             bool ga = a->requires_grad, gb = b->requires_grad;
             if ((op == AG_BINARY_MUL && gb) || op == AG_BINARY_MAXIMUM || op == AG_BINARY_MINIMUM)

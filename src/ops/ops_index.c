@@ -74,7 +74,7 @@ static ag_view matrix_view(const ag_tensor *t, int64_t m, int64_t d)
 /* saved[0] = contiguous indices; i[0], i[1] = rows looked up, D. */
 static ag_status embedding_bwd(ag_node *n, ag_tensor *gy, ag_tensor **gx)
 {
-    int64_t m = n->i[0], d = n->i[1];
+    int64_t m = n->p.embedding.rows, d = n->p.embedding.dim;
     ag_tensor *g = ag__contiguous(gy), *gw = g ? ag_zeros_like(n->in[0]) : NULL;
     if (!gw) return ag_last_status();
     ag_view vw = ag__view(gw), vi = rows_index(n->saved[0], m, d), vg = matrix_view(g, m, d);
@@ -109,8 +109,8 @@ ag_tensor *ag_embedding(ag_tensor *indices, ag_tensor *weight)
             ag__record(y, "embedding", embedding_bwd, 1, &weight, &n) != AG_OK)
             y = NULL;
         if (n) {
-            n->i[0] = m;
-            n->i[1] = d;
+            n->p.embedding.rows = m;
+            n->p.embedding.dim = d;
             if (ag__save(n, 0, ic) != AG_OK) y = NULL;
         }
     }
@@ -122,7 +122,7 @@ ag_tensor *ag_embedding(ag_tensor *indices, ag_tensor *weight)
 /* i[0] = axis; each input's slice of gy starts where the previous one ended. */
 static ag_status concat_bwd(ag_node *n, ag_tensor *gy, ag_tensor **gx)
 {
-    int axis = (int)n->i[0];
+    int axis = n->p.axis.axis;
     int64_t start = 0;
     for (int k = 0; k < n->nin; k++) {
         ag_tensor *in = n->in[k];
@@ -193,7 +193,7 @@ ag_tensor *ag_concat(int n, ag_tensor *const *ts, int axis)
     }
     ag_node *node = NULL;
     if (y && ag__record(y, "concat", concat_bwd, n, ts, &node) != AG_OK) y = NULL;
-    if (node) node->i[0] = a;
+    if (node) node->p.axis.axis = a;
     return ag__done(y);
 }
 
@@ -251,7 +251,7 @@ static ag_status gather_bwd(ag_node *n, ag_tensor *gy, ag_tensor **gx)
     if (!g) return ag_last_status();
     ag_view vg = ag__view(g), vi = ag__view(n->saved[0]), vs = ag__view(gy);
     gx[0] = g;
-    return AG_LAUNCH(ag__dev(g), scatter_add, (int)n->i[0], &vg, &vi, &vs);
+    return AG_LAUNCH(ag__dev(g), scatter_add, n->p.axis.axis, &vg, &vi, &vs);
 }
 
 ag_tensor *ag_gather(ag_tensor *x, int axis, ag_tensor *index)
@@ -271,7 +271,7 @@ ag_tensor *ag_gather(ag_tensor *x, int axis, ag_tensor *index)
             ag__record(y, "gather", gather_bwd, 1, &x, &n) != AG_OK)
             y = NULL;
         if (n) {
-            n->i[0] = a;
+            n->p.axis.axis = a;
             if (ag__save(n, 0, index) != AG_OK) y = NULL;
         }
     }
@@ -290,7 +290,7 @@ static ag_status scatter_add_bwd(ag_node *n, ag_tensor *gy, ag_tensor **gx)
     if (!corner) return ag_last_status();
     ag_view vc = ag__view(corner), vg = ag__view(gy), vi = ag__view(index);
     gx[1] = g;
-    return AG_LAUNCH(ag__dev(g), gather, (int)n->i[0], &vc, &vg, &vi);
+    return AG_LAUNCH(ag__dev(g), gather, n->p.axis.axis, &vc, &vg, &vi);
 }
 
 ag_tensor *ag_scatter_add(ag_tensor *x, int axis, ag_tensor *index, ag_tensor *src)
@@ -319,7 +319,7 @@ ag_tensor *ag_scatter_add(ag_tensor *x, int axis, ag_tensor *index, ag_tensor *s
             ag__record(y, "scatter_add", scatter_add_bwd, 2, in, &n) != AG_OK)
             y = NULL;
         if (n) {
-            n->i[0] = a;
+            n->p.axis.axis = a;
             if (ag__save(n, 0, index) != AG_OK) y = NULL;
         }
     }

@@ -65,7 +65,7 @@ static ag_status cross_entropy_bwd(ag_node *n, ag_tensor *gy, ag_tensor **gx)
     if (!dx) return ag_last_status();
     ag_view vdx = ag__view(dx), vg = ag__view(g), vx = ag__view(logits), vl = ag__view(labels);
     gx[0] = dx;
-    return AG_LAUNCH(ag__dev(logits), cross_entropy_backward, n->f[0], &vdx, &vg, &vx, &vl);
+    return AG_LAUNCH(ag__dev(logits), cross_entropy_backward, n->p.cross_entropy.label_smoothing, &vdx, &vg, &vx, &vl);
 }
 
 ag_tensor *ag_cross_entropy(ag_tensor *logits, ag_tensor *labels, ag_reduction red,
@@ -87,7 +87,7 @@ ag_tensor *ag_cross_entropy(ag_tensor *logits, ag_tensor *labels, ag_reduction r
             ag__record(loss, "cross_entropy", cross_entropy_bwd, 1, &logits, &n) != AG_OK)
             loss = NULL;
         if (n) {
-            n->f[0] = label_smoothing;
+            n->p.cross_entropy.label_smoothing = label_smoothing;
             if (ag__save(n, 0, xc) != AG_OK || ag__save(n, 1, lc) != AG_OK) loss = NULL;
         }
     }

@@ -28,14 +28,13 @@ static const ag_view *opt_view(const ag_tensor *t, ag_view *v)
 
 /* ---- batch norm --------------------------------------------------------------- */
 
-/* saved: 0 = x (contiguous), 1 = mean, 2 = rstd, 3 = weight (contiguous) or none;
- * i[0] = training, i[1..3] = N, C, S. */
+/* saved: 0 = x (contiguous), 1 = mean, 2 = rstd, 3 = weight (contiguous) or none. */
 static ag_status batch_norm_bwd(ag_node *n, ag_tensor *gy, ag_tensor **gx)
 {
     ag_tensor *x = n->in[0], *w = n->in[1], *b = n->in[2];
     ag_tensor *xc = n->saved[0], *g = ag__contiguous(gy);
     if (!g) return ag_last_status();
-    int64_t ncs[3] = {n->i[1], n->i[2], n->i[3]};
+    const int64_t *ncs = n->p.batch_norm.ncs;
     ag_tensor *dx = x->requires_grad ? ag__empty_like(xc) : NULL;
     ag_tensor *dw = w && w->requires_grad ? ag__empty_like(w) : NULL;
     ag_tensor *db = b && b->requires_grad ? ag__empty_like(b) : NULL;
@@ -44,7 +43,7 @@ static ag_status batch_norm_bwd(ag_node *n, ag_tensor *gy, ag_tensor **gx)
     ag_view vx = dense_view(xc, 3, ncs), vdy = dense_view(g, 3, ncs), vm = ag__view(n->saved[1]),
             vr = ag__view(n->saved[2]), vgam, vdx, vdw, vdb;
     if (dx) vdx = dense_view(dx, 3, ncs);
-    ag_norm_args a = {.training = n->i[0] != 0, .x = &vx, .mean = &vm, .rstd = &vr,
+    ag_norm_args a = {.training = n->p.batch_norm.training, .x = &vx, .mean = &vm, .rstd = &vr,
                       .gamma = opt_view(n->saved[3], &vgam), .dy = &vdy,
                       .dx = dx ? &vdx : NULL, .dgamma = opt_view(dw, &vdw),
                       .dbeta = opt_view(db, &vdb)};
@@ -131,8 +130,8 @@ ag_tensor *ag_batch_norm(ag_tensor *x, ag_tensor *running_mean, ag_tensor *runni
             ag__record(y, "batch_norm", batch_norm_bwd, 3, in, &n) != AG_OK)
             y = NULL;
         if (n) {
-            n->i[0] = training;
-            for (int k = 0; k < 3; k++) n->i[1 + k] = ncs[k];
+            n->p.batch_norm.training = training;
+            for (int k = 0; k < 3; k++) n->p.batch_norm.ncs[k] = ncs[k];
             if (ag__save(n, 0, xc) != AG_OK || ag__save(n, 1, mean) != AG_OK ||
                 ag__save(n, 2, rstd) != AG_OK || (wc && ag__save(n, 3, wc) != AG_OK))
                 y = NULL;
@@ -151,7 +150,7 @@ static ag_status layer_norm_bwd(ag_node *n, ag_tensor *gy, ag_tensor **gx)
     ag_tensor *x = n->in[0], *w = n->in[1], *b = n->in[2];
     ag_tensor *xc = n->saved[0], *g = ag__contiguous(gy);
     if (!g) return ag_last_status();
-    int64_t rd[2] = {n->i[0], n->i[1]}, d = n->i[1];
+    int64_t rd[2] = {n->p.layer_norm.rows, n->p.layer_norm.d}, d = n->p.layer_norm.d;
     ag_tensor *dx = x->requires_grad ? ag__empty_like(xc) : NULL;
     ag_tensor *dw = w && w->requires_grad ? ag__empty_like(w) : NULL;
     ag_tensor *db = b && b->requires_grad ? ag__empty_like(b) : NULL;
@@ -225,8 +224,8 @@ ag_tensor *ag_layer_norm(ag_tensor *x, int normalized_ndim, ag_tensor *weight, a
             ag__record(y, "layer_norm", layer_norm_bwd, 3, in, &n) != AG_OK)
             y = NULL;
         if (n) {
-            n->i[0] = rows;
-            n->i[1] = d;
+            n->p.layer_norm.rows = rows;
+            n->p.layer_norm.d = d;
             if (ag__save(n, 0, xc) != AG_OK || ag__save(n, 1, mean) != AG_OK ||
                 ag__save(n, 2, rstd) != AG_OK || (wc && ag__save(n, 3, wc) != AG_OK))
                 y = NULL;

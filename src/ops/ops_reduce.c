@@ -90,11 +90,11 @@ static ag_tensor *expand_back(ag_tensor *gy, const ag_tensor *x, unsigned mask)
 static ag_status reduce_bwd(ag_node *n, ag_tensor *gy, ag_tensor **gx)
 {
     ag_tensor *x = n->in[0];
-    unsigned mask = (unsigned)n->i[1];
+    unsigned mask = n->p.reduce.axes;
     ag_tensor *g = expand_back(gy, x, mask);
-    switch ((ag_reduce_op)n->i[0]) {
+    switch (n->p.reduce.op) {
     case AG_REDUCE_SUM: break;
-    case AG_REDUCE_MEAN: g = ag_mul_scalar(g, n->f[0]); break;
+    case AG_REDUCE_MEAN: g = ag_mul_scalar(g, n->p.reduce.inv_count); break;
     case AG_REDUCE_MAX:
     case AG_REDUCE_MIN: {
         /* Ties share the gradient equally, as PyTorch's amax/amin do. */
@@ -126,10 +126,10 @@ static ag_tensor *reduce_op(ag_reduce_op op, ag_tensor *x, int naxes, const int 
     ag_node *n = NULL;
     if (y && ag__record(y, name, reduce_bwd, 1, &x, &n) != AG_OK) y = NULL;
     if (n) {
-        n->i[0] = op;
-        n->i[1] = mask;
+        n->p.reduce.op = op;
+        n->p.reduce.axes = mask;
         int64_t count = ag_numel(x) / (ag_numel(yk) ? ag_numel(yk) : 1);
-        n->f[0] = count ? 1.0f / (float)count : 0.0f;
+        n->p.reduce.inv_count = count ? 1.0f / (float)count : 0.0f;
         if (op == AG_REDUCE_MAX || op == AG_REDUCE_MIN)
             if (ag__save(n, 0, yk) != AG_OK || ag__save(n, 1, x) != AG_OK) y = NULL;
     }

@@ -22,8 +22,8 @@ static ag_tensor *to_last(ag_tensor *t, int axis)
 
 static ag_status softmax_bwd(ag_node *n, ag_tensor *gy, ag_tensor **gx)
 {
-    int axis = (int)n->i[0];
-    bool log = n->i[1];
+    int axis = n->p.softmax.axis;
+    bool log = n->p.softmax.log;
     ag_tensor *yc = n->saved[0];
     ag_tensor *g = ag__contiguous(to_last(gy, axis));
     ag_tensor *dx = g ? ag__empty_like(yc) : NULL;
@@ -53,8 +53,8 @@ static ag_tensor *softmax_impl(const char *name, bool log, ag_tensor *x, int axi
     ag_node *n = NULL;
     if (y && ag__record(y, name, softmax_bwd, 1, &x, &n) != AG_OK) y = NULL;
     if (n) {
-        n->i[0] = a;
-        n->i[1] = log;
+        n->p.softmax.axis = a;
+        n->p.softmax.log = log;
         if (ag__save(n, 0, yc) != AG_OK) y = NULL;
     }
     return ag__done(y);
