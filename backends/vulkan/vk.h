@@ -84,6 +84,13 @@ typedef struct vk_slot {
 
 typedef struct vk_pipeline vk_pipeline;
 
+/* A buffer range a recorded command reads or writes (vk_dispatch.c). */
+typedef struct vk_span {
+    VkBuffer buf;
+    VkDeviceSize off, size;
+} vk_span;
+#define VK_TRACK_SPANS 48
+
 typedef struct vk_ctx {
     VkPhysicalDevice phys;
     VkDevice device;
@@ -115,6 +122,9 @@ typedef struct vk_ctx {
     VkPipelineCache pcache;
     vk_pipeline *pipelines;
     ag_buffer *dummy;        /* bound where an optional operand is absent */
+    vk_span touched[VK_TRACK_SPANS]; /* ranges commands used since the last barrier */
+    int ntouched;
+    bool all_barriers;       /* AG_VULKAN_BARRIERS=all: a barrier before every command */
     int seen_validation;     /* validation errors already reported */
 } vk_ctx;
 

@@ -120,6 +120,6 @@ ag_status vk_conv2d_backward_weight(void *ctx, const ag_conv2d_params *p, const 
                           .parts = (int32_t)pl.parts};
         s = vk_run1(c, "conv_sum_parts", &sp, sizeof sp, VK_BUFS(dw->buf, part), (size_t)pl.numel);
     }
-    vk_free(c, part); /* safe while queued: every dispatch waits for those before it */
+    vk_free(c, part); /* safe while queued: a later user of the range is ordered after */
     return s;
 }

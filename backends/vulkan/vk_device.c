@@ -51,6 +51,8 @@ static ag_status create_one(VkPhysicalDevice phys, vk_ctx **out)
     /* AG_VULKAN_EMULATE=storage<n>: at most n storage buffers a shader (Vulkan
      * guarantees 4; older Mali drivers offer just that) */
     c->max_storage_buffers = c->props.limits.maxPerStageDescriptorStorageBuffers;
+    const char *bar = getenv("AG_VULKAN_BARRIERS");
+    c->all_barriers = bar && strcmp(bar, "all") == 0;
     const char *stn = emu ? strstr(emu, "storage") : NULL;
     if (stn && atoi(stn + 7) > 0 && (uint32_t)atoi(stn + 7) < c->max_storage_buffers)
         c->max_storage_buffers = (uint32_t)atoi(stn + 7);

@@ -1,7 +1,10 @@
-/* Command batches: dispatches are recorded into one command buffer, each
- * preceded by a full compute/transfer barrier, and submitted when the batch is
- * full or someone waits. Two batches alternate, so recording never waits for
- * the device unless both are busy. */
+/* Command batches: dispatches are recorded into one command buffer and
+ * submitted when the batch is full or someone waits. Two batches alternate, so
+ * recording never waits for the device unless both are busy. A command is
+ * preceded by a full compute/transfer barrier only when it uses a buffer range
+ * that a command since the last barrier used (read or write: every binding
+ * counts as both), so independent commands, such as an optimizer's steps over
+ * many parameters, run without one between them. */
 #include <stdio.h>
 #include <string.h>
 
@@ -101,8 +104,6 @@ static ag_status submit(vk_ctx *c)
     return AG_OK;
 }
 
-/* Every command waits for everything before it: simple and always correct;
- * eager execution has little to overlap anyway. */
 static void barrier(VkCommandBuffer cmd)
 {
     VkMemoryBarrier mb = {.sType = VK_STRUCTURE_TYPE_MEMORY_BARRIER,
@@ -110,6 +111,27 @@ static void barrier(VkCommandBuffer cmd)
                           .dstAccessMask = VK_ACCESS_SHADER_READ_BIT | VK_ACCESS_SHADER_WRITE_BIT |
                                            VK_ACCESS_TRANSFER_READ_BIT | VK_ACCESS_TRANSFER_WRITE_BIT};
     vk.vkCmdPipelineBarrier(cmd, ALL_WORK, ALL_WORK, 0, 1, &mb, 0, NULL, 0, NULL);
+}
+
+static bool overlap(const vk_span *a, const vk_span *b)
+{
+    return a->buf == b->buf && a->off < b->off + b->size && b->off < a->off + a->size;
+}
+
+/* Before a command that uses spans[0, n): a barrier if one of them overlaps a
+ * range used since the last barrier (the earlier command may still be writing
+ * or reading it; a barrier's first scope covers every command submitted
+ * before it, in earlier batches too). Called with c->lock held. */
+static void order(vk_ctx *c, VkCommandBuffer cmd, int n, const vk_span *spans)
+{
+    bool need = c->all_barriers || c->ntouched + n > VK_TRACK_SPANS;
+    for (int i = 0; i < n && !need; i++)
+        for (int j = 0; j < c->ntouched && !need; j++) need = overlap(&spans[i], &c->touched[j]);
+    if (need) {
+        barrier(cmd);
+        c->ntouched = 0;
+    }
+    for (int i = 0; i < n && c->ntouched < VK_TRACK_SPANS; i++) c->touched[c->ntouched++] = spans[i];
 }
 
 ag_status vk_flush_wait(vk_ctx *c)
@@ -141,7 +163,8 @@ ag_status vk_record_copy(vk_ctx *c, VkBuffer src, VkDeviceSize soff, VkBuffer ds
     vk_slot *sl;
     ag_status s = begin(c, &sl);
     if (s == AG_OK) {
-        barrier(sl->cmd);
+        const vk_span sp[2] = {{src, soff, bytes}, {dst, doff, bytes}};
+        order(c, sl->cmd, 2, sp);
         VkBufferCopy region = {soff, doff, bytes};
         vk.vkCmdCopyBuffer(sl->cmd, src, dst, 1, &region);
         if (++sl->ndispatch >= VK_BATCH_DISPATCHES) s = submit(c);
@@ -190,10 +213,14 @@ ag_status vk_dispatch(vk_ctx *c, const char *name, const uint32_t *spec, int nsp
         sl->params_used += pstep;
         VkDescriptorBufferInfo info[VK_MAX_BINDINGS];
         VkWriteDescriptorSet w[VK_MAX_BINDINGS];
+        vk_span spans[VK_MAX_BINDINGS];
+        int nspans = 0;
         info[0] = (VkDescriptorBufferInfo){sl->params.buf, poff, psize};
         for (int i = 0; i < nbufs; i++) {
             const ag_buffer *b = bufs[i] ? bufs[i] : c->dummy;
             info[i + 1] = (VkDescriptorBufferInfo){vk_block_buffer(b->block), b->offset, b->size};
+            /* the dummy is never written; each dispatch's parameters are its own */
+            if (b != c->dummy) spans[nspans++] = (vk_span){info[i + 1].buffer, b->offset, b->size};
         }
         for (int i = 0; i <= nbufs; i++)
             w[i] = (VkWriteDescriptorSet){.sType = VK_STRUCTURE_TYPE_WRITE_DESCRIPTOR_SET,
@@ -203,7 +230,7 @@ ag_status vk_dispatch(vk_ctx *c, const char *name, const uint32_t *spec, int nsp
                                           .descriptorType = VK_DESCRIPTOR_TYPE_STORAGE_BUFFER,
                                           .pBufferInfo = &info[i]};
         vk.vkUpdateDescriptorSets(c->device, (uint32_t)nbufs + 1, w, 0, NULL);
-        barrier(sl->cmd);
+        order(c, sl->cmd, nspans, spans);
         vk.vkCmdBindPipeline(sl->cmd, VK_PIPELINE_BIND_POINT_COMPUTE, vk_pipeline_handle(p));
         vk.vkCmdBindDescriptorSets(sl->cmd, VK_PIPELINE_BIND_POINT_COMPUTE, vk_pipeline_layout(p), 0, 1,
                                    &set, 0, NULL);

@@ -83,8 +83,8 @@ ag_status vk_scatter_add(void *ctx, int axis, const ag_view *y, const ag_view *i
     if (s == AG_OK)
         s = vk_run1(c, "index_scatter_runs", &p.sort.runs, sizeof p.sort.runs,
                     VK_BUFS(y->buf, src->buf, keys), (size_t)p.sort.entries);
-    /* later work that reuses the range runs after these dispatches (each one
-     * waits for the one before it) */
+    /* later work that reuses the range runs after these dispatches (it gets a
+     * barrier before it, vk_dispatch.c) */
     vk_free(c, keys);
     return s;
 }

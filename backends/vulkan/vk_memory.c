@@ -240,8 +240,8 @@ ag_buffer *vk_alloc(void *ctx, size_t bytes)
 }
 
 /* Work recorded before this and still queued may use the range: that is safe,
- * because every command is separated by a full barrier (vk_dispatch.c), so a
- * later user of the range runs after it. */
+ * because a later command that uses an overlapping range gets a barrier before
+ * it (vk_dispatch.c, order()), so it runs after. */
 void vk_free(void *ctx, ag_buffer *buf)
 {
     vk_ctx *c = ctx;

@@ -56,8 +56,8 @@ static ag_status run_groups(vk_ctx *c, const char *name, bool sg, uint32_t wg,
 }
 
 /* Scratch for per-channel values between two shaders; freed right after
- * recording: later work that reuses the range runs after this (every dispatch
- * waits for the one before it). */
+ * recording: later work that reuses the range runs after this (it gets a
+ * barrier before it, vk_dispatch.c). */
 static ag_buffer *scratch(vk_ctx *c, int64_t floats)
 {
     return vk_alloc(c, (size_t)(floats > 0 ? floats : 1) * sizeof(float));

@@ -74,9 +74,8 @@ static ag_status red_launch(void *ctx, ag_reduce_op op, const ag_reduce_pass *p,
 
 ag_status vk_reduce(void *ctx, ag_reduce_op op, const ag_view *y, const ag_view *x)
 {
-    /* Freed partials are safe while recorded passes still read them: every
-     * dispatch waits for all work before it, so the next user of the memory
-     * runs after them. */
+    /* Freed partials are safe while recorded passes still read them: the next
+     * user of the memory gets a barrier before it (vk_dispatch.c). */
     const ag_reduce_device dev = {.ctx = ctx, .wg = (int64_t)vk_reduce_wg(ctx),
                                   .target_groups = RED_TARGET_GROUPS, .alloc = vk_alloc,
                                   .release = vk_free, .launch = red_launch};
