@@ -5,18 +5,7 @@
 #include <stdio.h>
 
 #include "anygrad.h"
-
-static int failed;
-#define CHECK(cond) check((cond), #cond, __LINE__)
-static bool check(bool ok, const char *what, int line)
-{
-    if (!ok) {
-        fprintf(stderr, "02_scopes.c:%d: check failed: %s (last error: %s)\n", line, what,
-                ag_last_error());
-        failed++;
-    }
-    return ok;
-}
+#include "check.h"
 
 /* (x - mean) / std over all elements. Its temporaries die with its scope; the
  * result goes to the caller's scope, or to the caller when none is open. */

@@ -5,18 +5,7 @@
 #include <stdio.h>
 
 #include "anygrad.h"
-
-static int failed;
-#define CHECK(cond) check((cond), #cond, __LINE__)
-static bool check(bool ok, const char *what, int line)
-{
-    if (!ok) {
-        fprintf(stderr, "03_autograd.c:%d: check failed: %s (last error: %s)\n", line, what,
-                ag_last_error());
-        failed++;
-    }
-    return ok;
-}
+#include "check.h"
 
 static bool close_to(float got, double want) { return fabs(got - want) <= 1e-5 * (1 + fabs(want)); }
 

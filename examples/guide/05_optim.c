@@ -6,18 +6,7 @@
 #include <stdio.h>
 
 #include "anygrad.h"
-
-static int failed;
-#define CHECK(cond) check((cond), #cond, __LINE__)
-static bool check(bool ok, const char *what, int line)
-{
-    if (!ok) {
-        fprintf(stderr, "05_optim.c:%d: check failed: %s (last error: %s)\n", line, what,
-                ag_last_error());
-        failed++;
-    }
-    return ok;
-}
+#include "check.h"
 
 static bool near(double got, double want, double tol) { return fabs(got - want) <= tol * (1 + fabs(want)); }
 

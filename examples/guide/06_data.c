@@ -12,18 +12,7 @@
 #include <unistd.h>
 
 #include "anygrad.h"
-
-static int failed;
-#define CHECK(cond) check((cond), #cond, __LINE__)
-static bool check(bool ok, const char *what, int line)
-{
-    if (!ok) {
-        fprintf(stderr, "06_data.c:%d: check failed: %s (last error: %s)\n", line, what,
-                ag_last_error());
-        failed++;
-    }
-    return ok;
-}
+#include "check.h"
 
 enum { N = 10 }; /* samples */
 

@@ -8,18 +8,7 @@
 #include <string.h>
 
 #include "anygrad.h"
-
-static int failed;
-#define CHECK(cond) check((cond), #cond, __LINE__)
-static bool check(bool ok, const char *what, int line)
-{
-    if (!ok) {
-        fprintf(stderr, "08_devices.c:%d: check failed: %s (last error: %s)\n", line, what,
-                ag_last_error());
-        failed++;
-    }
-    return ok;
-}
+#include "check.h"
 
 /* softmax(a b) summed over rows: the same ops on whatever device a and b are on. */
 static ag_tensor *compute(ag_tensor *a, ag_tensor *b)

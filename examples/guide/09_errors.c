@@ -6,18 +6,7 @@
 #include <string.h>
 
 #include "anygrad.h"
-
-static int failed;
-#define CHECK(cond) check((cond), #cond, __LINE__)
-static bool check(bool ok, const char *what, int line)
-{
-    if (!ok) {
-        fprintf(stderr, "09_errors.c:%d: check failed: %s (last error: %s)\n", line, what,
-                ag_last_error());
-        failed++;
-    }
-    return ok;
-}
+#include "check.h"
 
 /* The expected status is set, and its message mentions `word`. */
 static bool expect(ag_status want, const char *word)

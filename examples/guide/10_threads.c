@@ -10,18 +10,7 @@
 #include <string.h>
 
 #include "anygrad.h"
-
-static int failed;
-#define CHECK(cond) check((cond), #cond, __LINE__)
-static bool check(bool ok, const char *what, int line)
-{
-    if (!ok) {
-        fprintf(stderr, "10_threads.c:%d: check failed: %s (last error: %s)\n", line, what,
-                ag_last_error());
-        failed++;
-    }
-    return ok;
-}
+#include "check.h"
 
 enum { THREADS = 4, STEPS = 20, ROWS = 32 };
 
