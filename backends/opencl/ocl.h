@@ -147,8 +147,9 @@ ag_status ocl_run_groups(ocl_ctx *c, const char *prog, const char *kernel, size_
  * built. */
 size_t ocl_kernel_wg(ocl_ctx *c, const char *prog, const char *kernel);
 /* Work-group size for a reduction kernel: a power of two <= 256 it may run
- * with (1 when it cannot be built: the launch then reports why). */
+ * with; 0 when it cannot be built, and then ocl_build_status() says why. */
 size_t ocl_reduce_wg(ocl_ctx *c, const char *prog, const char *kernel);
+ag_status ocl_build_status(void);
 
 /* Kernels take shapes and strides as ag_shape32/ag_strides32 (kernels/common.cl
  * declares the same structs): int32 indexing, so a view addresses < 2^31 elements. */

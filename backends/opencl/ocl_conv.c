@@ -71,6 +71,7 @@ ag_status ocl_conv2d_backward_weight(void *ctx, const ag_conv2d_params *p, const
         /* a work group per CB output channels, input channel and tap; no
          * wider than the reduction needs */
         size_t wg = ocl_reduce_wg(c, "conv", "conv_bww");
+        if (!wg) return ocl_build_status();
         while (wg > 32 && (int64_t)wg / 2 >= pl.k) wg /= 2;
         return ocl_run_groups(c, "conv", "conv_bww", (size_t)pl.direct, wg,
                               OCL_ARGS(OA(pl.d), OA(dw->buf->mem), OA(pl.out_off),

@@ -20,6 +20,7 @@ static ag_status sort_lines(ocl_ctx *c, cl_mem keys, int64_t total, int log_lp)
     int64_t lp = (int64_t)1 << log_lp;
     if (lp < 2) return AG_OK;
     size_t w = ocl_reduce_wg(c, "index", "bitonic_local");
+    if (!w) return ocl_build_status();
     if ((int64_t)w > lp / 2) w = (size_t)(lp / 2);
     int64_t chunk = 2 * (int64_t)w;
     size_t groups = (size_t)(total / chunk);

@@ -51,9 +51,12 @@ size_t ocl_kernel_wg(ocl_ctx *c, const char *prog, const char *kernel)
 size_t ocl_reduce_wg(ocl_ctx *c, const char *prog, const char *kernel)
 {
     size_t lim = ocl_kernel_wg(c, prog, kernel), wg = 256;
+    if (lim == 0) return 0;
     while (wg > 1 && wg > lim) wg /= 2;
     return wg;
 }
+
+ag_status ocl_build_status(void) { return ag_last_status() ? ag_last_status() : AG_ERR_DEVICE; }
 
 ag_status ocl_run1(ocl_ctx *c, const char *prog, const char *kernel, size_t n, int nargs,
                    const ocl_arg *args)

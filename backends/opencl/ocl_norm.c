@@ -19,6 +19,7 @@ ag_status ocl_layer_norm(void *ctx, const ag_norm_args *a)
     ocl_ctx *c = ctx;
     ag_norm_plan p;
     size_t lim = ocl_reduce_wg(c, "norm", "norm_fw");
+    if (!lim) return ocl_build_status();
     ag_status s = ag_layer_norm_plan("opencl", a, false, (int64_t)lim, &p);
     if (s != AG_OK || p.groups == 0) return s;
     ocl_norm_dims d = {.mode = NORM_LN, .N = p.n, .C = p.c, .S = p.s, .cpg = p.cpg,
@@ -65,8 +66,10 @@ ag_status ocl_layer_norm_backward(void *ctx, const ag_norm_args *a)
     ocl_ctx *c = ctx;
     ag_norm_plan p;
     /* the plan's work groups serve norm_bw and ln_param_grad: within both limits */
-    size_t lim = ocl_reduce_wg(c, "norm", "norm_bw"), lim2 = ocl_reduce_wg(c, "norm", "ln_param_grad");
+    size_t lim = ocl_reduce_wg(c, "norm", "norm_bw");
+    size_t lim2 = lim ? ocl_reduce_wg(c, "norm", "ln_param_grad") : 0;
     if (lim2 < lim) lim = lim2;
+    if (!lim) return ocl_build_status();
     ag_status s = ag_layer_norm_plan("opencl", a, true, (int64_t)lim, &p);
     if (s != AG_OK) return s;
     if (p.groups > 0) {
@@ -89,6 +92,7 @@ ag_status ocl_batch_norm(void *ctx, const ag_norm_args *a)
     ocl_ctx *c = ctx;
     ag_norm_plan p;
     size_t lim = ocl_reduce_wg(c, "norm", "norm_fw");
+    if (!lim) return ocl_build_status();
     ag_status s = ag_batch_norm_plan("opencl", a, false, (int64_t)lim, &p);
     if (s != AG_OK || p.groups == 0) return s;
     ocl_norm_dims d = {.mode = NORM_BN, .training = a->training, .N = p.n, .C = p.c, .S = p.s,
@@ -109,6 +113,7 @@ ag_status ocl_batch_norm_backward(void *ctx, const ag_norm_args *a)
     ocl_ctx *c = ctx;
     ag_norm_plan p;
     size_t lim = ocl_reduce_wg(c, "norm", "norm_bw");
+    if (!lim) return ocl_build_status();
     ag_status s = ag_batch_norm_plan("opencl", a, true, (int64_t)lim, &p);
     if (s != AG_OK || p.groups == 0) return s;
     ocl_norm_dims d = {.mode = NORM_BN, .training = a->training, .N = p.n, .C = p.c, .S = p.s,

@@ -41,7 +41,9 @@ ag_status ocl_reduce(void *ctx, ag_reduce_op op, const ag_view *y, const ag_view
      * the queued kernels are done with them */
     const int64_t cu = c->compute_units ? (int64_t)c->compute_units : 1;
     const char *kernel = (unsigned)op < AG_REDUCE_COUNT ? red_kernels[op] : "reduce_sum";
-    const ag_reduce_device dev = {.ctx = ctx, .wg = (int64_t)ocl_reduce_wg(c, "reduce", kernel),
+    size_t wg = ocl_reduce_wg(c, "reduce", kernel);
+    if (!wg) return ocl_build_status();
+    const ag_reduce_device dev = {.ctx = ctx, .wg = (int64_t)wg,
                                   .target_groups = cu * 4, .alloc = ocl_alloc,
                                   .release = ocl_free, .launch = red_launch};
     return ag_reduce_run("opencl", &dev, op, y, x);

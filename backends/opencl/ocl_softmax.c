@@ -7,10 +7,13 @@
 #include "plan.h"
 
 /* Rows over groups, for a device busy with four groups a compute unit. */
-static ag_rows_launch row_layout(ocl_ctx *c, const char *kernel, const ag_rows_plan *p)
+static ag_status row_layout(ocl_ctx *c, const char *kernel, const ag_rows_plan *p, ag_rows_launch *l)
 {
     int64_t cu = c->compute_units ? (int64_t)c->compute_units : 1;
-    return ag_rows_launch_plan(p, (int64_t)ocl_reduce_wg(c, "softmax", kernel), cu * 4, false);
+    size_t wg = ocl_reduce_wg(c, "softmax", kernel);
+    if (!wg) return ocl_build_status();
+    *l = ag_rows_launch_plan(p, (int64_t)wg, cu * 4, false);
+    return AG_OK;
 }
 
 ag_status ocl_softmax(void *ctx, bool log, const ag_view *y, const ag_view *x)
@@ -19,7 +22,8 @@ ag_status ocl_softmax(void *ctx, bool log, const ag_view *y, const ag_view *x)
     ag_rows_plan p;
     ag_status s = ag_softmax_plan("opencl", log, y, x, &p);
     if (s != AG_OK || p.empty) return s;
-    ag_rows_launch l = row_layout(c, "softmax_fw", &p);
+    ag_rows_launch l;
+    if ((s = row_layout(c, "softmax_fw", &p, &l)) != AG_OK) return s;
     size_t local = (size_t)l.local;
     cl_int lg = log, r = (cl_int)p.rows, n = (cl_int)p.cols, t = (cl_int)l.tpr;
     return ocl_run_groups(c, "softmax", "softmax_fw", (size_t)l.groups, local,
@@ -35,7 +39,8 @@ ag_status ocl_softmax_backward(void *ctx, bool log, const ag_view *dx, const ag_
     ag_rows_plan p;
     ag_status s = ag_softmax_backward_plan("opencl", log, dx, dy, y, &p);
     if (s != AG_OK || p.empty) return s;
-    ag_rows_launch l = row_layout(c, "softmax_bw", &p);
+    ag_rows_launch l;
+    if ((s = row_layout(c, "softmax_bw", &p, &l)) != AG_OK) return s;
     size_t local = (size_t)l.local;
     cl_int lg = log, r = (cl_int)p.rows, n = (cl_int)p.cols, t = (cl_int)l.tpr;
     return ocl_run_groups(c, "softmax", "softmax_bw", (size_t)l.groups, local,
@@ -51,7 +56,8 @@ ag_status ocl_cross_entropy(void *ctx, float smoothing, const ag_view *loss, con
     ag_rows_plan p;
     ag_status s = ag_cross_entropy_plan("opencl", loss, logits, labels, &p);
     if (s != AG_OK || p.empty) return s;
-    ag_rows_launch l = row_layout(c, "cross_entropy_fw", &p);
+    ag_rows_launch l;
+    if ((s = row_layout(c, "cross_entropy_fw", &p, &l)) != AG_OK) return s;
     size_t local = (size_t)l.local;
     cl_float sm = smoothing;
     cl_int r = (cl_int)p.rows, n = (cl_int)p.cols, t = (cl_int)l.tpr;
@@ -70,7 +76,8 @@ ag_status ocl_cross_entropy_backward(void *ctx, float smoothing, const ag_view *
     ag_rows_plan p;
     ag_status s = ag_cross_entropy_backward_plan("opencl", dlogits, dloss, logits, labels, &p);
     if (s != AG_OK || p.empty) return s;
-    ag_rows_launch l = row_layout(c, "cross_entropy_bw", &p);
+    ag_rows_launch l;
+    if ((s = row_layout(c, "cross_entropy_bw", &p, &l)) != AG_OK) return s;
     size_t local = (size_t)l.local;
     cl_float sm = smoothing, uni = smoothing / (float)p.cols;
     cl_int r = (cl_int)p.rows, n = (cl_int)p.cols, t = (cl_int)l.tpr;

@@ -145,28 +145,28 @@ static const char *st_name(ag_dtype dt)
 static ag_status check_save_args(const char *path, int n, const char *const *names,
                                  ag_tensor *const *tensors, int nmeta, const char *const *meta)
 {
-    if (!path || !*path) return ag_set_error(AG_ERR_ARG, "save_safetensors: path is empty");
+    if (!path || !*path) return ag_set_error(AG_ERR_ARG, "safetensors_save: path is empty");
     if (n < 0 || (n > 0 && (!names || !tensors)) || nmeta < 0 || (nmeta > 0 && !meta))
-        return ag_set_error(AG_ERR_ARG, "save_safetensors: bad argument lists (n %d, nmeta %d)",
+        return ag_set_error(AG_ERR_ARG, "safetensors_save: bad argument lists (n %d, nmeta %d)",
                             n, nmeta);
     for (int i = 0; i < n; i++) {
         if (!names[i] || !*names[i] || !strcmp(names[i], "__metadata__"))
-            return ag_set_error(AG_ERR_ARG, "save_safetensors: tensor %d has an empty or "
+            return ag_set_error(AG_ERR_ARG, "safetensors_save: tensor %d has an empty or "
                                             "reserved name", i);
         if (!tensors[i])
-            return ag_set_error(AG_ERR_ARG, "save_safetensors: tensor '%s' is NULL", names[i]);
-        if (!ag__valid("save_safetensors", tensors[i])) return ag_last_status();
+            return ag_set_error(AG_ERR_ARG, "safetensors_save: tensor '%s' is NULL", names[i]);
+        if (!ag__valid("safetensors_save", tensors[i])) return ag_last_status();
         if (!st_name(tensors[i]->dtype))
-            return ag_set_error(AG_ERR_DTYPE, "save_safetensors: tensor '%s' has dtype %s",
+            return ag_set_error(AG_ERR_DTYPE, "safetensors_save: tensor '%s' has dtype %s",
                                 names[i], ag_dtype_name(tensors[i]->dtype));
         for (int j = 0; j < i; j++)
             if (!strcmp(names[i], names[j]))
-                return ag_set_error(AG_ERR_ARG, "save_safetensors: name '%s' given twice",
+                return ag_set_error(AG_ERR_ARG, "safetensors_save: name '%s' given twice",
                                     names[i]);
     }
     for (int i = 0; i < 2 * nmeta; i++)
         if (!meta[i])
-            return ag_set_error(AG_ERR_ARG, "save_safetensors: metadata string %d is NULL", i);
+            return ag_set_error(AG_ERR_ARG, "safetensors_save: metadata string %d is NULL", i);
     return AG_OK;
 }
 
@@ -226,7 +226,7 @@ static ag_status write_all(FILE *f, const void *p, size_t n, const char *tmp)
 {
     bool inj = injected();
     if (inj || (n && fwrite(p, 1, n, f) != n))
-        return ag_set_error(AG_ERR_IO, "save_safetensors: writing %s: %s", tmp, why(inj));
+        return ag_set_error(AG_ERR_IO, "safetensors_save: writing %s: %s", tmp, why(inj));
     return AG_OK;
 }
 
@@ -242,7 +242,7 @@ static ag_status write_body(FILE *f, const char *tmp, const char *hdr, size_t hl
         size_t bytes = (size_t)ag_numel(tensors[i]) * esize;
         void *host = malloc(bytes ? bytes : 1);
         if (!host)
-            return ag_set_error(AG_ERR_OOM, "save_safetensors: no host memory for %zu bytes",
+            return ag_set_error(AG_ERR_OOM, "safetensors_save: no host memory for %zu bytes",
                                 bytes);
         s = ag_to_host(tensors[i], host, bytes);
         if (s == AG_OK) {
@@ -311,20 +311,20 @@ ag_status ag_safetensors_save(const char *path, int n, const char *const *names,
     if (s != AG_OK) return s;
     size_t hlen = 0;
     char *hdr = build_header(n, names, tensors, nmeta, meta, &hlen);
-    if (!hdr) return ag_set_error(AG_ERR_OOM, "save_safetensors: cannot build the header");
+    if (!hdr) return ag_set_error(AG_ERR_OOM, "safetensors_save: cannot build the header");
 
     size_t plen = strlen(path);
     size_t tcap = plen + 48; /* ".tmp.<pid>.<counter>" */
     char *tmp = malloc(tcap);
     if (!tmp) {
         free(hdr);
-        return ag_set_error(AG_ERR_OOM, "save_safetensors: out of host memory");
+        return ag_set_error(AG_ERR_OOM, "safetensors_save: out of host memory");
     }
     bool inj = false;
     int fd = create_temp(path, tmp, tcap, &inj);
     FILE *f = fd >= 0 && !(inj = injected()) ? fdopen(fd, "wb") : NULL;
     if (!f) {
-        s = ag_set_error(AG_ERR_IO, "save_safetensors: cannot create a temporary file next to "
+        s = ag_set_error(AG_ERR_IO, "safetensors_save: cannot create a temporary file next to "
                                     "%s: %s", path, why(inj));
         if (fd >= 0) {
             close(fd);
@@ -337,15 +337,15 @@ ag_status ag_safetensors_save(const char *path, int n, const char *const *names,
     s = write_body(f, tmp, hdr, hlen, n, tensors);
     free(hdr);
     if (s == AG_OK && ((inj = injected()) || fflush(f) != 0))
-        s = ag_set_error(AG_ERR_IO, "save_safetensors: flushing %s: %s", tmp, why(inj));
+        s = ag_set_error(AG_ERR_IO, "safetensors_save: flushing %s: %s", tmp, why(inj));
     if (s == AG_OK && ((inj = injected()) || fsync(fileno(f)) != 0))
-        s = ag_set_error(AG_ERR_IO, "save_safetensors: syncing %s: %s", tmp, why(inj));
+        s = ag_set_error(AG_ERR_IO, "safetensors_save: syncing %s: %s", tmp, why(inj));
     /* closed either way; an injected failure still closes it, as a real one does */
     inj = s == AG_OK && injected();
     if ((fclose(f) != 0 || inj) && s == AG_OK)
-        s = ag_set_error(AG_ERR_IO, "save_safetensors: closing %s: %s", tmp, why(inj));
+        s = ag_set_error(AG_ERR_IO, "safetensors_save: closing %s: %s", tmp, why(inj));
     if (s == AG_OK && ((inj = injected()) || rename(tmp, path) != 0))
-        s = ag_set_error(AG_ERR_IO, "save_safetensors: renaming %s to %s: %s", tmp, path,
+        s = ag_set_error(AG_ERR_IO, "safetensors_save: renaming %s to %s: %s", tmp, path,
                          why(inj));
     /* The directory sync after the rename is no fault point: the new file is in
      * place by then, and a failure there is not reported. */
@@ -618,7 +618,7 @@ static ag_status parse_file(FILE *f, const char *path, ag_tensor_dict *d)
 
 ag_tensor_dict *ag_safetensors_load(const char *path)
 {
-    if (!path) return ag_set_error(AG_ERR_ARG, "load_safetensors: path is NULL"), NULL;
+    if (!path) return ag_set_error(AG_ERR_ARG, "safetensors_load: path is NULL"), NULL;
     FILE *f = fopen(path, "rb");
     if (!f) return BAD("safetensors %s: cannot open: %s", path, strerror(errno)), NULL;
     ag_tensor_dict *d = calloc(1, sizeof *d);
