@@ -76,13 +76,8 @@ static bool is_permutation(const int *v, int n)
 int main(void)
 {
     /* Everything this program writes goes to a fresh directory, removed at the end. */
-    const char *tmp = getenv("TMPDIR");
     char dir[256];
-    snprintf(dir, sizeof dir, "%s/anygrad-guide-XXXXXX", tmp && *tmp ? tmp : "/tmp");
-    if (!mkdtemp(dir)) {
-        perror("mkdtemp");
-        return 1;
-    }
+    if (!guide_tmpdir(dir, sizeof dir)) return 1;
     char img_path[320], lab_path[320], csv_path[320];
     snprintf(img_path, sizeof img_path, "%s/images.idx", dir);
     snprintf(lab_path, sizeof lab_path, "%s/labels.idx", dir);

@@ -56,13 +56,8 @@ static bool outputs(ag_module *m, ag_tensor *x, float out[32])
 int main(void)
 {
     /* Everything this program writes goes to a fresh directory, removed at the end. */
-    const char *tmp = getenv("TMPDIR");
     char dir[256];
-    snprintf(dir, sizeof dir, "%s/anygrad-guide-XXXXXX", tmp && *tmp ? tmp : "/tmp");
-    if (!mkdtemp(dir)) {
-        perror("mkdtemp");
-        return 1;
-    }
+    if (!guide_tmpdir(dir, sizeof dir)) return 1;
     char model_path[320], ckpt_path[320], raw_path[320];
     snprintf(model_path, sizeof model_path, "%s/model.safetensors", dir);
     snprintf(ckpt_path, sizeof ckpt_path, "%s/checkpoint.safetensors", dir);

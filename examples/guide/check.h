@@ -5,6 +5,7 @@
 #define GUIDE_CHECK_H
 #include <stdbool.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "anygrad.h"
@@ -20,6 +21,19 @@ static bool check(bool ok, const char *what, const char *file, int line)
         failed++;
     }
     return ok;
+}
+
+/* A fresh directory under $TMPDIR (or /tmp) for the files a program writes; the
+ * program removes it at the end. False, with the reason printed, on failure. */
+static inline bool guide_tmpdir(char *dir, size_t size)
+{
+    const char *tmp = getenv("TMPDIR");
+    int n = snprintf(dir, size, "%s/anygrad-guide-XXXXXX", tmp && *tmp ? tmp : "/tmp");
+    if (n < 0 || (size_t)n >= size || !mkdtemp(dir)) {
+        perror("mkdtemp");
+        return false;
+    }
+    return true;
 }
 
 #endif
