@@ -105,8 +105,9 @@ ag_status ocl_check(cl_int err, const char *what);
 /* ---- programs (ocl_program.c) ---------------------------------------------- */
 
 /* Kernel `kernel` of kernels/<prog>.cl, built (or loaded from the disk cache) on
- * first use. Call with c->lock held. NULL + error on failure. */
-cl_kernel ocl_kernel(ocl_ctx *c, const char *prog, const char *kernel);
+ * first use; *wg (unless NULL) gets its work-group limit, queried once then.
+ * Call with c->lock held. NULL + error on failure. */
+cl_kernel ocl_kernel(ocl_ctx *c, const char *prog, const char *kernel, size_t *wg);
 void ocl_programs_free(ocl_ctx *c);
 
 /* Embedded kernel sources, generated from the .cl files at build time. */

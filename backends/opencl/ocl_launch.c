@@ -3,18 +3,28 @@
 
 #include "ocl.h"
 
-ag_status ocl_run(ocl_ctx *c, const char *prog, const char *kernel, int dims,
-                  const size_t *global, const size_t *local, int nargs, const ocl_arg *args)
+/* Enqueues kernel; with n1 > 0 a 1-D grid-stride launch of at least n1 items,
+ * shaped here from the kernel's own work-group limit (one lookup, one lock). */
+static ag_status launch(ocl_ctx *c, const char *prog, const char *kernel, int dims,
+                        const size_t *global, const size_t *local, size_t n1, int nargs,
+                        const ocl_arg *args)
 {
-    for (int d = 0; d < dims; d++)
-        if (global[d] == 0) return AG_OK;
     ag_status s = AG_OK;
     pthread_mutex_lock(&c->lock);
-    cl_kernel k = ocl_kernel(c, prog, kernel);
+    size_t lim = 0, g1, wg1;
+    cl_kernel k = ocl_kernel(c, prog, kernel, &lim);
     if (!k) {
-        s = AG_ERR_DEVICE;
         pthread_mutex_unlock(&c->lock);
-        return ag_last_status() ? ag_last_status() : s;
+        return ocl_build_status();
+    }
+    if (n1) {
+        wg1 = c->wg;
+        while (wg1 > 1 && wg1 > lim) wg1 /= 2;
+        size_t cap = (size_t)(c->compute_units ? c->compute_units : 1) * wg1 * 16;
+        g1 = (n1 + wg1 - 1) / wg1 * wg1;
+        if (g1 > cap) g1 = cap;
+        global = &g1;
+        local = &wg1;
     }
     char what[128];
     for (int i = 0; i < nargs && s == AG_OK; i++) {
@@ -34,17 +44,20 @@ ag_status ocl_run(ocl_ctx *c, const char *prog, const char *kernel, int dims,
     return s;
 }
 
+ag_status ocl_run(ocl_ctx *c, const char *prog, const char *kernel, int dims,
+                  const size_t *global, const size_t *local, int nargs, const ocl_arg *args)
+{
+    for (int d = 0; d < dims; d++)
+        if (global[d] == 0) return AG_OK;
+    return launch(c, prog, kernel, dims, global, local, 0, nargs, args);
+}
+
 size_t ocl_kernel_wg(ocl_ctx *c, const char *prog, const char *kernel)
 {
     size_t wg = 0;
     pthread_mutex_lock(&c->lock);
-    cl_kernel k = ocl_kernel(c, prog, kernel);
-    if (k && ocl.clGetKernelWorkGroupInfo(k, c->device, CL_KERNEL_WORK_GROUP_SIZE, sizeof wg, &wg,
-                                          NULL) != CL_SUCCESS)
-        wg = c->max_wg;
+    ocl_kernel(c, prog, kernel, &wg);
     pthread_mutex_unlock(&c->lock);
-    if (wg > c->max_wg) wg = c->max_wg;
-    if (c->wg_cap && wg > c->wg_cap) wg = c->wg_cap;
     return wg;
 }
 
@@ -62,13 +75,7 @@ ag_status ocl_run1(ocl_ctx *c, const char *prog, const char *kernel, size_t n, i
                    const ocl_arg *args)
 {
     if (n == 0) return AG_OK;
-    size_t wg = c->wg, lim = ocl_kernel_wg(c, prog, kernel);
-    if (lim == 0) return ag_last_status() ? ag_last_status() : AG_ERR_DEVICE;
-    while (wg > 1 && wg > lim) wg /= 2;
-    size_t cap = (size_t)(c->compute_units ? c->compute_units : 1) * wg * 16;
-    size_t global = (n + wg - 1) / wg * wg;
-    if (global > cap) global = cap;
-    return ocl_run(c, prog, kernel, 1, &global, &wg, nargs, args);
+    return launch(c, prog, kernel, 1, NULL, NULL, n, nargs, args);
 }
 
 ag_status ocl_run_groups(ocl_ctx *c, const char *prog, const char *kernel, size_t groups,

@@ -19,6 +19,7 @@ struct ocl_program {
     int nkernels;
     char kernel_names[OCL_MAX_KERNELS][64];
     cl_kernel kernels[OCL_MAX_KERNELS];
+    size_t kernel_wg[OCL_MAX_KERNELS]; /* its work-group limit, queried once */
     ocl_program *next;
 };
 
@@ -210,12 +211,15 @@ static ocl_program *get_program(ocl_ctx *c, const char *name)
     return p;
 }
 
-cl_kernel ocl_kernel(ocl_ctx *c, const char *prog, const char *kernel)
+cl_kernel ocl_kernel(ocl_ctx *c, const char *prog, const char *kernel, size_t *wg)
 {
     ocl_program *p = get_program(c, prog);
     if (!p) return NULL;
     for (int i = 0; i < p->nkernels; i++)
-        if (strcmp(p->kernel_names[i], kernel) == 0) return p->kernels[i];
+        if (strcmp(p->kernel_names[i], kernel) == 0) {
+            if (wg) *wg = p->kernel_wg[i];
+            return p->kernels[i];
+        }
     if (p->nkernels == OCL_MAX_KERNELS || strlen(kernel) >= sizeof p->kernel_names[0]) {
         ag_set_error(AG_ERR_UNSUPPORTED, "opencl: too many kernels in %s.cl", prog);
         return NULL;
@@ -226,8 +230,18 @@ cl_kernel ocl_kernel(ocl_ctx *c, const char *prog, const char *kernel)
         ag_set_error(AG_ERR_DEVICE, "opencl: kernel %s in %s.cl: %s", kernel, prog, ocl_error_name(err));
         return NULL;
     }
+    /* the device's and the compiled kernel's limit (register-heavy kernels get
+     * less on many mobile GPUs), capped by AG_OPENCL_MAX_WG */
+    size_t lim = 0;
+    if (ocl.clGetKernelWorkGroupInfo(k, c->device, CL_KERNEL_WORK_GROUP_SIZE, sizeof lim, &lim, NULL) !=
+            CL_SUCCESS ||
+        lim == 0 || lim > c->max_wg)
+        lim = c->max_wg;
+    if (c->wg_cap && lim > c->wg_cap) lim = c->wg_cap;
     snprintf(p->kernel_names[p->nkernels], sizeof p->kernel_names[0], "%s", kernel);
+    p->kernel_wg[p->nkernels] = lim;
     p->kernels[p->nkernels++] = k;
+    if (wg) *wg = lim;
     return k;
 }
 
