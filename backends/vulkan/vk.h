@@ -113,6 +113,7 @@ typedef struct vk_ctx {
     vk_host_buf staging;     /* synchronous uploads and downloads */
     pthread_mutex_t staging_lock; /* held from filling the staging buffer to reading it back */
     uint32_t max_storage_buffers; /* maxPerStageDescriptorStorageBuffers (or emulated) */
+    bool emulate_discrete;   /* AG_VULKAN_EMULATE=discrete (vk_device.c) */
     uint32_t host_type;      /* host-visible coherent type */
 
     VkCommandPool cmd_pool;

@@ -19,6 +19,29 @@ static const char *type_name(VkPhysicalDeviceType t)
     }
 }
 
+/* The number after `key` in AG_VULKAN_EMULATE ("discrete,subgroup32"), 0 if absent. */
+static int emulated(const char *emu, const char *key)
+{
+    const char *at = emu ? strstr(emu, key) : NULL;
+    return at ? (at[strlen(key)] ? atoi(at + strlen(key)) : 1) : 0;
+}
+
+/* AG_VULKAN_EMULATE: what real GPUs do that lavapipe hides, for the tests.
+ * discrete: tensor memory not mapped, every transfer staged (vk_memory_init).
+ * subgroup<n>: the host plans for subgroups of n while the driver runs its own
+ * size, as drivers that report one size and run another (Intel: 32 reported, 8
+ * or 16 run); the shaders must notice. storage<n>: at most n storage buffers a
+ * shader (Vulkan guarantees 4; older Mali drivers offer just that). */
+static void emulate(vk_ctx *c)
+{
+    const char *emu = getenv("AG_VULKAN_EMULATE");
+    c->emulate_discrete = emulated(emu, "discrete") != 0;
+    int n = emulated(emu, "subgroup");
+    if (n > 0) c->subgroup_size = (uint32_t)n;
+    n = emulated(emu, "storage");
+    if (n > 0 && (uint32_t)n < c->max_storage_buffers) c->max_storage_buffers = (uint32_t)n;
+}
+
 static ag_status create_one(VkPhysicalDevice phys, vk_ctx **out)
 {
     vk_ctx *c = calloc(1, sizeof *c);
@@ -42,20 +65,10 @@ static ag_status create_one(VkPhysicalDevice phys, vk_ctx **out)
     }
     c->max_alloc = m3.maxMemoryAllocationSize ? m3.maxMemoryAllocationSize : ((VkDeviceSize)1 << 30);
     c->subgroup_size = sub.subgroupSize;
-    /* AG_VULKAN_EMULATE=subgroup<n>: the host plans for subgroups of n while the
-     * driver runs its own size, as on drivers that report one size and run
-     * another without VK_EXT_subgroup_size_control (Intel: 32 reported, 8 or 16
-     * run); the shaders must notice and still compute right */
-    const char *emu = getenv("AG_VULKAN_EMULATE"), *sgn = emu ? strstr(emu, "subgroup") : NULL;
-    if (sgn && atoi(sgn + 8) > 0) c->subgroup_size = (uint32_t)atoi(sgn + 8);
-    /* AG_VULKAN_EMULATE=storage<n>: at most n storage buffers a shader (Vulkan
-     * guarantees 4; older Mali drivers offer just that) */
     c->max_storage_buffers = c->props.limits.maxPerStageDescriptorStorageBuffers;
+    emulate(c);
     const char *bar = getenv("AG_VULKAN_BARRIERS");
     c->all_barriers = bar && strcmp(bar, "all") == 0;
-    const char *stn = emu ? strstr(emu, "storage") : NULL;
-    if (stn && atoi(stn + 7) > 0 && (uint32_t)atoi(stn + 7) < c->max_storage_buffers)
-        c->max_storage_buffers = (uint32_t)atoi(stn + 7);
     const char *portable = getenv("AG_VULKAN_PORTABLE");
     c->portable = portable && strcmp(portable, "1") == 0;
     c->subgroup_arith = !c->portable && (sub.supportedStages & VK_SHADER_STAGE_COMPUTE_BIT) &&

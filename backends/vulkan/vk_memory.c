@@ -3,7 +3,6 @@
  * lists. Large tensors get a block of their own, freed once nothing runs. */
 #include <stdio.h>
 #include <stdlib.h>
-#include <string.h>
 
 #include "vk.h"
 
@@ -63,10 +62,9 @@ ag_status vk_memory_init(vk_ctx *c)
     c->mem_type = (uint32_t)best;
     c->host_type = (uint32_t)host;
     c->mem_host_visible = (c->memprops.memoryTypes[best].propertyFlags & hv) == hv;
-    /* AG_VULKAN_EMULATE=discrete: tensors' memory is not mapped, as on a discrete
-     * GPU, so unified-memory drivers (lavapipe) run the staging paths too */
-    const char *emu = getenv("AG_VULKAN_EMULATE");
-    if (emu && strstr(emu, "discrete")) c->mem_host_visible = false;
+    /* AG_VULKAN_EMULATE=discrete: unified-memory drivers (lavapipe) take the
+     * staging paths too */
+    if (c->emulate_discrete) c->mem_host_visible = false;
     c->heap_size = c->memprops.memoryHeaps[c->memprops.memoryTypes[best].heapIndex].size;
     c->block_size = VK_BLOCK_SIZE < c->max_alloc ? VK_BLOCK_SIZE : c->max_alloc;
     VkDeviceSize a = c->props.limits.minStorageBufferOffsetAlignment;
