@@ -19,11 +19,14 @@ static const char *type_name(VkPhysicalDeviceType t)
     }
 }
 
-/* The number after `key` in AG_VULKAN_EMULATE ("discrete,subgroup32"), 0 if absent. */
+/* The number after `key` in AG_VULKAN_EMULATE ("discrete,subgroup32"): 1 for a
+ * key without one, 0 if absent. */
 static int emulated(const char *emu, const char *key)
 {
     const char *at = emu ? strstr(emu, key) : NULL;
-    return at ? (at[strlen(key)] ? atoi(at + strlen(key)) : 1) : 0;
+    if (!at) return 0;
+    at += strlen(key);
+    return *at >= '0' && *at <= '9' ? atoi(at) : 1;
 }
 
 /* AG_VULKAN_EMULATE: what real GPUs do that lavapipe hides, for the tests.
