@@ -1,6 +1,7 @@
 /* Argument checks and launch plans that do not depend on the backend
  * (backends/common/plan_*.c). Errors read "<backend> <op>: ...", backend being the
- * name the caller passes ("opencl", "vulkan").
+ * name the caller passes ("opencl", "vulkan"; "cpu" for the checks the CPU
+ * backend shares).
  *
  * A plan is plain data: the parameter blocks both GPU backends hand their
  * kernels (plain 4-byte members, so OpenCL kernel structs and Vulkan parameter
@@ -100,6 +101,13 @@ typedef struct ag_pool_plan {
     int64_t n;          /* elements the op writes; 0: nothing to do */
 } ag_pool_plan;
 
+/* Every backend's rules (the CPU's too): valid parameters, x [N, C, H, W] and
+ * y [N, C, OH, OW] f32 with OH, OW what the window gives, indices int32 of y's
+ * shape when given, all contiguous; errors name x and y as the op does. */
+ag_status ag_pool2d_check(const char *backend, const char *op, ag_pool_op kind,
+                         const ag_pool2d_params *p, const ag_view *x, const char *xname,
+                         const ag_view *y, const char *yname, const ag_view *idx);
+
 /* Checks x [N, C, H, W], y [N, C, OH, OW] and indices (max pooling: int32, y's
  * shape, when given), all contiguous and int32-indexable. */
 ag_status ag_pool2d_plan(const char *backend, ag_pool_op op, const ag_pool2d_params *p,
@@ -164,6 +172,18 @@ ag_status ag_conv2d_backward_weight_plan(const char *backend, const ag_conv2d_pa
 ag_status ag_conv_groups_check(const char *backend, const ag_conv_plan *pl, int64_t count);
 
 /* ---- GEMM (plan_gemm.c) ----------------------------------------------------- */
+
+/* A 2-D or 3-D view as batch, rows, columns and their strides (a batch of one
+ * for 2-D). */
+typedef struct ag_mat3 {
+    int64_t nb, rows, cols, bs, rs, cs;
+} ag_mat3;
+
+/* gemm's rules on every backend (the CPU's too): f32 views, c [B, M, N] = a
+ * [B, M, K] b [B, K, N], each 2-D or 3-D, a batch of one broadcasting (its bs
+ * becomes 0), c's last axis contiguous. */
+ag_status ag_gemm_check(const char *backend, const ag_view *c, const ag_view *a,
+                        const ag_view *b, ag_mat3 *mc, ag_mat3 *ma, ag_mat3 *mb);
 
 /* One product as element strides (C's column stride is 1) and its buffers. */
 typedef struct ag_gemm_desc {
@@ -232,6 +252,30 @@ static inline bool ag_reduce_is_arg(ag_reduce_op op)
 {
     return op == AG_REDUCE_ARGMAX || op == AG_REDUCE_ARGMIN;
 }
+
+/* y = reduce(x) on every backend (the CPU's too): x's axes split into kept
+ * axes (the output index space: shape kshape, strides kxs in x and kys in y)
+ * and reduced axes (shape rshape, strides rxs in x), each set ordered by
+ * decreasing |x stride| (stable) and merged where the layout allows; at least
+ * one reduced axis (of size 1 when nothing is reduced). vertical: a kept axis
+ * is denser in x than the reduced ones. */
+typedef struct ag_reduce_axes {
+    int nk, nr;
+    int64_t kshape[AG_MAX_DIMS], kxs[AG_MAX_DIMS], kys[AG_MAX_DIMS];
+    int64_t rshape[AG_MAX_DIMS], rxs[AG_MAX_DIMS];
+    int64_t nout, nred; /* outputs, elements reduced into each */
+    bool vertical;
+} ag_reduce_axes;
+
+/* The op's name ("sum", ..., "argmin"); NULL for an unknown op. */
+const char *ag_reduce_name(ag_reduce_op op);
+
+/* The rules of every backend's reduce: a known op, valid views, x f32 and y
+ * f32 (int32 for an arg reduction), y with x's axes each x's or 1, an arg
+ * reduction over one axis, max/min/arg never over an empty axis (unless y is
+ * empty); then the split. */
+ag_status ag_reduce_check(const char *backend, ag_reduce_op op, const ag_view *y,
+                          const ag_view *x, ag_reduce_axes *ax);
 
 /* One pass of a reduction: the kept axes (the output index space: shape ks,
  * strides kx in x and ky in y) and the reduced axes (shape rs, strides rx in

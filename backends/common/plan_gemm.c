@@ -2,23 +2,47 @@
  * normalised description of the product their kernels run. */
 #include "plan.h"
 
-/* A 2-D or 3-D view as batch, rows, columns and their strides. */
-typedef struct mat3 {
-    int64_t nb, rows, cols, bs, rs, cs;
-} mat3;
-
-static bool as_mat3(const ag_view *v, mat3 *m)
+static bool as_mat3(const ag_view *v, ag_mat3 *m)
 {
     if (v->ndim == 2) {
-        *m = (mat3){1, v->shape[0], v->shape[1], 0, v->stride[0], v->stride[1]};
+        *m = (ag_mat3){1, v->shape[0], v->shape[1], 0, v->stride[0], v->stride[1]};
         return true;
     }
     if (v->ndim == 3) {
-        *m = (mat3){v->shape[0],  v->shape[1],  v->shape[2],
-                    v->stride[0], v->stride[1], v->stride[2]};
+        *m = (ag_mat3){v->shape[0],  v->shape[1],  v->shape[2],
+                       v->stride[0], v->stride[1], v->stride[2]};
         return true;
     }
     return false;
+}
+
+ag_status ag_gemm_check(const char *backend, const ag_view *c, const ag_view *a,
+                        const ag_view *b, ag_mat3 *mc, ag_mat3 *ma, ag_mat3 *mb)
+{
+    ag_status s;
+    if ((s = ag_check_view(backend, "gemm", "a", a, AG_F32)) != AG_OK ||
+        (s = ag_check_view(backend, "gemm", "b", b, AG_F32)) != AG_OK ||
+        (s = ag_check_view(backend, "gemm", "c", c, AG_F32)) != AG_OK)
+        return s;
+    bool ok = as_mat3(a, ma) && as_mat3(b, mb) && as_mat3(c, mc);
+    /* a batch of one broadcasts like a batch stride of 0 */
+    if (ok && ma->nb == 1) ma->bs = 0;
+    if (ok && mb->nb == 1) mb->bs = 0;
+    ok = ok && (ma->nb == mc->nb || ma->nb == 1) && (mb->nb == mc->nb || mb->nb == 1) &&
+         ma->rows == mc->rows && mb->cols == mc->cols && ma->cols == mb->rows;
+    if (!ok) {
+        char sa[160], sb[160], sc[160];
+        ag_view_shape_str(a, sa, sizeof sa);
+        ag_view_shape_str(b, sb, sizeof sb);
+        ag_view_shape_str(c, sc, sizeof sc);
+        return ag_set_error(AG_ERR_SHAPE, "%s gemm: cannot multiply %s by %s into %s", backend,
+                            sa, sb, sc);
+    }
+    /* the kernels write rows of C with unit stride */
+    if (mc->cols > 1 && mc->cs != 1)
+        return ag_set_error(AG_ERR_ARG, "%s gemm: the output's last axis must be contiguous",
+                            backend);
+    return AG_OK;
 }
 
 /* A size-1 axis may carry any stride: give it one that makes the other axis
@@ -35,28 +59,8 @@ ag_status ag_gemm_plan(const char *backend, float alpha, float beta, const ag_vi
 {
     ag_status s;
     *path = AG_GEMM_NONE;
-    if ((s = ag_check_view(backend, "gemm", "a", a, AG_F32)) != AG_OK ||
-        (s = ag_check_view(backend, "gemm", "b", b, AG_F32)) != AG_OK ||
-        (s = ag_check_view(backend, "gemm", "c", c, AG_F32)) != AG_OK)
-        return s;
-    mat3 ma, mb, mc;
-    bool ok = as_mat3(a, &ma) && as_mat3(b, &mb) && as_mat3(c, &mc);
-    /* a batch of one broadcasts like a batch stride of 0 */
-    if (ok && ma.nb == 1) ma.bs = 0;
-    if (ok && mb.nb == 1) mb.bs = 0;
-    ok = ok && (ma.nb == mc.nb || ma.nb == 1) && (mb.nb == mc.nb || mb.nb == 1) &&
-         ma.rows == mc.rows && mb.cols == mc.cols && ma.cols == mb.rows;
-    if (!ok) {
-        char sa[160], sb[160], sc[160];
-        ag_view_shape_str(a, sa, sizeof sa);
-        ag_view_shape_str(b, sb, sizeof sb);
-        ag_view_shape_str(c, sc, sizeof sc);
-        return ag_set_error(AG_ERR_SHAPE, "%s gemm: cannot multiply %s by %s into %s", backend,
-                            sa, sb, sc);
-    }
-    if (mc.cols > 1 && mc.cs != 1)
-        return ag_set_error(AG_ERR_ARG, "%s gemm: the output's last axis must be contiguous",
-                            backend);
+    ag_mat3 ma, mb, mc;
+    if ((s = ag_gemm_check(backend, c, a, b, &mc, &ma, &mb)) != AG_OK) return s;
     if (mc.nb == 0 || mc.rows == 0 || mc.cols == 0) return AG_OK;
     int32_t off;
     if ((s = ag_offset32(backend, "gemm", a, &off)) != AG_OK ||

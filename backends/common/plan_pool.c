@@ -3,12 +3,9 @@
  * backends/cpu/cpu_pool.c. */
 #include "plan.h"
 
-/* Checks x [N, C, H, W], y [N, C, OH, OW] and indices (int32, y's shape) when
- * given, named as the op knows them. */
-static ag_status pool_setup(const char *backend, const char *op, ag_pool_op kind,
-                            const ag_pool2d_params *p, const ag_view *x, const char *xname,
-                            const ag_view *y, const char *yname, const ag_view *idx,
-                            ag_pool_plan *pl)
+ag_status ag_pool2d_check(const char *backend, const char *op, ag_pool_op kind,
+                         const ag_pool2d_params *p, const ag_view *x, const char *xname,
+                         const ag_view *y, const char *yname, const ag_view *idx)
 {
     if (!p) return ag_set_error(AG_ERR_ARG, "%s %s: NULL parameters", backend, op);
     if (kind != AG_POOL_MAX && kind != AG_POOL_AVG)
@@ -35,10 +32,6 @@ static ag_status pool_setup(const char *backend, const char *op, ag_pool_op kind
     if (eh < 0 || ew < 0)
         return ag_set_error(AG_ERR_SHAPE, "%s %s: kernel (%d, %d) larger than the padded %s %s",
                             backend, op, p->kernel[0], p->kernel[1], xname, sx);
-    if (eh + p->kernel[0] > INT32_MAX || ew + p->kernel[1] > INT32_MAX)
-        return ag_set_error(AG_ERR_UNSUPPORTED,
-                            "%s %s: the padded %s %s exceeds 32-bit indexing", backend, op,
-                            xname, sx);
     int64_t oh = eh / p->stride[0] + 1, ow = ew / p->stride[1] + 1;
     if (y->shape[0] != x->shape[0] || y->shape[1] != x->shape[1] || y->shape[2] != oh ||
         y->shape[3] != ow)
@@ -58,20 +51,41 @@ static ag_status pool_setup(const char *backend, const char *op, ag_pool_op kind
     }
     const ag_view *v[3] = {x, y, idx};
     const char *names[3] = {xname, yname, "indices"};
-    for (int k = 0; k < 3; k++) {
-        pl->off[k] = 0;
-        if (!v[k]) continue;
-        if (!ag_view_is_contiguous(v[k]))
+    for (int k = 0; k < 3; k++)
+        if (v[k] && !ag_view_is_contiguous(v[k]))
             return ag_set_error(AG_ERR_ARG, "%s %s: %s is not contiguous", backend, op,
                                 names[k]);
-        if ((s = ag_offset32(backend, op, v[k], &pl->off[k])) != AG_OK) return s;
+    return AG_OK;
+}
+
+/* ag_pool2d_check, then the kernels' 32-bit dimensions and offsets. */
+static ag_status pool_setup(const char *backend, const char *op, ag_pool_op kind,
+                            const ag_pool2d_params *p, const ag_view *x, const char *xname,
+                            const ag_view *y, const char *yname, const ag_view *idx,
+                            ag_pool_plan *pl)
+{
+    ag_status s = ag_pool2d_check(backend, op, kind, p, x, xname, y, yname, idx);
+    if (s != AG_OK) return s;
+    const int64_t ph = x->shape[2] + 2 * (int64_t)p->padding[0];
+    const int64_t pw = x->shape[3] + 2 * (int64_t)p->padding[1];
+    if (ph > INT32_MAX || pw > INT32_MAX) {
+        char sx[96];
+        ag_view_shape_str(x, sx, sizeof sx);
+        return ag_set_error(AG_ERR_UNSUPPORTED,
+                            "%s %s: the padded %s %s exceeds 32-bit indexing", backend, op,
+                            xname, sx);
+    }
+    const ag_view *v[3] = {x, y, idx};
+    for (int k = 0; k < 3; k++) {
+        pl->off[k] = 0;
+        if (v[k] && (s = ag_offset32(backend, op, v[k], &pl->off[k])) != AG_OK) return s;
     }
     /* the extents fit in int32, so every size below does too */
     pl->d = (ag_pool_dims){
         .planes = (int32_t)(x->shape[0] * x->shape[1]), .h = (int32_t)x->shape[2],
-        .w = (int32_t)x->shape[3], .oh = (int32_t)oh, .ow = (int32_t)ow, .kh = p->kernel[0],
-        .kw = p->kernel[1], .sh = p->stride[0], .sw = p->stride[1], .ph = p->padding[0],
-        .pw = p->padding[1],
+        .w = (int32_t)x->shape[3], .oh = (int32_t)y->shape[2], .ow = (int32_t)y->shape[3],
+        .kh = p->kernel[0], .kw = p->kernel[1], .sh = p->stride[0], .sw = p->stride[1],
+        .ph = p->padding[0], .pw = p->padding[1],
     };
     pl->idx = idx;
     pl->inv = 1.0f / (float)((int64_t)p->kernel[0] * p->kernel[1]);

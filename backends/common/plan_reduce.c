@@ -67,9 +67,13 @@ static ag_status too_large(const char *backend, const char *op)
                         backend, op, code);
 }
 
-/* Splits x's axes into the pass's kept and reduced spaces. */
+const char *ag_reduce_name(ag_reduce_op op)
+{
+    return (unsigned)op < AG_REDUCE_COUNT ? red_names[op] : NULL;
+}
+
 static ag_status red_split(const char *backend, ag_reduce_op op, const ag_view *y,
-                           const ag_view *x, ag_reduce_pass *p)
+                           const ag_view *x, ag_reduce_axes *ax)
 {
     const char *name = red_names[op];
     if (y->ndim != x->ndim)
@@ -85,35 +89,35 @@ static ag_status red_split(const char *backend, ag_reduce_op op, const ag_view *
         }
         order[q] = d;
     }
-    int64_t kshape[AG_MAX_DIMS], kxs[AG_MAX_DIMS], kys[AG_MAX_DIMS];
-    int64_t rshape[AG_MAX_DIMS], rxs[AG_MAX_DIMS];
     int nk = 0, nr = 0, naxes = 0;
-    int64_t nout = 1, nred = 1;
+    ax->nout = 1;
+    ax->nred = 1;
     for (int q = 0; q < x->ndim; q++) {
         const int d = order[q];
         const int64_t n = x->shape[d];
         if (y->shape[d] == n) {
             if (n == 1) continue;
-            nout *= n;
-            if (nk > 0 && kxs[nk - 1] == x->stride[d] * n && kys[nk - 1] == y->stride[d] * n) {
-                kshape[nk - 1] *= n;
-                kxs[nk - 1] = x->stride[d];
-                kys[nk - 1] = y->stride[d];
+            ax->nout *= n;
+            if (nk > 0 && ax->kxs[nk - 1] == x->stride[d] * n &&
+                ax->kys[nk - 1] == y->stride[d] * n) {
+                ax->kshape[nk - 1] *= n;
+                ax->kxs[nk - 1] = x->stride[d];
+                ax->kys[nk - 1] = y->stride[d];
             } else {
-                kshape[nk] = n;
-                kxs[nk] = x->stride[d];
-                kys[nk] = y->stride[d];
+                ax->kshape[nk] = n;
+                ax->kxs[nk] = x->stride[d];
+                ax->kys[nk] = y->stride[d];
                 nk++;
             }
         } else if (y->shape[d] == 1) {
             naxes++;
-            nred *= n;
-            if (nr > 0 && rxs[nr - 1] == x->stride[d] * n) {
-                rshape[nr - 1] *= n;
-                rxs[nr - 1] = x->stride[d];
+            ax->nred *= n;
+            if (nr > 0 && ax->rxs[nr - 1] == x->stride[d] * n) {
+                ax->rshape[nr - 1] *= n;
+                ax->rxs[nr - 1] = x->stride[d];
             } else {
-                rshape[nr] = n;
-                rxs[nr] = x->stride[d];
+                ax->rshape[nr] = n;
+                ax->rxs[nr] = x->stride[d];
                 nr++;
             }
         } else {
@@ -125,40 +129,18 @@ static ag_status red_split(const char *backend, ag_reduce_op op, const ag_view *
         return ag_set_error(AG_ERR_ARG, "%s reduce %s: reduces %d axes, expected one", backend,
                             name, naxes);
     if (nr == 0) {
-        rshape[0] = 1;
-        rxs[0] = 0;
+        ax->rshape[0] = 1;
+        ax->rxs[0] = 0;
         nr = 1;
     }
-    if (nout > INT32_MAX || nred > INT32_MAX || nout * nred > INT32_MAX)
-        return too_large(backend, name);
-    int32_t xoff, yoff;
-    ag_status s = ag_offset32(backend, name, x, &xoff);
-    if (s == AG_OK) s = ag_offset32(backend, name, y, &yoff);
-    if (s != AG_OK) return s;
-
-    *p = (ag_reduce_pass){.nout = nout, .nred = nred, .count = (float)nred};
-    p->ks.nd = nk;
-    p->ks.numel = (int32_t)nout;
-    for (int d = 0; d < nk; d++) {
-        p->ks.n[d] = (int32_t)kshape[d];
-        p->kx.s[d] = (int32_t)kxs[d];
-        p->ky.s[d] = (int32_t)kys[d];
-    }
-    p->kx.off = xoff;
-    p->ky.off = yoff;
-    p->rs.nd = nr;
-    p->rs.numel = (int32_t)nred;
-    for (int d = 0; d < nr; d++) {
-        p->rs.n[d] = (int32_t)rshape[d];
-        p->rx.s[d] = (int32_t)rxs[d];
-    }
-    p->vertical = nk > 0 && iabs64(kxs[nk - 1]) < iabs64(rxs[nr - 1]);
+    ax->nk = nk;
+    ax->nr = nr;
+    ax->vertical = nk > 0 && iabs64(ax->kxs[nk - 1]) < iabs64(ax->rxs[nr - 1]);
     return AG_OK;
 }
 
-/* Checks y = reduce(x) and plans its first pass. */
-static ag_status reduce_plan(const char *backend, ag_reduce_op op, const ag_view *y,
-                             const ag_view *x, ag_reduce_pass *p)
+ag_status ag_reduce_check(const char *backend, ag_reduce_op op, const ag_view *y,
+                          const ag_view *x, ag_reduce_axes *ax)
 {
     if ((unsigned)op >= AG_REDUCE_COUNT)
         return ag_set_error(AG_ERR_ARG, "%s reduce: unknown op %d", backend, (int)op);
@@ -167,11 +149,46 @@ static ag_status reduce_plan(const char *backend, ag_reduce_op op, const ag_view
     snprintf(what, sizeof what, "reduce %s", name);
     ag_status s = ag_check_view(backend, what, "x", x, AG_F32);
     if (s == AG_OK) s = ag_check_view(backend, what, "y", y, ag_reduce_is_arg(op) ? AG_I32 : AG_F32);
-    if (s == AG_OK) s = red_split(backend, op, y, x, p);
-    if (s != AG_OK || p->nout == 0) return s;
-    if (p->nred == 0 && op != AG_REDUCE_SUM && op != AG_REDUCE_MEAN)
+    if (s == AG_OK) s = red_split(backend, op, y, x, ax);
+    if (s != AG_OK || ax->nout == 0) return s;
+    if (ax->nred == 0 && op != AG_REDUCE_SUM && op != AG_REDUCE_MEAN)
         return ag_set_error(AG_ERR_ARG, "%s reduce %s: cannot reduce an empty axis", backend,
                             name);
+    return AG_OK;
+}
+
+/* Checks y = reduce(x) and plans its first pass: the split, laid out for the
+ * kernels in 32-bit indices. */
+static ag_status reduce_plan(const char *backend, ag_reduce_op op, const ag_view *y,
+                             const ag_view *x, ag_reduce_pass *p)
+{
+    ag_reduce_axes ax;
+    ag_status s = ag_reduce_check(backend, op, y, x, &ax);
+    if (s != AG_OK) return s;
+    const char *name = red_names[op];
+    if (ax.nout > INT32_MAX || ax.nred > INT32_MAX || ax.nout * ax.nred > INT32_MAX)
+        return too_large(backend, name);
+    int32_t xoff, yoff;
+    if ((s = ag_offset32(backend, name, x, &xoff)) != AG_OK ||
+        (s = ag_offset32(backend, name, y, &yoff)) != AG_OK)
+        return s;
+    *p = (ag_reduce_pass){.nout = ax.nout, .nred = ax.nred, .count = (float)ax.nred,
+                          .vertical = ax.vertical};
+    p->ks.nd = ax.nk;
+    p->ks.numel = (int32_t)ax.nout;
+    for (int d = 0; d < ax.nk; d++) {
+        p->ks.n[d] = (int32_t)ax.kshape[d];
+        p->kx.s[d] = (int32_t)ax.kxs[d];
+        p->ky.s[d] = (int32_t)ax.kys[d];
+    }
+    p->kx.off = xoff;
+    p->ky.off = yoff;
+    p->rs.nd = ax.nr;
+    p->rs.numel = (int32_t)ax.nred;
+    for (int d = 0; d < ax.nr; d++) {
+        p->rs.n[d] = (int32_t)ax.rshape[d];
+        p->rx.s[d] = (int32_t)ax.rxs[d];
+    }
     return AG_OK;
 }
 

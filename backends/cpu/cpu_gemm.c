@@ -32,6 +32,7 @@
  * 1, 2 and 3 threads bit for bit). */
 #include "cpu.h"
 #include "gemm_kernels.h"
+#include "plan.h"
 
 #include <stdatomic.h>
 #include <stdio.h>
@@ -872,53 +873,14 @@ void cpu_sgemm(int64_t m, int64_t n, int64_t k, float alpha, const float *a, int
 
 /* ---- the backend op on [B, M, K] x [B, K, N] views ------------------------- */
 
-
-/* A 2-D or 3-D view as batch, rows, columns and their strides (batch of one for 2-D). */
-typedef struct mat3 {
-    int64_t nb, rows, cols, bs, rs, cs;
-} mat3;
-
-static bool as_mat3(const ag_view *v, mat3 *m)
-{
-    if (v->ndim == 2) {
-        *m = (mat3){1, v->shape[0], v->shape[1], 0, v->stride[0], v->stride[1]};
-        return true;
-    }
-    if (v->ndim == 3) {
-        *m = (mat3){v->shape[0], v->shape[1], v->shape[2], v->stride[0], v->stride[1], v->stride[2]};
-        return true;
-    }
-    return false;
-}
-
 ag_status cpu_gemm(void *ctx, float alpha, float beta, const ag_view *c, const ag_view *a,
                    const ag_view *b)
 {
     (void)ctx;
-    if (!a || !b || !c || !a->buf || !b->buf || !c->buf)
-        return ag_set_error(AG_ERR_ARG, "cpu gemm: invalid view");
-    if (a->dtype != AG_F32 || b->dtype != AG_F32 || c->dtype != AG_F32)
-        return ag_set_error(AG_ERR_DTYPE, "cpu gemm: needs f32 operands, got %s x %s -> %s",
-                            ag_dtype_name(a->dtype), ag_dtype_name(b->dtype),
-                            ag_dtype_name(c->dtype));
-    mat3 ma, mb, mc;
-    bool ok = as_mat3(a, &ma) && as_mat3(b, &mb) && as_mat3(c, &mc);
-    /* a batch of one broadcasts like a batch stride of 0 */
-    if (ok && ma.nb == 1) ma.bs = 0;
-    if (ok && mb.nb == 1) mb.bs = 0;
-    ok = ok && (ma.nb == mc.nb || ma.nb == 1) && (mb.nb == mc.nb || mb.nb == 1) &&
-         ma.rows == mc.rows && mb.cols == mc.cols && ma.cols == mb.rows;
-    if (!ok) {
-        char sa[160], sb[160], sc[160];
-        ag_view_shape_str(a, sa, sizeof sa);
-        ag_view_shape_str(b, sb, sizeof sb);
-        ag_view_shape_str(c, sc, sizeof sc);
-        return ag_set_error(AG_ERR_SHAPE, "cpu gemm: cannot multiply %s by %s into %s", sa, sb, sc);
-    }
+    ag_mat3 ma, mb, mc;
+    ag_status s = ag_gemm_check("cpu", c, a, b, &mc, &ma, &mb);
+    if (s != AG_OK) return s;
     const int64_t nbatch = mc.nb, m = mc.rows, n = mc.cols, k = ma.cols;
-    /* the kernel writes rows of C with unit stride */
-    if (n > 1 && mc.cs != 1)
-        return ag_set_error(AG_ERR_ARG, "cpu gemm: the output's last axis must be contiguous");
     const int64_t ldc = m > 1 ? mc.rs : n;
     const float *pa = cpu_f32(a), *pb = cpu_f32(b);
     float *pc = cpu_f32(c);

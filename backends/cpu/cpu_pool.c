@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "cpu.h"
+#include "plan.h"
 
 #ifdef __SSE2__
 #include <emmintrin.h> /* part of the x86-64 baseline: no ISA flags needed */
@@ -20,53 +21,17 @@ typedef struct pool_dims {
 } pool_dims;
 
 
-/* Checks x [N, C, H, W], y [N, C, OH, OW] and indices (int32, y's shape) when given. */
+/* ag_pool2d_check, then the dimensions in 64-bit. */
 static ag_status pool_setup(const char *op, ag_pool_op kind, const ag_pool2d_params *p,
-                            const ag_view *x, const ag_view *y, const ag_view *idx, pool_dims *d)
+                            const ag_view *x, const char *xname, const ag_view *y,
+                            const char *yname, const ag_view *idx, pool_dims *d)
 {
-    if (!p) return ag_set_error(AG_ERR_ARG, "%s: NULL parameters", op);
-    if (kind != AG_POOL_MAX && kind != AG_POOL_AVG)
-        return ag_set_error(AG_ERR_ARG, "%s: unknown pooling op %d", op, (int)kind);
-    if (p->kernel[0] < 1 || p->kernel[1] < 1 || p->stride[0] < 1 || p->stride[1] < 1 ||
-        p->padding[0] < 0 || p->padding[1] < 0)
-        return ag_set_error(AG_ERR_ARG,
-                            "%s: bad parameters kernel (%d, %d), stride (%d, %d), padding (%d, %d)",
-                            op, p->kernel[0], p->kernel[1], p->stride[0], p->stride[1],
-                            p->padding[0], p->padding[1]);
-    if (x->dtype != AG_F32 || y->dtype != AG_F32 || (idx && idx->dtype != AG_I32))
-        return ag_set_error(AG_ERR_DTYPE, "%s: expected f32 data and int32 indices", op);
-    char sx[96], sy[96];
-    ag_view_shape_str(x, sx, sizeof sx);
-    ag_view_shape_str(y, sy, sizeof sy);
-    if (x->ndim != 4 || y->ndim != 4)
-        return ag_set_error(AG_ERR_SHAPE, "%s: expected 4-D input and output, got %s and %s", op,
-                            sx, sy);
-    *d = (pool_dims){.h = x->shape[2], .w = x->shape[3], .kh = p->kernel[0], .kw = p->kernel[1],
-                     .sh = p->stride[0], .sw = p->stride[1], .ph = p->padding[0],
-                     .pw = p->padding[1]};
-    int64_t eh = d->h + 2 * d->ph - d->kh, ew = d->w + 2 * d->pw - d->kw;
-    if (eh < 0 || ew < 0)
-        return ag_set_error(AG_ERR_SHAPE, "%s: kernel (%lld, %lld) larger than the padded input %s",
-                            op, (long long)d->kh, (long long)d->kw, sx);
-    d->oh = eh / d->sh + 1;
-    d->ow = ew / d->sw + 1;
-    d->planes = x->shape[0] * x->shape[1];
-    if (y->shape[0] != x->shape[0] || y->shape[1] != x->shape[1] || y->shape[2] != d->oh ||
-        y->shape[3] != d->ow)
-        return ag_set_error(AG_ERR_SHAPE,
-                            "%s: input %s needs output [%lld, %lld, %lld, %lld], got %s", op, sx,
-                            (long long)x->shape[0], (long long)x->shape[1], (long long)d->oh,
-                            (long long)d->ow, sy);
-    if (idx) {
-        bool same = idx->ndim == 4;
-        for (int k = 0; same && k < 4; k++) same = idx->shape[k] == y->shape[k];
-        if (!same) {
-            char si[96];
-            ag_view_shape_str(idx, si, sizeof si);
-            return ag_set_error(AG_ERR_SHAPE, "%s: indices %s must have the output's shape %s", op,
-                                si, sy);
-        }
-    }
+    ag_status s = ag_pool2d_check("cpu", op, kind, p, x, xname, y, yname, idx);
+    if (s != AG_OK) return s;
+    *d = (pool_dims){.planes = x->shape[0] * x->shape[1], .h = x->shape[2], .w = x->shape[3],
+                     .oh = y->shape[2], .ow = y->shape[3], .kh = p->kernel[0],
+                     .kw = p->kernel[1], .sh = p->stride[0], .sw = p->stride[1],
+                     .ph = p->padding[0], .pw = p->padding[1]};
     return AG_OK;
 }
 
@@ -198,7 +163,7 @@ ag_status cpu_pool2d(void *ctx, ag_pool_op op, const ag_pool2d_params *p, const 
     (void)ctx;
     pool_dims d;
     const ag_view *idx = op == AG_POOL_MAX ? indices : NULL;
-    ag_status s = pool_setup("pool2d", op, p, x, y, idx, &d);
+    ag_status s = pool_setup("pool2d", op, p, x, "input", y, "output", idx, &d);
     if (s) return s;
     if (d.planes == 0 || d.oh * d.ow == 0) return AG_OK;
     const float *xd = cpu_f32(x);
@@ -227,9 +192,9 @@ ag_status cpu_pool2d_backward(void *ctx, ag_pool_op op, const ag_pool2d_params *
     (void)ctx;
     pool_dims d;
     if (op == AG_POOL_MAX && !indices)
-        return ag_set_error(AG_ERR_ARG, "pool2d_backward: max pooling needs the indices");
+        return ag_set_error(AG_ERR_ARG, "cpu pool2d_backward: max pooling needs the indices");
     const ag_view *idx = op == AG_POOL_MAX ? indices : NULL;
-    ag_status s = pool_setup("pool2d_backward", op, p, dx, dy, idx, &d);
+    ag_status s = pool_setup("pool2d_backward", op, p, dx, "dx", dy, "dy", idx, &d);
     if (s) return s;
     float *dxd = cpu_f32(dx);
     const float *dyd = cpu_f32(dy);

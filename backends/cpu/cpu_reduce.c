@@ -8,6 +8,7 @@
  * so memory is read in order either way. Few outputs over a long reduction are
  * split into chunks whose partial results are merged in order. */
 #include "cpu.h"
+#include "plan.h"
 #include "cpu_simd.h"
 
 #include <math.h>
@@ -27,11 +28,7 @@ typedef struct rblock {
 } rblock;
 
 typedef struct red_plan {
-    int nk, nr;
-    int64_t kshape[AG_MAX_DIMS], kxs[AG_MAX_DIMS], kys[AG_MAX_DIMS];
-    int64_t rshape[AG_MAX_DIMS], rxs[AG_MAX_DIMS];
-    int64_t nout, nred;
-    bool vertical;
+    ag_reduce_axes a; /* the split of x's axes (plan.h) */
     int64_t nb_full;  /* outputs per group: 1, or up to RED_VB in vertical mode */
     int64_t nblk;     /* groups along the inner kept axis (vertical) */
     int64_t ngroups, nchunks;
@@ -226,95 +223,24 @@ static const red_ops red_table[AG_REDUCE_COUNT] = {
     [AG_REDUCE_ARGMIN] = {INFINITY, run_argmin, vrun_argmin, merge_argmin},
 };
 
-static const char *const red_names[AG_REDUCE_COUNT] = {
-    [AG_REDUCE_SUM] = "sum", [AG_REDUCE_MEAN] = "mean", [AG_REDUCE_MAX] = "max",
-    [AG_REDUCE_MIN] = "min", [AG_REDUCE_ARGMAX] = "argmax", [AG_REDUCE_ARGMIN] = "argmin",
-};
-
 /* ---- planning -------------------------------------------------------------- */
 
 
-static ag_status shape_error(const char *op, const ag_view *y, const ag_view *x, const char *why)
-{
-    char a[160], b[160];
-    ag_view_shape_str(x, a, sizeof a);
-    ag_view_shape_str(y, b, sizeof b);
-    return ag_set_error(AG_ERR_SHAPE, "cpu reduce %s: %s (x %s, y %s)", op, why, a, b);
-}
-
-static int64_t iabs64(int64_t v) { return v < 0 ? -v : v; }
-
+/* Checks y = reduce(x) and groups the outputs: one a group, or up to RED_VB
+ * adjacent ones along a dense kept axis (vertical). */
 static ag_status red_plan_init(red_plan *p, ag_reduce_op op, const ag_view *y, const ag_view *x)
 {
-    const char *name = red_names[op];
-    if (y->ndim != x->ndim) return shape_error(name, y, x, "y must have x's number of axes");
-    bool arg = op == AG_REDUCE_ARGMAX || op == AG_REDUCE_ARGMIN;
-    int nk = 0, nr = 0, naxes = 0;
-    p->nout = 1;
-    p->nred = 1;
-    /* Axes are visited from the largest x stride to the smallest (stable), so
-     * the innermost loops run along x's densest axes whatever the view's order.
-     * The result does not depend on the order except for rounding in sums. */
-    int order[AG_MAX_DIMS];
-    for (int d = 0; d < x->ndim; d++) {
-        int q = d;
-        while (q > 0 && iabs64(x->stride[order[q - 1]]) < iabs64(x->stride[d])) {
-            order[q] = order[q - 1];
-            q--;
-        }
-        order[q] = d;
-    }
-    for (int q = 0; q < x->ndim; q++) {
-        const int d = order[q];
-        const int64_t n = x->shape[d];
-        if (y->shape[d] == n) {
-            if (n == 1) continue;
-            p->nout *= n;
-            if (nk > 0 && p->kxs[nk - 1] == x->stride[d] * n && p->kys[nk - 1] == y->stride[d] * n) {
-                p->kshape[nk - 1] *= n;
-                p->kxs[nk - 1] = x->stride[d];
-                p->kys[nk - 1] = y->stride[d];
-            } else {
-                p->kshape[nk] = n;
-                p->kxs[nk] = x->stride[d];
-                p->kys[nk] = y->stride[d];
-                nk++;
-            }
-        } else if (y->shape[d] == 1) {
-            naxes++;
-            p->nred *= n;
-            if (nr > 0 && p->rxs[nr - 1] == x->stride[d] * n) {
-                p->rshape[nr - 1] *= n;
-                p->rxs[nr - 1] = x->stride[d];
-            } else {
-                p->rshape[nr] = n;
-                p->rxs[nr] = x->stride[d];
-                nr++;
-            }
-        } else {
-            return shape_error(name, y, x, "each y axis must equal x's or be 1");
-        }
-    }
-    /* an axis of size 1 is reduced trivially, so argmax over one gives zeros */
-    if (arg && naxes > 1)
-        return ag_set_error(AG_ERR_ARG, "cpu reduce %s: reduces %d axes, expected one", name, naxes);
-    if (nr == 0) {
-        p->rshape[0] = 1;
-        p->rxs[0] = 0;
-        nr = 1;
-    }
-    p->nk = nk;
-    p->nr = nr;
-    p->vertical = nk > 0 && iabs64(p->kxs[nk - 1]) < iabs64(p->rxs[nr - 1]);
-    if (p->vertical) {
-        int64_t kn = p->kshape[nk - 1];
+    ag_status s = ag_reduce_check("cpu", op, y, x, &p->a);
+    if (s != AG_OK || p->a.nout == 0) return s;
+    if (p->a.vertical) {
+        int64_t kn = p->a.kshape[p->a.nk - 1];
         p->nb_full = kn < RED_VB ? kn : RED_VB;
         p->nblk = (kn + RED_VB - 1) / RED_VB;
-        p->ngroups = p->nout / kn * p->nblk;
+        p->ngroups = p->a.nout / kn * p->nblk;
     } else {
         p->nb_full = 1;
         p->nblk = 1;
-        p->ngroups = p->nout;
+        p->ngroups = p->a.nout;
     }
     return AG_OK;
 }
@@ -323,23 +249,23 @@ static ag_status red_plan_init(red_plan *p, ag_reduce_op op, const ag_view *y, c
 static int64_t red_group(const red_plan *p, int64_t g, int64_t *xo, int64_t *yo)
 {
     int64_t nb = 1;
-    int nd = p->nk;
+    int nd = p->a.nk;
     *xo = 0;
     *yo = 0;
-    if (p->vertical) {
-        int64_t blk = g % p->nblk, kn = p->kshape[nd - 1];
+    if (p->a.vertical) {
+        int64_t blk = g % p->nblk, kn = p->a.kshape[nd - 1];
         g /= p->nblk;
         int64_t j0 = blk * RED_VB;
         nb = kn - j0 < RED_VB ? kn - j0 : RED_VB;
-        *xo += j0 * p->kxs[nd - 1];
-        *yo += j0 * p->kys[nd - 1];
+        *xo += j0 * p->a.kxs[nd - 1];
+        *yo += j0 * p->a.kys[nd - 1];
         nd--;
     }
     for (int d = nd - 1; d >= 0; d--) {
-        int64_t i = g % p->kshape[d];
-        g /= p->kshape[d];
-        *xo += i * p->kxs[d];
-        *yo += i * p->kys[d];
+        int64_t i = g % p->a.kshape[d];
+        g /= p->a.kshape[d];
+        *xo += i * p->a.kxs[d];
+        *yo += i * p->a.kys[d];
     }
     return nb;
 }
@@ -349,20 +275,20 @@ static void red_fold(const red_plan *p, const red_ops *ops, rblock *a, int64_t n
                      int64_t r0, int64_t r1)
 {
     if (r0 >= r1) return; /* an empty axis: nothing to unravel */
-    const int nr = p->nr;
+    const int nr = p->a.nr;
     int64_t idx[AG_MAX_DIMS], off = 0, rem = r0;
     for (int d = nr - 1; d >= 0; d--) {
-        idx[d] = rem % p->rshape[d];
-        rem /= p->rshape[d];
-        off += idx[d] * p->rxs[d];
+        idx[d] = rem % p->a.rshape[d];
+        rem /= p->a.rshape[d];
+        off += idx[d] * p->a.rxs[d];
     }
-    const int64_t inner = p->rshape[nr - 1], rs = p->rxs[nr - 1];
-    const int64_t ks = p->vertical ? p->kxs[p->nk - 1] : 0;
+    const int64_t inner = p->a.rshape[nr - 1], rs = p->a.rxs[nr - 1];
+    const int64_t ks = p->a.vertical ? p->a.kxs[p->a.nk - 1] : 0;
     for (int64_t r = r0; r < r1;) {
         int64_t n = inner - idx[nr - 1];
         if (r1 - r < n) n = r1 - r;
         const float *base = p->x + xo + off;
-        if (p->vertical)
+        if (p->a.vertical)
             for (int64_t i = 0; i < n; i++) ops->vrun(a, base + i * rs, nb, ks, r + i);
         else
             ops->run(a, base, n, rs, r);
@@ -370,11 +296,11 @@ static void red_fold(const red_plan *p, const red_ops *ops, rblock *a, int64_t n
         if (r == r1) break;
         idx[nr - 1] += n;
         off += n * rs;
-        for (int d = nr - 1; d > 0 && idx[d] == p->rshape[d]; d--) {
-            off -= idx[d] * p->rxs[d];
+        for (int d = nr - 1; d > 0 && idx[d] == p->a.rshape[d]; d--) {
+            off -= idx[d] * p->a.rxs[d];
             idx[d] = 0;
             idx[d - 1]++;
-            off += p->rxs[d - 1];
+            off += p->a.rxs[d - 1];
         }
     }
 }
@@ -386,7 +312,7 @@ static void red_store(const red_plan *p, ag_reduce_op op, const rblock *a, int64
         if (p->yi)
             p->yi[yo + j * ys] = (int32_t)a->i[j];
         else if (op == AG_REDUCE_MEAN)
-            p->yf[yo + j * ys] = (float)(a->v[j] / (double)p->nred);
+            p->yf[yo + j * ys] = (float)(a->v[j] / (double)p->a.nred);
         else
             p->yf[yo + j * ys] = (float)a->v[j];
     }
@@ -399,7 +325,7 @@ static void red_item(const red_plan *p, ag_reduce_op op, int64_t w, rblock *part
     int64_t g = w / p->nchunks, c = w % p->nchunks;
     int64_t xo, yo;
     int64_t nb = red_group(p, g, &xo, &yo);
-    int64_t r0 = p->nred * c / p->nchunks, r1 = p->nred * (c + 1) / p->nchunks;
+    int64_t r0 = p->a.nred * c / p->nchunks, r1 = p->a.nred * (c + 1) / p->nchunks;
     rblock a;
     for (int64_t j = 0; j < nb; j++) {
         a.v[j] = ops->init;
@@ -409,40 +335,27 @@ static void red_item(const red_plan *p, ag_reduce_op op, int64_t w, rblock *part
     if (partial)
         partial[w] = a;
     else
-        red_store(p, op, &a, nb, yo, p->vertical ? p->kys[p->nk - 1] : 0);
+        red_store(p, op, &a, nb, yo, p->a.vertical ? p->a.kys[p->a.nk - 1] : 0);
 }
 
 ag_status cpu_reduce(void *ctx, ag_reduce_op op, const ag_view *y, const ag_view *x)
 {
     (void)ctx;
-    if ((unsigned)op >= AG_REDUCE_COUNT)
-        return ag_set_error(AG_ERR_ARG, "cpu reduce: unknown op %d", (int)op);
-    const char *name = red_names[op];
-    if (!x || !y || !x->buf || !y->buf || x->ndim < 0 || x->ndim > AG_MAX_DIMS)
-        return ag_set_error(AG_ERR_ARG, "cpu reduce %s: invalid view", name);
-    bool arg = op == AG_REDUCE_ARGMAX || op == AG_REDUCE_ARGMIN;
-    ag_dtype ydt = arg ? AG_I32 : AG_F32;
-    if (x->dtype != AG_F32 || y->dtype != ydt)
-        return ag_set_error(AG_ERR_DTYPE, "cpu reduce %s: x is %s and y %s, expected f32 and %s",
-                            name, ag_dtype_name(x->dtype), ag_dtype_name(y->dtype),
-                            ag_dtype_name(ydt));
     red_plan p;
     ag_status s = red_plan_init(&p, op, y, x);
-    if (s != AG_OK) return s;
-    if (p.nout == 0) return AG_OK;
-    if (p.nred == 0 && op != AG_REDUCE_SUM && op != AG_REDUCE_MEAN)
-        return ag_set_error(AG_ERR_ARG, "cpu reduce %s: cannot reduce an empty axis", name);
+    if (s != AG_OK || p.a.nout == 0) return s;
+    const bool arg = ag_reduce_is_arg(op);
     p.x = cpu_f32(x);
     p.yf = arg ? NULL : cpu_f32(y);
     p.yi = arg ? cpu_i32(y) : NULL;
 
-    int64_t total = p.nout * p.nred;
+    int64_t total = p.a.nout * p.a.nred;
     int nt = total >= RED_PAR_MIN ? cpu_threads() : 1;
     p.nchunks = 1;
     if (nt > 1 && p.ngroups < nt) {
         /* too few outputs to share out: split the reduction itself */
         int64_t want = (nt + p.ngroups - 1) / p.ngroups;
-        int64_t most = p.nred * p.nb_full / RED_CHUNK_MIN;
+        int64_t most = p.a.nred * p.nb_full / RED_CHUNK_MIN;
         p.nchunks = want < most ? want : most;
         if (p.nchunks < 1) p.nchunks = 1;
     }
@@ -471,7 +384,7 @@ ag_status cpu_reduce(void *ctx, ag_reduce_op op, const ag_view *y, const ag_view
             int64_t xo, yo;
             int64_t nb = red_group(&p, g, &xo, &yo);
             for (int64_t c = 1; c < p.nchunks; c++) ops->merge(a, &partial[g * p.nchunks + c], nb);
-            red_store(&p, op, a, nb, yo, p.vertical ? p.kys[p.nk - 1] : 0);
+            red_store(&p, op, a, nb, yo, p.a.vertical ? p.a.kys[p.a.nk - 1] : 0);
         }
         free(partial);
     }

@@ -1,11 +1,7 @@
 /* Reductions over any set of axes, with keepdim, and the broadcast-gradient
  * reduction every backward rule shares. */
 #include "core.h"
-
-static const char *const reduce_names[AG_REDUCE_COUNT] = {
-    [AG_REDUCE_SUM] = "sum", [AG_REDUCE_MEAN] = "mean", [AG_REDUCE_MAX] = "max",
-    [AG_REDUCE_MIN] = "min", [AG_REDUCE_ARGMAX] = "argmax", [AG_REDUCE_ARGMIN] = "argmin",
-};
+#include "plan.h" /* ag_reduce_name */
 
 /* Bit d set = axis d reduced; naxes == 0 means every axis. */
 static bool axes_mask(const char *op, const ag_tensor *x, int naxes, const int *axes, unsigned *mask)
@@ -112,7 +108,7 @@ static ag_status reduce_bwd(ag_node *n, ag_tensor *gy, ag_tensor **gx)
 
 static ag_tensor *reduce_op(ag_reduce_op op, ag_tensor *x, int naxes, const int *axes, bool keepdim)
 {
-    const char *name = reduce_names[op];
+    const char *name = ag_reduce_name(op);
     if (!ag__check(name, x, AG_F32)) return NULL;
     unsigned mask;
     if (!axes_mask(name, x, naxes, axes, &mask)) return NULL;
@@ -176,7 +172,7 @@ ag_tensor *ag_var(ag_tensor *x, int naxes, const int *axes, int correction, bool
 
 static ag_tensor *arg_op(ag_reduce_op op, ag_tensor *x, int axis, bool keepdim)
 {
-    const char *name = reduce_names[op];
+    const char *name = ag_reduce_name(op);
     if (!ag__check(name, x, AG_F32)) return NULL;
     int a = ag__axis(name, axis, x->ndim);
     if (a < 0) return NULL;
