@@ -84,15 +84,8 @@ for f in "$AG"; do
 done
 "$PY" -c 'import torch' 2>/dev/null || { echo "compare_torch.sh: $PY cannot import torch (apt-get install python3-torch)" >&2; exit 1; }
 
-flags=$(grep -m1 '^flags' /proc/cpuinfo 2>/dev/null)
-if [ "$CORETYPE" = auto ]; then
-    case "$flags" in
-    *avx512_bf16*) CORETYPE=Cooperlake ;;
-    *avx512f*) CORETYPE=SkylakeX ;;
-    *avx2*) CORETYPE=Haswell ;;
-    *) CORETYPE=own ;;
-    esac
-fi
+. bench/coretype.sh
+CORETYPE=$(openblas_coretype "$CORETYPE")
 blas_env=(-u OPENBLAS_L2_SIZE -u OPENBLAS_CORETYPE)
 [ "$CORETYPE" != own ] && blas_env+=(OPENBLAS_CORETYPE="$CORETYPE")
 

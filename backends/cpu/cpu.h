@@ -62,8 +62,22 @@ typedef enum cpu_isa_level {
 cpu_isa_level cpu_isa(void);
 const char *cpu_isa_name(cpu_isa_level isa);
 
-/* Threads the CPU kernels use (AG_NUM_THREADS, default: all cores). */
+/* Threads the CPU kernels use (cpu_threads.c): AG_NUM_THREADS when set,
+ * otherwise every core less those other work keeps busy now. */
 int cpu_threads(void);
+int cpu_threads_fixed(void);    /* AG_NUM_THREADS, or 0 when unset or invalid */
+/* How many parts a split sum has (AG_NUM_THREADS or every core, never the
+ * adaptive team): results depend on this, never on cpu_threads(). */
+int cpu_plan_threads(void);
+/* Tests only: cpu_threads() returns n (0: adapt again), to show that the team
+ * size changes no result. */
+void cpu_threads_force(int n);
+int cpu_cores(void);            /* the cores this process may run on */
+double cpu_threads_load(void);  /* other runnable tasks, smoothed (the last estimate) */
+/* The policy and the parser, pure for the tests: the team for the smoothed
+ * count of other runnable tasks (x 256); the running count of /proc/loadavg. */
+int cpu_threads_choose(int cores, int others_256);
+bool cpu_parse_loadavg(const char *text, int *running);
 
 /* C[m, n] = alpha * A B + beta * C, row-major C with leading dimension ldc.
  * A(i, p) = a[i * a_rs + p * a_cs], B(p, j) = b[p * b_rs + j * b_cs]: any strides,

@@ -13,30 +13,6 @@
 #include <omp.h>
 #endif
 
-/* Above this AG_NUM_THREADS is treated as a typo rather than a request. */
-#define CPU_MAX_THREADS 1024
-
-int cpu_threads(void)
-{
-    const char *s = getenv("AG_NUM_THREADS");
-    if (s && *s) {
-        char *end = NULL;
-        errno = 0;
-        long v = strtol(s, &end, 10);
-        if (errno == 0 && *end == '\0' && v > 0 && v <= CPU_MAX_THREADS) return (int)v;
-    }
-#ifdef _OPENMP
-    /* Every core, fixed. OpenMP's dynamic mode is left to the user (OMP_DYNAMIC):
-     * libgomp subtracts the 15-minute load average, which counts this process's
-     * own threads, so a long run on an otherwise idle machine fell back to one
-     * thread after a few minutes of training. */
-    int n = omp_get_num_procs();
-    return n > 0 ? n : 1;
-#else
-    return 1;
-#endif
-}
-
 /* The CPU's model name from /proc/cpuinfo (Linux) and the kernels' ISA. */
 static void cpu_describe(void *ctx, char *buf, size_t size)
 {
@@ -58,8 +34,15 @@ static void cpu_describe(void *ctx, char *buf, size_t size)
 static void cpu_details(void *ctx, char *buf, size_t size)
 {
     (void)ctx;
-    snprintf(buf, size, "kernels: %s (AG_CPU_ISA overrides); threads: %d (AG_NUM_THREADS overrides)",
-             cpu_isa_name(cpu_isa()), cpu_threads());
+    const int fixed = cpu_threads_fixed();
+    if (fixed)
+        snprintf(buf, size, "kernels: %s (AG_CPU_ISA overrides); threads: %d (AG_NUM_THREADS)",
+                 cpu_isa_name(cpu_isa()), fixed);
+    else
+        snprintf(buf, size,
+                 "kernels: %s (AG_CPU_ISA overrides); threads: %d of %d cores, fewer while other "
+                 "work keeps cores busy (now %.1f; AG_NUM_THREADS fixes the count)",
+                 cpu_isa_name(cpu_isa()), cpu_threads(), cpu_cores(), cpu_threads_load());
 }
 
 static void cpu_props(void *ctx, ag_backend_props *out)

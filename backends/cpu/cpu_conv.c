@@ -619,7 +619,7 @@ typedef struct chunk_plan {
 /* per_image: scratch floats an image needs. */
 static chunk_plan plan_chunks(const conv_dims *d, int64_t per_image)
 {
-    chunk_plan cp = {.nt = cpu_threads()};
+    chunk_plan cp = {.nt = cpu_plan_threads()};
     int64_t nb = d->ohw > 0 ? (WIDE_N + d->ohw - 1) / d->ohw : 1;
     if (nb > 1 && nb * per_image > COL_CAP) nb = COL_CAP / per_image;
     if (nb < 1 || d->direct) nb = 1; /* direct: the input is the columns, an image at a time */
@@ -869,7 +869,10 @@ static ag_status run_chunks(const char *op, conv_dims *d, chunk_fn fn, chunk_fn 
     d->kp = kp;
     float *scratch = buf ? buf->data : NULL;
     if (cp.outer) {
-        OMP(omp parallel num_threads(cp.nt))
+        /* the plan is cp.nt threads' (and their scratch); the team may be smaller */
+        const int team = cpu_threads() < cp.nt ? cpu_threads() : cp.nt;
+        (void)team;
+        OMP(omp parallel num_threads(team))
         {
             float *own = scratch ? scratch + cpu_team_rank() * per : NULL;
             OMP(omp for schedule(dynamic, 1))
@@ -1062,7 +1065,7 @@ static void weight_store(const conv_dims *d, ukernel u, int64_t r0, int64_t r1, 
 static ag_status weight_gradient_packed(conv_dims *d, ukernel u, const float *dyd, const float *xd,
                                         float *dwd)
 {
-    const int nt = cpu_threads();
+    const int nt = cpu_plan_threads();
     int64_t nblk = 1, parts = 1;
     if (d->kk >= (int64_t)nt * 2 * u.nr) nblk = nt > 64 ? 64 : nt;
     else parts = nt < d->n ? nt : d->n;
@@ -1086,7 +1089,9 @@ static ag_status weight_gradient_packed(conv_dims *d, ukernel u, const float *dy
         return ag_set_error(AG_ERR_OOM, "conv2d_backward_weight: cannot allocate %lld bytes of scratch",
                             (long long)((cs + threads * wf) * (int64_t)sizeof(float)));
     float *cbase = buf->data, *wbase = cbase + cs;
-    OMP(omp parallel num_threads((int)threads) if(threads > 1))
+    const int team = threads > 1 && cpu_threads() < threads ? cpu_threads() : (int)threads;
+    (void)team;
+    OMP(omp parallel num_threads(team) if(team > 1))
     {
         const int t = cpu_team_rank();
         OMP(omp for schedule(dynamic, 1))
@@ -1128,8 +1133,8 @@ ag_status cpu_conv2d_backward_weight(void *ctx, const ag_conv2d_params *p, const
         free(kp);
         return s;
     }
-    /* blocks of the kk rows, one per thread asked for (fewer when narrow) */
-    const int nt = cpu_threads();
+    /* blocks of the kk rows, one per thread of the plan (fewer when narrow) */
+    const int nt = cpu_plan_threads();
     int64_t nblk = nt;
     if (nblk > (d.kk + 7) / 8) nblk = (d.kk + 7) / 8;
     if (nblk < 1) nblk = 1;
@@ -1162,7 +1167,9 @@ ag_status cpu_conv2d_backward_weight(void *ctx, const ag_conv2d_params *p, const
     const float *dyd = cpu_f32(dy), *xd = cpu_f32(x);
     float *scratch = buf ? buf->data : NULL;
     if (threads > 1) {
-        OMP(omp parallel num_threads((int)threads))
+        const int team = cpu_threads() < threads ? cpu_threads() : (int)threads;
+        (void)team;
+        OMP(omp parallel num_threads(team))
         {
             float *own = scratch ? scratch + cpu_team_rank() * per : NULL;
             OMP(omp for schedule(dynamic, 1))

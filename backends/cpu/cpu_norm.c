@@ -102,8 +102,10 @@ ag_status cpu_layer_norm_backward(void *ctx, const ag_norm_args *a)
     const float *mean = cpu_f32(a->mean), *rstd = cpu_f32(a->rstd);
     float *dx = opt_out(a->dx), *dgamma = opt_out(a->dgamma), *dbeta = opt_out(a->dbeta);
     bool params = dgamma || dbeta;
-    int nt = rows * dim > PAR_MIN && rows > 1 ? cpu_threads() : 1;
-    /* per-thread partial sums of dgamma and dbeta over its rows, added in thread order */
+    /* parts of the rows, each with its partial sums of dgamma and dbeta, added
+     * in part order: the count is the plan's, whatever the team that runs them */
+    int nt = rows * dim > PAR_MIN && rows > 1 ? cpu_plan_threads() : 1;
+    if (nt > rows) nt = (int)rows;
     double *part = NULL;
     if (params) {
         part = calloc((size_t)nt * 2 * (size_t)(dim ? dim : 1), sizeof *part);
@@ -111,14 +113,13 @@ ag_status cpu_layer_norm_backward(void *ctx, const ag_norm_args *a)
             return ag_set_error(AG_ERR_OOM, "layer_norm_backward: cannot allocate %lld bytes",
                                 (long long)(nt * 2 * dim * (int64_t)sizeof *part));
     }
-    int used = 1;
+    const int team = nt > 1 ? cpu_threads() : 1;
+    (void)team; /* unused without OpenMP */
 
-    OMP(omp parallel num_threads(nt) if(nt > 1))
-    {
-        int t = cpu_team_rank(), tn = cpu_team_size();
-        if (t == 0) used = tn;
+    OMP(omp parallel for schedule(static) num_threads(team < nt ? team : nt) if(nt > 1))
+    for (int t = 0; t < nt; t++) {
         double *pg = part ? part + (size_t)t * 2 * dim : NULL, *pb = pg ? pg + dim : NULL;
-        for (int64_t r = rows * t / tn; r < rows * (t + 1) / tn; r++) {
+        for (int64_t r = rows * t / nt; r < rows * (t + 1) / nt; r++) {
             const float *xr = x + r * dim, *gr = dy + r * dim;
             double m = mean[r], rs = rstd[r];
             if (params)
@@ -146,7 +147,7 @@ ag_status cpu_layer_norm_backward(void *ctx, const ag_norm_args *a)
     if (params)
         for (int64_t i = 0; i < dim; i++) {
             double g = 0, b = 0;
-            for (int t = 0; t < used; t++) {
+            for (int t = 0; t < nt; t++) {
                 g += part[(size_t)t * 2 * dim + i];
                 b += part[(size_t)t * 2 * dim + dim + i];
             }

@@ -350,7 +350,8 @@ ag_status cpu_reduce(void *ctx, ag_reduce_op op, const ag_view *y, const ag_view
     p.yi = arg ? cpu_i32(y) : NULL;
 
     int64_t total = p.a.nout * p.a.nred;
-    int nt = total >= RED_PAR_MIN ? cpu_threads() : 1;
+    /* the split of a reduction into chunks is the plan's (never the team's) */
+    int nt = total >= RED_PAR_MIN ? cpu_plan_threads() : 1;
     p.nchunks = 1;
     if (nt > 1 && p.ngroups < nt) {
         /* too few outputs to share out: split the reduction itself */
@@ -368,6 +369,7 @@ ag_status cpu_reduce(void *ctx, ag_reduce_op op, const ag_view *y, const ag_view
             nitems = p.ngroups;
         }
     }
+    if (nt > 1) nt = cpu_threads();
     if (nt > nitems) nt = (int)nitems;
     if (nt <= 1) { /* even an inactive parallel construct costs a small reduction dearly */
         for (int64_t w = 0; w < nitems; w++) red_item(&p, op, w, partial);

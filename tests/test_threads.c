@@ -1,0 +1,222 @@
+/* The CPU backend's thread count (backends/cpu/cpu_threads.c): AG_NUM_THREADS
+ * fixes it; otherwise it is every core less what other processes keep busy,
+ * so a busy machine does not make training wait on descheduled threads. */
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cpu/cpu.h"
+#include "harness.h"
+#include "suites.h"
+
+START_TEST(t_loadavg_parse)
+{
+    int r = -1;
+    ck_assert(cpu_parse_loadavg("0.52 0.58 0.59 3/251 12345\n", &r));
+    ck_assert_int_eq(r, 3);
+    ck_assert(cpu_parse_loadavg("12.00 9.10 4.00 17/1024 1", &r));
+    ck_assert_int_eq(r, 17);
+    ck_assert(!cpu_parse_loadavg("", &r));
+    ck_assert(!cpu_parse_loadavg("0.5 0.5 0.5", &r));
+    ck_assert(!cpu_parse_loadavg("0.5 0.5 0.5 x/10 1", &r));
+    ck_assert(!cpu_parse_loadavg("0.5 0.5 0.5 -1/10 1", &r));
+    ck_assert(!cpu_parse_loadavg(NULL, &r));
+}
+END_TEST
+
+START_TEST(t_choose)
+{
+    /* the smoothed count is in 1/256ths of a task, rounded to the nearest */
+    ck_assert_int_eq(cpu_threads_choose(2, 0), 2);
+    ck_assert_int_eq(cpu_threads_choose(2, 100), 2);  /* a stray task: no change */
+    ck_assert_int_eq(cpu_threads_choose(2, 200), 1);
+    ck_assert_int_eq(cpu_threads_choose(2, 256), 1);
+    ck_assert_int_eq(cpu_threads_choose(2, 4 * 256), 1); /* never fewer than one */
+    ck_assert_int_eq(cpu_threads_choose(16, 4 * 256), 12);
+    ck_assert_int_eq(cpu_threads_choose(16, 0), 16);
+    ck_assert_int_eq(cpu_threads_choose(1, 0), 1);
+}
+END_TEST
+
+/* AG_NUM_THREADS, restored afterwards */
+static char *saved_env;
+static void env_save(void)
+{
+    const char *p = getenv("AG_NUM_THREADS");
+    saved_env = p ? strdup(p) : NULL;
+}
+static void env_restore(void)
+{
+    if (saved_env)
+        setenv("AG_NUM_THREADS", saved_env, 1);
+    else
+        unsetenv("AG_NUM_THREADS");
+    free(saved_env);
+    saved_env = NULL;
+}
+
+START_TEST(t_fixed)
+{
+    env_save();
+    setenv("AG_NUM_THREADS", "3", 1);
+    ck_assert_int_eq(cpu_threads_fixed(), 3);
+    ck_assert_int_eq(cpu_threads(), 3);
+    /* typos and absurd values are not requests: the adaptive count applies */
+    const char *bad[] = {"0", "-2", "two", "3x", "100000", ""};
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        setenv("AG_NUM_THREADS", bad[i], 1);
+        ck_assert_int_eq(cpu_threads_fixed(), 0);
+        int n = cpu_threads();
+        ck_assert_msg(n >= 1 && n <= cpu_cores(), "AG_NUM_THREADS=%s: %d threads of %d cores",
+                      bad[i], n, cpu_cores());
+    }
+    env_restore();
+}
+END_TEST
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+/* With a busy process on every core the team shrinks (to one thread on a
+ * machine that busy), within the ~100 ms the estimate takes to follow. Only
+ * on the CPU device (the other runs test the GPU backends; this is the same
+ * code), and only where /proc gives the counts. */
+START_TEST(t_busy_machine)
+{
+    ag_device_props props;
+    if (ag_device_info(ag_device_default(), &props) != AG_OK || strcmp(props.backend, "cpu") != 0)
+        return;
+    if (access("/proc/loadavg", R_OK) != 0) return;
+    env_save();
+    unsetenv("AG_NUM_THREADS");
+    const int cores = cpu_cores();
+    enum { MAX_SPIN = 256 };
+    pid_t kids[MAX_SPIN];
+    int nk = cores < MAX_SPIN ? cores : MAX_SPIN;
+    for (int i = 0; i < nk; i++) {
+        kids[i] = fork();
+        if (kids[i] == 0) {
+            alarm(10); /* never outlive a crashed parent */
+            for (volatile unsigned long x = 0;; x++) {
+            }
+        }
+        ck_assert_msg(kids[i] > 0, "fork failed");
+    }
+    int least = cores;
+    const double t0 = now_s();
+    while (now_s() - t0 < 3.0 && least > 1) {
+        int n = cpu_threads();
+        if (n < least) least = n;
+        struct timespec ts = {0, 5000000};
+        nanosleep(&ts, NULL);
+    }
+    const double took = now_s() - t0;
+    for (int i = 0; i < nk; i++) kill(kids[i], SIGKILL);
+    for (int i = 0; i < nk; i++) waitpid(kids[i], NULL, 0);
+    env_restore();
+    if (cores > 1)
+        ck_assert_msg(least == 1,
+                      "with %d busy processes on %d cores the team stayed at %d threads or more "
+                      "for %.2f s (estimate: %.2f other runnable tasks)",
+                      nk, cores, least, took, cpu_threads_load());
+}
+END_TEST
+
+/* FNV-1a over a tensor's bytes */
+static uint64_t mix_tensor(uint64_t h, ag_tensor *t)
+{
+    H_REQUIRE(t, "no tensor: %s", ag_last_error());
+    size_t n = (size_t)ag_numel(t) * sizeof(float);
+    unsigned char *b = malloc(n ? n : 1);
+    H_REQUIRE(b && ag_to_host(t, b, n) == AG_OK, "read back: %s", ag_last_error());
+    for (size_t i = 0; i < n; i++) h = (h ^ b[i]) * 1099511628211ull;
+    free(b);
+    return h;
+}
+
+static ag_tensor *leaf(int nd, const int64_t *shape)
+{
+    ag_tensor *t = ag_randn(nd, shape, 0.0f, 1.0f);
+    H_REQUIRE(t && ag_set_requires_grad(t, true) == AG_OK, "%s", ag_last_error());
+    return t;
+}
+
+/* A forward and backward pass through the ops whose CPU kernels split work
+ * (convolution, pooling, batch and layer norm, GEMM, cross-entropy, a long
+ * reduction), hashed: the same bits whatever the team. */
+static uint64_t workload_hash(void)
+{
+    ag_manual_seed(42);
+    ag_scope_begin();
+    const int64_t xs[4] = {8, 4, 28, 28}, ws[4] = {16, 4, 5, 5}, cs[1] = {16},
+                  fs[1] = {3136}, ls[2] = {3136, 10}, bs[1] = {1 << 20}, ns[1] = {8};
+    ag_tensor *x = leaf(4, xs), *w = leaf(4, ws), *b = leaf(1, cs), *g = leaf(1, fs),
+              *beta = leaf(1, fs), *w2 = leaf(2, ls), *big = ag_randn(1, bs, 0.0f, 1.0f);
+    ag_tensor *labels = ag_empty(1, ns, AG_I32);
+    int32_t lab[8] = {0, 1, 2, 3, 4, 5, 6, 7};
+    H_REQUIRE(labels && ag_from_host(labels, lab, sizeof lab) == AG_OK, "%s", ag_last_error());
+    const ag_conv2d_params cp = {.stride = {1, 1}, .padding = {2, 2}, .dilation = {1, 1}, .groups = 1};
+    const ag_pool2d_params pp = {.kernel = {2, 2}, .stride = {2, 2}};
+    ag_tensor *y = ag_conv2d(x, w, b, &cp);
+    y = ag_batch_norm(y, NULL, NULL, NULL, NULL, true, 0.1f, 1e-5f);
+    y = ag_max_pool2d(y, &pp);
+    const int64_t flat[2] = {8, 3136};
+    y = ag_layer_norm(ag_reshape(y, 2, flat), 1, g, beta, 1e-5f);
+    ag_tensor *loss = ag_cross_entropy(ag_matmul(y, w2), labels, AG_REDUCTION_MEAN, 0.0f);
+    H_REQUIRE(loss && ag_backward(loss, NULL) == AG_OK, "%s", ag_last_error());
+    uint64_t h = 1469598103934665603ull;
+    h = mix_tensor(h, loss);
+    ag_tensor *leaves[] = {x, w, b, g, beta, w2};
+    for (size_t i = 0; i < sizeof leaves / sizeof *leaves; i++) h = mix_tensor(h, ag_grad(leaves[i]));
+    h = mix_tensor(h, ag_sum_all(big));
+    /* a narrow kernel takes the convolution's other weight-gradient path */
+    const int64_t x2s[4] = {2, 1, 16, 16}, w2s[4] = {3, 1, 5, 2};
+    ag_tensor *x2 = leaf(4, x2s), *k2 = leaf(4, w2s);
+    ag_tensor *y2 = ag_sum_all(ag_conv2d(x2, k2, NULL, NULL));
+    H_REQUIRE(y2 && ag_backward(y2, NULL) == AG_OK, "%s", ag_last_error());
+    h = mix_tensor(mix_tensor(h, ag_grad(x2)), ag_grad(k2));
+    ag_scope_end();
+    return h;
+}
+
+/* The team shrinks and grows with the machine's load: no result may change
+ * with it (the splits of sums are the plan's, cpu_plan_threads()). */
+START_TEST(t_team_changes_nothing)
+{
+    ag_device_props props;
+    if (ag_device_info(ag_device_default(), &props) != AG_OK || strcmp(props.backend, "cpu") != 0)
+        return;
+    uint64_t first = 0;
+    for (int team = 1; team <= 3; team++) {
+        cpu_threads_force(team);
+        uint64_t h = workload_hash();
+        cpu_threads_force(0);
+        if (team == 1)
+            first = h;
+        else
+            ck_assert_msg(h == first, "a team of %d threads gave hash %016llx, one thread %016llx",
+                          team, (unsigned long long)h, (unsigned long long)first);
+    }
+}
+END_TEST
+
+Suite *suite_threads(void)
+{
+    Suite *s = suite_create("threads");
+    TCase *tc = h_tcase_create("threads");
+    tcase_set_timeout(tc, 30);
+    tcase_add_test(tc, t_loadavg_parse);
+    tcase_add_test(tc, t_choose);
+    tcase_add_test(tc, t_fixed);
+    tcase_add_test(tc, t_busy_machine);
+    tcase_add_test(tc, t_team_changes_nothing);
+    suite_add_tcase(s, tc);
+    return s;
+}
