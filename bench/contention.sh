@@ -3,8 +3,9 @@
 # default model) and the batch-1 step (SGD, microseconds a step), quiet and
 # beside 1, 2 and 4 CPU-bound processes (shell busy loops), for anygrad at its
 # default thread count, anygrad on one thread, PyTorch at its defaults and
-# PyTorch on one thread (torch and BLAS). A run that takes longer than
-# --timeout seconds is reported as "> T".
+# PyTorch on one thread (torch and BLAS). Each cell is the median of --rounds
+# runs (the machine is noisy); a cell with a run longer than --timeout seconds
+# is reported as "> T".
 #
 # What it shows: a parallel region ends in a barrier, so a team whose threads
 # get descheduled waits a scheduler time slice per region. anygrad's default
@@ -13,13 +14,14 @@
 # of every core.
 #
 # usage: bench/contention.sh [--build DIR] [--loads "0 1 2 4"] [--steps N]
-#            [--timeout S] [--data DIR] [--no-torch]
+#            [--rounds R] [--timeout S] [--data DIR] [--no-torch]
 set -u
 cd "$(dirname "$0")/.." || exit 1
 BUILD=build
 LOADS="0 1 2 4"
 STEPS=2000
-TIMEOUT=120
+TIMEOUT=60
+ROUNDS=3
 DATA=/usr/share/datasets/fashion-mnist
 PY=/usr/bin/python3
 TORCH=1
@@ -29,9 +31,10 @@ while [ $# -gt 0 ]; do
     --loads) LOADS=$2 ;;
     --steps) STEPS=$2 ;;
     --timeout) TIMEOUT=$2 ;;
+    --rounds) ROUNDS=$2 ;;
     --data) DATA=$2 ;;
     --no-torch) TORCH=0; shift; continue ;;
-    *) echo "usage: bench/contention.sh [--build DIR] [--loads \"0 1 2 4\"] [--steps N] [--timeout S] [--data DIR] [--no-torch]" >&2; exit 2 ;;
+    *) echo "usage: bench/contention.sh [--build DIR] [--loads \"0 1 2 4\"] [--steps N] [--rounds R] [--timeout S] [--data DIR] [--no-torch]" >&2; exit 2 ;;
     esac
     shift 2
 done
@@ -76,10 +79,21 @@ py_time() { # torch-threads blas-threads workload
         awk '{ v[NR] = $1 } END { printf(v[1] > 100 ? "%.0f\n" : "%.3f\n", NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2) }'
 }
 
+# the median of ROUNDS runs of a timing function; "> T" if any run timed out
+median_of() {
+    local v out=()
+    for _ in $(seq 1 "$ROUNDS"); do
+        v=$("$@")
+        [[ $v == ">"* ]] && { echo "$v"; return; }
+        out+=("$v")
+    done
+    printf '%s\n' "${out[@]}" | sort -g | awk '{ v[NR] = $1 } END { print NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
+}
+
 cores=$(nproc)
 echo "machine: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $cores cores, load average $(cut -d' ' -f1-3 /proc/loadavg)"
 [ "$TORCH" = 1 ] && echo "PyTorch $("$PY" -c 'import torch; print(torch.__version__)') (default: torch threads = cores, OpenBLAS threads = cores; OPENBLAS_CORETYPE=$CORETYPE as in bench/compare_torch.sh)"
-echo "MLP epoch: seconds for 60000 images, Adam, batch 128; batch-1 step: microseconds, SGD, over $STEPS images"
+echo "MLP epoch: seconds for 60000 images, Adam, batch 128; batch-1 step: microseconds, SGD, over $STEPS images; medians of $ROUNDS runs"
 echo
 header='| busy processes | workload | anygrad default | anygrad 1 thread |'
 rule='|---|---|---|---|'
@@ -104,15 +118,15 @@ for k in $LOADS; do
             opts=(--model mlp --optimizer sgd --lr 0.002 --momentum 0.9 --batch 1 --limit "$STEPS")
             scale=$(awk -v n="$STEPS" 'BEGIN { print 1e6 / n }')
         fi
-        a=$(ag_time "$scale" -u AG_NUM_THREADS -- "${opts[@]}")
-        a1=$(ag_time "$scale" AG_NUM_THREADS=1 -- "${opts[@]}")
+        a=$(median_of ag_time "$scale" -u AG_NUM_THREADS -- "${opts[@]}")
+        a1=$(median_of ag_time "$scale" AG_NUM_THREADS=1 -- "${opts[@]}")
         [ $w = step1 ] && a=$(printf '%.0f' "$a" 2>/dev/null || echo "$a") && a1=$(printf '%.0f' "$a1" 2>/dev/null || echo "$a1")
         row="| $k | $w | $a | $a1 |"
         if [ "$TORCH" = 1 ]; then
             pw=epoch-adam
             [ $w = step1 ] && pw=step1
-            p=$(py_time "$cores" "$cores" $pw)
-            p1=$(py_time 1 1 $pw)
+            p=$(median_of py_time "$cores" "$cores" $pw)
+            p1=$(median_of py_time 1 1 $pw)
             ratio=$(awk -v a="$a" -v p="$p" -v q="$p1" 'BEGIN { b = p + 0; if (q + 0 > 0 && (b <= 0 || q + 0 < b)) b = q + 0; if (a + 0 > 0 && b > 0 && a !~ />/) printf "%.2f", a / b; else print "-" }')
             row+=" $p | $p1 | $ratio |"
         fi

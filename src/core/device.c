@@ -2,8 +2,15 @@
  * and every Vulkan device; a GPU stack that fails to load or initialise is
  * recorded as unavailable and skipped, never fatal. Devices keep their probe
  * order (indices are stable); the default is chosen by kind, then by
- * calibrated speed (src/ops/calibrate.c) when devices of the best kind tie. */
+ * calibrated speed (src/ops/calibrate.c) when devices of the best kind tie.
+ *
+ * Backends are probed in registry order and only as far as needed: asking for
+ * "cpu" by name (--device cpu, AG_DEVICE=cpu) probes the CPU alone, so no GPU
+ * driver is loaded or initialised (each costs tens of MB, and a broken one
+ * can crash in its own initialisation); anything that needs the whole list
+ * (the count, the default, an index, a name's substring) probes the rest. */
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,13 +23,14 @@
 static ag_device devices[MAX_DEVICES];
 static ag_backend_props props[MAX_DEVICES];
 static int same_as[MAX_DEVICES];
-static int ndevices;
+static _Atomic int ndevices; /* published after a device's entry is complete */
 static struct {
     const char *backend;
     char reason[256];
 } unavailable[MAX_UNAVAILABLE];
 static int nunavailable;
-static pthread_once_t probe_once = PTHREAD_ONCE_INIT;
+static pthread_mutex_t probe_lock = PTHREAD_MUTEX_INITIALIZER;
+static _Atomic int nprobed; /* registry entries probed, in order */
 static pthread_once_t default_once = PTHREAD_ONCE_INIT;
 static int default_index;
 static _Thread_local ag_device *thread_default;
@@ -101,22 +109,31 @@ static bool same_gpu(int a, int b)
     return strcmp(na, nb) == 0;
 }
 
-static void probe(void)
+#define NREGISTRY ((int)(sizeof registry / sizeof registry[0]))
+
+/* Probes registry entries up to and including last that are not yet probed. */
+static void probe_upto(int last)
 {
-    for (size_t b = 0; b < sizeof registry / sizeof registry[0]; b++)
+    if (atomic_load(&nprobed) > last) return;
+    pthread_mutex_lock(&probe_lock);
+    const int first_new = ndevices;
+    for (int b = atomic_load(&nprobed); b <= last && b < NREGISTRY; b++) {
         probe_backend(registry[b].name, registry[b].create);
-    for (int i = 0; i < ndevices; i++)
+        atomic_store(&nprobed, b + 1);
+    }
+    for (int i = first_new; i < ndevices; i++)
         for (int j = 0; j < i; j++)
             if (same_as[j] < 0 && same_gpu(i, j)) {
                 same_as[i] = j; /* provisional: the faster one is kept below */
                 break;
             }
+    pthread_mutex_unlock(&probe_lock);
     ag_clear_error();
 }
 
 static bool ensure_probed(void)
 {
-    pthread_once(&probe_once, probe);
+    probe_upto(NREGISTRY - 1);
     if (ndevices == 0) {
         ag_set_error(AG_ERR_DEVICE, "no usable device: %s",
                      nunavailable ? unavailable[0].reason : "the probe found nothing");
@@ -201,10 +218,19 @@ ag_device *ag_device_by_name(const char *name)
         ag_set_error(AG_ERR_ARG, "ag_device_by_name: name is NULL");
         return NULL;
     }
-    if (!ensure_probed()) return NULL;
     char backend[32];
     const char *colon = strchr(name, ':');
     size_t blen = colon ? (size_t)(colon - name) : strlen(name);
+    /* a backend's name probes only as far as that backend */
+    int upto = NREGISTRY - 1;
+    bool is_backend = false;
+    for (int b = 0; b < NREGISTRY; b++)
+        if (strlen(registry[b].name) == blen && strncmp(registry[b].name, name, blen) == 0) {
+            upto = b;
+            is_backend = true;
+        }
+    probe_upto(upto);
+    if (ndevices == 0 && !ensure_probed()) return NULL;
     long want = 0;
     if (colon) {
         char *end;
@@ -221,8 +247,14 @@ ag_device *ag_device_by_name(const char *name)
         for (int i = 0; i < ndevices; i++)
             if (strcmp(devices[i].i->name, backend) == 0 && seen++ == want) return &devices[i];
     }
-    for (int i = 0; i < ndevices && !colon; i++)
-        if (name[0] && strstr(devices[i].name, name)) return &devices[i];
+    /* a substring of a device's name, unless it names a backend: "cpu" must
+     * not fall back to an OpenCL device whose name mentions a CPU */
+    if (!colon && name[0] && !is_backend) {
+        ensure_probed();
+        for (int i = 0; i < ndevices; i++)
+            if (strstr(devices[i].name, name)) return &devices[i];
+    }
+    ensure_probed(); /* the message lists every device */
 
     char list[512] = "";
     for (int i = 0; i < ndevices; i++) {
@@ -244,9 +276,9 @@ ag_device *ag_device_by_name(const char *name)
 ag_device *ag_device_default(void)
 {
     if (thread_default) return thread_default;
-    if (!ensure_probed()) return NULL;
     const char *env = getenv("AG_DEVICE");
     if (env && *env) return ag_device_by_name(env);
+    if (!ensure_probed()) return NULL;
     pthread_once(&default_once, choose_default);
     return &devices[default_index];
 }
@@ -304,13 +336,13 @@ ag_status ag_device_details(const ag_device *dev, char *buf, size_t size)
 
 int ag_device_unavailable_count(void)
 {
-    pthread_once(&probe_once, probe);
+    probe_upto(NREGISTRY - 1);
     return nunavailable;
 }
 
 const char *ag_device_unavailable(int i, const char **reason)
 {
-    pthread_once(&probe_once, probe);
+    probe_upto(NREGISTRY - 1);
     if (i < 0 || i >= nunavailable) {
         if (reason) *reason = NULL;
         return NULL;
