@@ -92,6 +92,7 @@ small_tile(const int R, const int NV, const int FULL, int64_t k, const float *a,
     const int64_t lda2 = 2 * a_rs;
     const float *a0 = a, *a3 = R > 3 ? a + 3 * a_rs : a, *a6 = R > 6 ? a + 6 * a_rs : a,
                 *a9 = R > 9 ? a + 9 * a_rs : a;
+    (void)a6, (void)a9; /* rows past R (AVX2 has 6) never read them */
     for (int64_t p = 0; p < k; p++) {
         gv b0, b1;
         if (NV > 1) {
