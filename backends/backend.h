@@ -95,7 +95,11 @@ typedef struct ag_backend_i {
     void (*free)(void *ctx, ag_buffer *buf);
     ag_status (*upload)(void *ctx, ag_buffer *dst, size_t offset_bytes, const void *src, size_t bytes);
     ag_status (*download)(void *ctx, ag_buffer *src, size_t offset_bytes, void *dst, size_t bytes);
-    /* dst[i] = src[i] over dst's shape; converts f32 <-> i32 (truncation toward 0). */
+    /* Optional: the buffer's bytes when they are host memory that readers may
+     * use in place until it is freed (the CPU), else NULL or no member. */
+    void *(*host_data)(void *ctx, ag_buffer *buf);
+    /* dst[i] = src[i] over dst's shape; converts between f32, i32 and (the CPU)
+     * u8: floats truncate toward 0, out-of-range values saturate, NaN gives 0. */
     ag_status (*copy)(void *ctx, const ag_view *dst, const ag_view *src);
     ag_status (*fill)(void *ctx, const ag_view *dst, double value);
     ag_status (*sync)(void *ctx);

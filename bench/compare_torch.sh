@@ -23,7 +23,8 @@
 # the cores) and is compared at its best one per workload. Reported times are
 # medians over all timed epochs of all rounds (each run has one warm-up epoch,
 # not counted). The machine may be shared and noisy: only ratios from the same
-# run mean anything.
+# run mean anything. Peak resident memory (MB) of each side's process is the
+# largest over the rounds (PyTorch's MLP process runs all its MLP workloads).
 #
 # usage: bench/compare_torch.sh [--build DIR] [--rounds R] [--epochs E]
 #            [--steps N] [--workloads "W ..."] [--cnn-limit N]
@@ -85,6 +86,7 @@ done
 "$PY" -c 'import torch' 2>/dev/null || { echo "compare_torch.sh: $PY cannot import torch (apt-get install python3-torch)" >&2; exit 1; }
 
 . bench/coretype.sh
+. bench/peak_rss.sh
 CORETYPE=$(openblas_coretype "$CORETYPE")
 blas_env=(-u OPENBLAS_L2_SIZE -u OPENBLAS_CORETYPE)
 [ "$CORETYPE" != own ] && blas_env+=(OPENBLAS_CORETYPE="$CORETYPE")
@@ -111,7 +113,7 @@ median() { sort -g | awk '{ v[NR] = $1 } END { if (NR == 0) print "nan"; else if
 ag_run() { # workload scale train-options...
     local w=$1 scale=$2
     shift 2
-    if ! "$AG" train --val-frac 0 --epochs $((EPOCHS + 1)) --log-every 0 \
+    if ! peak_rss "$tmp/agrss.$w" "$AG" train --val-frac 0 --epochs $((EPOCHS + 1)) --log-every 0 \
         --data "$DATA" --log "$tmp/ag.csv" "$@" >"$tmp/ag.out" 2>&1; then
         echo "anygrad train failed:" >&2
         cat "$tmp/ag.out" >&2
@@ -130,7 +132,7 @@ echo "rounds $ROUNDS, $EPOCHS timed epochs a run (after one warm-up), $STEPS ima
 py_run() { # script setting options...
     local script=$1 s=$2 t=${2%/*} b=${2#*/}
     shift 2
-    env "${blas_env[@]}" OPENBLAS_NUM_THREADS="$b" "$PY" "bench/$script" --threads "$t" \
+    peak_rss "$tmp/pyrss.$script.${t}_$b" env "${blas_env[@]}" OPENBLAS_NUM_THREADS="$b" "$PY" "bench/$script" --threads "$t" \
         --epochs "$EPOCHS" --data "$DATA" "$@" >"$tmp/py.out" 2>&1 ||
         { echo "$script failed:" >&2; cat "$tmp/py.out" >&2; exit 1; }
     [ "$r" = 1 ] && grep -m1 '^INFO torch' "$tmp/py.out" | sed "s|^INFO |  [$s] |"
@@ -159,9 +161,9 @@ echo
 echo "== medians (load average now $(cut -d' ' -f1-3 /proc/loadavg)) =="
 printf '| workload | PyTorch best (torch/BLAS threads) |'
 for s in $SETTINGS; do printf ' PyTorch %s |' "$s"; done
-printf ' anygrad | anygrad / PyTorch best | target |\n|---|---|'
+printf ' anygrad | anygrad / PyTorch best | target | peak MB anygrad | peak MB PyTorch best |\n|---|---|'
 for s in $SETTINGS; do printf -- '---|'; done
-printf -- '---|---|---|\n'
+printf -- '---|---|---|---|---|\n'
 for w in $WORKLOADS; do
     unit=s
     [[ $w == step* ]] && unit=us
@@ -182,6 +184,12 @@ for w in $WORKLOADS; do
     ratio=$(awk -v a="$agm" -v b="$best" 'BEGIN { printf "%.2f", a / b }')
     fmt='%.3f'
     [ "$unit" = us ] && fmt='%.0f'
-    printf "| %s (%s) | $fmt (%s) |%s $fmt | %s | %s |\n" "$w" "$unit" "$best" "$bests" "$cells" "$agm" \
-        "$ratio" "${target[$w]}"
+    # peak resident memory: the largest over the rounds; PyTorch's process runs
+    # every MLP workload, so its figure is that process's
+    script=torch_mlp.py
+    [ "$w" = cnn-adam ] && script=torch_cnn.py
+    agrss=$(sort -g "$tmp/agrss.$w" 2>/dev/null | tail -n 1)
+    pyrss=$(sort -g "$tmp/pyrss.$script.${bests%/*}_${bests#*/}" 2>/dev/null | tail -n 1)
+    printf "| %s (%s) | $fmt (%s) |%s $fmt | %s | %s | %s | %s |\n" "$w" "$unit" "$best" "$bests" \
+        "$cells" "$agm" "$ratio" "${target[$w]}" "${agrss:-?}" "${pyrss:-?}"
 done

@@ -61,6 +61,9 @@ static const model_spec *find_model(const char *name)
 
 /* ---- data ------------------------------------------------------------------ */
 
+/* anygrad eval's batch: small enough that a CNN's activations stay tens of MB */
+#define EVAL_BATCH 128
+
 /* Images and labels of one split ("train" or "t10k"), the first limit (0 = all),
  * shaped [N, sample...]. */
 static bool load_split(const char *dir, const char *split, int64_t limit, const model_spec *ms,
@@ -71,7 +74,8 @@ static bool load_split(const char *dir, const char *split, int64_t limit, const 
     snprintf(pl, sizeof pl, "%s/%s-labels-idx1-ubyte.gz", dir, split);
     *x = *y = NULL;
     ag_scope_begin();
-    ag_tensor *img = ag_idx_load(pi), *lab = img ? ag_idx_load(pl) : NULL;
+    /* u8 as in the files: the loaders scale images per batch (a quarter of the memory) */
+    ag_tensor *img = ag_idx_load_raw(pi), *lab = img ? ag_idx_load_raw(pl) : NULL;
     int64_t n = img ? ag_dim(img, 0) : 0;
     if (lab && (ag_dim(lab, 0) != n || ag_numel(img) != n * 784)) {
         /* The sizes first: ending the scope frees img and lab. */
@@ -451,7 +455,8 @@ static int setup_data(run *r, const ag_tensor_dict *ck)
         return 2;
     }
     if (!load_split(r->o.data, "t10k", 0, r->ms, &x, &y)) return 1;
-    r->test = make_loader(x, y, 1000, false, 0);
+    /* the training batch size: evaluation then reuses the training step's buffers */
+    r->test = make_loader(x, y, r->o.batch, false, 0);
     if (!r->test) return fail("data loader");
     /* A resumed run keeps the statistics it started with. */
     r->have_norm = ck && meta_float(ck, META "norm_mean", &r->mean) &&
@@ -595,7 +600,7 @@ int cli_eval(const cli_eval_opts *o)
     if (!have_norm) {
         /* Weights from elsewhere: normalise as training did, with the training
          * images' statistics. */
-        ag_loader *tr = load_split(data, "train", 0, ms, &x, &y) ? make_loader(x, y, 1000, false, 0) : NULL;
+        ag_loader *tr = load_split(data, "train", 0, ms, &x, &y) ? make_loader(x, y, EVAL_BATCH, false, 0) : NULL;
         bool ok = tr && ag_loader_stats(tr, false, &mean, &sd) == AG_OK;
         ag_loader_free(tr);
         if (!ok) {
@@ -604,7 +609,7 @@ int cli_eval(const cli_eval_opts *o)
         }
     }
     if (!load_split(data, "t10k", 0, ms, &x, &y)) goto out;
-    test = make_loader(x, y, 1000, false, 0);
+    test = make_loader(x, y, EVAL_BATCH, false, 0);
     double loss, acc;
     if (!test || ag_loader_set_normalize(test, 1, &mean, &sd) != AG_OK ||
         !evaluate(m, test, &loss, &acc)) {

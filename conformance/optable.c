@@ -861,7 +861,8 @@ const ot_row *ot_row_find(const char *name)
 const char *const ot_not_ops[] = {
     "ag_empty", "creation", "ag_zeros", "creation", "ag_ones", "creation", "ag_full", "creation",
     "ag_scalar", "creation", "ag_zeros_like", "creation", "ag_ones_like", "creation",
-    "ag_from_f32", "creation", "ag_from_i32", "creation", "ag_arange", "creation (test_tensor.c)",
+    "ag_from_f32", "creation", "ag_from_i32", "creation",
+    "ag_from_u8", "creation (u8 data-set storage: test_tensor.c)", "ag_arange", "creation (test_tensor.c)",
     "ag_to_device", "transfer between devices (needs two devices)",
     "ag_rand", "random: Philox known answers in test_rng.c",
     "ag_randn", "random: Philox known answers in test_rng.c",

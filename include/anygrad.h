@@ -66,7 +66,12 @@ AG_API const char *ag_status_name(ag_status s);
 
 /* ---- types ------------------------------------------------------------- */
 
-typedef enum ag_dtype { AG_F32 = 0, AG_I32 = 1, AG_F16 = 2, AG_BF16 = 3 } ag_dtype;
+/* Ops compute in f32 (i32 for labels and indices). u8 is storage for data sets
+ * in their file's type (image pixels: a quarter of the memory of f32): it is
+ * created, viewed, copied, concatenated and converted with ag_to_dtype on the
+ * CPU, and loaders turn it into f32 batches; every other op refuses it, as the
+ * GPU backends do. f16 and bf16 only name safetensors types (they load as f32). */
+typedef enum ag_dtype { AG_F32 = 0, AG_I32 = 1, AG_F16 = 2, AG_BF16 = 3, AG_U8 = 4 } ag_dtype;
 
 typedef struct ag_tensor ag_tensor;
 typedef struct ag_device ag_device;
@@ -164,9 +169,12 @@ AG_API ag_tensor *ag_zeros_like(const ag_tensor *t);
 AG_API ag_tensor *ag_ones_like(const ag_tensor *t);
 AG_API ag_tensor *ag_from_f32(const float *data, int ndim, const int64_t *shape);
 AG_API ag_tensor *ag_from_i32(const int32_t *data, int ndim, const int64_t *shape);
+AG_API ag_tensor *ag_from_u8(const uint8_t *data, int ndim, const int64_t *shape);
 AG_API ag_tensor *ag_arange(int64_t n);                 /* 0..n-1 as f32 */
 AG_API ag_tensor *ag_to_device(ag_tensor *t, ag_device *dev);
-AG_API ag_tensor *ag_to_dtype(ag_tensor *t, ag_dtype dtype); /* f32 <-> i32 (truncates) */
+/* Between f32, i32 and u8 (u8 on the CPU only). Floats truncate toward zero;
+ * values out of the target's range saturate and NaN becomes 0. */
+AG_API ag_tensor *ag_to_dtype(ag_tensor *t, ag_dtype dtype);
 
 /* Philox-4x32-10 counter RNG: element i of the k-th random op after
  * ag_manual_seed(s) is the same number on every backend. Each thread has its own
@@ -523,14 +531,23 @@ AG_API ag_status ag_init_xavier_normal(ag_tensor *t, float gain);
  * unsigned bytes (labels) and the other integer types become int32; float and
  * double become f32. Bad or truncated files fail with AG_ERR_IO. */
 AG_API ag_tensor *ag_idx_load(const char *path);
+/* The same, but unsigned bytes stay u8 at any rank (a quarter of the memory;
+ * loaders scale u8 samples to [0, 1] per batch). A header that claims more
+ * data than the file can hold fails before anything is allocated. */
+AG_API ag_tensor *ag_idx_load_raw(const char *path);
 
 /* A numeric CSV table as f32 [rows, columns]; has_header skips the first line.
  * Every row needs the same number of fields and every field must be a number. */
 AG_API ag_tensor *ag_csv_load(const char *path, bool has_header);
 
-/* Mini-batches over the samples (axis 0) of x and optionally y, from host
- * copies made at creation. Shuffling order for epoch e is a Philox permutation
- * of (seed, e): the same on every run and backend. */
+/* Mini-batches over the samples (axis 0) of x and optionally y (f32, i32 or
+ * u8). Contiguous CPU tensors are read in place, as PyTorch's TensorDataset
+ * does (the loader holds a reference; later writes to them show in batches);
+ * others are copied to the host at creation. Batches are f32 and i32 as stored;
+ * u8 x becomes f32 in [0, 1] (x / 255, the image convention: keep images u8
+ * with ag_idx_load_raw at a quarter of the memory) and u8 y int32. Shuffling
+ * order for epoch e is a Philox permutation of (seed, e): the same on every run
+ * and backend. */
 typedef struct ag_loader ag_loader;
 typedef struct ag_loader_config {
     int64_t batch_size;
@@ -548,10 +565,12 @@ AG_API ag_status ag_loader_split(const ag_loader *l, double val_fraction, ag_loa
 AG_API int64_t ag_loader_size(const ag_loader *l);            /* samples */
 AG_API int64_t ag_loader_num_batches(const ag_loader *l);     /* per epoch */
 /* Every x batch becomes (x - mean[j]) / std[j] with j the feature index within a
- * sample (n = features per sample) or one pair for all (n = 1). f32 x only. */
+ * sample (n = features per sample) or one pair for all (n = 1). f32 or u8 x
+ * (after the scaling to [0, 1]). */
 AG_API ag_status ag_loader_set_normalize(ag_loader *l, int64_t n, const float *mean, const float *std);
-/* Population mean and standard deviation of l's x samples, over everything
- * (per_feature false: one value each) or per feature. */
+/* Population mean and standard deviation of l's x samples (u8: after the
+ * scaling to [0, 1]), over everything (per_feature false: one value each) or
+ * per feature. */
 AG_API ag_status ag_loader_stats(const ag_loader *l, bool per_feature, float *mean, float *std);
 /* Starts epoch e (0-based): reshuffles and rewinds. */
 AG_API ag_status ag_loader_start_epoch(ag_loader *l, int64_t epoch);

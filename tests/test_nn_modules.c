@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
+#include <zlib.h>
 
 #include "anygrad.h"
 #include "suites.h"
@@ -459,6 +460,106 @@ START_TEST(test_loader)
 }
 END_TEST
 
+/* Images kept as u8 (ag_idx_load_raw) load into batches bit-identical to the
+ * f32 path's, with the same statistics, after the source tensors are released
+ * (the loader holds them); and a header's claim is checked against the file
+ * before anything is allocated. */
+START_TEST(test_loader_u8)
+{
+    enum { N = 37, H = 3, W = 4 };
+    uint8_t img[16 + N * H * W], lab[8 + N];
+    const uint8_t ih[16] = {0, 0, 8, 3, 0, 0, 0, N, 0, 0, 0, H, 0, 0, 0, W};
+    const uint8_t lh[8] = {0, 0, 8, 1, 0, 0, 0, N};
+    memcpy(img, ih, 16);
+    memcpy(lab, lh, 8);
+    for (int i = 0; i < N * H * W; i++) img[16 + i] = (uint8_t)((i * 37 + i / 5) % 256);
+    for (int i = 0; i < N; i++) lab[8 + i] = (uint8_t)(i % 10);
+    write_file(tpath("u8img"), img, sizeof img);
+    write_file(tpath("u8lab"), lab, sizeof lab);
+
+    ag_tensor *xr = NN(ag_idx_load_raw(tpath("u8img"))), *yr = NN(ag_idx_load_raw(tpath("u8lab")));
+    ck_assert_int_eq(ag_dtype_of(xr), AG_U8);
+    ck_assert_int_eq(ag_dtype_of(yr), AG_U8);
+    ck_assert(ag_ndim(xr) == 3 && ag_dim(xr, 0) == N && ag_dim(xr, 2) == W);
+    static uint8_t back[N * H * W];
+    OK(ag_to_host(xr, back, sizeof back));
+    ck_assert(!memcmp(back, img + 16, sizeof back));
+    ag_tensor *xf = NN(ag_idx_load(tpath("u8img"))), *yf = NN(ag_idx_load(tpath("u8lab")));
+
+    ag_loader_config cfg = {.batch_size = 8, .shuffle = true, .seed = 3};
+    ag_loader *lu = NN(ag_loader_new(xr, yr, &cfg)), *lf = NN(ag_loader_new(xf, yf, &cfg));
+    ag_release(xr);
+    ag_release(yr);
+    ag_release(xf);
+    ag_release(yf);
+    float mu[H * W], su[H * W], mf[H * W], sf[H * W];
+    OK(ag_loader_stats(lu, true, mu, su));
+    OK(ag_loader_stats(lf, true, mf, sf));
+    ck_assert(!memcmp(mu, mf, sizeof mu) && !memcmp(su, sf, sizeof su));
+    OK(ag_loader_stats(lu, false, mu, su));
+    OK(ag_loader_stats(lf, false, mf, sf));
+    ck_assert(mu[0] == mf[0] && su[0] == sf[0]);
+    for (int pass = 0; pass < 2; pass++) { /* raw, then normalised */
+        if (pass) {
+            OK(ag_loader_set_normalize(lu, 1, mu, su));
+            OK(ag_loader_set_normalize(lf, 1, mf, sf));
+        }
+        for (int e = 0; e < 2; e++) {
+            OK(ag_loader_start_epoch(lu, e));
+            OK(ag_loader_start_epoch(lf, e));
+            int batches = 0;
+            ag_tensor *bu, *bf, *lbu, *lbf;
+            while (ag_loader_next(lu, &bu, &lbu)) {
+                ck_assert(ag_loader_next(lf, &bf, &lbf));
+                ck_assert_int_eq(ag_dtype_of(bu), AG_F32);
+                ck_assert_int_eq(ag_dtype_of(lbu), AG_I32);
+                int64_t b = ag_dim(bu, 0);
+                float vu[8 * H * W], vf[8 * H * W];
+                int32_t iu[8], jf[8];
+                OK(ag_to_host(bu, vu, (size_t)(b * H * W) * 4));
+                OK(ag_to_host(bf, vf, (size_t)(b * H * W) * 4));
+                OK(ag_to_host(lbu, iu, (size_t)b * 4));
+                OK(ag_to_host(lbf, jf, (size_t)b * 4));
+                ck_assert_msg(!memcmp(vu, vf, (size_t)(b * H * W) * 4), "pass %d epoch %d batch %d",
+                              pass, e, batches);
+                ck_assert(!memcmp(iu, jf, (size_t)b * 4));
+                ag_release(bu);
+                ag_release(bf);
+                ag_release(lbu);
+                ag_release(lbf);
+                batches++;
+            }
+            ck_assert_int_eq(ag_last_status(), AG_OK);
+            ck_assert_int_eq(batches, 5);
+        }
+    }
+    ag_loader *tr, *va;
+    OK(ag_loader_split(lu, 0.25, &tr, &va));
+    ck_assert(ag_loader_size(tr) + ag_loader_size(va) == N);
+    ag_loader_free(tr);
+    ag_loader_free(va);
+    ag_loader_free(lu);
+    ag_loader_free(lf);
+
+    /* claims beyond the file: refused from the header alone */
+    const uint8_t big[16] = {0, 0, 8, 3, 0, 0, 0x10, 0, 0, 0, 1, 0, 0, 0, 1, 0}; /* 4096x256x256 */
+    uint8_t plain[16 + 1000] = {0};
+    memcpy(plain, big, 16);
+    write_file(tpath("claim"), plain, sizeof plain);
+    ck_assert_ptr_null(ag_idx_load_raw(tpath("claim")));
+    ck_assert_int_eq(ag_last_status(), AG_ERR_IO);
+    ck_assert_msg(strstr(ag_last_error(), "truncated") && strstr(ag_last_error(), "the file has 1000"),
+                  "%s", ag_last_error());
+    gzFile g = gzopen(tpath("claim.gz"), "wb9");
+    ck_assert_ptr_nonnull(g);
+    ck_assert_int_eq(gzwrite(g, plain, sizeof plain), (int)sizeof plain);
+    gzclose(g);
+    ck_assert_ptr_null(ag_idx_load(tpath("claim.gz")));
+    ck_assert_int_eq(ag_last_status(), AG_ERR_IO);
+    ck_assert_msg(strstr(ag_last_error(), "holds at most"), "%s", ag_last_error());
+}
+END_TEST
+
 /* ---- safetensors --------------------------------------------------------------------- */
 
 START_TEST(test_safetensors_round_trip)
@@ -880,6 +981,7 @@ Suite *suite_modules(void)
     tcase_add_test(td, test_idx);
     tcase_add_test(td, test_csv);
     tcase_add_test(td, test_loader);
+    tcase_add_test(td, test_loader_u8);
     tcase_add_test(td, test_safetensors_round_trip);
     tcase_add_test(td, test_safetensors_rejects);
     tcase_add_test(td, test_checkpoint_resume);

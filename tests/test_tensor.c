@@ -560,6 +560,78 @@ START_TEST(test_to_dtype)
 }
 END_TEST
 
+/* u8 is data-set storage: on the CPU it is created, viewed, concatenated and
+ * converted; other backends keep its bytes and refuse conversions clearly; no
+ * compute op takes it. */
+START_TEST(test_u8)
+{
+    ag_scope_begin();
+    const uint8_t bv[6] = {0, 1, 127, 128, 200, 255};
+    ag_tensor *b = ag_from_u8(bv, 2, (const int64_t[]){2, 3});
+    ck_assert_msg(b != NULL, "%s", ag_last_error());
+    ck_assert_int_eq(ag_dtype_of(b), AG_U8);
+    uint8_t back[6];
+    ck_assert_int_eq(ag_to_host(b, back, sizeof back), AG_OK);
+    ck_assert(!memcmp(back, bv, 6));
+    /* a view at an odd byte offset reads its own bytes */
+    uint8_t two[2];
+    ck_assert_int_eq(ag_to_host(ag_slice(ag_reshape(b, 1, (const int64_t[]){6}), 0, 3, 5, 1), two, 2),
+                     AG_OK);
+    ck_assert(two[0] == 128 && two[1] == 200);
+    ck_assert_int_eq(ag_to_dtype(b, AG_F16) == NULL, 1);
+    ag_tensor *bad = ag_add(b, b);
+    ck_assert_ptr_null(bad);
+    ck_assert_int_eq(ag_last_status(), AG_ERR_DTYPE);
+
+    bool cpu = !strcmp(ag_device_backend(ag_device_default()), "cpu");
+    ag_tensor *f = ag_to_dtype(ag_transpose(b, 0, 1), AG_F32);
+    if (!cpu) {
+        /* GPU copies convert f32 and i32 only: a clear error, no wrong values */
+        ck_assert_ptr_null(f);
+        ck_assert_int_eq(ag_last_status(), AG_ERR_DTYPE);
+        ck_assert_msg(strstr(ag_last_error(), "u8"), "%s", ag_last_error());
+        ag_scope_end();
+        return;
+    }
+    const float fw[6] = {0, 128, 1, 200, 127, 255};
+    expect_f32(f, fw, 6);
+    ag_tensor *i = ag_to_dtype(b, AG_I32);
+    const int32_t iw[6] = {0, 1, 127, 128, 200, 255};
+    expect_i32(i, iw, 6);
+    float it = 0;
+    ck_assert_int_eq(ag_item(ag_slice(ag_reshape(b, 1, (const int64_t[]){6}), 0, 4, 5, 1), &it),
+                     AG_OK);
+    ck_assert(it == 200.0f);
+
+    /* into u8: truncation toward zero, saturation, NaN to 0 */
+    const float fv[8] = {-1.0f, 0.9f, 1.5f, 254.99f, 255.0f, 256.0f, 1e30f, NAN};
+    const uint8_t fwant[8] = {0, 0, 1, 254, 255, 255, 255, 0};
+    uint8_t got[8];
+    ag_tensor *fu = ag_to_dtype(ag_from_f32(fv, 1, (const int64_t[]){8}), AG_U8);
+    ck_assert_int_eq(ag_to_host(fu, got, 8), AG_OK);
+    ck_assert_msg(!memcmp(got, fwant, 8), "f32 -> u8: %u %u %u %u %u %u %u %u", got[0], got[1],
+                  got[2], got[3], got[4], got[5], got[6], got[7]);
+    const int32_t iv[4] = {-7, 0, 300, 77};
+    const uint8_t iwant[4] = {0, 0, 255, 77};
+    ag_tensor *iu = ag_to_dtype(ag_from_i32(iv, 1, (const int64_t[]){4}), AG_U8);
+    ck_assert_int_eq(ag_to_host(iu, got, 4), AG_OK);
+    ck_assert(!memcmp(got, iwant, 4));
+
+    /* strided copies and concatenation keep bytes in logical order */
+    ag_tensor *bt = ag_contiguous(ag_transpose(b, 0, 1));
+    const uint8_t btw[6] = {0, 128, 1, 200, 127, 255};
+    ck_assert_int_eq(ag_to_host(bt, got, 6), AG_OK);
+    ck_assert(!memcmp(got, btw, 6));
+    ag_tensor *parts[2] = {b, b};
+    ag_tensor *cat = ag_concat(2, parts, 1);
+    ck_assert_msg(cat != NULL, "%s", ag_last_error());
+    uint8_t cw[12];
+    ck_assert_int_eq(ag_to_host(cat, cw, 12), AG_OK);
+    ck_assert(!memcmp(cw, bv, 3) && !memcmp(cw + 3, bv, 3) && !memcmp(cw + 9, bv + 3, 3));
+    ag_scope_end();
+}
+END_TEST
+
 /* ---- lifetime ------------------------------------------------------------ */
 
 START_TEST(test_refcount)
@@ -774,6 +846,7 @@ Suite *suite_tensor(void)
     tcase_add_test(tc, test_squeeze_unsqueeze_flatten);
     tcase_add_test(tc, test_contiguous_detach_clone);
     tcase_add_test(tc, test_to_dtype);
+    tcase_add_test(tc, test_u8);
     tcase_add_test(tc, test_refcount);
     tcase_add_test(tc, test_scope_basic);
     tcase_add_test(tc, test_scope_return);

@@ -2,6 +2,7 @@
  * fixes it; otherwise it is every core less what other processes keep busy,
  * so a busy machine does not make training wait on descheduled threads. */
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
@@ -182,6 +183,14 @@ static uint64_t workload_hash(void)
     ag_tensor *y2 = ag_sum_all(ag_conv2d(x2, k2, NULL, NULL));
     H_REQUIRE(y2 && ag_backward(y2, NULL) == AG_OK, "%s", ag_last_error());
     h = mix_tensor(mix_tensor(h, ag_grad(x2)), ag_grad(k2));
+    /* the case of issue 17: ten taps over one channel, padded */
+    const int64_t x3s[4] = {1, 1, 8, 8}, w3s[4] = {1, 1, 5, 2};
+    const ag_conv2d_params p1 = {.stride = {1, 1}, .padding = {1, 1}, .dilation = {1, 1}, .groups = 1};
+    ag_tensor *x3 = leaf(4, x3s), *k3 = leaf(4, w3s);
+    ag_tensor *y3 = ag_conv2d(x3, k3, NULL, &p1);
+    H_REQUIRE(y3 && ag_backward(y3, ag_randn(4, (const int64_t[]){1, 1, 6, 9}, 0.0f, 1.0f)) == AG_OK,
+              "%s", ag_last_error());
+    h = mix_tensor(h, ag_grad(k3));
     ag_scope_end();
     return h;
 }
@@ -207,6 +216,33 @@ START_TEST(t_team_changes_nothing)
 }
 END_TEST
 
+/* Nor with AG_NUM_THREADS, which fixes the team: sums are split by their
+ * sizes, never by a thread count (docs/testing.md). */
+START_TEST(t_thread_count_changes_nothing)
+{
+    ag_device_props props;
+    if (ag_device_info(ag_device_default(), &props) != AG_OK || strcmp(props.backend, "cpu") != 0)
+        return;
+    const char *old = getenv("AG_NUM_THREADS");
+    char *saved = old ? strdup(old) : NULL;
+    uint64_t first = 0;
+    for (int n = 1; n <= 3; n++) {
+        char v[8];
+        snprintf(v, sizeof v, "%d", n);
+        setenv("AG_NUM_THREADS", v, 1);
+        uint64_t h = workload_hash();
+        if (n == 1)
+            first = h;
+        else
+            ck_assert_msg(h == first, "AG_NUM_THREADS=%d gave hash %016llx, 1 gave %016llx", n,
+                          (unsigned long long)h, (unsigned long long)first);
+    }
+    if (saved) setenv("AG_NUM_THREADS", saved, 1);
+    else unsetenv("AG_NUM_THREADS");
+    free(saved);
+}
+END_TEST
+
 Suite *suite_threads(void)
 {
     Suite *s = suite_create("threads");
@@ -217,6 +253,7 @@ Suite *suite_threads(void)
     tcase_add_test(tc, t_fixed);
     tcase_add_test(tc, t_busy_machine);
     tcase_add_test(tc, t_team_changes_nothing);
+    tcase_add_test(tc, t_thread_count_changes_nothing);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -66,8 +66,9 @@ const char *cpu_isa_name(cpu_isa_level isa);
  * otherwise every core less those other work keeps busy now. */
 int cpu_threads(void);
 int cpu_threads_fixed(void);    /* AG_NUM_THREADS, or 0 when unset or invalid */
-/* How many parts a split sum has (AG_NUM_THREADS or every core, never the
- * adaptive team): results depend on this, never on cpu_threads(). */
+/* AG_NUM_THREADS or every core, never the adaptive team: sizes work shares
+ * whose boundaries change no value. Split sums take their part counts from
+ * the sizes, never from a thread count. */
 int cpu_plan_threads(void);
 /* Tests only: cpu_threads() returns n (0: adapt again), to show that the team
  * size changes no result. */

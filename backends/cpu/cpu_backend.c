@@ -56,6 +56,12 @@ static void cpu_props(void *ctx, ag_backend_props *out)
 /* The backend keeps no state: everything lives in the buffers. */
 static void cpu_destroy(void *ctx) { (void)ctx; }
 
+static void *cpu_host_data(void *ctx, ag_buffer *buf)
+{
+    (void)ctx;
+    return buf ? buf->data : NULL;
+}
+
 static const ag_backend_i cpu_iface = {
     .name = "cpu",
     .table_bit = AG_ON_CPU,
@@ -67,6 +73,7 @@ static const ag_backend_i cpu_iface = {
     .free = cpu_free,
     .upload = cpu_upload,
     .download = cpu_download,
+    .host_data = cpu_host_data,
     .copy = cpu_copy,
     .fill = cpu_fill,
     .sync = cpu_sync,

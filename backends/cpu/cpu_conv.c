@@ -1058,17 +1058,26 @@ static void weight_store(const conv_dims *d, ukernel u, int64_t r0, int64_t r1, 
 }
 
 /* The weight gradient with the micro-kernel: the rows split into blocks when
- * there are enough for every thread (each block summed over all images, in
- * order), else the images into parts summed separately and then added in part
- * order. Either way the result depends on AG_NUM_THREADS (the plan), not on
- * the threads OpenMP hands out. */
+ * there are a few slivers of them (each block summed over all images, in
+ * order: a block boundary changes no sum), else the images into DW_PARTS parts
+ * summed separately and then added in part order. Parts change the rounding,
+ * so whether and how many follow the sizes alone: the result is the same for
+ * every AG_NUM_THREADS and every team. */
+#define DW_BLOCK_SLIVERS 4
+#define DW_PARTS 8
 static ag_status weight_gradient_packed(conv_dims *d, ukernel u, const float *dyd, const float *xd,
                                         float *dwd)
 {
     const int nt = cpu_plan_threads();
     int64_t nblk = 1, parts = 1;
-    if (d->kk >= (int64_t)nt * 2 * u.nr) nblk = nt > 64 ? 64 : nt;
-    else parts = nt < d->n ? nt : d->n;
+    if (d->kk >= DW_BLOCK_SLIVERS * u.nr) {
+        nblk = d->kk / (2 * u.nr); /* two slivers a block at least */
+        if (nblk > nt) nblk = nt;
+        if (nblk > 64) nblk = 64;
+        if (nblk < 1) nblk = 1;
+    } else {
+        parts = d->n < DW_PARTS ? d->n : DW_PARTS;
+    }
     int64_t bounds[65];
     for (int64_t b = 0; b <= nblk; b++) /* on whole slivers */
         bounds[b] = b == nblk ? d->kk : (d->kk / u.nr) * b / nblk * u.nr;
@@ -1133,13 +1142,14 @@ ag_status cpu_conv2d_backward_weight(void *ctx, const ag_conv2d_params *p, const
         free(kp);
         return s;
     }
-    /* blocks of the kk rows, one per thread of the plan (fewer when narrow) */
+    /* blocks of the kk rows, at least 8 rows each and at most DW_PARTS of
+     * them: where a block ends decides which rows take the vector or the tail
+     * path, so the count follows the sizes, never the threads */
     const int nt = cpu_plan_threads();
-    int64_t nblk = nt;
-    if (nblk > (d.kk + 7) / 8) nblk = (d.kk + 7) / 8;
+    int64_t nblk = (d.kk + 7) / 8;
+    if (nblk > DW_PARTS) nblk = DW_PARTS;
     if (nblk < 1) nblk = 1;
-    int64_t bounds[65];
-    if (nblk > 64) nblk = 64;
+    int64_t bounds[DW_PARTS + 1];
     for (int64_t b = 0; b <= nblk; b++) {
         int64_t e = d.kk * b / nblk;
         if (b > 0 && b < nblk && d.kk >= 2 * DW_ALIGN * nblk) e = (e + DW_ALIGN / 2) / DW_ALIGN * DW_ALIGN;
@@ -1149,7 +1159,7 @@ ag_status cpu_conv2d_backward_weight(void *ctx, const ag_conv2d_params *p, const
     for (int64_t b = 0; b < nblk; b++)
         if (bounds[b + 1] - bounds[b] > widest) widest = bounds[b + 1] - bounds[b];
     int64_t per = d.direct ? 0 : lines(widest * d.ohw);
-    int64_t threads = nblk;
+    int64_t threads = nblk < nt ? nblk : nt;
     if (threads > 1 && threads * per * (int64_t)sizeof(float) > SCRATCH_CAP) threads = 1;
     scratch_buf *buf = per ? scratch_take(threads * per) : NULL;
     if (per && !buf && threads > 1) buf = scratch_take(per), threads = 1;

@@ -32,6 +32,7 @@ typedef struct ew_iter {
     int64_t shape[AG_MAX_DIMS];
     int64_t stride[EW_MAX_OPS][AG_MAX_DIMS];
     char *base[EW_MAX_OPS];
+    int64_t esz[EW_MAX_OPS]; /* bytes per element: 4, or 1 for u8 copies */
     int64_t rb, cb;
 } ew_iter;
 
@@ -64,7 +65,8 @@ static void ew_init(ew_iter *it, int nops, const ag_view *const *v)
     it->nops = nops;
     it->shape[0] = 1;
     for (int k = 0; k < nops; k++) {
-        it->base[k] = (char *)v[k]->buf->data + v[k]->offset * 4;
+        it->esz[k] = (int64_t)ag_dtype_size(v[k]->dtype);
+        it->base[k] = (char *)v[k]->buf->data + v[k]->offset * it->esz[k];
         it->stride[k][0] = 0;
     }
     for (int d = 0; d < y->ndim; d++) {
@@ -130,7 +132,7 @@ static void ew_tiles(const ew_iter *it, ew_body body, const void *arg, int64_t t
     }
     for (int k = 0; k < nops; k++) {
         p[k] = it->base[k];
-        for (int d = 0; d < nd - 2; d++) p[k] += idx[d] * it->stride[k][d] * 4;
+        for (int d = 0; d < nd - 2; d++) p[k] += idx[d] * it->stride[k][d] * it->esz[k];
         rs[k] = it->stride[k][nd - 2];
         cs[k] = it->stride[k][nd - 1];
     }
@@ -138,7 +140,7 @@ static void ew_tiles(const ew_iter *it, ew_body body, const void *arg, int64_t t
         const int64_t r0 = rbi * it->rb, r1 = rows - r0 < it->rb ? rows : r0 + it->rb;
         const int64_t c0 = cbi * it->cb, len = cols - c0 < it->cb ? cols - c0 : it->cb;
         for (int64_t r = r0; r < r1; r++) {
-            for (int k = 0; k < nops; k++) q[k] = p[k] + (r * rs[k] + c0 * cs[k]) * 4;
+            for (int k = 0; k < nops; k++) q[k] = p[k] + (r * rs[k] + c0 * cs[k]) * it->esz[k];
             body(arg, len, q, cs);
         }
         if (t + 1 == t1) break;
@@ -147,9 +149,9 @@ static void ew_tiles(const ew_iter *it, ew_body body, const void *arg, int64_t t
         if (++rbi < nrb) continue;
         rbi = 0;
         for (int d = nd - 3; d >= 0; d--) {
-            for (int k = 0; k < nops; k++) p[k] += it->stride[k][d] * 4;
+            for (int k = 0; k < nops; k++) p[k] += it->stride[k][d] * it->esz[k];
             if (++idx[d] < it->shape[d]) break;
-            for (int k = 0; k < nops; k++) p[k] -= it->shape[d] * it->stride[k][d] * 4;
+            for (int k = 0; k < nops; k++) p[k] -= it->shape[d] * it->stride[k][d] * it->esz[k];
             idx[d] = 0;
         }
     }
@@ -188,7 +190,7 @@ static void map2_body(const void *arg, int64_t n, char *const *p, const int64_t 
     ((const map2_arg *)arg)->fn(n, p[0], s[0], p[1], s[1]);
 }
 
-/* fn over two 4-byte views of one shape (validated by the caller) */
+/* fn over two views of one shape (validated by the caller) */
 void cpu_ew_map2(const ag_view *dst, const ag_view *src, cpu_map2_fn fn)
 {
     const ag_view *v[2] = {dst, src};

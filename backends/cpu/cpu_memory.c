@@ -1,4 +1,4 @@
-/* Host buffers, transfers, strided copy (with f32 <-> i32 conversion) and fill. */
+/* Host buffers, transfers, strided copy (converting between f32, i32 and u8) and fill. */
 #include "cpu.h"
 
 #include <math.h>
@@ -13,7 +13,8 @@
 /* Freed buffers are kept by size and handed out again: a training step
  * allocates the same sizes every iteration, and fresh memory from the OS costs a
  * page fault per 4 KiB (a quarter of a small MLP step). Bounded by
- * AG_CPU_CACHE_MB (default 512; 0 disables). */
+ * AG_CPU_CACHE_MB (default 512; 0 disables), buffers over an eighth of it
+ * never kept. */
 #define CACHE_BUCKETS 64
 static pthread_mutex_t cache_lock = PTHREAD_MUTEX_INITIALIZER;
 static ag_buffer *cache[CACHE_BUCKETS];
@@ -48,7 +49,9 @@ static bool cache_put(ag_buffer *buf)
     bool kept = false;
     size_t limit = cache_limit();
     pthread_mutex_lock(&cache_lock);
-    if (cache_bytes + buf->cap <= limit) {
+    /* a buffer over an eighth of the cache (a data set, an evaluation's big
+     * batch) is rarely wanted again at that size: it goes back to the OS */
+    if (buf->cap <= limit / 8 && cache_bytes + buf->cap <= limit) {
         ag_buffer **head = &cache[(buf->cap / CPU_ALIGN) % CACHE_BUCKETS];
         buf->next = *head;
         *head = buf;
@@ -209,12 +212,11 @@ static void walk_advance(walk *w, int64_t n)
 
 /* ---- copy ------------------------------------------------------------------ */
 
-/* Defined in cpu_elementwise.c, whose iterator tiles transposed layouts.
- * (These two declarations belong in cpu.h.) */
-
+/* Same-shape copies run through cpu_ew_map2 (cpu_elementwise.c), whose
+ * iterator tiles transposed layouts. */
 typedef cpu_map2_fn copy_run_fn;
 
-static void copy_same(int64_t n, void *dst, int64_t ds, const void *src, int64_t ss)
+static void copy_same32(int64_t n, void *dst, int64_t ds, const void *src, int64_t ss)
 {
     uint32_t *d = dst;
     const uint32_t *s = src;
@@ -225,11 +227,15 @@ static void copy_same(int64_t n, void *dst, int64_t ds, const void *src, int64_t
     for (int64_t i = 0; i < n; i++) d[i * ds] = s[i * ss];
 }
 
-static void copy_i32_to_f32(int64_t n, void *dst, int64_t ds, const void *src, int64_t ss)
+static void copy_same8(int64_t n, void *dst, int64_t ds, const void *src, int64_t ss)
 {
-    float *d = dst;
-    const int32_t *s = src;
-    for (int64_t i = 0; i < n; i++) d[i * ds] = (float)s[i * ss];
+    uint8_t *d = dst;
+    const uint8_t *s = src;
+    if (ds == 1 && ss == 1) {
+        memcpy(d, s, (size_t)n);
+        return;
+    }
+    for (int64_t i = 0; i < n; i++) d[i * ds] = s[i * ss];
 }
 
 /* Truncation toward zero; NaN becomes 0 and out-of-range values saturate, where a
@@ -242,18 +248,40 @@ static inline int32_t f32_to_i32(float v)
     return (int32_t)v;
 }
 
-static void copy_f32_to_i32(int64_t n, void *dst, int64_t ds, const void *src, int64_t ss)
-{
-    int32_t *d = dst;
-    const float *s = src;
-    for (int64_t i = 0; i < n; i++) d[i * ds] = f32_to_i32(s[i * ss]);
-}
+static inline uint8_t f32_to_u8(float v) { return v >= 255.0f ? 255 : v > 0.0f ? (uint8_t)v : 0; }
+static inline uint8_t i32_to_u8(int32_t v) { return v >= 255 ? 255 : v > 0 ? (uint8_t)v : 0; }
 
-/* indexed [dst dtype][src dtype] */
-static const copy_run_fn copy_runs[2][2] = {
-    [AG_F32] = {[AG_F32] = copy_same, [AG_I32] = copy_i32_to_f32},
-    [AG_I32] = {[AG_F32] = copy_f32_to_i32, [AG_I32] = copy_same},
+/* One strided conversion loop per pair of element types. */
+#define CONVERT(name, D, S, expr)                                                  \
+    static void name(int64_t n, void *dst, int64_t ds, const void *src, int64_t ss) \
+    {                                                                              \
+        D *d = dst;                                                                \
+        const S *s = src;                                                          \
+        for (int64_t i = 0; i < n; i++) {                                          \
+            const S v = s[i * ss];                                                 \
+            d[i * ds] = (expr);                                                    \
+        }                                                                          \
+    }
+CONVERT(copy_i32_to_f32, float, int32_t, (float)v)
+CONVERT(copy_f32_to_i32, int32_t, float, f32_to_i32(v))
+CONVERT(copy_u8_to_f32, float, uint8_t, (float)v)
+CONVERT(copy_u8_to_i32, int32_t, uint8_t, (int32_t)v)
+CONVERT(copy_f32_to_u8, uint8_t, float, f32_to_u8(v))
+CONVERT(copy_i32_to_u8, uint8_t, int32_t, i32_to_u8(v))
+#undef CONVERT
+
+/* indexed [dst dtype][src dtype]; NULL: not supported (f16 and bf16 name file
+ * types only) */
+static const copy_run_fn copy_runs[AG_U8 + 1][AG_U8 + 1] = {
+    [AG_F32] = {[AG_F32] = copy_same32, [AG_I32] = copy_i32_to_f32, [AG_U8] = copy_u8_to_f32},
+    [AG_I32] = {[AG_F32] = copy_f32_to_i32, [AG_I32] = copy_same32, [AG_U8] = copy_u8_to_i32},
+    [AG_U8] = {[AG_F32] = copy_f32_to_u8, [AG_I32] = copy_i32_to_u8, [AG_U8] = copy_same8},
 };
+
+static bool copy_ok(ag_dtype dst, ag_dtype src)
+{
+    return (unsigned)dst <= AG_U8 && (unsigned)src <= AG_U8 && copy_runs[dst][src];
+}
 
 static bool dtype_ok(ag_dtype dt) { return dt == AG_F32 || dt == AG_I32; }
 
@@ -270,13 +298,14 @@ static void copy_range(const ag_view *dst, const ag_view *src, int64_t begin, in
     copy_run_fn run = copy_runs[dst->dtype][src->dtype];
     char *db = dst->buf->data;
     const char *sb = src->buf->data;
+    const int64_t de = (int64_t)ag_dtype_size(dst->dtype), se = (int64_t)ag_dtype_size(src->dtype);
     for (int64_t pos = begin; pos < end;) {
         int64_t n = walk_run(&wd);
         int64_t ns = walk_run(&ws);
         if (ns < n) n = ns;
         if (end - pos < n) n = end - pos;
-        run(n, db + (dst->offset + wd.off) * 4, wd.stride[wd.nd - 1],
-            sb + (src->offset + ws.off) * 4, ws.stride[ws.nd - 1]);
+        run(n, db + (dst->offset + wd.off) * de, wd.stride[wd.nd - 1],
+            sb + (src->offset + ws.off) * se, ws.stride[ws.nd - 1]);
         pos += n;
         if (pos < end) {
             walk_advance(&wd, n);
@@ -292,7 +321,7 @@ ag_status cpu_copy(void *ctx, const ag_view *dst, const ag_view *src)
 {
     (void)ctx;
     if (!view_ok(dst) || !view_ok(src)) return ag_set_error(AG_ERR_ARG, "cpu copy: invalid view");
-    if (!dtype_ok(dst->dtype) || !dtype_ok(src->dtype))
+    if (!copy_ok(dst->dtype, src->dtype))
         return ag_set_error(AG_ERR_DTYPE, "cpu copy: %s to %s is not supported",
                             ag_dtype_name(src->dtype), ag_dtype_name(dst->dtype));
     int64_t n = ag_view_numel(dst);

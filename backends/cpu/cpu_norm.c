@@ -8,6 +8,8 @@
 
 
 #define PAR_MIN 16384
+/* parts of layer-norm backward's dgamma and dbeta sums (a size rule, not the threads) */
+#define LN_PARTS 8
 
 static inline const float *opt_f32(const ag_view *v) { return v ? cpu_f32(v) : NULL; }
 static inline float *opt_out(const ag_view *v) { return v ? cpu_f32(v) : NULL; }
@@ -103,8 +105,8 @@ ag_status cpu_layer_norm_backward(void *ctx, const ag_norm_args *a)
     float *dx = opt_out(a->dx), *dgamma = opt_out(a->dgamma), *dbeta = opt_out(a->dbeta);
     bool params = dgamma || dbeta;
     /* parts of the rows, each with its partial sums of dgamma and dbeta, added
-     * in part order: the count is the plan's, whatever the team that runs them */
-    int nt = rows * dim > PAR_MIN && rows > 1 ? cpu_plan_threads() : 1;
+     * in part order: the count follows the sizes, whatever threads run them */
+    int nt = rows * dim > PAR_MIN && rows > 1 ? LN_PARTS : 1;
     if (nt > rows) nt = (int)rows;
     double *part = NULL;
     if (params) {

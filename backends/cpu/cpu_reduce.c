@@ -19,6 +19,9 @@
 #define RED_VB 2048
 /* below this many input elements a reduction stays on one thread */
 #define RED_PAR_MIN 32768
+/* work items a large reduction is cut into, whatever the threads: 8 keep
+ * machines of up to 8 cores busy and cost one merge per item */
+#define RED_SPLIT 8
 /* smallest reduction chunk worth a thread */
 #define RED_CHUNK_MIN 16384
 
@@ -350,8 +353,9 @@ ag_status cpu_reduce(void *ctx, ag_reduce_op op, const ag_view *y, const ag_view
     p.yi = arg ? cpu_i32(y) : NULL;
 
     int64_t total = p.a.nout * p.a.nred;
-    /* the split of a reduction into chunks is the plan's (never the team's) */
-    int nt = total >= RED_PAR_MIN ? cpu_plan_threads() : 1;
+    /* the split of a reduction into chunks follows the sizes (never a thread
+     * count): RED_SPLIT work items at least when the work is worth sharing */
+    int nt = total >= RED_PAR_MIN ? RED_SPLIT : 1;
     p.nchunks = 1;
     if (nt > 1 && p.ngroups < nt) {
         /* too few outputs to share out: split the reduction itself */

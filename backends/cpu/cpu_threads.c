@@ -13,11 +13,13 @@
  * (measured by bench/contention.sh). Without /proc (not Linux) the count stays
  * fixed at every core.
  *
- * The team size must never change a result, or results would depend on the
- * machine's load: wherever a count of threads decides how a sum is split
- * (partial sums of a reduction, of a weight gradient), the split comes from
- * cpu_plan_threads() - AG_NUM_THREADS or every core, fixed - and the team
- * (cpu_threads()) only decides who computes the parts. */
+ * No thread count may change a result, or results would depend on the
+ * machine's load or on AG_NUM_THREADS: wherever a sum is split (partial sums
+ * of a reduction, of a weight gradient, of layer norm's parameter gradients)
+ * the number of parts follows the sizes alone, and the team (cpu_threads())
+ * only decides who computes them. cpu_plan_threads() - AG_NUM_THREADS or every
+ * core - sizes work shares whose boundaries change no value (row blocks,
+ * batch chunks). */
 #include "cpu.h"
 
 #include <errno.h>

@@ -104,7 +104,7 @@ int main(void)
     const int64_t flat[2] = {N, 6};
     ag_tensor *x = ag_reshape(images, 2, flat);
     ag_loader_config cfg = {.batch_size = 4, .shuffle = true, .seed = 7};
-    ag_loader *loader = ag_loader_new(x, lab, &cfg); /* copies x and y to host memory */
+    ag_loader *loader = ag_loader_new(x, lab, &cfg); /* holds x and y (CPU tensors) */
     CHECK(loader && ag_loader_size(loader) == N && ag_loader_num_batches(loader) == 3);
     int o0[N], o1[N], again[N], batches = 0;
     CHECK(epoch_order(loader, 0, o0, &batches) == N && batches == 3 && is_permutation(o0, N));

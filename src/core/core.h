@@ -21,6 +21,10 @@ void ag__calibration_get(const ag_device *dev, double *gflops, double *gbps);
 ag_device_kind ag__device_kind(const ag_device *dev);
 /* A tensor on the CPU device from host data (src/core/tensor.c). */
 ag_tensor *ag__from_host_on_cpu(const void *data, ag_dtype dtype, int ndim, const int64_t *shape);
+ag_tensor *ag__empty_on_cpu(ag_dtype dtype, int ndim, const int64_t *shape); /* scope-owned */
+/* A contiguous tensor's first element when its memory is the host's (the CPU
+ * backend), valid while t lives; NULL otherwise. */
+const void *ag__host_bytes(const ag_tensor *t);
 /* The calling thread's default set by ag_set_default_device, or NULL. */
 ag_device *ag__thread_default(void);
 

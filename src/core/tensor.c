@@ -432,6 +432,10 @@ ag_tensor *ag_from_i32(const int32_t *data, int ndim, const int64_t *shape)
 {
     return from_host(data, ndim, shape, AG_I32);
 }
+ag_tensor *ag_from_u8(const uint8_t *data, int ndim, const int64_t *shape)
+{
+    return from_host(data, ndim, shape, AG_U8);
+}
 
 ag_tensor *ag_arange(int64_t n)
 {
@@ -454,7 +458,7 @@ ag_tensor *ag_to_dtype(ag_tensor *t, ag_dtype dtype)
 {
     if (!ag__check("ag_to_dtype", t, AG_ANY)) return NULL;
     if (dtype == t->dtype) return ag_clone(t); /* keeps the graph, like PyTorch's .to() */
-    if (dtype != AG_F32 && dtype != AG_I32) {
+    if (dtype != AG_F32 && dtype != AG_I32 && dtype != AG_U8) {
         ag_set_error(AG_ERR_UNSUPPORTED, "ag_to_dtype: %s tensors are not supported yet",
                      ag_dtype_name(dtype));
         return NULL;
@@ -608,6 +612,13 @@ ag_status ag_to_host(const ag_tensor *t, void *dst, size_t bytes)
     return s;
 }
 
+const void *ag__host_bytes(const ag_tensor *t)
+{
+    if (!t || !ag__is_contiguous(t) || !t->st->dev->i->host_data) return NULL;
+    const char *base = t->st->dev->i->host_data(t->st->dev->ctx, t->st->buf);
+    return base ? base + (size_t)t->offset * ag_dtype_size(t->dtype) : NULL;
+}
+
 ag_status ag_from_host(ag_tensor *t, const void *src, size_t bytes)
 {
     ag_status s = host_bytes_check("ag_from_host", t, src, bytes);
@@ -644,6 +655,12 @@ ag_status ag_item(const ag_tensor *t, float *out)
         if (s == AG_OK) *out = (float)v;
         return s;
     }
+    if (t->dtype == AG_U8) {
+        uint8_t v;
+        ag_status s = ag_to_host(t, &v, sizeof v);
+        if (s == AG_OK) *out = (float)v;
+        return s;
+    }
     if (t->dtype != AG_F32) return ag_set_error(AG_ERR_DTYPE, "ag_item: unsupported dtype");
     return ag_to_host(t, out, sizeof *out);
 }
@@ -651,13 +668,20 @@ ag_status ag_item(const ag_tensor *t, float *out)
 /* Data files load into CPU tensors, as datasets live in host memory: a GPU may
  * not even bind a whole training set as one buffer. Falls back to the default
  * device when there is no CPU backend. */
+ag_tensor *ag__empty_on_cpu(ag_dtype dtype, int ndim, const int64_t *shape)
+{
+    ag_device *cpu = ag_device_by_name("cpu");
+    ag_clear_error();
+    return ag__empty_on(cpu ? cpu : ag_device_default(), dtype, ndim, shape);
+}
+
 ag_tensor *ag__from_host_on_cpu(const void *data, ag_dtype dtype, int ndim, const int64_t *shape)
 {
     ag_device *cpu = ag_device_by_name("cpu");
     ag_clear_error();
     ag_device *saved = ag__thread_default();
     if (cpu) ag_set_default_device(cpu);
-    ag_tensor *t = dtype == AG_F32 ? ag_from_f32(data, ndim, shape) : ag_from_i32(data, ndim, shape);
+    ag_tensor *t = from_host(data, ndim, shape, dtype);
     ag_set_default_device(saved);
     return t;
 }

@@ -1,7 +1,10 @@
-/* Mini-batch loader over host copies of the samples. The order of epoch e is a
+/* Mini-batch loader over the samples of x and y. Contiguous CPU tensors are
+ * read in place (retained, not copied: a u8 image set costs its file's size
+ * once); others are copied to the host at creation. The order of epoch e is a
  * Fisher-Yates shuffle driven by Philox(seed, e), so it does not depend on the
  * global generator, the backend or the thread count. */
 #include <math.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,11 +16,12 @@ typedef struct samples {
     _Atomic int refs;
     int64_t n;
     struct part {
-        ag_dtype dtype;
+        ag_dtype dtype;        /* f32, i32 or u8 */
         int ndim;              /* of the whole tensor */
         int64_t shape[AG_MAX_DIMS];
         int64_t feat;          /* elements per sample */
-        void *data;            /* 4-byte elements: f32 or i32 */
+        const void *data;      /* the samples, row-major */
+        ag_tensor *held;       /* data is this tensor's memory, or NULL: data is ours */
     } x, y;
     bool has_y;
 } samples;
@@ -52,19 +56,33 @@ static void shuffle(int64_t *v, int64_t n, uint64_t key, uint64_t stream)
     }
 }
 
+/* u8 samples are pixels: batches carry v / 255 (rounded once, as ag_idx_load
+ * rounds), the convention of image libraries. */
+static float u8_unit[256];
+static void u8_unit_init(void)
+{
+    for (int v = 0; v < 256; v++) u8_unit[v] = (float)(v / 255.0);
+}
+
+static void part_free(struct part *p)
+{
+    if (p->held) ag_release(p->held);
+    else free((void *)p->data);
+}
+
 static void samples_release(samples *s)
 {
     if (!s || atomic_fetch_sub(&s->refs, 1) != 1) return;
-    free(s->x.data);
-    free(s->y.data);
+    part_free(&s->x);
+    part_free(&s->y);
     free(s);
 }
 
 static ag_status copy_part(const char *what, ag_tensor *t, int64_t n, struct part *p)
 {
     if (!ag__check("ag_loader_new", t, AG_ANY)) return ag_last_status();
-    if (t->dtype != AG_F32 && t->dtype != AG_I32)
-        return ag_set_error(AG_ERR_DTYPE, "ag_loader_new: %s is %s; f32 or int32 needed", what,
+    if (t->dtype != AG_F32 && t->dtype != AG_I32 && t->dtype != AG_U8)
+        return ag_set_error(AG_ERR_DTYPE, "ag_loader_new: %s is %s; f32, i32 or u8 needed", what,
                             ag_dtype_name(t->dtype));
     char s[160];
     ag__shape_fmt(t->ndim, t->shape, s, sizeof s);
@@ -76,10 +94,15 @@ static ag_status copy_part(const char *what, ag_tensor *t, int64_t n, struct par
     memcpy(p->shape, t->shape, sizeof p->shape);
     p->feat = 1;
     for (int d = 1; d < t->ndim; d++) p->feat *= t->shape[d];
-    size_t bytes = (size_t)ag_numel(t) * 4;
-    p->data = malloc(bytes ? bytes : 1);
-    if (!p->data) return ag_set_error(AG_ERR_OOM, "ag_loader_new: no host memory for %s", what);
-    return ag_to_host(t, p->data, bytes);
+    if ((p->data = ag__host_bytes(t))) {
+        p->held = ag_retain(t);
+        return AG_OK;
+    }
+    size_t bytes = (size_t)ag_numel(t) * ag_dtype_size(t->dtype);
+    void *copy = malloc(bytes ? bytes : 1);
+    if (!copy) return ag_set_error(AG_ERR_OOM, "ag_loader_new: no host memory for %s", what);
+    p->data = copy;
+    return ag_to_host(t, copy, bytes);
 }
 
 static ag_loader *loader_over(samples *s, const ag_loader_config *cfg, int64_t n,
@@ -122,6 +145,8 @@ ag_loader *ag_loader_new(ag_tensor *x, ag_tensor *y, const ag_loader_config *cfg
         free(s);
         return ag_set_error(AG_ERR_OOM, "ag_loader_new: out of host memory"), NULL;
     }
+    static pthread_once_t once = PTHREAD_ONCE_INIT;
+    pthread_once(&once, u8_unit_init);
     s->refs = 1;
     s->n = x->shape[0];
     s->has_y = y != NULL;
@@ -197,7 +222,7 @@ ag_status ag_loader_set_normalize(ag_loader *l, int64_t n, const float *mean, co
 {
     if (!l || (n > 0 && (!mean || !std)))
         return ag_set_error(AG_ERR_ARG, "ag_loader_set_normalize: NULL argument");
-    if (l->s->x.dtype != AG_F32)
+    if (l->s->x.dtype == AG_I32)
         return ag_set_error(AG_ERR_DTYPE, "ag_loader_set_normalize: x is int32");
     if (n != 0 && n != 1 && n != l->s->x.feat)
         return ag_set_error(AG_ERR_SHAPE, "ag_loader_set_normalize: %lld values given; need 1 "
@@ -229,16 +254,17 @@ ag_status ag_loader_set_normalize(ag_loader *l, int64_t n, const float *mean, co
 ag_status ag_loader_stats(const ag_loader *l, bool per_feature, float *mean, float *std)
 {
     if (!l || !mean || !std) return ag_set_error(AG_ERR_ARG, "ag_loader_stats: NULL argument");
-    if (l->s->x.dtype != AG_F32) return ag_set_error(AG_ERR_DTYPE, "ag_loader_stats: x is int32");
+    if (l->s->x.dtype == AG_I32) return ag_set_error(AG_ERR_DTYPE, "ag_loader_stats: x is int32");
     if (l->n == 0) return ag_set_error(AG_ERR_ARG, "ag_loader_stats: the loader has no samples");
     int64_t f = l->s->x.feat, k = per_feature ? f : 1;
     double *sum = calloc((size_t)(2 * k), sizeof *sum);
     if (!sum) return ag_set_error(AG_ERR_OOM, "ag_loader_stats: out of host memory");
-    const float *x = l->s->x.data;
+    const bool u8 = l->s->x.dtype == AG_U8;
     for (int64_t i = 0; i < l->n; i++) {
-        const float *row = x + l->idx[i] * f;
+        const float *row = (const float *)l->s->x.data + l->idx[i] * f;
+        const uint8_t *brow = (const uint8_t *)l->s->x.data + l->idx[i] * f;
         for (int64_t j = 0; j < f; j++) {
-            double v = row[j];
+            double v = u8 ? u8_unit[brow[j]] : row[j];
             sum[per_feature ? j : 0] += v;
             sum[k + (per_feature ? j : 0)] += v * v;
         }
@@ -262,27 +288,38 @@ ag_status ag_loader_start_epoch(ag_loader *l, int64_t epoch)
     return AG_OK;
 }
 
+/* Rows of one part as a batch: f32 and i32 as stored, u8 x as [0, 1] floats
+ * (then normalised), u8 y as int32 class indices. */
 static ag_tensor *gather(const ag_loader *l, const struct part *p, const int64_t *rows,
-                         int64_t b, bool normalize)
+                         int64_t b, bool is_x)
 {
     int64_t shape[AG_MAX_DIMS];
     memcpy(shape, p->shape, sizeof shape);
     shape[0] = b;
-    size_t row_bytes = (size_t)p->feat * 4;
-    uint8_t *buf = malloc((size_t)b * row_bytes + 1);
+    const int64_t f = p->feat;
+    const ag_dtype out = p->dtype == AG_U8 ? (is_x ? AG_F32 : AG_I32) : p->dtype;
+    void *buf = malloc((size_t)(b * f) * 4 + 1);
     if (!buf) return ag_set_error(AG_ERR_OOM, "ag_loader_next: out of host memory"), NULL;
-    for (int64_t i = 0; i < b; i++)
-        memcpy(buf + i * row_bytes, (const uint8_t *)p->data + rows[i] * row_bytes, row_bytes);
-    if (normalize && l->nnorm) {
-        float *v = (float *)buf;
+    for (int64_t i = 0; i < b; i++) {
+        const int64_t r = rows[i];
+        if (p->dtype != AG_U8)
+            memcpy((char *)buf + i * f * 4, (const char *)p->data + r * f * 4, (size_t)f * 4);
+        else if (is_x)
+            for (int64_t j = 0; j < f; j++)
+                ((float *)buf)[i * f + j] = u8_unit[((const uint8_t *)p->data)[r * f + j]];
+        else
+            for (int64_t j = 0; j < f; j++)
+                ((int32_t *)buf)[i * f + j] = ((const uint8_t *)p->data)[r * f + j];
+    }
+    if (is_x && l->nnorm) {
+        float *v = buf;
         for (int64_t i = 0; i < b; i++)
-            for (int64_t j = 0; j < p->feat; j++) {
+            for (int64_t j = 0; j < f; j++) {
                 int64_t k = l->nnorm == 1 ? 0 : j;
-                v[i * p->feat + j] = (v[i * p->feat + j] - l->mean[k]) * l->inv_std[k];
+                v[i * f + j] = (v[i * f + j] - l->mean[k]) * l->inv_std[k];
             }
     }
-    ag_tensor *t = p->dtype == AG_F32 ? ag_from_f32((float *)buf, p->ndim, shape)
-                                      : ag_from_i32((int32_t *)buf, p->ndim, shape);
+    ag_tensor *t = out == AG_F32 ? ag_from_f32(buf, p->ndim, shape) : ag_from_i32(buf, p->ndim, shape);
     free(buf);
     return t;
 }
