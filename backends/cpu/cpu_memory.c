@@ -20,13 +20,22 @@ static pthread_mutex_t cache_lock = PTHREAD_MUTEX_INITIALIZER;
 static ag_buffer *cache[CACHE_BUCKETS];
 static size_t cache_bytes;
 
-static size_t cache_limit(void)
+static size_t limit_bytes;
+static void cache_limit_read(void)
 {
     const char *s = getenv("AG_CPU_CACHE_MB");
     char *end;
     long v = s && *s ? strtol(s, &end, 10) : -1;
     if (v < 0 || !s || *end != '\0') v = 512;
-    return (size_t)v << 20;
+    limit_bytes = (size_t)v << 20;
+}
+
+/* read once: getenv on every free was a few percent of a small op */
+static size_t cache_limit(void)
+{
+    static pthread_once_t once = PTHREAD_ONCE_INIT;
+    pthread_once(&once, cache_limit_read);
+    return limit_bytes;
 }
 
 static ag_buffer *cache_take(size_t cap)
