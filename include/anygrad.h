@@ -177,7 +177,9 @@ AG_API ag_tensor *ag_to_device(ag_tensor *t, ag_device *dev);
 AG_API ag_tensor *ag_to_dtype(ag_tensor *t, ag_dtype dtype);
 
 /* Philox-4x32-10 counter RNG: element i of the k-th random op after
- * ag_manual_seed(s) is the same number on every backend. Each thread has its own
+ * ag_manual_seed(s) is the same number, bit for bit, on every backend (normal
+ * draws included: their log, sqrt and cos are the library's own, not the
+ * drivers'). Each thread has its own
  * generator: ag_manual_seed seeds the calling thread's, and a thread that never
  * calls it starts from the same default seed as every other; random ops
  * (ag_rand, ag_randn, ag_dropout, module initialisation) draw from the

@@ -2,13 +2,12 @@
  * element is a pure function of (seed, stream, index), so results do not depend
  * on the thread count and match the other backends. */
 #include "cpu.h"
+#include "rand_normal.h"
 
 #include <math.h>
 
 /* below this many elements generation stays on one thread */
 #define RAND_PAR_MIN 16384
-
-#define TWO_PI_F 6.28318530717958647692f
 
 static inline void philox_block(const ag_rand_args *r, int64_t block, uint32_t out[4])
 {
@@ -20,8 +19,6 @@ static inline void philox_block(const ag_rand_args *r, int64_t block, uint32_t o
 
 /* [0, 1) from the top 24 bits */
 static inline float u01(uint32_t w) { return (float)(w >> 8) * 0x1p-24f; }
-/* (0, 1]: safe for log */
-static inline float u01_open(uint32_t w) { return (float)((w >> 8) + 1) * 0x1p-24f; }
 
 static ag_status check_f32_dense(const char *op, const char *what, const ag_view *v)
 {
@@ -44,15 +41,15 @@ static void rand_uniform(const ag_rand_args *r, float *y, int64_t n, int64_t b0,
     }
 }
 
-/* Box-Muller, cosine branch only: element i uses words 2(i%2) and 2(i%2)+1 of block i/2 */
+/* Box-Muller (rand_normal.h, the same bits on every backend): element i uses
+ * words 2(i%2) and 2(i%2)+1 of block i/2 */
 static void rand_normal(const ag_rand_args *r, float *y, int64_t n, int64_t b0, int64_t b1)
 {
     for (int64_t blk = b0; blk < b1; blk++) {
         uint32_t w[4];
         philox_block(r, blk, w);
         for (int64_t k = 0, i = blk * 2; k < 2 && i < n; k++, i++) {
-            float u = u01_open(w[2 * k]), v = u01_open(w[2 * k + 1]);
-            float z = sqrtf(-2.0f * logf(u)) * cosf(TWO_PI_F * v);
+            float z = rn_normal(w[2 * k], w[2 * k + 1]);
             y[i] = r->a + r->b * z;
         }
     }

@@ -7,7 +7,7 @@
 #define PHILOX_M1 0xCD9E8D57u
 #define PHILOX_W0 0x9E3779B9u
 #define PHILOX_W1 0xBB67AE85u
-#define TWO_PI_F 6.28318530717958647692f
+#include "rand_normal.h"
 
 /* Key (k0, k1), counter (block, 0, s0, s1): blocks stay below 2^31 because
  * every tensor has fewer than 2^31 elements. */
@@ -26,9 +26,8 @@ inline uint4 philox_block(uint k0, uint k1, uint s0, uint s1, int block)
 
 inline uint word4(uint4 w, int k) { return k == 0 ? w.x : k == 1 ? w.y : k == 2 ? w.z : w.w; }
 
-/* [0, 1) from the top 24 bits, and (0, 1] for the logarithm */
+/* [0, 1) from the top 24 bits */
 inline float u01(uint w) { return (float)(w >> 8) * 0x1p-24f; }
-inline float u01_open(uint w) { return (float)((w >> 8) + 1u) * 0x1p-24f; }
 
 /* One work-item per Philox block: 4 uniform or 2 normal values. */
 kernel void rand_fill(int normal, int n, int yo, uint k0, uint k1, uint s0, uint s1, float a,
@@ -40,10 +39,9 @@ kernel void rand_fill(int normal, int n, int yo, uint k0, uint k1, uint s0, uint
         uint4 w = philox_block(k0, k1, s0, s1, blk);
         int i0 = blk * per;
         if (normal) {
-            /* Box-Muller, cosine branch only */
+            /* Box-Muller, cosine branch only (rand_normal.h) */
             for (int k = 0; k < 2 && i0 + k < n; k++) {
-                float u = u01_open(word4(w, 2 * k)), v = u01_open(word4(w, 2 * k + 1));
-                float z = sqrt(-2.0f * log(u)) * cos(TWO_PI_F * v);
+                float z = rn_normal(word4(w, 2 * k), word4(w, 2 * k + 1));
                 y[yo + i0 + k] = a + b * z;
             }
         } else {

@@ -1,12 +1,10 @@
 #version 450
 #extension GL_GOOGLE_include_directive : require
 #include "common.glsl"
-#include "crmath.glsl"
 #include "philox.glsl"
+#include "rand_normal.h"
 // One invocation per Philox block: 4 uniform or 2 normal values, as
 // backends/cpu/cpu_rand.c maps them.
-
-#define TWO_PI_F 6.28318530717958647692
 
 layout(std430, binding = 0) readonly buffer Params {
     int normal, n, yo;
@@ -23,11 +21,9 @@ void main()
         uvec4 w = philox_block(P.k0, P.k1, P.s0, P.s1, blk);
         int i0 = blk * per;
         if (P.normal != 0) {
-            // Box-Muller, cosine branch only
+            // Box-Muller, cosine branch only (rand_normal.h)
             for (int k = 0; k < 2 && i0 + k < P.n; k++) {
-                float u = u01_open(w[2 * k]), v = u01_open(w[2 * k + 1]);
-                precise float t = TWO_PI_F * v;
-                precise float z = cr_sqrt(-2.0 * ag_log(u)) * ag_cos_small(t);
+                float z = rn_normal(w[2 * k], w[2 * k + 1]);
                 precise float r = P.a + P.b * z;
                 y[P.yo + i0 + k] = r;
             }
