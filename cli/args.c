@@ -83,7 +83,7 @@ static const cli_optdef OPTS[] = {
     {"clip", CLI_REAL, OFF(clip), 0, 1e30, true, "0", "clip the global gradient norm to X (0: off)"},
     {"device", CLI_STR, OFF(device), 0, 0, false, NULL, "cpu, cpu:0, ... (default: AG_DEVICE or the best)"},
     {"seed", CLI_INT, OFF(seed), 0, 9.2e18, true, "1", "initialisation, shuffling and dropout seed"},
-    {"data", CLI_STR, OFF(data), 0, 0, false, DEFAULT_DATA, "directory with the four IDX .gz files"},
+    {"data", CLI_STR, OFF(data), 0, 0, false, DEFAULT_DATA, "directory with the IDX files: train- and t10k-, images-idx3- and labels-idx1-ubyte, gzipped or not"},
     {"limit", CLI_INT, OFF(limit), 0, 1e12, true, "0", "use only the first N training images (0: all)"},
     {"val-frac", CLI_REAL, OFF(val_frac), 0, 0.9, true, "0.1",
      "fraction of the training images held out for validation"},

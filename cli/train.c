@@ -12,43 +12,49 @@
 #include "cli.h"
 
 #define META "anygrad."
-#define NCLASSES 10
+
+/* What the data decides about a model: one sample's shape (channels, height,
+ * width; features only: [1, 1, F]) and the number of classes. */
+typedef struct dims {
+    int64_t c, h, w, classes;
+} dims;
 
 /* ---- models --------------------------------------------------------------- */
 
-static ag_module *build_mlp(void)
+static ag_module *build_mlp(const dims *d)
 {
-    ag_module *l[] = {ag_linear_new(784, 256, true), ag_relu_new(), ag_linear_new(256, 128, true),
-                      ag_relu_new(), ag_linear_new(128, NCLASSES, true)};
+    ag_module *l[] = {ag_linear_new(d->c * d->h * d->w, 256, true), ag_relu_new(),
+                      ag_linear_new(256, 128, true), ag_relu_new(),
+                      ag_linear_new(128, d->classes, true)};
     return ag_sequential_new((int)(sizeof l / sizeof l[0]), l);
 }
 
-/* The TensorFlow layers-tutorial net ("same" padding keeps 28x28, then 14, 7). */
-static ag_module *build_cnn(void)
+/* The TensorFlow layers-tutorial net ("same" padding keeps HxW, then each pool
+ * halves it: 28x28 -> 14 -> 7). */
+static ag_module *build_cnn(const dims *d)
 {
     const ag_conv2d_params same5 = {{1, 1}, {2, 2}, {1, 1}, 1};
     const ag_pool2d_params pool2 = {{2, 2}, {2, 2}, {0, 0}};
     ag_module *l[] = {
-        ag_conv2d_new(1, 32, 5, 5, &same5, true),  ag_relu_new(), ag_max_pool2d_new(&pool2),
+        ag_conv2d_new(d->c, 32, 5, 5, &same5, true), ag_relu_new(), ag_max_pool2d_new(&pool2),
         ag_conv2d_new(32, 64, 5, 5, &same5, true), ag_relu_new(), ag_max_pool2d_new(&pool2),
-        ag_flatten_new(), ag_linear_new(7 * 7 * 64, 1024, true), ag_relu_new(),
-        ag_dropout_new(0.4f), ag_linear_new(1024, NCLASSES, true),
+        ag_flatten_new(), ag_linear_new(d->h / 4 * (d->w / 4) * 64, 1024, true), ag_relu_new(),
+        ag_dropout_new(0.4f), ag_linear_new(1024, d->classes, true),
     };
     return ag_sequential_new((int)(sizeof l / sizeof l[0]), l);
 }
 
 typedef struct model_spec {
-    const char *name, *desc;
-    ag_module *(*build)(void);
-    int sndim;              /* dimensions of one sample */
-    int64_t sample[3];
+    const char *name;
+    ag_module *(*build)(const dims *d);
+    bool image;             /* needs [H, W] samples (H, W >= 4); else takes features */
     int first_weight_ndim;  /* of "0.weight": tells checkpoints of the two apart */
+    const char *out_weight; /* the last layer's weight: [classes, ...] */
 } model_spec;
 
 static const model_spec MODELS[] = {
-    {"mlp", "784-256-128-10 ReLU MLP", build_mlp, 1, {784}, 2},
-    {"cnn", "TF-tutorial CNN: conv5x5x32, pool, conv5x5x64, pool, fc1024, dropout 0.4, fc10",
-     build_cnn, 3, {1, 28, 28}, 4},
+    {"mlp", build_mlp, false, 2, "4.weight"},
+    {"cnn", build_cnn, true, 4, "10.weight"},
 };
 #define NMODELS ((int)(sizeof MODELS / sizeof MODELS[0]))
 
@@ -59,42 +65,144 @@ static const model_spec *find_model(const char *name)
     return NULL;
 }
 
+static void describe(const model_spec *ms, const dims *d, char *buf, size_t size)
+{
+    if (!ms->image)
+        snprintf(buf, size, "%lld-256-128-%lld ReLU MLP", (long long)(d->c * d->h * d->w),
+                 (long long)d->classes);
+    else
+        snprintf(buf, size, "TF-tutorial CNN on %lldx%lldx%lld: conv5x5x32, pool, conv5x5x64, pool, "
+                 "fc1024, dropout 0.4, fc%lld", (long long)d->c, (long long)d->h, (long long)d->w,
+                 (long long)d->classes);
+}
+
 /* ---- data ------------------------------------------------------------------ */
 
 /* anygrad eval's batch: small enough that a CNN's activations stay tens of MB */
 #define EVAL_BATCH 128
 
+/* DIR/SPLIT-KIND-idxN-ubyte.gz, or the same name without .gz (plain IDX). */
+static void idx_path(const char *dir, const char *split, const char *kind, char *buf, size_t size)
+{
+    snprintf(buf, size, "%s/%s-%s-ubyte.gz", dir, split, kind);
+    FILE *f = fopen(buf, "rb");
+    if (f) {
+        fclose(f);
+        return;
+    }
+    char plain[4096];
+    snprintf(plain, sizeof plain, "%s/%s-%s-ubyte", dir, split, kind);
+    if ((f = fopen(plain, "rb"))) {
+        fclose(f);
+        snprintf(buf, size, "%s", plain);
+    }
+}
+
+/* The labels as int32 with their range checked: every one in [0, classes), or
+ * with classes 0, in [0, 2^16) and *classes set to the largest + 1. */
+static bool check_labels(const char *path, ag_tensor *lab, int64_t *classes)
+{
+    int64_t n = ag_dim(lab, 0);
+    int32_t *v = malloc((size_t)(n ? n : 1) * sizeof *v);
+    ag_scope_begin();
+    ag_tensor *l32 = ag_to_dtype(lab, AG_I32);
+    bool ok = v && l32 && ag_to_host(l32, v, (size_t)n * sizeof *v) == AG_OK;
+    ag_scope_end();
+    if (!ok) {
+        fprintf(stderr, "%s: reading the labels: %s\n", path, v ? ag_last_error() : "out of memory");
+        free(v);
+        return false;
+    }
+    int64_t limit = *classes ? *classes : 1 << 16, top = -1;
+    for (int64_t i = 0; i < n; i++) {
+        if (v[i] < 0 || v[i] >= limit) {
+            if (*classes)
+                fprintf(stderr, "%s: label %lld is %d, outside the %lld classes (0 to %lld) of the "
+                                "model\n", path, (long long)i, (int)v[i], (long long)*classes,
+                        (long long)*classes - 1);
+            else
+                fprintf(stderr, "%s: label %lld is %d; labels are class numbers from 0 (below "
+                                "65536)\n", path, (long long)i, (int)v[i]);
+            free(v);
+            return false;
+        }
+        if (v[i] > top) top = v[i];
+    }
+    free(v);
+    if (!*classes) {
+        *classes = top + 1 < 2 ? 2 : top + 1;
+    }
+    return true;
+}
+
 /* Images and labels of one split ("train" or "t10k"), the first limit (0 = all),
- * shaped [N, sample...]. */
+ * shaped [N, sample...] for model ms. *d: in, the sample shape and classes the
+ * model was built for (0: take them from these files); out, what they are. */
 static bool load_split(const char *dir, const char *split, int64_t limit, const model_spec *ms,
-                       ag_tensor **x, ag_tensor **y)
+                       dims *d, ag_tensor **x, ag_tensor **y)
 {
     char pi[4096], pl[4096];
-    snprintf(pi, sizeof pi, "%s/%s-images-idx3-ubyte.gz", dir, split);
-    snprintf(pl, sizeof pl, "%s/%s-labels-idx1-ubyte.gz", dir, split);
+    idx_path(dir, split, "images-idx3", pi, sizeof pi);
+    idx_path(dir, split, "labels-idx1", pl, sizeof pl);
     *x = *y = NULL;
     ag_scope_begin();
     /* u8 as in the files: the loaders scale images per batch (a quarter of the memory) */
     ag_tensor *img = ag_idx_load_raw(pi), *lab = img ? ag_idx_load_raw(pl) : NULL;
-    int64_t n = img ? ag_dim(img, 0) : 0;
-    if (lab && (ag_dim(lab, 0) != n || ag_numel(img) != n * 784)) {
-        /* The sizes first: ending the scope frees img and lab. */
-        long long nlab = (long long)ag_dim(lab, 0), pixels = n ? (long long)(ag_numel(img) / n) : 0;
+    int64_t n = img ? ag_dim(img, 0) : 0, shape[AG_MAX_DIMS];
+    int nd = img ? ag_shape(img, shape) : 0;
+    if (!img || !lab) {
+        fprintf(stderr, "loading %s data: %s\n", split, ag_last_error());
+        if (strstr(ag_last_error(), "cannot open") || strstr(ag_last_error(), "No such file"))
+            fprintf(stderr, "Fashion-MNIST comes from Debian's dataset-fashion-mnist package (`make "
+                            "deps`); --data DIR points at other IDX files (SPLIT-images-idx3-ubyte "
+                            "and SPLIT-labels-idx1-ubyte, gzipped or not)\n");
         ag_scope_end();
-        fprintf(stderr, "%s: %lld images of %lld pixels but %lld labels; want 28x28 images\n", pi,
-                (long long)n, pixels, nlab);
+        return false;
+    }
+    dims got = {1, 1, nd >= 2 ? shape[nd - 1] : 0, d->classes};
+    if (nd >= 3) got.h = shape[nd - 2];
+    if (nd == 4) got.c = shape[1];
+    const char *bad = NULL;
+    if (ag_ndim(lab) != 1 || ag_dim(lab, 0) != n) bad = "labels";
+    else if (nd < 2 || nd > 4) bad = "images";
+    else if (ms->image && (nd < 3 || got.h < 4 || got.w < 4)) bad = "image size";
+    else if (d->w && (got.c != d->c || got.h != d->h || got.w != d->w)) bad = "sample shape";
+    if (bad) {
+        char si[160];
+        snprintf(si, sizeof si, "%lld", (long long)shape[1]);
+        for (int k = 2; k < nd; k++)
+            snprintf(si + strlen(si), sizeof si - strlen(si), "x%lld", (long long)shape[k]);
+        if (!strcmp(bad, "labels"))
+            fprintf(stderr, "%s: %lld images of %lld pixels (%s) but %lld labels\n", pi,
+                    (long long)n, (long long)(n ? ag_numel(img) / n : 0), si,
+                    ag_ndim(lab) == 1 ? (long long)ag_dim(lab, 0) : -1LL);
+        else if (!strcmp(bad, "images"))
+            fprintf(stderr, "%s: %d dimensions; want [N, features], [N, H, W] or [N, C, H, W]\n",
+                    pi, nd);
+        else if (!strcmp(bad, "image size"))
+            fprintf(stderr, "%s: samples of %s; --model %s needs images of at least 4x4 ([N, H, "
+                            "W] or [N, C, H, W])\n", pi, si, ms->name);
+        else
+            fprintf(stderr, "%s: samples of %s; the model takes %lldx%lldx%lld\n", pi, si,
+                    (long long)d->c, (long long)d->h, (long long)d->w);
+        ag_scope_end();
+        return false;
+    }
+    if (!check_labels(pl, lab, &got.classes)) {
+        ag_scope_end();
         return false;
     }
     if (limit > 0 && limit < n) n = limit;
-    int64_t shape[4] = {n, ms->sample[0], ms->sample[1], ms->sample[2]};
-    *x = ag_retain(ag_reshape(ag_slice(img, 0, 0, n, 1), ms->sndim + 1, shape));
+    int64_t xs[4] = {n, got.c, got.h, got.w}, flat[2] = {n, got.c * got.h * got.w};
+    *x = ag_retain(ms->image ? ag_reshape(ag_slice(img, 0, 0, n, 1), 4, xs)
+                             : ag_reshape(ag_slice(img, 0, 0, n, 1), 2, flat));
     *y = ag_retain(ag_contiguous(ag_slice(lab, 0, 0, n, 1)));
     ag_scope_end();
-    if (*x && *y) return true;
+    if (*x && *y) {
+        *d = got;
+        return true;
+    }
     fprintf(stderr, "loading %s data: %s\n", split, ag_last_error());
-    if (strstr(ag_last_error(), "cannot open") || strstr(ag_last_error(), "No such file"))
-        fprintf(stderr, "Fashion-MNIST comes from Debian's dataset-fashion-mnist package (`make "
-                        "deps`); --data DIR points at other IDX files\n");
     ag_release(*x);
     ag_release(*y);
     *x = *y = NULL;
@@ -110,7 +218,6 @@ static ag_loader *make_loader(ag_tensor *x, ag_tensor *y, int64_t batch, bool sh
     ag_release(y);
     return l;
 }
-
 
 /* Mean cross-entropy and accuracy over a loader, in eval mode. */
 static bool evaluate(ag_module *m, ag_loader *l, double *loss, double *acc)
@@ -177,7 +284,7 @@ static void add_meta(metabuf *b, const char *key, const char *fmt, ...)
  * aside, read back and written again at path with the run's settings added;
  * path only ever holds a complete file. */
 static ag_status save_checkpoint(const cli_train_opts *t, ag_module *m, ag_optim *opt, int64_t epoch,
-                                 float mean, float sd)
+                                 float mean, float sd, const dims *dm)
 {
     char tmp[4096];
     snprintf(tmp, sizeof tmp, "%s.partial", t->save);
@@ -201,6 +308,8 @@ static ag_status save_checkpoint(const cli_train_opts *t, ag_module *m, ag_optim
     }
     add_meta(b, "norm_mean", "%.9g", (double)mean);
     add_meta(b, "norm_std", "%.9g", (double)sd);
+    add_meta(b, "input", "%lldx%lldx%lld", (long long)dm->c, (long long)dm->h, (long long)dm->w);
+    add_meta(b, "classes", "%lld", (long long)dm->classes);
     add_meta(b, "version", "%s", AG_VERSION);
     s = ag_safetensors_save(t->save, d->n, (const char *const *)d->names, d->tensors, b->nkv, b->kv);
     ag_tensor_dict_free(d);
@@ -217,6 +326,23 @@ static const model_spec *model_of(const ag_tensor_dict *d)
     return ms;
 }
 
+/* The sample shape and classes a checkpoint's model was built for: its record,
+ * else (weights from elsewhere) the classes from its last layer and the
+ * sample shape left 0, for the data to decide. */
+static dims dims_of(const ag_tensor_dict *d, const model_spec *ms)
+{
+    dims r = {0, 0, 0, 0};
+    const char *in = ag_tensor_dict_meta(d, META "input"), *cl = ag_tensor_dict_meta(d, META "classes");
+    long long c, h, w, k;
+    char end;
+    if (in && sscanf(in, "%lldx%lldx%lld%c", &c, &h, &w, &end) == 3 && c > 0 && h > 0 && w > 0)
+        r.c = c, r.h = h, r.w = w;
+    if (cl && sscanf(cl, "%lld%c", &k, &end) == 1 && k > 1) r.classes = k;
+    ag_tensor *out = ms ? ag_tensor_dict_get(d, ms->out_weight) : NULL;
+    if (!r.classes && out && ag_ndim(out) == 2) r.classes = ag_dim(out, 0);
+    return r;
+}
+
 static bool meta_float(const ag_tensor_dict *d, const char *key, float *out)
 {
     const char *s = ag_tensor_dict_meta(d, key);
@@ -231,6 +357,7 @@ static bool meta_float(const ag_tensor_dict *d, const char *key, float *out)
 typedef struct run {
     cli_train_opts o;
     const model_spec *ms;
+    dims d;                 /* the model's sample shape and classes */
     const cli_optim_spec *os;
     int sched;
     ag_module *m;
@@ -366,7 +493,9 @@ static bool train_epoch(run *r, int64_t e, epoch_stats *st)
 static int train_loop(run *r)
 {
     int64_t nparams = ag_module_num_parameters(r->m);
-    printf("anygrad train: %s (%s), %lld parameters, device %s\n", r->ms->name, r->ms->desc,
+    char desc[200];
+    describe(r->ms, &r->d, desc, sizeof desc);
+    printf("anygrad train: %s (%s), %lld parameters, device %s\n", r->ms->name, desc,
            (long long)nparams, ag_device_name(ag_device_default()));
     char optdesc[160];
     int at = snprintf(optdesc, sizeof optdesc, "%s lr %g", r->os->name, r->o.lr);
@@ -401,7 +530,7 @@ static int train_loop(run *r)
         printf("  test acc %.4f  lr %.3g  %.2f s  %.0f samples/s\n", st.test_acc, row->lr,
                st.seconds, st.seconds > 0 ? (double)st.samples / st.seconds : 0.0);
         fflush(stdout);
-        if (r->o.save && save_checkpoint(&r->o, r->m, r->opt, e + 1, r->mean, r->sd) != AG_OK)
+        if (r->o.save && save_checkpoint(&r->o, r->m, r->opt, e + 1, r->mean, r->sd, &r->d) != AG_OK)
             return fail("saving the checkpoint");
         if (!write_outputs(r)) return 1;
         wrote = true;
@@ -435,7 +564,9 @@ static int train_loop(run *r)
 static int setup_data(run *r, const ag_tensor_dict *ck)
 {
     ag_tensor *x, *y;
-    if (!load_split(r->o.data, "train", r->o.limit, r->ms, &x, &y)) return 1;
+    /* the model's sample shape and classes: a resumed checkpoint's, else the data's */
+    if (ck) r->d = dims_of(ck, r->ms);
+    if (!load_split(r->o.data, "train", r->o.limit, r->ms, &r->d, &x, &y)) return 1;
     ag_loader *all = make_loader(x, y, r->o.batch, true, (uint64_t)r->o.seed);
     if (!all) return fail("data loader");
     if (r->o.val_frac > 0.0) {
@@ -454,7 +585,7 @@ static int setup_data(run *r, const ag_tensor_dict *ck)
                 (long long)r->o.limit, r->o.val_frac);
         return 2;
     }
-    if (!load_split(r->o.data, "t10k", 0, r->ms, &x, &y)) return 1;
+    if (!load_split(r->o.data, "t10k", 0, r->ms, &r->d, &x, &y)) return 1;
     /* the training batch size: evaluation then reuses the training step's buffers */
     r->test = make_loader(x, y, r->o.batch, false, 0);
     if (!r->test) return fail("data loader");
@@ -472,7 +603,7 @@ static int setup_data(run *r, const ag_tensor_dict *ck)
     return 0;
 }
 
-static int setup_model(run *r, const ag_tensor_dict *ck)
+static int setup_device(run *r)
 {
     ag_device *dev = r->o.device ? ag_device_by_name(r->o.device) : ag_device_default();
     if (!dev) {
@@ -480,9 +611,13 @@ static int setup_model(run *r, const ag_tensor_dict *ck)
                 ag_last_error());
         return 2;
     }
-    if (ag_set_default_device(dev) != AG_OK) return fail("device");
+    return ag_set_default_device(dev) != AG_OK ? fail("device") : 0;
+}
+
+static int setup_model(run *r, const ag_tensor_dict *ck)
+{
     ag_manual_seed((uint64_t)r->o.seed);
-    r->m = r->ms->build();
+    r->m = r->ms->build(&r->d);
     if (!r->m) return fail("building the model");
     int np = 0;
     ag_tensor *const *params = ag_module_parameters(r->m, &np);
@@ -545,9 +680,10 @@ int cli_train(const cli_train_opts *o, const bool given[CLI_NTRAIN_OPTS])
         r.ms = find_model(r.o.model);
         r.os = cli_find_optim(r.o.optimizer);
         r.sched = cli_find_schedule(r.o.schedule);
-        rc = r.ms ? setup_model(&r, ck) : 2; /* resolve knows the same names */
+        rc = r.ms ? setup_device(&r) : 2; /* resolve knows the same names */
     }
     if (!rc) rc = setup_data(&r, ck);
+    if (!rc) rc = setup_model(&r, ck); /* the data decide its input and output sizes */
     if (!rc) {
         resume_log(&r);
         rc = train_loop(&r);
@@ -584,15 +720,20 @@ int cli_eval(const cli_eval_opts *o)
     char epoch[32] = "";
     if (ag_tensor_dict_meta(d, "epoch"))
         snprintf(epoch, sizeof epoch, ", epoch %s", ag_tensor_dict_meta(d, "epoch"));
+    dims dm = dims_of(d, ms);
     ag_tensor_dict_free(d);
     if (!ms) {
         fprintf(stderr, "anygrad eval: %s: cannot tell the model from the file; pass --model\n", file);
         return 2;
     }
     int rc = 1;
-    ag_module *m = ms->build();
+    ag_module *m = NULL;
     ag_loader *test = NULL;
     ag_tensor *x, *y;
+    /* the test files first: a checkpoint without its sample shape takes theirs */
+    if (!load_split(data, "t10k", 0, ms, &dm, &x, &y)) goto out;
+    test = make_loader(x, y, EVAL_BATCH, false, 0);
+    m = test ? ms->build(&dm) : NULL;
     if (!m || ag_module_load(m, file) != AG_OK) {
         fprintf(stderr, "anygrad eval: loading %s as %s: %s\n", file, ms->name, ag_last_error());
         goto out;
@@ -600,7 +741,8 @@ int cli_eval(const cli_eval_opts *o)
     if (!have_norm) {
         /* Weights from elsewhere: normalise as training did, with the training
          * images' statistics. */
-        ag_loader *tr = load_split(data, "train", 0, ms, &x, &y) ? make_loader(x, y, EVAL_BATCH, false, 0) : NULL;
+        ag_loader *tr = load_split(data, "train", 0, ms, &dm, &x, &y)
+                            ? make_loader(x, y, EVAL_BATCH, false, 0) : NULL;
         bool ok = tr && ag_loader_stats(tr, false, &mean, &sd) == AG_OK;
         ag_loader_free(tr);
         if (!ok) {
@@ -608,8 +750,6 @@ int cli_eval(const cli_eval_opts *o)
             goto out;
         }
     }
-    if (!load_split(data, "t10k", 0, ms, &x, &y)) goto out;
-    test = make_loader(x, y, EVAL_BATCH, false, 0);
     double loss, acc;
     if (!test || ag_loader_set_normalize(test, 1, &mean, &sd) != AG_OK ||
         !evaluate(m, test, &loss, &acc)) {

@@ -114,8 +114,58 @@ mkdir "$tmp/mism"
 ln -s "$(cd "$DATA" && pwd)/t10k-images-idx3-ubyte.gz" "$tmp/mism/train-images-idx3-ubyte.gz"
 ln -s "$(cd "$DATA" && pwd)/train-labels-idx1-ubyte.gz" "$tmp/mism/train-labels-idx1-ubyte.gz"
 expect 1 "train with 10000 images but 60000 labels" "$AG" train --data "$tmp/mism" --epochs 1
-grep -q '10000 images of 784 pixels but 60000 labels' "$tmp/outx" ||
+grep -q '10000 images of 784 pixels (28x28) but 60000 labels' "$tmp/outx" ||
     bad "mismatched counts message" "$tmp/outx"
+# Users' own IDX files: plain (not gzipped), 26 classes, 12x16 images; the
+# sample shape and class count come from the files and travel in the
+# checkpoint; a test label past the classes is named, not trained on.
+own=$tmp/own
+mkdir "$own"
+python3 - "$own" <<'PY'
+import random, struct, sys
+d = sys.argv[1]
+rnd = random.Random(3)
+def idx(path, dims, data):
+    with open(path, "wb") as f:
+        f.write(bytes([0, 0, 8, len(dims)]) + b"".join(struct.pack(">I", x) for x in dims) + bytes(data))
+for split, n in (("train", 780), ("t10k", 260)):
+    labels = [i % 26 for i in range(n)]
+    rnd.shuffle(labels)
+    pix = []
+    for k in labels:  # class k: a bright 2x2 block at its own place, over noise
+        img = [rnd.randrange(60) for _ in range(12 * 16)]
+        r, c = 2 * (k // 8) + 2, 2 * (k % 8)
+        for dr in (0, 1):
+            for dc in (0, 1):
+                img[(r + dr) * 16 + c + dc] = 255
+        pix += img
+    idx("%s/%s-images-idx3-ubyte" % (d, split), (n, 12, 16), pix)
+    idx("%s/%s-labels-idx1-ubyte" % (d, split), (n,), labels)
+bad = bytearray(open("%s/t10k-labels-idx1-ubyte" % d, "rb").read())
+bad[8 + 5] = 30
+import os
+os.makedirs(d + "/bad", exist_ok=True)
+open(d + "/bad/t10k-labels-idx1-ubyte", "wb").write(bad)
+for f in ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte"):
+    os.symlink("%s/%s" % (d, f), "%s/bad/%s" % (d, f))
+PY
+for m in mlp cnn; do
+    if "$AG" train --model "$m" --data "$own" --epochs 3 --batch 32 --seed 1 --val-frac 0 \
+        --save "$tmp/own_$m.st" >"$tmp/outo" 2>&1 &&
+        grep -qE "(192-256-128-26 ReLU MLP|CNN on 1x12x16: .* fc26)" "$tmp/outo" &&
+        "$AG" eval "$tmp/own_$m.st" --data "$own" >"$tmp/oute" 2>&1 &&
+        acc=$(sed -n 's/^test accuracy \([0-9.]*\) (260 images)$/\1/p' "$tmp/oute") &&
+        awk -v a="$acc" 'BEGIN { exit !(a >= 0.5) }'; then
+        ok "own data, $m: 12x16 images, 26 classes from the files; eval accuracy $acc (chance 0.04)"
+    else
+        bad "own data, $m" "$tmp/outo"
+        cat "$tmp/oute" 2>/dev/null | sed 's/^/      | /'
+    fi
+done
+expect 1 "own data: a test label past the 26 classes" "$AG" train --data "$own/bad" --epochs 1
+grep -q 'label 5 is 30, outside the 26 classes' "$tmp/outx" || bad "bad test label message" "$tmp/outx"
+expect 1 "own data: resumed onto other data" "$AG" train --resume "$tmp/own_mlp.st" --data "$DATA" --epochs 4
+grep -q 'the model takes 1x12x16' "$tmp/outx" || bad "resume onto other data message" "$tmp/outx"
 # A header with more columns than a metrics log has.
 printf 'epoch,step,loss,train_acc,val_acc,test_acc,lr,seconds,extra\n1,1,1,1,1,1,1,1,1\n' >"$tmp/h9.csv"
 expect 1 "plot of a 9-column header" "$AG" plot "$tmp/h9.csv" "$tmp/h9.svg"
