@@ -2,11 +2,14 @@
  * built from the module API, trained with the loader, logged, plotted and
  * checkpointed. Training checkpoints carry the run's settings in their
  * metadata ("anygrad.*") so that --resume and eval need no repeated flags. */
+#include <errno.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "anygrad.h"
 #include "cli.h"
@@ -603,6 +606,31 @@ static int setup_data(run *r, const ag_tensor_dict *ck)
     return 0;
 }
 
+/* An output that could not be written fails now, not after an epoch of
+ * training: its directory must exist and be writable, and the path must not
+ * be a directory. */
+static bool output_ok(const char *flag, const char *path)
+{
+    if (!path) return true;
+    struct stat st;
+    if (stat(path, &st) == 0 && S_ISDIR(st.st_mode)) {
+        fprintf(stderr, "anygrad train: --%s %s: is a directory\n", flag, path);
+        return false;
+    }
+    char dir[4096];
+    snprintf(dir, sizeof dir, "%s", path);
+    char *slash = strrchr(dir, '/');
+    if (!slash) snprintf(dir, sizeof dir, ".");
+    else if (slash == dir) dir[1] = '\0';
+    else *slash = '\0';
+    if (access(dir, W_OK | X_OK) != 0) {
+        fprintf(stderr, "anygrad train: --%s %s: cannot write into %s: %s\n", flag, path, dir,
+                strerror(errno));
+        return false;
+    }
+    return true;
+}
+
 static int setup_device(run *r)
 {
     ag_device *dev = r->o.device ? ag_device_by_name(r->o.device) : ag_device_default();
@@ -682,6 +710,9 @@ int cli_train(const cli_train_opts *o, const bool given[CLI_NTRAIN_OPTS])
         r.sched = cli_find_schedule(r.o.schedule);
         rc = r.ms ? setup_device(&r) : 2; /* resolve knows the same names */
     }
+    if (!rc && !(output_ok("save", r.o.save) && output_ok("log", r.o.log) &&
+                 output_ok("plot", r.o.plot)))
+        rc = 1;
     if (!rc) rc = setup_data(&r, ck);
     if (!rc) rc = setup_model(&r, ck); /* the data decide its input and output sizes */
     if (!rc) {

@@ -166,6 +166,13 @@ expect 1 "own data: a test label past the 26 classes" "$AG" train --data "$own/b
 grep -q 'label 5 is 30, outside the 26 classes' "$tmp/outx" || bad "bad test label message" "$tmp/outx"
 expect 1 "own data: resumed onto other data" "$AG" train --resume "$tmp/own_mlp.st" --data "$DATA" --epochs 4
 grep -q 'the model takes 1x12x16' "$tmp/outx" || bad "resume onto other data message" "$tmp/outx"
+# Outputs that cannot be written fail before any training.
+expect 1 "--save into a missing directory" "$AG" train "${common[@]}" --epochs 1 --save "$tmp/none/m.st"
+grep -q 'cannot write into' "$tmp/outx" && ! grep -q '^epoch' "$tmp/outx" ||
+    bad "--save into a missing directory: not refused up front" "$tmp/outx"
+expect 1 "--log onto a directory" "$AG" train "${common[@]}" --epochs 1 --log "$tmp"
+grep -q 'is a directory' "$tmp/outx" && ! grep -q '^epoch' "$tmp/outx" ||
+    bad "--log onto a directory: not refused up front" "$tmp/outx"
 # A header with more columns than a metrics log has.
 printf 'epoch,step,loss,train_acc,val_acc,test_acc,lr,seconds,extra\n1,1,1,1,1,1,1,1,1\n' >"$tmp/h9.csv"
 expect 1 "plot of a 9-column header" "$AG" plot "$tmp/h9.csv" "$tmp/h9.svg"
