@@ -89,7 +89,8 @@ static const cli_optdef OPTS[] = {
      "fraction of the training images held out for validation"},
     {"save", CLI_STR, OFF(save), 0, 0, false, NULL, "write a checkpoint after every epoch"},
     {"resume", CLI_STR, OFF(resume), 0, 0, false, NULL,
-     "continue from a checkpoint; its settings are the defaults"},
+     "continue from a checkpoint (its settings are the defaults) and save back to it "
+     "unless --save names another file"},
     {"log", CLI_STR, OFF(log), 0, 0, false, NULL,
      "metrics CSV: epoch,step,loss,train_acc,val_acc,test_acc,lr,seconds"},
     {"log-every", CLI_INT, OFF(log_every), 0, 1e12, true, NULL,

@@ -369,6 +369,8 @@ typedef struct run {
     float mean, sd;
     bool have_norm;
     int64_t start_epoch, steps_per_epoch;
+    int64_t cos_from;       /* > 0: the cosine restarts here from cos_lr (a resume that */
+    float cos_lr;           /* changed --epochs), instead of jumping to the new curve */
     cli_metrics log;
     double time_offset;
 } run;
@@ -377,7 +379,13 @@ static float lr_at(const run *r, int64_t step)
 {
     float base = (float)r->o.lr, lr = base;
     int64_t total = r->o.epochs * r->steps_per_epoch;
-    if (r->sched == CLI_SCHED_COSINE) lr = ag_lr_cosine(base, step, total > 0 ? total : 1, 0.0f);
+    if (r->sched == CLI_SCHED_COSINE && r->cos_from > 0 && step >= r->cos_from) {
+        /* resumed with another --epochs: from the rate reached, down to 0 at the new end */
+        int64_t left = total - r->cos_from;
+        lr = ag_lr_cosine(r->cos_lr, step - r->cos_from, left > 0 ? left : 1, 0.0f);
+    } else if (r->sched == CLI_SCHED_COSINE) {
+        lr = ag_lr_cosine(base, step, total > 0 ? total : 1, 0.0f);
+    }
     if (r->sched == CLI_SCHED_STEP) {
         int64_t every = r->o.step_size > 0 ? r->o.step_size : (r->o.epochs + 2) / 3;
         lr = ag_lr_step_decay(base, step, (every > 0 ? every : 1) * r->steps_per_epoch, (float)r->o.gamma);
@@ -666,6 +674,26 @@ static int setup_model(run *r, const ag_tensor_dict *ck)
     }
     if (s != AG_OK) return fail("resuming");
     if (r->start_epoch < 0) r->start_epoch = 0;
+    const char *e0 = ag_tensor_dict_meta(ck, META "epochs");
+    long long old_epochs = e0 ? atoll(e0) : 0;
+    int64_t done = ag_optim_steps(r->opt);
+    int64_t old_total = old_epochs * r->steps_per_epoch;
+    if (r->sched == CLI_SCHED_COSINE && old_epochs > 0 && old_epochs != r->o.epochs && done > 0) {
+        /* Another --epochs: an unfinished cosine bends from the rate it reached
+         * down to 0 at the new end (no jump); a finished one (rate 0) starts
+         * again as planned for the new total, which the note makes plain. */
+        if (done < old_total) {
+            r->cos_from = done;
+            r->cos_lr = ag_lr_cosine((float)r->o.lr, done, old_total, 0.0f);
+            printf("note: --epochs %lld (was %lld): the cosine schedule continues from lr %.3g "
+                   "down to 0 at epoch %lld\n", (long long)r->o.epochs, old_epochs,
+                   (double)r->cos_lr, (long long)r->o.epochs);
+        } else {
+            printf("note: --epochs %lld (was %lld): the cosine schedule had ended; it starts "
+                   "again as planned for %lld epochs (lr %.3g now)\n", (long long)r->o.epochs,
+                   old_epochs, (long long)r->o.epochs, (double)lr_at(r, done));
+        }
+    }
     return 0;
 }
 
@@ -709,6 +737,10 @@ int cli_train(const cli_train_opts *o, const bool given[CLI_NTRAIN_OPTS])
         r.os = cli_find_optim(r.o.optimizer);
         r.sched = cli_find_schedule(r.o.schedule);
         rc = r.ms ? setup_device(&r) : 2; /* resolve knows the same names */
+    }
+    if (!rc && r.o.resume && !r.o.save) {
+        r.o.save = r.o.resume; /* a resumed run keeps its epochs: back into its checkpoint */
+        printf("saving to %s (--save names another file)\n", r.o.save);
     }
     if (!rc && !(output_ok("save", r.o.save) && output_ok("log", r.o.log) &&
                  output_ok("plot", r.o.plot)))

@@ -166,6 +166,16 @@ expect 1 "own data: a test label past the 26 classes" "$AG" train --data "$own/b
 grep -q 'label 5 is 30, outside the 26 classes' "$tmp/outx" || bad "bad test label message" "$tmp/outx"
 expect 1 "own data: resumed onto other data" "$AG" train --resume "$tmp/own_mlp.st" --data "$DATA" --epochs 4
 grep -q 'the model takes 1x12x16' "$tmp/outx" || bad "resume onto other data message" "$tmp/outx"
+# A resume without --save writes its epochs back into the checkpoint it
+# resumed (the README's example used to train and keep nothing).
+cp "$tmp/a.st" "$tmp/c.st"
+if "$AG" train --resume "$tmp/c.st" --data "$DATA" --epochs 2 >"$tmp/outc" 2>&1 &&
+    grep -q "saving to $tmp/c.st" "$tmp/outc" &&
+    "$AG" eval "$tmp/c.st" --data "$DATA" 2>&1 | grep -q 'epoch 2'; then
+    ok "resume without --save saves back into the checkpoint"
+else
+    bad "resume without --save" "$tmp/outc"
+fi
 # Outputs that cannot be written fail before any training.
 expect 1 "--save into a missing directory" "$AG" train "${common[@]}" --epochs 1 --save "$tmp/none/m.st"
 grep -q 'cannot write into' "$tmp/outx" && ! grep -q '^epoch' "$tmp/outx" ||
