@@ -4,6 +4,7 @@
  * metadata ("anygrad.*") so that --resume and eval need no repeated flags. */
 #include <errno.h>
 #include <math.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -400,6 +401,27 @@ static uint64_t epoch_seed(uint64_t seed, int64_t epoch)
     return (seed ^ 0x5851f42d4c957f2dULL) + 0x9e3779b97f4a7c15ULL * (uint64_t)(epoch + 1);
 }
 
+/* Ctrl-C stops at the end of the step in progress (a second one kills at once):
+ * the bar is cleared, the user told what was kept, the exit status 130. */
+static volatile sig_atomic_t interrupted;
+static void on_sigint(int sig)
+{
+    (void)sig;
+    interrupted = 1;
+}
+
+static void catch_sigint(bool on)
+{
+    struct sigaction old, sa;
+    /* an ignored SIGINT (nohup, a background job) stays ignored */
+    if (sigaction(SIGINT, NULL, &old) != 0 || old.sa_handler == SIG_IGN) return;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on ? on_sigint : SIG_DFL;
+    sa.sa_flags = on ? (int)SA_RESETHAND : 0;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+}
+
 static int fail(const char *what)
 {
     fprintf(stderr, "anygrad train: %s: %s\n", what, ag_last_error());
@@ -456,6 +478,10 @@ static bool train_epoch(run *r, int64_t e, epoch_stats *st)
                   ag_item(loss, &lv) == AG_OK && ag_count_correct(logits, y, &hits) == AG_OK;
         ag_scope_end();
         if (!ok) return false;
+        if (interrupted) {
+            cli_progress_end(&bar);
+            return false;
+        }
         if (!isfinite(lv)) {
             ag_clear_error();
             fprintf(stderr, "anygrad train: the loss became %g at step %lld; try a smaller --lr "
@@ -524,7 +550,18 @@ static int train_loop(run *r)
     int64_t best_epoch = 0, samples = 0;
     bool wrote = false; /* the log and plot; only a trained epoch writes them */
     for (int64_t e = r->start_epoch; e < r->o.epochs; e++) {
-        if (!train_epoch(r, e, &st)) return ag_last_status() == AG_OK ? 1 : fail("training");
+        bool ok = train_epoch(r, e, &st);
+        if (!ok && interrupted) {
+            printf("interrupted in epoch %lld: its steps are not kept", (long long)e + 1);
+            if (r->o.save && e > r->start_epoch)
+                printf("; %s holds epoch %lld", r->o.save, (long long)e);
+            else if (r->o.resume && r->o.save && !strcmp(r->o.save, r->o.resume))
+                printf("; %s is as it was", r->o.save);
+            printf("\n");
+            fflush(stdout);
+            return 130;
+        }
+        if (!ok) return ag_last_status() == AG_OK ? 1 : fail("training");
         train_s += st.seconds;
         samples += st.samples;
         st.val_loss = st.val_acc = NAN;
@@ -749,7 +786,9 @@ int cli_train(const cli_train_opts *o, const bool given[CLI_NTRAIN_OPTS])
     if (!rc) rc = setup_model(&r, ck); /* the data decide its input and output sizes */
     if (!rc) {
         resume_log(&r);
+        catch_sigint(true);
         rc = train_loop(&r);
+        catch_sigint(false);
     }
     ag_tensor_dict_free(ck);
     ag_loader_free(r.train);

@@ -176,6 +176,15 @@ if "$AG" train --resume "$tmp/c.st" --data "$DATA" --epochs 2 >"$tmp/outc" 2>&1 
 else
     bad "resume without --save" "$tmp/outc"
 fi
+# Ctrl-C: the step in progress ends, the user is told what was kept, exit 130.
+timeout --preserve-status -s INT 1.5 "$AG" train --model mlp --data "$DATA" --epochs 5 \
+    --save "$tmp/int.st" >"$tmp/outi" 2>&1
+rc=$?
+if [ "$rc" -eq 130 ] && grep -q '^interrupted in epoch [1-5]: its steps are not kept' "$tmp/outi"; then
+    ok "Ctrl-C: exit 130, $(grep '^interrupted' "$tmp/outi")"
+else
+    bad "Ctrl-C (exit $rc)" "$tmp/outi"
+fi
 # Outputs that cannot be written fail before any training.
 expect 1 "--save into a missing directory" "$AG" train "${common[@]}" --epochs 1 --save "$tmp/none/m.st"
 grep -q 'cannot write into' "$tmp/outx" && ! grep -q '^epoch' "$tmp/outx" ||
