@@ -261,7 +261,7 @@ static bool evaluate(ag_module *m, ag_loader *l, double *loss, double *acc)
 typedef struct metabuf {
     int n;
     char keys[48][48], vals[48][64];
-    const char *kv[2 * (48 + 16)];  /* the library's pairs first, then ours */
+    const char *kv[2 * 48];
     int nkv;
 } metabuf;
 
@@ -272,7 +272,7 @@ static void add_meta(metabuf *b, const char *key, const char *fmt, ...)
     ;
 static void add_meta(metabuf *b, const char *key, const char *fmt, ...)
 {
-    if (b->n == 48 || b->nkv == 48 + 16) return;
+    if (b->n == 48) return;
     snprintf(b->keys[b->n], sizeof b->keys[0], META "%s", key);
     va_list ap;
     va_start(ap, fmt);
@@ -284,24 +284,13 @@ static void add_meta(metabuf *b, const char *key, const char *fmt, ...)
     b->nkv++;
 }
 
-/* ag_checkpoint_save takes no caller metadata, so the checkpoint is written
- * aside, read back and written again at path with the run's settings added;
- * path only ever holds a complete file. */
+/* The checkpoint with the run's settings in its metadata, written in one go
+ * (ag_safetensors_save: a temporary file of its own, renamed over path). */
 static ag_status save_checkpoint(const cli_train_opts *t, ag_module *m, ag_optim *opt, int64_t epoch,
                                  float mean, float sd, const dims *dm)
 {
-    char tmp[4096];
-    snprintf(tmp, sizeof tmp, "%s.partial", t->save);
-    ag_status s = ag_checkpoint_save(tmp, m, opt, epoch);
-    ag_tensor_dict *d = s == AG_OK ? ag_safetensors_load(tmp) : NULL;
-    remove(tmp);
-    if (!d) return ag_last_status();
     metabuf mb, *b = &mb;
     memset(b, 0, sizeof *b);
-    for (int i = 0; i < d->nmeta && i < 16; i++, b->nkv++) {
-        b->kv[2 * b->nkv] = d->meta_keys[i];
-        b->kv[2 * b->nkv + 1] = d->meta_values[i];
-    }
     for (int i = 0; i < CLI_NTRAIN_OPTS; i++) {
         const cli_optdef *o = &CLI_TRAIN_OPTS[i];
         const void *at = (const char *)t + o->off;
@@ -315,9 +304,7 @@ static ag_status save_checkpoint(const cli_train_opts *t, ag_module *m, ag_optim
     add_meta(b, "input", "%lldx%lldx%lld", (long long)dm->c, (long long)dm->h, (long long)dm->w);
     add_meta(b, "classes", "%lld", (long long)dm->classes);
     add_meta(b, "version", "%s", AG_VERSION);
-    s = ag_safetensors_save(t->save, d->n, (const char *const *)d->names, d->tensors, b->nkv, b->kv);
-    ag_tensor_dict_free(d);
-    return s;
+    return ag_checkpoint_save_meta(t->save, m, opt, epoch, b->nkv, b->kv);
 }
 
 /* The model a checkpoint holds: its own record, else the shape of "0.weight". */

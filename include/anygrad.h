@@ -622,6 +622,11 @@ AG_API ag_status ag_module_load(ag_module *m, const char *path);
  * with the same losses (given the same data order and RNG seed). */
 AG_API ag_status ag_checkpoint_save(const char *path, ag_module *m, const ag_optim *opt,
                              int64_t epoch);
+/* The same with nmeta key, value pairs of the caller's in the metadata (read
+ * back with ag_tensor_dict_meta); a key the checkpoint uses itself ("format",
+ * "epoch", "optimizer.*") is refused with AG_ERR_ARG. */
+AG_API ag_status ag_checkpoint_save_meta(const char *path, ag_module *m, const ag_optim *opt,
+                                  int64_t epoch, int nmeta, const char *const *meta);
 AG_API ag_status ag_checkpoint_load(const char *path, ag_module *m, ag_optim *opt, int64_t *epoch);
 
 #ifdef __cplusplus

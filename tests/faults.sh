@@ -32,9 +32,10 @@ if ! AG_DEVICE=cpu "${train[@]}" --epochs 1 --save "$tmp/a.st" >"$tmp/out" 2>&1;
     exit 1
 fi
 cp "$tmp/a.st" "$tmp/orig.st"
-# The tool saves twice per checkpoint (a file to read its metadata back, then
-# the checkpoint): 1 and 20 fail the first save, 40 the second.
-for n in 1 20 40; do
+# A checkpoint of this MLP with Adam's state is 27 write events: 1 creates the
+# file, 20 is a tensor's write, 27 the rename into place (the last: 28 must
+# find nothing to fail, checked below, so a change in the count is noticed).
+for n in 1 20 27; do
     AG_DEVICE=cpu AG_FAULT=write:$n "${train[@]}" --resume "$tmp/a.st" --epochs 2 \
         --save "$tmp/a.st" >"$tmp/out" 2>&1
     rc=$?
@@ -48,4 +49,13 @@ for n in 1 20 40; do
         echo "ok: write fault $n: $(grep -m1 'injected fault' "$tmp/out")"
     fi
 done
+cp "$tmp/orig.st" "$tmp/a.st"
+if AG_DEVICE=cpu AG_FAULT=write:28 "${train[@]}" --resume "$tmp/a.st" --epochs 2 --save "$tmp/a.st" \
+    >"$tmp/out" 2>&1; then
+    echo "ok: write fault 28: past the save's 27 events, nothing fails"
+else
+    echo "FAIL: write fault 28 failed the save: the checkpoint has more than 27 write events now; update the list above"
+    tail -n 3 "$tmp/out"
+    fail=1
+fi
 exit $fail

@@ -284,6 +284,8 @@ typedef enum { K_PTR, K_ST, K_TRUE, K_VOID } row_kind;
     X(module_save, K_ST, A_, N_, ag_module_save(NULL, f->path))                               \
     X(module_load, K_ST, A_, N_, ag_module_load(NULL, f->path))                               \
     X(checkpoint_save, K_ST, A_, N_, ag_checkpoint_save(f->path, NULL, NULL, 0))              \
+    X(checkpoint_save_meta, K_ST, A_, N_, ag_checkpoint_save_meta(f->path, NULL, NULL, 0, 0, NULL)) \
+    X(checkpoint_save_meta_kv, K_ST, A_, N_, ag_checkpoint_save_meta(f->path, f->mod, NULL, 0, 1, NULL)) \
     X(checkpoint_load, K_ST, A_, N_, ag_checkpoint_load(f->path, NULL, NULL, NULL))           \
     X(loader_next, K_TRUE, A_, N_, !ag_loader_next(NULL, &f->out, NULL))
 

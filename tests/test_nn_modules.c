@@ -874,6 +874,60 @@ START_TEST(test_safetensors_file_mode)
 }
 END_TEST
 
+/* A save through a symbolic link replaces the file it points to and keeps the
+ * link; FIFOs, directories and device nodes are refused, never replaced by a
+ * regular file; no temporary file is left behind; and checkpoint metadata of
+ * the caller's is kept, the library's own keys refused. */
+START_TEST(test_safetensors_save_targets)
+{
+    ag_tensor *t = ag_scalar(2.0f);
+    const char *name = "x";
+    write_file(tpath("tgt.st"), "old", 3);
+    unlink(tpath("ln.st"));
+    unlink(tpath("dl.st"));
+    ck_assert_int_eq(symlink("tgt.st", tpath("ln.st")), 0);
+    ck_assert_int_eq(symlink("made.st", tpath("dl.st")), 0);
+    OK(ag_safetensors_save(tpath("ln.st"), 1, &name, &t, 0, NULL));
+    OK(ag_safetensors_save(tpath("dl.st"), 1, &name, &t, 0, NULL));
+    struct stat st;
+    ck_assert(lstat(tpath("ln.st"), &st) == 0 && S_ISLNK(st.st_mode));
+    ck_assert(lstat(tpath("dl.st"), &st) == 0 && S_ISLNK(st.st_mode));
+    ag_tensor_dict *d = NN(ag_safetensors_load(tpath("tgt.st")));
+    ag_tensor_dict_free(d);
+    d = NN(ag_safetensors_load(tpath("made.st")));
+    ag_tensor_dict_free(d);
+    unlink(tpath("fifo.st"));
+    ck_assert_int_eq(mkfifo(tpath("fifo.st"), 0644), 0);
+    ck_assert_int_eq(ag_safetensors_save(tpath("fifo.st"), 1, &name, &t, 0, NULL), AG_ERR_IO);
+    ck_assert_msg(strstr(ag_last_error(), "FIFO"), "%s", ag_last_error());
+    ck_assert(lstat(tpath("fifo.st"), &st) == 0 && S_ISFIFO(st.st_mode));
+    mkdir(tpath("dir.st"), 0755);
+    ck_assert_int_eq(ag_safetensors_save(tpath("dir.st"), 1, &name, &t, 0, NULL), AG_ERR_IO);
+    ck_assert_msg(strstr(ag_last_error(), "directory"), "%s", ag_last_error());
+    unlink(tpath("ln2.st"));
+    ck_assert_int_eq(symlink("fifo.st", tpath("ln2.st")), 0);
+    ck_assert_int_eq(ag_safetensors_save(tpath("ln2.st"), 1, &name, &t, 0, NULL), AG_ERR_IO);
+    ck_assert(lstat(tpath("fifo.st"), &st) == 0 && S_ISFIFO(st.st_mode));
+
+    ag_module *m = NN(ag_linear_new(2, 2, true));
+    const char *kv[4] = {"mine", "42", "epoch", "7"};
+    OK(ag_checkpoint_save_meta(tpath("meta.st"), m, NULL, 3, 1, kv));
+    d = NN(ag_safetensors_load(tpath("meta.st")));
+    ck_assert_str_eq(ag_tensor_dict_meta(d, "mine"), "42");
+    ck_assert_str_eq(ag_tensor_dict_meta(d, "epoch"), "3");
+    ag_tensor_dict_free(d);
+    ck_assert_int_eq(ag_checkpoint_save_meta(tpath("meta2.st"), m, NULL, 3, 2, kv), AG_ERR_ARG);
+    ck_assert_msg(strstr(ag_last_error(), "\"epoch\""), "%s", ag_last_error());
+    ag_module_free(m);
+
+    /* nothing named *.tmp.* is left in the directory */
+    char cmd[700];
+    snprintf(cmd, sizeof cmd, "ls '%s' | grep -q '\\.tmp\\.'", tmpdir);
+    ck_assert_msg(system(cmd) != 0, "temporary files left in %s", tmpdir);
+    ag_release(t);
+}
+END_TEST
+
 /* Duplicate names are found by sorting: a header of many entries loads (or is
  * rejected) in well under a second, not minutes. */
 START_TEST(test_safetensors_many_names)
@@ -987,6 +1041,7 @@ Suite *suite_modules(void)
     tcase_add_test(td, test_checkpoint_resume);
     tcase_add_test(td, test_checkpoint_bad_steps_leave_model);
     tcase_add_test(td, test_safetensors_file_mode);
+    tcase_add_test(td, test_safetensors_save_targets);
     tcase_add_test(td, test_safetensors_many_names);
     suite_add_tcase(s, td);
     TCase *tr = h_tcase_create("fashion");

@@ -201,13 +201,33 @@ static ag_status collect(ag_module *m, const ag_optim *opt, int64_t epoch, strli
     return AG_OK;
 }
 
-ag_status ag_checkpoint_save(const char *path, ag_module *m, const ag_optim *opt, int64_t epoch)
+ag_status ag_checkpoint_save_meta(const char *path, ag_module *m, const ag_optim *opt,
+                                  int64_t epoch, int nmeta, const char *const *meta_kv)
 {
     if (!m || !path) return ag_set_error(AG_ERR_ARG, "checkpoint save: module or path is NULL");
+    if (nmeta < 0 || (nmeta > 0 && !meta_kv))
+        return ag_set_error(AG_ERR_ARG, "checkpoint save: %d metadata pairs but no list", nmeta);
     strlist names = {0}, meta = {0};
     ag_tensor **tensors = NULL;
     int nt = 0;
     ag_status s = collect(m, opt, epoch, &names, &tensors, &nt, &meta);
+    /* the caller's pairs may not take the library's keys: loading relies on them */
+    for (int i = 0; s == AG_OK && i < nmeta; i++) {
+        const char *k = meta_kv[2 * i], *v = meta_kv[2 * i + 1];
+        if (!k || !v) {
+            s = ag_set_error(AG_ERR_ARG, "checkpoint save: metadata pair %d has a NULL", i);
+            break;
+        }
+        for (int j = 0; j < meta.n; j += 2)
+            if (!strcmp(meta.s[j], k)) {
+                s = ag_set_error(AG_ERR_ARG, "checkpoint save: metadata key \"%s\" is the "
+                                             "checkpoint's own", k);
+                break;
+            }
+        push(&meta, strdup(k));
+        push(&meta, strdup(v));
+    }
+    if (s == AG_OK && meta.oom) s = ag_set_error(AG_ERR_OOM, "checkpoint: out of host memory");
     if (s == AG_OK)
         s = ag_safetensors_save(path, nt, (const char *const *)names.s, tensors, meta.n / 2,
                                 (const char *const *)meta.s);
@@ -215,6 +235,11 @@ ag_status ag_checkpoint_save(const char *path, ag_module *m, const ag_optim *opt
     free_list(&names);
     free_list(&meta);
     return s;
+}
+
+ag_status ag_checkpoint_save(const char *path, ag_module *m, const ag_optim *opt, int64_t epoch)
+{
+    return ag_checkpoint_save_meta(path, m, opt, epoch, 0, NULL);
 }
 
 static bool parse_i64(const char *s, const char **end, int64_t *out)

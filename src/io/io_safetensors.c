@@ -4,6 +4,7 @@
  * The reader trusts nothing: every size is checked before it is used, and the
  * tensors' byte spans must tile the data exactly, as the reference
  * implementation requires. */
+#define _GNU_SOURCE /* O_TMPFILE */
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -274,30 +275,106 @@ static void sync_dir_of(const char *path)
     }
 }
 
-/* Creates a new temporary file next to path, named into tmp (cap bytes), and
- * gives it the mode the saved file should have: an existing file's permission
- * bits, otherwise 0666 less the umask. The latter comes from creating the file
- * with mode 0666 (the kernel applies the umask and any default ACL), not from
- * mkstemp, whose 0600 the rename would keep, nor from umask(), which can only
- * be read by changing it for the whole process. O_EXCL makes the name ours.
- * On failure *inj tells an injected fault from errno's. */
-static int create_temp(const char *path, char *tmp, size_t cap, bool *inj)
+/* The file a save replaces: path itself, or for a symbolic link the file it
+ * points to (renaming over the link would turn it into a stale copy). Anything
+ * but a regular file is refused: a save to /dev/null, a FIFO or a directory
+ * must not put a regular file in its place. Malloc'ed; NULL with the error. */
+static char *save_target(const char *path)
+{
+    struct stat st;
+    char *t = NULL;
+    if (lstat(path, &st) != 0) {
+        if (errno != ENOENT)
+            return ag_set_error(AG_ERR_IO, "safetensors_save: %s: %s", path, strerror(errno)), NULL;
+        t = strdup(path);
+    } else if (S_ISLNK(st.st_mode)) {
+        t = realpath(path, NULL);
+        if (!t && errno == ENOENT) { /* dangling: the link's target, one level */
+            char link[4096];
+            ssize_t k = readlink(path, link, sizeof link - 1);
+            if (k <= 0) return ag_set_error(AG_ERR_IO, "safetensors_save: reading the link %s: %s",
+                                            path, strerror(errno)), NULL;
+            link[k] = '\0';
+            const char *slash = strrchr(path, '/');
+            int dlen = link[0] == '/' || !slash ? 0 : (int)(slash - path) + 1;
+            size_t cap = (size_t)dlen + (size_t)k + 1;
+            if ((t = malloc(cap))) snprintf(t, cap, "%.*s%s", dlen, path, link);
+        } else if (!t) {
+            return ag_set_error(AG_ERR_IO, "safetensors_save: resolving the link %s: %s", path,
+                                strerror(errno)), NULL;
+        }
+        if (t && stat(t, &st) == 0 && !S_ISREG(st.st_mode)) {
+            ag_set_error(AG_ERR_IO, "safetensors_save: %s points to %s, which is not a regular "
+                                    "file; refusing to replace it", path, t);
+            free(t);
+            return NULL;
+        }
+    } else if (!S_ISREG(st.st_mode)) {
+        const char *kind = S_ISDIR(st.st_mode) ? "a directory" : S_ISFIFO(st.st_mode) ? "a FIFO"
+                           : S_ISCHR(st.st_mode) || S_ISBLK(st.st_mode) ? "a device" : "not a regular file";
+        return ag_set_error(AG_ERR_IO, "safetensors_save: %s is %s; refusing to replace it", path,
+                            kind), NULL;
+    } else {
+        t = strdup(path);
+    }
+    if (!t) ag_set_error(AG_ERR_OOM, "safetensors_save: out of host memory");
+    return t;
+}
+
+/* Gives a new file the mode the saved file should have: an existing file's
+ * permission bits, otherwise what creating it with 0666 gave (the umask and
+ * any default ACL applied by the kernel). */
+static bool keep_mode(int fd, const char *path, bool *inj)
+{
+    struct stat st;
+    return !(stat(path, &st) == 0 && S_ISREG(st.st_mode) &&
+             ((*inj = injected()) || fchmod(fd, st.st_mode & 0777) != 0));
+}
+
+static bool named_temp(const char *path, char *tmp, size_t cap, int fd_or_neg, int *fd_out)
 {
     static _Atomic unsigned counter;
-    int fd = -1;
-    if ((*inj = injected())) return -1;
-    for (int attempt = 0; attempt < 100 && fd < 0; attempt++) {
+    for (int attempt = 0; attempt < 100; attempt++) {
         snprintf(tmp, cap, "%s.tmp.%ld.%u", path, (long)getpid(), atomic_fetch_add(&counter, 1));
-        fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
-        if (fd < 0 && errno != EEXIST) return -1;
+        if (fd_or_neg >= 0) {
+            /* name the anonymous file only now that it is complete */
+            char proc[64];
+            snprintf(proc, sizeof proc, "/proc/self/fd/%d", fd_or_neg);
+            if (linkat(AT_FDCWD, proc, AT_FDCWD, tmp, AT_SYMLINK_FOLLOW) == 0) return true;
+        } else {
+            *fd_out = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
+            if (*fd_out >= 0) return true;
+        }
+        if (errno != EEXIST) return false;
     }
-    if (fd < 0) return -1;
-    struct stat st;
-    if (stat(path, &st) == 0 && S_ISREG(st.st_mode) &&
-        ((*inj = injected()) || fchmod(fd, st.st_mode & 0777) != 0)) {
+    return false;
+}
+
+/* A new file for the data, in path's directory: an anonymous one (O_TMPFILE,
+ * named only once written, so a process killed while saving leaves nothing
+ * behind) where the system has them, else a named one (O_EXCL). *anon tells
+ * which; tmp receives the name of a named one. On failure *inj tells an
+ * injected fault from errno's. */
+static int create_temp(const char *path, char *tmp, size_t cap, bool *anon, bool *inj)
+{
+    int fd = -1;
+    *anon = false;
+    tmp[0] = '\0';
+    if ((*inj = injected())) return -1;
+#ifdef O_TMPFILE
+    char dir[4096];
+    const char *slash = strrchr(path, '/');
+    if (!slash) snprintf(dir, sizeof dir, ".");
+    else snprintf(dir, sizeof dir, "%.*s", slash == path ? 1 : (int)(slash - path), path);
+    if (access("/proc/self/fd", X_OK) == 0 &&
+        (fd = open(dir, O_TMPFILE | O_WRONLY | O_CLOEXEC, 0666)) >= 0)
+        *anon = true;
+#endif
+    if (fd < 0 && !named_temp(path, tmp, cap, -1, &fd)) return -1;
+    if (!keep_mode(fd, path, inj)) {
         int e = errno;
         close(fd);
-        unlink(tmp);
+        if (!*anon) unlink(tmp);
         errno = e;
         return -1;
     }
@@ -309,51 +386,59 @@ ag_status ag_safetensors_save(const char *path, int n, const char *const *names,
 {
     ag_status s = check_save_args(path, n, names, tensors, nmeta, meta);
     if (s != AG_OK) return s;
+    char *target = save_target(path);
+    if (!target) return ag_last_status();
     size_t hlen = 0;
     char *hdr = build_header(n, names, tensors, nmeta, meta, &hlen);
-    if (!hdr) return ag_set_error(AG_ERR_OOM, "safetensors_save: cannot build the header");
-
-    size_t plen = strlen(path);
-    size_t tcap = plen + 48; /* ".tmp.<pid>.<counter>" */
-    char *tmp = malloc(tcap);
+    size_t tcap = strlen(target) + 48; /* ".tmp.<pid>.<counter>" */
+    char *tmp = hdr ? malloc(tcap) : NULL;
     if (!tmp) {
         free(hdr);
+        free(target);
         return ag_set_error(AG_ERR_OOM, "safetensors_save: out of host memory");
     }
-    bool inj = false;
-    int fd = create_temp(path, tmp, tcap, &inj);
+    bool inj = false, anon = false;
+    int fd = create_temp(target, tmp, tcap, &anon, &inj);
     FILE *f = fd >= 0 && !(inj = injected()) ? fdopen(fd, "wb") : NULL;
     if (!f) {
         s = ag_set_error(AG_ERR_IO, "safetensors_save: cannot create a temporary file next to "
-                                    "%s: %s", path, why(inj));
+                                    "%s: %s", target, why(inj));
         if (fd >= 0) {
             close(fd);
-            unlink(tmp);
+            if (!anon) unlink(tmp);
         }
         free(hdr);
         free(tmp);
+        free(target);
         return s;
     }
-    s = write_body(f, tmp, hdr, hlen, n, tensors);
+    const char *what = anon ? "the new file" : tmp;
+    s = write_body(f, what, hdr, hlen, n, tensors);
     free(hdr);
     if (s == AG_OK && ((inj = injected()) || fflush(f) != 0))
-        s = ag_set_error(AG_ERR_IO, "safetensors_save: flushing %s: %s", tmp, why(inj));
+        s = ag_set_error(AG_ERR_IO, "safetensors_save: flushing %s: %s", what, why(inj));
     if (s == AG_OK && ((inj = injected()) || fsync(fileno(f)) != 0))
-        s = ag_set_error(AG_ERR_IO, "safetensors_save: syncing %s: %s", tmp, why(inj));
+        s = ag_set_error(AG_ERR_IO, "safetensors_save: syncing %s: %s", what, why(inj));
+    if (s == AG_OK && anon && !named_temp(target, tmp, tcap, fileno(f), NULL))
+        s = ag_set_error(AG_ERR_IO, "safetensors_save: naming the new file next to %s: %s",
+                         target, strerror(errno));
+    bool named = !anon || s == AG_OK;
     /* closed either way; an injected failure still closes it, as a real one does */
     inj = s == AG_OK && injected();
     if ((fclose(f) != 0 || inj) && s == AG_OK)
         s = ag_set_error(AG_ERR_IO, "safetensors_save: closing %s: %s", tmp, why(inj));
-    if (s == AG_OK && ((inj = injected()) || rename(tmp, path) != 0))
-        s = ag_set_error(AG_ERR_IO, "safetensors_save: renaming %s to %s: %s", tmp, path,
+    if (s == AG_OK && ((inj = injected()) || rename(tmp, target) != 0))
+        s = ag_set_error(AG_ERR_IO, "safetensors_save: renaming %s to %s: %s", tmp, target,
                          why(inj));
     /* The directory sync after the rename is no fault point: the new file is in
      * place by then, and a failure there is not reported. */
-    if (s != AG_OK)
-        unlink(tmp);
-    else
-        sync_dir_of(path);
+    if (s != AG_OK) {
+        if (named) unlink(tmp);
+    } else {
+        sync_dir_of(target);
+    }
     free(tmp);
+    free(target);
     return s;
 }
 
