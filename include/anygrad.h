@@ -586,10 +586,12 @@ AG_API void ag_loader_free(ag_loader *l);
 
 /* safetensors files: 8-byte little-endian header length, a JSON header naming
  * each tensor's dtype, shape and data_offsets, then raw little-endian data.
- * Writes go to a temporary file in the same directory, are fsync'ed and renamed
- * over path, so a crash leaves the old file or the new one. Readers validate
- * everything and fail with AG_ERR_IO naming the problem. meta holds nmeta key,
- * value string pairs for "__metadata__" (meta may be NULL when nmeta is 0). */
+ * Writes go to a new file in the same directory (anonymous where O_TMPFILE
+ * exists), are fsync'ed and renamed over path, so a crash leaves the old file
+ * or the new one. A symbolic link saves into its target; FIFOs, devices and
+ * directories are refused. Readers validate everything and fail with AG_ERR_IO
+ * naming the problem. meta holds nmeta key, value string pairs for
+ * "__metadata__" (meta may be NULL when nmeta is 0). */
 AG_API ag_status ag_safetensors_save(const char *path, int n, const char *const *names,
                               ag_tensor *const *tensors, int nmeta, const char *const *meta);
 
