@@ -68,12 +68,23 @@ void cli_progress_update(cli_progress *p, int64_t done, int64_t samples, double 
     bar[BAR_WIDTH] = '\0';
     char eta[32];
     fmt_duration(eta, sizeof eta, done > 0 ? el * (double)(p->total - done) / (double)done : -1.0);
-    char line[512];
-    snprintf(line, sizeof line, "%s [%s] %lld/%lld ETA %s loss %.4f acc %.4f %.0f samples/s",
-             p->label, bar, (long long)done, (long long)p->total, eta, loss, acc,
-             el > 0.0 ? (double)samples / el : 0.0);
-    int w = term_width() - 1;
-    if (w < (int)sizeof line) line[w] = '\0';
+    /* Fields that do not fit the terminal are left out whole, the least
+     * important first, never cut in the middle of a number. */
+    char line[512], field[4][64];
+    snprintf(line, sizeof line, "%s [%s] %lld/%lld", p->label, bar, (long long)done,
+             (long long)p->total);
+    snprintf(field[0], sizeof field[0], " ETA %s", eta);
+    snprintf(field[1], sizeof field[1], " loss %.4f", loss);
+    snprintf(field[2], sizeof field[2], " acc %.4f", acc);
+    snprintf(field[3], sizeof field[3], " %.0f samples/s", el > 0.0 ? (double)samples / el : 0.0);
+    size_t w = (size_t)term_width() - 1, len = strlen(line);
+    for (int k = 0; k < 4; k++) {
+        size_t fl = strlen(field[k]);
+        if (len + fl > w) break;
+        memcpy(line + len, field[k], fl + 1);
+        len += fl;
+    }
+    if (len > w) line[w] = '\0'; /* a terminal narrower than the bar itself */
     /* \033[K clears what a longer previous line left behind. */
     printf("\r%s\033[K", line);
     fflush(stdout);

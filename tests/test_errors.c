@@ -611,6 +611,10 @@ START_TEST(test_devices)
     ck_assert_ptr_nonnull(cpu);
     ck_assert_str_eq(ag_device_backend(cpu), "cpu");
     ck_assert_ptr_eq(ag_device_by_name("cpu:0"), cpu);
+    /* blanks around a name are not part of it (" cpu" picked lavapipe, whose
+     * name contains "(Vulkan, cpu (software))") */
+    ck_assert_ptr_eq(ag_device_by_name(" cpu"), cpu);
+    ck_assert_ptr_eq(ag_device_by_name("cpu \n"), cpu);
 
     ag_clear_error();
     ck_assert_ptr_null(ag_device_by_name("cpu:7"));

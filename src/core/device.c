@@ -212,12 +212,20 @@ ag_device *ag_device_get(int index)
 }
 
 /* "backend" or "backend:N" (N counts devices of that backend), or a substring of a name. */
-ag_device *ag_device_by_name(const char *name)
+ag_device *ag_device_by_name(const char *name_in)
 {
-    if (!name) {
+    if (!name_in) {
         ag_set_error(AG_ERR_ARG, "ag_device_by_name: name is NULL");
         return NULL;
     }
+    /* surrounding blanks (AG_DEVICE=" cpu") are not part of the name: " cpu"
+     * matched the "(Vulkan, cpu (software))" of lavapipe's name */
+    char name[256];
+    while (*name_in == ' ' || *name_in == '\t') name_in++;
+    snprintf(name, sizeof name, "%s", name_in);
+    for (size_t k = strlen(name); k > 0 && (name[k - 1] == ' ' || name[k - 1] == '\t' ||
+                                            name[k - 1] == '\n'); k--)
+        name[k - 1] = '\0';
     char backend[32];
     const char *colon = strchr(name, ':');
     size_t blen = colon ? (size_t)(colon - name) : strlen(name);
