@@ -92,10 +92,12 @@ static const cli_optdef OPTS[] = {
      "continue from a checkpoint (its settings are the defaults) and save back to it "
      "unless --save names another file"},
     {"log", CLI_STR, OFF(log), 0, 0, false, NULL,
-     "metrics CSV: epoch,step,loss,train_acc,val_acc,test_acc,lr,seconds"},
+     "metrics CSV: epoch,step,loss,train_acc,val_acc,test_acc,lr,seconds,val_loss,test_loss"},
     {"log-every", CLI_INT, OFF(log_every), 0, 1e12, true, NULL,
      "log a row every N steps (default: 10 rows an epoch; 0: epochs only)"},
     {"plot", CLI_STR, OFF(plot), 0, 0, false, NULL, "draw the logged curves as an SVG file"},
+    {"test-every", CLI_INT, OFF(test_every), 0, 1e12, true, "1",
+     "evaluate the test set every N epochs (0: after the last only)"},
 };
 #undef OFF
 _Static_assert(sizeof OPTS / sizeof OPTS[0] == CLI_NTRAIN_OPTS, "CLI_NTRAIN_OPTS is the table's size");

@@ -29,6 +29,7 @@ typedef struct cli_metric_row {
     double train_acc;  /* training accuracy since the previous row */
     double val_acc, test_acc, lr;
     double seconds;    /* training time so far, without evaluation and saving */
+    double val_loss, test_loss; /* mean cross-entropy where evaluated, else NaN */
 } cli_metric_row;
 
 typedef struct cli_metrics {

@@ -48,6 +48,8 @@ static const struct column {
     {"test_acc", offsetof(cli_metric_row, test_acc), COL_REAL, "%.6f"},
     {"lr", offsetof(cli_metric_row, lr), COL_REAL, "%.6g"},
     {"seconds", offsetof(cli_metric_row, seconds), COL_REAL, "%.4f"},
+    {"val_loss", offsetof(cli_metric_row, val_loss), COL_REAL, "%.6f"},
+    {"test_loss", offsetof(cli_metric_row, test_loss), COL_REAL, "%.6f"},
 };
 #define NCOLS ((int)(sizeof COLS / sizeof COLS[0]))
 
@@ -152,7 +154,7 @@ bool cli_metrics_read_csv(const char *path, cli_metrics *m, char *err, size_t er
         ok = nf <= NCOLS && have_epoch;
         if (!ok)
             snprintf(err, errsz, "%s: not a metrics log (header needs 'epoch' and at most %d of: "
-                                 "epoch,step,loss,train_acc,val_acc,test_acc,lr,seconds)",
+                                 "epoch,step,loss,train_acc,val_acc,test_acc,lr,seconds,val_loss,test_loss)",
                      path, NCOLS);
     }
     for (int ln = 2; ok && fgets(line, sizeof line, f); ln++) {
@@ -290,11 +292,12 @@ typedef struct panel {
     bool legend_low;  /* rising curves leave the bottom free */
 } panel;
 
-static const series LOSS_SERIES[] = {{"training loss", "#1f77b4", 2}};
+static const series LOSS_SERIES[] = {
+    {"training", "#1f77b4", 2}, {"validation", "#ff7f0e", 8}, {"test", "#2ca02c", 9}};
 static const series ACC_SERIES[] = {
     {"training", "#1f77b4", 3}, {"validation", "#ff7f0e", 4}, {"test", "#2ca02c", 5}};
 static const panel PANELS[] = {
-    {"Loss", "cross-entropy", LOSS_SERIES, 1, true, false},
+    {"Loss", "cross-entropy", LOSS_SERIES, 3, true, false},
     {"Accuracy", "fraction correct", ACC_SERIES, 3, false, true},
 };
 

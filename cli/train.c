@@ -491,6 +491,7 @@ static bool train_epoch(run *r, int64_t e, epoch_stats *st)
                 .epoch = (double)e + (double)done / (double)r->steps_per_epoch,
                 .step = step + 1, .loss = isum / (double)iseen,
                 .train_acc = (double)icorrect / (double)iseen, .val_acc = NAN, .test_acc = NAN,
+                .val_loss = NAN, .test_loss = NAN,
                 .lr = lr, .seconds = r->time_offset + cli_now() - t0};
             if (!cli_metrics_push(&r->log, &row)) {
                 ag_clear_error();
@@ -553,17 +554,23 @@ static int train_loop(run *r)
         samples += st.samples;
         st.val_loss = st.val_acc = NAN;
         if (r->val && !evaluate(r->m, r->val, &st.val_loss, &st.val_acc)) return fail("validation");
-        if (!evaluate(r->m, r->test, &st.test_loss, &st.test_acc)) return fail("test");
+        bool last = e + 1 == r->o.epochs,
+             test = last || (r->o.test_every > 0 && (e + 1) % r->o.test_every == 0);
+        st.test_loss = st.test_acc = NAN;
+        if (test && !evaluate(r->m, r->test, &st.test_loss, &st.test_acc)) return fail("test");
         if (r->log.n == 0) return 1; /* train_epoch logs every epoch's end */
         cli_metric_row *row = &r->log.rows[r->log.n - 1];
         row->val_acc = st.val_acc;
+        row->val_loss = st.val_loss;
         row->test_acc = st.test_acc;
+        row->test_loss = st.test_loss;
         if (r->val && st.val_acc > best_val) best_val = st.val_acc, best_epoch = e + 1;
         printf("epoch %lld/%lld  loss %.4f  acc %.4f", (long long)e + 1, (long long)r->o.epochs,
                st.loss, st.acc);
         if (r->val) printf("  val loss %.4f  val acc %.4f", st.val_loss, st.val_acc);
-        printf("  test acc %.4f  lr %.3g  %.2f s  %.0f samples/s\n", st.test_acc, row->lr,
-               st.seconds, st.seconds > 0 ? (double)st.samples / st.seconds : 0.0);
+        if (test) printf("  test acc %.4f", st.test_acc);
+        printf("  lr %.3g  %.2f s  %.0f samples/s\n", row->lr, st.seconds,
+               st.seconds > 0 ? (double)st.samples / st.seconds : 0.0);
         fflush(stdout);
         if (r->o.save && save_checkpoint(&r->o, r->m, r->opt, e + 1, r->mean, r->sd, &r->d) != AG_OK)
             return fail("saving the checkpoint");
