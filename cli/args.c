@@ -96,7 +96,7 @@ static const cli_optdef OPTS[] = {
     {"log-every", CLI_INT, OFF(log_every), 0, 1e12, true, NULL,
      "log a row every N steps (default: 10 rows an epoch; 0: epochs only)"},
     {"plot", CLI_STR, OFF(plot), 0, 0, false, NULL, "draw the logged curves as an SVG file"},
-    {"test-every", CLI_INT, OFF(test_every), 0, 1e12, true, "1",
+    {"eval-every", CLI_INT, OFF(eval_every), 0, 1e12, true, "1",
      "evaluate the test set every N epochs (0: after the last only)"},
 };
 #undef OFF

@@ -26,7 +26,7 @@ typedef enum cli_action {
 
 typedef struct cli_train_opts {
     const char *model, *optimizer, *schedule, *device, *data, *save, *resume, *log, *plot;
-    int64_t epochs, batch, warmup, step_size, limit, log_every, test_every, seed;
+    int64_t epochs, batch, warmup, step_size, limit, log_every, eval_every, seed;
     double lr, momentum, weight_decay, gamma, clip, val_frac;
 } cli_train_opts;
 

@@ -555,7 +555,7 @@ static int train_loop(run *r)
         st.val_loss = st.val_acc = NAN;
         if (r->val && !evaluate(r->m, r->val, &st.val_loss, &st.val_acc)) return fail("validation");
         bool last = e + 1 == r->o.epochs,
-             test = last || (r->o.test_every > 0 && (e + 1) % r->o.test_every == 0);
+             test = last || (r->o.eval_every > 0 && (e + 1) % r->o.eval_every == 0);
         st.test_loss = st.test_acc = NAN;
         if (test && !evaluate(r->m, r->test, &st.test_loss, &st.test_acc)) return fail("test");
         if (r->log.n == 0) return 1; /* train_epoch logs every epoch's end */

@@ -197,14 +197,14 @@ printf 'epoch,step,loss,train_acc,val_acc,test_acc,lr,seconds,val_loss,test_loss
 expect 1 "plot of an 11-column header" "$AG" plot "$tmp/h9.csv" "$tmp/h9.svg"
 grep -q 'not a metrics log' "$tmp/outx" && [ ! -e "$tmp/h9.svg" ] ||
     bad "11-column header message" "$tmp/outx"
-# Validation and test losses are logged; --test-every 2 evaluates epochs 2 and 3 (the last).
-if "$AG" train "${common[@]}" --epochs 3 --test-every 2 --log "$tmp/te.csv" >"$tmp/outt" 2>&1 &&
+# Validation and test losses are logged; --eval-every 2 evaluates epochs 2 and 3 (the last).
+if "$AG" train "${common[@]}" --epochs 3 --eval-every 2 --log "$tmp/te.csv" >"$tmp/outt" 2>&1 &&
     [ "$(head -n 1 "$tmp/te.csv")" = "epoch,step,loss,train_acc,val_acc,test_acc,lr,seconds,val_loss,test_loss" ] &&
     [ "$(awk -F, 'NR > 1 { printf "%s", ($6 == "" ? "-" : "t") ($9 == "" ? "-" : "v") }' "$tmp/te.csv")" = "-vtvtv" ] &&
     [ "$(grep -c '^epoch .*  test acc ' "$tmp/outt")" -eq 2 ]; then
-    ok "--test-every 2: test set at epochs 2 and 3; val_loss and test_loss logged"
+    ok "--eval-every 2: test set at epochs 2 and 3; val_loss and test_loss logged"
 else
-    bad "--test-every and the loss columns" "$tmp/outt"
+    bad "--eval-every and the loss columns" "$tmp/outt"
     cat "$tmp/te.csv" 2>/dev/null | sed 's/^/      | /'
 fi
 # Values closer than any tick step: a finite plot, quickly.
