@@ -213,6 +213,86 @@ static bool load_split(const char *dir, const char *split, int64_t limit, const 
     return false;
 }
 
+static bool is_csv(const char *path)
+{
+    size_t n = path ? strlen(path) : 0;
+    return n > 4 && !strcmp(path + n - 4, ".csv");
+}
+
+/* A CSV table: every column but label_col (negative: from the end) a feature,
+ * label_col the class. A first line that is not numbers is a header. */
+static bool load_csv(const char *path, int64_t label_col, int64_t limit, const model_spec *ms,
+                     dims *d, ag_tensor **x, ag_tensor **y)
+{
+    *x = *y = NULL;
+    if (ms->image) {
+        fprintf(stderr, "%s: CSV rows are feature vectors; --model %s needs images (use --model "
+                        "mlp)\n", path, ms->name);
+        return false;
+    }
+    ag_scope_begin();
+    ag_tensor *t = ag_csv_load(path, false);
+    if (!t && strstr(ag_last_error(), " line 1, field") && strstr(ag_last_error(), "not a number"))
+        t = ag_csv_load(path, true);
+    int64_t n = t ? ag_dim(t, 0) : 0, cols = t ? ag_dim(t, 1) : 0;
+    int64_t lc = label_col < 0 ? cols + label_col : label_col;
+    if (!t || cols < 2 || lc < 0 || lc >= cols) {
+        if (t)
+            fprintf(stderr, "%s: %lld columns; --label-column %lld needs a column for the label "
+                            "and at least one feature\n", path, (long long)cols,
+                    (long long)label_col);
+        else
+            fprintf(stderr, "loading %s: %s\n", path, ag_last_error());
+        ag_scope_end();
+        return false;
+    }
+    /* the labels must be class numbers: whole, from 0 */
+    float *lv = malloc((size_t)n * sizeof *lv);
+    ag_tensor *lab = ag_contiguous(ag_reshape(ag_slice(t, 1, lc, lc + 1, 1), 1, &n));
+    bool ok = lv && lab && ag_to_host(lab, lv, (size_t)n * sizeof *lv) == AG_OK;
+    for (int64_t i = 0; ok && i < n; i++)
+        if (!(lv[i] >= 0.0f && lv[i] < 65536.0f && lv[i] == floorf(lv[i]))) {
+            fprintf(stderr, "%s: data row %lld has label %g in column %lld; labels are class "
+                            "numbers from 0\n", path, (long long)i + 1, (double)lv[i], (long long)lc);
+            free(lv);
+            ag_scope_end();
+            return false;
+        }
+    free(lv);
+    ag_tensor *parts[2];
+    int np = 0;
+    if (lc > 0) parts[np++] = ag_slice(t, 1, 0, lc, 1);
+    if (lc + 1 < cols) parts[np++] = ag_slice(t, 1, lc + 1, cols, 1);
+    ag_tensor *feat = np == 1 ? ag_contiguous(parts[0]) : ag_concat(2, parts, 1);
+    ag_tensor *lab32 = ag_to_dtype(lab, AG_I32);
+    dims got = {1, 1, cols - 1, d->classes};
+    if (ok && feat && lab32 && d->w && got.w != d->c * d->h * d->w) {
+        fprintf(stderr, "%s: %lld features a row; the model takes %lld\n", path, (long long)got.w,
+                (long long)(d->c * d->h * d->w));
+        ok = false;
+    } else if (ok && feat && lab32) {
+        ok = check_labels(path, lab32, &got.classes);
+    } else {
+        fprintf(stderr, "loading %s: %s\n", path, ag_last_error());
+        ok = false;
+    }
+    if (ok) {
+        if (limit > 0 && limit < n) n = limit;
+        *x = ag_retain(ag_contiguous(ag_slice(feat, 0, 0, n, 1)));
+        *y = ag_retain(ag_contiguous(ag_slice(lab32, 0, 0, n, 1)));
+        ok = *x && *y;
+        if (ok && !d->w) got.c = got.h = 1;
+        if (ok) *d = got;
+    }
+    ag_scope_end();
+    if (!ok) {
+        ag_release(*x);
+        ag_release(*y);
+        *x = *y = NULL;
+    }
+    return ok;
+}
+
 static ag_loader *make_loader(ag_tensor *x, ag_tensor *y, int64_t batch, bool shuffle,
                               uint64_t seed)
 {
@@ -258,12 +338,89 @@ static bool evaluate(ag_module *m, ag_loader *l, double *loss, double *acc)
 
 /* ---- checkpoints with the run's settings ------------------------------------ */
 
+/* Input normalisation: one mean and deviation for all features (images) or
+ * one per feature (tables). */
+typedef struct norm {
+    int64_t n;
+    float *mean, *sd;
+} norm;
+
+static void norm_free(norm *z)
+{
+    free(z->mean);
+    free(z->sd);
+    memset(z, 0, sizeof *z);
+}
+
+static bool norm_alloc(norm *z, int64_t n)
+{
+    z->n = n;
+    z->mean = malloc((size_t)n * sizeof *z->mean);
+    z->sd = malloc((size_t)n * sizeof *z->sd);
+    if (z->mean && z->sd) return true;
+    norm_free(z);
+    return false;
+}
+
+/* "v,v,..." of a checkpoint's metadata: n values (n 0: as many as there are). */
+static int64_t parse_floats(const char *s, float *out, int64_t cap)
+{
+    int64_t k = 0;
+    while (s && *s && k < cap) {
+        char *end;
+        float v = strtof(s, &end);
+        if (end == s || !isfinite(v) || (*end && *end != ',')) return -1;
+        out[k++] = v;
+        s = *end ? end + 1 : end;
+    }
+    return s && !*s ? k : -1;
+}
+
+/* The statistics a training checkpoint recorded, for n features (1 or the
+ * sample size): false when it has none that fit. */
+static bool norm_from_meta(const ag_tensor_dict *d, int64_t features, norm *z)
+{
+    const char *m = ag_tensor_dict_meta(d, META "norm_mean"), *v = ag_tensor_dict_meta(d, META "norm_std");
+    if (!m || !v) return false;
+    int64_t n = strchr(m, ',') ? features : 1;
+    if (!norm_alloc(z, n)) return false;
+    if (parse_floats(m, z->mean, n) != n || parse_floats(v, z->sd, n) != n) {
+        norm_free(z);
+        return false;
+    }
+    return true;
+}
+
+static char *floats_str(const float *v, int64_t n)
+{
+    size_t cap = (size_t)n * 18 + 1, at = 0;
+    char *s = malloc(cap);
+    for (int64_t i = 0; s && i < n; i++)
+        at += (size_t)snprintf(s + at, cap - at, "%s%.9g", i ? "," : "", (double)v[i]);
+    if (s && n == 0) s[0] = '\0';
+    return s;
+}
+
+
 typedef struct metabuf {
     int n;
-    char keys[48][48], vals[48][64];
+    char keys[48][48], *vals[48];
     const char *kv[2 * 48];
-    int nkv;
 } metabuf;
+
+/* val: malloc'ed (NULL: out of memory, the pair is left out) */
+static void add_meta_str(metabuf *b, const char *key, char *val)
+{
+    if (b->n == 48 || !val) {
+        free(val);
+        return;
+    }
+    snprintf(b->keys[b->n], sizeof b->keys[0], META "%s", key);
+    b->vals[b->n] = val;
+    b->kv[2 * b->n] = b->keys[b->n];
+    b->kv[2 * b->n + 1] = val;
+    b->n++;
+}
 
 static void add_meta(metabuf *b, const char *key, const char *fmt, ...)
 #if defined(__GNUC__)
@@ -272,22 +429,18 @@ static void add_meta(metabuf *b, const char *key, const char *fmt, ...)
     ;
 static void add_meta(metabuf *b, const char *key, const char *fmt, ...)
 {
-    if (b->n == 48) return;
-    snprintf(b->keys[b->n], sizeof b->keys[0], META "%s", key);
+    char val[512];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(b->vals[b->n], sizeof b->vals[0], fmt, ap);
+    vsnprintf(val, sizeof val, fmt, ap);
     va_end(ap);
-    b->kv[2 * b->nkv] = b->keys[b->n];
-    b->kv[2 * b->nkv + 1] = b->vals[b->n];
-    b->n++;
-    b->nkv++;
+    add_meta_str(b, key, strdup(val));
 }
 
 /* The checkpoint with the run's settings in its metadata, written in one go
  * (ag_safetensors_save: a temporary file of its own, renamed over path). */
 static ag_status save_checkpoint(const cli_train_opts *t, ag_module *m, ag_optim *opt, int64_t epoch,
-                                 float mean, float sd, const dims *dm)
+                                 const norm *z, const dims *dm)
 {
     metabuf mb, *b = &mb;
     memset(b, 0, sizeof *b);
@@ -299,12 +452,14 @@ static ag_status save_checkpoint(const cli_train_opts *t, ag_module *m, ag_optim
         if (o->type == CLI_INT) add_meta(b, o->flag, "%lld", (long long)*(const int64_t *)at);
         if (o->type == CLI_REAL) add_meta(b, o->flag, "%.9g", *(const double *)at);
     }
-    add_meta(b, "norm_mean", "%.9g", (double)mean);
-    add_meta(b, "norm_std", "%.9g", (double)sd);
+    add_meta_str(b, "norm_mean", floats_str(z->mean, z->n));
+    add_meta_str(b, "norm_std", floats_str(z->sd, z->n));
     add_meta(b, "input", "%lldx%lldx%lld", (long long)dm->c, (long long)dm->h, (long long)dm->w);
     add_meta(b, "classes", "%lld", (long long)dm->classes);
     add_meta(b, "version", "%s", AG_VERSION);
-    return ag_checkpoint_save_meta(t->save, m, opt, epoch, b->nkv, b->kv);
+    ag_status s = ag_checkpoint_save_meta(t->save, m, opt, epoch, b->n, b->kv);
+    for (int i = 0; i < b->n; i++) free(b->vals[i]);
+    return s;
 }
 
 /* The model a checkpoint holds: its own record, else the shape of "0.weight". */
@@ -334,14 +489,6 @@ static dims dims_of(const ag_tensor_dict *d, const model_spec *ms)
     return r;
 }
 
-static bool meta_float(const ag_tensor_dict *d, const char *key, float *out)
-{
-    const char *s = ag_tensor_dict_meta(d, key);
-    char *end;
-    if (!s) return false;
-    *out = strtof(s, &end);
-    return !*end && isfinite(*out);
-}
 
 /* ---- the training run -------------------------------------------------------- */
 
@@ -354,8 +501,8 @@ typedef struct run {
     ag_module *m;
     ag_optim *opt;
     ag_loader *train, *val, *test;
-    float mean, sd;
-    bool have_norm;
+    norm z;                 /* input normalisation */
+    bool csv;               /* --data is a CSV file */
     int64_t start_epoch, steps_per_epoch;
     int64_t cos_from;       /* > 0: the cosine restarts here from cos_lr (a resume that */
     float cos_lr;           /* changed --epochs), instead of jumping to the new curve */
@@ -529,9 +676,10 @@ static int train_loop(run *r)
     if (r->sched) at += snprintf(optdesc + at, sizeof optdesc - (size_t)at, ", %s schedule", CLI_SCHEDULES[r->sched]);
     if (r->o.warmup > 0) at += snprintf(optdesc + at, sizeof optdesc - (size_t)at, ", warm-up %lld steps", (long long)r->o.warmup);
     if (r->o.clip > 0.0) snprintf(optdesc + at, sizeof optdesc - (size_t)at, ", clip %g", r->o.clip);
-    printf("  %lld training, %lld validation, %lld test images; batch %lld; %s\n",
+    printf("  %lld training, %lld validation, %lld test %s; batch %lld; %s\n",
            (long long)ag_loader_size(r->train), (long long)(r->val ? ag_loader_size(r->val) : 0),
-           (long long)ag_loader_size(r->test), (long long)r->o.batch, optdesc);
+           (long long)(r->test ? ag_loader_size(r->test) : 0), r->csv ? "rows" : "images",
+           (long long)r->o.batch, optdesc);
     fflush(stdout);
     epoch_stats st = {0};
     double best_val = -1.0, train_s = 0.0;
@@ -555,7 +703,7 @@ static int train_loop(run *r)
         st.val_loss = st.val_acc = NAN;
         if (r->val && !evaluate(r->m, r->val, &st.val_loss, &st.val_acc)) return fail("validation");
         bool last = e + 1 == r->o.epochs,
-             test = last || (r->o.eval_every > 0 && (e + 1) % r->o.eval_every == 0);
+             test = r->test && (last || (r->o.eval_every > 0 && (e + 1) % r->o.eval_every == 0));
         st.test_loss = st.test_acc = NAN;
         if (test && !evaluate(r->m, r->test, &st.test_loss, &st.test_acc)) return fail("test");
         if (r->log.n == 0) return 1; /* train_epoch logs every epoch's end */
@@ -572,7 +720,7 @@ static int train_loop(run *r)
         printf("  lr %.3g  %.2f s  %.0f samples/s\n", row->lr, st.seconds,
                st.seconds > 0 ? (double)st.samples / st.seconds : 0.0);
         fflush(stdout);
-        if (r->o.save && save_checkpoint(&r->o, r->m, r->opt, e + 1, r->mean, r->sd, &r->d) != AG_OK)
+        if (r->o.save && save_checkpoint(&r->o, r->m, r->opt, e + 1, &r->z, &r->d) != AG_OK)
             return fail("saving the checkpoint");
         if (!write_outputs(r)) return 1;
         wrote = true;
@@ -583,14 +731,14 @@ static int train_loop(run *r)
                    (long long)r->start_epoch, (long long)r->o.epochs);
         else
             printf("--epochs 0: nothing to train\n");
-        if (!evaluate(r->m, r->test, &st.test_loss, &st.test_acc)) return fail("test");
+        if (r->test && !evaluate(r->m, r->test, &st.test_loss, &st.test_acc)) return fail("test");
     }
     printf("summary: %s, %lld epoch%s", r->ms->name, (long long)r->o.epochs, r->o.epochs == 1 ? "" : "s");
     if (samples)
         printf(" (%lld in this run: %.1f s training, %.0f samples/s)",
                (long long)(r->o.epochs - r->start_epoch), train_s,
                train_s > 0 ? (double)samples / train_s : 0.0);
-    printf("; test loss %.4f, test accuracy %.4f", st.test_loss, st.test_acc);
+    if (r->test) printf("; test loss %.4f, test accuracy %.4f", st.test_loss, st.test_acc);
     if (best_val >= 0.0) printf("; best validation accuracy %.4f (epoch %lld)", best_val, (long long)best_epoch);
     printf("\n");
     if (r->o.save) printf("checkpoint: %s\n", r->o.save);
@@ -606,9 +754,17 @@ static int train_loop(run *r)
 static int setup_data(run *r, const ag_tensor_dict *ck)
 {
     ag_tensor *x, *y;
+    r->csv = is_csv(r->o.data);
+    if (r->o.test_data && !r->csv) {
+        fprintf(stderr, "anygrad train: --test-data goes with --data FILE.csv (an IDX directory "
+                        "holds its own t10k files)\n");
+        return 2;
+    }
     /* the model's sample shape and classes: a resumed checkpoint's, else the data's */
     if (ck) r->d = dims_of(ck, r->ms);
-    if (!load_split(r->o.data, "train", r->o.limit, r->ms, &r->d, &x, &y)) return 1;
+    bool ok = r->csv ? load_csv(r->o.data, r->o.label_column, r->o.limit, r->ms, &r->d, &x, &y)
+                     : load_split(r->o.data, "train", r->o.limit, r->ms, &r->d, &x, &y);
+    if (!ok) return 1;
     ag_loader *all = make_loader(x, y, r->o.batch, true, (uint64_t)r->o.seed);
     if (!all) return fail("data loader");
     if (r->o.val_frac > 0.0) {
@@ -623,22 +779,31 @@ static int setup_data(run *r, const ag_tensor_dict *ck)
         r->train = all;
     }
     if (ag_loader_size(r->train) == 0) {
-        fprintf(stderr, "anygrad train: no training images left (--limit %lld, --val-frac %g)\n",
+        fprintf(stderr, "anygrad train: no training samples left (--limit %lld, --val-frac %g)\n",
                 (long long)r->o.limit, r->o.val_frac);
         return 2;
     }
-    if (!load_split(r->o.data, "t10k", 0, r->ms, &r->d, &x, &y)) return 1;
     /* the training batch size: evaluation then reuses the training step's buffers */
-    r->test = make_loader(x, y, r->o.batch, false, 0);
-    if (!r->test) return fail("data loader");
-    /* A resumed run keeps the statistics it started with. */
-    r->have_norm = ck && meta_float(ck, META "norm_mean", &r->mean) &&
-                   meta_float(ck, META "norm_std", &r->sd);
-    if (!r->have_norm && ag_loader_stats(r->train, false, &r->mean, &r->sd) != AG_OK)
-        return fail("data statistics");
+    if (r->csv ? r->o.test_data != NULL : true) {
+        ok = r->csv ? load_csv(r->o.test_data, r->o.label_column, 0, r->ms, &r->d, &x, &y)
+                    : load_split(r->o.data, "t10k", 0, r->ms, &r->d, &x, &y);
+        if (!ok) return 1;
+        r->test = make_loader(x, y, r->o.batch, false, 0);
+        if (!r->test) return fail("data loader");
+    }
+    /* A resumed run keeps the statistics it started with. Tables are
+     * normalised per feature (columns differ in scale), images over all. */
+    int64_t features = r->d.c * r->d.h * r->d.w, n = r->csv ? features : 1;
+    if (!(ck && norm_from_meta(ck, features, &r->z))) {
+        if (!norm_alloc(&r->z, n)) return fail("data statistics");
+        if (ag_loader_stats(r->train, r->csv, r->z.mean, r->z.sd) != AG_OK)
+            return fail("data statistics");
+        for (int64_t j = 0; j < n; j++) /* a constant feature stays as it is, centred */
+            if (!(r->z.sd[j] > 0.0f)) r->z.sd[j] = 1.0f;
+    }
     ag_loader *ls[3] = {r->train, r->val, r->test};
     for (int i = 0; i < 3; i++)
-        if (ls[i] && ag_loader_set_normalize(ls[i], 1, &r->mean, &r->sd) != AG_OK)
+        if (ls[i] && ag_loader_set_normalize(ls[i], r->z.n, r->z.mean, r->z.sd) != AG_OK)
             return fail("normalisation");
     r->steps_per_epoch = ag_loader_num_batches(r->train);
     if (r->o.log_every < 0) r->o.log_every = r->steps_per_epoch >= 10 ? r->steps_per_epoch / 10 : 1;
@@ -788,6 +953,7 @@ int cli_train(const cli_train_opts *o, const bool given[CLI_NTRAIN_OPTS])
     ag_loader_free(r.train);
     ag_loader_free(r.val);
     ag_loader_free(r.test);
+    norm_free(&r.z);
     ag_optim_free(r.opt);
     ag_module_free(r.m);
     cli_metrics_free(&r.log);
@@ -811,53 +977,61 @@ int cli_eval(const cli_eval_opts *o)
         return 1;
     }
     const model_spec *ms = model ? find_model(model) : model_of(d);
-    float mean = 0.0f, sd = 1.0f;
-    bool have_norm = meta_float(d, META "norm_mean", &mean) && meta_float(d, META "norm_std", &sd);
     char epoch[32] = "";
     if (ag_tensor_dict_meta(d, "epoch"))
         snprintf(epoch, sizeof epoch, ", epoch %s", ag_tensor_dict_meta(d, "epoch"));
     dims dm = dims_of(d, ms);
-    ag_tensor_dict_free(d);
-    if (!ms) {
-        fprintf(stderr, "anygrad eval: %s: cannot tell the model from the file; pass --model\n", file);
-        return 2;
-    }
+    const char *lcs = ag_tensor_dict_meta(d, META "label-column");
+    int64_t label_col = lcs ? atoll(lcs) : -1;
     int rc = 1;
     ag_module *m = NULL;
     ag_loader *test = NULL;
     ag_tensor *x, *y;
-    /* the test files first: a checkpoint without its sample shape takes theirs */
-    if (!load_split(data, "t10k", 0, ms, &dm, &x, &y)) goto out;
+    norm z = {0};
+    bool csv = is_csv(data);
+    if (!ms) {
+        fprintf(stderr, "anygrad eval: %s: cannot tell the model from the file; pass --model\n", file);
+        ag_tensor_dict_free(d);
+        return 2;
+    }
+    /* the test data first: a checkpoint without its sample shape takes theirs */
+    if (!(csv ? load_csv(data, label_col, 0, ms, &dm, &x, &y)
+              : load_split(data, "t10k", 0, ms, &dm, &x, &y)))
+        goto out;
     test = make_loader(x, y, EVAL_BATCH, false, 0);
     m = test ? ms->build(&dm) : NULL;
     if (!m || ag_module_load(m, file) != AG_OK) {
         fprintf(stderr, "anygrad eval: loading %s as %s: %s\n", file, ms->name, ag_last_error());
         goto out;
     }
-    if (!have_norm) {
+    if (!norm_from_meta(d, dm.c * dm.h * dm.w, &z)) {
         /* Weights from elsewhere: normalise as training did, with the training
-         * images' statistics. */
-        ag_loader *tr = load_split(data, "train", 0, ms, &dm, &x, &y)
+         * images' statistics (a CSV file is evaluated alone: it has none). */
+        ag_loader *tr = !csv && norm_alloc(&z, 1) && load_split(data, "train", 0, ms, &dm, &x, &y)
                             ? make_loader(x, y, EVAL_BATCH, false, 0) : NULL;
-        bool ok = tr && ag_loader_stats(tr, false, &mean, &sd) == AG_OK;
+        bool ok = tr && ag_loader_stats(tr, false, z.mean, z.sd) == AG_OK;
         ag_loader_free(tr);
         if (!ok) {
-            fprintf(stderr, "anygrad eval: training-set statistics: %s\n", ag_last_error());
+            fprintf(stderr, "anygrad eval: %s\n", csv ? "the checkpoint holds no input statistics "
+                                                       "(norm_mean, norm_std) for CSV data"
+                                                     : ag_last_error());
             goto out;
         }
     }
     double loss, acc;
-    if (!test || ag_loader_set_normalize(test, 1, &mean, &sd) != AG_OK ||
+    if (!test || ag_loader_set_normalize(test, z.n, z.mean, z.sd) != AG_OK ||
         !evaluate(m, test, &loss, &acc)) {
         fprintf(stderr, "anygrad eval: %s\n", ag_last_error());
         goto out;
     }
     printf("%s: %s, %lld parameters%s\n", file, ms->name, (long long)ag_module_num_parameters(m),
            epoch);
-    printf("test loss %.4f\ntest accuracy %.4f (%lld images)\n", loss, acc,
-           (long long)ag_loader_size(test));
+    printf("test loss %.4f\ntest accuracy %.4f (%lld %s)\n", loss, acc,
+           (long long)ag_loader_size(test), csv ? "rows" : "images");
     rc = 0;
 out:
+    ag_tensor_dict_free(d);
+    norm_free(&z);
     ag_loader_free(test);
     ag_module_free(m);
     return rc;

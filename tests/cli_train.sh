@@ -185,6 +185,31 @@ if [ "$rc" -eq 130 ] && grep -q '^interrupted in epoch [1-5]: its steps are not 
 else
     bad "Ctrl-C (exit $rc)" "$tmp/outi"
 fi
+# A CSV table (header, label in column 0, features of very different scales):
+# per-feature normalisation, 3 classes, eval of the test file from the checkpoint.
+python3 - "$tmp" <<'PY'
+import random, sys
+r = random.Random(1)
+for name, n in (("train.csv", 900), ("test.csv", 300)):
+    with open("%s/%s" % (sys.argv[1], name), "w") as f:
+        f.write("species,height_cm,weight_g,age_days,noise\n")
+        for i in range(n):
+            k = r.randrange(3)
+            f.write("%d,%.2f,%.1f,%.1f,%.3f\n" % (k, 10 + 5 * k + r.gauss(0, 1.5),
+                    1000 + 400 * k + r.gauss(0, 150), r.uniform(0, 365), r.gauss(0, 1)))
+PY
+if "$AG" train --data "$tmp/train.csv" --test-data "$tmp/test.csv" --label-column 0 --epochs 10 \
+    --seed 1 --save "$tmp/tab.st" >"$tmp/outv" 2>&1 && grep -q '4-256-128-3 ReLU MLP' "$tmp/outv" &&
+    "$AG" eval "$tmp/tab.st" --data "$tmp/test.csv" >"$tmp/oute" 2>&1 &&
+    acc=$(sed -n 's/^test accuracy \([0-9.]*\) (300 rows)$/\1/p' "$tmp/oute") &&
+    awk -v a="$acc" 'BEGIN { exit !(a >= 0.9) }'; then
+    ok "CSV data: 4 features, 3 classes from the file; eval accuracy $acc (chance 0.33)"
+else
+    bad "CSV data" "$tmp/outv"
+    sed 's/^/      | /' "$tmp/oute" 2>/dev/null
+fi
+expect 1 "CSV data: a label column that holds no class numbers" "$AG" train --data "$tmp/train.csv" --epochs 1
+grep -q 'data row 1 has label .* in column 4' "$tmp/outx" || bad "CSV label message" "$tmp/outx"
 # Outputs that cannot be written fail before any training.
 expect 1 "--save into a missing directory" "$AG" train "${common[@]}" --epochs 1 --save "$tmp/none/m.st"
 grep -q 'cannot write into' "$tmp/outx" && ! grep -q '^epoch' "$tmp/outx" ||
