@@ -34,6 +34,11 @@ int cli_devices(const cli_devices_opts *o)
                 status = 1;
             }
     ag_device *chosen = ag_device_default();
+    char env_error[1024] = "";
+    if (!chosen) { /* AG_DEVICE names no device, or several */
+        snprintf(env_error, sizeof env_error, "%s", ag_last_error());
+        status = 1;
+    }
     if (json) printf("{\"devices\": [");
     else
         printf("  %-5s  %-7s  %-14s  %9s  %9s  %8s  %s\n", "index", "backend", "kind", "memory",
@@ -80,6 +85,7 @@ int cli_devices(const cli_devices_opts *o)
             printf("}");
         }
         printf("]}\n");
+        if (env_error[0]) fprintf(stderr, "anygrad devices: AG_DEVICE selects nothing: %s\n", env_error);
         return status;
     }
     for (int u = 0; u < nu; u++) {
@@ -88,7 +94,10 @@ int cli_devices(const cli_devices_opts *o)
         printf("  %s unavailable: %s\n", be, why);
     }
     const char *env = getenv("AG_DEVICE");
-    printf("* = selected (%s)\n", env && *env ? "AG_DEVICE" : "best kind: discrete gpu > integrated gpu > cpu; "
-                                                            "software devices only by name");
+    if (env_error[0])
+        fprintf(stderr, "anygrad devices: AG_DEVICE=%s selects nothing: %s\n", env, env_error);
+    else
+        printf("* = selected (%s)\n", env && *env ? "AG_DEVICE" : "best kind: discrete gpu > integrated gpu > cpu; "
+                                                                "software devices only by name");
     return status;
 }

@@ -615,6 +615,19 @@ START_TEST(test_devices)
      * name contains "(Vulkan, cpu (software))") */
     ck_assert_ptr_eq(ag_device_by_name(" cpu"), cpu);
     ck_assert_ptr_eq(ag_device_by_name("cpu \n"), cpu);
+    /* a name part shared by several devices is an error, not the first of them */
+    char part[4] = {0};
+    memcpy(part, ag_device_name(cpu), 3);
+    int sharing = 0;
+    for (int i = 0; i < ag_device_count(); i++)
+        sharing += strstr(ag_device_name(ag_device_get(i)), part) != NULL;
+    ag_device *by_part = ag_device_by_name(part);
+    if (sharing > 1) {
+        ck_assert_ptr_null(by_part);
+        ck_assert_msg(strstr(ag_last_error(), "devices' names"), "%s", ag_last_error());
+    } else {
+        ck_assert_ptr_eq(by_part, cpu);
+    }
 
     ag_clear_error();
     ck_assert_ptr_null(ag_device_by_name("cpu:7"));

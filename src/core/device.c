@@ -257,10 +257,16 @@ ag_device *ag_device_by_name(const char *name_in)
     }
     /* a substring of a device's name, unless it names a backend: "cpu" must
      * not fall back to an OpenCL device whose name mentions a CPU */
+    int matches = 0;
+    ag_device *match = NULL;
     if (!colon && name[0] && !is_backend) {
         ensure_probed();
+        /* one device, or one GPU seen through two APIs (the first of them);
+         * else it is ambiguous: "Intel" is in the names of a CPU and PoCL */
         for (int i = 0; i < ndevices; i++)
-            if (strstr(devices[i].name, name)) return &devices[i];
+            if (strstr(devices[i].name, name) && !(match && same_gpu(match->index, i)))
+                matches++, match = match ? match : &devices[i];
+        if (matches == 1) return match;
     }
     ensure_probed(); /* the message lists every device */
 
@@ -277,7 +283,11 @@ ag_device *ag_device_by_name(const char *name_in)
         snprintf(list + len, sizeof list - len, "; %s unavailable: %s", unavailable[u].backend,
                  unavailable[u].reason);
     }
-    ag_set_error(AG_ERR_ARG, "unknown device '%s'; available: %s", name, list);
+    if (matches > 1)
+        ag_set_error(AG_ERR_ARG, "device '%s' is part of %d devices' names; name one (BACKEND:INDEX "
+                                 "or more of its name): %s", name, matches, list);
+    else
+        ag_set_error(AG_ERR_ARG, "unknown device '%s'; available: %s", name, list);
     return NULL;
 }
 
