@@ -17,11 +17,12 @@ static const struct {
     [CLI_TRAIN] = {"train", "train an MLP or CNN on Fashion-MNIST: progress, log, plot, checkpoints"},
     [CLI_EVAL] = {"eval", "test loss and accuracy of a checkpoint"},
     [CLI_PLOT] = {"plot", "draw a training log's loss and accuracy curves as SVG"},
+    [CLI_PREDICT] = {"predict", "class and class probabilities of every sample, as CSV"},
 };
 
 const char *cli_cmd_name(cli_cmd cmd)
 {
-    return cmd > CLI_TOOL && cmd <= CLI_PLOT ? CMDS[cmd].name : "";
+    return cmd > CLI_TOOL && cmd <= CLI_PREDICT ? CMDS[cmd].name : "";
 }
 
 /* ---- tables of anygrad train ------------------------------------------------ */
@@ -258,6 +259,7 @@ static void parse_eval(int argc, char *const *argv, cli_args *a)
         else if (!strcmp(s, "--model")) take_value(argc, argv, &i, &e->model, a);
         else if (!strcmp(s, "--data")) take_value(argc, argv, &i, &e->data, a);
         else if (!strcmp(s, "--device")) take_value(argc, argv, &i, &e->device, a);
+        else if (!strcmp(s, "--out") && a->cmd == CLI_PREDICT) take_value(argc, argv, &i, &e->out, a);
         else if (operand(s) && !e->file) e->file = s;
         else fail(a, true, "unexpected argument '%s'", s);
     }
@@ -300,13 +302,14 @@ void cli_parse(int argc, char *const *argv, cli_args *a)
         a->action = CLI_VERSION;
         return;
     }
-    for (int k = CLI_CHECK; k <= CLI_PLOT; k++)
+    for (int k = CLI_CHECK; k <= CLI_PREDICT; k++)
         if (!strcmp(c, CMDS[k].name)) a->cmd = (cli_cmd)k;
     switch (a->cmd) {
     case CLI_CHECK: parse_check(argc - 1, argv + 1, a); break;
     case CLI_DEVICES: parse_devices(argc - 1, argv + 1, a); break;
     case CLI_TRAIN: parse_train(argc - 1, argv + 1, a); break;
-    case CLI_EVAL: parse_eval(argc - 1, argv + 1, a); break;
+    case CLI_EVAL:
+    case CLI_PREDICT: parse_eval(argc - 1, argv + 1, a); break;
     case CLI_PLOT: parse_plot(argc - 1, argv + 1, a); break;
     case CLI_TOOL: fail(a, true, "unknown command '%s'", c); break;
     }
@@ -378,7 +381,7 @@ int cli_train_resolve(cli_train_opts *o, bool set[CLI_NTRAIN_OPTS], const ag_ten
 static void tool_usage(FILE *f)
 {
     fprintf(f, "usage: anygrad [--help] [--version] <command> [args]\n\ncommands:\n");
-    for (int k = CLI_CHECK; k <= CLI_PLOT; k++) fprintf(f, "  %-9s %s\n", CMDS[k].name, CMDS[k].help);
+    for (int k = CLI_CHECK; k <= CLI_PREDICT; k++) fprintf(f, "  %-9s %s\n", CMDS[k].name, CMDS[k].help);
     fprintf(f, "\n`anygrad <command> --help` describes a command.\n");
 }
 
@@ -443,6 +446,17 @@ static void eval_usage(FILE *f)
                "The model comes from the checkpoint unless --model is given.\n");
 }
 
+static void predict_usage(FILE *f)
+{
+    fprintf(f, "usage: anygrad predict FILE --data DATA [--out PRED.csv] [--model mlp|cnn]\n"
+               "                       [--device NAME]\n\n"
+               "Runs a checkpoint of anygrad train on new samples and writes, a row each,\n"
+               "index,class,p0,p1,... (the predicted class and every class's probability)\n"
+               "to --out or standard output. DATA: a CSV file (the features, with or\n"
+               "without the label column), an IDX images file, or an IDX directory (its\n"
+               "t10k images); samples must have the shape the model was trained on.\n");
+}
+
 static void plot_usage(FILE *f)
 {
     fprintf(f, "usage: anygrad plot LOG.csv OUT.svg [--title TEXT]\n\n"
@@ -457,6 +471,7 @@ void cli_usage(cli_cmd cmd, FILE *f)
     case CLI_DEVICES: devices_usage(f); break;
     case CLI_TRAIN: train_usage(f); break;
     case CLI_EVAL: eval_usage(f); break;
+    case CLI_PREDICT: predict_usage(f); break;
     case CLI_PLOT: plot_usage(f); break;
     case CLI_TOOL: tool_usage(f); break;
     }

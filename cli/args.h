@@ -12,7 +12,7 @@
 
 #include "anygrad.h"
 
-typedef enum cli_cmd { CLI_TOOL, CLI_CHECK, CLI_DEVICES, CLI_TRAIN, CLI_EVAL, CLI_PLOT } cli_cmd;
+typedef enum cli_cmd { CLI_TOOL, CLI_CHECK, CLI_DEVICES, CLI_TRAIN, CLI_EVAL, CLI_PLOT, CLI_PREDICT } cli_cmd;
 
 typedef enum cli_action {
     CLI_RUN,     /* run cmd with the options below */
@@ -78,8 +78,9 @@ typedef struct cli_devices_opts {
     bool verbose, calibrate, json;
 } cli_devices_opts;
 
+/* anygrad eval and anygrad predict (out: predict's CSV, NULL for stdout) */
 typedef struct cli_eval_opts {
-    const char *file, *model, *data, *device;
+    const char *file, *model, *data, *device, *out;
 } cli_eval_opts;
 
 typedef struct cli_plot_opts {

@@ -11,12 +11,23 @@
 
 #include "args.h"
 
+/* Text files that readers never see half-written: written aside, renamed
+ * over path by cli_out_close (plot.c). */
+typedef struct cli_outfile {
+    FILE *f;
+    char tmp[4096];
+    const char *path;
+} cli_outfile;
+bool cli_out_open(cli_outfile *o, const char *path, char *err, size_t errsz);
+bool cli_out_close(cli_outfile *o, char *err, size_t errsz);
+
 int cli_check(const cli_check_opts *o);
 int cli_check_list(void); /* check --list */
 int cli_devices(const cli_devices_opts *o);
 /* set: which options the command line gave (cli_args.train_set) */
 int cli_train(const cli_train_opts *o, const bool set[CLI_NTRAIN_OPTS]);
 int cli_eval(const cli_eval_opts *o);
+int cli_predict(const cli_eval_opts *o); /* train.c: the same options, --out too */
 int cli_plot(const cli_plot_opts *o);
 
 /* ---- metrics log (plot.c) ------------------------------------------------

@@ -35,6 +35,7 @@ int main(int argc, char **argv)
     case CLI_DEVICES: return cli_devices(&a.devices);
     case CLI_TRAIN: return cli_train(&a.train, a.train_set);
     case CLI_EVAL: return cli_eval(&a.eval);
+    case CLI_PREDICT: return cli_predict(&a.eval);
     case CLI_PLOT: return cli_plot(&a.plot);
     case CLI_TOOL: break;
     }

@@ -61,13 +61,7 @@ static double real_of(const cli_metric_row *r, int c)
 
 /* ---- atomic text files ---------------------------------------------------- */
 
-typedef struct outfile {
-    FILE *f;
-    char tmp[4096];
-    const char *path;
-} outfile;
-
-static bool out_open(outfile *o, const char *path, char *err, size_t errsz)
+bool cli_out_open(cli_outfile *o, const char *path, char *err, size_t errsz)
 {
     o->path = path;
     if (snprintf(o->tmp, sizeof o->tmp, "%s.tmp%ld", path, (long)getpid()) >= (int)sizeof o->tmp) {
@@ -80,7 +74,7 @@ static bool out_open(outfile *o, const char *path, char *err, size_t errsz)
 }
 
 /* Readers never see a half-written log or plot: write aside, then rename. */
-static bool out_close(outfile *o, char *err, size_t errsz)
+bool cli_out_close(cli_outfile *o, char *err, size_t errsz)
 {
     bool ok = !ferror(o->f);
     ok = (fclose(o->f) == 0) && ok;
@@ -96,8 +90,8 @@ static bool out_close(outfile *o, char *err, size_t errsz)
 
 bool cli_metrics_write_csv(const cli_metrics *m, const char *path, char *err, size_t errsz)
 {
-    outfile o;
-    if (!out_open(&o, path, err, errsz)) return false;
+    cli_outfile o;
+    if (!cli_out_open(&o, path, err, errsz)) return false;
     for (int c = 0; c < NCOLS; c++) fprintf(o.f, "%s%s", c ? "," : "", COLS[c].name);
     fputc('\n', o.f);
     for (int i = 0; i < m->n; i++) {
@@ -110,7 +104,7 @@ bool cli_metrics_write_csv(const cli_metrics *m, const char *path, char *err, si
         }
         fputc('\n', o.f);
     }
-    return out_close(&o, err, errsz);
+    return cli_out_close(&o, err, errsz);
 }
 
 /* Splits line in place on commas into fields[0..max-1]; returns the field
@@ -392,8 +386,8 @@ bool cli_plot_svg(const cli_metrics *m, const char *path, const char *title, cha
     for (int i = 0; i < m->n; i++)
         emin = fmin(emin, m->rows[i].epoch), emax = fmax(emax, m->rows[i].epoch);
     axis ax = make_axis(emin, emax, 8, true);
-    outfile o;
-    if (!out_open(&o, path, err, errsz)) return false;
+    cli_outfile o;
+    if (!cli_out_open(&o, path, err, errsz)) return false;
     FILE *f = o.f;
     fprintf(f,
             "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
@@ -419,7 +413,7 @@ bool cli_plot_svg(const cli_metrics *m, const char *path, const char *title, cha
     for (int k = 0; k < 2; k++)
         draw_panel(f, m, &PANELS[k], PANEL_LEFT0 + k * (PANEL_W + PANEL_GAP), ax);
     fputs("</svg>\n", f);
-    return out_close(&o, err, errsz);
+    return cli_out_close(&o, err, errsz);
 }
 
 /* ---- anygrad plot ---------------------------------------------------------- */

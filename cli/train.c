@@ -1036,3 +1036,149 @@ out:
     ag_module_free(m);
     return rc;
 }
+
+/* ---- anygrad predict ------------------------------------------------------------- */
+
+/* The samples of a CSV file with the model's feature count: every column, or
+ * every column but label_col when there is one more. */
+static ag_tensor *csv_inputs(const char *path, int64_t label_col, int64_t features)
+{
+    ag_tensor *t = ag_csv_load(path, false);
+    if (!t && strstr(ag_last_error(), " line 1, field") && strstr(ag_last_error(), "not a number"))
+        t = ag_csv_load(path, true);
+    if (!t) {
+        fprintf(stderr, "anygrad predict: %s\n", ag_last_error());
+        return NULL;
+    }
+    int64_t cols = ag_dim(t, 1);
+    if (cols == features) return t;
+    int64_t lc = label_col < 0 ? cols + label_col : label_col;
+    if (cols != features + 1 || lc < 0 || lc >= cols) {
+        fprintf(stderr, "anygrad predict: %s: %lld columns; the model takes %lld features (and the "
+                        "label column %lld may be there too)\n", path, (long long)cols,
+                (long long)features, (long long)label_col);
+        return NULL;
+    }
+    ag_tensor *parts[2];
+    int np = 0;
+    if (lc > 0) parts[np++] = ag_slice(t, 1, 0, lc, 1);
+    if (lc + 1 < cols) parts[np++] = ag_slice(t, 1, lc + 1, cols, 1);
+    return np == 1 ? ag_contiguous(parts[0]) : ag_concat(2, parts, 1);
+}
+
+/* IDX images (a file, or a directory's t10k images) shaped for the model. */
+static ag_tensor *idx_inputs(const char *path, const model_spec *ms, const dims *d)
+{
+    char file[4096];
+    struct stat st;
+    if (stat(path, &st) == 0 && S_ISDIR(st.st_mode)) idx_path(path, "t10k", "images-idx3", file, sizeof file);
+    else snprintf(file, sizeof file, "%s", path);
+    ag_tensor *img = ag_idx_load_raw(file);
+    if (!img) {
+        fprintf(stderr, "anygrad predict: %s\n", ag_last_error());
+        return NULL;
+    }
+    int64_t n = ag_dim(img, 0), per = n ? ag_numel(img) / n : 0, want = d->c * d->h * d->w;
+    if (per != want) {
+        fprintf(stderr, "anygrad predict: %s: samples of %lld values; the model takes "
+                        "%lldx%lldx%lld\n", file, (long long)per, (long long)d->c, (long long)d->h,
+                (long long)d->w);
+        return NULL;
+    }
+    int64_t xs[4] = {n, d->c, d->h, d->w}, flat[2] = {n, want};
+    return ms->image ? ag_reshape(img, 4, xs) : ag_reshape(img, 2, flat);
+}
+
+int cli_predict(const cli_eval_opts *o)
+{
+    ag_device *dev = o->device ? ag_device_by_name(o->device) : ag_device_default();
+    if (!dev || ag_set_default_device(dev) != AG_OK) {
+        fprintf(stderr, "anygrad predict: --device %s: %s\n", o->device ? o->device : "(default)",
+                ag_last_error());
+        return 2;
+    }
+    ag_tensor_dict *d = ag_safetensors_load(o->file);
+    if (!d) {
+        fprintf(stderr, "anygrad predict: %s\n", ag_last_error());
+        return 1;
+    }
+    const model_spec *ms = o->model ? find_model(o->model) : model_of(d);
+    dims dm = ms ? dims_of(d, ms) : (dims){0, 0, 0, 0};
+    const char *lcs = ag_tensor_dict_meta(d, META "label-column");
+    norm z = {0};
+    int rc = 1;
+    ag_module *m = NULL;
+    ag_loader *l = NULL;
+    char err[512] = "";
+    if (!ms || !dm.w || !dm.classes || !norm_from_meta(d, dm.c * dm.h * dm.w, &z)) {
+        fprintf(stderr, "anygrad predict: %s: not a checkpoint of anygrad train (it records the "
+                        "model, its input shape, classes and input statistics)\n", o->file);
+        rc = 2;
+        goto out;
+    }
+    ag_scope_begin();
+    ag_tensor *x = is_csv(o->data) ? csv_inputs(o->data, lcs ? atoll(lcs) : -1, dm.c * dm.h * dm.w)
+                                   : idx_inputs(o->data, ms, &dm);
+    ag_loader_config c = {.batch_size = EVAL_BATCH};
+    l = x ? ag_loader_new(x, NULL, &c) : NULL;
+    ag_scope_end();
+    if (!x) goto out; /* said why */
+    m = l ? ms->build(&dm) : NULL;
+    if (!l || !m || ag_module_load(m, o->file) != AG_OK ||
+        ag_loader_set_normalize(l, z.n, z.mean, z.sd) != AG_OK) {
+        fprintf(stderr, "anygrad predict: %s\n", ag_last_error());
+        goto out;
+    }
+    cli_outfile out = {.f = stdout};
+    if (o->out && !cli_out_open(&out, o->out, err, sizeof err)) {
+        fprintf(stderr, "anygrad predict: %s\n", err);
+        goto out;
+    }
+    fprintf(out.f, "index,class");
+    for (int64_t k = 0; k < dm.classes; k++) fprintf(out.f, ",p%lld", (long long)k);
+    fprintf(out.f, "\n");
+    float *p = malloc((size_t)(EVAL_BATCH * dm.classes) * sizeof *p);
+    bool ok = p != NULL;
+    int64_t index = 0;
+    ag_module_train(m, false);
+    ag_no_grad_begin();
+    while (ok) {
+        ag_tensor *bx;
+        ag_scope_begin();
+        if (!ag_loader_next(l, &bx, NULL)) {
+            ok = ag_last_status() == AG_OK;
+            ag_scope_end();
+            break;
+        }
+        int64_t b = ag_dim(bx, 0);
+        ag_tensor *prob = ag_softmax(ag_module_forward(m, bx), 1);
+        ok = prob && ag_to_host(prob, p, (size_t)(b * dm.classes) * sizeof *p) == AG_OK;
+        for (int64_t i = 0; ok && i < b; i++, index++) {
+            const float *row = p + i * dm.classes;
+            int64_t best = 0;
+            for (int64_t k = 1; k < dm.classes; k++)
+                if (row[k] > row[best]) best = k;
+            fprintf(out.f, "%lld,%lld", (long long)index, (long long)best);
+            for (int64_t k = 0; k < dm.classes; k++) fprintf(out.f, ",%.6g", (double)row[k]);
+            fprintf(out.f, "\n");
+        }
+        ag_scope_end();
+    }
+    ag_no_grad_end();
+    free(p);
+    if (!ok) fprintf(stderr, "anygrad predict: %s\n", p ? ag_last_error() : "out of memory");
+    if (o->out) {
+        if (!ok) fclose(out.f), remove(out.tmp);
+        else if (!cli_out_close(&out, err, sizeof err)) ok = false, fprintf(stderr, "anygrad predict: %s\n", err);
+    } else if (fflush(stdout) != 0) {
+        ok = false;
+    }
+    if (ok && o->out) fprintf(stderr, "%lld predictions: %s\n", (long long)index, o->out);
+    rc = ok ? 0 : 1;
+out:
+    ag_loader_free(l);
+    ag_module_free(m);
+    norm_free(&z);
+    ag_tensor_dict_free(d);
+    return rc;
+}

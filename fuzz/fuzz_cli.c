@@ -108,7 +108,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (argv[args.n] != NULL) abort();
     cli_parse(args.n, argv, &b);
     if (memcmp(&a, &b, sizeof a)) abort(); /* pure: the same answer twice */
-    if ((unsigned)a.cmd > CLI_PLOT || (unsigned)a.action > CLI_ERROR) abort();
+    if ((unsigned)a.cmd > CLI_PREDICT || (unsigned)a.action > CLI_ERROR) abort();
     if (a.action == CLI_ERROR && (!a.err[0] || strlen(a.err) >= sizeof a.err)) abort();
     if (a.action != CLI_ERROR && a.err[0]) abort();
     if (a.cmd == CLI_TOOL && a.action == CLI_RUN) abort();

@@ -208,6 +208,19 @@ else
     bad "CSV data" "$tmp/outv"
     sed 's/^/      | /' "$tmp/oute" 2>/dev/null
 fi
+# predict: one row a sample, the classes' probabilities summing to 1, and the
+# predicted classes score the accuracy eval reported (with the labels there or not).
+cut -d, -f2- "$tmp/test.csv" >"$tmp/feat.csv"
+if "$AG" predict "$tmp/tab.st" --data "$tmp/feat.csv" --out "$tmp/pred.csv" >"$tmp/outp" 2>&1 &&
+    "$AG" predict "$tmp/tab.st" --data "$tmp/test.csv" >"$tmp/pred2.csv" 2>>"$tmp/outp" &&
+    cmp -s "$tmp/pred.csv" "$tmp/pred2.csv" &&
+    pacc=$(paste -d, "$tmp/pred.csv" "$tmp/test.csv" | awk -F, 'NR > 1 { n++; s = $3 + $4 + $5;
+        if (s < 0.999 || s > 1.001) bad = 1; hit += ($2 == $6) } END { if (bad || n != 300) print "bad"; else printf "%.4f", hit / n }') &&
+    [ "$pacc" = "$acc" ]; then
+    ok "predict: 300 rows, probabilities sum to 1, accuracy $pacc as eval's"
+else
+    bad "predict (accuracy '${pacc:-}' vs eval '${acc:-}')" "$tmp/outp"
+fi
 expect 1 "CSV data: a label column that holds no class numbers" "$AG" train --data "$tmp/train.csv" --epochs 1
 grep -q 'data row 1 has label .* in column 4' "$tmp/outx" || bad "CSV label message" "$tmp/outx"
 # Outputs that cannot be written fail before any training.
