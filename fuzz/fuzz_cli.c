@@ -133,6 +133,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             break;
         }
         case CLI_EVAL:
+        case CLI_PREDICT:
             if (!a.eval.file || !a.eval.file[0] || a.eval.file[0] == '-' || !a.eval.data) abort();
             if (a.eval.model && !cli_find_model(a.eval.model)) abort();
             break;
