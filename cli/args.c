@@ -67,6 +67,9 @@ int cli_find_schedule(const char *name)
 static const cli_optdef OPTS[] = {
     {"model", CLI_STR, OFF(model), 0, 0, true, "mlp", "mlp or cnn"},
     {"optimizer", CLI_STR, OFF(optimizer), 0, 0, true, "adam", "adam, adamw, sgd or rmsprop"},
+    {"layers", CLI_STR, OFF(layers), 0, 0, true, NULL,
+     "the model as layers instead of --model, e.g. \"conv 32 5 pad=2, relu, maxpool 2, flatten, "
+     "linear 128, relu, dropout 0.2, linear\" (see anygrad train --help)"},
     {"epochs", CLI_INT, OFF(epochs), 0, 1e9, true, NULL,
      "total epochs, counting those of a resumed checkpoint (mlp 10, cnn 3)"},
     {"batch", CLI_INT, OFF(batch), 1, 1e9, true, NULL, "mini-batch size (mlp 128, cnn 100)"},
@@ -420,7 +423,7 @@ static void devices_usage(FILE *f)
 static void train_usage(FILE *f)
 {
     fprintf(f, "usage: anygrad train [--OPTION VALUE]...\n\n"
-               "Trains an image classifier on Fashion-MNIST (or any MNIST-format IDX set):\n"
+               "Trains a classifier on Fashion-MNIST, your IDX images or a CSV table:\n"
                "a progress bar on a terminal, one line an epoch otherwise, validation and\n"
                "test accuracy after each epoch, a final summary.\n\n");
     for (int i = 0; i < CLI_NTRAIN_OPTS; i++) {
@@ -432,6 +435,15 @@ static void train_usage(FILE *f)
         if (o->def && strcmp(o->def, "0")) fprintf(f, " (default %s)", o->def);
         fputc('\n', f);
     }
+    fprintf(f, "\n--layers: layers separated by commas, each a name, numbers and key=value\n"
+               "options; shapes follow from the data, a last `linear` without a size gets one\n"
+               "output per class. conv C K [stride= pad= dilation= bias=], maxpool K and\n"
+               "avgpool K [stride= pad=], linear N [bias=], flatten, dropout P, batchnorm,\n"
+               "layernorm, relu, gelu, tanh, sigmoid, silu, leakyrelu [SLOPE]. A model that\n"
+               "starts with conv or a pool takes images [C, H, W], any other flat features.\n"
+               "--model mlp is \"linear 256, relu, linear 128, relu, linear\"; --model cnn\n"
+               "\"conv 32 5 pad=2, relu, maxpool 2, conv 64 5 pad=2, relu, maxpool 2, flatten,\n"
+               "linear 1024, relu, dropout 0.4, linear\".\n");
     fprintf(f, "\nCSV rows: loss and train_acc are means since the previous row (with dropout\n"
                "active); val_acc and test_acc are filled at the end of each epoch; seconds\n"
                "is training time so far, without evaluation and saving.\n"

@@ -25,7 +25,7 @@ typedef enum cli_action {
 /* ---- anygrad train ---------------------------------------------------------- */
 
 typedef struct cli_train_opts {
-    const char *model, *optimizer, *schedule, *device, *data, *test_data, *save, *resume, *log, *plot;
+    const char *model, *layers, *optimizer, *schedule, *device, *data, *test_data, *save, *resume, *log, *plot;
     int64_t epochs, batch, warmup, step_size, limit, log_every, eval_every, label_column, seed;
     double lr, momentum, weight_decay, gamma, clip, val_frac;
 } cli_train_opts;
@@ -44,7 +44,7 @@ typedef struct cli_optdef {
     const char *def, *help;
 } cli_optdef;
 
-#define CLI_NTRAIN_OPTS 25
+#define CLI_NTRAIN_OPTS 26
 extern const cli_optdef *const CLI_TRAIN_OPTS; /* CLI_NTRAIN_OPTS of them */
 
 /* Defaults that depend on the optimizer (strings: they go through the same

@@ -21,6 +21,13 @@ typedef struct cli_outfile {
 bool cli_out_open(cli_outfile *o, const char *path, char *err, size_t errsz);
 bool cli_out_close(cli_outfile *o, char *err, size_t errsz);
 
+/* A model from a layer description (layers.c; the grammar is there) for
+ * samples of c x h x w (features: 1 x 1 x F) and classes outputs; NULL with
+ * the reason in err. Whether it takes images: its first layer is conv or pool. */
+ag_module *cli_layers_build(const char *desc, int64_t c, int64_t h, int64_t w, int64_t classes,
+                            char *err, size_t errsz);
+bool cli_layers_take_images(const char *desc);
+
 int cli_check(const cli_check_opts *o);
 int cli_check_list(void); /* check --list */
 int cli_devices(const cli_devices_opts *o);

@@ -25,40 +25,19 @@ typedef struct dims {
 
 /* ---- models --------------------------------------------------------------- */
 
-static ag_module *build_mlp(const dims *d)
-{
-    ag_module *l[] = {ag_linear_new(d->c * d->h * d->w, 256, true), ag_relu_new(),
-                      ag_linear_new(256, 128, true), ag_relu_new(),
-                      ag_linear_new(128, d->classes, true)};
-    return ag_sequential_new((int)(sizeof l / sizeof l[0]), l);
-}
-
-/* The TensorFlow layers-tutorial net ("same" padding keeps HxW, then each pool
- * halves it: 28x28 -> 14 -> 7). */
-static ag_module *build_cnn(const dims *d)
-{
-    const ag_conv2d_params same5 = {{1, 1}, {2, 2}, {1, 1}, 1};
-    const ag_pool2d_params pool2 = {{2, 2}, {2, 2}, {0, 0}};
-    ag_module *l[] = {
-        ag_conv2d_new(d->c, 32, 5, 5, &same5, true), ag_relu_new(), ag_max_pool2d_new(&pool2),
-        ag_conv2d_new(32, 64, 5, 5, &same5, true), ag_relu_new(), ag_max_pool2d_new(&pool2),
-        ag_flatten_new(), ag_linear_new(d->h / 4 * (d->w / 4) * 64, 1024, true), ag_relu_new(),
-        ag_dropout_new(0.4f), ag_linear_new(1024, d->classes, true),
-    };
-    return ag_sequential_new((int)(sizeof l / sizeof l[0]), l);
-}
-
+/* The built-in models are layer descriptions (layers.c) like --layers. */
 typedef struct model_spec {
-    const char *name;
-    ag_module *(*build)(const dims *d);
-    bool image;             /* needs [H, W] samples (H, W >= 4); else takes features */
+    const char *name, *layers;
     int first_weight_ndim;  /* of "0.weight": tells checkpoints of the two apart */
     const char *out_weight; /* the last layer's weight: [classes, ...] */
+    const char *about;
 } model_spec;
 
 static const model_spec MODELS[] = {
-    {"mlp", build_mlp, false, 2, "4.weight"},
-    {"cnn", build_cnn, true, 4, "10.weight"},
+    {"mlp", "linear 256, relu, linear 128, relu, linear", 2, "4.weight", "ReLU MLP"},
+    /* the TensorFlow layers tutorial's: "same" padding, then each pool halves */
+    {"cnn", "conv 32 5 pad=2, relu, maxpool 2, conv 64 5 pad=2, relu, maxpool 2, flatten, "
+            "linear 1024, relu, dropout 0.4, linear", 4, "10.weight", "TF-tutorial CNN"},
 };
 #define NMODELS ((int)(sizeof MODELS / sizeof MODELS[0]))
 
@@ -69,15 +48,27 @@ static const model_spec *find_model(const char *name)
     return NULL;
 }
 
+/* A --layers model: its name is "custom" and it is described by itself. */
+static model_spec custom_model(const char *layers)
+{
+    return (model_spec){"custom", layers, 0, NULL, NULL};
+}
+
+static bool takes_images(const model_spec *ms) { return cli_layers_take_images(ms->layers); }
+
+static ag_module *build_model(const model_spec *ms, const dims *d)
+{
+    char err[512];
+    ag_module *m = cli_layers_build(ms->layers, d->c, d->h, d->w, d->classes, err, sizeof err);
+    if (!m) fprintf(stderr, "anygrad: the model \"%s\": %s\n", ms->layers, err);
+    return m;
+}
+
 static void describe(const model_spec *ms, const dims *d, char *buf, size_t size)
 {
-    if (!ms->image)
-        snprintf(buf, size, "%lld-256-128-%lld ReLU MLP", (long long)(d->c * d->h * d->w),
-                 (long long)d->classes);
-    else
-        snprintf(buf, size, "TF-tutorial CNN on %lldx%lldx%lld: conv5x5x32, pool, conv5x5x64, pool, "
-                 "fc1024, dropout 0.4, fc%lld", (long long)d->c, (long long)d->h, (long long)d->w,
-                 (long long)d->classes);
+    snprintf(buf, size, "%s%s%lldx%lldx%lld -> %s -> %lld classes", ms->about ? ms->about : "",
+             ms->about ? " on " : "", (long long)d->c, (long long)d->h, (long long)d->w, ms->layers,
+             (long long)d->classes);
 }
 
 /* ---- data ------------------------------------------------------------------ */
@@ -169,7 +160,7 @@ static bool load_split(const char *dir, const char *split, int64_t limit, const 
     const char *bad = NULL;
     if (ag_ndim(lab) != 1 || ag_dim(lab, 0) != n) bad = "labels";
     else if (nd < 2 || nd > 4) bad = "images";
-    else if (ms->image && (nd < 3 || got.h < 4 || got.w < 4)) bad = "image size";
+    else if (takes_images(ms) && (nd < 3 || got.h < 4 || got.w < 4)) bad = "image size";
     else if (d->w && (got.c != d->c || got.h != d->h || got.w != d->w)) bad = "sample shape";
     if (bad) {
         char si[160];
@@ -198,7 +189,7 @@ static bool load_split(const char *dir, const char *split, int64_t limit, const 
     }
     if (limit > 0 && limit < n) n = limit;
     int64_t xs[4] = {n, got.c, got.h, got.w}, flat[2] = {n, got.c * got.h * got.w};
-    *x = ag_retain(ms->image ? ag_reshape(ag_slice(img, 0, 0, n, 1), 4, xs)
+    *x = ag_retain(takes_images(ms) ? ag_reshape(ag_slice(img, 0, 0, n, 1), 4, xs)
                              : ag_reshape(ag_slice(img, 0, 0, n, 1), 2, flat));
     *y = ag_retain(ag_contiguous(ag_slice(lab, 0, 0, n, 1)));
     ag_scope_end();
@@ -225,7 +216,7 @@ static bool load_csv(const char *path, int64_t label_col, int64_t limit, const m
                      dims *d, ag_tensor **x, ag_tensor **y)
 {
     *x = *y = NULL;
-    if (ms->image) {
+    if (takes_images(ms)) {
         fprintf(stderr, "%s: CSV rows are feature vectors; --model %s needs images (use --model "
                         "mlp)\n", path, ms->name);
         return false;
@@ -448,7 +439,8 @@ static ag_status save_checkpoint(const cli_train_opts *t, ag_module *m, ag_optim
         const cli_optdef *o = &CLI_TRAIN_OPTS[i];
         const void *at = (const char *)t + o->off;
         if (!o->stored) continue;
-        if (o->type == CLI_STR) add_meta(b, o->flag, "%s", *(const char *const *)at);
+        if (o->type == CLI_STR && *(const char *const *)at)
+            add_meta(b, o->flag, "%s", *(const char *const *)at);
         if (o->type == CLI_INT) add_meta(b, o->flag, "%lld", (long long)*(const int64_t *)at);
         if (o->type == CLI_REAL) add_meta(b, o->flag, "%.9g", *(const double *)at);
     }
@@ -470,6 +462,19 @@ static const model_spec *model_of(const ag_tensor_dict *d)
     for (int i = 0; !ms && w && i < NMODELS; i++)
         if (ag_ndim(w) == MODELS[i].first_weight_ndim) ms = &MODELS[i];
     return ms;
+}
+
+/* The model to rebuild: --model when given, else the checkpoint's layer
+ * description (into *custom, pointing into d), else its named model. */
+static const model_spec *spec_of(const ag_tensor_dict *d, const char *model_opt, model_spec *custom)
+{
+    if (model_opt) return find_model(model_opt);
+    const char *layers = ag_tensor_dict_meta(d, META "layers");
+    if (layers) {
+        *custom = custom_model(layers);
+        return custom;
+    }
+    return model_of(d);
 }
 
 /* The sample shape and classes a checkpoint's model was built for: its record,
@@ -495,6 +500,7 @@ static dims dims_of(const ag_tensor_dict *d, const model_spec *ms)
 typedef struct run {
     cli_train_opts o;
     const model_spec *ms;
+    model_spec custom;      /* ms for a --layers model */
     dims d;                 /* the model's sample shape and classes */
     const cli_optim_spec *os;
     int sched;
@@ -849,8 +855,8 @@ static int setup_device(run *r)
 static int setup_model(run *r, const ag_tensor_dict *ck)
 {
     ag_manual_seed((uint64_t)r->o.seed);
-    r->m = r->ms->build(&r->d);
-    if (!r->m) return fail("building the model");
+    r->m = build_model(r->ms, &r->d);
+    if (!r->m) return 2; /* build_model said why */
     int np = 0;
     ag_tensor *const *params = ag_module_parameters(r->m, &np);
     ag_optim_config c = ag_optim_defaults(r->os->kind, (float)r->o.lr);
@@ -929,7 +935,8 @@ int cli_train(const cli_train_opts *o, const bool given[CLI_NTRAIN_OPTS])
     if (rc) {
         fprintf(stderr, "anygrad train: %s\n", err);
     } else {
-        r.ms = find_model(r.o.model);
+        r.custom = custom_model(r.o.layers);
+        r.ms = r.o.layers ? &r.custom : find_model(r.o.model);
         r.os = cli_find_optim(r.o.optimizer);
         r.sched = cli_find_schedule(r.o.schedule);
         rc = r.ms ? setup_device(&r) : 2; /* resolve knows the same names */
@@ -976,7 +983,8 @@ int cli_eval(const cli_eval_opts *o)
         fprintf(stderr, "anygrad eval: %s\n", ag_last_error());
         return 1;
     }
-    const model_spec *ms = model ? find_model(model) : model_of(d);
+    model_spec custom;
+    const model_spec *ms = spec_of(d, model, &custom);
     char epoch[32] = "";
     if (ag_tensor_dict_meta(d, "epoch"))
         snprintf(epoch, sizeof epoch, ", epoch %s", ag_tensor_dict_meta(d, "epoch"));
@@ -999,7 +1007,7 @@ int cli_eval(const cli_eval_opts *o)
               : load_split(data, "t10k", 0, ms, &dm, &x, &y)))
         goto out;
     test = make_loader(x, y, EVAL_BATCH, false, 0);
-    m = test ? ms->build(&dm) : NULL;
+    m = test ? build_model(ms, &dm) : NULL;
     if (!m || ag_module_load(m, file) != AG_OK) {
         fprintf(stderr, "anygrad eval: loading %s as %s: %s\n", file, ms->name, ag_last_error());
         goto out;
@@ -1086,7 +1094,7 @@ static ag_tensor *idx_inputs(const char *path, const model_spec *ms, const dims 
         return NULL;
     }
     int64_t xs[4] = {n, d->c, d->h, d->w}, flat[2] = {n, want};
-    return ms->image ? ag_reshape(img, 4, xs) : ag_reshape(img, 2, flat);
+    return takes_images(ms) ? ag_reshape(img, 4, xs) : ag_reshape(img, 2, flat);
 }
 
 int cli_predict(const cli_eval_opts *o)
@@ -1102,7 +1110,8 @@ int cli_predict(const cli_eval_opts *o)
         fprintf(stderr, "anygrad predict: %s\n", ag_last_error());
         return 1;
     }
-    const model_spec *ms = o->model ? find_model(o->model) : model_of(d);
+    model_spec custom;
+    const model_spec *ms = spec_of(d, o->model, &custom);
     dims dm = ms ? dims_of(d, ms) : (dims){0, 0, 0, 0};
     const char *lcs = ag_tensor_dict_meta(d, META "label-column");
     norm z = {0};
@@ -1123,7 +1132,7 @@ int cli_predict(const cli_eval_opts *o)
     l = x ? ag_loader_new(x, NULL, &c) : NULL;
     ag_scope_end();
     if (!x) goto out; /* said why */
-    m = l ? ms->build(&dm) : NULL;
+    m = l ? build_model(ms, &dm) : NULL;
     if (!l || !m || ag_module_load(m, o->file) != AG_OK ||
         ag_loader_set_normalize(l, z.n, z.mean, z.sd) != AG_OK) {
         fprintf(stderr, "anygrad predict: %s\n", ag_last_error());

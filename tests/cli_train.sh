@@ -152,7 +152,7 @@ PY
 for m in mlp cnn; do
     if "$AG" train --model "$m" --data "$own" --epochs 3 --batch 32 --seed 1 --val-frac 0 \
         --save "$tmp/own_$m.st" >"$tmp/outo" 2>&1 &&
-        grep -qE "(192-256-128-26 ReLU MLP|CNN on 1x12x16: .* fc26)" "$tmp/outo" &&
+        grep -qE "(ReLU MLP|TF-tutorial CNN) on 1x12x16 -> .* -> 26 classes" "$tmp/outo" &&
         "$AG" eval "$tmp/own_$m.st" --data "$own" >"$tmp/oute" 2>&1 &&
         acc=$(sed -n 's/^test accuracy \([0-9.]*\) (260 images)$/\1/p' "$tmp/oute") &&
         awk -v a="$acc" 'BEGIN { exit !(a >= 0.5) }'; then
@@ -162,6 +162,22 @@ for m in mlp cnn; do
         cat "$tmp/oute" 2>/dev/null | sed 's/^/      | /'
     fi
 done
+# A model from --layers: built for the data's shape, rebuilt by eval from the checkpoint.
+L="conv 8 3 pad=1, relu, maxpool 2, flatten, linear 32, relu, dropout 0.1, linear"
+if "$AG" train --layers "$L" --data "$own" --epochs 3 --batch 32 --seed 1 --val-frac 0 \
+    --save "$tmp/own_l.st" >"$tmp/outo" 2>&1 &&
+    grep -q "custom (1x12x16 -> $L -> 26 classes), 13258 parameters" "$tmp/outo" &&
+    "$AG" eval "$tmp/own_l.st" --data "$own" >"$tmp/oute" 2>&1 &&
+    acc=$(sed -n 's/^test accuracy \([0-9.]*\) (260 images)$/\1/p' "$tmp/oute") &&
+    awk -v a="$acc" 'BEGIN { exit !(a >= 0.5) }'; then
+    ok "--layers: conv/pool/linear on 12x16 images, 26 classes; eval rebuilds it: accuracy $acc"
+else
+    bad "--layers" "$tmp/outo"
+    sed 's/^/      | /' "$tmp/oute" 2>/dev/null
+fi
+expect 2 "--layers: linear on images without flatten" "$AG" train --layers "conv 4 3, relu, linear" --data "$own" --epochs 1
+grep -q 'layer 3 (linear) gets images of 4x10x14: put flatten before it' "$tmp/outx" ||
+    bad "--layers message" "$tmp/outx"
 expect 1 "own data: a test label past the 26 classes" "$AG" train --data "$own/bad" --epochs 1
 grep -q 'label 5 is 30, outside the 26 classes' "$tmp/outx" || bad "bad test label message" "$tmp/outx"
 expect 1 "own data: resumed onto other data" "$AG" train --resume "$tmp/own_mlp.st" --data "$DATA" --epochs 4
@@ -199,7 +215,7 @@ for name, n in (("train.csv", 900), ("test.csv", 300)):
                     1000 + 400 * k + r.gauss(0, 150), r.uniform(0, 365), r.gauss(0, 1)))
 PY
 if "$AG" train --data "$tmp/train.csv" --test-data "$tmp/test.csv" --label-column 0 --epochs 10 \
-    --seed 1 --save "$tmp/tab.st" >"$tmp/outv" 2>&1 && grep -q '4-256-128-3 ReLU MLP' "$tmp/outv" &&
+    --seed 1 --save "$tmp/tab.st" >"$tmp/outv" 2>&1 && grep -q 'ReLU MLP on 1x1x4 -> .* -> 3 classes' "$tmp/outv" &&
     "$AG" eval "$tmp/tab.st" --data "$tmp/test.csv" >"$tmp/oute" 2>&1 &&
     acc=$(sed -n 's/^test accuracy \([0-9.]*\) (300 rows)$/\1/p' "$tmp/oute") &&
     awk -v a="$acc" 'BEGIN { exit !(a >= 0.9) }'; then
