@@ -188,7 +188,7 @@ ag_module *cli_layers_build(const char *desc, int64_t c, int64_t h, int64_t w, i
             }
         } else if (!strcmp(nm, "conv")) {
             int64_t oc = 0, kk = 1, s = 1, p = 0, d = 1;
-            ok = check(l, k, 2, 2, "stride pad dilation", err, errsz);
+            ok = check(l, k, 2, 2, "stride pad dilation bias", err, errsz);
             if (ok && !(whole(l->pos[0], 1, &oc) && whole(l->pos[1], 1, &kk) &&
                         whole(opt(l, "stride", 1), 1, &s) && whole(opt(l, "pad", 0), 0, &p) &&
                         whole(opt(l, "dilation", 1), 1, &d)))
