@@ -896,6 +896,15 @@ START_TEST(test_safetensors_save_targets)
     ag_tensor_dict_free(d);
     d = NN(ag_safetensors_load(tpath("made.st")));
     ag_tensor_dict_free(d);
+    /* a chain of links ending nowhere: the links stay, the file appears at the end */
+    unlink(tpath("c1.st"));
+    unlink(tpath("c2.st"));
+    unlink(tpath("cend.st"));
+    ck_assert_int_eq(symlink("c2.st", tpath("c1.st")), 0);
+    ck_assert_int_eq(symlink("cend.st", tpath("c2.st")), 0);
+    OK(ag_safetensors_save(tpath("c1.st"), 1, &name, &t, 0, NULL));
+    ck_assert(lstat(tpath("c2.st"), &st) == 0 && S_ISLNK(st.st_mode));
+    ck_assert(lstat(tpath("cend.st"), &st) == 0 && S_ISREG(st.st_mode));
     unlink(tpath("fifo.st"));
     ck_assert_int_eq(mkfifo(tpath("fifo.st"), 0644), 0);
     ck_assert_int_eq(ag_safetensors_save(tpath("fifo.st"), 1, &name, &t, 0, NULL), AG_ERR_IO);
@@ -918,6 +927,13 @@ START_TEST(test_safetensors_save_targets)
     ag_tensor_dict_free(d);
     ck_assert_int_eq(ag_checkpoint_save_meta(tpath("meta2.st"), m, NULL, 3, 2, kv), AG_ERR_ARG);
     ck_assert_msg(strstr(ag_last_error(), "\"epoch\""), "%s", ag_last_error());
+    /* refused also when this save would not write them itself */
+    const char *kv2[2] = {"optimizer.kind", "sgd"}, *kv3[2] = {"epoch", "abc"};
+    ck_assert_int_eq(ag_checkpoint_save_meta(tpath("meta2.st"), m, NULL, 3, 1, kv2), AG_ERR_ARG);
+    ck_assert_int_eq(ag_checkpoint_save_meta(tpath("meta2.st"), m, NULL, -1, 1, kv3), AG_ERR_ARG);
+    const char *kv4[4] = {"mine", "1", "mine", "2"};
+    ck_assert_int_eq(ag_checkpoint_save_meta(tpath("meta2.st"), m, NULL, 3, 2, kv4), AG_ERR_ARG);
+    ck_assert_msg(strstr(ag_last_error(), "twice"), "%s", ag_last_error());
     ag_module_free(m);
 
     /* nothing named *.tmp.* is left in the directory */

@@ -263,9 +263,14 @@ ag_device *ag_device_by_name(const char *name_in)
         ensure_probed();
         /* one device, or one GPU seen through two APIs (the first of them);
          * else it is ambiguous: "Intel" is in the names of a CPU and PoCL */
-        for (int i = 0; i < ndevices; i++)
-            if (strstr(devices[i].name, name) && !(match && same_gpu(match->index, i)))
-                matches++, match = match ? match : &devices[i];
+        for (int i = 0; i < ndevices; i++) {
+            if (!strstr(devices[i].name, name)) continue;
+            bool again = false; /* a GPU already counted through another API */
+            for (int j = 0; j < i && !again; j++)
+                again = strstr(devices[j].name, name) && same_gpu(j, i);
+            if (!again) matches++;
+            if (!match) match = &devices[i];
+        }
         if (matches == 1) return match;
     }
     ensure_probed(); /* the message lists every device */

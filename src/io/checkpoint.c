@@ -211,17 +211,23 @@ ag_status ag_checkpoint_save_meta(const char *path, ag_module *m, const ag_optim
     ag_tensor **tensors = NULL;
     int nt = 0;
     ag_status s = collect(m, opt, epoch, &names, &tensors, &nt, &meta);
-    /* the caller's pairs may not take the library's keys: loading relies on them */
+    /* the caller's pairs may not take the checkpoint's keys, whether this save
+     * writes them or not: loading relies on them */
     for (int i = 0; s == AG_OK && i < nmeta; i++) {
         const char *k = meta_kv[2 * i], *v = meta_kv[2 * i + 1];
         if (!k || !v) {
             s = ag_set_error(AG_ERR_ARG, "checkpoint save: metadata pair %d has a NULL", i);
             break;
         }
-        for (int j = 0; j < meta.n; j += 2)
-            if (!strcmp(meta.s[j], k)) {
-                s = ag_set_error(AG_ERR_ARG, "checkpoint save: metadata key \"%s\" is the "
-                                             "checkpoint's own", k);
+        if (!strcmp(k, "format") || !strcmp(k, "epoch") ||
+            !strncmp(k, OPT_PREFIX, strlen(OPT_PREFIX))) {
+            s = ag_set_error(AG_ERR_ARG, "checkpoint save: metadata key \"%s\" is the "
+                                         "checkpoint's own", k);
+            break;
+        }
+        for (int j = 0; j < i; j++)
+            if (!strcmp(meta_kv[2 * j], k)) {
+                s = ag_set_error(AG_ERR_ARG, "checkpoint save: metadata key \"%s\" given twice", k);
                 break;
             }
         push(&meta, strdup(k));

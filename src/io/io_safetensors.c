@@ -275,50 +275,76 @@ static void sync_dir_of(const char *path)
     }
 }
 
-/* The file a save replaces: path itself, or for a symbolic link the file it
- * points to (renaming over the link would turn it into a stale copy). Anything
- * but a regular file is refused: a save to /dev/null, a FIFO or a directory
- * must not put a regular file in its place. Malloc'ed; NULL with the error. */
+/* A link another user planted in a shared sticky directory (/tmp) is not
+ * followed, as the kernel's fs.protected_symlinks would not let open() follow
+ * it: a save must not be redirected into a file of the saving user's. */
+static bool link_trusted(const char *link, const struct stat *lst)
+{
+    char dir[4096];
+    const char *slash = strrchr(link, '/');
+    if (!slash) snprintf(dir, sizeof dir, ".");
+    else snprintf(dir, sizeof dir, "%.*s", slash == link ? 1 : (int)(slash - link), link);
+    struct stat dst;
+    if (stat(dir, &dst) != 0) return false;
+    bool shared = (dst.st_mode & S_ISVTX) && (dst.st_mode & S_IWOTH);
+    return !shared || lst->st_uid == geteuid() || lst->st_uid == dst.st_uid;
+}
+
+/* The file a save replaces: path itself, or for a symbolic link (a chain of
+ * them) the file at its end, which need not exist yet (renaming over the link
+ * would turn it into a stale copy). Anything but a regular file is refused: a
+ * save to /dev/null, a FIFO or a directory must not put a regular file in its
+ * place. Malloc'ed; NULL with the error. */
 static char *save_target(const char *path)
 {
-    struct stat st;
-    char *t = NULL;
-    if (lstat(path, &st) != 0) {
-        if (errno != ENOENT)
-            return ag_set_error(AG_ERR_IO, "safetensors_save: %s: %s", path, strerror(errno)), NULL;
-        t = strdup(path);
-    } else if (S_ISLNK(st.st_mode)) {
-        t = realpath(path, NULL);
-        if (!t && errno == ENOENT) { /* dangling: the link's target, one level */
-            char link[4096];
-            ssize_t k = readlink(path, link, sizeof link - 1);
-            if (k <= 0) return ag_set_error(AG_ERR_IO, "safetensors_save: reading the link %s: %s",
-                                            path, strerror(errno)), NULL;
-            link[k] = '\0';
-            const char *slash = strrchr(path, '/');
-            int dlen = link[0] == '/' || !slash ? 0 : (int)(slash - path) + 1;
-            size_t cap = (size_t)dlen + (size_t)k + 1;
-            if ((t = malloc(cap))) snprintf(t, cap, "%.*s%s", dlen, path, link);
-        } else if (!t) {
-            return ag_set_error(AG_ERR_IO, "safetensors_save: resolving the link %s: %s", path,
-                                strerror(errno)), NULL;
+    char *cur = strdup(path);
+    for (int hops = 0; cur; hops++) {
+        struct stat st;
+        if (lstat(cur, &st) != 0) {
+            if (errno == ENOENT) return cur; /* a new file */
+            ag_set_error(AG_ERR_IO, "safetensors_save: %s: %s", cur, strerror(errno));
+            break;
         }
-        if (t && stat(t, &st) == 0 && !S_ISREG(st.st_mode)) {
-            ag_set_error(AG_ERR_IO, "safetensors_save: %s points to %s, which is not a regular "
-                                    "file; refusing to replace it", path, t);
-            free(t);
-            return NULL;
+        if (S_ISREG(st.st_mode)) return cur;
+        if (!S_ISLNK(st.st_mode)) {
+            const char *kind = S_ISDIR(st.st_mode) ? "a directory" : S_ISFIFO(st.st_mode) ? "a FIFO"
+                               : S_ISCHR(st.st_mode) || S_ISBLK(st.st_mode) ? "a device"
+                                                                            : "not a regular file";
+            if (strcmp(cur, path))
+                ag_set_error(AG_ERR_IO, "safetensors_save: %s, where the link %s leads, is %s; "
+                                        "refusing to replace it", cur, path, kind);
+            else
+                ag_set_error(AG_ERR_IO, "safetensors_save: %s is %s; refusing to replace it", cur, kind);
+            break;
         }
-    } else if (!S_ISREG(st.st_mode)) {
-        const char *kind = S_ISDIR(st.st_mode) ? "a directory" : S_ISFIFO(st.st_mode) ? "a FIFO"
-                           : S_ISCHR(st.st_mode) || S_ISBLK(st.st_mode) ? "a device" : "not a regular file";
-        return ag_set_error(AG_ERR_IO, "safetensors_save: %s is %s; refusing to replace it", path,
-                            kind), NULL;
-    } else {
-        t = strdup(path);
+        if (hops == 16) {
+            ag_set_error(AG_ERR_IO, "safetensors_save: %s: more than 16 symbolic links", path);
+            break;
+        }
+        if (!link_trusted(cur, &st)) {
+            ag_set_error(AG_ERR_IO, "safetensors_save: %s is a symbolic link of another user in a "
+                                    "shared directory; refusing to follow it", cur);
+            break;
+        }
+        char link[4096];
+        ssize_t k = readlink(cur, link, sizeof link - 1);
+        if (k <= 0) {
+            ag_set_error(AG_ERR_IO, "safetensors_save: reading the link %s: %s", cur, strerror(errno));
+            break;
+        }
+        link[k] = '\0';
+        const char *slash = strrchr(cur, '/');
+        int dlen = link[0] == '/' || !slash ? 0 : (int)(slash - cur) + 1;
+        size_t cap = (size_t)dlen + (size_t)k + 1;
+        char *next = malloc(cap);
+        if (next) snprintf(next, cap, "%.*s%s", dlen, cur, link);
+        else ag_set_error(AG_ERR_OOM, "safetensors_save: out of host memory");
+        free(cur);
+        cur = next;
     }
-    if (!t) ag_set_error(AG_ERR_OOM, "safetensors_save: out of host memory");
-    return t;
+    if (!cur) ag_set_error(AG_ERR_OOM, "safetensors_save: out of host memory");
+    free(cur);
+    return NULL;
 }
 
 /* Gives a new file the mode the saved file should have: an existing file's
