@@ -13,6 +13,7 @@
 #include "cli.h"
 
 #define MAX_LAYERS 64
+#define SEP " \t\r\n\v\f"
 #define MAX_ARGS 4
 
 typedef struct layer_words {
@@ -44,11 +45,12 @@ static bool say(char *err, size_t errsz, const char *fmt, ...)
     return false;
 }
 
+/* A finite number, and no larger than any size a layer can take. */
 static bool number(const char *s, double *out)
 {
     char *end;
     *out = strtod(s, &end);
-    return end != s && *end == '\0';
+    return end != s && *end == '\0' && *out >= -1e12 && *out <= 1e12;
 }
 
 /* One layer's words ("conv 32 5 pad=2"); k is its position, for messages. */
@@ -58,7 +60,7 @@ static bool parse_layer(const char *text, int k, layer_words *L, char *err, size
     char buf[256];
     snprintf(buf, sizeof buf, "%s", text);
     int nw = 0;
-    for (char *save = NULL, *w = strtok_r(buf, " \t\n", &save); w; w = strtok_r(NULL, " \t\n", &save), nw++) {
+    for (char *save = NULL, *w = strtok_r(buf, SEP, &save); w; w = strtok_r(NULL, SEP, &save), nw++) {
         if (nw == 0) {
             if (strlen(w) >= sizeof L->name) return say(err, errsz, "layer %d: unknown layer '%s'", k + 1, w);
             for (char *p = w; *p; p++) *p = (char)tolower((unsigned char)*p);
@@ -69,13 +71,17 @@ static bool parse_layer(const char *text, int k, layer_words *L, char *err, size
         double v;
         if (eq) {
             *eq = '\0';
-            if (L->nopt == MAX_ARGS || strlen(w) >= sizeof L->key[0] || !number(eq + 1, &v))
-                return say(err, errsz, "layer %d (%s): bad option '%s=%s'", k + 1, L->name, w, eq + 1);
+            bool twice = false;
+            for (int i = 0; i < L->nopt; i++) twice |= !strcmp(L->key[i], w);
+            if (L->nopt == MAX_ARGS || !*w || twice || strlen(w) >= sizeof L->key[0] ||
+                !number(eq + 1, &v))
+                return say(err, errsz, "layer %d (%s): bad option '%s=%s'%s", k + 1, L->name, w,
+                           eq + 1, twice ? " (given twice)" : "");
             snprintf(L->key[L->nopt], sizeof L->key[0], "%s", w);
             L->val[L->nopt++] = v;
         } else {
             if (L->npos == MAX_ARGS || !number(w, &v))
-                return say(err, errsz, "layer %d (%s): '%s' is not a number", k + 1, L->name, w);
+                return say(err, errsz, "layer %d (%s): '%s' is not a number (finite, at most 1e12)", k + 1, L->name, w);
             L->pos[L->npos++] = v;
         }
     }
@@ -107,16 +113,19 @@ static bool check(const layer_words *L, int k, int lo, int hi, const char *opts,
                        *opts ? "; it takes " : "", opts);
     }
     for (int i = 0; i < L->npos; i++)
-        if (L->pos[i] != (double)(int64_t)L->pos[i] && strcmp(L->name, "dropout") &&
+        if (L->pos[i] != (double)(int64_t)L->pos[i] && strcmp(L->name, "dropout") && /* |v| <= 1e12 */
             strcmp(L->name, "leakyrelu"))
             return say(err, errsz, "layer %d (%s): %g is not a whole number", k + 1, L->name, L->pos[i]);
     return true;
 }
 
+/* Sizes stay at or below 2^20 (2^30 for features), so products of three of
+ * them cannot overflow. */
 static bool whole(double v, int64_t lo, int64_t *out)
 {
+    if (!(v >= (double)lo && v <= (double)(1 << 20))) return false;
     *out = (int64_t)v;
-    return v == (double)*out && *out >= lo && *out <= (1LL << 30);
+    return v == (double)*out;
 }
 
 static bool is_image_layer(const char *name)
@@ -193,7 +202,7 @@ ag_module *cli_layers_build(const char *desc, int64_t c, int64_t h, int64_t w, i
                         whole(opt(l, "stride", 1), 1, &s) && whole(opt(l, "pad", 0), 0, &p) &&
                         whole(opt(l, "dilation", 1), 1, &d)))
                 ok = say(err, errsz, "layer %d (conv): channels, kernel, stride and dilation must be "
-                                     ">= 1, pad >= 0", k + 1);
+                                     ">= 1, pad >= 0, each at most 2^20", k + 1);
             if (ok && !f.image)
                 ok = say(err, errsz, "layer %d (conv) gets %lld features, not images", k + 1, (long long)f.f);
             int64_t oh = ok ? out_size(f.h, kk, s, p, d) : 0, ow = ok ? out_size(f.w, kk, s, p, d) : 0;
@@ -261,6 +270,9 @@ ag_module *cli_layers_build(const char *desc, int64_t c, int64_t h, int64_t w, i
             else if ((ok = check(l, k, 0, 0, "", err, errsz)))
                 m = ACT[a].make();
         }
+        if (ok && f.f > (1LL << 30))
+            ok = say(err, errsz, "layer %d (%s) gives %lld values a sample, more than 2^30", k + 1,
+                     nm, (long long)f.f);
         if (ok && !m) ok = say(err, errsz, "layer %d (%s): %s", k + 1, nm, ag_last_error());
         mods[k] = m;
     }

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -163,8 +164,8 @@ static bool load_split(const char *dir, const char *split, int64_t limit, const 
     else if (takes_images(ms) && (nd < 3 || got.h < 4 || got.w < 4)) bad = "image size";
     else if (d->w && (got.c != d->c || got.h != d->h || got.w != d->w)) bad = "sample shape";
     if (bad) {
-        char si[160];
-        snprintf(si, sizeof si, "%lld", (long long)shape[1]);
+        char si[160] = "-";
+        if (nd >= 2) snprintf(si, sizeof si, "%lld", (long long)shape[1]);
         for (int k = 2; k < nd; k++)
             snprintf(si + strlen(si), sizeof si - strlen(si), "x%lld", (long long)shape[k]);
         if (!strcmp(bad, "labels"))
@@ -175,8 +176,8 @@ static bool load_split(const char *dir, const char *split, int64_t limit, const 
             fprintf(stderr, "%s: %d dimensions; want [N, features], [N, H, W] or [N, C, H, W]\n",
                     pi, nd);
         else if (!strcmp(bad, "image size"))
-            fprintf(stderr, "%s: samples of %s; --model %s needs images of at least 4x4 ([N, H, "
-                            "W] or [N, C, H, W])\n", pi, si, ms->name);
+            fprintf(stderr, "%s: samples of %s; the model (%s) needs images of at least 4x4 ([N, "
+                            "H, W] or [N, C, H, W])\n", pi, si, ms->layers);
         else
             fprintf(stderr, "%s: samples of %s; the model takes %lldx%lldx%lld\n", pi, si,
                     (long long)d->c, (long long)d->h, (long long)d->w);
@@ -207,7 +208,7 @@ static bool load_split(const char *dir, const char *split, int64_t limit, const 
 static bool is_csv(const char *path)
 {
     size_t n = path ? strlen(path) : 0;
-    return n > 4 && !strcmp(path + n - 4, ".csv");
+    return n > 4 && !strcasecmp(path + n - 4, ".csv");
 }
 
 /* A CSV table: every column but label_col (negative: from the end) a feature,
@@ -217,8 +218,8 @@ static bool load_csv(const char *path, int64_t label_col, int64_t limit, const m
 {
     *x = *y = NULL;
     if (takes_images(ms)) {
-        fprintf(stderr, "%s: CSV rows are feature vectors; --model %s needs images (use --model "
-                        "mlp)\n", path, ms->name);
+        fprintf(stderr, "%s: CSV rows are feature vectors; the model (%s) needs images\n", path,
+                ms->layers);
         return false;
     }
     ag_scope_begin();
@@ -237,6 +238,24 @@ static bool load_csv(const char *path, int64_t label_col, int64_t limit, const m
         ag_scope_end();
         return false;
     }
+    /* every value finite (strtod reads "inf" and "nan"), named where not */
+    float *all = malloc((size_t)(n * cols) * sizeof *all);
+    if (!all || ag_to_host(t, all, (size_t)(n * cols) * sizeof *all) != AG_OK) {
+        fprintf(stderr, "loading %s: %s\n", path, all ? ag_last_error() : "out of memory");
+        free(all);
+        ag_scope_end();
+        return false;
+    }
+    for (int64_t i = 0; i < n * cols; i++)
+        if (!isfinite(all[i])) {
+            fprintf(stderr, "%s: data row %lld, column %lld is %g; every value must be a finite "
+                            "number\n", path, (long long)(i / cols + 1), (long long)(i % cols),
+                    (double)all[i]);
+            free(all);
+            ag_scope_end();
+            return false;
+        }
+    free(all);
     /* the labels must be class numbers: whole, from 0 */
     float *lv = malloc((size_t)n * sizeof *lv);
     ag_tensor *lab = ag_contiguous(ag_reshape(ag_slice(t, 1, lc, lc + 1, 1), 1, &n));
@@ -284,14 +303,19 @@ static bool load_csv(const char *path, int64_t label_col, int64_t limit, const m
     return ok;
 }
 
-static ag_loader *make_loader(ag_tensor *x, ag_tensor *y, int64_t batch, bool shuffle,
-                              uint64_t seed)
+static ag_loader *make_loader_drop(ag_tensor *x, ag_tensor *y, int64_t batch, bool shuffle,
+                                   uint64_t seed, bool drop_last)
 {
-    ag_loader_config c = {.batch_size = batch, .shuffle = shuffle, .seed = seed};
+    ag_loader_config c = {.batch_size = batch, .shuffle = shuffle, .seed = seed, .drop_last = drop_last};
     ag_loader *l = x && y ? ag_loader_new(x, y, &c) : NULL;
     ag_release(x);
     ag_release(y);
     return l;
+}
+
+static ag_loader *make_loader(ag_tensor *x, ag_tensor *y, int64_t batch, bool shuffle, uint64_t seed)
+{
+    return make_loader_drop(x, y, batch, shuffle, seed, false);
 }
 
 /* Mean cross-entropy and accuracy over a loader, in eval mode. */
@@ -367,6 +391,11 @@ static int64_t parse_floats(const char *s, float *out, int64_t cap)
     return s && !*s ? k : -1;
 }
 
+static bool meta_float1(const ag_tensor_dict *d, const char *key, float *out)
+{
+    return parse_floats(ag_tensor_dict_meta(d, key), out, 1) == 1;
+}
+
 /* The statistics a training checkpoint recorded, for n features (1 or the
  * sample size): false when it has none that fit. */
 static bool norm_from_meta(const ag_tensor_dict *d, int64_t features, norm *z)
@@ -431,7 +460,8 @@ static void add_meta(metabuf *b, const char *key, const char *fmt, ...)
 /* The checkpoint with the run's settings in its metadata, written in one go
  * (ag_safetensors_save: a temporary file of its own, renamed over path). */
 static ag_status save_checkpoint(const cli_train_opts *t, ag_module *m, ag_optim *opt, int64_t epoch,
-                                 const norm *z, const dims *dm)
+                                 const norm *z, const dims *dm, int64_t total, int64_t cos_from,
+                                 float cos_lr)
 {
     metabuf mb, *b = &mb;
     memset(b, 0, sizeof *b);
@@ -440,7 +470,7 @@ static ag_status save_checkpoint(const cli_train_opts *t, ag_module *m, ag_optim
         const void *at = (const char *)t + o->off;
         if (!o->stored) continue;
         if (o->type == CLI_STR && *(const char *const *)at)
-            add_meta(b, o->flag, "%s", *(const char *const *)at);
+            add_meta_str(b, o->flag, strdup(*(const char *const *)at)); /* any length */
         if (o->type == CLI_INT) add_meta(b, o->flag, "%lld", (long long)*(const int64_t *)at);
         if (o->type == CLI_REAL) add_meta(b, o->flag, "%.9g", *(const double *)at);
     }
@@ -449,6 +479,11 @@ static ag_status save_checkpoint(const cli_train_opts *t, ag_module *m, ag_optim
     add_meta(b, "input", "%lldx%lldx%lld", (long long)dm->c, (long long)dm->h, (long long)dm->w);
     add_meta(b, "classes", "%lld", (long long)dm->classes);
     add_meta(b, "version", "%s", AG_VERSION);
+    add_meta(b, "sched_total", "%lld", (long long)total);
+    if (cos_from > 0) {
+        add_meta(b, "cos_from", "%lld", (long long)cos_from);
+        add_meta(b, "cos_lr", "%.9g", (double)cos_lr);
+    }
     ag_status s = ag_checkpoint_save_meta(t->save, m, opt, epoch, b->n, b->kv);
     for (int i = 0; i < b->n; i++) free(b->vals[i]);
     return s;
@@ -516,17 +551,27 @@ typedef struct run {
     double time_offset;
 } run;
 
+/* A cosine plan that ends at step total; from a step on (from > 0) it is
+ * bent to start at from_lr there (a resume that moved the end). */
+static float cosine_at(float base, int64_t from, float from_lr, int64_t total, int64_t step)
+{
+    if (from > 0 && step >= from) {
+        int64_t left = total - from;
+        return ag_lr_cosine(from_lr, step - from, left > 0 ? left : 1, 0.0f);
+    }
+    return ag_lr_cosine(base, step, total > 0 ? total : 1, 0.0f);
+}
+
+static int64_t sched_total(const run *r)
+{
+    return r->o.epochs * r->steps_per_epoch;
+}
+
 static float lr_at(const run *r, int64_t step)
 {
     float base = (float)r->o.lr, lr = base;
-    int64_t total = r->o.epochs * r->steps_per_epoch;
-    if (r->sched == CLI_SCHED_COSINE && r->cos_from > 0 && step >= r->cos_from) {
-        /* resumed with another --epochs: from the rate reached, down to 0 at the new end */
-        int64_t left = total - r->cos_from;
-        lr = ag_lr_cosine(r->cos_lr, step - r->cos_from, left > 0 ? left : 1, 0.0f);
-    } else if (r->sched == CLI_SCHED_COSINE) {
-        lr = ag_lr_cosine(base, step, total > 0 ? total : 1, 0.0f);
-    }
+    if (r->sched == CLI_SCHED_COSINE)
+        lr = cosine_at(base, r->cos_from, r->cos_lr, sched_total(r), step);
     if (r->sched == CLI_SCHED_STEP) {
         int64_t every = r->o.step_size > 0 ? r->o.step_size : (r->o.epochs + 2) / 3;
         lr = ag_lr_step_decay(base, step, (every > 0 ? every : 1) * r->steps_per_epoch, (float)r->o.gamma);
@@ -574,7 +619,8 @@ static bool write_outputs(run *r)
     bool ok = true;
     if (r->o.log && !cli_metrics_write_csv(&r->log, r->o.log, err, sizeof err)) ok = false;
     char title[256];
-    snprintf(title, sizeof title, "anygrad train --model %s: %s lr %g, batch %lld", r->o.model,
+    snprintf(title, sizeof title, "anygrad train %s%s: %s lr %g, batch %lld",
+             r->o.layers ? "--layers " : "--model ", r->o.layers ? r->o.layers : r->o.model,
              r->o.optimizer, r->o.lr, (long long)r->o.batch);
     if (ok && r->o.plot && !cli_plot_svg(&r->log, r->o.plot, title, err, sizeof err)) ok = false;
     if (!ok) fprintf(stderr, "anygrad train: %s\n", err);
@@ -606,7 +652,10 @@ static bool train_epoch(run *r, int64_t e, epoch_stats *st)
         ag_scope_begin();
         if (!ag_loader_next(r->train, &x, &y)) {
             ag_scope_end();
-            if (ag_last_status() != AG_OK) return false;
+            if (ag_last_status() != AG_OK) {
+                cli_progress_end(&bar);
+                return false;
+            }
             break;
         }
         ag_tensor *logits = ag_module_forward(r->m, x);
@@ -617,11 +666,8 @@ static bool train_epoch(run *r, int64_t e, epoch_stats *st)
                   ag_optim_set_lr(r->opt, lr) == AG_OK && ag_optim_step(r->opt) == AG_OK &&
                   ag_item(loss, &lv) == AG_OK && ag_count_correct(logits, y, &hits) == AG_OK;
         ag_scope_end();
-        if (!ok) return false;
-        if (interrupted) {
-            cli_progress_end(&bar);
-            return false;
-        }
+        if (!ok || interrupted || !isfinite(lv)) cli_progress_end(&bar); /* a message follows */
+        if (!ok || interrupted) return false;
         if (!isfinite(lv)) {
             ag_clear_error();
             fprintf(stderr, "anygrad train: the loss became %g at step %lld; try a smaller --lr "
@@ -647,6 +693,7 @@ static bool train_epoch(run *r, int64_t e, epoch_stats *st)
                 .val_loss = NAN, .test_loss = NAN,
                 .lr = lr, .seconds = r->time_offset + cli_now() - t0};
             if (!cli_metrics_push(&r->log, &row)) {
+                cli_progress_end(&bar);
                 ag_clear_error();
                 fprintf(stderr, "anygrad train: out of memory for the metrics log\n");
                 return false;
@@ -726,7 +773,8 @@ static int train_loop(run *r)
         printf("  lr %.3g  %.2f s  %.0f samples/s\n", row->lr, st.seconds,
                st.seconds > 0 ? (double)st.samples / st.seconds : 0.0);
         fflush(stdout);
-        if (r->o.save && save_checkpoint(&r->o, r->m, r->opt, e + 1, &r->z, &r->d) != AG_OK)
+        if (r->o.save && save_checkpoint(&r->o, r->m, r->opt, e + 1, &r->z, &r->d, sched_total(r),
+                                       r->cos_from, r->cos_lr) != AG_OK)
             return fail("saving the checkpoint");
         if (!write_outputs(r)) return 1;
         wrote = true;
@@ -747,7 +795,7 @@ static int train_loop(run *r)
     if (r->test) printf("; test loss %.4f, test accuracy %.4f", st.test_loss, st.test_acc);
     if (best_val >= 0.0) printf("; best validation accuracy %.4f (epoch %lld)", best_val, (long long)best_epoch);
     printf("\n");
-    if (r->o.save) printf("checkpoint: %s\n", r->o.save);
+    if (r->o.save && wrote) printf("checkpoint: %s\n", r->o.save);
     if (wrote && r->o.log) printf("log: %s\n", r->o.log);
     if (wrote && r->o.plot) printf("plot: %s\n", r->o.plot);
     if (!wrote && (r->o.log || r->o.plot))
@@ -771,7 +819,14 @@ static int setup_data(run *r, const ag_tensor_dict *ck)
     bool ok = r->csv ? load_csv(r->o.data, r->o.label_column, r->o.limit, r->ms, &r->d, &x, &y)
                      : load_split(r->o.data, "train", r->o.limit, r->ms, &r->d, &x, &y);
     if (!ok) return 1;
-    ag_loader *all = make_loader(x, y, r->o.batch, true, (uint64_t)r->o.seed);
+    /* batch norm cannot train on a batch of one sample: such a last batch is
+     * left out of every epoch (as its shuffle rotates, not always the same) */
+    int64_t nall = ag_dim(x, 0), ntrain = nall - (int64_t)llround(r->o.val_frac * (double)nall);
+    bool drop = strstr(r->ms->layers, "batchnorm") && ntrain > 1 && ntrain % r->o.batch == 1;
+    if (drop)
+        printf("note: %lld training samples leave a last batch of one, which batch norm cannot "
+               "train on: it is left out of each epoch\n", (long long)ntrain);
+    ag_loader *all = make_loader_drop(x, y, r->o.batch, true, (uint64_t)r->o.seed, drop);
     if (!all) return fail("data loader");
     if (r->o.val_frac > 0.0) {
         ag_status s = ag_loader_split(all, r->o.val_frac, &r->train, &r->val);
@@ -876,21 +931,32 @@ static int setup_model(run *r, const ag_tensor_dict *ck)
     }
     if (s != AG_OK) return fail("resuming");
     if (r->start_epoch < 0) r->start_epoch = 0;
+    /* The cosine plan in force when the checkpoint was written: where it ends
+     * and where an earlier resume bent it (without these a second resume
+     * would jump back to the plain curve). */
+    const char *st = ag_tensor_dict_meta(ck, META "sched_total"), *cf = ag_tensor_dict_meta(ck, META "cos_from");
     const char *e0 = ag_tensor_dict_meta(ck, META "epochs");
     long long old_epochs = e0 ? atoll(e0) : 0;
-    int64_t done = ag_optim_steps(r->opt);
-    int64_t old_total = old_epochs * r->steps_per_epoch;
-    if (r->sched == CLI_SCHED_COSINE && old_epochs > 0 && old_epochs != r->o.epochs && done > 0) {
-        /* Another --epochs: an unfinished cosine bends from the rate it reached
+    int64_t old_total = st ? atoll(st) : old_epochs * r->steps_per_epoch;
+    float old_lr = 0.0f;
+    if (cf && meta_float1(ck, META "cos_lr", &old_lr)) {
+        r->cos_from = atoll(cf);
+        r->cos_lr = old_lr;
+    }
+    int64_t done = ag_optim_steps(r->opt), total = sched_total(r);
+    if (r->sched == CLI_SCHED_COSINE && old_total > 0 && old_total != total && done > 0) {
+        /* Another end: an unfinished cosine bends from the rate it reached
          * down to 0 at the new end (no jump); a finished one (rate 0) starts
          * again as planned for the new total, which the note makes plain. */
+        float now = cosine_at((float)r->o.lr, r->cos_from, r->cos_lr, old_total, done);
         if (done < old_total) {
             r->cos_from = done;
-            r->cos_lr = ag_lr_cosine((float)r->o.lr, done, old_total, 0.0f);
+            r->cos_lr = now;
             printf("note: --epochs %lld (was %lld): the cosine schedule continues from lr %.3g "
-                   "down to 0 at epoch %lld\n", (long long)r->o.epochs, old_epochs,
-                   (double)r->cos_lr, (long long)r->o.epochs);
+                   "down to 0 at epoch %lld\n", (long long)r->o.epochs, old_epochs, (double)now,
+                   (long long)r->o.epochs);
         } else {
+            r->cos_from = 0;
             printf("note: --epochs %lld (was %lld): the cosine schedule had ended; it starts "
                    "again as planned for %lld epochs (lr %.3g now)\n", (long long)r->o.epochs,
                    old_epochs, (long long)r->o.epochs, (double)lr_at(r, done));
@@ -934,6 +1000,10 @@ int cli_train(const cli_train_opts *o, const bool given[CLI_NTRAIN_OPTS])
     int rc = cli_train_resolve(&r.o, set, ck, err, sizeof err);
     if (rc) {
         fprintf(stderr, "anygrad train: %s\n", err);
+    } else if (given[0] && r.o.layers) { /* given[0]: --model on the command line */
+        fprintf(stderr, "anygrad train: --model %s and %s name two models; give one\n", r.o.model,
+                ck && !given[2] ? "the checkpoint's --layers" : "--layers");
+        rc = 2;
     } else {
         r.custom = custom_model(r.o.layers);
         r.ms = r.o.layers ? &r.custom : find_model(r.o.model);
@@ -945,6 +1015,14 @@ int cli_train(const cli_train_opts *o, const bool given[CLI_NTRAIN_OPTS])
         r.o.save = r.o.resume; /* a resumed run keeps its epochs: back into its checkpoint */
         printf("saving to %s (--save names another file)\n", r.o.save);
     }
+    const char *outs[3] = {r.o.save, r.o.log, r.o.plot}, *flags[3] = {"save", "log", "plot"};
+    for (int i = 0; !rc && i < 3; i++)
+        for (int j = i + 1; !rc && j < 3; j++)
+            if (outs[i] && outs[j] && !strcmp(outs[i], outs[j])) {
+                fprintf(stderr, "anygrad train: --%s and --%s are the same file, %s\n", flags[i],
+                        flags[j], outs[i]);
+                rc = 2;
+            }
     if (!rc && !(output_ok("save", r.o.save) && output_ok("log", r.o.log) &&
                  output_ok("plot", r.o.plot)))
         rc = 1;
@@ -1008,7 +1086,8 @@ int cli_eval(const cli_eval_opts *o)
         goto out;
     test = make_loader(x, y, EVAL_BATCH, false, 0);
     m = test ? build_model(ms, &dm) : NULL;
-    if (!m || ag_module_load(m, file) != AG_OK) {
+    if (!m) goto out; /* said why */
+    if (ag_module_load(m, file) != AG_OK) {
         fprintf(stderr, "anygrad eval: loading %s as %s: %s\n", file, ms->name, ag_last_error());
         goto out;
     }
@@ -1128,12 +1207,15 @@ int cli_predict(const cli_eval_opts *o)
     ag_scope_begin();
     ag_tensor *x = is_csv(o->data) ? csv_inputs(o->data, lcs ? atoll(lcs) : -1, dm.c * dm.h * dm.w)
                                    : idx_inputs(o->data, ms, &dm);
+    if (x && is_csv(o->data) && takes_images(ms)) /* rows of C*H*W pixels */
+        x = ag_reshape(x, 4, (const int64_t[]){ag_dim(x, 0), dm.c, dm.h, dm.w});
     ag_loader_config c = {.batch_size = EVAL_BATCH};
     l = x ? ag_loader_new(x, NULL, &c) : NULL;
     ag_scope_end();
     if (!x) goto out; /* said why */
     m = l ? build_model(ms, &dm) : NULL;
-    if (!l || !m || ag_module_load(m, o->file) != AG_OK ||
+    if (l && !m) goto out; /* said why */
+    if (!l || ag_module_load(m, o->file) != AG_OK ||
         ag_loader_set_normalize(l, z.n, z.mean, z.sd) != AG_OK) {
         fprintf(stderr, "anygrad predict: %s\n", ag_last_error());
         goto out;
@@ -1143,9 +1225,6 @@ int cli_predict(const cli_eval_opts *o)
         fprintf(stderr, "anygrad predict: %s\n", err);
         goto out;
     }
-    fprintf(out.f, "index,class");
-    for (int64_t k = 0; k < dm.classes; k++) fprintf(out.f, ",p%lld", (long long)k);
-    fprintf(out.f, "\n");
     float *p = malloc((size_t)(EVAL_BATCH * dm.classes) * sizeof *p);
     bool ok = p != NULL;
     int64_t index = 0;
@@ -1162,6 +1241,11 @@ int cli_predict(const cli_eval_opts *o)
         int64_t b = ag_dim(bx, 0);
         ag_tensor *prob = ag_softmax(ag_module_forward(m, bx), 1);
         ok = prob && ag_to_host(prob, p, (size_t)(b * dm.classes) * sizeof *p) == AG_OK;
+        if (ok && index == 0) { /* the header once the model has run */
+            fprintf(out.f, "index,class");
+            for (int64_t k = 0; k < dm.classes; k++) fprintf(out.f, ",p%lld", (long long)k);
+            fprintf(out.f, "\n");
+        }
         for (int64_t i = 0; ok && i < b; i++, index++) {
             const float *row = p + i * dm.classes;
             int64_t best = 0;
