@@ -18,11 +18,12 @@ static const struct {
     [CLI_EVAL] = {"eval", "test loss and accuracy of a checkpoint"},
     [CLI_PLOT] = {"plot", "draw a training log's loss and accuracy curves as SVG"},
     [CLI_PREDICT] = {"predict", "class and class probabilities of every sample, as CSV"},
+    [CLI_BENCH] = {"bench", "GEMM, an MLP and a CNN training step on each device, one table"},
 };
 
 const char *cli_cmd_name(cli_cmd cmd)
 {
-    return cmd > CLI_TOOL && cmd <= CLI_PREDICT ? CMDS[cmd].name : "";
+    return cmd > CLI_TOOL && cmd <= CLI_BENCH ? CMDS[cmd].name : "";
 }
 
 /* ---- tables of anygrad train ------------------------------------------------ */
@@ -249,6 +250,18 @@ static void parse_devices(int argc, char *const *argv, cli_args *a)
     }
 }
 
+static void parse_bench(int argc, char *const *argv, cli_args *a)
+{
+    cli_bench_opts *b = &a->bench;
+    for (int i = 1; i < argc && a->action == CLI_RUN; i++) {
+        const char *s = argv[i];
+        if (is_help(s)) a->action = CLI_HELP;
+        else if (!strcmp(s, "--quick")) b->quick = true;
+        else if (!strcmp(s, "--device")) take_value(argc, argv, &i, &b->device, a);
+        else fail(a, true, "unknown option '%s'", s);
+    }
+}
+
 /* An operand: a non-empty word that is not an option. */
 static bool operand(const char *s) { return *s && *s != '-'; }
 
@@ -305,7 +318,7 @@ void cli_parse(int argc, char *const *argv, cli_args *a)
         a->action = CLI_VERSION;
         return;
     }
-    for (int k = CLI_CHECK; k <= CLI_PREDICT; k++)
+    for (int k = CLI_CHECK; k <= CLI_BENCH; k++)
         if (!strcmp(c, CMDS[k].name)) a->cmd = (cli_cmd)k;
     switch (a->cmd) {
     case CLI_CHECK: parse_check(argc - 1, argv + 1, a); break;
@@ -314,6 +327,7 @@ void cli_parse(int argc, char *const *argv, cli_args *a)
     case CLI_EVAL:
     case CLI_PREDICT: parse_eval(argc - 1, argv + 1, a); break;
     case CLI_PLOT: parse_plot(argc - 1, argv + 1, a); break;
+    case CLI_BENCH: parse_bench(argc - 1, argv + 1, a); break;
     case CLI_TOOL: fail(a, true, "unknown command '%s'", c); break;
     }
 }
@@ -384,7 +398,7 @@ int cli_train_resolve(cli_train_opts *o, bool set[CLI_NTRAIN_OPTS], const ag_ten
 static void tool_usage(FILE *f)
 {
     fprintf(f, "usage: anygrad [--help] [--version] <command> [args]\n\ncommands:\n");
-    for (int k = CLI_CHECK; k <= CLI_PREDICT; k++) fprintf(f, "  %-9s %s\n", CMDS[k].name, CMDS[k].help);
+    for (int k = CLI_CHECK; k <= CLI_BENCH; k++) fprintf(f, "  %-9s %s\n", CMDS[k].name, CMDS[k].help);
     fprintf(f, "\n`anygrad <command> --help` describes a command.\n");
 }
 
@@ -469,6 +483,18 @@ static void predict_usage(FILE *f)
                "t10k images); samples must have the shape the model was trained on.\n");
 }
 
+static void bench_usage(FILE *f)
+{
+    fprintf(f, "usage: anygrad bench [--device NAME] [--quick]\n\n"
+               "Times, on every device (or the one named): SGEMM at n = 256, 512 and 1024\n"
+               "(GFLOP/s), a training step (forward, backward, Adam) of the 784-256-128-10\n"
+               "MLP at batch 128 and of the CNN of anygrad train --model cnn at batch 32\n"
+               "(milliseconds), each the median of several runs after a warm-up, and prints\n"
+               "one table. --quick: fewer runs and n up to 512. Machines are noisy: compare\n"
+               "numbers from one run. bench/ in the source tree has the comparisons with\n"
+               "OpenBLAS and PyTorch.\n");
+}
+
 static void plot_usage(FILE *f)
 {
     fprintf(f, "usage: anygrad plot LOG.csv OUT.svg [--title TEXT]\n\n"
@@ -484,6 +510,7 @@ void cli_usage(cli_cmd cmd, FILE *f)
     case CLI_TRAIN: train_usage(f); break;
     case CLI_EVAL: eval_usage(f); break;
     case CLI_PREDICT: predict_usage(f); break;
+    case CLI_BENCH: bench_usage(f); break;
     case CLI_PLOT: plot_usage(f); break;
     case CLI_TOOL: tool_usage(f); break;
     }

@@ -12,7 +12,7 @@
 
 #include "anygrad.h"
 
-typedef enum cli_cmd { CLI_TOOL, CLI_CHECK, CLI_DEVICES, CLI_TRAIN, CLI_EVAL, CLI_PLOT, CLI_PREDICT } cli_cmd;
+typedef enum cli_cmd { CLI_TOOL, CLI_CHECK, CLI_DEVICES, CLI_TRAIN, CLI_EVAL, CLI_PLOT, CLI_PREDICT, CLI_BENCH } cli_cmd;
 
 typedef enum cli_action {
     CLI_RUN,     /* run cmd with the options below */
@@ -74,6 +74,12 @@ typedef struct cli_check_opts {
     bool quick, self_compare, no_model, verbose;
 } cli_check_opts;
 
+/* anygrad bench: every device, or one; quick: fewer and smaller runs */
+typedef struct cli_bench_opts {
+    const char *device;
+    bool quick;
+} cli_bench_opts;
+
 typedef struct cli_devices_opts {
     bool verbose, calibrate, json;
 } cli_devices_opts;
@@ -98,6 +104,7 @@ typedef struct cli_args {
     bool train_set[CLI_NTRAIN_OPTS]; /* given on the command line (or resolved) */
     cli_check_opts check;
     cli_devices_opts devices;
+    cli_bench_opts bench;
     cli_eval_opts eval;
     cli_plot_opts plot;
 } cli_args;

@@ -35,6 +35,7 @@ int cli_devices(const cli_devices_opts *o);
 int cli_train(const cli_train_opts *o, const bool set[CLI_NTRAIN_OPTS]);
 int cli_eval(const cli_eval_opts *o);
 int cli_predict(const cli_eval_opts *o); /* train.c: the same options, --out too */
+int cli_bench(const cli_bench_opts *o);    /* bench.c */
 int cli_plot(const cli_plot_opts *o);
 
 /* ---- metrics log (plot.c) ------------------------------------------------

@@ -36,6 +36,7 @@ int main(int argc, char **argv)
     case CLI_TRAIN: return cli_train(&a.train, a.train_set);
     case CLI_EVAL: return cli_eval(&a.eval);
     case CLI_PREDICT: return cli_predict(&a.eval);
+    case CLI_BENCH: return cli_bench(&a.bench);
     case CLI_PLOT: return cli_plot(&a.plot);
     case CLI_TOOL: break;
     }

@@ -108,7 +108,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (argv[args.n] != NULL) abort();
     cli_parse(args.n, argv, &b);
     if (memcmp(&a, &b, sizeof a)) abort(); /* pure: the same answer twice */
-    if ((unsigned)a.cmd > CLI_PREDICT || (unsigned)a.action > CLI_ERROR) abort();
+    if ((unsigned)a.cmd > CLI_BENCH || (unsigned)a.action > CLI_ERROR) abort();
     if (a.action == CLI_ERROR && (!a.err[0] || strlen(a.err) >= sizeof a.err)) abort();
     if (a.action != CLI_ERROR && a.err[0]) abort();
     if (a.cmd == CLI_TOOL && a.action == CLI_RUN) abort();
@@ -146,6 +146,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                 if (s[i] && !s[i][0]) abort();
             break;
         }
+        case CLI_BENCH:
+            if (a.bench.device && !a.bench.device[0]) abort();
+            break;
         case CLI_DEVICES:
         case CLI_TOOL:
             break;

@@ -239,6 +239,13 @@ else
 fi
 expect 1 "CSV data: a label column that holds no class numbers" "$AG" train --data "$tmp/train.csv" --epochs 1
 grep -q 'data row 1 has label .* in column 4' "$tmp/outx" || bad "CSV label message" "$tmp/outx"
+# anygrad bench: a row of numbers for the device (timings are not judged here).
+if "$AG" bench --quick --device cpu >"$tmp/outb" 2>&1 &&
+    grep -qE '^cpu:0 +[0-9.]+ +[0-9.]+ +[0-9.]+ +[0-9.]+ ' "$tmp/outb"; then
+    ok "bench --quick --device cpu: $(grep '^cpu:0' "$tmp/outb" | awk '{ print $2, $3, $4, $5 }')"
+else
+    bad "bench" "$tmp/outb"
+fi
 # Outputs that cannot be written fail before any training.
 expect 1 "--save into a missing directory" "$AG" train "${common[@]}" --epochs 1 --save "$tmp/none/m.st"
 grep -q 'cannot write into' "$tmp/outx" && ! grep -q '^epoch' "$tmp/outx" ||
