@@ -455,9 +455,7 @@ static void train_usage(FILE *f)
                "avgpool K [stride= pad=], linear N [bias=], flatten, dropout P, batchnorm,\n"
                "layernorm, relu, gelu, tanh, sigmoid, silu, leakyrelu [SLOPE]. A model that\n"
                "starts with conv or a pool takes images [C, H, W], any other flat features.\n"
-               "--model mlp is \"linear 256, relu, linear 128, relu, linear\"; --model cnn\n"
-               "\"conv 32 5 pad=2, relu, maxpool 2, conv 64 5 pad=2, relu, maxpool 2, flatten,\n"
-               "linear 1024, relu, dropout 0.4, linear\".\n");
+               "--model mlp is \"" CLI_MLP_LAYERS "\";\n--model cnn \"" CLI_CNN_LAYERS "\".\n");
     fprintf(f, "\nCSV rows: loss and train_acc are means since the previous row (with dropout\n"
                "active); val_acc and test_acc are filled at the end of each epoch; seconds\n"
                "is training time so far, without evaluation and saving.\n"

@@ -56,6 +56,13 @@ typedef struct cli_optim_spec {
 } cli_optim_spec;
 const cli_optim_spec *cli_find_optim(const char *name); /* NULL when unknown */
 
+/* The built-in models as layer descriptions (cli/layers.c), for train.c, bench.c
+ * and the help text. The CNN is the TensorFlow layers tutorial's. */
+#define CLI_MLP_LAYERS "linear 256, relu, linear 128, relu, linear"
+#define CLI_CNN_LAYERS                                                                     \
+    "conv 32 5 pad=2, relu, maxpool 2, conv 64 5 pad=2, relu, maxpool 2, flatten, linear " \
+    "1024, relu, dropout 0.4, linear"
+
 /* Model names with their default epochs and batch size; the models themselves
  * are built in train.c. */
 typedef struct cli_model_defaults {

@@ -100,9 +100,7 @@ int cli_bench(const cli_bench_opts *o)
     const int runs = o->quick ? 3 : 7;
     const int64_t sizes[3] = {256, 512, 1024};
     const int nsizes = o->quick ? 2 : 3;
-    static const char *const mlp = "linear 256, relu, linear 128, relu, linear";
-    static const char *const cnn = "conv 32 5 pad=2, relu, maxpool 2, conv 64 5 pad=2, relu, "
-                                   "maxpool 2, flatten, linear 1024, relu, dropout 0.4, linear";
+    static const char *const mlp = CLI_MLP_LAYERS, *const cnn = CLI_CNN_LAYERS;
     printf("%-9s", "device");
     for (int s = 0; s < nsizes; s++) printf("  sgemm %4lld", (long long)sizes[s]);
     printf("  %9s  %9s  name\n", "mlp b128", "cnn b32");

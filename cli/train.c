@@ -35,10 +35,8 @@ typedef struct model_spec {
 } model_spec;
 
 static const model_spec MODELS[] = {
-    {"mlp", "linear 256, relu, linear 128, relu, linear", 2, "4.weight", "ReLU MLP"},
-    /* the TensorFlow layers tutorial's: "same" padding, then each pool halves */
-    {"cnn", "conv 32 5 pad=2, relu, maxpool 2, conv 64 5 pad=2, relu, maxpool 2, flatten, "
-            "linear 1024, relu, dropout 0.4, linear", 4, "10.weight", "TF-tutorial CNN"},
+    {"mlp", CLI_MLP_LAYERS, 2, "4.weight", "ReLU MLP"},
+    {"cnn", CLI_CNN_LAYERS, 4, "10.weight", "TF-tutorial CNN"},
 };
 #define NMODELS ((int)(sizeof MODELS / sizeof MODELS[0]))
 
@@ -211,6 +209,26 @@ static bool is_csv(const char *path)
     return n > 4 && !strcasecmp(path + n - 4, ".csv");
 }
 
+/* A CSV file as a table; a first line that is not numbers is a header. */
+static ag_tensor *csv_table(const char *path)
+{
+    ag_tensor *t = ag_csv_load(path, false);
+    if (!t && strstr(ag_last_error(), " line 1, field") && strstr(ag_last_error(), "not a number"))
+        t = ag_csv_load(path, true);
+    return t;
+}
+
+/* Every column of a [rows, cols] table but column lc. */
+static ag_tensor *without_column(ag_tensor *t, int64_t lc)
+{
+    int64_t cols = ag_dim(t, 1);
+    ag_tensor *parts[2];
+    int np = 0;
+    if (lc > 0) parts[np++] = ag_slice(t, 1, 0, lc, 1);
+    if (lc + 1 < cols) parts[np++] = ag_slice(t, 1, lc + 1, cols, 1);
+    return np == 1 ? ag_contiguous(parts[0]) : ag_concat(np, parts, 1);
+}
+
 /* A CSV table: every column but label_col (negative: from the end) a feature,
  * label_col the class. A first line that is not numbers is a header. */
 static bool load_csv(const char *path, int64_t label_col, int64_t limit, const model_spec *ms,
@@ -223,9 +241,7 @@ static bool load_csv(const char *path, int64_t label_col, int64_t limit, const m
         return false;
     }
     ag_scope_begin();
-    ag_tensor *t = ag_csv_load(path, false);
-    if (!t && strstr(ag_last_error(), " line 1, field") && strstr(ag_last_error(), "not a number"))
-        t = ag_csv_load(path, true);
+    ag_tensor *t = csv_table(path);
     int64_t n = t ? ag_dim(t, 0) : 0, cols = t ? ag_dim(t, 1) : 0;
     int64_t lc = label_col < 0 ? cols + label_col : label_col;
     if (!t || cols < 2 || lc < 0 || lc >= cols) {
@@ -269,11 +285,7 @@ static bool load_csv(const char *path, int64_t label_col, int64_t limit, const m
             return false;
         }
     free(lv);
-    ag_tensor *parts[2];
-    int np = 0;
-    if (lc > 0) parts[np++] = ag_slice(t, 1, 0, lc, 1);
-    if (lc + 1 < cols) parts[np++] = ag_slice(t, 1, lc + 1, cols, 1);
-    ag_tensor *feat = np == 1 ? ag_contiguous(parts[0]) : ag_concat(2, parts, 1);
+    ag_tensor *feat = without_column(t, lc);
     ag_tensor *lab32 = ag_to_dtype(lab, AG_I32);
     dims got = {1, 1, cols - 1, d->classes};
     if (ok && feat && lab32 && d->w && got.w != d->c * d->h * d->w) {
@@ -1130,9 +1142,7 @@ out:
  * every column but label_col when there is one more. */
 static ag_tensor *csv_inputs(const char *path, int64_t label_col, int64_t features)
 {
-    ag_tensor *t = ag_csv_load(path, false);
-    if (!t && strstr(ag_last_error(), " line 1, field") && strstr(ag_last_error(), "not a number"))
-        t = ag_csv_load(path, true);
+    ag_tensor *t = csv_table(path);
     if (!t) {
         fprintf(stderr, "anygrad predict: %s\n", ag_last_error());
         return NULL;
@@ -1146,11 +1156,7 @@ static ag_tensor *csv_inputs(const char *path, int64_t label_col, int64_t featur
                 (long long)features, (long long)label_col);
         return NULL;
     }
-    ag_tensor *parts[2];
-    int np = 0;
-    if (lc > 0) parts[np++] = ag_slice(t, 1, 0, lc, 1);
-    if (lc + 1 < cols) parts[np++] = ag_slice(t, 1, lc + 1, cols, 1);
-    return np == 1 ? ag_contiguous(parts[0]) : ag_concat(2, parts, 1);
+    return without_column(t, lc);
 }
 
 /* IDX images (a file, or a directory's t10k images) shaped for the model. */

@@ -677,11 +677,9 @@ ag_tensor *ag__empty_on_cpu(ag_dtype dtype, int ndim, const int64_t *shape)
 
 ag_tensor *ag__from_host_on_cpu(const void *data, ag_dtype dtype, int ndim, const int64_t *shape)
 {
-    ag_device *cpu = ag_device_by_name("cpu");
-    ag_clear_error();
-    ag_device *saved = ag__thread_default();
-    if (cpu) ag_set_default_device(cpu);
-    ag_tensor *t = from_host(data, ndim, shape, dtype);
-    ag_set_default_device(saved);
-    return t;
+    if (!data) return ag_set_error(AG_ERR_ARG, "from host: data is NULL"), NULL;
+    ag_scope_begin();
+    ag_tensor *t = ag__empty_on_cpu(dtype, ndim, shape);
+    if (t && ag__upload(t->st->dev, t->st->buf, 0, data, t->st->bytes) != AG_OK) t = NULL;
+    return ag__done(t);
 }
