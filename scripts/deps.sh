@@ -2,7 +2,8 @@
 # Installs the Debian packages anygrad needs. `deps.sh demo` (make deps, make
 # demo): to build the library and the tool, run them on any GPU with a driver or
 # on the CPU, and train on Fashion-MNIST. `deps.sh test` (make deps-test, make
-# test) adds the test suite's: Check, the software GPU drivers CI tests on, the
+# test) adds the test suite's: Check, the software GPU drivers CI tests on
+# (PoCL and rusticl for OpenCL, lavapipe for Vulkan), the OpenCL simulator, the
 # validation layer, clang and its fuzzing runtime, valgrind, OpenBLAS for the
 # GEMM benchmark. Silent when everything is present. Installs what is missing with
 # apt-get as root, or through `sudo -n` when that works without a password;
@@ -38,6 +39,8 @@ if [ "$set_name" = test ]; then
         libsubunit-dev   # check.pc links -lsubunit
         libopenblas-dev  # reference SGEMM for bench/gemm
         pocl-opencl-icd  # OpenCL on the CPU: what CI tests the OpenCL backend on
+        mesa-opencl-icd  # rusticl: a second OpenCL driver (flushes subnormals as many GPUs do)
+        oclgrind         # OpenCL simulator: the kernels under race and bounds checks
         mesa-vulkan-drivers     # lavapipe: Vulkan on the CPU, what CI tests the backend on
         vulkan-validationlayers # the Khronos validation layer for the validated test run
         clang            # the code must also build with clang; the fuzz step of make test

@@ -10,11 +10,12 @@ BUILD=${BUILD:-build}
 # Check's default per-test timeout (4 s) is too tight for slow or loaded machines.
 export CK_DEFAULT_TIMEOUT=${CK_DEFAULT_TIMEOUT:-120}
 
-# Runs: "name:AG_DEVICE:build dir[:cpu isa, validate, discrete, subgroup32, wg32 or clblast]". The sanitizer build (make
+# Runs: "name:AG_DEVICE:build dir[:cpu isa, validate, discrete, subgroup32, wg32, rusticl or clblast]". The sanitizer build (make
 # build-sanitize) runs the suite again under AddressSanitizer, LeakSanitizer and
 # UBSan, without forking so leaks anywhere in the process are reported.
 SAN_BUILD=${SAN_BUILD:-build-sanitize}
 backends=("cpu:cpu:$BUILD")
+summary=()
 # The CPU backend once more per lower instruction set the machine supports
 # (the default run above uses the best one); `anygrad devices` refuses an ISA
 # the CPU lacks.
@@ -36,6 +37,15 @@ if grep -q AG_HAVE_OPENCL "$BUILD/build.ninja" 2>/dev/null; then
     # kernel limited to 32 work-items (AG_OPENCL_MAX_WG), as on mobile GPUs
     backends+=("opencl:opencl:$BUILD" "opencl-clblast:opencl:$BUILD:clblast"
                "opencl-wg32:opencl:$BUILD:wg32")
+    # mesa's rusticl (make deps-test installs it): a second, independent OpenCL
+    # implementation, which flushes subnormal results to zero as many GPUs do.
+    # Its launches cost ~3 ms on llvmpipe, so the 30,000-launch chains (tag
+    # "slow") are left out there.
+    if RUSTICL_ENABLE=llvmpipe "$BUILD/cli/anygrad" devices 2>/dev/null | grep -qE '^[ *] [0-9]+ +opencl .*rusticl'; then
+        backends+=("opencl-rusticl:rusticl:$BUILD:rusticl")
+    else
+        summary+=("backend opencl-rusticl: skipped (no rusticl device; make deps-test installs mesa-opencl-icd)")
+    fi
 fi
 # Vulkan runs four times: as is; under the Khronos validation layer with
 # synchronization validation, which must report no errors (each one fails the
@@ -70,7 +80,6 @@ done
 
 total_pass=0
 total_fail=0
-summary=()
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 
@@ -103,6 +112,8 @@ for run in "${backends[@]}"; do
     elif [ "$isa" = wg32 ]; then
         # kernels limited to 32 work-items, as register-heavy ones are on mobile GPUs
         san_env+=(AG_OPENCL_MAX_WG=32)
+    elif [ "$isa" = rusticl ]; then
+        san_env+=(RUSTICL_ENABLE=llvmpipe CK_EXCLUDE_TAGS=slow)
     elif [ "$isa" = clblast ]; then
         san_env+=(AG_OPENCL_GEMM=clblast CK_RUN_SUITE=matmul)
     elif [ -n "$isa" ]; then
@@ -161,9 +172,10 @@ done
 # eval, resume, plot, bad arguments) and its argument handling; the CPU chosen
 # with the GPU loaders hidden; kernel build and checkpoint write failures
 # injected; every device compared with the others (anygrad check); memory
-# flat over many steps; checkpoints loaded and evaluated by PyTorch (exit 77:
-# no python3-torch, reported as skipped and counted neither way).
-for script in layers symbols packaging cli_train cli_args no_gpu faults cross_device soak torch_interop; do
+# flat over many steps; checkpoints loaded and evaluated by PyTorch; the OpenCL
+# kernels under oclgrind's bounds, API and race checks (exit 77: no
+# python3-torch or oclgrind, reported as skipped and counted neither way).
+for script in layers symbols packaging cli_train cli_args no_gpu faults cross_device soak torch_interop oclgrind; do
     bash "tests/$script.sh" "$BUILD" >"$log" 2>&1
     rc=$?
     if [ "$rc" -eq 0 ]; then

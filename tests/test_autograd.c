@@ -513,10 +513,17 @@ Suite *suite_autograd(void)
     tcase_add_test(tc, test_set_requires_grad_non_leaf);
     tcase_add_test(tc, test_backward_twice);
     tcase_add_test(tc, test_backward_nonscalar);
-    tcase_add_test(tc, test_long_chain);
-    tcase_add_test(tc, test_long_chain_release);
     tcase_add_test(tc, test_no_leak_manual);
     tcase_add_test(tc, test_leaf_grad_own_storage);
+    suite_add_tcase(s, tc);
+    /* 30,000 launches: tagged so a driver with a slow launch path (rusticl on
+     * llvmpipe: ~3 ms each) can leave them out (CK_EXCLUDE_TAGS=slow) */
+    tc = h_tcase_create("deep");
+    tcase_set_tags(tc, "slow");
+    tcase_add_checked_fixture(tc, clear_error, NULL);
+    tcase_set_timeout(tc, 60);
+    tcase_add_test(tc, test_long_chain);
+    tcase_add_test(tc, test_long_chain_release);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -127,8 +127,11 @@ RN_FN float rn_cos_2pi(float v)
     s = s * z + RN_F(8.3321608736e-3);
     s = s * z + RN_F(-1.6666654611e-1);
     s = s * z * a + a;
+    /* quadrants 0..3: c, -s, -c, s (written without a chain of selects, which
+     * oclgrind 21.10 mis-executes) */
     int k = RN_INT(q) & 3;
-    return k == 0 ? c : k == 1 ? -s : k == 2 ? -c : s;
+    float cs = (k & 1) != 0 ? s : c;
+    return k == 1 || k == 2 ? -cs : cs;
 }
 
 /* The normal value of the word pair (wu, wv). */

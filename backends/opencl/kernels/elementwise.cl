@@ -30,7 +30,13 @@ F(sigmoid) { return ag_sigmoid(x); }
 F(tanh) { return tanh(x); }
 F(gelu_tanh) { return x * ag_sigmoid(2.0f * gelu_tanh_u(x)); }
 F(gelu) { return x * gelu_cdf(x); }
-F(silu) { return x * ag_sigmoid(x); }
+/* far left exp(x) is subnormal, which many GPUs flush to zero, while x exp(x)
+ * is not: two normal halves */
+F(silu)
+{
+    if (x < -80.0f) { float h = exp(0.5f * x); return (x * h) * h; }
+    return x * ag_sigmoid(x);
+}
 F(softplus) { return fmax(x, 0.0f) + log1p(exp(-fabs(x))); }
 F(clamp) { float t = x < p0 ? p0 : x; return t > p1 ? p1 : t; }
 F(pow) { return pow(x, p0); }
@@ -59,7 +65,12 @@ D(gelu_tanh)
     return s + 2.0f * x * s * (1.0f - s) * du;
 }
 D(gelu) { return gelu_cdf(x) + x * K_INV_SQRT_2PI * exp(-0.5f * x * x); }
-D(silu) { float s = ag_sigmoid(x); return s * (1.0f + x * (1.0f - s)); }
+D(silu)
+{
+    if (x < -80.0f) { float h = exp(0.5f * x); return ((1.0f + x) * h) * h; } /* as in f_silu */
+    float s = ag_sigmoid(x);
+    return s * (1.0f + x * (1.0f - s));
+}
 D(softplus) { return ag_sigmoid(x); }
 D(clamp) { return x >= p0 && x <= p1 ? 1.0f : 0.0f; }
 D(pow) { return p0 == 0.0f ? 0.0f : p0 * pow(x, p0 - 1.0f); }

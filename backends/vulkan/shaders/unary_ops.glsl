@@ -63,7 +63,13 @@ D(gelu_tanh)
     return s + 2.0 * x * s * (1.0 - s) * du;
 }
 D(gelu) { return gelu_cdf(x) + x * K_INV_SQRT_2PI * ag_exp(-0.5 * x * x); }
-D(silu) { float s = ag_sigmoid(x); return s * (1.0 + x * (1.0 - s)); }
+D(silu)
+{
+    // s = exp(x) is subnormal there (flushed on many GPUs) while s (1 + x) is not
+    if (x < -80.0) { float h = ag_exp(0.5 * x); return ((1.0 + x) * h) * h; }
+    float s = ag_sigmoid(x);
+    return s * (1.0 + x * (1.0 - s));
+}
 D(softplus) { return ag_sigmoid(x); }
 D(clamp) { return x >= p0 && x <= p1 ? 1.0 : 0.0; }
 D(pow) { return p0 == 0.0 ? 0.0 : p0 * ag_pow(x, p0 - 1.0); }
