@@ -254,17 +254,22 @@ ag_status ag_ew_check(const char *backend, const char *op, int nops, const ag_vi
 uint32_t ag_fill_bits(ag_dtype dtype, double value);
 
 /* GPU kernels index with int32. A shape and per-operand strides in the layout
- * their kernels declare (plain 4-byte members, so OpenCL structs and std430
- * blocks match): size-1 axes dropped, axes every operand lays out as one merged.
+ * their kernels declare: 4-byte members, the arrays 16-byte aligned and each
+ * struct a multiple of 16 bytes, so OpenCL structs, std430 blocks and std140
+ * (uniform) blocks all match (Vulkan shaders read them as ivec4[2]); size-1 axes
+ * dropped, axes every operand lays out as one merged.
  */
 typedef struct ag_shape32 {
-    int32_t nd, numel;
+    _Alignas(16) int32_t nd;
+    int32_t numel, pad_[2];
     int32_t n[AG_MAX_DIMS];
 } ag_shape32;
 typedef struct ag_strides32 {
-    int32_t off;
+    _Alignas(16) int32_t off;
+    int32_t pad_[3];
     int32_t s[AG_MAX_DIMS];
 } ag_strides32;
+_Static_assert(sizeof(ag_shape32) == 48 && sizeof(ag_strides32) == 48, "kernels' view layout");
 static inline int64_t ag_view_numel(const ag_view *v)
 {
     int64_t n = 1;

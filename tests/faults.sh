@@ -23,6 +23,40 @@ for dev in opencl vulkan; do
     done
 done
 
+# The tiled GEMM kernels are a program of their own (gemm_tiled.cl) because
+# some compilers cannot meet their fixed work-group size: where it does not
+# build, GEMM falls back to gemm.cl and succeeds. With the tiled path forced,
+# gemm_tiled is the first program a matmul check builds: fault 1 must pass,
+# fault 2 (another program, no fallback) must fail with the injected error.
+if "$BUILD/cli/anygrad" devices 2>/dev/null | grep -qE "^[ *] [0-9]+ +opencl "; then
+    chk=("$BUILD/cli/anygrad" check --quick --no-model --op matmul --device opencl)
+    if ! out=$(AG_OPENCL_CACHE=0 AG_OPENCL_GEMM=own:tiled AG_FAULT=build:1 "${chk[@]}" 2>&1); then
+        echo "FAIL: matmul with gemm_tiled.cl failing to build did not fall back:"
+        echo "$out" | grep -m3 FAIL
+        fail=1
+    elif ! out=$(AG_OPENCL_CACHE=0 AG_OPENCL_GEMM=own:tiled AG_FAULT=build:2 "${chk[@]}" 2>&1) &&
+        grep -q "injected fault: building kernels/" <<<"$out" && ! grep -q "kernels/gemm_tiled.cl" <<<"$out"; then
+        echo "ok: gemm_tiled.cl failing to build falls back; $(grep -m1 -o 'injected fault: building kernels/[a-z_]*.cl' <<<"$out") fails"
+    else
+        echo "FAIL: build fault 2 of the matmul check was not another program's clear error:"
+        echo "$out" | tail -n 3
+        fail=1
+    fi
+    # 128 x 128 tiles need 17 KiB of local memory: with 16 KiB (AG_OPENCL_LOCAL_KB,
+    # as on small GPUs) the kernel is refused after its build and smaller
+    # tiles or gemm_simple do the work, every later call without a rebuild
+    if ! AG_OPENCL_LOCAL_KB=16 "$BUILD/cli/anygrad" devices -v 2>&1 | grep -q "local memory: 16 KiB"; then
+        echo "FAIL: AG_OPENCL_LOCAL_KB=16 is not what devices -v reports"
+        fail=1
+    elif ! out=$(AG_OPENCL_LOCAL_KB=16 AG_OPENCL_GEMM=own:tiled128 "${chk[@]}" 2>&1); then
+        echo "FAIL: matmul with 128-tiles over the local memory did not fall back:"
+        echo "$out" | grep -m3 FAIL
+        fail=1
+    else
+        echo "ok: 128-tiles over 16 KiB of local memory fall back"
+    fi
+fi
+
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 train=("$BUILD/cli/anygrad" train --model mlp --limit 500 --data "$DATA" --log-every 0)

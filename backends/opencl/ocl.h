@@ -80,6 +80,7 @@ typedef struct ocl_ctx {
     size_t max_wg;           /* CL_DEVICE_MAX_WORK_GROUP_SIZE */
     size_t wg;               /* work-group size used by 1-D launches */
     size_t wg_cap;           /* AG_OPENCL_MAX_WG, 0: none */
+    cl_ulong local_mem;      /* CL_DEVICE_LOCAL_MEM_SIZE, or AG_OPENCL_LOCAL_KB if less */
     bool unified_memory;
     char build_options[96];  /* part of the program cache key */
     cl_uint vendor_id;
@@ -150,6 +151,11 @@ size_t ocl_kernel_wg(ocl_ctx *c, const char *prog, const char *kernel);
 /* Work-group size for a reduction kernel: a power of two <= 256 it may run
  * with; 0 when it cannot be built, and then ocl_build_status() says why. */
 size_t ocl_reduce_wg(ocl_ctx *c, const char *prog, const char *kernel);
+/* For a kernel with a fallback (the tiled GEMM and convolution kernels, each a
+ * program of its own): its work-group limit, or 0 with no error when its
+ * program does not build on this device; the failure is remembered (no
+ * rebuild is tried on this device). */
+size_t ocl_kernel_wg_optional(ocl_ctx *c, const char *prog, const char *kernel);
 ag_status ocl_build_status(void);
 
 /* Kernels take shapes and strides as ag_shape32/ag_strides32 (kernels/common.cl

@@ -7,15 +7,13 @@
 #include "plan.h"
 
 /* Whether to run tiled kernel `kernel`: the plan's shape, 256-item groups on
- * the device and for the compiled kernel. Errors only when the program cannot
- * be built. */
+ * the device and for the compiled kernel (conv_tiled.cl, a program of its own:
+ * where it does not build, the direct kernels run). */
 static ag_status tiled_ok(ocl_ctx *c, const char *kernel, const ag_conv_plan *pl, bool *ok)
 {
     *ok = false;
     if (!pl->tiled || c->max_wg < AG_CONV_TILE_WG) return AG_OK;
-    size_t wg = ocl_kernel_wg(c, "conv", kernel);
-    if (wg == 0) return ag_last_status() ? ag_last_status() : AG_ERR_DEVICE;
-    *ok = wg >= AG_CONV_TILE_WG;
+    *ok = ocl_kernel_wg_optional(c, "conv_tiled", kernel) >= AG_CONV_TILE_WG;
     return AG_OK;
 }
 
@@ -32,7 +30,7 @@ static ag_status run_fw_bwi(ocl_ctx *c, const ag_conv_plan *pl, const char *dire
                         OCL_ARGS(OA(pl->d), OA(out), OA(pl->out_off), OA(a), OA(pl->a_off),
                                  OA(b), OA(pl->b_off)));
     if ((s = ag_conv_groups_check("opencl", pl, pl->groups)) != AG_OK) return s;
-    return ocl_run_groups(c, "conv", tiled_kernel, (size_t)pl->groups, AG_CONV_TILE_WG,
+    return ocl_run_groups(c, "conv_tiled", tiled_kernel, (size_t)pl->groups, AG_CONV_TILE_WG,
                           OCL_ARGS(OA(pl->d), OA(pl->tiles_m), OA(pl->tiles_n), OA(out),
                                    OA(pl->out_off), OA(a), OA(pl->a_off), OA(b),
                                    OA(pl->b_off)));
@@ -81,14 +79,14 @@ ag_status ocl_conv2d_backward_weight(void *ctx, const ag_conv2d_params *p, const
     }
     if ((s = ag_conv_groups_check("opencl", &pl, pl.groups)) != AG_OK) return s;
     if (pl.parts == 1)
-        return ocl_run_groups(c, "conv", "conv_bww_tiled", (size_t)pl.groups, AG_CONV_TILE_WG,
+        return ocl_run_groups(c, "conv_tiled", "conv_bww_tiled", (size_t)pl.groups, AG_CONV_TILE_WG,
                               OCL_ARGS(OA(pl.d), OA(pl.tiles_m), OA(pl.tiles_n), OA(pl.chunk),
                                        OA(dw->buf->mem), OA(pl.out_off), OA(dy->buf->mem),
                                        OA(pl.a_off), OA(x->buf->mem), OA(pl.b_off)));
     ag_buffer *part = ocl_alloc(c, (size_t)(pl.parts * pl.numel) * sizeof(cl_float));
     if (!part) return ag_last_status() ? ag_last_status() : AG_ERR_OOM;
     cl_int zero = 0, ne = (cl_int)pl.numel, np = (cl_int)pl.parts;
-    s = ocl_run_groups(c, "conv", "conv_bww_tiled", (size_t)pl.groups, AG_CONV_TILE_WG,
+    s = ocl_run_groups(c, "conv_tiled", "conv_bww_tiled", (size_t)pl.groups, AG_CONV_TILE_WG,
                        OCL_ARGS(OA(pl.d), OA(pl.tiles_m), OA(pl.tiles_n), OA(pl.chunk),
                                 OA(part->mem), OA(zero), OA(dy->buf->mem), OA(pl.a_off),
                                 OA(x->buf->mem), OA(pl.b_off)));

@@ -79,6 +79,11 @@ static ag_status create_one(cl_platform_id platform, cl_device_id device, ocl_ct
     const char *cap = getenv("AG_OPENCL_MAX_WG");
     if (cap && atoi(cap) > 0 && (size_t)atoi(cap) < c->max_wg) c->wg_cap = (size_t)atoi(cap);
     c->wg = c->max_wg < 256 ? c->max_wg : 256;
+    /* AG_OPENCL_LOCAL_KB=n: kernels get at most n KiB of local memory (the tiled
+     * ones need up to 17), as on small GPUs */
+    ocl.clGetDeviceInfo(device, CL_DEVICE_LOCAL_MEM_SIZE, sizeof c->local_mem, &c->local_mem, NULL);
+    const char *lkb = getenv("AG_OPENCL_LOCAL_KB");
+    if (lkb && atoi(lkb) > 0 && (cl_ulong)atoi(lkb) * 1024 < c->local_mem) c->local_mem = (cl_ulong)atoi(lkb) * 1024;
 
     /* OpenCL C 1.2 is what the kernels are written in */
     int major = 0, minor = 0;
@@ -177,10 +182,10 @@ void ocl_details(void *ctx, char *buf, size_t size)
     else snprintf(gemm, sizeof gemm, "own kernel (%s)", why);
     snprintf(buf, size,
              "vendor: %s; version: %s; driver: %s; type: %s; memory: %.1f GiB (largest buffer "
-             "%.1f GiB)%s; compute units: %u; max work-group: %zu; gemm: %s",
+             "%.1f GiB)%s; compute units: %u; max work-group: %zu; local memory: %llu KiB; gemm: %s",
              c->vendor, c->version, c->driver, type_name(c->type), c->global_mem / 1073741824.0,
              c->max_alloc / 1073741824.0, c->unified_memory ? ", shared with the host" : "",
-             c->compute_units, c->max_wg, gemm);
+             c->compute_units, c->max_wg, (unsigned long long)(c->local_mem / 1024), gemm);
 }
 
 void ocl_props(void *ctx, ag_backend_props *out)

@@ -90,14 +90,18 @@ static const char *const REG_NAMES[4] = {"gemm_reg_nn", "gemm_reg_nt", "gemm_reg
 #define REG_ROWS 8  /* GEMM_REG_ROWS in gemm.cl */
 #define REG_COLS 16
 
-/* The largest work-group kernel `name` may run with on this device (0 + error
- * when it cannot be built). */
-static size_t kernel_wg(ocl_ctx *c, const char *name) { return ocl_kernel_wg(c, "gemm", name); }
+/* The largest work-group kernel `name` of program prog may run with on this
+ * device (0 + error when it cannot be built). */
+static size_t kernel_wg(ocl_ctx *c, const char *prog, const char *name)
+{
+    return ocl_kernel_wg(c, prog, name);
+}
 
 /* Launches over rows and batches in pieces of at most GEMM_MAX_GROUPS groups
  * along grid dimensions 1 and 2. */
-static ag_status launch_split(ocl_ctx *c, const char *name, ocl_gemm_args g, size_t gx, size_t lx,
-                              size_t ly, int64_t rows_per_group, const ag_gemm_desc *d)
+static ag_status launch_split(ocl_ctx *c, const char *prog, const char *name, ocl_gemm_args g,
+                              size_t gx, size_t lx, size_t ly, int64_t rows_per_group,
+                              const ag_gemm_desc *d)
 {
     const int64_t rows_step = (int64_t)GEMM_MAX_GROUPS * rows_per_group;
     for (int64_t b0 = 0; b0 < d->nb; b0 += GEMM_MAX_GROUPS) {
@@ -109,7 +113,7 @@ static ag_status launch_split(ocl_ctx *c, const char *name, ocl_gemm_args g, siz
             g.batch0 = (cl_int)b0;
             const size_t global[3] = {gx, (size_t)groups * ly, (size_t)nbat};
             const size_t local[3] = {lx, ly, 1};
-            ag_status s = ocl_run(c, "gemm", name, 3, global, local,
+            ag_status s = ocl_run(c, prog, name, 3, global, local,
                                   OCL_ARGS(OA(g), OA(d->a->mem), OA(d->b->mem), OA(d->c->mem)));
             if (s != AG_OK) return s;
         }
@@ -146,13 +150,13 @@ static void fit_group(size_t kwg, size_t *lx, size_t *ly)
 static ag_status run_reg(ocl_ctx *c, const ag_gemm_desc *d, int variant)
 {
     const char *name = REG_NAMES[variant];
-    const size_t kwg = kernel_wg(c, name);
+    const size_t kwg = kernel_wg(c, "gemm", name);
     if (kwg == 0) return ag_last_status() ? ag_last_status() : AG_ERR_DEVICE;
     size_t lx = 4, ly = 8; /* 64 x 64 outputs a group */
     fit_group(kwg, &lx, &ly);
     const int64_t cols = REG_COLS * (int64_t)lx;
     const size_t gx = (size_t)((d->n + cols - 1) / cols) * lx;
-    return launch_split(c, name, kernel_args(d), gx, lx, ly, REG_ROWS * (int64_t)ly, d);
+    return launch_split(c, "gemm", name, kernel_args(d), gx, lx, ly, REG_ROWS * (int64_t)ly, d);
 }
 
 /* *ran false: no tile configuration fits this device (the caller goes on). */
@@ -167,25 +171,26 @@ static ag_status run_tiled(ocl_ctx *c, const ag_gemm_desc *d, int variant, int f
         if (!force_t && t->t == 128 && !(gpu && d->m >= 1024 && d->n >= 1024)) continue;
         const size_t side = (size_t)(t->t / (4 * t->w)), wg = side * side;
         if (wg > c->max_wg) continue;
-        const size_t kwg = kernel_wg(c, t->names[variant]);
-        if (kwg == 0) return ag_last_status() ? ag_last_status() : AG_ERR_DEVICE;
+        /* 0: gemm_tiled.cl does not build here, or this tile needs more local
+         * memory than the device has; smaller tiles, else gemm_simple */
+        const size_t kwg = ocl_kernel_wg_optional(c, "gemm_tiled", t->names[variant]);
         if (kwg < wg) continue; /* e.g. too many registers for a full group */
         const size_t gx = (size_t)((d->n + t->t - 1) / t->t) * side;
         *ran = true;
-        return launch_split(c, t->names[variant], kernel_args(d), gx, side, side, t->t, d);
+        return launch_split(c, "gemm_tiled", t->names[variant], kernel_args(d), gx, side, side, t->t, d);
     }
     return AG_OK;
 }
 
 static ag_status run_simple(ocl_ctx *c, const ag_gemm_desc *d)
 {
-    const size_t kwg = kernel_wg(c, "gemm_simple");
+    const size_t kwg = kernel_wg(c, "gemm", "gemm_simple");
     if (kwg == 0) return ag_last_status() ? ag_last_status() : AG_ERR_DEVICE;
     size_t lx = 16, ly = 16;
     if (d->n < 16 && d->m >= 16) lx = 4, ly = 64; /* narrow C: more rows a group */
     fit_group(kwg, &lx, &ly);
     const size_t gx = (size_t)((d->n + (int64_t)lx - 1) / (int64_t)lx) * lx;
-    return launch_split(c, "gemm_simple", kernel_args(d), gx, lx, ly, (int64_t)ly, d);
+    return launch_split(c, "gemm", "gemm_simple", kernel_args(d), gx, lx, ly, (int64_t)ly, d);
 }
 
 static ag_status gemm_own(ocl_ctx *c, const ag_gemm_desc *d, own_kind kind, int force_t)

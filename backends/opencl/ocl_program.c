@@ -15,10 +15,10 @@
 
 struct ocl_program {
     const ocl_source *src;
-    cl_program program;
+    cl_program program; /* NULL: an optional program that failed to build (not retried) */
     int nkernels;
     char kernel_names[OCL_MAX_KERNELS][64];
-    cl_kernel kernels[OCL_MAX_KERNELS];
+    cl_kernel kernels[OCL_MAX_KERNELS]; /* NULL: needs more local memory than the device has */
     size_t kernel_wg[OCL_MAX_KERNELS]; /* its work-group limit, queried once */
     ocl_program *next;
 };
@@ -176,17 +176,19 @@ static cl_program from_source(ocl_ctx *c, const ocl_source *src)
     return p;
 }
 
-static ocl_program *get_program(ocl_ctx *c, const char *name)
+/* optional: a program with a fallback; its build failure is remembered, so
+ * later calls do not rebuild it */
+static ocl_program *get_program(ocl_ctx *c, const char *name, bool optional)
 {
     for (ocl_program *p = c->programs; p; p = p->next)
-        if (strcmp(p->src->name, name) == 0) return p;
+        if (strcmp(p->src->name, name) == 0) {
+            if (p->program) return p;
+            ag_set_error(AG_ERR_DEVICE, "opencl: kernels/%s.cl did not build for %s", name, c->name);
+            return NULL;
+        }
     const ocl_source *src = find_source(name);
     if (!src) {
         ag_set_error(AG_ERR_UNSUPPORTED, "opencl: no kernel source '%s'", name);
-        return NULL;
-    }
-    if (ag_fault_hit(AG_FAULT_BUILD)) {
-        ag_set_error(AG_ERR_DEVICE, "opencl: injected fault: building kernels/%s.cl for %s failed", name, c->name);
         return NULL;
     }
     ocl_program *p = calloc(1, sizeof *p);
@@ -194,29 +196,37 @@ static ocl_program *get_program(ocl_ctx *c, const char *name)
         ag_set_error(AG_ERR_OOM, "opencl: out of host memory");
         return NULL;
     }
-    char path[640];
-    cache_path(c, src, path, sizeof path);
     p->src = src;
-    p->program = from_cache(c, path);
-    if (!p->program) {
-        p->program = from_source(c, src);
-        if (p->program && path[0]) write_cache(path, p->program);
+    if (ag_fault_hit(AG_FAULT_BUILD)) {
+        ag_set_error(AG_ERR_DEVICE, "opencl: injected fault: building kernels/%s.cl for %s failed", name, c->name);
+    } else {
+        char path[640];
+        cache_path(c, src, path, sizeof path);
+        p->program = from_cache(c, path);
+        if (!p->program) {
+            p->program = from_source(c, src);
+            if (p->program && path[0]) write_cache(path, p->program);
+        }
     }
-    if (!p->program) {
+    if (!p->program && !optional) {
         free(p);
         return NULL;
     }
     p->next = c->programs;
     c->programs = p;
-    return p;
+    return p->program ? p : NULL;
 }
 
-cl_kernel ocl_kernel(ocl_ctx *c, const char *prog, const char *kernel, size_t *wg)
+/* The kernel, its program built on first use; NULL + error. */
+static cl_kernel find_kernel(ocl_ctx *c, const char *prog, const char *kernel, size_t *wg, bool optional)
 {
-    ocl_program *p = get_program(c, prog);
+    ocl_program *p = get_program(c, prog, optional);
     if (!p) return NULL;
     for (int i = 0; i < p->nkernels; i++)
         if (strcmp(p->kernel_names[i], kernel) == 0) {
+            if (!p->kernels[i])
+                ag_set_error(AG_ERR_UNSUPPORTED, "opencl: kernel %s needs more local memory than %s has (%llu bytes)",
+                             kernel, c->name, (unsigned long long)c->local_mem);
             if (wg) *wg = p->kernel_wg[i];
             return p->kernels[i];
         }
@@ -238,11 +248,42 @@ cl_kernel ocl_kernel(ocl_ctx *c, const char *prog, const char *kernel, size_t *w
         lim == 0 || lim > c->max_wg)
         lim = c->max_wg;
     if (c->wg_cap && lim > c->wg_cap) lim = c->wg_cap;
+    /* its own local arrays (the tiles of the tiled kernels) must fit the
+     * device's local memory (AG_OPENCL_LOCAL_KB emulates a smaller one) */
+    cl_ulong local = 0;
+    if (ocl.clGetKernelWorkGroupInfo(k, c->device, CL_KERNEL_LOCAL_MEM_SIZE, sizeof local, &local, NULL) !=
+        CL_SUCCESS)
+        local = 0;
+    if (local > c->local_mem) {
+        ocl.clReleaseKernel(k);
+        k = NULL;
+        lim = 0;
+    }
     snprintf(p->kernel_names[p->nkernels], sizeof p->kernel_names[0], "%s", kernel);
     p->kernel_wg[p->nkernels] = lim;
     p->kernels[p->nkernels++] = k;
+    if (!k)
+        ag_set_error(AG_ERR_UNSUPPORTED, "opencl: kernel %s needs %llu bytes of local memory; %s has %llu",
+                     kernel, (unsigned long long)local, c->name, (unsigned long long)c->local_mem);
     if (wg) *wg = lim;
     return k;
+}
+
+cl_kernel ocl_kernel(ocl_ctx *c, const char *prog, const char *kernel, size_t *wg)
+{
+    return find_kernel(c, prog, kernel, wg, false);
+}
+
+size_t ocl_kernel_wg_optional(ocl_ctx *c, const char *prog, const char *kernel)
+{
+    size_t wg = 0;
+    pthread_mutex_lock(&c->lock);
+    if (!find_kernel(c, prog, kernel, &wg, true)) {
+        wg = 0;
+        ag_clear_error();
+    }
+    pthread_mutex_unlock(&c->lock);
+    return wg;
 }
 
 void ocl_programs_free(ocl_ctx *c)
@@ -250,8 +291,9 @@ void ocl_programs_free(ocl_ctx *c)
     ocl_program *p = c->programs;
     while (p) {
         ocl_program *next = p->next;
-        for (int i = 0; i < p->nkernels; i++) ocl.clReleaseKernel(p->kernels[i]);
-        ocl.clReleaseProgram(p->program);
+        for (int i = 0; i < p->nkernels; i++)
+            if (p->kernels[i]) ocl.clReleaseKernel(p->kernels[i]);
+        if (p->program) ocl.clReleaseProgram(p->program);
         free(p);
         p = next;
     }

@@ -182,11 +182,14 @@ ag_status vk_batches_init(vk_ctx *c);
 void vk_batches_destroy(vk_ctx *c);
 ag_status vk_pipelines_init(vk_ctx *c);
 void vk_pipelines_destroy(vk_ctx *c);
-/* Finds or creates the pipeline; call with c->lock held. */
+/* Finds or creates the pipeline; call with c->lock held. Where nbufs storage
+ * buffers and the parameter block exceed the device's limit, the shader's _u
+ * variant (parameters in a uniform buffer) if it has one. */
 vk_pipeline *vk_pipeline_get(vk_ctx *c, const char *name, const uint32_t *spec, int nspec, int nbufs);
 VkPipeline vk_pipeline_handle(const vk_pipeline *p);
 VkPipelineLayout vk_pipeline_layout(const vk_pipeline *p);
 VkDescriptorSetLayout vk_pipeline_set_layout(const vk_pipeline *p);
+bool vk_pipeline_uniform(const vk_pipeline *p); /* parameters in a uniform buffer */
 
 /* ---- views as shaders take them (same layout as backends/vulkan/shaders/common.glsl) ------- */
 

@@ -10,6 +10,7 @@
 /* Laid out as Params in backends/vulkan/shaders/conv.glsl (ConvDims first). */
 typedef struct conv_params {
     ag_conv_dims d;
+    int32_t pad_[2]; /* std140: the member after a struct starts at a multiple of 16 */
     int32_t tiles_m, tiles_n, chunk, groups;
     int32_t out_off, a_off, b_off; /* element offsets of bindings 1, 2, 3 */
     int32_t numel, parts;          /* conv_sum_parts */

@@ -34,15 +34,32 @@ static int emulated(const char *emu, const char *key)
  * subgroup<n>: the host plans for subgroups of n while the driver runs its own
  * size, as drivers that report one size and run another (Intel: 32 reported, 8
  * or 16 run); the shaders must notice. storage<n>: at most n storage buffers a
- * shader (Vulkan guarantees 4; older Mali drivers offer just that). */
+ * shader (Vulkan guarantees 4; older Mali drivers offer just that). mobile: a
+ * small GPU: 4 storage buffers, 64 invocations a group (below Vulkan's 128, as
+ * register-heavy kernels get on mobile GPUs), 16 KiB of shared memory, a
+ * 128 MiB buffer range, subgroups planned as 16. */
+static void clamp_u32(uint32_t *v, uint32_t max)
+{
+    if (*v > max) *v = max;
+}
+
 static void emulate(vk_ctx *c)
 {
     const char *emu = getenv("AG_VULKAN_EMULATE");
     c->emulate_discrete = emulated(emu, "discrete") != 0;
+    VkPhysicalDeviceLimits *l = &c->props.limits;
+    if (emulated(emu, "mobile")) {
+        clamp_u32(&c->max_storage_buffers, 4);
+        clamp_u32(&l->maxComputeWorkGroupInvocations, 64);
+        for (int i = 0; i < 3; i++) clamp_u32(&l->maxComputeWorkGroupSize[i], 64);
+        clamp_u32(&l->maxComputeSharedMemorySize, 16384);
+        clamp_u32(&l->maxStorageBufferRange, 128u << 20);
+        c->subgroup_size = 16;
+    }
     int n = emulated(emu, "subgroup");
     if (n > 0) c->subgroup_size = (uint32_t)n;
     n = emulated(emu, "storage");
-    if (n > 0 && (uint32_t)n < c->max_storage_buffers) c->max_storage_buffers = (uint32_t)n;
+    if (n > 0) clamp_u32(&c->max_storage_buffers, (uint32_t)n);
 }
 
 static ag_status create_one(VkPhysicalDevice phys, vk_ctx **out)

@@ -32,15 +32,18 @@ ag_status vk_batches_init(vk_ctx *c)
         s = vk_check(vk.vkAllocateCommandBuffers(c->device, &ai, &sl->cmd), "command buffer");
         VkFenceCreateInfo fi = {.sType = VK_STRUCTURE_TYPE_FENCE_CREATE_INFO};
         if (s == AG_OK) s = vk_check(vk.vkCreateFence(c->device, &fi, NULL, &sl->fence), "fence");
-        VkDescriptorPoolSize size = {VK_DESCRIPTOR_TYPE_STORAGE_BUFFER,
-                                     (VK_BATCH_DISPATCHES + 8) * (VK_MAX_BINDINGS + 1)};
+        VkDescriptorPoolSize sizes[2] = {
+            {VK_DESCRIPTOR_TYPE_UNIFORM_BUFFER, VK_BATCH_DISPATCHES + 8},
+            {VK_DESCRIPTOR_TYPE_STORAGE_BUFFER, (VK_BATCH_DISPATCHES + 8) * (VK_MAX_BINDINGS + 1)}};
         VkDescriptorPoolCreateInfo di = {.sType = VK_STRUCTURE_TYPE_DESCRIPTOR_POOL_CREATE_INFO,
                                          .maxSets = VK_BATCH_DISPATCHES + 8,
-                                         .poolSizeCount = 1,
-                                         .pPoolSizes = &size};
+                                         .poolSizeCount = 2,
+                                         .pPoolSizes = sizes};
         if (s == AG_OK) s = vk_check(vk.vkCreateDescriptorPool(c->device, &di, NULL, &sl->pool), "descriptor pool");
         if (s == AG_OK)
-            s = vk_host_buf_create(c, VK_PARAMS_BYTES, VK_BUFFER_USAGE_STORAGE_BUFFER_BIT, &sl->params);
+            s = vk_host_buf_create(c, VK_PARAMS_BYTES,
+                                   VK_BUFFER_USAGE_STORAGE_BUFFER_BIT | VK_BUFFER_USAGE_UNIFORM_BUFFER_BIT,
+                                   &sl->params);
     }
     return s;
 }
@@ -184,9 +187,14 @@ ag_status vk_dispatch(vk_ctx *c, const char *name, const uint32_t *spec, int nsp
     if (gx > lim[0] || gy > lim[1] || gz > lim[2])
         return ag_set_error(AG_ERR_UNSUPPORTED, "vulkan %s: %u x %u x %u work groups exceed %s's limit",
                             name, gx, gy, gz, c->name);
-    VkDeviceSize psize = params_size ? (params_size + 3) / 4 * 4 : 4;
-    VkDeviceSize pstep = (psize + c->align - 1) / c->align * c->align;
-    if (pstep > VK_PARAMS_BYTES) return ag_set_error(AG_ERR_ARG, "vulkan %s: parameters too large", name);
+    /* the parameter block: a storage buffer, or a uniform one (std140, laid out
+     * to match the C structs) in _u variants; offsets aligned for both */
+    VkDeviceSize psize = params_size ? (params_size + 15) / 16 * 16 : 16;
+    VkDeviceSize palign = c->props.limits.minUniformBufferOffsetAlignment;
+    if (palign < c->align) palign = c->align;
+    VkDeviceSize pstep = (psize + palign - 1) / palign * palign;
+    if (psize > c->props.limits.maxUniformBufferRange || pstep > VK_PARAMS_BYTES)
+        return ag_set_error(AG_ERR_ARG, "vulkan %s: parameters too large", name);
 
     pthread_mutex_lock(&c->lock);
     vk_slot *sl;
@@ -227,7 +235,9 @@ ag_status vk_dispatch(vk_ctx *c, const char *name, const uint32_t *spec, int nsp
                                           .dstSet = set,
                                           .dstBinding = (uint32_t)i,
                                           .descriptorCount = 1,
-                                          .descriptorType = VK_DESCRIPTOR_TYPE_STORAGE_BUFFER,
+                                          .descriptorType = i == 0 && vk_pipeline_uniform(p)
+                                                                ? VK_DESCRIPTOR_TYPE_UNIFORM_BUFFER
+                                                                : VK_DESCRIPTOR_TYPE_STORAGE_BUFFER,
                                           .pBufferInfo = &info[i]};
         vk.vkUpdateDescriptorSets(c->device, (uint32_t)nbufs + 1, w, 0, NULL);
         order(c, sl->cmd, nspans, spans);

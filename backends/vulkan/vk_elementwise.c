@@ -47,14 +47,6 @@ ag_status vk_unary_backward(void *ctx, ag_unary_op op, const float p[2], const a
     u.dys = st[1];
     u.xs = st[2];
     u.ys = st[3];
-    /* five storage buffers with y; where the device allows four, y = f(x) is
-     * recomputed (the same formula the forward shader ran) */
-    vk_ctx *c = ctx;
-    if (c->max_storage_buffers < 5) {
-        u.has_y = 0;
-        return vk_run1(ctx, "unary_bw_x", &u, sizeof u, VK_BUFS(dx->buf, dy->buf, x->buf),
-                       (size_t)u.sh.numel);
-    }
     return vk_run1(ctx, "unary_bw", &u, sizeof u,
                    VK_BUFS(dx->buf, dy->buf, x->buf, y ? y->buf : NULL), (size_t)u.sh.numel);
 }

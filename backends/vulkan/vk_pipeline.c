@@ -12,9 +12,10 @@
 #include "vk.h"
 
 struct vk_pipeline {
-    char name[48];
+    char name[64];
     uint32_t spec[VK_MAX_SPEC];
     int nspec, nbufs;
+    bool uniform; /* the parameter block (binding 0) is a uniform buffer */
     VkDescriptorSetLayout dsl;
     VkPipelineLayout layout;
     VkPipeline pipe;
@@ -24,6 +25,7 @@ struct vk_pipeline {
 VkPipeline vk_pipeline_handle(const vk_pipeline *p) { return p->pipe; }
 VkPipelineLayout vk_pipeline_layout(const vk_pipeline *p) { return p->layout; }
 VkDescriptorSetLayout vk_pipeline_set_layout(const vk_pipeline *p) { return p->dsl; }
+bool vk_pipeline_uniform(const vk_pipeline *p) { return p->uniform; }
 
 static void cache_file(const vk_ctx *c, char *buf, size_t size, char *dir, size_t dsize)
 {
@@ -124,8 +126,27 @@ static const vk_shader *find_shader(const char *name)
     return NULL;
 }
 
+/* Variants named _u take their parameters as a uniform buffer (meson.build). */
+static bool uniform_variant(const char *name)
+{
+    size_t n = strlen(name);
+    return n > 2 && strcmp(name + n - 2, "_u") == 0;
+}
+
 vk_pipeline *vk_pipeline_get(vk_ctx *c, const char *name, const uint32_t *spec, int nspec, int nbufs)
 {
+    /* Vulkan guarantees only 4 storage buffers a stage and some mobile drivers
+     * offer no more: past that, the shader's _u variant, whose parameter block
+     * is a uniform buffer (12 guaranteed), if it has one */
+    char alt[56];
+    bool uniform = uniform_variant(name);
+    if (!uniform && (uint32_t)nbufs + 1 > c->max_storage_buffers) {
+        snprintf(alt, sizeof alt, "%s_u", name);
+        if (find_shader(alt)) {
+            name = alt;
+            uniform = true;
+        }
+    }
     uint32_t sp[VK_MAX_SPEC] = {0};
     if (nspec == 0) {
         sp[0] = c->wg;
@@ -147,11 +168,10 @@ vk_pipeline *vk_pipeline_get(vk_ctx *c, const char *name, const uint32_t *spec, 
         ag_set_error(AG_ERR_UNSUPPORTED, "vulkan: no shader '%s'", name);
         return NULL;
     }
-    /* the parameter block is a storage buffer too; Vulkan guarantees only 4 a
-     * stage and some mobile drivers offer no more */
-    if ((uint32_t)nbufs + 1 > c->max_storage_buffers) {
+    int nstorage = nbufs + (uniform ? 0 : 1);
+    if ((uint32_t)nstorage > c->max_storage_buffers) {
         ag_set_error(AG_ERR_UNSUPPORTED,
-                     "vulkan %s: needs %d storage buffers a shader; %s allows %u", name, nbufs + 1,
+                     "vulkan %s: needs %d storage buffers a shader; %s allows %u", name, nstorage,
                      c->name, c->max_storage_buffers);
         return NULL;
     }
@@ -168,11 +188,14 @@ vk_pipeline *vk_pipeline_get(vk_ctx *c, const char *name, const uint32_t *spec, 
     memcpy(p->spec, sp, sizeof sp);
     p->nspec = nspec;
     p->nbufs = nbufs;
+    p->uniform = uniform;
 
     VkDescriptorSetLayoutBinding b[VK_MAX_BINDINGS];
     for (int i = 0; i <= nbufs; i++)
         b[i] = (VkDescriptorSetLayoutBinding){.binding = (uint32_t)i,
-                                              .descriptorType = VK_DESCRIPTOR_TYPE_STORAGE_BUFFER,
+                                              .descriptorType = i == 0 && uniform
+                                                                    ? VK_DESCRIPTOR_TYPE_UNIFORM_BUFFER
+                                                                    : VK_DESCRIPTOR_TYPE_STORAGE_BUFFER,
                                               .descriptorCount = 1,
                                               .stageFlags = VK_SHADER_STAGE_COMPUTE_BIT};
     VkDescriptorSetLayoutCreateInfo li = {.sType = VK_STRUCTURE_TYPE_DESCRIPTOR_SET_LAYOUT_CREATE_INFO,

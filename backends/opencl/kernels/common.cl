@@ -2,8 +2,8 @@
  * extensions, no doubles. Views arrive as a shape plus per-operand strides in
  * elements, laid out exactly as ag_shape32 / ag_strides32 in ocl.h. */
 
-typedef struct { int nd, numel; int n[8]; } ag_shape;
-typedef struct { int off; int s[8]; } ag_strides;
+typedef struct { int nd, numel, pad0, pad1; int n[8]; } ag_shape;
+typedef struct { int off, pad0, pad1, pad2; int s[8]; } ag_strides;
 
 /* Kernels copy their by-value struct arguments (shapes, strides, parameter
  * blocks) into private variables first and use only the copies: mesa's rusticl

@@ -23,7 +23,7 @@ B(ge) { return a >= b ? 1.0 : 0.0; }
 
 #include "binary_dispatch.glsl"
 
-layout(std430, binding = 0) readonly buffer Params {
+AG_PARAMS {
     int op;
     Shape sh;
     Strides ys, as, bs;

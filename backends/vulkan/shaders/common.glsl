@@ -2,17 +2,27 @@
 // beyond the include directive glslc resolves at build time. Views arrive in
 // the parameter block (binding 0) as a shape plus per-operand strides in
 // elements, laid out as ag_shape32 / ag_strides32 in backends/backend.h.
+//
+// The parameter block is declared `AG_PARAMS { ... } P;`, AG_PARAMS given on
+// glslc's command line (backends/vulkan/meson.build): a storage buffer
+// (std430), or in the _u variants a uniform buffer (std140), for devices that
+// allow only 4 storage buffers a shader. Every block is laid out so that both
+// rules give the C struct's offsets.
 
 layout(local_size_x_id = 0) in;
 
+// The arrays as ivec4 pairs so that std140 (the uniform parameter blocks) and
+// std430 lay them out alike: element d is n4[d >> 2][d & 3] (AG_N, AG_S).
 struct Shape {
-    int nd, numel;
-    int n[8];
+    int nd, numel, pad0, pad1;
+    ivec4 n4[2];
 };
 struct Strides {
-    int off;
-    int s[8];
+    int off, pad0, pad1, pad2;
+    ivec4 s4[2];
 };
+#define AG_N(sh, d) (sh).n4[(d) >> 2][(d) & 3]
+#define AG_S(st, d) (st).s4[(d) >> 2][(d) & 3]
 
 // Row-major coordinates of linear index i.
 void ag_coords(Shape sh, int i, out int c[8])
@@ -20,8 +30,8 @@ void ag_coords(Shape sh, int i, out int c[8])
     for (int d = 7; d >= 0; d--) {
         c[d] = 0;
         if (d < sh.nd) {
-            c[d] = i % sh.n[d];
-            i /= sh.n[d];
+            c[d] = i % AG_N(sh, d);
+            i /= AG_N(sh, d);
         }
     }
 }
@@ -29,12 +39,12 @@ void ag_coords(Shape sh, int i, out int c[8])
 int ag_dot(Strides st, int c[8], int nd)
 {
     int o = st.off;
-    for (int d = 0; d < nd; d++) o += c[d] * st.s[d];
+    for (int d = 0; d < nd; d++) o += c[d] * AG_S(st, d);
     return o;
 }
 
 // Offset of element i of a view when nd <= 1 (the common dense case).
-int ag_lin(Strides st, int i) { return st.off + i * st.s[0]; }
+int ag_lin(Strides st, int i) { return st.off + i * st.s4[0].x; }
 
 // Grid-stride loop over [0, n).
 #define AG_FOR(i, n) for (int i = int(gl_GlobalInvocationID.x); i < (n); i += int(gl_NumWorkGroups.x * gl_WorkGroupSize.x))

@@ -18,15 +18,17 @@
 //      backward input:   dx[c, (img, pix)]   = sum_(oc,ki,kj)    w * dy (gather)
 //      backward weight:  dw[oc, (c,ki,kj)]   = sum_(img,pix)     dy * x (split)
 
+// 18 ints, padded to 80 bytes: std140 starts the next member at a multiple of
+// 16, and std430 must agree (conv_params in vk_conv.c pads the same way)
 struct ConvDims {
     int n, c, h, w, oc, kh, kw, oh, ow;
     int sh, sw, ph, pw, dlh, dlw;
-    int g, cg, ocg;
+    int g, cg, ocg, pad0, pad1;
 };
 
 // out_off / a_off / b_off: element offsets of bindings 1, 2, 3. groups: work
 // groups of a tiled or reducing kernel's (x, y) grid, looped over.
-layout(std430, binding = 0) readonly buffer Params {
+AG_PARAMS {
     ConvDims p;
     int tiles_m, tiles_n, chunk, groups;
     int out_off, a_off, b_off;

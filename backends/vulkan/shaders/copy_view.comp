@@ -4,7 +4,7 @@
 // Strided copy, f32 <-> i32 conversion; dst and src of one shape (same != 0)
 // or of different shapes with the same number of elements, walked row-major.
 
-layout(std430, binding = 0) readonly buffer Params {
+AG_PARAMS {
     int mode; // 0 bits, 1 f32 -> i32 (truncation, saturating, NaN -> 0), 2 i32 -> f32
     int same;
     Shape dsh;

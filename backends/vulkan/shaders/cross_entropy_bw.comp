@@ -4,7 +4,7 @@
 #extension GL_KHR_shader_subgroup_arithmetic : require
 #endif
 // dlogits = dloss (softmax - target), target = (1 - sm) onehot + sm / cols
-layout(std430, binding = 0) readonly buffer Params {
+AG_PARAMS {
     float sm, uni;
     int rows, cols, tpr, dxoff, xoff, loff, ls, goff, gs;
 } P;

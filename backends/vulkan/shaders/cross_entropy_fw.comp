@@ -7,7 +7,7 @@
 // smoothing sum is >= 0, so it does not cancel. The smoothing sum is skipped
 // when sm == 0 so that -inf logits off the label keep the loss finite. A label
 // outside [0, cols) gives NaN.
-layout(std430, binding = 0) readonly buffer Params {
+AG_PARAMS {
     float sm;
     int rows, cols, tpr, xoff, loff, ls, ooff, os;
 } P;

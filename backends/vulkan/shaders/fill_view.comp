@@ -3,7 +3,7 @@
 #include "common.glsl"
 // Writes one 32-bit pattern to every element of a strided view.
 
-layout(std430, binding = 0) readonly buffer Params {
+AG_PARAMS {
     uint bits;
     Shape sh;
     Strides ds;

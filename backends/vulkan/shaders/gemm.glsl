@@ -5,7 +5,7 @@
 // atomics, no split of k. Laid out exactly as gemm_params in vk_gemm.c.
 #include "common.glsl"
 
-layout(std430, binding = 0) readonly buffer Params {
+AG_PARAMS {
     int m, n, k;
     int a_off, a_rs, a_cs, a_bs;
     int b_off, b_rs, b_cs, b_bs;

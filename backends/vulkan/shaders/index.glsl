@@ -12,7 +12,7 @@
 // to it and do not vary between runs.
 
 // Offset of element i of a view (coordinates c filled when nd > 1).
-#define AT(sh, st, c, i) ((sh).nd <= 1 ? (st).off + (i) * (st).s[0] : ag_dot(st, c, (sh).nd))
+#define AT(sh, st, c, i) ((sh).nd <= 1 ? (st).off + (i) * (st).s4[0].x : ag_dot(st, c, (sh).nd))
 
 // Sort keys: (target, position), compared as one 64-bit number.
 bool key_gt(uvec2 a, uvec2 b) { return a.x > b.x || (a.x == b.x && a.y > b.y); }

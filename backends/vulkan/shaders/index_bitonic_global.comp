@@ -7,7 +7,7 @@
 // direction comes from the position within the line (every line ends
 // ascending).
 
-layout(std430, binding = 0) readonly buffer Params {
+AG_PARAMS {
     int pairs, lp, k, j;
 } P;
 layout(std430, binding = 1) buffer K { uvec2 keys[]; };

@@ -6,7 +6,7 @@
 // chunk of 2 wg keys in shared memory. Groups past 65535 continue in y; the
 // surplus ones of the last row leave before any barrier, all together.
 
-layout(std430, binding = 0) readonly buffer Params {
+AG_PARAMS {
     int lp, k_only, groups;
 } P;
 layout(std430, binding = 1) buffer K { uvec2 keys[]; };

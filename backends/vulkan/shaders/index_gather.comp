@@ -5,7 +5,7 @@
 // y[i] = x[.. index[i] ..]; out-of-range indices give 0. Data moves as raw
 // 32-bit words, so f32 and int32 share the shader.
 
-layout(std430, binding = 0) readonly buffer Params {
+AG_PARAMS {
     Shape sh;
     Strides ys, is, xs;
     int size, xsa;

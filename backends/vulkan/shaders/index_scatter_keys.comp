@@ -9,7 +9,7 @@
 // targets to y in position order. Out-of-range targets become `size` and are
 // skipped. This shader writes the keys.
 
-layout(std430, binding = 0) readonly buffer Params {
+AG_PARAMS {
     Shape qsh;
     Strides qs;
     int L, log_lp, isa, size;

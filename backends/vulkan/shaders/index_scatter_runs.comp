@@ -7,7 +7,7 @@
 // line. Lines vary fastest, so neighbouring invocations read neighbouring
 // elements of src when the lines are its last axis (embedding's gradient).
 
-layout(std430, binding = 0) readonly buffer Params {
+AG_PARAMS {
     Shape lsh;
     Strides ys, ss, qs;
     int L, log_lp, size, ysa, ssa;

@@ -6,7 +6,7 @@
 // reaches; it scans the L index entries of its line. Work is (elements of y)
 // x L: the host picks this only when L is small or sorting would cost more.
 
-layout(std430, binding = 0) readonly buffer Params {
+AG_PARAMS {
     Shape sh;
     Strides ys, is, ss, ks;
     int L, isa, ssa;

@@ -6,7 +6,7 @@
 // replays the CPU's row-major walk, so shared elements get their terms in
 // the same order.
 
-layout(std430, binding = 0) readonly buffer Params {
+AG_PARAMS {
     Shape sh;
     Strides is, ss, ys;
     int size, ysa;

@@ -95,7 +95,7 @@ int chan_addr(int e, int ch, int N, int C, int S)
 
 // Laid out as norm_params in backends/vulkan/vk_norm.c: sizes, flags, then
 // every operand's element offset. Layer norm: C = rows, S = D.
-layout(std430, binding = 0) readonly buffer Params {
+AG_PARAMS {
     int training, N, C, S, cpg, has, R, nchunk;
     float eps, momentum;
     int x, y, dy, dx, mean, rstd, gamma, beta, rmean, rvar, dgamma, dbeta;

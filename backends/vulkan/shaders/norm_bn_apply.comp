@@ -9,8 +9,15 @@
 layout(std430, binding = 1) readonly buffer X { float x[]; };
 layout(std430, binding = 2) writeonly buffer Y { float y[]; };
 layout(std430, binding = 3) readonly buffer St { float st[]; };
-layout(std430, binding = 4) readonly buffer Gamma { float gamma[]; };
-layout(std430, binding = 5) readonly buffer Beta { float beta[]; };
+#ifdef AG_PACKED
+// the per-row / per-channel operands in one buffer (vk_norm.c, packed())
+layout(std430, binding = 4) buffer Aux { float aux[]; };
+#define gamma_ aux
+#define beta_ aux
+#else
+layout(std430, binding = 4) readonly buffer Gamma { float gamma_[]; };
+layout(std430, binding = 5) readonly buffer Beta { float beta_[]; };
+#endif
 
 void main()
 {
@@ -18,8 +25,8 @@ void main()
     AG_FOR(i, total) {
         int ch = P.S == 1 ? i % P.C : (i / P.S) % P.C;
         float scale = st[3 * ch + 2];
-        if ((P.has & HAS_GAMMA) != 0) scale *= gamma[P.gamma + ch];
-        float shift = (P.has & HAS_BETA) != 0 ? beta[P.beta + ch] : 0.0;
+        if ((P.has & HAS_GAMMA) != 0) scale *= gamma_[P.gamma + ch];
+        float shift = (P.has & HAS_BETA) != 0 ? beta_[P.beta + ch] : 0.0;
         y[P.y + i] = ((x[P.x + i] - st[3 * ch]) - st[3 * ch + 1]) * scale + shift;
     }
 }

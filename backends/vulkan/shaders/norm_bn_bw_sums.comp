@@ -12,11 +12,20 @@
 
 layout(std430, binding = 1) readonly buffer X { float x[]; };
 layout(std430, binding = 2) readonly buffer DY { float dy[]; };
-layout(std430, binding = 3) readonly buffer Mean { float mean[]; };
-layout(std430, binding = 4) readonly buffer Rstd { float rstd[]; };
-layout(std430, binding = 5) writeonly buffer St { float st[]; };
-layout(std430, binding = 6) writeonly buffer DGamma { float dgamma[]; };
-layout(std430, binding = 7) writeonly buffer DBeta { float dbeta[]; };
+layout(std430, binding = 3) writeonly buffer St { float st[]; };
+#ifdef AG_PACKED
+// the per-row / per-channel operands in one buffer (vk_norm.c, packed())
+layout(std430, binding = 4) buffer Aux { float aux[]; };
+#define mean_ aux
+#define rstd_ aux
+#define dgamma_ aux
+#define dbeta_ aux
+#else
+layout(std430, binding = 4) readonly buffer Mean { float mean_[]; };
+layout(std430, binding = 5) readonly buffer Rstd { float rstd_[]; };
+layout(std430, binding = 6) writeonly buffer DGamma { float dgamma_[]; };
+layout(std430, binding = 7) writeonly buffer DBeta { float dbeta_[]; };
+#endif
 
 void main()
 {
@@ -25,7 +34,7 @@ void main()
     int ch = group_id() * P.cpg + t % P.cpg;
     bool live = ch < P.C;
     int cnt = live ? P.N * P.S : 0;
-    float m = live ? mean[P.mean + ch] : 0.0, rs = live ? rstd[P.rstd + ch] : 0.0;
+    float m = live ? mean_[P.mean + ch] : 0.0, rs = live ? rstd_[P.rstd + ch] : 0.0;
     float sa = 0.0, ca = 0.0, sb = 0.0, cb = 0.0;
     for (int e = lane; e < cnt; e += lanes) {
         int a = chan_addr(e, ch, P.N, P.C, P.S);
@@ -36,8 +45,8 @@ void main()
     float A = group_sum(t, P.cpg, sa - ca);
     float B = group_sum(t, P.cpg, sb - cb);
     if (!live || lane != 0) return;
-    if ((P.has & HAS_DGAMMA) != 0) dgamma[P.dgamma + ch] = B;
-    if ((P.has & HAS_DBETA) != 0) dbeta[P.dbeta + ch] = A;
+    if ((P.has & HAS_DGAMMA) != 0) dgamma_[P.dgamma + ch] = B;
+    if ((P.has & HAS_DBETA) != 0) dbeta_[P.dbeta + ch] = A;
     bool centre = P.training != 0 && P.N * P.S > 0;
     float n = float(P.N * P.S);
     st[2 * ch] = centre ? cr_div(A, n) : 0.0;

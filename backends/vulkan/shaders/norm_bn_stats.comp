@@ -13,10 +13,19 @@
 
 layout(std430, binding = 1) readonly buffer X { float x[]; };
 layout(std430, binding = 2) writeonly buffer St { float st[]; };
-layout(std430, binding = 3) writeonly buffer Mean { float mean[]; };
-layout(std430, binding = 4) writeonly buffer Rstd { float rstd[]; };
-layout(std430, binding = 5) buffer RMean { float rmean[]; };
-layout(std430, binding = 6) buffer RVar { float rvar[]; };
+#ifdef AG_PACKED
+// the per-row / per-channel operands in one buffer (vk_norm.c, packed())
+layout(std430, binding = 3) buffer Aux { float aux[]; };
+#define mean_ aux
+#define rstd_ aux
+#define rmean_ aux
+#define rvar_ aux
+#else
+layout(std430, binding = 3) writeonly buffer Mean { float mean_[]; };
+layout(std430, binding = 4) writeonly buffer Rstd { float rstd_[]; };
+layout(std430, binding = 5) buffer RMean { float rmean_[]; };
+layout(std430, binding = 6) buffer RVar { float rvar_[]; };
+#endif
 
 void main()
 {
@@ -58,16 +67,16 @@ void main()
         float unbiased = P.N * P.S > 1 ? cr_div(ss, n - 1.0) : var;
         float m = m0 + delta;
         if ((P.has & HAS_RMEAN) != 0)
-            rmean[P.rmean + ch] = (1.0 - P.momentum) * rmean[P.rmean + ch] + P.momentum * m;
+            rmean_[P.rmean + ch] = (1.0 - P.momentum) * rmean_[P.rmean + ch] + P.momentum * m;
         if ((P.has & HAS_RVAR) != 0)
-            rvar[P.rvar + ch] = (1.0 - P.momentum) * rvar[P.rvar + ch] + P.momentum * unbiased;
+            rvar_[P.rvar + ch] = (1.0 - P.momentum) * rvar_[P.rvar + ch] + P.momentum * unbiased;
     } else {
-        m0 = rmean[P.rmean + ch];
+        m0 = rmean_[P.rmean + ch];
         delta = 0.0;
-        rs = cr_div(1.0, cr_sqrt(rvar[P.rvar + ch] + P.eps));
+        rs = cr_div(1.0, cr_sqrt(rvar_[P.rvar + ch] + P.eps));
     }
-    if ((P.has & HAS_MEAN) != 0) mean[P.mean + ch] = m0 + delta;
-    if ((P.has & HAS_RSTD) != 0) rstd[P.rstd + ch] = rs;
+    if ((P.has & HAS_MEAN) != 0) mean_[P.mean + ch] = m0 + delta;
+    if ((P.has & HAS_RSTD) != 0) rstd_[P.rstd + ch] = rs;
     st[3 * ch] = m0;
     st[3 * ch + 1] = delta;
     st[3 * ch + 2] = rs;

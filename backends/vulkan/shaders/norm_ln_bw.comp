@@ -11,10 +11,18 @@
 
 layout(std430, binding = 1) readonly buffer X { float x[]; };
 layout(std430, binding = 2) readonly buffer DY { float dy[]; };
-layout(std430, binding = 3) readonly buffer Mean { float mean[]; };
-layout(std430, binding = 4) readonly buffer Rstd { float rstd[]; };
-layout(std430, binding = 5) readonly buffer Gamma { float gamma[]; };
-layout(std430, binding = 6) writeonly buffer DX { float dx[]; };
+layout(std430, binding = 3) writeonly buffer DX { float dx[]; };
+#ifdef AG_PACKED
+// the per-row / per-channel operands in one buffer (vk_norm.c, packed())
+layout(std430, binding = 4) buffer Aux { float aux[]; };
+#define mean_ aux
+#define rstd_ aux
+#define gamma_ aux
+#else
+layout(std430, binding = 4) readonly buffer Mean { float mean_[]; };
+layout(std430, binding = 5) readonly buffer Rstd { float rstd_[]; };
+layout(std430, binding = 6) readonly buffer Gamma { float gamma_[]; };
+#endif
 
 void main()
 {
@@ -22,11 +30,11 @@ void main()
     int row = group_id(), D = P.S;
     bool live = row < P.C, g = (P.has & HAS_GAMMA) != 0;
     int cnt = live ? D : 0, base = row * D;
-    float m = live ? mean[P.mean + row] : 0.0, rs = live ? rstd[P.rstd + row] : 0.0;
+    float m = live ? mean_[P.mean + row] : 0.0, rs = live ? rstd_[P.rstd + row] : 0.0;
     float sa = 0.0, ca = 0.0, sb = 0.0, cb = 0.0;
     for (int e = t; e < cnt; e += wg) {
         float ge = dy[P.dy + base + e];
-        if (g) ge *= gamma[P.gamma + e];
+        if (g) ge *= gamma_[P.gamma + e];
         kadd(sa, ca, ge);
         kadd(sb, cb, ge * ((x[P.x + base + e] - m) * rs));
     }
@@ -35,7 +43,7 @@ void main()
     float n = float(D), am = cr_div(A, n), bm = cr_div(B, n);
     for (int e = t; e < cnt; e += wg) {
         float ge = dy[P.dy + base + e];
-        if (g) ge *= gamma[P.gamma + e];
+        if (g) ge *= gamma_[P.gamma + e];
         float xh = (x[P.x + base + e] - m) * rs;
         dx[P.dx + base + e] = rs * (ge - am - xh * bm);
     }

@@ -10,10 +10,19 @@
 
 layout(std430, binding = 1) readonly buffer X { float x[]; };
 layout(std430, binding = 2) writeonly buffer Y { float y[]; };
-layout(std430, binding = 3) writeonly buffer Mean { float mean[]; };
-layout(std430, binding = 4) writeonly buffer Rstd { float rstd[]; };
-layout(std430, binding = 5) readonly buffer Gamma { float gamma[]; };
-layout(std430, binding = 6) readonly buffer Beta { float beta[]; };
+#ifdef AG_PACKED
+// the per-row / per-channel operands in one buffer (vk_norm.c, packed())
+layout(std430, binding = 3) buffer Aux { float aux[]; };
+#define mean_ aux
+#define rstd_ aux
+#define gamma_ aux
+#define beta_ aux
+#else
+layout(std430, binding = 3) writeonly buffer Mean { float mean_[]; };
+layout(std430, binding = 4) writeonly buffer Rstd { float rstd_[]; };
+layout(std430, binding = 5) readonly buffer Gamma { float gamma_[]; };
+layout(std430, binding = 6) readonly buffer Beta { float beta_[]; };
+#endif
 
 void main()
 {
@@ -47,13 +56,13 @@ void main()
     if (ss < 0.0) ss = 0.0;
     float rs = cr_div(1.0, cr_sqrt(cr_div(ss, n) + P.eps));
     if (live && t == 0) {
-        if ((P.has & HAS_MEAN) != 0) mean[P.mean + row] = m0 + delta;
-        if ((P.has & HAS_RSTD) != 0) rstd[P.rstd + row] = rs;
+        if ((P.has & HAS_MEAN) != 0) mean_[P.mean + row] = m0 + delta;
+        if ((P.has & HAS_RSTD) != 0) rstd_[P.rstd + row] = rs;
     }
     for (int e = t; e < cnt; e += wg) {
         float h = ((x[P.x + base + e] - m0) - delta) * rs;
-        if ((P.has & HAS_GAMMA) != 0) h *= gamma[P.gamma + e];
-        if ((P.has & HAS_BETA) != 0) h += beta[P.beta + e];
+        if ((P.has & HAS_GAMMA) != 0) h *= gamma_[P.gamma + e];
+        if ((P.has & HAS_BETA) != 0) h += beta_[P.beta + e];
         y[P.y + base + e] = h;
     }
 }

@@ -10,11 +10,20 @@
 
 layout(std430, binding = 1) readonly buffer X { float x[]; };
 layout(std430, binding = 2) readonly buffer DY { float dy[]; };
-layout(std430, binding = 3) readonly buffer Mean { float mean[]; };
-layout(std430, binding = 4) readonly buffer Rstd { float rstd[]; };
-layout(std430, binding = 5) writeonly buffer DGamma { float dgamma[]; };
-layout(std430, binding = 6) writeonly buffer DBeta { float dbeta[]; };
-layout(std430, binding = 7) writeonly buffer Part { float part[]; };
+layout(std430, binding = 3) writeonly buffer Part { float part[]; };
+#ifdef AG_PACKED
+// the per-row / per-channel operands in one buffer (vk_norm.c, packed())
+layout(std430, binding = 4) buffer Aux { float aux[]; };
+#define mean_ aux
+#define rstd_ aux
+#define dgamma_ aux
+#define dbeta_ aux
+#else
+layout(std430, binding = 4) readonly buffer Mean { float mean_[]; };
+layout(std430, binding = 5) readonly buffer Rstd { float rstd_[]; };
+layout(std430, binding = 6) writeonly buffer DGamma { float dgamma_[]; };
+layout(std430, binding = 7) writeonly buffer DBeta { float dbeta_[]; };
+#endif
 
 void main()
 {
@@ -29,14 +38,14 @@ void main()
         int a = r * D + col;
         float g = dy[P.dy + a];
         kadd(sb, cb, g);
-        kadd(sg, cg, g * ((x[P.x + a] - mean[P.mean + r]) * rstd[P.rstd + r]));
+        kadd(sg, cg, g * ((x[P.x + a] - mean_[P.mean + r]) * rstd_[P.rstd + r]));
     }
     float G = group_sum(t, cpg, sg - cg);
     float B = group_sum(t, cpg, sb - cb);
     if (!live || lane != 0) return;
     if (P.nchunk == 1) {
-        if ((P.has & HAS_DGAMMA) != 0) dgamma[P.dgamma + col] = G;
-        if ((P.has & HAS_DBETA) != 0) dbeta[P.dbeta + col] = B;
+        if ((P.has & HAS_DGAMMA) != 0) dgamma_[P.dgamma + col] = G;
+        if ((P.has & HAS_DBETA) != 0) dbeta_[P.dbeta + col] = B;
     } else {
         part[2 * chunk * D + col] = G;
         part[(2 * chunk + 1) * D + col] = B;

@@ -10,7 +10,7 @@
 #define OPT_RMSPROP 1
 #define OPT_ADAM 2
 
-layout(std430, binding = 0) readonly buffer Params {
+AG_PARAMS {
     int kind, n, po, go, s0o, s1o;
     float lr, wd, mom, damp, alpha, eps, b1, b2;
     float step_size, bc2_sqrt, decay, l2;

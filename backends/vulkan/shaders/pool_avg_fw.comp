@@ -6,7 +6,7 @@
 // 1 / (kh * kw) (padding counts), as backends/cpu/cpu_pool.c does.
 
 // Laid out as pool_params in backends/vulkan/vk_pool.c.
-layout(std430, binding = 0) readonly buffer Params {
+AG_PARAMS {
     int planes, h, w, oh, ow, kh, kw, sh, sw, ph, pw;
     int flag; // unused
     float inv;

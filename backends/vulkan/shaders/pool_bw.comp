@@ -8,7 +8,7 @@
 // contributes nothing); avg takes dy / (kh * kw) of all of them.
 
 // Laid out as pool_params in backends/vulkan/vk_pool.c.
-layout(std430, binding = 0) readonly buffer Params {
+AG_PARAMS {
     int planes, h, w, oh, ow, kh, kw, sh, sw, ph, pw;
     int flag; // max pooling (idx bound)
     float inv;

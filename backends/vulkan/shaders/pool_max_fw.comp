@@ -7,7 +7,7 @@
 // and a NaN wins and ends the search. Indices are h * W + w within the plane.
 
 // Laid out as pool_params in backends/vulkan/vk_pool.c.
-layout(std430, binding = 0) readonly buffer Params {
+AG_PARAMS {
     int planes, h, w, oh, ow, kh, kw, sh, sw, ph, pw;
     int flag; // has indices
     float inv;

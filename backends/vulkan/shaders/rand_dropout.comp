@@ -5,7 +5,7 @@
 // Dropout: mask = (uniform(i) >= p) * scale, y = x * mask; one invocation per
 // Philox block of 4 elements. The masks equal the CPU backend's.
 
-layout(std430, binding = 0) readonly buffer Params {
+AG_PARAMS {
     int n, yo, mo, xo, has_mask;
     uint k0, k1, s0, s1;
     float p, scale;

@@ -6,7 +6,7 @@
 // One invocation per Philox block: 4 uniform or 2 normal values, as
 // backends/cpu/cpu_rand.c maps them.
 
-layout(std430, binding = 0) readonly buffer Params {
+AG_PARAMS {
     int normal, n, yo;
     uint k0, k1, s0, s1;
     float a, b; // uniform: low end and span (rounded in float as the CPU does)

@@ -27,7 +27,7 @@
 // is the key. Arg kernels' keys are the indices.
 #include "common.glsl"
 
-layout(std430, binding = 0) readonly buffer Params {
+AG_PARAMS {
     int is_final, divide, tx_n, ty_n, ty_fast, nout, nred, chunk, has_idx, ngroups;
     float count;
     Shape ks;
@@ -57,11 +57,11 @@ const float RED_INF = 1.0 / 0.0;
 // x offset of reduction position r
 int red_roff(int r)
 {
-    if (P.rs.nd == 1) return r * P.rx.s[0];
+    if (P.rs.nd == 1) return r * P.rx.s4[0].x;
     int o = 0;
     for (int d = P.rs.nd - 1; d >= 0; d--) {
-        int n = P.rs.n[d];
-        o += (r % n) * P.rx.s[d];
+        int n = AG_N(P.rs, d);
+        o += (r % n) * AG_S(P.rx, d);
         r /= n;
     }
     return o;

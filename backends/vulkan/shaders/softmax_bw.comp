@@ -4,7 +4,7 @@
 #extension GL_KHR_shader_subgroup_arithmetic : require
 #endif
 // softmax: dx = y (dy - sum(dy y)); log: dx = dy - exp(y) sum(dy)
-layout(std430, binding = 0) readonly buffer Params {
+AG_PARAMS {
     int log_, rows, cols, tpr, dxoff, dyoff, yoff;
 } P;
 layout(std430, binding = 1) writeonly buffer DX { float dx[]; };

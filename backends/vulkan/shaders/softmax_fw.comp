@@ -4,7 +4,7 @@
 #extension GL_KHR_shader_subgroup_arithmetic : require
 #endif
 // softmax or log-softmax of each row
-layout(std430, binding = 0) readonly buffer Params {
+AG_PARAMS {
     int log_, rows, cols, tpr, xoff, yoff;
 } P;
 layout(std430, binding = 1) readonly buffer X { float x[]; };

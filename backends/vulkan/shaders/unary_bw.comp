@@ -2,11 +2,9 @@
 #extension GL_GOOGLE_include_directive : require
 #include "common.glsl"
 #include "unary_ops.glsl"
-// dx = dy * f'(x); y = f(x) is read when given (has_y), else recomputed. The
-// AG_RECOMPUTE_Y variant (unary_bw_x) always recomputes it and binds no y: four
-// storage buffers, for devices that allow no more.
+// dx = dy * f'(x); y = f(x) is read when given (has_y), else recomputed.
 
-layout(std430, binding = 0) readonly buffer Params {
+AG_PARAMS {
     int op;
     float p0, p1;
     int has_y;
@@ -16,9 +14,7 @@ layout(std430, binding = 0) readonly buffer Params {
 layout(std430, binding = 1) writeonly buffer DX { float dx[]; };
 layout(std430, binding = 2) readonly buffer DY { float dy[]; };
 layout(std430, binding = 3) readonly buffer X { float x[]; };
-#ifndef AG_RECOMPUTE_Y
 layout(std430, binding = 4) readonly buffer Y { float y[]; };
-#endif
 
 void main()
 {
@@ -38,11 +34,7 @@ void main()
             oy = ag_dot(P.ys, c, P.sh.nd);
         }
         float xv = x[ox];
-#ifdef AG_RECOMPUTE_Y
-        float yv = unary_f(P.op, xv, P.p0, P.p1);
-#else
         float yv = P.has_y != 0 ? y[oy] : unary_f(P.op, xv, P.p0, P.p1);
-#endif
         dx[odx] = dy[ody] * unary_d(P.op, xv, yv, P.p0, P.p1);
     }
 }

@@ -3,7 +3,7 @@
 #include "common.glsl"
 #include "unary_ops.glsl"
 
-layout(std430, binding = 0) readonly buffer Params {
+AG_PARAMS {
     int op;
     float p0, p1;
     Shape sh;

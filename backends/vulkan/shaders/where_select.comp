@@ -3,7 +3,7 @@
 #include "common.glsl"
 // y = cond ? a : b; cond read as raw bits: int32 nonzero, or f32 != 0 (NaN is true).
 
-layout(std430, binding = 0) readonly buffer Params {
+AG_PARAMS {
     int cond_is_int;
     Shape sh;
     Strides ys, cs, as, bs;
