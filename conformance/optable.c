@@ -474,6 +474,33 @@ static const ot_family F_LN[] = {
     FAM("[2,1500] affine", 1500, &LN_1A, IN(2, 2, 1500), WB(1, 1500), WB(1, 1500)),
 };
 
+/* ---- attention ------------------------------------------------------------ */
+
+typedef struct attn_arg { bool mask, causal; float scale; } attn_arg;
+static ag_tensor *b_attn(ag_tensor *const *in, const void *a)
+{
+    const attn_arg *f = FARG(a, attn_arg);
+    return ag_scaled_dot_product_attention(in[0], in[1], in[2], f->mask ? in[3] : NULL, 0.0f,
+                                           f->causal, f->scale);
+}
+static rt r_attn(const rt *const *in, const void *a)
+{
+    const attn_arg *f = FARG(a, attn_arg);
+    return ref_attention(in[0], in[1], in[2], f->mask ? in[3] : NULL, f->causal, f->scale);
+}
+static const attn_arg AT_PLAIN = {false, false, 0.0f}, AT_CAUSAL = {false, true, 0.0f},
+                      AT_MASK = {true, false, 0.0f}, AT_SCALE = {false, false, 0.5f};
+static const ot_family F_ATTN[] = {
+    FAM("q[2,3,5] k[2,4,5] v[2,4,3]", 5, &AT_PLAIN, IN(3, 2, 3, 5), IN(3, 2, 4, 5), IN(3, 2, 4, 3)),
+    FAM("[1,2,6,8] causal", 8, &AT_CAUSAL, IN(4, 1, 2, 6, 8), IN(4, 1, 2, 6, 8), IN(4, 1, 2, 6, 8)),
+    FAM("q[3,8] k,v[5,8] causal, L < S", 8, &AT_CAUSAL, IN(2, 3, 8), IN(2, 5, 8), IN(2, 5, 2)),
+    FAM("[2,4,6] mask[4,7] broadcast", 7, &AT_MASK, IN(3, 2, 4, 6), IN(3, 2, 7, 6), IN(3, 2, 7, 5),
+        IN(2, 4, 7)),
+    FAM("q[3,5,8]T k,v[4,8] batch broadcast, scale 0.5", 8, &AT_SCALE, INL(T_, 3, 3, 5, 8),
+        IN(2, 4, 8), INL(S_, 2, 4, 6)),
+    FAM("[1,40,33] long rows", 40, &AT_CAUSAL, IN(3, 1, 40, 33), IN(3, 1, 40, 33), IN(3, 1, 40, 33)),
+};
+
 /* ---- dropout -------------------------------------------------------------- */
 
 typedef struct drop_arg { float p; bool training; } drop_arg;
@@ -812,6 +839,8 @@ static const ot_row ROWS[] = {
         F_BN_EVAL, OT_D_NORMAL, OT_E_ZERO | OT_E_INF | OT_E_NAN, true, "norm"),
     ROW("layer_norm", OT_NORM, "ag_layer_norm", b_ln, r_ln, NULL, F_LN, OT_D_NORMAL,
         OT_E_ZERO | OT_E_NAN, true, "norm"),
+    ROW("scaled_dot_product_attention", OT_SOFTMAX, "ag_scaled_dot_product_attention", b_attn,
+        r_attn, NULL, F_ATTN, OT_D_NORMAL, OT_E_ZERO | OT_E_NAN, true, "sum"),
     ROW("dropout(eval)", OT_DROPOUT, "ag_dropout", b_dropout, r_identity,
         (&(const drop_arg){0.5f, false}), F_DROP_ID, OT_D_NORMAL, E_MOVE, true, "exact"),
     ROW("dropout(p=0,train)", OT_DROPOUT, "ag_dropout", b_dropout, r_identity,

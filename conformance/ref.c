@@ -642,6 +642,33 @@ rt ref_batch_norm(const rt *x, rt *running_mean, rt *running_var, const rt *w, c
     return y;
 }
 
+rt ref_attention(const rt *q, const rt *k, const rt *v, const rt *mask, bool causal, double scale)
+{
+    if (!rt_valid(q) || !rt_valid(k) || !rt_valid(v) || (mask && !rt_valid(mask)) || q->ndim < 2 ||
+        k->ndim < 2 || v->ndim < 2)
+        return rt_invalid();
+    rt kt = ref_transpose(k, k->ndim - 2, k->ndim - 1);
+    rt s = ref_matmul(q, &kt);
+    rt_free(&kt);
+    if (!rt_valid(&s)) return s;
+    double sc = scale != 0.0 ? scale : 1.0 / sqrt((double)q->shape[q->ndim - 1]);
+    int64_t n = rt_numel(&s), L = s.shape[s.ndim - 2], S = s.shape[s.ndim - 1];
+    for (int64_t i = 0; i < n; i++) {
+        s.data[i] *= sc;
+        if (causal && i % S > (i / S) % L) s.data[i] = -INFINITY;
+    }
+    if (mask) {
+        rt t = ref_binary(AG_BINARY_ADD, &s, mask);
+        rt_free(&s);
+        s = t;
+    }
+    rt w = ref_softmax(&s, s.ndim - 1, false);
+    rt_free(&s);
+    rt y = ref_matmul(&w, v);
+    rt_free(&w);
+    return y;
+}
+
 rt ref_layer_norm(const rt *x, int normalized_ndim, const rt *w, const rt *b, double eps)
 {
     if (!rt_valid(x) || normalized_ndim < 1 || normalized_ndim > x->ndim) return rt_invalid();

@@ -80,6 +80,8 @@ rt ref_pool2d(bool max, const rt *x, const ag_pool2d_params *p);
 rt ref_batch_norm(const rt *x, rt *running_mean, rt *running_var, const rt *w, const rt *b,
                   bool training, double momentum, double eps);
 rt ref_layer_norm(const rt *x, int normalized_ndim, const rt *w, const rt *b, double eps);
+/* softmax(q k^T scale + mask) v; scale 0: 1 / sqrt(E); causal masks key j > query i */
+rt ref_attention(const rt *q, const rt *k, const rt *v, const rt *mask, bool causal, double scale);
 rt ref_embedding(const rt *indices, const rt *weight);
 rt ref_concat(int n, const rt *const *ts, int axis);
 rt ref_stack(int n, const rt *const *ts, int axis);

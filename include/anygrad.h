@@ -386,6 +386,15 @@ AG_API ag_tensor *ag_batch_norm(ag_tensor *x, ag_tensor *running_mean, ag_tensor
 AG_API ag_tensor *ag_layer_norm(ag_tensor *x, int normalized_ndim, ag_tensor *weight,
                          ag_tensor *bias, float eps);
 AG_API ag_tensor *ag_dropout(ag_tensor *x, float p, bool training);
+/* torch.nn.functional.scaled_dot_product_attention: softmax(q k^T scale + bias) v
+ * for q [..., L, E], k [..., S, E], v [..., S, Ev] (batch dims broadcast) ->
+ * [..., L, Ev]. scale 0: 1 / sqrt(E). attn_mask (f32, added to the scores,
+ * broadcast to [..., L, S]; -inf masks) or NULL; is_causal: key j > query i
+ * masked (top-left aligned; not with attn_mask). dropout_p > 0 drops attention
+ * weights (pass 0 in evaluation). */
+AG_API ag_tensor *ag_scaled_dot_product_attention(ag_tensor *q, ag_tensor *k, ag_tensor *v,
+                                                  ag_tensor *attn_mask, float dropout_p,
+                                                  bool is_causal, float scale);
 AG_API ag_tensor *ag_embedding(ag_tensor *indices, ag_tensor *weight); /* int32 [...] x [V, D] -> [..., D] */
 AG_API ag_tensor *ag_concat(int n, ag_tensor *const *ts, int axis);
 AG_API ag_tensor *ag_stack(int n, ag_tensor *const *ts, int axis);

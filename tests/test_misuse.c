@@ -216,6 +216,9 @@ typedef enum { K_PTR, K_ST, K_TRUE, K_VOID } row_kind;
     X(ln_w, K_PTR, N_, S_, ag_layer_norm(f->a, 1, B, NULL, 1e-5f))                            \
     X(ln_b, K_PTR, N_, S_, ag_layer_norm(f->a, 1, NULL, B, 1e-5f))                            \
     X(dropout, K_PTR, A_, S_, ag_dropout(B, 0.5f, true))                                      \
+    X(sdpa_q, K_PTR, A_, S_, ag_scaled_dot_product_attention(B, f->a, f->a, NULL, 0, false, 0)) \
+    X(sdpa_k, K_PTR, A_, S_, ag_scaled_dot_product_attention(f->a, B, f->a, NULL, 0, false, 0)) \
+    X(sdpa_v, K_PTR, A_, S_, ag_scaled_dot_product_attention(f->a, f->a, B, NULL, 0, true, 0))  \
     X(embedding_i, K_PTR, A_, S_, ag_embedding(B, f->w))                                      \
     X(embedding_w, K_PTR, A_, S_, ag_embedding(f->lab, B))                                    \
     X(concat, K_PTR, A_, S_, ag_concat(2, with_bad(f), 0))                                    \

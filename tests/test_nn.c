@@ -714,6 +714,50 @@ START_TEST(t_randn_stats)
 }
 END_TEST
 
+/* Attention's semantics beyond the conformance row's numbers: a -inf mask is
+ * the causal mask, dropout 1 drops every weight, and bad arguments are refused
+ * with the documented status. */
+START_TEST(t_attention_semantics)
+{
+    h_begin(4903);
+    int64_t L = 5, E = 4;
+    rt qr = rt_new(3, (int64_t[]){2, L, E}), mr = rt_new(2, (int64_t[]){L, L});
+    for (int64_t i = 0; i < rt_numel(&qr); i++) qr.data[i] = sin(0.7 * (double)i);
+    for (int64_t i = 0; i < L; i++)
+        for (int64_t j = 0; j < L; j++) mr.data[i * L + j] = j > i ? -INFINITY : 0.0;
+    ag_tensor *q = h_tensor(&qr), *m = h_tensor(&mr);
+    rt a = read_ok(ag_scaled_dot_product_attention(q, q, q, NULL, 0.0f, true, 0.0f), "causal");
+    rt b = read_ok(ag_scaled_dot_product_attention(q, q, q, m, 0.0f, false, 0.0f), "-inf mask");
+    for (int64_t i = 0; i < rt_numel(&a); i++)
+        ck_assert_msg(a.data[i] == b.data[i], "causal and the -inf mask differ at %lld: %.9g vs %.9g",
+                      (long long)i, a.data[i], b.data[i]);
+    ck_assert_msg(a.data[0] == qr.data[0], "the first query sees only the first key: %.9g vs %.9g",
+                  a.data[0], qr.data[0]);
+    rt z = read_ok(ag_scaled_dot_product_attention(q, q, q, NULL, 1.0f, false, 0.0f), "dropout 1");
+    for (int64_t i = 0; i < rt_numel(&z); i++) ck_assert_msg(z.data[i] == 0.0, "dropout 1 left %g", z.data[i]);
+    rt_free(&a), rt_free(&b), rt_free(&z);
+
+    ag_tensor *k3 = ag_zeros(3, (int64_t[]){2, L, 3}), *v6 = ag_zeros(3, (int64_t[]){2, 6, E}),
+              *x1 = ag_zeros(1, (int64_t[]){E});
+    /* mask with causal, k's features, v's positions, 1-D q, dropout 1.5, scale NaN */
+    ag_clear_error();
+    ck_assert_ptr_null(ag_scaled_dot_product_attention(q, q, q, m, 0.0f, true, 0.0f));
+    ck_assert_int_eq(ag_last_status(), AG_ERR_ARG);
+    ck_assert_ptr_null(ag_scaled_dot_product_attention(q, k3, q, NULL, 0.0f, false, 0.0f));
+    ck_assert_int_eq(ag_last_status(), AG_ERR_SHAPE);
+    ck_assert_ptr_null(ag_scaled_dot_product_attention(q, q, v6, NULL, 0.0f, false, 0.0f));
+    ck_assert_int_eq(ag_last_status(), AG_ERR_SHAPE);
+    ck_assert_ptr_null(ag_scaled_dot_product_attention(x1, q, q, NULL, 0.0f, false, 0.0f));
+    ck_assert_int_eq(ag_last_status(), AG_ERR_SHAPE);
+    ck_assert_ptr_null(ag_scaled_dot_product_attention(q, q, q, NULL, 1.5f, false, 0.0f));
+    ck_assert_int_eq(ag_last_status(), AG_ERR_ARG);
+    ck_assert_ptr_null(ag_scaled_dot_product_attention(q, q, q, NULL, 0.0f, false, NAN));
+    ck_assert_int_eq(ag_last_status(), AG_ERR_ARG);
+    rt_free(&qr), rt_free(&mr);
+    h_end();
+}
+END_TEST
+
 START_TEST(t_rand_seed)
 {
     h_begin(4902);
@@ -749,6 +793,7 @@ Suite *suite_nn(void)
     TCase *tc = h_tcase_create("nn");
     tcase_set_timeout(tc, 120);
     tcase_add_loop_test(tc, t_conv2d, 0, NCONV);
+    tcase_add_test(tc, t_attention_semantics);
     tcase_add_loop_test(tc, t_pool2d, 0, 2 * NPOOL);
     tcase_add_test(tc, t_max_pool_ties);
     tcase_add_loop_test(tc, t_batch_norm, 0, NBN);
