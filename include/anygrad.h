@@ -477,6 +477,17 @@ AG_API ag_module *ag_layer_norm_new(int ndim, const int64_t *shape);
 AG_API ag_module *ag_dropout_new(float p);
 AG_API ag_module *ag_embedding_new(int64_t num_embeddings, int64_t dim);
 AG_API ag_module *ag_flatten_new(void);                   /* axes 1..-1, as nn.Flatten() */
+/* Self-attention as nn.MultiheadAttention(embed_dim, num_heads, dropout, bias,
+ * batch_first=True) called with query = key = value = x [N, L, E]; its state_dict
+ * names (in_proj_weight, in_proj_bias, out_proj.weight, out_proj.bias) and init.
+ * causal: each position attends to itself and earlier ones only. */
+AG_API ag_module *ag_multihead_attention_new(int64_t embed_dim, int64_t num_heads, float dropout,
+                                             bool bias, bool causal);
+/* A pre-LayerNorm transformer block, nn.TransformerEncoderLayer(d_model, num_heads,
+ * dim_feedforward, dropout, activation="gelu", batch_first=True, norm_first=True)
+ * with its state_dict names: x + attn(norm1(x)), then x + linear2(gelu(linear1(norm2(x)))). */
+AG_API ag_module *ag_transformer_block_new(int64_t d_model, int64_t num_heads,
+                                           int64_t dim_feedforward, float dropout, bool causal);
 /* Any element-wise activation (AG_UNARY_RELU, AG_UNARY_GELU_ERF, ...; p0/p1 as in
  * ag_unary), and the common ones by name. */
 AG_API ag_module *ag_activation_new(ag_unary_op op, float p0, float p1);

@@ -181,6 +181,61 @@ static void stats(ag_tensor *t, double *mean, double *var, double *maxabs)
     free(v);
 }
 
+/* The attention modules: PyTorch's state_dict names and shapes, causal
+ * attention that ignores later positions, and refused arguments. */
+START_TEST(test_attention_modules)
+{
+    ag_scope_begin();
+    ag_module *b = ag_transformer_block_new(8, 2, 32, 0.0f, true);
+    ck_assert_msg(b != NULL, "%s", ag_last_error());
+    static const char *const want[] = {
+        "self_attn.in_proj_weight", "self_attn.in_proj_bias", "self_attn.out_proj.weight",
+        "self_attn.out_proj.bias", "linear1.weight", "linear1.bias", "linear2.weight",
+        "linear2.bias", "norm1.weight", "norm1.bias", "norm2.weight", "norm2.bias"};
+    static const int64_t rows[] = {24, 24, 8, 8, 32, 32, 8, 8, 8, 8, 8, 8};
+    int n = 0;
+    const char *const *names = ag_module_parameter_names(b, &n);
+    ag_tensor *const *ps = ag_module_parameters(b, &n);
+    ck_assert_int_eq(n, 12);
+    for (int i = 0; i < n; i++) {
+        ck_assert_str_eq(names[i], want[i]);
+        ck_assert_msg(ag_dim(ps[i], 0) == rows[i], "%s: %lld rows", names[i], (long long)ag_dim(ps[i], 0));
+    }
+    ck_assert_str_eq(ag_module_kind(b), "TransformerEncoderLayer");
+    ck_assert_int_eq(ag_module_num_parameters(b), 3 * 8 * 8 + 3 * 8 + 8 * 8 + 8 + 2 * 8 * 32 + 32 + 8 + 4 * 8);
+
+    /* causal: changing the last position leaves the earlier outputs as they were */
+    ag_module *m = ag_multihead_attention_new(8, 2, 0.0f, true, true);
+    ck_assert_msg(m != NULL, "%s", ag_last_error());
+    ag_manual_seed(3);
+    ag_tensor *x = ag_randn(3, (int64_t[]){1, 4, 8}, 0.0f, 1.0f);
+    float hx[32], y1[32], y2[32];
+    ck_assert_int_eq(ag_to_host(x, hx, sizeof hx), AG_OK);
+    ck_assert_int_eq(ag_to_host(ag_module_forward(m, x), y1, sizeof y1), AG_OK);
+    for (int i = 24; i < 32; i++) hx[i] += 5.0f;
+    ck_assert_int_eq(ag_from_host(x, hx, sizeof hx), AG_OK);
+    ck_assert_int_eq(ag_to_host(ag_module_forward(m, x), y2, sizeof y2), AG_OK);
+    for (int i = 0; i < 24; i++) ck_assert_msg(y1[i] == y2[i], "position %d saw a later one", i / 8);
+    int changed = 0;
+    for (int i = 24; i < 32; i++) changed += y1[i] != y2[i];
+    ck_assert_msg(changed > 0, "the last position ignored its own input");
+
+    ck_assert_ptr_null(ag_module_forward(m, ag_zeros(2, (int64_t[]){4, 8})));
+    ck_assert_int_eq(ag_last_status(), AG_ERR_SHAPE);
+    ck_assert_ptr_null(ag_multihead_attention_new(10, 4, 0.0f, true, false));
+    ck_assert_int_eq(ag_last_status(), AG_ERR_ARG);
+    ck_assert_ptr_null(ag_multihead_attention_new(8, 2, 1.5f, true, false));
+    ck_assert_int_eq(ag_last_status(), AG_ERR_ARG);
+    ck_assert_ptr_null(ag_transformer_block_new(8, 3, 32, 0.0f, false));
+    ck_assert_int_eq(ag_last_status(), AG_ERR_ARG);
+    ck_assert_ptr_null(ag_transformer_block_new(8, 2, 0, 0.0f, false));
+    ck_assert_int_eq(ag_last_status(), AG_ERR_ARG);
+    ag_module_free(m);
+    ag_module_free(b);
+    ag_scope_end();
+}
+END_TEST
+
 START_TEST(test_init_statistics)
 {
     ag_manual_seed(11);
@@ -1041,6 +1096,7 @@ Suite *suite_modules(void)
     TCase *tm = h_tcase_create("modules");
     tcase_add_test(tm, test_forward_matches_ops);
     tcase_add_test(tm, test_names_shapes_counts);
+    tcase_add_test(tm, test_attention_modules);
     tcase_add_test(tm, test_init_statistics);
     tcase_add_test(tm, test_train_eval);
     tcase_add_test(tm, test_lists_stable);

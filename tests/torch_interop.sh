@@ -4,7 +4,8 @@
 # PyTorch (tests/torch_interop.py: own safetensors parser, nn.Sequential with
 # anygrad's names, load_state_dict(strict=True), Adam state loaded into
 # torch.optim.Adam), and compare the test loss (relative 1e-4) and the number of
-# correct test images (within 2 of 10000: float differences may flip a near tie).
+# correct test images (within 2 of 10000: float differences may flip a near tie);
+# then attention modules against PyTorch's (outputs and gradients).
 # Needs Debian's python3-torch; without it prints "skipped" and exits 77.
 # Usage: tests/torch_interop.sh [BUILD_DIR]
 set -u
@@ -55,5 +56,22 @@ check() { # model limit
 }
 check mlp 3000
 check cnn 300
+# attention: a causal nn.MultiheadAttention and a pre-LN nn.TransformerEncoderLayer
+# loaded from anygrad's modules (strict=True) give the same outputs and
+# parameter gradients (tests/attention_twin.c, tests/torch_attention.py)
+# computed on every backend built
+for dev in cpu opencl vulkan; do
+    "$AG" devices 2>/dev/null | grep -qE "^[ *] [0-9]+ +$dev " || continue
+    rm -f "$tmp"/*.safetensors
+    if AG_DEVICE=$dev "$BUILD/tests/attention-twin" "$tmp" >"$tmp/twin.out" 2>&1 &&
+        (cd tests && OMP_NUM_THREADS=1 "$PY" torch_attention.py "$tmp") >"$tmp/twin.py" 2>&1; then
+        sed "s/^/[$dev] /" "$tmp/twin.py"
+        pass=$((pass + 1))
+    else
+        echo "FAIL  attention on $dev against PyTorch:"
+        cat "$tmp/twin.out" "$tmp/twin.py"
+        fail=$((fail + 1))
+    fi
+done
 echo "torch_interop: $pass passed, $fail failed"
 [ "$fail" -eq 0 ]

@@ -353,6 +353,112 @@ static ag_module *softmax_like(const kind_info *k, int axis)
 ag_module *ag_softmax_new(int axis) { return softmax_like(&K_SOFTMAX, axis); }
 ag_module *ag_log_softmax_new(int axis) { return softmax_like(&K_LOG_SOFTMAX, axis); }
 
+/* ---- attention ------------------------------------------------------------------------ */
+
+/* Constructors of modules with children (below Sequential's helpers). */
+static ag_module *with_children(ag_module *m, int n, const char *const *names, ag_module *const *kids);
+
+/* nn.MultiheadAttention(E, H, dropout, bias, batch_first=True) as self-attention:
+ * x [N, L, E]; own in_proj_weight [3E, E] (q, k, v rows), in_proj_bias [3E];
+ * child out_proj (Linear). f[0] dropout, f[1] causal, iarg heads. */
+static ag_tensor *fw_mha(ag_module *m, ag_tensor *x)
+{
+    int64_t E = ag_dim(m->own[0], 1), H = m->iarg, sh[AG_MAX_DIMS];
+    int nd = ag_shape(x, sh);
+    if (nd != 3 || sh[2] != E) {
+        char str[160];
+        ag_shape_str(x, str, sizeof str);
+        return ag_set_error(AG_ERR_SHAPE, "MultiheadAttention: expected input [N, L, %lld], got %s",
+                            (long long)E, str), NULL;
+    }
+    int64_t N = sh[0], L = sh[1];
+    ag_scope_begin();
+    ag_tensor *qkv = ag_linear(x, m->own[0], m->nparam > 1 ? m->own[1] : NULL); /* [N, L, 3E] */
+    ag_tensor *h[3] = {NULL, NULL, NULL};
+    for (int i = 0; i < 3 && qkv; i++) { /* [N, L, E] -> [N, H, L, E / H] */
+        ag_tensor *part = ag_reshape(ag_slice(qkv, 2, i * E, (i + 1) * E, 1), 4, (int64_t[]){N, L, H, E / H});
+        h[i] = part ? ag_transpose(part, 1, 2) : NULL;
+    }
+    ag_tensor *a = h[0] && h[1] && h[2]
+                       ? ag_scaled_dot_product_attention(h[0], h[1], h[2], NULL, m->training ? m->f[0] : 0.0f,
+                                                         m->f[1] != 0.0f, 0.0f)
+                       : NULL;
+    if (a) a = ag_reshape(ag_transpose(a, 1, 2), 3, (int64_t[]){N, L, E});
+    return ag__done(a ? ag_module_forward(m->child[0], a) : NULL);
+}
+
+/* nn.TransformerEncoderLayer(d, H, ff, dropout, activation="gelu",
+ * batch_first=True, norm_first=True): x + attn(norm1(x)), then
+ * x + linear2(gelu(linear1(norm2(x)))), dropout after the attention, inside
+ * the MLP and after it. Children in PyTorch's order: self_attn, linear1,
+ * dropout, linear2, norm1, norm2, dropout1, dropout2. */
+enum { TB_ATTN, TB_LIN1, TB_DROP, TB_LIN2, TB_NORM1, TB_NORM2, TB_DROP1, TB_DROP2, TB_N };
+static ag_tensor *fw_block(ag_module *m, ag_tensor *x)
+{
+    ag_module *const *c = m->child;
+    ag_scope_begin();
+    ag_tensor *a = ag_module_forward(c[TB_DROP1], ag_module_forward(c[TB_ATTN], ag_module_forward(c[TB_NORM1], x)));
+    ag_tensor *h = a ? ag_add(x, a) : NULL;
+    ag_tensor *f = h ? ag_module_forward(c[TB_NORM2], h) : NULL;
+    if (f) f = ag_module_forward(c[TB_DROP], ag_gelu(ag_module_forward(c[TB_LIN1], f)));
+    if (f) f = ag_module_forward(c[TB_DROP2], ag_module_forward(c[TB_LIN2], f));
+    return ag__done(f ? ag_add(h, f) : NULL);
+}
+
+static const kind_info K_MHA = {"MultiheadAttention", fw_mha},
+                       K_BLOCK = {"TransformerEncoderLayer", fw_block};
+
+ag_module *ag_multihead_attention_new(int64_t embed_dim, int64_t num_heads, float dropout, bool bias,
+                                      bool causal)
+{
+    static const char k[] = "MultiheadAttention";
+    if (!positive(k, "embed_dim", embed_dim) || !positive(k, "num_heads", num_heads)) return NULL;
+    if (embed_dim % num_heads || num_heads > INT32_MAX) {
+        ag_set_error(AG_ERR_ARG, "%s: embed_dim %lld is not divisible by num_heads %lld", k,
+                     (long long)embed_dim, (long long)num_heads);
+        return NULL;
+    }
+    if (!(dropout >= 0.0f && dropout <= 1.0f)) {
+        ag_set_error(AG_ERR_ARG, "%s: dropout %g is not in [0, 1]", k, (double)dropout);
+        return NULL;
+    }
+    ag_module *m = module_new(&K_MHA);
+    if (!m) return NULL;
+    m->iarg = (int)num_heads;
+    m->f[0] = dropout;
+    m->f[1] = causal ? 1.0f : 0.0f;
+    ag_scope_begin();
+    /* as PyTorch: Xavier-uniform in_proj_weight, zero biases */
+    ag_tensor *w = ag_empty(2, (int64_t[]){3 * embed_dim, embed_dim}, AG_F32);
+    bool ok = w && ag_init_xavier_uniform(w, 1.0f) == AG_OK && add_own(m, "in_proj_weight", w, true);
+    if (ok && bias) ok = add_own(m, "in_proj_bias", ag_zeros(1, (int64_t[]){3 * embed_dim}), true);
+    ag_module *out = ok ? ag_linear_new(embed_dim, embed_dim, bias) : NULL;
+    if (out && bias) ok = ag_init_constant(ag_module_get(out, "bias"), 0.0f) == AG_OK;
+    m = finish(m, ok && out);
+    if (!m || !out) {
+        ag_module_free(out);
+        return NULL;
+    }
+    return with_children(m, 1, (const char *[]){"out_proj"}, &out);
+}
+
+ag_module *ag_transformer_block_new(int64_t d_model, int64_t num_heads, int64_t dim_feedforward,
+                                    float dropout, bool causal)
+{
+    if (!positive("TransformerEncoderLayer", "dim_feedforward", dim_feedforward)) return NULL;
+    ag_module *m = module_new(&K_BLOCK);
+    if (!m) return NULL;
+    const int64_t d = d_model;
+    ag_module *kids[TB_N] = {
+        ag_multihead_attention_new(d_model, num_heads, dropout, true, causal),
+        ag_linear_new(d_model, dim_feedforward, true), ag_dropout_new(dropout),
+        ag_linear_new(dim_feedforward, d_model, true), ag_layer_norm_new(1, &d),
+        ag_layer_norm_new(1, &d), ag_dropout_new(dropout), ag_dropout_new(dropout)};
+    static const char *const names[TB_N] = {"self_attn", "linear1", "dropout", "linear2",
+                                            "norm1", "norm2", "dropout1", "dropout2"};
+    return with_children(m, TB_N, names, kids);
+}
+
 /* ---- Sequential ------------------------------------------------------------------------ */
 
 ag_module *ag_sequential_new(int n, ag_module *const *modules)
@@ -399,6 +505,46 @@ static bool valid_name(const char *s)
     return true;
 }
 
+/* Makes child (checked: valid, no parent, not an ancestor) m's last child; on
+ * failure child is freed. */
+static ag_status append_child(ag_module *m, const char *name, ag_module *child)
+{
+    ag_status s = AG_OK;
+    if (m->nchild == m->capchild) {
+        int cap = m->capchild ? m->capchild * 2 : 8;
+        ag_module **c = realloc(m->child, (size_t)cap * sizeof *c);
+        if (c) m->child = c;
+        char **cn = c ? realloc(m->child_names, (size_t)cap * sizeof *cn) : NULL;
+        if (cn) m->child_names = cn;
+        if (!c || !cn) s = ag_set_error(AG_ERR_OOM, "%s: out of host memory", m->kind->name);
+        else m->capchild = cap;
+    }
+    char *copy = s == AG_OK ? strdup(name) : NULL;
+    if (s == AG_OK && !copy) s = ag_set_error(AG_ERR_OOM, "%s: out of host memory", m->kind->name);
+    if (s != AG_OK) {
+        ag_module_free(child);
+        return s;
+    }
+    ag_module_train(child, m->training);
+    child->parent = m;
+    m->child[m->nchild] = child;
+    m->child_names[m->nchild++] = copy;
+    changed(m);
+    return AG_OK;
+}
+
+/* Gives m its n children (frees them and m if one is NULL or does not fit). */
+static ag_module *with_children(ag_module *m, int n, const char *const *names, ag_module *const *kids)
+{
+    int i = 0;
+    while (i < n && kids[i] && append_child(m, names[i], kids[i]) == AG_OK) i++;
+    if (i == n) return m;
+    for (int j = i + 1; j < n; j++) ag_module_free(kids[j]); /* kids[i] failed: freed or NULL */
+    if (ag_last_status() == AG_OK) ag_set_error(AG_ERR_OOM, "%s: a part could not be made", m->kind->name);
+    ag_module_free(m);
+    return NULL;
+}
+
 ag_status ag_sequential_add(ag_module *seq, const char *name, ag_module *child)
 {
     ag_status s = AG_OK;
@@ -424,28 +570,10 @@ ag_status ag_sequential_add(ag_module *seq, const char *name, ag_module *child)
     for (int i = 0; s == AG_OK && i < seq->nchild; i++)
         if (!strcmp(seq->child_names[i], name))
             s = ag_set_error(AG_ERR_ARG, "ag_sequential_add: name '%s' is already used", name);
-    if (s == AG_OK && seq->nchild == seq->capchild) {
-        int cap = seq->capchild ? seq->capchild * 2 : 8;
-        ag_module **c = realloc(seq->child, (size_t)cap * sizeof *c);
-        if (c) seq->child = c;
-        char **cn = c ? realloc(seq->child_names, (size_t)cap * sizeof *cn) : NULL;
-        if (cn) seq->child_names = cn;
-        if (!c || !cn) s = ag_set_error(AG_ERR_OOM, "ag_sequential_add: out of host memory");
-        else seq->capchild = cap;
-    }
-    char *copy = s == AG_OK ? strdup(name) : NULL;
-    if (s == AG_OK && !copy) s = ag_set_error(AG_ERR_OOM, "ag_sequential_add: out of host memory");
-    if (s != AG_OK) {
-        /* A child owned by another tree (or by seq's own) stays with its owner. */
-        if (child && !child->parent && !is_ancestor(child, seq)) ag_module_free(child);
-        return s;
-    }
-    ag_module_train(child, seq->training);
-    child->parent = seq;
-    seq->child[seq->nchild] = child;
-    seq->child_names[seq->nchild++] = copy;
-    changed(seq);
-    return AG_OK;
+    if (s == AG_OK) return append_child(seq, name, child);
+    /* A child owned by another tree (or by seq's own) stays with its owner. */
+    if (child && !child->parent && !is_ancestor(child, seq)) ag_module_free(child);
+    return s;
 }
 
 int ag_module_num_children(const ag_module *m) { return m ? m->nchild : 0; }
