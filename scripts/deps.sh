@@ -32,6 +32,7 @@ packages=(
     glslc            # compiles backends/vulkan/shaders/*.comp to SPIR-V at build time
     libvulkan1       # the Vulkan loader, opened with dlopen
     dataset-fashion-mnist  # /usr/share/datasets/fashion-mnist: examples and training
+    fortunes         # /usr/share/games/fortunes: the text the character-level GPT example learns
 )
 if [ "$set_name" = test ]; then
     packages+=(

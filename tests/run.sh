@@ -73,6 +73,10 @@ fi
 # (examples/guide/, docs/guide.md) check themselves and run on every backend built.
 examples=(linear_regression neuron
           "fashion_mlp --limit 5000 --epochs 2 --min-acc 0.75")
+# the character-level GPT, small, on every backend: its validation loss must
+# fall below what single-character statistics give (about 3.3; uniform: ln 114 = 4.74)
+gpt_small="--steps 200 --warmup 10 --lr 1e-2 --layers 1 --heads 2 --width 32 --context 32 --batch 8 --eval-every 200 --eval-batches 10 --sample 40 --max-val-loss 3.1"
+examples+=("char_gpt $gpt_small")
 guide_devices=(cpu)
 grep -q AG_HAVE_OPENCL "$BUILD/build.ninja" 2>/dev/null && guide_devices+=(opencl)
 grep -q AG_HAVE_VULKAN "$BUILD/build.ninja" 2>/dev/null && guide_devices+=(vulkan)
@@ -80,6 +84,7 @@ for g in examples/guide/[0-9][0-9]_*.c; do
     g=$(basename "$g" .c)
     for d in "${guide_devices[@]}"; do examples+=("AG_DEVICE=$d guide/$g"); done
 done
+for d in "${guide_devices[@]}"; do [ "$d" = cpu ] || examples+=("AG_DEVICE=$d char_gpt $gpt_small"); done
 
 total_pass=0
 total_fail=0
