@@ -173,6 +173,11 @@ ag_status vk_run1(vk_ctx *c, const char *name, const void *params, size_t params
 /* Work-group size for shared-memory reductions: power of two <= 256 the device allows. */
 uint32_t vk_reduce_wg(const vk_ctx *c);
 
+/* AG_VULKAN_STATS=1: commands of every Vulkan device counted and printed to
+ * stderr at exit (dispatches, copies, barriers, submits, host waits). */
+typedef enum { VK_STAT_DISPATCH, VK_STAT_COPY, VK_STAT_BARRIER, VK_STAT_SUBMIT, VK_STAT_WAIT, VK_STAT_COUNT } vk_stat;
+void vk_stats_init(void);
+
 /* Submits what is recorded (if anything) and waits for all work. */
 ag_status vk_flush_wait(vk_ctx *c);
 /* Records a buffer copy into the current batch (with the barrier it needs). */

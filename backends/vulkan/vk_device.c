@@ -151,6 +151,7 @@ int vk_create_all(vk_ctx **out, int max)
 {
     VkInstance inst;
     if (vk_instance(&inst) != AG_OK) return 0;
+    vk_stats_init();
     uint32_t n = VK_MAX_PHYS;
     VkPhysicalDevice phys[VK_MAX_PHYS];
     VkResult r = vk.vkEnumeratePhysicalDevices(inst, &n, phys);

@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# AG_VULKAN_STATS=1 counts the commands a run records, and the barriers are
+# placed only between dependent commands: the quick matmul check records the
+# same dispatches with AG_VULKAN_BARRIERS=all (a barrier before every command)
+# and without, and fewer barriers without. Exit 77 without a Vulkan device.
+# Usage: tests/vk_stats.sh BUILD_DIR
+set -u
+BUILD=${1:-build}
+if ! "$BUILD/cli/anygrad" devices 2>/dev/null | grep -qE "^[ *] [0-9]+ +vulkan "; then
+    echo "vk_stats: skipped (no Vulkan device)"
+    exit 77
+fi
+run() { # extra env...
+    env "$@" AG_VULKAN_STATS=1 "$BUILD/cli/anygrad" check --quick --no-model --op matmul --device vulkan 2>&1 |
+        sed -n 's/^anygrad vulkan: \([0-9]*\) dispatches, \([0-9]*\) copies, \([0-9]*\) barriers, \([0-9]*\) submits, \([0-9]*\) host waits$/\1 \2 \3 \4 \5/p'
+}
+read -r d1 c1 b1 s1 w1 <<<"$(run AG_VULKAN_BARRIERS=)"
+read -r d2 c2 b2 s2 w2 <<<"$(run AG_VULKAN_BARRIERS=all)"
+echo "default:      ${d1:-?} dispatches, ${c1:-?} copies, ${b1:-?} barriers, ${s1:-?} submits, ${w1:-?} host waits"
+echo "barriers=all: ${d2:-?} dispatches, ${c2:-?} copies, ${b2:-?} barriers, ${s2:-?} submits, ${w2:-?} host waits"
+if [ -z "${d1:-}" ] || [ -z "${d2:-}" ]; then
+    echo "FAIL: no statistics line"
+    exit 1
+fi
+if [ "$d1" -ne "$d2" ] || [ "$d1" -eq 0 ] || [ "$b2" -ne $((d2 + c2)) ] || [ "$b1" -ge "$b2" ]; then
+    echo "FAIL: expected equal dispatch counts, a barrier per command with barriers=all, fewer without"
+    exit 1
+fi
+echo "vk_stats: passed"
