@@ -33,6 +33,12 @@ int cli_check_list(void); /* check --list */
 int cli_devices(const cli_devices_opts *o);
 /* set: which options the command line gave (cli_args.train_set) */
 int cli_train(const cli_train_opts *o, const bool set[CLI_NTRAIN_OPTS]);
+/* dist.c: a job started by mpirun (nothing happens in a single process) */
+int cli_dist_begin(const char *cmd);     /* 0, or the exit status */
+bool cli_dist_on(void);                  /* several ranks */
+bool cli_dist_leader(void);              /* rank 0, or no job: prints and writes files */
+int cli_dist_end(int rc);                /* a failed rank ends the job */
+ag_device *cli_dist_device(ag_device *dflt);
 int cli_eval(const cli_eval_opts *o);
 int cli_predict(const cli_eval_opts *o); /* train.c: the same options, --out too */
 int cli_bench(const cli_bench_opts *o);    /* bench.c */

@@ -23,7 +23,7 @@ double cli_now(void)
 void cli_progress_begin(cli_progress *p, const char *label, int64_t total_batches)
 {
     memset(p, 0, sizeof *p);
-    p->tty = isatty(STDOUT_FILENO) == 1;
+    p->tty = isatty(STDOUT_FILENO) == 1 && !cli_dist_on(); /* mpirun gives ranks a pty even when piped */
     p->total = total_batches;
     p->t0 = cli_now();
     snprintf(p->label, sizeof p->label, "%s", label);

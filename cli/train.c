@@ -346,11 +346,13 @@ static bool evaluate(ag_module *m, ag_loader *l, double *loss, double *acc)
             ag_scope_end();
             break;
         }
-        ag_tensor *logits = ag_module_forward(m, x);
         float lv = 0.0f;
         int64_t hits = 0;
-        ok = ag_item(ag_cross_entropy(logits, y, AG_REDUCTION_SUM, 0.0f), &lv) == AG_OK &&
-             ag_count_correct(logits, y, &hits) == AG_OK;
+        if (ag_dim(y, 0) > 0) { /* a rank's part of a short last batch can be empty */
+            ag_tensor *logits = ag_module_forward(m, x);
+            ok = ag_item(ag_cross_entropy(logits, y, AG_REDUCTION_SUM, 0.0f), &lv) == AG_OK &&
+                 ag_count_correct(logits, y, &hits) == AG_OK;
+        }
         correct += hits;
         lsum += lv;
         seen += ag_dim(y, 0);
@@ -358,6 +360,17 @@ static bool evaluate(ag_module *m, ag_loader *l, double *loss, double *acc)
     }
     ag_no_grad_end();
     ag_module_train(m, true);
+    double sums[4] = {lsum, (double)correct, (double)seen, ok ? 0.0 : 1.0};
+    if (cli_dist_on()) {
+        if (ag_dist_sum(sums, 4) != AG_OK) return false;
+        if (ok && sums[3] > 0.0) {
+            fprintf(stderr, "anygrad: rank %d: evaluation failed on another rank\n", ag_dist_rank());
+            return false;
+        }
+        lsum = sums[0];
+        correct = (int64_t)sums[1];
+        seen = (int64_t)sums[2];
+    }
     *loss = seen ? lsum / (double)seen : NAN;
     *acc = seen ? (double)correct / (double)seen : NAN;
     return ok;
@@ -670,13 +683,32 @@ static bool train_epoch(run *r, int64_t e, epoch_stats *st)
             }
             break;
         }
-        ag_tensor *logits = ag_module_forward(r->m, x);
-        ag_tensor *loss = ag_cross_entropy(logits, y, AG_REDUCTION_MEAN, 0.0f);
-        int64_t b = ag_dim(y, 0), hits = 0;
-        bool ok = loss && ag_optim_zero_grad(r->opt) == AG_OK && ag_backward(loss, NULL) == AG_OK &&
-                  (r->o.clip <= 0.0 || ag_clip_grad_norm(np, params, (float)r->o.clip, &norm) == AG_OK) &&
-                  ag_optim_set_lr(r->opt, lr) == AG_OK && ag_optim_step(r->opt) == AG_OK &&
-                  ag_item(loss, &lv) == AG_OK && ag_count_correct(logits, y, &hits) == AG_OK;
+        int64_t b = ag_dim(y, 0), hits = 0, global = b;
+        bool ok = ag_optim_zero_grad(r->opt) == AG_OK;
+        if (ok && b > 0) { /* a rank's part of a short last batch can be empty */
+            ag_tensor *logits = ag_module_forward(r->m, x);
+            ag_tensor *loss = ag_cross_entropy(logits, y, AG_REDUCTION_MEAN, 0.0f);
+            ok = loss && ag_backward(loss, NULL) == AG_OK && ag_item(loss, &lv) == AG_OK &&
+                 ag_count_correct(logits, y, &hits) == AG_OK;
+        }
+        /* several ranks: the global batch's mean gradient, loss and hits */
+        if (cli_dist_on()) {
+            int64_t local = b;
+            ok = ok && ag_loader_last_batch(r->train, &local, &global) == AG_OK &&
+                 ag_dist_average_gradients(np, params, (double)local / (double)global) == AG_OK;
+            double sums[4] = {(double)lv * (double)b, (double)hits, (double)b, interrupted ? 1.0 : 0.0};
+            if (ok && ag_dist_sum(sums, 4) == AG_OK) {
+                lv = sums[2] > 0.0 ? (float)(sums[0] / sums[2]) : 0.0f;
+                hits = (int64_t)sums[1];
+                b = (int64_t)sums[2];
+                if (sums[3] > 0.0) interrupted = 1; /* all ranks stop after the same step */
+            } else {
+                ok = false;
+            }
+        }
+        ok = ok && (r->o.clip <= 0.0 || ag_clip_grad_norm(np, params, (float)r->o.clip, &norm) == AG_OK) &&
+             ag_optim_set_lr(r->opt, lr) == AG_OK && ag_optim_step(r->opt) == AG_OK;
+        (void)global;
         ag_scope_end();
         if (!ok || interrupted || !isfinite(lv)) cli_progress_end(&bar); /* a message follows */
         if (!ok || interrupted) return false;
@@ -766,6 +798,8 @@ static int train_loop(run *r)
         train_s += st.seconds;
         samples += st.samples;
         st.val_loss = st.val_acc = NAN;
+        /* batch norm's running statistics: the mean of the ranks' (each saw its parts) */
+        if (cli_dist_on() && ag_dist_average_buffers(r->m) != AG_OK) return fail("averaging buffers");
         if (r->val && !evaluate(r->m, r->val, &st.val_loss, &st.val_acc)) return fail("validation");
         bool last = e + 1 == r->o.epochs,
              test = r->test && (last || (r->o.eval_every > 0 && (e + 1) % r->o.eval_every == 0));
@@ -785,10 +819,10 @@ static int train_loop(run *r)
         printf("  lr %.3g  %.2f s  %.0f samples/s\n", row->lr, st.seconds,
                st.seconds > 0 ? (double)st.samples / st.seconds : 0.0);
         fflush(stdout);
-        if (r->o.save && save_checkpoint(&r->o, r->m, r->opt, e + 1, &r->z, &r->d, sched_total(r),
+        if (cli_dist_leader() && r->o.save && save_checkpoint(&r->o, r->m, r->opt, e + 1, &r->z, &r->d, sched_total(r),
                                        r->cos_from, r->cos_lr) != AG_OK)
             return fail("saving the checkpoint");
-        if (!write_outputs(r)) return 1;
+        if (cli_dist_leader() && !write_outputs(r)) return 1;
         wrote = true;
     }
     if (r->start_epoch >= r->o.epochs) {
@@ -878,6 +912,10 @@ static int setup_data(run *r, const ag_tensor_dict *ck)
     for (int i = 0; i < 3; i++)
         if (ls[i] && ag_loader_set_normalize(ls[i], r->z.n, r->z.mean, r->z.sd) != AG_OK)
             return fail("normalisation");
+    /* the same order on every rank; each takes its part of every batch */
+    for (int i = 0; i < 3 && cli_dist_on(); i++)
+        if (ls[i] && ag_loader_shard(ls[i], ag_dist_rank(), ag_dist_size()) != AG_OK)
+            return fail("sharding the data");
     r->steps_per_epoch = ag_loader_num_batches(r->train);
     if (r->o.log_every < 0) r->o.log_every = r->steps_per_epoch >= 10 ? r->steps_per_epoch / 10 : 1;
     return 0;
@@ -911,6 +949,7 @@ static bool output_ok(const char *flag, const char *path)
 static int setup_device(run *r)
 {
     ag_device *dev = r->o.device ? ag_device_by_name(r->o.device) : ag_device_default();
+    if (!r->o.device && !getenv("AG_DEVICE")) dev = cli_dist_device(dev);
     if (!dev) {
         fprintf(stderr, "anygrad train: --device %s: %s\n", r->o.device ? r->o.device : "(default)",
                 ag_last_error());
@@ -931,7 +970,7 @@ static int setup_model(run *r, const ag_tensor_dict *ck)
     if (r->o.weight_decay >= 0.0) c.weight_decay = (float)r->o.weight_decay;
     r->opt = params ? ag_optim_new(&c, np, params) : NULL;
     if (!r->opt) return fail("optimizer");
-    if (!ck) return 0;
+    if (!ck) return cli_dist_on() && ag_dist_broadcast_module(r->m, r->opt, 0) != AG_OK ? fail("broadcast") : 0;
     /* A training checkpoint restores the optimizer too; a weights-only file
      * (ag_module_save, the examples' --save) starts a fresh optimizer. */
     ag_status s;
@@ -942,6 +981,7 @@ static int setup_model(run *r, const ag_tensor_dict *ck)
         printf("note: %s holds weights only; starting a new optimizer\n", r->o.resume);
     }
     if (s != AG_OK) return fail("resuming");
+    if (cli_dist_on() && ag_dist_broadcast_module(r->m, r->opt, 0) != AG_OK) return fail("broadcast");
     if (r->start_epoch < 0) r->start_epoch = 0;
     /* The cosine plan in force when the checkpoint was written: where it ends
      * and where an earlier resume bent it (without these a second resume
@@ -994,6 +1034,8 @@ static void resume_log(run *r)
 
 int cli_train(const cli_train_opts *o, const bool given[CLI_NTRAIN_OPTS])
 {
+    int drc = cli_dist_begin("train");
+    if (drc) return drc;
     run r;
     memset(&r, 0, sizeof r);
     r.o = *o;
@@ -1054,7 +1096,7 @@ int cli_train(const cli_train_opts *o, const bool given[CLI_NTRAIN_OPTS])
     ag_optim_free(r.opt);
     ag_module_free(r.m);
     cli_metrics_free(&r.log);
-    return rc;
+    return cli_dist_end(rc);
 }
 
 /* ---- anygrad eval ---------------------------------------------------------------- */

@@ -600,7 +600,63 @@ AG_API ag_status ag_loader_start_epoch(ag_loader *l, int64_t epoch);
  * the end of the epoch (clearing the thread's last error), or on error with
  * ag_last_status() != AG_OK. */
 AG_API bool ag_loader_next(ag_loader *l, ag_tensor **x, ag_tensor **y);
+/* Several processes training together (ag_dist_*): every process builds the
+ * same loader (same data, config and seed), so each epoch's order is the same
+ * everywhere, and calls this with its rank. Batches stay the global ones
+ * (cfg.batch_size samples; ag_loader_num_batches unchanged); ag_loader_next
+ * hands out rank's contiguous part of each, samples [b * rank / nranks,
+ * b * (rank + 1) / nranks) of a batch of b. A part can be empty (a last batch
+ * smaller than nranks): then *x and *y are tensors of 0 samples. nranks 1
+ * undoes the sharding. ag_loader_last_batch tells the sizes, the weight of
+ * this rank's gradient in the global mean being local / global. */
+AG_API ag_status ag_loader_shard(ag_loader *l, int rank, int nranks);
+AG_API ag_status ag_loader_last_batch(const ag_loader *l, int64_t *local, int64_t *global);
 AG_API void ag_loader_free(ag_loader *l);
+
+/* ---- several processes: data parallelism over MPI ----------------------- */
+
+/* Every process (rank) holds the whole model, runs forward and backward on its
+ * part of each global batch (ag_loader_shard) and, before the optimizer step,
+ * calls ag_dist_average_gradients: afterwards every rank holds the gradient of
+ * the global batch and takes the same step. Built when MPI is found (meson
+ * -Dmpi=auto|enabled|disabled); without it ag_dist_init fails with
+ * AG_ERR_UNSUPPORTED and the rest act as a job of one process. Collectives
+ * must be called by every rank in the same order, from one thread. A rank that
+ * waits longer than AG_DIST_TIMEOUT seconds (default 300) for the others gets
+ * AG_ERR_DEVICE; after any failed collective the job cannot go on: end it with
+ * ag_dist_abort. */
+AG_API bool ag_dist_available(void);             /* built with MPI */
+/* Initialises MPI unless the program did (then its MPI stays the caller's to
+ * finalise). Errors of MPI calls become return values, not exits. A second
+ * call is a no-op. */
+AG_API ag_status ag_dist_init(void);
+AG_API int ag_dist_rank(void);                   /* 0 before ag_dist_init */
+AG_API int ag_dist_size(void);                   /* 1 before ag_dist_init */
+AG_API int ag_dist_local_rank(void);             /* among this host's ranks (GPU choice) */
+AG_API int ag_dist_local_size(void);
+/* Each rank's gradients (NULL: zeros) times weight, summed over the ranks,
+ * become every rank's gradients. With weight = local / global batch size the
+ * result is the gradient of the global batch's mean loss; rank counts and
+ * uneven parts do not change its meaning. Gradients go through host memory in
+ * buckets of AG_DIST_BUCKET_MB (default 4) megabytes, the reduction of one
+ * overlapping the packing of the next. A parameter no rank has a gradient for
+ * keeps none. */
+AG_API ag_status ag_dist_average_gradients(int n, ag_tensor *const *params, double weight);
+/* Copies root's module state (parameters and buffers) and, when opt is not
+ * NULL, optimizer state tensors to every other rank. */
+AG_API ag_status ag_dist_broadcast_module(ag_module *m, ag_optim *opt, int root);
+/* Makes every buffer of the module (batch norm's running statistics) the mean
+ * over the ranks; parameters are left alone. */
+AG_API ag_status ag_dist_average_buffers(ag_module *m);
+/* In place: each v[i] becomes its sum over the ranks (metrics, counts). */
+AG_API ag_status ag_dist_sum(double *v, int n);
+AG_API ag_status ag_dist_barrier(void);
+/* Ends the whole job: prints "anygrad: rank R: why" on stderr and has MPI stop
+ * every rank with exit status code. Without MPI (or before ag_dist_init) it
+ * only prints and returns, so callers still return their error. */
+AG_API void ag_dist_abort(int code, const char *why);
+/* Finalises MPI when ag_dist_init initialised it. */
+AG_API ag_status ag_dist_finalize(void);
 
 /* ---- checkpoints ------------------------------------------------------- */
 

@@ -33,6 +33,8 @@ packages=(
     libvulkan1       # the Vulkan loader, opened with dlopen
     dataset-fashion-mnist  # /usr/share/datasets/fashion-mnist: examples and training
     fortunes         # /usr/share/games/fortunes: the text the character-level GPT example learns
+    libopenmpi-dev   # MPI for training on several processes (ag_dist_*, mpirun anygrad train)
+    openmpi-bin      # mpirun
 )
 if [ "$set_name" = test ]; then
     packages+=(

@@ -186,7 +186,7 @@ done
 # kernels under oclgrind's bounds, API and race checks; Vulkan barriers only
 # between dependent commands (exit 77: no python3-torch, oclgrind or Vulkan
 # device, reported as skipped and counted neither way).
-for script in layers symbols packaging cli_train cli_args no_gpu faults cross_device soak torch_interop oclgrind vk_stats; do
+for script in layers symbols packaging cli_train cli_args no_gpu faults cross_device soak torch_interop oclgrind vk_stats mpi; do
     bash "tests/$script.sh" "$BUILD" >"$log" 2>&1
     rc=$?
     if [ "$rc" -eq 0 ]; then

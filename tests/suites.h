@@ -24,6 +24,7 @@ Suite *suite_conformance(void);  /* test_conformance.c: the op table and the con
 Suite *suite_faults(void);       /* test_faults.c: injected failures leave no leak and no damage */
 Suite *suite_modules(void);      /* test_nn_modules.c: modules, data, checkpoints */
 Suite *suite_threads(void);      /* test_threads.c: the CPU backend's thread count under load */
+Suite *suite_dist(void);        /* test_dist.c: ag_dist_* in one process, loader sharding */
 Suite *suite_misuse(void);       /* test_misuse.c: NULL and released handles, in-place writes, sizes */
 
 #endif

@@ -33,6 +33,8 @@ struct ag_loader {
     int64_t *order, pos;       /* current epoch */
     int64_t nnorm;             /* 0, 1 or x.feat */
     float *mean, *inv_std;
+    int rank, nranks;          /* ag_loader_shard: this rank's part of each batch */
+    int64_t last_local, last_global;
 };
 
 /* Key separation: epoch shuffles use key (seed), the split uses key (~seed). */
@@ -126,6 +128,7 @@ static ag_loader *loader_over(samples *s, const ag_loader_config *cfg, int64_t n
     l->s = s;
     l->cfg = *cfg;
     l->n = n;
+    l->nranks = 1;
     memcpy(l->idx, idx, (size_t)n * sizeof *idx);
     ag_loader_start_epoch(l, 0);
     return l;
@@ -338,7 +341,10 @@ bool ag_loader_next(ag_loader *l, ag_tensor **x, ag_tensor **y)
         return false;
     }
     if (b > left) b = left;
-    const int64_t *rows = l->order + l->pos;
+    /* a shard's part of the global batch [pos, pos + b) */
+    const int64_t lo = b * l->rank / l->nranks, hi = b * (l->rank + 1) / l->nranks;
+    const int64_t *rows = l->order + l->pos + lo, global = b;
+    b = hi - lo;
     /* Both or neither: a failed y must not leave x behind. */
     ag_scope_begin();
     ag_tensor *bx = gather(l, &l->s->x, rows, b, true), *by = NULL;
@@ -351,8 +357,29 @@ bool ag_loader_next(ag_loader *l, ag_tensor **x, ag_tensor **y)
     if (!ok) return false;
     *x = ag__own(bx);
     if (y) *y = ag__own(by);
-    l->pos += b;
+    l->pos += global;
+    l->last_local = b;
+    l->last_global = global;
     return true;
+}
+
+ag_status ag_loader_shard(ag_loader *l, int rank, int nranks)
+{
+    if (!l) return ag_set_error(AG_ERR_ARG, "ag_loader_shard: loader is NULL");
+    if (nranks < 1 || rank < 0 || rank >= nranks)
+        return ag_set_error(AG_ERR_ARG, "ag_loader_shard: rank %d of %d (need 0 <= rank < nranks)",
+                            rank, nranks);
+    l->rank = rank;
+    l->nranks = nranks;
+    return AG_OK;
+}
+
+ag_status ag_loader_last_batch(const ag_loader *l, int64_t *local, int64_t *global)
+{
+    if (!l || !local || !global) return ag_set_error(AG_ERR_ARG, "ag_loader_last_batch: NULL argument");
+    *local = l->last_local;
+    *global = l->last_global;
+    return AG_OK;
 }
 
 void ag_loader_free(ag_loader *l)
