@@ -638,9 +638,8 @@ AG_API int ag_dist_local_size(void);
  * become every rank's gradients. With weight = local / global batch size the
  * result is the gradient of the global batch's mean loss; rank counts and
  * uneven parts do not change its meaning. Gradients go through host memory in
- * buckets of AG_DIST_BUCKET_MB (default 4) megabytes, the reduction of one
- * overlapping the packing of the next. A parameter no rank has a gradient for
- * keeps none. */
+ * buckets of AG_DIST_BUCKET_MB (default 4) megabytes, one timed allreduce
+ * each. A parameter no rank has a gradient for keeps none. */
 AG_API ag_status ag_dist_average_gradients(int n, ag_tensor *const *params, double weight);
 /* Copies root's module state (parameters and buffers) and, when opt is not
  * NULL, optimizer state tensors to every other rank. */

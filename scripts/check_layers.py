@@ -23,6 +23,7 @@ LAYERS = [
     ('core', ['src/core/']),
     ('ops', ['src/ops/']),
     ('nn-optim-io', ['src/nn/', 'src/io/']),
+    ('dist', ['src/dist/']),
     ('conformance', ['conformance/']),
     ('cli', ['cli/']),
 ]
@@ -59,7 +60,7 @@ def symbols(obj):
 
 
 # the include folders of meson.build's `inc`, and conformance/ for its users
-INCLUDE_DIRS = ['include', 'src', 'src/base', 'src/core', 'src/nn', 'src/io', 'backends', 'backends/common',
+INCLUDE_DIRS = ['include', 'src', 'src/base', 'src/core', 'src/nn', 'src/io', 'src/dist', 'backends', 'backends/common',
                 'backends/opencl', 'backends/vulkan', 'conformance']
 SOURCE_EXT = ('.c', '.h', '.cl', '.glsl', '.comp')
 

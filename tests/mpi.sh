@@ -81,6 +81,12 @@ for n in 1 2 3 4; do
     fi
 done
 [ "$fail" -eq 0 ] && ok "N = 2, 3, 4 train as one process does (within $TOL)"
+# the same rank count twice: the same bits (the reduction order is fixed)
+if run n3b 3 "${mlp[@]}" --epochs 2 && [ "$("$DIFF" "$tmp/n3.st" "$tmp/n3b.st" | cut -d' ' -f1)" = 0 ]; then
+    ok "N = 3 twice: bit-identical checkpoints"
+else
+    bad "N = 3 twice: $("$DIFF" "$tmp/n3.st" "$tmp/n3b.st" 2>&1)"
+fi
 
 # batch norm: local batch statistics (as PyTorch's DDP without SyncBatchNorm),
 # running statistics averaged over the ranks after every epoch. The test set is

@@ -1,7 +1,6 @@
 /* Data parallelism (ag_dist_*): what every transport shares. Gradients travel
- * as one flat host array of floats cut into buckets; each bucket's sum starts
- * as soon as it is packed, so the reduction of one overlaps the download and
- * packing of the next. The array is kept between steps (no allocation after
+ * as one flat host array of floats cut into buckets; each bucket is summed as
+ * soon as it is packed (a few MB a call, not one call per tensor). The array is kept between steps (no allocation after
  * the first). AG_DIST_STATS=1 prints each rank's traffic at ag_dist_finalize. */
 #include <errno.h>
 #include <math.h>
@@ -19,7 +18,7 @@ static float *host;                 /* the packed gradients, kept between calls 
 static size_t host_cap;
 static struct {
     long long calls, buckets;
-    double bytes, seconds, wait_seconds;
+    double bytes, seconds, sum_seconds;
 } stats;
 
 static double now(void)
@@ -82,14 +81,16 @@ static ag_status check_params(const char *op, int n, ag_tensor *const *params)
     return AG_OK;
 }
 
-/* Bucket after bucket as the packing passes their ends. */
-static ag_status start_ready(size_t packed, size_t *started, size_t bucket, bool all)
+/* Sums bucket after bucket as the packing passes their ends. */
+static ag_status sum_ready(size_t packed, size_t *summed, size_t bucket, bool all)
 {
-    while (*started < packed && (all || packed - *started >= bucket)) {
-        size_t n = packed - *started < bucket ? packed - *started : bucket;
-        ag_status s = agd_ready() ? agd_start_sum_f32(host + *started, n) : AG_OK; /* no job: one rank */
+    while (*summed < packed && (all || packed - *summed >= bucket)) {
+        size_t n = packed - *summed < bucket ? packed - *summed : bucket;
+        double t = now();
+        ag_status s = agd_ready() ? agd_sum_f32(host + *summed, n, timeout_s()) : AG_OK; /* no job: one rank */
+        stats.sum_seconds += now() - t;
         if (s != AG_OK) return s;
-        *started += n;
+        *summed += n;
         stats.buckets++;
     }
     return AG_OK;
@@ -111,27 +112,26 @@ ag_status ag_dist_average_gradients(int n, ag_tensor *const *params, double weig
     if ((s = grow(total)) != AG_OK) return s; /* before any sum: the others time out */
     const size_t bucket = bucket_floats(), flags = total - (size_t)n - 1;
     const float w = (float)weight;
-    size_t at = 0, started = 0;
-    /* A failed download must still start every sum: the other ranks wait on them. */
+    size_t at = 0, summed = 0;
+    /* A failed download must still join every sum: the other ranks wait on them. */
     for (int i = 0; i < n; i++) {
         const ag_tensor *g = params[i]->grad;
         size_t k = (size_t)ag_numel(params[i]);
-        if (g && s == AG_OK) s = ag_to_host(g, host + at, k * sizeof(float));
+        const float *src = g && s == AG_OK ? ag__host_bytes(g) : NULL; /* CPU: one pass */
+        if (src)
+            for (size_t j = 0; j < k; j++) host[at + j] = src[j] * w;
+        else if (g && s == AG_OK && (s = ag_to_host(g, host + at, k * sizeof(float))) == AG_OK)
+            for (size_t j = 0; w != 1.0f && j < k; j++) host[at + j] *= w;
         if (!g || s != AG_OK) memset(host + at, 0, k * sizeof(float));
-        else if (w != 1.0f)
-            for (size_t j = 0; j < k; j++) host[at + j] *= w;
         at += k;
-        ag_status ss = start_ready(at, &started, bucket, false);
+        ag_status ss = sum_ready(at, &summed, bucket, false);
         if (ss != AG_OK) return ss; /* MPI itself failed: the job cannot go on */
     }
     for (int i = 0; i < n; i++) host[flags + (size_t)i] = params[i]->grad ? 1.0f : 0.0f;
     host[total - 1] = s != AG_OK ? 1.0f : 0.0f;
     char why[256] = "";
     if (s != AG_OK) snprintf(why, sizeof why, "%s", ag_last_error());
-    double tw = now();
-    ag_status sw = start_ready(total, &started, bucket, true);
-    if (sw == AG_OK && agd_ready()) sw = agd_wait_all(timeout_s());
-    stats.wait_seconds += now() - tw;
+    ag_status sw = sum_ready(total, &summed, bucket, true);
     stats.calls++;
     stats.bytes += (double)total * sizeof(float);
     if (sw != AG_OK) return sw;
@@ -283,8 +283,7 @@ ag_status ag_dist_average_buffers(ag_module *m)
     if (s == AG_OK && agd_size() > 1) s = move_all(&l, true);
     if (agd_size() > 1) {
         s = agree("ag_dist_average_buffers", s, total);
-        if (s == AG_OK && total) s = agd_start_sum_f32(host, total);
-        if (s == AG_OK) s = agd_wait_all(timeout_s());
+        if (s == AG_OK && total) s = agd_sum_f32(host, total, timeout_s());
         const float inv = 1.0f / (float)agd_size();
         for (size_t i = 0; s == AG_OK && i < total; i++) host[i] *= inv;
         if (s == AG_OK) s = move_all(&l, false);
@@ -314,10 +313,10 @@ ag_status ag_dist_finalize(void)
     if (agd_ready() && getenv("AG_DIST_STATS") && !strcmp(getenv("AG_DIST_STATS"), "1") &&
         stats.calls > 0)
         fprintf(stderr, "ag_dist stats: rank %d of %d: %lld gradient averages, %lld buckets, "
-                        "%.0f bytes each (%.3f MB in all), %.3f ms each (%.3f ms waiting on the sums)\n",
+                        "%.0f bytes each (%.3f MB in all), %.3f ms each (%.3f ms in allreduce calls)\n",
                 agd_rank(), agd_size(), stats.calls, stats.buckets, stats.bytes / (double)stats.calls,
                 stats.bytes / 1e6, 1e3 * stats.seconds / (double)stats.calls,
-                1e3 * stats.wait_seconds / (double)stats.calls);
+                1e3 * stats.sum_seconds / (double)stats.calls);
     memset(&stats, 0, sizeof stats);
     free(host);
     host = NULL;

@@ -15,10 +15,8 @@ int agd_rank(void);
 int agd_size(void);
 int agd_local_rank(void);
 int agd_local_size(void);
-/* Starts summing n floats in place over the ranks; agd_wait_all ends every
- * sum started since the last wait. */
-ag_status agd_start_sum_f32(float *buf, size_t n);
-ag_status agd_wait_all(double timeout_s);
+/* Sums n floats in place over the ranks. */
+ag_status agd_sum_f32(float *buf, size_t n, double timeout_s);
 ag_status agd_sum_f64(double *v, int n, double timeout_s);
 ag_status agd_broadcast(void *buf, size_t bytes, int root, double timeout_s);
 ag_status agd_barrier(double timeout_s);
