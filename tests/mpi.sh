@@ -88,6 +88,14 @@ else
     bad "N = 3 twice: $("$DIFF" "$tmp/n3.st" "$tmp/n3b.st" 2>&1)"
 fi
 
+# the guide's program (docs/guide.md, section 11): the library's loop, checked
+# against one process on whole batches
+if out=$(timeout 120 mpirun -np 3 "$BUILD/examples/guide/11_dist" 2>&1) && grep -q "all checks passed" <<<"$out"; then
+    ok "guide 11_dist with 3 ranks: $(grep -m1 -o 'largest difference.*' <<<"$out")"
+else
+    bad "guide 11_dist with 3 ranks: $(tail -n 3 <<<"$out")"
+fi
+
 # batch norm: local batch statistics (as PyTorch's DDP without SyncBatchNorm),
 # running statistics averaged over the ranks after every epoch. The test set is
 # evaluated in parts, each rank with its own statistics: only when they are the
