@@ -17,7 +17,7 @@ SAN := -fsanitize=address,undefined -fno-sanitize-recover=all
 WARN := -Wall -Wextra -Werror -Wno-unknown-pragmas
 CFLAGS_FUZZ := -std=c11 -g -O1 -fno-omit-frame-pointer $(SAN) -fsanitize=fuzzer-no-link \
 	$(WARN) -I$(ROOT)/include -I$(ROOT)/src -I$(ROOT)/src/base -I$(ROOT)/src/core -I$(ROOT)/src/nn -I$(ROOT)/src/io \
-	-I$(ROOT)/backends -I$(ROOT)/backends/common -I$(ROOT)/cli $(PKG_CFLAGS)
+	-I$(ROOT)/backends -I$(ROOT)/backends/common -I$(ROOT)/cli -I$(ROOT)/src/dist $(PKG_CFLAGS)
 
 # Every core, shared-backend and CPU-backend source, as in meson.build, and the
 # tool's argument parser (fuzz_cli); ISA kernels need their -m flags.
@@ -28,7 +28,9 @@ OTHER_ISA := %_avx2.c %_avx512.c
 else
 OTHER_ISA := %_neon.c
 endif
-LIB_SRC := $(wildcard $(ROOT)/src/*/*.c) $(wildcard $(ROOT)/backends/common/*.c) \
+# The fuzzers run in one process: the MPI transport is left out for the one of
+# a job of one (dist_none.c), as -Dmpi=disabled builds it.
+LIB_SRC := $(filter-out %/dist_mpi.c,$(wildcard $(ROOT)/src/*/*.c)) $(wildcard $(ROOT)/backends/common/*.c) \
 	$(filter-out $(OTHER_ISA),$(wildcard $(ROOT)/backends/cpu/*.c)) $(ROOT)/cli/args.c
 LIB_OBJ := $(patsubst $(ROOT)/%.c,$(FUZZ_BUILD)/obj/%.o,$(LIB_SRC))
 ISA_avx2 := -mavx2 -mfma
