@@ -65,9 +65,10 @@ bool cli_dist_leader(void) { return !on || ag_dist_rank() == 0; }
 int cli_dist_end(int rc)
 {
     if (!on) return rc;
-    if (rc != 0) {
+    if (rc != 0 && rc != 130) {
         /* the other ranks may be waiting in a collective this rank never
-         * reaches: the job ends here, with this rank's status */
+         * reaches: the job ends here, with this rank's status (130: Ctrl-C,
+         * which every rank agreed on after the same step) */
         char why[80];
         snprintf(why, sizeof why, "failed (exit status %d); ending the job", rc);
         fflush(stdout);

@@ -31,9 +31,11 @@ int cli_eval(const cli_eval_opts *o)
     }
     model_spec custom;
     const model_spec *ms = tr_spec_of(d, model, &custom);
-    char epoch[32] = "";
-    if (ag_tensor_dict_meta(d, "epoch"))
-        snprintf(epoch, sizeof epoch, ", epoch %s", ag_tensor_dict_meta(d, "epoch"));
+    char epoch[96] = "";
+    const char *es = ag_tensor_dict_meta(d, META "epoch_step");
+    if (ag_tensor_dict_meta(d, "epoch")) /* a Ctrl-C'ed run: some steps of the next epoch too */
+        snprintf(epoch, sizeof epoch, ", epoch %s%s%s%s", ag_tensor_dict_meta(d, "epoch"),
+                 es ? " and " : "", es ? es : "", es ? " steps" : "");
     dims dm = tr_dims_of(d, ms);
     const char *lcs = ag_tensor_dict_meta(d, META "label-column");
     int64_t label_col = lcs ? atoll(lcs) : -1;

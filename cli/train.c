@@ -31,6 +31,7 @@ typedef struct run {
     norm z;                 /* input normalisation */
     bool csv;               /* --data is a CSV file */
     int64_t start_epoch, steps_per_epoch;
+    int64_t skip;           /* steps of start_epoch a Ctrl-C'ed run finished (resume there) */
     int64_t cos_from;       /* > 0: the cosine restarts here from cos_lr (a resume that */
     float cos_lr;           /* changed --epochs), instead of jumping to the new curve */
     cli_metrics log;
@@ -65,11 +66,11 @@ static float lr_at(const run *r, int64_t step)
     return ag_lr_warmup(lr, step, r->o.warmup);
 }
 
-/* Dropout draws from the global generator: reseeding per epoch makes a resumed
- * run draw the same masks as one that was never interrupted. */
-static uint64_t epoch_seed(uint64_t seed, int64_t epoch)
+/* Dropout draws from the global generator: reseeding every step makes a run
+ * resumed anywhere, even mid-epoch, draw the same masks as one never stopped. */
+static uint64_t step_seed(uint64_t seed, int64_t step)
 {
-    return (seed ^ 0x5851f42d4c957f2dULL) + 0x9e3779b97f4a7c15ULL * (uint64_t)(epoch + 1);
+    return (seed ^ 0x5851f42d4c957f2dULL) + 0x9e3779b97f4a7c15ULL * (uint64_t)(step + 1);
 }
 
 /* Ctrl-C stops at the end of the step in progress (a second one kills at once):
@@ -115,7 +116,7 @@ static bool write_outputs(run *r)
 
 typedef struct epoch_stats {
     double loss, acc, seconds, val_loss, val_acc, test_loss, test_acc;
-    int64_t samples;
+    int64_t samples, steps; /* steps: done in the epoch, also when interrupted */
 } epoch_stats;
 
 /* One pass over the training loader; rows go to the log every log_every steps. */
@@ -127,14 +128,26 @@ static bool train_epoch(run *r, int64_t e, epoch_stats *st)
     snprintf(label, sizeof label, "epoch %lld/%lld", (long long)e + 1, (long long)r->o.epochs);
     cli_progress bar;
     cli_progress_begin(&bar, label, r->steps_per_epoch);
-    ag_manual_seed(epoch_seed((uint64_t)r->o.seed, e));
     if (ag_loader_start_epoch(r->train, e) != AG_OK) return false;
     double t0 = cli_now(), lsum = 0.0, isum = 0.0;
     int64_t seen = 0, correct = 0, iseen = 0, icorrect = 0, done = 0;
+    /* a run interrupted in this epoch goes on after its last finished step */
+    for (; e == r->start_epoch && done < r->skip; done++) {
+        ag_tensor *x, *y;
+        ag_scope_begin();
+        bool got = ag_loader_next(r->train, &x, &y);
+        ag_scope_end();
+        if (!got) { /* setup_model checked the step against the epoch's length */
+            cli_progress_end(&bar);
+            return false;
+        }
+    }
+    st->steps = done;
     for (;;) {
         ag_tensor *x, *y;
         int64_t step = ag_optim_steps(r->opt);
         float lr = lr_at(r, step), lv = 0.0f, norm;
+        ag_manual_seed(step_seed((uint64_t)r->o.seed, step));
         ag_scope_begin();
         if (!ag_loader_next(r->train, &x, &y)) {
             ag_scope_end();
@@ -171,9 +184,10 @@ static bool train_epoch(run *r, int64_t e, epoch_stats *st)
              ag_optim_set_lr(r->opt, lr) == AG_OK && ag_optim_step(r->opt) == AG_OK;
         (void)global;
         ag_scope_end();
-        if (!ok || interrupted || !isfinite(lv)) cli_progress_end(&bar); /* a message follows */
-        if (!ok || interrupted) return false;
+        if (!ok || !isfinite(lv)) cli_progress_end(&bar); /* a message follows */
+        if (!ok) return false;
         if (!isfinite(lv)) {
+            interrupted = 0; /* nothing worth keeping */
             ag_clear_error();
             fprintf(stderr, "anygrad train: the loss became %g at step %lld; try a smaller --lr "
                             "or --clip\n", (double)lv, (long long)step + 1);
@@ -207,6 +221,11 @@ static bool train_epoch(run *r, int64_t e, epoch_stats *st)
             seen += iseen;
             isum = 0.0;
             iseen = icorrect = 0;
+        }
+        st->steps = done;
+        if (interrupted && done < r->steps_per_epoch) { /* after a whole step: the caller saves it */
+            cli_progress_end(&bar);
+            return false;
         }
     }
     cli_progress_end(&bar);
@@ -246,11 +265,23 @@ static int train_loop(run *r)
     for (int64_t e = r->start_epoch; e < r->o.epochs; e++) {
         bool ok = train_epoch(r, e, &st);
         if (!ok && interrupted) {
-            printf("interrupted in epoch %lld: its steps are not kept", (long long)e + 1);
-            if (r->o.save && e > r->start_epoch)
-                printf("; %s holds epoch %lld", r->o.save, (long long)e);
-            else if (r->o.resume && r->o.save && !strcmp(r->o.save, r->o.resume))
+            /* Ctrl-C: the steps finished so far are kept, to resume after the last */
+            int64_t k = st.steps;
+            printf("interrupted in epoch %lld after step %lld of %lld", (long long)e + 1,
+                   (long long)k, (long long)r->steps_per_epoch);
+            if (r->o.save && k > 0) {
+                if (cli_dist_leader() &&
+                    (tr_save_checkpoint(&r->o, r->m, r->opt, e, k, &r->z, &r->d, sched_total(r),
+                                        r->cos_from, r->cos_lr) != AG_OK || !write_outputs(r))) {
+                    printf("\n");
+                    return fail("saving the checkpoint");
+                }
+                printf(": saved to %s (--resume %s goes on from there)", r->o.save, r->o.save);
+            } else if (r->o.save) {
                 printf("; %s is as it was", r->o.save);
+            } else {
+                printf(": not saved (no --save)");
+            }
             printf("\n");
             fflush(stdout);
             return 130;
@@ -280,11 +311,17 @@ static int train_loop(run *r)
         printf("  lr %.3g  %.2f s  %.0f samples/s\n", row->lr, st.seconds,
                st.seconds > 0 ? (double)st.samples / st.seconds : 0.0);
         fflush(stdout);
-        if (cli_dist_leader() && r->o.save && tr_save_checkpoint(&r->o, r->m, r->opt, e + 1, &r->z, &r->d, sched_total(r),
+        if (cli_dist_leader() && r->o.save && tr_save_checkpoint(&r->o, r->m, r->opt, e + 1, 0, &r->z, &r->d, sched_total(r),
                                        r->cos_from, r->cos_lr) != AG_OK)
             return fail("saving the checkpoint");
         if (cli_dist_leader() && !write_outputs(r)) return 1;
         wrote = true;
+        if (interrupted) { /* in the epoch's last step: the epoch was finished and saved */
+            printf("interrupted at the end of epoch %lld%s%s\n", (long long)e + 1,
+                   r->o.save ? ": saved to " : " (no --save: not saved)", r->o.save ? r->o.save : "");
+            fflush(stdout);
+            return 130;
+        }
     }
     if (r->start_epoch >= r->o.epochs) {
         if (r->o.resume)
@@ -444,6 +481,13 @@ static int setup_model(run *r, const ag_tensor_dict *ck)
     if (s != AG_OK) return fail("resuming");
     if (cli_dist_on() && ag_dist_broadcast_module(r->m, r->opt, 0) != AG_OK) return fail("broadcast");
     if (r->start_epoch < 0) r->start_epoch = 0;
+    const char *es = ag_tensor_dict_meta(ck, META "epoch_step");
+    long long k = es ? atoll(es) : 0;
+    if (k > 0 && k < r->steps_per_epoch && r->start_epoch < r->o.epochs) {
+        r->skip = k;
+        printf("note: %s was saved at step %lld of epoch %lld: training goes on from there\n",
+               r->o.resume, k, (long long)r->start_epoch + 1);
+    }
     /* The cosine plan in force when the checkpoint was written: where it ends
      * and where an earlier resume bent it (without these a second resume
      * would jump back to the plain curve). */
@@ -486,7 +530,7 @@ static void resume_log(run *r)
     char err[512];
     if (!r->o.log || !r->o.resume || !cli_metrics_read_csv(r->o.log, &old, err, sizeof err)) return;
     for (int i = 0; i < old.n; i++)
-        if (old.rows[i].epoch <= (double)r->start_epoch + 1e-9) {
+        if (old.rows[i].epoch <= (double)r->start_epoch + (double)r->skip / (double)r->steps_per_epoch + 1e-9) {
             cli_metrics_push(&r->log, &old.rows[i]);
             if (isfinite(old.rows[i].seconds)) r->time_offset = old.rows[i].seconds;
         }

@@ -70,8 +70,10 @@ void tr_norm_free(norm *z);
 bool tr_norm_alloc(norm *z, int64_t n);
 bool tr_meta_float1(const ag_tensor_dict *d, const char *key, float *out);
 bool tr_norm_from_meta(const ag_tensor_dict *d, int64_t features, norm *z);
+/* epoch: finished epochs; epoch_step > 0: steps of the next one done too (a
+ * Ctrl-C'ed run) */
 ag_status tr_save_checkpoint(const cli_train_opts *t, ag_module *m, ag_optim *opt, int64_t epoch,
-                             const norm *z, const dims *dm, int64_t total, int64_t cos_from,
+                             int64_t epoch_step, const norm *z, const dims *dm, int64_t total, int64_t cos_from,
                              float cos_lr);
 
 #endif

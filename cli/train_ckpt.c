@@ -116,7 +116,7 @@ static void add_meta(metabuf *b, const char *key, const char *fmt, ...)
 /* The checkpoint with the run's settings in its metadata, written in one go
  * (ag_safetensors_save: a temporary file of its own, renamed over path). */
 ag_status tr_save_checkpoint(const cli_train_opts *t, ag_module *m, ag_optim *opt, int64_t epoch,
-                                 const norm *z, const dims *dm, int64_t total, int64_t cos_from,
+                                 int64_t epoch_step, const norm *z, const dims *dm, int64_t total, int64_t cos_from,
                                  float cos_lr)
 {
     metabuf mb, *b = &mb;
@@ -136,6 +136,7 @@ ag_status tr_save_checkpoint(const cli_train_opts *t, ag_module *m, ag_optim *op
     add_meta(b, "classes", "%lld", (long long)dm->classes);
     add_meta(b, "version", "%s", AG_VERSION);
     add_meta(b, "sched_total", "%lld", (long long)total);
+    if (epoch_step > 0) add_meta(b, "epoch_step", "%lld", (long long)epoch_step);
     if (cos_from > 0) {
         add_meta(b, "cos_from", "%lld", (long long)cos_from);
         add_meta(b, "cos_lr", "%.9g", (double)cos_lr);
