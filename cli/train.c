@@ -32,6 +32,7 @@ typedef struct run {
     bool csv;               /* --data is a CSV file */
     int64_t start_epoch, steps_per_epoch;
     int64_t skip;           /* steps of start_epoch a Ctrl-C'ed run finished (resume there) */
+    bool stop;              /* Ctrl-C, as every rank agreed after the same step */
     int64_t cos_from;       /* > 0: the cosine restarts here from cos_lr (a resume that */
     float cos_lr;           /* changed --epochs), instead of jumping to the new curve */
     cli_metrics log;
@@ -84,14 +85,19 @@ static void on_sigint(int sig)
 
 static void catch_sigint(bool on)
 {
-    struct sigaction old, sa;
-    /* an ignored SIGINT (nohup, a background job) stays ignored */
-    if (sigaction(SIGINT, NULL, &old) != 0 || old.sa_handler == SIG_IGN) return;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on ? on_sigint : SIG_DFL;
-    sa.sa_flags = on ? (int)SA_RESETHAND : 0;
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGINT, &sa, NULL);
+    /* SIGUSR1 too: mpirun ends its ranks on Ctrl-C but forwards SIGUSR1, so
+     * `kill -USR1 <mpirun's pid>` stops a job the same way */
+    static const int sigs[2] = {SIGINT, SIGUSR1};
+    for (int i = 0; i < 2; i++) {
+        struct sigaction old, sa;
+        /* an ignored SIGINT (nohup, a background job) stays ignored */
+        if (sigaction(sigs[i], NULL, &old) != 0 || old.sa_handler == SIG_IGN) continue;
+        memset(&sa, 0, sizeof sa);
+        sa.sa_handler = on ? on_sigint : SIG_DFL;
+        sa.sa_flags = on ? (int)SA_RESETHAND : 0;
+        sigemptyset(&sa.sa_mask);
+        sigaction(sigs[i], &sa, NULL);
+    }
 }
 
 static int fail(const char *what)
@@ -158,6 +164,8 @@ static bool train_epoch(run *r, int64_t e, epoch_stats *st)
             break;
         }
         int64_t b = ag_dim(y, 0), hits = 0, global = b;
+        bool stop = interrupted; /* read once: under MPI the ranks' values are summed */
+        r->stop = false;
         bool ok = ag_optim_zero_grad(r->opt) == AG_OK;
         if (ok && b > 0) { /* a rank's part of a short last batch can be empty */
             ag_tensor *logits = ag_module_forward(r->m, x);
@@ -165,17 +173,26 @@ static bool train_epoch(run *r, int64_t e, epoch_stats *st)
             ok = loss && ag_backward(loss, NULL) == AG_OK && ag_item(loss, &lv) == AG_OK &&
                  ag_count_correct(logits, y, &hits) == AG_OK;
         }
-        /* several ranks: the global batch's mean gradient, loss and hits */
+        /* several ranks: the global batch's mean gradient, loss and hits. A rank
+         * whose step failed still joins both collectives, so that the others
+         * learn of it instead of waiting. */
         if (cli_dist_on()) {
             int64_t local = b;
-            ok = ok && ag_loader_last_batch(r->train, &local, &global) == AG_OK &&
-                 ag_dist_average_gradients(np, params, (double)local / (double)global) == AG_OK;
-            double sums[4] = {(double)lv * (double)b, (double)hits, (double)b, interrupted ? 1.0 : 0.0};
-            if (ok && ag_dist_sum(sums, 4) == AG_OK) {
+            ag_loader_last_batch(r->train, &local, &global);
+            bool avg = ag_dist_average_gradients(np, params, (double)local / (double)global) == AG_OK;
+            double sums[5] = {(double)lv * (double)b, (double)hits, (double)b, stop ? 1.0 : 0.0,
+                              ok ? 0.0 : 1.0};
+            if (avg && ag_dist_sum(sums, 5) == AG_OK) {
                 lv = sums[2] > 0.0 ? (float)(sums[0] / sums[2]) : 0.0f;
                 hits = (int64_t)sums[1];
                 b = (int64_t)sums[2];
-                if (sums[3] > 0.0) interrupted = 1; /* all ranks stop after the same step */
+                stop = sums[3] > 0.0; /* all ranks stop after the same step */
+                if (ok && sums[4] > 0.0) {
+                    ag_clear_error();
+                    fprintf(stderr, "anygrad train: rank %d: another rank failed at step %lld\n",
+                            ag_dist_rank(), (long long)step + 1);
+                    ok = false;
+                }
             } else {
                 ok = false;
             }
@@ -184,10 +201,11 @@ static bool train_epoch(run *r, int64_t e, epoch_stats *st)
              ag_optim_set_lr(r->opt, lr) == AG_OK && ag_optim_step(r->opt) == AG_OK;
         (void)global;
         ag_scope_end();
+        r->stop = ok && stop;
         if (!ok || !isfinite(lv)) cli_progress_end(&bar); /* a message follows */
         if (!ok) return false;
         if (!isfinite(lv)) {
-            interrupted = 0; /* nothing worth keeping */
+            r->stop = false; /* nothing worth keeping */
             ag_clear_error();
             fprintf(stderr, "anygrad train: the loss became %g at step %lld; try a smaller --lr "
                             "or --clip\n", (double)lv, (long long)step + 1);
@@ -223,7 +241,7 @@ static bool train_epoch(run *r, int64_t e, epoch_stats *st)
             iseen = icorrect = 0;
         }
         st->steps = done;
-        if (interrupted && done < r->steps_per_epoch) { /* after a whole step: the caller saves it */
+        if (r->stop && done < r->steps_per_epoch) { /* after a whole step: the caller saves it */
             cli_progress_end(&bar);
             return false;
         }
@@ -264,7 +282,7 @@ static int train_loop(run *r)
     bool wrote = false; /* the log and plot; only a trained epoch writes them */
     for (int64_t e = r->start_epoch; e < r->o.epochs; e++) {
         bool ok = train_epoch(r, e, &st);
-        if (!ok && interrupted) {
+        if (!ok && r->stop) {
             /* Ctrl-C: the steps finished so far are kept, to resume after the last */
             int64_t k = st.steps;
             printf("interrupted in epoch %lld after step %lld of %lld", (long long)e + 1,
@@ -316,7 +334,7 @@ static int train_loop(run *r)
             return fail("saving the checkpoint");
         if (cli_dist_leader() && !write_outputs(r)) return 1;
         wrote = true;
-        if (interrupted) { /* in the epoch's last step: the epoch was finished and saved */
+        if (r->stop) { /* in the epoch's last step: the epoch was finished and saved */
             printf("interrupted at the end of epoch %lld%s%s\n", (long long)e + 1,
                    r->o.save ? ": saved to " : " (no --save: not saved)", r->o.save ? r->o.save : "");
             fflush(stdout);

@@ -156,6 +156,25 @@ rank_pid() {
 }
 
 long=(--layers "linear 64, relu, linear" --limit 20000 --data "$DATA" --seed 7 --device cpu --epochs 500)
+# SIGUSR1 (or SIGINT) to one rank: every rank stops after the same step, rank 0
+# saves it, the job exits 130 (mpirun itself ends its ranks on Ctrl-C)
+mpirun -np 2 "$AG" train "${long[@]}" --save "$tmp/usr1.st" >"$tmp/usr1.out" 2>&1 &
+job=$!
+for _ in $(seq 300); do grep -q '^epoch 1/' "$tmp/usr1.out" 2>/dev/null && break; sleep 0.1; done
+victim=$(rank_pid 1 "$tmp/usr1.st")
+[ -n "$victim" ] && kill -USR1 "$victim"
+( sleep 60; kill -9 "$job" 2>/dev/null ) &
+guard=$!
+wait "$job"
+rc=$?
+kill "$guard" 2>/dev/null
+if [ "$rc" -eq 130 ] && grep -q '^interrupted in epoch .*saved to' "$tmp/usr1.out" &&
+    "$AG" eval "$tmp/usr1.st" --data "$DATA" --device cpu 2>&1 | grep -q 'steps$'; then
+    ok "SIGUSR1 to rank 1: $(grep -m1 -o '^interrupted in epoch [0-9]* after step [0-9]*' "$tmp/usr1.out"), exit 130, saved"
+else
+    bad "SIGUSR1 to rank 1: exit $rc: $(grep -v '^epoch' "$tmp/usr1.out" | tail -n 3)"
+fi
+
 # a rank killed mid-epoch: mpirun ends the others; the checkpoint of the last
 # finished epoch loads
 mpirun -np 2 "$AG" train "${long[@]}" --save "$tmp/kill.st" >"$tmp/kill.out" 2>&1 &
