@@ -70,7 +70,7 @@ static const cli_optdef OPTS[] = {
     {"optimizer", CLI_STR, OFF(optimizer), 0, 0, true, "adam", "adam, adamw, sgd or rmsprop"},
     {"layers", CLI_STR, OFF(layers), 0, 0, true, NULL,
      "the model as layers instead of --model, e.g. \"conv 32 5 pad=2, relu, maxpool 2, flatten, "
-     "linear 128, relu, dropout 0.2, linear\" (see anygrad train --help)"},
+     "linear 128, relu, dropout 0.2, linear\", or @FILE: the layers in a file, by lines or commas, # comments (see anygrad train --help)"},
     {"epochs", CLI_INT, OFF(epochs), 0, 1e9, true, NULL,
      "total epochs, counting those of a resumed checkpoint (mlp 10, cnn 3)"},
     {"batch", CLI_INT, OFF(batch), 1, 1e9, true, NULL, "mini-batch size (mlp 128, cnn 100)"},

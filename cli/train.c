@@ -564,16 +564,25 @@ int cli_train(const cli_train_opts *o, const bool given[CLI_NTRAIN_OPTS])
     r.o = *o;
     bool set[CLI_NTRAIN_OPTS];
     memcpy(set, given, sizeof set);
+    char err[512] = "";
+    char *layers_text = NULL; /* --layers @FILE: the file's description, stored as text */
+    if (r.o.layers && r.o.layers[0] == '@') {
+        if (!(layers_text = tr_layers_file(r.o.layers + 1, err, sizeof err))) {
+            fprintf(stderr, "anygrad train: %s\n", err);
+            return cli_dist_end(2);
+        }
+        r.o.layers = layers_text;
+    }
     ag_tensor_dict *ck = NULL;
     if (r.o.resume && !(ck = ag_safetensors_load(r.o.resume))) {
         fprintf(stderr, "anygrad train: --resume: %s\n", ag_last_error());
-        return 1;
+        free(layers_text);
+        return cli_dist_end(1);
     }
     if (ck && !set[0] && !ag_tensor_dict_meta(ck, META "model")) {
         const model_spec *ms = tr_model_of(ck); /* a weights-only file: guess from its shapes */
         if (ms) r.o.model = ms->name, set[0] = true;
     }
-    char err[512];
     int rc = cli_train_resolve(&r.o, set, ck, err, sizeof err);
     if (rc) {
         fprintf(stderr, "anygrad train: %s\n", err);
@@ -603,6 +612,10 @@ int cli_train(const cli_train_opts *o, const bool given[CLI_NTRAIN_OPTS])
     if (!rc && !(output_ok("save", r.o.save) && output_ok("log", r.o.log) &&
                  output_ok("plot", r.o.plot)))
         rc = 1;
+    if (!rc && r.o.save && cli_dist_leader() && !tr_claim_save(r.o.save, err, sizeof err)) {
+        fprintf(stderr, "anygrad train: --save %s: %s\n", r.o.save, err);
+        rc = 1;
+    }
     if (!rc) rc = setup_data(&r, ck);
     if (!rc) rc = setup_model(&r, ck); /* the data decide its input and output sizes */
     if (!rc) {
@@ -619,6 +632,7 @@ int cli_train(const cli_train_opts *o, const bool given[CLI_NTRAIN_OPTS])
     ag_optim_free(r.opt);
     ag_module_free(r.m);
     cli_metrics_free(&r.log);
+    free(layers_text);
     return cli_dist_end(rc);
 }
 

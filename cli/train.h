@@ -76,4 +76,8 @@ ag_status tr_save_checkpoint(const cli_train_opts *t, ag_module *m, ag_optim *op
                              int64_t epoch_step, const norm *z, const dims *dm, int64_t total, int64_t cos_from,
                              float cos_lr);
 
+/* ---- files (train_files.c) ---- */
+char *tr_layers_file(const char *path, char *err, size_t errsz); /* malloc'ed description */
+bool tr_claim_save(const char *path, char *err, size_t errsz);    /* false: another run has it */
+
 #endif

@@ -298,5 +298,38 @@ notrain() { # description, arguments...
 notrain "--epochs 0" "${common[@]}" --epochs 0
 notrain "resume at the last epoch" --resume "$tmp/b.st" --data "$DATA" --epochs 2
 
+# --layers @FILE: a layer a line (or commas), comments and blank lines; the
+# checkpoint records the description itself, so eval needs no file
+printf '# a small MLP\nlinear 32   # hidden\nrelu,\n\ndropout 0.1, linear\n' >"$tmp/model.layers"
+if "$AG" train --layers "@$tmp/model.layers" --data "$DATA" --limit 1000 --epochs 1 --save "$tmp/lf.st" >"$tmp/outlf" 2>&1 &&
+    grep -q 'linear 32, relu, dropout 0.1, linear -> 10 classes' "$tmp/outlf" &&
+    rm "$tmp/model.layers" && "$AG" eval "$tmp/lf.st" --data "$DATA" >"$tmp/outlf2" 2>&1; then
+    ok "--layers @FILE: $(grep -o 'linear 32, relu, dropout 0.1, linear' "$tmp/outlf"); eval without the file"
+else
+    bad "--layers @FILE" "$tmp/outlf"
+fi
+if out=$("$AG" train --layers "@$tmp/none.layers" --data "$DATA" 2>&1); [ $? -eq 2 ] && grep -q "none.layers: No such file" <<<"$out"; then
+    ok "--layers @missing: exit 2, $out"
+else
+    bad "--layers @missing: $out" /dev/null
+fi
+
+# One run at a time saves to a path: a second run saving there, also through a
+# symbolic link, is refused before it trains.
+ln -s claim.st "$tmp/claim-link.st"
+"$AG" train "${common[@]}" --epochs 50 --save "$tmp/claim.st" >"$tmp/outcl" 2>&1 &
+pid=$!
+for _ in $(seq 200); do grep -q 'training,' "$tmp/outcl" 2>/dev/null && break; sleep 0.05; done
+out=$("$AG" train "${common[@]}" --epochs 1 --save "$tmp/claim-link.st" 2>&1)
+rc=$?
+kill "$pid" 2>/dev/null
+wait "$pid" 2>/dev/null
+if [ "$rc" -eq 1 ] && grep -q "another anygrad train on this machine is saving to .*claim.st" <<<"$out" &&
+    ! grep -q '^epoch' <<<"$out"; then
+    ok "a second run saving to the same file is refused: $(grep -o 'another.*' <<<"$out" | cut -c1-60)..."
+else
+    bad "second run to the same --save (exit $rc): $out" /dev/null
+fi
+
 echo "cli_train: $pass passed, $fail failed"
 [ "$fail" -eq 0 ]
