@@ -1,8 +1,8 @@
 /* A character-level GPT trained end to end on a text corpus (by default the
  * plain-text files of Debian's fortunes package, sorted by name and
- * concatenated): byte vocabulary of the corpus, learned positions, pre-LN
- * transformer blocks (ag_transformer_block_new, causal), a final LayerNorm and
- * an untied output layer without bias; AdamW with warm-up then cosine decay.
+ * concatenated): byte vocabulary of the corpus and ag_gpt_new's model (learned
+ * positions, causal pre-LN transformer blocks, a final LayerNorm and an untied
+ * output layer without bias); AdamW with warm-up then cosine decay.
  * The first 90% of the text trains, the last 10% validates. bench/gpt_twin.py
  * is the same model and schedule in PyTorch. See --help. */
 #include <dirent.h>
@@ -110,46 +110,22 @@ static bool tokenize(corpus *c)
 /* ---- the model ---------------------------------------------------------------- */
 
 typedef struct gpt {
-    ag_module *root; /* children: wte, wpe, h (the blocks), ln_f, lm_head */
-    ag_module *wte, *wpe, *h, *ln_f, *head;
+    ag_module *root; /* ag_gpt_new: wte, wpe, h (the blocks), ln_f, lm_head */
     int context;
 } gpt;
 
 static bool gpt_new(gpt *g, const opts *o, int vocab)
 {
-    const int64_t C = o->width;
-    ag_module **blocks = calloc((size_t)o->layers, sizeof *blocks);
-    if (!blocks) return false;
-    for (int i = 0; i < o->layers; i++) blocks[i] = ag_transformer_block_new(C, o->heads, 4 * C, 0.0f, true);
-    ag_module *parts[5] = {ag_embedding_new(vocab, C), ag_embedding_new(o->context, C),
-                           ag_sequential_new(o->layers, blocks), ag_layer_norm_new(1, &C),
-                           ag_linear_new(C, vocab, false)};
-    free(blocks);
-    static const char *const names[5] = {"wte", "wpe", "h", "ln_f", "lm_head"};
-    g->root = ag_sequential_new(0, NULL);
-    for (int i = 0; i < 5; i++) {
-        if (!g->root || ag_sequential_add(g->root, names[i], parts[i]) != AG_OK) {
-            for (int j = i + 1; j < 5; j++) ag_module_free(parts[j]);
-            return false;
-        }
-    }
-    g->wte = parts[0], g->wpe = parts[1], g->h = parts[2], g->ln_f = parts[3], g->head = parts[4];
+    g->root = ag_gpt_new(vocab, o->context, o->layers, o->heads, o->width, 0.0f);
     g->context = o->context;
-    /* GPT-2's N(0, 0.02) for the embeddings and the output layer */
-    return ag_init_normal(ag_module_get(g->wte, "weight"), 0.0f, 0.02f) == AG_OK &&
-           ag_init_normal(ag_module_get(g->wpe, "weight"), 0.0f, 0.02f) == AG_OK &&
-           ag_init_normal(ag_module_get(g->head, "weight"), 0.0f, 0.02f) == AG_OK;
+    return g->root != NULL;
 }
 
 /* idx int32 [B, T] -> logits [B, T, V] */
 static ag_tensor *gpt_forward(gpt *g, ag_tensor *idx, int T)
 {
-    int32_t pos[1024];
-    for (int t = 0; t < T; t++) pos[t] = t;
-    ag_tensor *p = ag_from_i32(pos, 1, (int64_t[]){T});
-    ag_tensor *x = ag_add(ag_module_forward(g->wte, idx), ag_module_forward(g->wpe, p));
-    x = ag_module_forward(g->ln_f, ag_module_forward(g->h, x));
-    return ag_module_forward(g->head, x);
+    (void)T;
+    return ag_module_forward(g->root, idx);
 }
 
 /* ---- batches and loss ---------------------------------------------------------- */

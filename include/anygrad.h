@@ -488,6 +488,14 @@ AG_API ag_module *ag_multihead_attention_new(int64_t embed_dim, int64_t num_head
  * with its state_dict names: x + attn(norm1(x)), then x + linear2(gelu(linear1(norm2(x)))). */
 AG_API ag_module *ag_transformer_block_new(int64_t d_model, int64_t num_heads,
                                            int64_t dim_feedforward, float dropout, bool causal);
+/* A GPT language model (nanoGPT's layout): token and learned position embeddings
+ * (wte [vocab, width], wpe [context, width]), `layers` causal pre-LN blocks as
+ * above (h.0, h.1, ...; feed-forward 4 x width, GELU), a final LayerNorm (ln_f)
+ * and an output layer without bias (lm_head). Forward takes int32 token indices
+ * [B, T] with T <= context and gives logits [B, T, vocab]. Embeddings and
+ * lm_head start as N(0, 0.02) (GPT-2), the rest as PyTorch's layers. */
+AG_API ag_module *ag_gpt_new(int64_t vocab, int64_t context, int64_t layers, int64_t heads,
+                             int64_t width, float dropout);
 /* Any element-wise activation (AG_UNARY_RELU, AG_UNARY_GELU_ERF, ...; p0/p1 as in
  * ag_unary), and the common ones by name. */
 AG_API ag_module *ag_activation_new(ag_unary_op op, float p0, float p1);

@@ -236,6 +236,61 @@ START_TEST(test_attention_modules)
 }
 END_TEST
 
+START_TEST(test_gpt_module)
+{
+    ag_scope_begin();
+    ag_manual_seed(5);
+    ag_module *g = ag_gpt_new(11, 6, 2, 2, 8, 0.0f);
+    ck_assert_msg(g != NULL, "%s", ag_last_error());
+    ck_assert_str_eq(ag_module_kind(g), "GPT");
+    int n = 0;
+    const char *const *names = ag_module_parameter_names(g, &n);
+    ck_assert_int_eq(n, 2 + 2 * 12 + 2 + 1);
+    ck_assert_str_eq(names[0], "wte.weight");
+    ck_assert_str_eq(names[1], "wpe.weight");
+    ck_assert_str_eq(names[2], "h.0.self_attn.in_proj_weight");
+    ck_assert_str_eq(names[14], "h.1.self_attn.in_proj_weight");
+    ck_assert_str_eq(names[n - 1], "lm_head.weight");
+    ck_assert_int_eq(ag_dim(ag_module_get(g, "wpe.weight"), 0), 6);
+    ck_assert_int_eq(ag_dim(ag_module_get(g, "lm_head.weight"), 0), 11);
+    /* GPT-2's N(0, 0.02) for the embeddings */
+    float w[88];
+    ck_assert_int_eq(ag_to_host(ag_module_get(g, "wte.weight"), w, sizeof w), AG_OK);
+    double sq = 0.0;
+    for (int i = 0; i < 88; i++) sq += (double)w[i] * w[i];
+    ck_assert_msg(sqrt(sq / 88) > 0.01 && sqrt(sq / 88) < 0.03, "wte std %g", sqrt(sq / 88));
+
+    /* logits [B, T, vocab]; causal: a later token leaves earlier logits alone */
+    int32_t t1[8] = {1, 2, 3, 4, 5, 6, 7, 8}, t2[8] = {1, 2, 3, 9, 5, 6, 7, 10};
+    ag_tensor *y1 = ag_module_forward(g, ag_from_i32(t1, 2, (int64_t[]){2, 4}));
+    ag_tensor *y2 = ag_module_forward(g, ag_from_i32(t2, 2, (int64_t[]){2, 4}));
+    ck_assert_msg(y1 && y2, "%s", ag_last_error());
+    ck_assert_int_eq(ag_ndim(y1), 3);
+    ck_assert_int_eq(ag_dim(y1, 2), 11);
+    float a[88], b[88];
+    ck_assert_int_eq(ag_to_host(y1, a, sizeof a), AG_OK);
+    ck_assert_int_eq(ag_to_host(y2, b, sizeof b), AG_OK);
+    for (int i = 0; i < 33; i++) ck_assert_msg(a[i] == b[i], "logit %d of a token before the change", i);
+    int changed = 0;
+    for (int i = 33; i < 44; i++) changed += a[i] != b[i];
+    ck_assert_int_gt(changed, 0);
+
+    /* refused: floats, a 1-D input, T past the context, bad sizes */
+    ck_assert_ptr_null(ag_module_forward(g, ag_zeros(2, (int64_t[]){1, 4})));
+    ck_assert_int_eq(ag_last_status(), AG_ERR_SHAPE);
+    ck_assert_ptr_null(ag_module_forward(g, ag_from_i32(t1, 1, (int64_t[]){4})));
+    ck_assert_int_eq(ag_last_status(), AG_ERR_SHAPE);
+    ck_assert_ptr_null(ag_module_forward(g, ag_from_i32(t1, 2, (int64_t[]){1, 7}) ));
+    ck_assert_int_eq(ag_last_status(), AG_ERR_SHAPE);
+    ck_assert_ptr_null(ag_gpt_new(0, 6, 2, 2, 8, 0.0f));
+    ck_assert_int_eq(ag_last_status(), AG_ERR_ARG);
+    ck_assert_ptr_null(ag_gpt_new(11, 6, 2, 3, 8, 0.0f));
+    ck_assert_int_eq(ag_last_status(), AG_ERR_ARG);
+    ag_module_free(g);
+    ag_scope_end();
+}
+END_TEST
+
 START_TEST(test_init_statistics)
 {
     ag_manual_seed(11);
@@ -1097,6 +1152,7 @@ Suite *suite_modules(void)
     tcase_add_test(tm, test_forward_matches_ops);
     tcase_add_test(tm, test_names_shapes_counts);
     tcase_add_test(tm, test_attention_modules);
+    tcase_add_test(tm, test_gpt_module);
     tcase_add_test(tm, test_init_statistics);
     tcase_add_test(tm, test_train_eval);
     tcase_add_test(tm, test_lists_stable);

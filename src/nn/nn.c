@@ -459,6 +459,72 @@ ag_module *ag_transformer_block_new(int64_t d_model, int64_t num_heads, int64_t 
     return with_children(m, TB_N, names, kids);
 }
 
+/* GPT: children wte, wpe, h (Sequential of blocks), ln_f, lm_head; iarg context. */
+enum { GPT_WTE, GPT_WPE, GPT_H, GPT_LN, GPT_HEAD, GPT_N };
+static ag_tensor *fw_gpt(ag_module *m, ag_tensor *idx)
+{
+    int64_t sh[AG_MAX_DIMS];
+    int nd = idx ? ag_shape(idx, sh) : 0;
+    if (!idx) return NULL;
+    if (ag_dtype_of(idx) != AG_I32 || nd != 2 || sh[1] < 1 || sh[1] > m->iarg) {
+        char str[160];
+        ag_shape_str(idx, str, sizeof str);
+        return ag_set_error(AG_ERR_SHAPE, "GPT: expected int32 token indices [B, T] with 1 <= T <= "
+                                          "%d (the context), got %s %s", m->iarg,
+                            ag_dtype_name(ag_dtype_of(idx)), str), NULL;
+    }
+    ag_module *const *c = m->child;
+    ag_scope_begin();
+    int32_t *pos = malloc((size_t)sh[1] * sizeof *pos);
+    for (int64_t t = 0; pos && t < sh[1]; t++) pos[t] = (int32_t)t;
+    ag_tensor *p = pos ? ag_from_i32(pos, 1, (int64_t[]){sh[1]}) : NULL;
+    free(pos);
+    if (!p && ag_last_status() == AG_OK) ag_set_error(AG_ERR_OOM, "GPT: out of host memory");
+    ag_tensor *x = p ? ag_add(ag_module_forward(c[GPT_WTE], idx), ag_module_forward(c[GPT_WPE], p)) : NULL;
+    x = ag_module_forward(c[GPT_LN], ag_module_forward(c[GPT_H], x));
+    return ag__done(ag_module_forward(c[GPT_HEAD], x));
+}
+
+static const kind_info K_GPT = {"GPT", fw_gpt};
+
+ag_module *ag_gpt_new(int64_t vocab, int64_t context, int64_t layers, int64_t heads, int64_t width,
+                      float dropout)
+{
+    static const char k[] = "GPT";
+    if (!positive(k, "vocab", vocab) || !positive(k, "context", context) ||
+        !positive(k, "layers", layers) || !positive(k, "heads", heads) || !positive(k, "width", width))
+        return NULL;
+    if (context > INT32_MAX || layers > 4096) {
+        ag_set_error(AG_ERR_ARG, "GPT: context %lld or layers %lld too large", (long long)context,
+                     (long long)layers);
+        return NULL;
+    }
+    ag_module *m = module_new(&K_GPT);
+    ag_module **blocks = m ? calloc((size_t)layers, sizeof *blocks) : NULL;
+    if (!blocks) {
+        if (m) ag_set_error(AG_ERR_OOM, "GPT: out of host memory");
+        ag_module_free(m);
+        return NULL;
+    }
+    m->iarg = (int)context;
+    /* the blocks first, then the embeddings: the draws of examples/char_gpt.c */
+    for (int64_t i = 0; i < layers; i++) blocks[i] = ag_transformer_block_new(width, heads, 4 * width, dropout, true);
+    const int64_t C = width;
+    ag_module *kids[GPT_N] = {ag_embedding_new(vocab, C), ag_embedding_new(context, C),
+                              ag_sequential_new((int)layers, blocks), ag_layer_norm_new(1, &C),
+                              ag_linear_new(C, vocab, false)};
+    free(blocks);
+    static const char *const names[GPT_N] = {"wte", "wpe", "h", "ln_f", "lm_head"};
+    if (!(m = with_children(m, GPT_N, names, kids))) return NULL;
+    static const int normal[3] = {GPT_WTE, GPT_WPE, GPT_HEAD};
+    for (int i = 0; i < 3; i++)
+        if (ag_init_normal(ag_module_get(m->child[normal[i]], "weight"), 0.0f, 0.02f) != AG_OK) {
+            ag_module_free(m);
+            return NULL;
+        }
+    return m;
+}
+
 /* ---- Sequential ------------------------------------------------------------------------ */
 
 ag_module *ag_sequential_new(int n, ag_module *const *modules)
