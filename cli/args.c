@@ -14,24 +14,47 @@ static const struct {
 } CMDS[] = {
     [CLI_CHECK] = {"check", "run the conformance matrix: every op on every device against the fp64 reference"},
     [CLI_DEVICES] = {"devices", "list the devices, the default one, and unavailable backends (-v, --json, --calibrate)"},
-    [CLI_TRAIN] = {"train", "train an MLP or CNN on Fashion-MNIST: progress, log, plot, checkpoints"},
+    [CLI_TRAIN] = {"train", "train a classifier (Fashion-MNIST, your IDX or CSV) or a GPT on text: progress, log, plot, checkpoints"},
     [CLI_EVAL] = {"eval", "test loss and accuracy of a checkpoint"},
     [CLI_PLOT] = {"plot", "draw a training log's loss and accuracy curves as SVG"},
     [CLI_PREDICT] = {"predict", "class and class probabilities of every sample, as CSV"},
     [CLI_BENCH] = {"bench", "GEMM, an MLP and a CNN training step on each device, one table"},
+    [CLI_SAMPLE] = {"sample", "generate text with a checkpoint of anygrad train --model gpt"},
 };
 
 const char *cli_cmd_name(cli_cmd cmd)
 {
-    return cmd > CLI_TOOL && cmd <= CLI_BENCH ? CMDS[cmd].name : "";
+    return cmd > CLI_TOOL && cmd <= CLI_SAMPLE ? CMDS[cmd].name : "";
 }
 
 /* ---- tables of anygrad train ------------------------------------------------ */
 
+#define DEFAULT_TEXT "/usr/share/games/fortunes"
+
+/* gpt: the baby GPT of nanoGPT's Shakespeare example on Debian's fortunes */
 static const cli_model_defaults MODELS[] = {
-    {"mlp", "10", "128"},
-    {"cnn", "3", "100"},
+    {"mlp", "epochs=10 batch=128"},
+    {"cnn", "epochs=3 batch=100"},
+    {"gpt", "steps=2000 batch=12 optimizer=adamw weight-decay=0.1 schedule=cosine warmup=100 "
+            "min-lr=1e-4 eval-every=250 eval-batches=50 log-every=50 context=64 blocks=4 heads=4 "
+            "width=128 text=" DEFAULT_TEXT},
 };
+
+/* The value a model's defaults give flag, in buf; NULL when none. */
+static const char *model_default(const cli_model_defaults *m, const char *flag, char *buf, size_t size)
+{
+    size_t n = strlen(flag);
+    for (const char *p = m ? m->defaults : NULL; p && *p;) {
+        const char *end = strchr(p, ' ');
+        size_t len = end ? (size_t)(end - p) : strlen(p);
+        if (len > n && p[n] == '=' && !strncmp(p, flag, n)) {
+            snprintf(buf, size, "%.*s", (int)(len - n - 1), p + n + 1);
+            return buf;
+        }
+        p = end ? end + 1 : NULL;
+    }
+    return NULL;
+}
 
 const cli_model_defaults *cli_find_model(const char *name)
 {
@@ -66,7 +89,7 @@ int cli_find_schedule(const char *name)
 
 #define OFF(f) offsetof(cli_train_opts, f)
 static const cli_optdef OPTS[] = {
-    {"model", CLI_STR, OFF(model), 0, 0, true, "mlp", "mlp or cnn"},
+    {"model", CLI_STR, OFF(model), 0, 0, true, "mlp", "mlp, cnn, or gpt (a character-level transformer on --text)"},
     {"optimizer", CLI_STR, OFF(optimizer), 0, 0, true, "adam", "adam, adamw, sgd or rmsprop"},
     {"layers", CLI_STR, OFF(layers), 0, 0, true, NULL,
      "the model as layers instead of --model, e.g. \"conv 32 5 pad=2, relu, maxpool 2, flatten, "
@@ -106,7 +129,17 @@ static const cli_optdef OPTS[] = {
      "log a row every N steps (default: 10 rows an epoch; 0: epochs only)"},
     {"plot", CLI_STR, OFF(plot), 0, 0, false, NULL, "draw the logged curves as an SVG file"},
     {"eval-every", CLI_INT, OFF(eval_every), 0, 1e12, true, "1",
-     "evaluate the test set every N epochs (0: after the last only)"},
+     "evaluate the test set every N epochs (0: after the last only); gpt: the validation loss every N steps (250)"},
+    {"text", CLI_STR, OFF(text), 0, 0, true, NULL,
+     "gpt: a text file, or a directory whose files are read in name order (default " DEFAULT_TEXT ")"},
+    {"steps", CLI_INT, OFF(steps), 0, 1e12, true, NULL, "gpt: optimizer steps (2000)"},
+    {"context", CLI_INT, OFF(context), 0, 65536, true, NULL, "gpt: context length in characters (64)"},
+    {"blocks", CLI_INT, OFF(blocks), 0, 256, true, NULL, "gpt: transformer blocks (4)"},
+    {"heads", CLI_INT, OFF(heads), 0, 1024, true, NULL, "gpt: attention heads (4)"},
+    {"width", CLI_INT, OFF(width), 0, 65536, true, NULL, "gpt: model width, a multiple of --heads (128)"},
+    {"eval-batches", CLI_INT, OFF(eval_batches), 0, 1e6, true, NULL,
+     "gpt: random batches each loss estimate averages (50)"},
+    {"min-lr", CLI_REAL, OFF(min_lr), 0, 1e6, true, "0", "the cosine schedule's last rate (gpt 1e-4)"},
 };
 #undef OFF
 _Static_assert(sizeof OPTS / sizeof OPTS[0] == CLI_NTRAIN_OPTS, "CLI_NTRAIN_OPTS is the table's size");
@@ -285,6 +318,52 @@ static void parse_eval(int argc, char *const *argv, cli_args *a)
         fail(a, false, "unknown --model '%s' (want mlp or cnn)", e->model);
 }
 
+/* A whole number in [lo, hi] into *out, or a failure naming flag. */
+static void take_int(int argc, char *const *argv, int *i, int64_t *out, double lo, double hi, cli_args *a)
+{
+    const char *flag = argv[*i], *v = NULL;
+    take_value(argc, argv, i, &v, a);
+    if (!v) return;
+    char *end = NULL;
+    errno = 0;
+    long long x = strtoll(v, &end, 10);
+    if (errno || !*v || *end || (double)x < lo || (double)x > hi)
+        fail(a, false, "%s %s: want a whole number from %.0f to %.0f", flag, v, lo, hi);
+    else
+        *out = x;
+}
+
+static void parse_sample(int argc, char *const *argv, cli_args *a)
+{
+    cli_sample_opts *o = &a->sample;
+    o->prompt = "\n";
+    o->tokens = 500;
+    o->top_k = 0;
+    o->seed = 1;
+    o->temperature = 1.0;
+    for (int i = 1; i < argc && a->action == CLI_RUN; i++) {
+        const char *s = argv[i];
+        if (is_help(s)) a->action = CLI_HELP;
+        else if (!strcmp(s, "--prompt")) take_value(argc, argv, &i, &o->prompt, a);
+        else if (!strcmp(s, "--device")) take_value(argc, argv, &i, &o->device, a);
+        else if (!strcmp(s, "--tokens")) take_int(argc, argv, &i, &o->tokens, 0, 1e7, a);
+        else if (!strcmp(s, "--top-k")) take_int(argc, argv, &i, &o->top_k, 0, 1e6, a);
+        else if (!strcmp(s, "--seed")) take_int(argc, argv, &i, &o->seed, 0, 9.2e18, a);
+        else if (!strcmp(s, "--temperature")) {
+            const char *v = NULL;
+            take_value(argc, argv, &i, &v, a);
+            char *end = NULL;
+            double t = v ? strtod(v, &end) : 0.0;
+            if (v && (!*v || *end || !(t > 0.0 && t <= 100.0)))
+                fail(a, false, "--temperature %s: want a number above 0 (up to 100)", v);
+            else if (v)
+                o->temperature = t;
+        } else if (operand(s) && !o->file) o->file = s;
+        else fail(a, true, "unexpected argument '%s'", s);
+    }
+    if (a->action == CLI_RUN && !o->file) fail(a, true, "which checkpoint?");
+}
+
 static void parse_plot(int argc, char *const *argv, cli_args *a)
 {
     cli_plot_opts *p = &a->plot;
@@ -318,7 +397,7 @@ void cli_parse(int argc, char *const *argv, cli_args *a)
         a->action = CLI_VERSION;
         return;
     }
-    for (int k = CLI_CHECK; k <= CLI_BENCH; k++)
+    for (int k = CLI_CHECK; k <= CLI_SAMPLE; k++)
         if (!strcmp(c, CMDS[k].name)) a->cmd = (cli_cmd)k;
     switch (a->cmd) {
     case CLI_CHECK: parse_check(argc - 1, argv + 1, a); break;
@@ -328,6 +407,7 @@ void cli_parse(int argc, char *const *argv, cli_args *a)
     case CLI_PREDICT: parse_eval(argc - 1, argv + 1, a); break;
     case CLI_PLOT: parse_plot(argc - 1, argv + 1, a); break;
     case CLI_BENCH: parse_bench(argc - 1, argv + 1, a); break;
+    case CLI_SAMPLE: parse_sample(argc - 1, argv + 1, a); break;
     case CLI_TOOL: fail(a, true, "unknown command '%s'", c); break;
     }
 }
@@ -347,8 +427,9 @@ static const char *fallback(const cli_train_opts *o, const ag_tensor_dict *ck, i
     const cli_model_defaults *ms = cli_find_model(o->model);
     const cli_optim_spec *os = cli_find_optim(o->optimizer);
     const char *f = d->flag;
-    if (ms && !strcmp(f, "epochs")) return ms->epochs;
-    if (ms && !strcmp(f, "batch")) return ms->batch;
+    static char mbuf[CLI_NTRAIN_OPTS][256]; /* the returned value outlives the call */
+    const char *mv = model_default(ms, f, mbuf[i], sizeof mbuf[i]);
+    if (mv) return mv;
     if (os && !strcmp(f, "lr")) return os->lr;
     if (os && !strcmp(f, "momentum")) return os->momentum;
     if (os && !strcmp(f, "weight-decay")) return os->weight_decay;
@@ -375,7 +456,24 @@ int cli_train_resolve(cli_train_opts *o, bool set[CLI_NTRAIN_OPTS], const ag_ten
     }
     const cli_optim_spec *os = cli_find_optim(o->optimizer);
     if (!cli_find_model(o->model)) {
-        say(err, errsz, "unknown --model '%s' (want mlp or cnn)", o->model);
+        say(err, errsz, "unknown --model '%s' (want mlp, cnn or gpt)", o->model);
+        return 2;
+    }
+    if (!strcmp(o->model, "gpt") && o->layers) {
+        say(err, errsz, "--layers describes a classifier; --model gpt takes --blocks, --heads and --width");
+        return 2;
+    }
+    /* 0: unset (a classifier's checkpoint stores them so) */
+    const int64_t gpt_sizes[6] = {o->steps, o->context, o->blocks, o->heads, o->width, o->eval_batches};
+    static const char *const gpt_flags[6] = {"steps", "context", "blocks", "heads", "width", "eval-batches"};
+    for (int i = 0; i < 6 && !strcmp(o->model, "gpt"); i++)
+        if (gpt_sizes[i] < 1) {
+            say(err, errsz, "--%s must be at least 1 for --model gpt", gpt_flags[i]);
+            return 2;
+        }
+    if (!strcmp(o->model, "gpt") && o->width % o->heads) {
+        say(err, errsz, "--width %lld is not a multiple of --heads %lld", (long long)o->width,
+            (long long)o->heads);
         return 2;
     }
     if (!os) {
@@ -398,7 +496,7 @@ int cli_train_resolve(cli_train_opts *o, bool set[CLI_NTRAIN_OPTS], const ag_ten
 static void tool_usage(FILE *f)
 {
     fprintf(f, "usage: anygrad [--help] [--version] <command> [args]\n\ncommands:\n");
-    for (int k = CLI_CHECK; k <= CLI_BENCH; k++) fprintf(f, "  %-9s %s\n", CMDS[k].name, CMDS[k].help);
+    for (int k = CLI_CHECK; k <= CLI_SAMPLE; k++) fprintf(f, "  %-9s %s\n", CMDS[k].name, CMDS[k].help);
     fprintf(f, "\n`anygrad <command> --help` describes a command.\n");
 }
 
@@ -493,6 +591,17 @@ static void bench_usage(FILE *f)
                "OpenBLAS and PyTorch.\n");
 }
 
+static void sample_usage(FILE *f)
+{
+    fprintf(f, "usage: anygrad sample FILE [--prompt TEXT] [--tokens N] [--temperature T]\n"
+               "                      [--top-k K] [--seed S] [--device NAME]\n\n"
+               "Generates text with a checkpoint of anygrad train --model gpt: the prompt\n"
+               "(default a newline; its characters must be in the model's vocabulary), then\n"
+               "N more characters (500), each drawn from the model's distribution divided by\n"
+               "the temperature (1; lower is more conservative), among the K likeliest (0:\n"
+               "all). The same seed (1) gives the same text.\n");
+}
+
 static void plot_usage(FILE *f)
 {
     fprintf(f, "usage: anygrad plot LOG.csv OUT.svg [--title TEXT]\n\n"
@@ -510,6 +619,7 @@ void cli_usage(cli_cmd cmd, FILE *f)
     case CLI_PREDICT: predict_usage(f); break;
     case CLI_BENCH: bench_usage(f); break;
     case CLI_PLOT: plot_usage(f); break;
+    case CLI_SAMPLE: sample_usage(f); break;
     case CLI_TOOL: tool_usage(f); break;
     }
 }

@@ -12,7 +12,7 @@
 
 #include "anygrad.h"
 
-typedef enum cli_cmd { CLI_TOOL, CLI_CHECK, CLI_DEVICES, CLI_TRAIN, CLI_EVAL, CLI_PLOT, CLI_PREDICT, CLI_BENCH } cli_cmd;
+typedef enum cli_cmd { CLI_TOOL, CLI_CHECK, CLI_DEVICES, CLI_TRAIN, CLI_EVAL, CLI_PLOT, CLI_PREDICT, CLI_BENCH, CLI_SAMPLE } cli_cmd;
 
 typedef enum cli_action {
     CLI_RUN,     /* run cmd with the options below */
@@ -28,6 +28,10 @@ typedef struct cli_train_opts {
     const char *model, *layers, *optimizer, *schedule, *device, *data, *test_data, *save, *resume, *log, *plot;
     int64_t epochs, batch, warmup, step_size, limit, log_every, eval_every, label_column, seed;
     double lr, momentum, weight_decay, gamma, clip, val_frac;
+    /* --model gpt: a text corpus, steps instead of epochs, the model's sizes */
+    const char *text;
+    int64_t steps, context, blocks, heads, width, eval_batches;
+    double min_lr;
 } cli_train_opts;
 
 typedef enum cli_opt_type { CLI_STR, CLI_INT, CLI_REAL } cli_opt_type;
@@ -44,7 +48,7 @@ typedef struct cli_optdef {
     const char *def, *help;
 } cli_optdef;
 
-#define CLI_NTRAIN_OPTS 26
+#define CLI_NTRAIN_OPTS 34
 extern const cli_optdef *const CLI_TRAIN_OPTS; /* CLI_NTRAIN_OPTS of them */
 
 /* Defaults that depend on the optimizer (strings: they go through the same
@@ -63,10 +67,10 @@ const cli_optim_spec *cli_find_optim(const char *name); /* NULL when unknown */
     "conv 32 5 pad=2, relu, maxpool 2, conv 64 5 pad=2, relu, maxpool 2, flatten, linear " \
     "1024, relu, dropout 0.4, linear"
 
-/* Model names with their default epochs and batch size; the models themselves
- * are built in train.c. */
+/* Model names with the defaults they change ("flag=value ..."); the models
+ * themselves are built in train_models.c and gpt.c. */
 typedef struct cli_model_defaults {
-    const char *name, *epochs, *batch;
+    const char *name, *defaults;
 } cli_model_defaults;
 const cli_model_defaults *cli_find_model(const char *name);
 
@@ -91,6 +95,13 @@ typedef struct cli_devices_opts {
     bool verbose, calibrate, json;
 } cli_devices_opts;
 
+/* anygrad sample: text from a --model gpt checkpoint */
+typedef struct cli_sample_opts {
+    const char *file, *prompt, *device;
+    int64_t tokens, top_k, seed;
+    double temperature;
+} cli_sample_opts;
+
 /* anygrad eval and anygrad predict (out: predict's CSV, NULL for stdout) */
 typedef struct cli_eval_opts {
     const char *file, *model, *data, *device, *out;
@@ -114,6 +125,7 @@ typedef struct cli_args {
     cli_bench_opts bench;
     cli_eval_opts eval;
     cli_plot_opts plot;
+    cli_sample_opts sample;
 } cli_args;
 
 /* argv[0] is the program, argv[1] the command. Fills *out completely. */

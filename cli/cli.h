@@ -43,6 +43,9 @@ int cli_eval(const cli_eval_opts *o);
 int cli_predict(const cli_eval_opts *o); /* train.c: the same options, --out too */
 int cli_bench(const cli_bench_opts *o);    /* bench.c */
 int cli_plot(const cli_plot_opts *o);
+int cli_sample(const cli_sample_opts *o);     /* gpt.c */
+/* gpt.c: anygrad train --model gpt (o resolved; ck the --resume checkpoint or NULL) */
+int cli_gpt_train(const cli_train_opts *o, const ag_tensor_dict *ck);
 
 /* ---- metrics log (plot.c) ------------------------------------------------
  * One row per logging point of a training run; NAN marks a value that was not

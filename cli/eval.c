@@ -29,6 +29,14 @@ int cli_eval(const cli_eval_opts *o)
         fprintf(stderr, "anygrad eval: %s\n", ag_last_error());
         return 1;
     }
+    const char *kind = ag_tensor_dict_meta(d, META "model");
+    if (!model && kind && !strcmp(kind, "gpt")) {
+        fprintf(stderr, "anygrad eval: %s is a language model (--model gpt): its validation loss is "
+                        "in its training output and log; anygrad sample %s writes text with it\n",
+                file, file);
+        ag_tensor_dict_free(d);
+        return 2;
+    }
     model_spec custom;
     const model_spec *ms = tr_spec_of(d, model, &custom);
     char epoch[96] = "";

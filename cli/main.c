@@ -38,6 +38,7 @@ int main(int argc, char **argv)
     case CLI_PREDICT: return cli_predict(&a.eval);
     case CLI_BENCH: return cli_bench(&a.bench);
     case CLI_PLOT: return cli_plot(&a.plot);
+    case CLI_SAMPLE: return cli_sample(&a.sample);
     case CLI_TOOL: break;
     }
     return 2; /* cli_parse gives CLI_TOOL only with an action above */

@@ -77,13 +77,14 @@ static uint64_t step_seed(uint64_t seed, int64_t step)
 /* Ctrl-C stops at the end of the step in progress (a second one kills at once):
  * the bar is cleared, the user told what was kept, the exit status 130. */
 static volatile sig_atomic_t interrupted;
+bool tr_interrupted(void) { return interrupted != 0; }
 static void on_sigint(int sig)
 {
     (void)sig;
     interrupted = 1;
 }
 
-static void catch_sigint(bool on)
+void tr_catch_interrupt(bool on)
 {
     /* SIGUSR1 too: mpirun ends its ranks on Ctrl-C but forwards SIGUSR1, so
      * `kill -USR1 <mpirun's pid>` stops a job the same way */
@@ -290,7 +291,7 @@ static int train_loop(run *r)
             if (r->o.save && k > 0) {
                 if (cli_dist_leader() &&
                     (tr_save_checkpoint(&r->o, r->m, r->opt, e, k, &r->z, &r->d, sched_total(r),
-                                        r->cos_from, r->cos_lr) != AG_OK || !write_outputs(r))) {
+                                        r->cos_from, r->cos_lr, 0, NULL) != AG_OK || !write_outputs(r))) {
                     printf("\n");
                     return fail("saving the checkpoint");
                 }
@@ -330,7 +331,7 @@ static int train_loop(run *r)
                st.seconds > 0 ? (double)st.samples / st.seconds : 0.0);
         fflush(stdout);
         if (cli_dist_leader() && r->o.save && tr_save_checkpoint(&r->o, r->m, r->opt, e + 1, 0, &r->z, &r->d, sched_total(r),
-                                       r->cos_from, r->cos_lr) != AG_OK)
+                                       r->cos_from, r->cos_lr, 0, NULL) != AG_OK)
             return fail("saving the checkpoint");
         if (cli_dist_leader() && !write_outputs(r)) return 1;
         wrote = true;
@@ -595,7 +596,7 @@ int cli_train(const cli_train_opts *o, const bool given[CLI_NTRAIN_OPTS])
         r.ms = r.o.layers ? &r.custom : tr_find_model(r.o.model);
         r.os = cli_find_optim(r.o.optimizer);
         r.sched = cli_find_schedule(r.o.schedule);
-        rc = r.ms ? setup_device(&r) : 2; /* resolve knows the same names */
+        rc = r.ms || !strcmp(r.o.model, "gpt") ? setup_device(&r) : 2; /* resolve knows the same names */
     }
     if (!rc && r.o.resume && !r.o.save) {
         r.o.save = r.o.resume; /* a resumed run keeps its epochs: back into its checkpoint */
@@ -616,13 +617,15 @@ int cli_train(const cli_train_opts *o, const bool given[CLI_NTRAIN_OPTS])
         fprintf(stderr, "anygrad train: --save %s: %s\n", r.o.save, err);
         rc = 1;
     }
-    if (!rc) rc = setup_data(&r, ck);
-    if (!rc) rc = setup_model(&r, ck); /* the data decide its input and output sizes */
-    if (!rc) {
+    bool gpt = !rc && !strcmp(r.o.model, "gpt");
+    if (gpt) rc = cli_gpt_train(&r.o, ck);
+    if (!rc && !gpt) rc = setup_data(&r, ck);
+    if (!rc && !gpt) rc = setup_model(&r, ck); /* the data decide its input and output sizes */
+    if (!rc && !gpt) {
         resume_log(&r);
-        catch_sigint(true);
+        tr_catch_interrupt(true);
         rc = train_loop(&r);
-        catch_sigint(false);
+        tr_catch_interrupt(false);
     }
     ag_tensor_dict_free(ck);
     ag_loader_free(r.train);

@@ -71,13 +71,18 @@ bool tr_norm_alloc(norm *z, int64_t n);
 bool tr_meta_float1(const ag_tensor_dict *d, const char *key, float *out);
 bool tr_norm_from_meta(const ag_tensor_dict *d, int64_t features, norm *z);
 /* epoch: finished epochs; epoch_step > 0: steps of the next one done too (a
- * Ctrl-C'ed run) */
+ * Ctrl-C'ed run); z, dm: NULL for none; nextra key, value pairs of the
+ * caller's (keys without the "anygrad." prefix) */
 ag_status tr_save_checkpoint(const cli_train_opts *t, ag_module *m, ag_optim *opt, int64_t epoch,
-                             int64_t epoch_step, const norm *z, const dims *dm, int64_t total, int64_t cos_from,
-                             float cos_lr);
+                             int64_t epoch_step, const norm *z, const dims *dm, int64_t total,
+                             int64_t cos_from, float cos_lr, int nextra, const char *const *extra);
 
 /* ---- files (train_files.c) ---- */
 char *tr_layers_file(const char *path, char *err, size_t errsz); /* malloc'ed description */
 bool tr_claim_save(const char *path, char *err, size_t errsz);    /* false: another run has it */
+
+/* ---- Ctrl-C (train.c): stop after the step in progress ---- */
+void tr_catch_interrupt(bool on);
+bool tr_interrupted(void);
 
 #endif

@@ -116,8 +116,8 @@ static void add_meta(metabuf *b, const char *key, const char *fmt, ...)
 /* The checkpoint with the run's settings in its metadata, written in one go
  * (ag_safetensors_save: a temporary file of its own, renamed over path). */
 ag_status tr_save_checkpoint(const cli_train_opts *t, ag_module *m, ag_optim *opt, int64_t epoch,
-                                 int64_t epoch_step, const norm *z, const dims *dm, int64_t total, int64_t cos_from,
-                                 float cos_lr)
+                             int64_t epoch_step, const norm *z, const dims *dm, int64_t total,
+                             int64_t cos_from, float cos_lr, int nextra, const char *const *extra)
 {
     metabuf mb, *b = &mb;
     memset(b, 0, sizeof *b);
@@ -130,10 +130,15 @@ ag_status tr_save_checkpoint(const cli_train_opts *t, ag_module *m, ag_optim *op
         if (o->type == CLI_INT) add_meta(b, o->flag, "%lld", (long long)*(const int64_t *)at);
         if (o->type == CLI_REAL) add_meta(b, o->flag, "%.9g", *(const double *)at);
     }
-    add_meta_str(b, "norm_mean", floats_str(z->mean, z->n));
-    add_meta_str(b, "norm_std", floats_str(z->sd, z->n));
-    add_meta(b, "input", "%lldx%lldx%lld", (long long)dm->c, (long long)dm->h, (long long)dm->w);
-    add_meta(b, "classes", "%lld", (long long)dm->classes);
+    if (z) {
+        add_meta_str(b, "norm_mean", floats_str(z->mean, z->n));
+        add_meta_str(b, "norm_std", floats_str(z->sd, z->n));
+    }
+    if (dm) {
+        add_meta(b, "input", "%lldx%lldx%lld", (long long)dm->c, (long long)dm->h, (long long)dm->w);
+        add_meta(b, "classes", "%lld", (long long)dm->classes);
+    }
+    for (int i = 0; i < nextra; i++) add_meta_str(b, extra[2 * i], strdup(extra[2 * i + 1]));
     add_meta(b, "version", "%s", AG_VERSION);
     add_meta(b, "sched_total", "%lld", (long long)total);
     if (epoch_step > 0) add_meta(b, "epoch_step", "%lld", (long long)epoch_step);

@@ -331,5 +331,59 @@ else
     bad "second run to the same --save (exit $rc): $out" /dev/null
 fi
 
+# --model gpt: a character-level transformer on a text file (Debian's GPL-3
+# text), its checkpoint, a resume after Ctrl-C that ends bit-identical to a run
+# never stopped (batches are drawn from the generator reseeded per step), and
+# anygrad sample.
+text=/usr/share/common-licenses/GPL-3
+gpt=(--model gpt --text "$text" --blocks 1 --heads 2 --width 32 --context 32 --batch 8 --lr 1e-2
+     --warmup 5 --eval-every 20 --eval-batches 3)
+if "$AG" train "${gpt[@]}" --steps 60 --save "$tmp/g1.st" --log "$tmp/g1.csv" >"$tmp/outg1" 2>&1 &&
+    grep -q '^step 60/60 ' "$tmp/outg1" &&
+    awk -F, 'NR > 1 && $9 != "" { v = $9 } END { exit !(v > 0 && v < 3.6) }' "$tmp/g1.csv"; then
+    ok "gpt: 60 steps, $(grep -o 'validation loss [0-9.]*' "$tmp/outg1") (uniform: $(awk 'BEGIN { printf "%.2f", log(80) }') for ~80 symbols)"
+else
+    bad "gpt training" "$tmp/outg1"
+fi
+"$AG" train "${gpt[@]}" --steps 300 --save "$tmp/g2.st" >"$tmp/outg2" 2>&1
+"$AG" train "${gpt[@]}" --steps 300 --save "$tmp/g3.st" >"$tmp/outg3" 2>&1 &
+pid=$!
+for _ in $(seq 300); do grep -q '^step 20/' "$tmp/outg3" 2>/dev/null && break; sleep 0.05; done
+kill -INT "$pid"
+wait "$pid"
+rc=$?
+if [ "$rc" -eq 130 ] && grep -q '^interrupted after step [0-9]*: saved to' "$tmp/outg3" &&
+    "$AG" train --resume "$tmp/g3.st" >"$tmp/outg4" 2>&1 &&
+    [ "$("$BUILD/tests/st-diff" "$tmp/g2.st" "$tmp/g3.st" | cut -d' ' -f1)" = 0 ]; then
+    ok "gpt: $(grep -o '^interrupted after step [0-9]*' "$tmp/outg3"), resumed: the same weights as a run never stopped"
+else
+    bad "gpt Ctrl-C and resume (exit $rc; $("$BUILD/tests/st-diff" "$tmp/g2.st" "$tmp/g3.st" 2>&1))" "$tmp/outg3"
+fi
+s1=$("$AG" sample "$tmp/g1.st" --prompt "The " --tokens 40 --seed 5 2>&1)
+s2=$("$AG" sample "$tmp/g1.st" --prompt "The " --tokens 40 --seed 5 2>&1)
+s3=$("$AG" sample "$tmp/g1.st" --prompt "The " --tokens 40 --seed 6 --top-k 5 --temperature 0.7 2>&1)
+if [ "$s1" = "$s2" ] && [ "$s1" != "$s3" ] && [ "${#s1}" -ge 44 ] && [ "${s1:0:4}" = "The " ]; then
+    ok "sample: the prompt then 40 characters; the same seed, the same text"
+else
+    bad "sample: '$s1' / '$s2' / '$s3'" /dev/null
+fi
+expect2() { # WHAT PATTERN ARGS...: exit 2 with a message matching PATTERN
+    local what=$1 pat=$2
+    shift 2
+    local out
+    out=$("$AG" "$@" 2>&1)
+    if [ $? -eq 2 ] && grep -q -- "$pat" <<<"$out"; then ok "$what: exit 2"; else bad "$what: $out" /dev/null; fi
+}
+expect2 "sample: a prompt outside the vocabulary" "not in the model's vocabulary" sample "$tmp/g1.st" --prompt "€"
+expect2 "sample: a classifier checkpoint" "not a checkpoint of anygrad train --model gpt" sample "$tmp/a.st"
+expect2 "eval: a gpt checkpoint" "anygrad sample" eval "$tmp/g1.st"
+expect2 "gpt: --width not a multiple of --heads" "not a multiple of --heads" train --model gpt --width 30 --heads 4
+expect2 "gpt: --layers" "--layers describes a classifier" train --model gpt --layers "linear 8"
+if out=$("$AG" train --model gpt --text "$tmp/none.txt" 2>&1); [ $? -eq 1 ] && grep -q "none.txt: No such file" <<<"$out"; then
+    ok "gpt: a missing --text: exit 1"
+else
+    bad "gpt: missing --text: $out" /dev/null
+fi
+
 echo "cli_train: $pass passed, $fail failed"
 [ "$fail" -eq 0 ]
