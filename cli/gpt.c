@@ -317,12 +317,12 @@ typedef struct gpt_run {
     char vocab[513];
 } gpt_run;
 
+/* The checkpoint (with --save), the log and the plot. */
 static bool gpt_save(gpt_run *g)
 {
     const cli_train_opts *o = g->o;
-    if (!o->save) return true;
     const char *extra[2] = {"vocab", g->vocab};
-    if (tr_save_checkpoint(o, g->m, g->opt, 0, 0, NULL, NULL, o->steps, 0, 0.0f, 1, extra) != AG_OK) {
+    if (o->save && tr_save_checkpoint(o, g->m, g->opt, 0, 0, NULL, NULL, o->steps, 0, 0.0f, 1, extra) != AG_OK) {
         gpt_fail("saving the checkpoint");
         return false;
     }

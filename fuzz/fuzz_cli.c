@@ -45,8 +45,12 @@ static void check_resolved(const cli_train_opts *t, const bool *set)
     for (int i = 0; i < CLI_NTRAIN_OPTS; i++) {
         /* a default exists for these, so resolution must have set them */
         const char *f = CLI_TRAIN_OPTS[i].flag;
-        bool needed = CLI_TRAIN_OPTS[i].def || !strcmp(f, "epochs") || !strcmp(f, "batch") ||
-                      !strcmp(f, "lr") || !strcmp(f, "momentum") || !strcmp(f, "weight-decay");
+        static const char *const gpt_needs[] = {"steps", "context", "blocks", "heads", "width",
+                                                "eval-batches", "text"};
+        bool gpt = !strcmp(t->model, "gpt"), needed = CLI_TRAIN_OPTS[i].def || !strcmp(f, "batch") ||
+                   (!gpt && !strcmp(f, "epochs")) || !strcmp(f, "lr") || !strcmp(f, "momentum") ||
+                   !strcmp(f, "weight-decay");
+        for (size_t k = 0; gpt && k < sizeof gpt_needs / sizeof *gpt_needs; k++) needed |= !strcmp(f, gpt_needs[k]);
         if (needed && !set[i]) {
             fprintf(stderr, "--%s left unset after resolving\n", f);
             abort();
@@ -108,7 +112,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (argv[args.n] != NULL) abort();
     cli_parse(args.n, argv, &b);
     if (memcmp(&a, &b, sizeof a)) abort(); /* pure: the same answer twice */
-    if ((unsigned)a.cmd > CLI_BENCH || (unsigned)a.action > CLI_ERROR) abort();
+    if ((unsigned)a.cmd > CLI_SAMPLE || (unsigned)a.action > CLI_ERROR) abort();
     if (a.action == CLI_ERROR && (!a.err[0] || strlen(a.err) >= sizeof a.err)) abort();
     if (a.action != CLI_ERROR && a.err[0]) abort();
     if (a.cmd == CLI_TOOL && a.action == CLI_RUN) abort();
@@ -148,6 +152,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         }
         case CLI_BENCH:
             if (a.bench.device && !a.bench.device[0]) abort();
+            break;
+        case CLI_SAMPLE:
+            if (!a.sample.file || !a.sample.file[0] || a.sample.file[0] == '-' || !a.sample.prompt ||
+                !(a.sample.temperature > 0.0) || a.sample.tokens < 0 || a.sample.top_k < 0)
+                abort();
             break;
         case CLI_DEVICES:
         case CLI_TOOL:
