@@ -148,6 +148,17 @@ if "$AG" devices 2>/dev/null | grep -qE "^[ *] [0-9]+ +opencl .*pthread|^[ *] [0
     fi
 fi
 
+# Waits for a background job, killing it after 60 s (a hang fails the test
+# instead of the suite); returns its exit status.
+wait_job() {
+    ( sleep 60; kill -9 "$1" 2>/dev/null ) &
+    local guard=$! rc
+    wait "$1"
+    rc=$?
+    kill "$guard" 2>/dev/null
+    return "$rc"
+}
+
 # The pid of rank R of a running job whose command line holds MARK.
 rank_pid() {
     for p in $(pgrep -f -- "$2"); do
@@ -163,11 +174,8 @@ job=$!
 for _ in $(seq 300); do grep -q '^epoch 1/' "$tmp/usr1.out" 2>/dev/null && break; sleep 0.1; done
 victim=$(rank_pid 1 "$tmp/usr1.st")
 [ -n "$victim" ] && kill -USR1 "$victim"
-( sleep 60; kill -9 "$job" 2>/dev/null ) &
-guard=$!
-wait "$job"
+wait_job "$job"
 rc=$?
-kill "$guard" 2>/dev/null
 if [ "$rc" -eq 130 ] && grep -q '^interrupted in epoch .*saved to' "$tmp/usr1.out" &&
     "$AG" eval "$tmp/usr1.st" --data "$DATA" --device cpu 2>&1 | grep -q 'steps$'; then
     ok "SIGUSR1 to rank 1: $(grep -m1 -o '^interrupted in epoch [0-9]* after step [0-9]*' "$tmp/usr1.out"), exit 130, saved"
@@ -184,11 +192,8 @@ sleep 0.3
 victim=$(rank_pid 1 "$tmp/kill.st")
 t0=$SECONDS
 [ -n "$victim" ] && kill -9 "$victim"
-( sleep 60; kill -9 "$job" 2>/dev/null ) &
-guard=$!
-wait "$job"
+wait_job "$job"
 rc=$?
-kill "$guard" 2>/dev/null
 if [ -z "$victim" ]; then
     bad "rank killed: no rank 1 found to kill ($(tail -n 2 "$tmp/kill.out"))"
 elif [ "$rc" -eq 0 ] || [ $((SECONDS - t0)) -ge 55 ]; then
@@ -218,11 +223,8 @@ job=$!
 for _ in $(seq 300); do [ -s "$tmp/stop.st" ] && break; sleep 0.1; done
 victim=$(rank_pid 1 "$tmp/stop.st")
 [ -n "$victim" ] && kill -STOP "$victim"
-( sleep 60; kill -9 "$job" 2>/dev/null ) &
-guard=$!
-wait "$job"
+wait_job "$job"
 rc=$?
-kill "$guard" 2>/dev/null
 [ -n "$victim" ] && kill -CONT "$victim" 2>/dev/null
 if [ -n "$victim" ] && [ "$rc" -ne 0 ] && [ "$rc" -ne 137 ] && grep -q "waited 3 s" "$tmp/stop.out"; then
     ok "a stopped rank: rank 0 gave up after 3 s (exit $rc): $(grep -m1 -o 'rank 0 waited.*died' "$tmp/stop.out")"

@@ -60,11 +60,16 @@ check cnn 300
 # loaded from anygrad's modules (strict=True) give the same outputs and
 # parameter gradients (tests/attention_twin.c, tests/torch_attention.py)
 # computed on every backend built
+# ... and a GPT (bench/gpt_twin.py's), and a checkpoint of anygrad train --model
+# gpt loaded strictly into it gives anygrad's logits
+"$AG" train --model gpt --text /usr/share/common-licenses/GPL-3 --blocks 1 --heads 2 --width 16 \
+    --context 16 --batch 4 --steps 20 --eval-every 20 --eval-batches 2 --device cpu \
+    --save "$tmp/gpt.st" >"$tmp/gpt.out" 2>&1 || { echo "FAIL  training the gpt checkpoint:"; cat "$tmp/gpt.out"; fail=$((fail + 1)); }
 for dev in cpu opencl vulkan; do
     "$AG" devices 2>/dev/null | grep -qE "^[ *] [0-9]+ +$dev " || continue
     rm -f "$tmp"/*.safetensors
-    if AG_DEVICE=$dev "$BUILD/tests/attention-twin" "$tmp" >"$tmp/twin.out" 2>&1 &&
-        (cd tests && OMP_NUM_THREADS=1 "$PY" torch_attention.py "$tmp") >"$tmp/twin.py" 2>&1; then
+    if AG_DEVICE=$dev "$BUILD/tests/attention-twin" "$tmp" "$tmp/gpt.st" >"$tmp/twin.out" 2>&1 &&
+        (cd tests && OMP_NUM_THREADS=1 "$PY" torch_attention.py "$tmp" "$tmp/gpt.st") >"$tmp/twin.py" 2>&1; then
         sed "s/^/[$dev] /" "$tmp/twin.py"
         pass=$((pass + 1))
     else
