@@ -33,6 +33,7 @@ typedef struct run {
     int64_t start_epoch, steps_per_epoch;
     int64_t skip;           /* steps of start_epoch a Ctrl-C'ed run finished (resume there) */
     bool stop;              /* Ctrl-C, as every rank agreed after the same step */
+    double carry[6];        /* the interrupted epoch's sums at skip (see epoch_stats.sums) */
     int64_t cos_from;       /* > 0: the cosine restarts here from cos_lr (a resume that */
     float cos_lr;           /* changed --epochs), instead of jumping to the new curve */
     cli_metrics log;
@@ -124,6 +125,9 @@ static bool write_outputs(run *r)
 typedef struct epoch_stats {
     double loss, acc, seconds, val_loss, val_acc, test_loss, test_acc;
     int64_t samples, steps; /* steps: done in the epoch, also when interrupted */
+    /* an interrupted epoch's loss sum, samples and hits, logged and since the
+     * last row: a resumed run goes on with them, so its log is the same */
+    double sums[6];
 } epoch_stats;
 
 /* One pass over the training loader; rows go to the log every log_every steps. */
@@ -150,6 +154,10 @@ static bool train_epoch(run *r, int64_t e, epoch_stats *st)
         }
     }
     st->steps = done;
+    if (e == r->start_epoch && r->skip > 0) {
+        lsum = r->carry[0], seen = (int64_t)r->carry[1], correct = (int64_t)r->carry[2];
+        isum = r->carry[3], iseen = (int64_t)r->carry[4], icorrect = (int64_t)r->carry[5];
+    }
     for (;;) {
         ag_tensor *x, *y;
         int64_t step = ag_optim_steps(r->opt);
@@ -243,6 +251,8 @@ static bool train_epoch(run *r, int64_t e, epoch_stats *st)
         }
         st->steps = done;
         if (r->stop && done < r->steps_per_epoch) { /* after a whole step: the caller saves it */
+            const double sums[6] = {lsum, (double)seen, (double)correct, isum, (double)iseen, (double)icorrect};
+            memcpy(st->sums, sums, sizeof sums);
             cli_progress_end(&bar);
             return false;
         }
@@ -256,6 +266,15 @@ static bool train_epoch(run *r, int64_t e, epoch_stats *st)
     st->loss = seen ? lsum / (double)seen : NAN;
     st->acc = seen ? (double)correct / (double)seen : NAN;
     return true;
+}
+
+/* epoch_stats.sums as a metadata pair (static: used at once) */
+static const char *const *epoch_sums(const double v[6])
+{
+    static char text[160];
+    static const char *pair[2] = {"epoch_sums", text};
+    snprintf(text, sizeof text, "%.17g,%.0f,%.0f,%.17g,%.0f,%.0f", v[0], v[1], v[2], v[3], v[4], v[5]);
+    return pair;
 }
 
 static int train_loop(run *r)
@@ -291,7 +310,8 @@ static int train_loop(run *r)
             if (r->o.save && k > 0) {
                 if (cli_dist_leader() &&
                     (tr_save_checkpoint(&r->o, r->m, r->opt, e, k, &r->z, &r->d, sched_total(r),
-                                        r->cos_from, r->cos_lr, 0, NULL) != AG_OK || !write_outputs(r))) {
+                                        r->cos_from, r->cos_lr, 1, epoch_sums(st.sums)) != AG_OK ||
+                     !write_outputs(r))) {
                     printf("\n");
                     return fail("saving the checkpoint");
                 }
@@ -504,6 +524,10 @@ static int setup_model(run *r, const ag_tensor_dict *ck)
     long long k = es ? atoll(es) : 0;
     if (k > 0 && k < r->steps_per_epoch && r->start_epoch < r->o.epochs) {
         r->skip = k;
+        const char *sums = ag_tensor_dict_meta(ck, META "epoch_sums");
+        if (!sums || sscanf(sums, "%lf,%lf,%lf,%lf,%lf,%lf", &r->carry[0], &r->carry[1], &r->carry[2],
+                            &r->carry[3], &r->carry[4], &r->carry[5]) != 6)
+            memset(r->carry, 0, sizeof r->carry); /* the epoch's line then covers the rest */
         printf("note: %s was saved at step %lld of epoch %lld: training goes on from there\n",
                r->o.resume, k, (long long)r->start_epoch + 1);
     }

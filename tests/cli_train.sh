@@ -191,17 +191,18 @@ fi
 # resuming goes on after the last step and ends with the same weights, bit for
 # bit, as a run never stopped (dropout too: the generator is seeded per step).
 intl=(--layers "linear 64, relu, dropout 0.2, linear" --data "$DATA" --epochs 6 --seed 3)
-"$AG" train "${intl[@]}" --save "$tmp/unint.st" >"$tmp/outu" 2>&1
-"$AG" train "${intl[@]}" --save "$tmp/int.st" >"$tmp/outi" 2>&1 &
+"$AG" train "${intl[@]}" --save "$tmp/unint.st" --log "$tmp/unint.csv" >"$tmp/outu" 2>&1
+"$AG" train "${intl[@]}" --save "$tmp/int.st" --log "$tmp/int.csv" >"$tmp/outi" 2>&1 &
 pid=$!
 for _ in $(seq 300); do grep -q '^epoch 1/6' "$tmp/outi" 2>/dev/null && break; sleep 0.05; done
 kill -INT "$pid"
 wait "$pid"
 rc=$?
 if [ "$rc" -eq 130 ] && grep -qE '^interrupted (in epoch [2-6] after step [0-9]+ of [0-9]+: saved to|at the end of epoch [1-6]: saved to)' "$tmp/outi" &&
-    "$AG" train --resume "$tmp/int.st" --data "$DATA" >"$tmp/outr" 2>&1 &&
-    [ "$("$BUILD/tests/st-diff" "$tmp/unint.st" "$tmp/int.st" | cut -d' ' -f1)" = 0 ]; then
-    ok "Ctrl-C: exit 130, $(grep '^interrupted' "$tmp/outi" | cut -c1-60)...; resumed: the same weights as a run never stopped"
+    "$AG" train --resume "$tmp/int.st" --data "$DATA" --log "$tmp/int.csv" >"$tmp/outr" 2>&1 &&
+    [ "$("$BUILD/tests/st-diff" "$tmp/unint.st" "$tmp/int.st" | cut -d' ' -f1)" = 0 ] &&
+    [ "$(cut -d, -f1-7,9- "$tmp/unint.csv")" = "$(cut -d, -f1-7,9- "$tmp/int.csv")" ]; then
+    ok "Ctrl-C: exit 130, $(grep '^interrupted' "$tmp/outi" | cut -c1-60)...; resumed: the same weights and log as a run never stopped"
 else
     bad "Ctrl-C (exit $rc; $("$BUILD/tests/st-diff" "$tmp/unint.st" "$tmp/int.st" 2>&1))" "$tmp/outi"
 fi

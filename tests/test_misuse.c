@@ -236,6 +236,7 @@ typedef enum { K_PTR, K_ST, K_TRUE, K_VOID } row_kind;
     X(zero_grad, K_ST, A_, S_, ag_zero_grad(B))                                               \
     X(optim_new, K_PTR, A_, S_, ag_optim_new(sgd(), 1, only_bad(f)))                          \
     X(clip_grad_norm, K_ST, A_, S_, ag_clip_grad_norm(1, only_bad(f), 1.0f, &f->norm))        \
+    X(dist_average_gradients, K_ST, A_, S_, ag_dist_average_gradients(1, only_bad(f), 1.0))   \
     X(module_forward, K_PTR, A_, S_, ag_module_forward(f->mod, B))                            \
     X(init_uniform, K_ST, A_, S_, ag_init_uniform(B, 0.0f, 1.0f))                             \
     X(init_normal, K_ST, A_, S_, ag_init_normal(B, 0.0f, 1.0f))                               \
@@ -290,6 +291,8 @@ typedef enum { K_PTR, K_ST, K_TRUE, K_VOID } row_kind;
     X(checkpoint_save_meta, K_ST, A_, N_, ag_checkpoint_save_meta(f->path, NULL, NULL, 0, 0, NULL)) \
     X(checkpoint_save_meta_kv, K_ST, A_, N_, ag_checkpoint_save_meta(f->path, f->mod, NULL, 0, 1, NULL)) \
     X(checkpoint_load, K_ST, A_, N_, ag_checkpoint_load(f->path, NULL, NULL, NULL))           \
+    X(dist_broadcast_module, K_ST, A_, N_, ag_dist_broadcast_module(NULL, NULL, 0))           \
+    X(dist_average_buffers, K_ST, A_, N_, ag_dist_average_buffers(NULL))                      \
     X(loader_next, K_TRUE, A_, N_, !ag_loader_next(NULL, &f->out, NULL))
 
 /* every op of the op table (src/ops/unary_table.h), with its conformance parameters */
