@@ -615,8 +615,9 @@ AG_API bool ag_loader_next(ag_loader *l, ag_tensor **x, ag_tensor **y);
  * hands out rank's contiguous part of each, samples [b * rank / nranks,
  * b * (rank + 1) / nranks) of a batch of b. A part can be empty (a last batch
  * smaller than nranks): then *x and *y are tensors of 0 samples. nranks 1
- * undoes the sharding. ag_loader_last_batch tells the sizes, the weight of
- * this rank's gradient in the global mean being local / global. */
+ * undoes the sharding; loaders made by ag_loader_split start unsharded.
+ * ag_loader_last_batch tells the sizes, the weight of this rank's gradient in
+ * the global mean being local / global. */
 AG_API ag_status ag_loader_shard(ag_loader *l, int rank, int nranks);
 AG_API ag_status ag_loader_last_batch(const ag_loader *l, int64_t *local, int64_t *global);
 AG_API void ag_loader_free(ag_loader *l);
