@@ -122,6 +122,12 @@ static void vocab_of_bytes(corpus *c)
     }
 }
 
+static int hexval(char ch)
+{
+    return ch >= '0' && ch <= '9' ? ch - '0' : ch >= 'a' && ch <= 'f' ? ch - 'a' + 10
+                                             : ch >= 'A' && ch <= 'F' ? ch - 'A' + 10 : -1;
+}
+
 /* "0a2021...": the vocabulary's bytes in token order */
 static bool vocab_of_hex(const char *hex, corpus *c)
 {
@@ -130,11 +136,10 @@ static bool vocab_of_hex(const char *hex, corpus *c)
     for (int b = 0; b < 256; b++) c->stoi[b] = -1;
     c->vocab = 0;
     for (size_t i = 0; i < len; i += 2) {
-        unsigned v;
-        char two[3] = {hex[i], hex[i + 1], '\0'};
-        char *end;
-        v = (unsigned)strtoul(two, &end, 16);
-        if (*end || c->stoi[v] >= 0) return false;
+        int hi = hexval(hex[i]), lo = hexval(hex[i + 1]);
+        if (hi < 0 || lo < 0) return false;
+        unsigned v = (unsigned)(hi * 16 + lo);
+        if (c->stoi[v] >= 0) return false;
         c->stoi[v] = c->vocab;
         c->itos[c->vocab++] = (unsigned char)v;
     }
@@ -547,6 +552,7 @@ int cli_sample(const cli_sample_opts *o)
     tok = malloc((plen + (size_t)o->tokens + 1) * sizeof *tok);
     if (!tok || plen == 0) {
         fprintf(stderr, "anygrad sample: %s\n", tok ? "--prompt is empty" : "out of memory");
+        if (tok) rc = 2;
         goto out;
     }
     for (size_t i = 0; i < plen; i++) {

@@ -162,7 +162,9 @@ static bool train_epoch(run *r, int64_t e, epoch_stats *st)
         ag_tensor *x, *y;
         int64_t step = ag_optim_steps(r->opt);
         float lr = lr_at(r, step), lv = 0.0f, norm;
-        ag_manual_seed(step_seed((uint64_t)r->o.seed, step));
+        /* each rank its own masks (the same for every rank would correlate them) */
+        ag_manual_seed(step_seed((uint64_t)r->o.seed, step) +
+                       (cli_dist_on() ? 0x632be59bd9b4e019ULL * (uint64_t)ag_dist_rank() : 0));
         ag_scope_begin();
         if (!ag_loader_next(r->train, &x, &y)) {
             ag_scope_end();
@@ -405,10 +407,21 @@ static int setup_data(run *r, const ag_tensor_dict *ck)
     /* batch norm cannot train on a batch of one sample: such a last batch is
      * left out of every epoch (as its shuffle rotates, not always the same) */
     int64_t nall = ag_dim(x, 0), ntrain = nall - (int64_t)llround(r->o.val_frac * (double)nall);
-    bool drop = strstr(r->ms->layers, "batchnorm") && ntrain > 1 && ntrain % r->o.batch == 1;
+    /* the smallest part a rank gets of a batch of b is b / ranks (one rank: b) */
+    const int64_t ranks = cli_dist_on() ? ag_dist_size() : 1, last = ntrain % r->o.batch;
+    const bool bn = strstr(r->ms->layers, "batchnorm") != NULL;
+    if (bn && r->o.batch / ranks < 2) {
+        fprintf(stderr, "anygrad train: --batch %lld over %lld ranks leaves a rank batches of one "
+                        "sample, which batch norm cannot train on\n", (long long)r->o.batch, (long long)ranks);
+        ag_release(x);
+        ag_release(y);
+        return 2;
+    }
+    bool drop = bn && ntrain > 1 && last > 0 && last / ranks < 2;
     if (drop)
-        printf("note: %lld training samples leave a last batch of one, which batch norm cannot "
-               "train on: it is left out of each epoch\n", (long long)ntrain);
+        printf("note: %lld training samples leave a last batch of %lld%s, which batch norm cannot "
+               "train on: it is left out of each epoch\n", (long long)ntrain, (long long)last,
+               ranks > 1 ? " (a sample or none for some ranks)" : "");
     ag_loader *all = tr_make_loader_drop(x, y, r->o.batch, true, (uint64_t)r->o.seed, drop);
     if (!all) return fail("data loader");
     if (r->o.val_frac > 0.0) {
@@ -634,9 +647,9 @@ int cli_train(const cli_train_opts *o, const bool given[CLI_NTRAIN_OPTS])
                         flags[j], outs[i]);
                 rc = 2;
             }
-    if (!rc && !(output_ok("save", r.o.save) && output_ok("log", r.o.log) &&
-                 output_ok("plot", r.o.plot)))
-        rc = 1;
+    if (!rc && cli_dist_leader() && !(output_ok("save", r.o.save) && output_ok("log", r.o.log) &&
+                                      output_ok("plot", r.o.plot)))
+        rc = 1; /* only rank 0 writes: other hosts need not have its directories */
     if (!rc && r.o.save && cli_dist_leader() && !tr_claim_save(r.o.save, err, sizeof err)) {
         fprintf(stderr, "anygrad train: --save %s: %s\n", r.o.save, err);
         rc = 1;

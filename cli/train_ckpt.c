@@ -25,6 +25,10 @@ void tr_norm_free(norm *z)
 
 bool tr_norm_alloc(norm *z, int64_t n)
 {
+    if (n < 1 || n > ((int64_t)1 << 28)) { /* a checkpoint's claim, bounded before allocating */
+        memset(z, 0, sizeof *z);
+        return false;
+    }
     z->n = n;
     z->mean = malloc((size_t)n * sizeof *z->mean);
     z->sd = malloc((size_t)n * sizeof *z->sd);

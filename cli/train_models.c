@@ -84,9 +84,11 @@ dims tr_dims_of(const ag_tensor_dict *d, const model_spec *ms)
     const char *in = ag_tensor_dict_meta(d, META "input"), *cl = ag_tensor_dict_meta(d, META "classes");
     long long c, h, w, k;
     char end;
-    if (in && sscanf(in, "%lldx%lldx%lld%c", &c, &h, &w, &end) == 3 && c > 0 && h > 0 && w > 0)
+    /* each below 2^20 and their product below 2^31: no overflow downstream */
+    if (in && sscanf(in, "%lldx%lldx%lld%c", &c, &h, &w, &end) == 3 && c > 0 && h > 0 && w > 0 &&
+        c < (1 << 20) && h < (1 << 20) && w < (1 << 20) && c * h * w < ((long long)1 << 31))
         r.c = c, r.h = h, r.w = w;
-    if (cl && sscanf(cl, "%lld%c", &k, &end) == 1 && k > 1) r.classes = k;
+    if (cl && sscanf(cl, "%lld%c", &k, &end) == 1 && k > 1 && k <= 65536) r.classes = k;
     ag_tensor *out = ms ? ag_tensor_dict_get(d, ms->out_weight) : NULL;
     if (!r.classes && out && ag_ndim(out) == 2) r.classes = ag_dim(out, 0);
     return r;

@@ -119,6 +119,14 @@ else
     bad "batch norm: $(tail -n 3 "$tmp/b2.out" "$tmp/b2.eval" 2>/dev/null)"
 fi
 
+# a batch whose parts leave a rank one sample: refused before training
+out=$(timeout 60 mpirun -np 2 "$AG" train "${bn[@]}" --batch 3 2>&1)
+if [ $? -ne 0 ] && grep -q "leaves a rank batches of one sample" <<<"$out" && ! grep -q '^epoch' <<<"$out"; then
+    ok "batch norm: --batch 3 over 2 ranks refused (a part of one sample)"
+else
+    bad "batch norm with parts of one sample: $(tail -n 3 <<<"$out")"
+fi
+
 # resume across rank counts: epoch 1 with N ranks, epoch 2 with M
 for pair in "2 3" "0 2" "4 0"; do
     set -- $pair

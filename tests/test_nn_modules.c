@@ -277,7 +277,7 @@ START_TEST(test_gpt_module)
 
     /* refused: floats, a 1-D input, T past the context, bad sizes */
     ck_assert_ptr_null(ag_module_forward(g, ag_zeros(2, (int64_t[]){1, 4})));
-    ck_assert_int_eq(ag_last_status(), AG_ERR_SHAPE);
+    ck_assert_int_eq(ag_last_status(), AG_ERR_DTYPE);
     ck_assert_ptr_null(ag_module_forward(g, ag_from_i32(t1, 1, (int64_t[]){4})));
     ck_assert_int_eq(ag_last_status(), AG_ERR_SHAPE);
     ck_assert_ptr_null(ag_module_forward(g, ag_from_i32(t1, 2, (int64_t[]){1, 7}) ));
@@ -285,6 +285,8 @@ START_TEST(test_gpt_module)
     ck_assert_ptr_null(ag_gpt_new(0, 6, 2, 2, 8, 0.0f));
     ck_assert_int_eq(ag_last_status(), AG_ERR_ARG);
     ck_assert_ptr_null(ag_gpt_new(11, 6, 2, 3, 8, 0.0f));
+    ck_assert_int_eq(ag_last_status(), AG_ERR_ARG);
+    ck_assert_ptr_null(ag_gpt_new(11, 6, 2, 2, INT64_MAX / 2, 0.0f)); /* 4 x width would overflow */
     ck_assert_int_eq(ag_last_status(), AG_ERR_ARG);
     ag_module_free(g);
     ag_scope_end();

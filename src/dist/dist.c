@@ -200,21 +200,24 @@ static ag_status move_all(const tensor_list *l, bool to_host)
     return AG_OK;
 }
 
-/* Every rank learns whether all succeeded and hold the same number of floats:
- * one sum, so that no rank goes on into a collective the others skip. */
+/* Every rank learns whether all succeeded and hold the same number of floats
+ * (rank 0's count, compared exactly), so that no rank goes on into a
+ * collective the others skip. */
 static ag_status agree(const char *op, ag_status mine, size_t floats)
 {
-    double v[3] = {mine != AG_OK ? 1.0 : 0.0, (double)floats, (double)floats * (double)floats};
     char why[256];
     snprintf(why, sizeof why, "%s", mine != AG_OK ? ag_last_error() : "");
-    ag_status s = agd_sum_f64(v, 3, timeout_s());
+    int64_t root_count = (int64_t)floats;
+    ag_status s = agd_broadcast(&root_count, sizeof root_count, 0, timeout_s());
     if (s != AG_OK) return s;
+    double v[2] = {mine != AG_OK ? 1.0 : 0.0, root_count != (int64_t)floats ? 1.0 : 0.0};
+    if ((s = agd_sum_f64(v, 2, timeout_s())) != AG_OK) return s;
     if (mine != AG_OK) return ag_set_error(mine, "%s", why);
     if (v[0] > 0.0) return ag_set_error(AG_ERR_STATE, "%s: failed on %.0f other rank(s)", op, v[0]);
-    const double k = agd_size(), mean = v[1] / k;
-    if (v[2] / k - mean * mean > 0.25)
-        return ag_set_error(AG_ERR_SHAPE, "%s: the ranks' models differ (%zu floats here, %.1f "
-                                          "on average)", op, floats, mean);
+    if (v[1] > 0.0)
+        return ag_set_error(AG_ERR_SHAPE, "%s: the ranks' models differ (%zu floats here, %lld on "
+                                          "rank 0; %.0f rank(s) differ)", op, floats,
+                            (long long)root_count, v[1]);
     return AG_OK;
 }
 
@@ -283,7 +286,8 @@ ag_status ag_dist_average_buffers(ag_module *m)
     if (s == AG_OK && agd_size() > 1) s = move_all(&l, true);
     if (agd_size() > 1) {
         s = agree("ag_dist_average_buffers", s, total);
-        if (s == AG_OK && total) s = agd_sum_f32(host, total, timeout_s());
+        for (size_t at = 0, b = bucket_floats(); s == AG_OK && at < total; at += b)
+            s = agd_sum_f32(host + at, total - at < b ? total - at : b, timeout_s());
         const float inv = 1.0f / (float)agd_size();
         for (size_t i = 0; s == AG_OK && i < total; i++) host[i] *= inv;
         if (s == AG_OK) s = move_all(&l, false);

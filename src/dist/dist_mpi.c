@@ -56,16 +56,27 @@ ag_status agd_init(void)
         if (MPI_Init_thread(NULL, NULL, MPI_THREAD_FUNNELED, &provided) != MPI_SUCCESS)
             return ag_set_error(AG_ERR_DEVICE, "ag_dist_init: MPI_Init_thread failed");
         we_initialised = true;
+        /* errors in MPI calls become values; a program's own MPI keeps its handler */
+        MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN);
     }
-    MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN);
-    CALL("MPI_Comm_dup", MPI_Comm_dup(MPI_COMM_WORLD, &comm));
+    int rc = MPI_Comm_dup(MPI_COMM_WORLD, &comm);
+    if (rc != MPI_SUCCESS) {
+        comm = MPI_COMM_NULL;
+        return mpi_error("MPI_Comm_dup", rc);
+    }
     MPI_Comm_set_errhandler(comm, MPI_ERRORS_RETURN);
-    CALL("MPI_Comm_rank", MPI_Comm_rank(comm, &rank));
-    CALL("MPI_Comm_size", MPI_Comm_size(comm, &size));
-    CALL("MPI_Comm_split_type", MPI_Comm_split_type(comm, MPI_COMM_TYPE_SHARED, rank,
-                                                    MPI_INFO_NULL, &local));
-    CALL("MPI_Comm_rank", MPI_Comm_rank(local, &local_rank));
-    CALL("MPI_Comm_size", MPI_Comm_size(local, &local_size));
+    if ((rc = MPI_Comm_rank(comm, &rank)) != MPI_SUCCESS || (rc = MPI_Comm_size(comm, &size)) != MPI_SUCCESS ||
+        (rc = MPI_Comm_split_type(comm, MPI_COMM_TYPE_SHARED, rank, MPI_INFO_NULL, &local)) != MPI_SUCCESS ||
+        (rc = MPI_Comm_rank(local, &local_rank)) != MPI_SUCCESS ||
+        (rc = MPI_Comm_size(local, &local_size)) != MPI_SUCCESS) {
+        ag_status s = mpi_error("setting up the communicators", rc);
+        if (local != MPI_COMM_NULL) MPI_Comm_free(&local);
+        MPI_Comm_free(&comm);
+        comm = local = MPI_COMM_NULL;
+        rank = local_rank = 0;
+        size = local_size = 1;
+        return s;
+    }
     return AG_OK;
 }
 

@@ -469,7 +469,7 @@ static ag_tensor *fw_gpt(ag_module *m, ag_tensor *idx)
     if (ag_dtype_of(idx) != AG_I32 || nd != 2 || sh[1] < 1 || sh[1] > m->iarg) {
         char str[160];
         ag_shape_str(idx, str, sizeof str);
-        return ag_set_error(AG_ERR_SHAPE, "GPT: expected int32 token indices [B, T] with 1 <= T <= "
+        return ag_set_error(ag_dtype_of(idx) != AG_I32 ? AG_ERR_DTYPE : AG_ERR_SHAPE, "GPT: expected int32 token indices [B, T] with 1 <= T <= "
                                           "%d (the context), got %s %s", m->iarg,
                             ag_dtype_name(ag_dtype_of(idx)), str), NULL;
     }
@@ -494,9 +494,9 @@ ag_module *ag_gpt_new(int64_t vocab, int64_t context, int64_t layers, int64_t he
     if (!positive(k, "vocab", vocab) || !positive(k, "context", context) ||
         !positive(k, "layers", layers) || !positive(k, "heads", heads) || !positive(k, "width", width))
         return NULL;
-    if (context > INT32_MAX || layers > 4096) {
-        ag_set_error(AG_ERR_ARG, "GPT: context %lld or layers %lld too large", (long long)context,
-                     (long long)layers);
+    if (context > INT32_MAX || layers > 4096 || width > ((int64_t)1 << 24)) {
+        ag_set_error(AG_ERR_ARG, "GPT: context %lld, layers %lld or width %lld too large",
+                     (long long)context, (long long)layers, (long long)width);
         return NULL;
     }
     ag_module *m = module_new(&K_GPT);
