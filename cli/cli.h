@@ -31,6 +31,10 @@ bool cli_layers_take_images(const char *desc);
 int cli_check(const cli_check_opts *o);
 int cli_check_list(void); /* check --list */
 int cli_devices(const cli_devices_opts *o);
+/* devices.c: makes --device NAME (NULL: AG_DEVICE or the probe's choice; in an
+ * MPI job, the local rank's GPU) the default; false after saying why as
+ * "anygrad CMD: --device NAME: ..." */
+bool cli_use_device(const char *cmd, const char *name);
 /* set: which options the command line gave (cli_args.train_set) */
 int cli_train(const cli_train_opts *o, const bool set[CLI_NTRAIN_OPTS]);
 /* dist.c: a job started by mpirun (nothing happens in a single process) */

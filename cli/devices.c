@@ -101,3 +101,12 @@ int cli_devices(const cli_devices_opts *o)
                                                                 "software devices only by name");
     return status;
 }
+
+bool cli_use_device(const char *cmd, const char *name)
+{
+    ag_device *dev = name ? ag_device_by_name(name) : ag_device_default();
+    if (dev && !name && !getenv("AG_DEVICE")) dev = cli_dist_device(dev);
+    if (dev && ag_set_default_device(dev) == AG_OK) return true;
+    fprintf(stderr, "anygrad %s: --device %s: %s\n", cmd, name ? name : "(default)", ag_last_error());
+    return false;
+}

@@ -18,12 +18,7 @@
 int cli_eval(const cli_eval_opts *o)
 {
     const char *file = o->file, *model = o->model, *data = o->data, *device = o->device;
-    ag_device *dev = device ? ag_device_by_name(device) : ag_device_default();
-    if (!dev) {
-        fprintf(stderr, "anygrad eval: --device %s: %s\n", device ? device : "(default)", ag_last_error());
-        return 2;
-    }
-    ag_set_default_device(dev);
+    if (!cli_use_device("eval", device)) return 2;
     ag_tensor_dict *d = ag_safetensors_load(file);
     if (!d) {
         fprintf(stderr, "anygrad eval: %s\n", ag_last_error());
@@ -106,12 +101,7 @@ out:
 
 int cli_predict(const cli_eval_opts *o)
 {
-    ag_device *dev = o->device ? ag_device_by_name(o->device) : ag_device_default();
-    if (!dev || ag_set_default_device(dev) != AG_OK) {
-        fprintf(stderr, "anygrad predict: --device %s: %s\n", o->device ? o->device : "(default)",
-                ag_last_error());
-        return 2;
-    }
+    if (!cli_use_device("predict", o->device)) return 2;
     ag_tensor_dict *d = ag_safetensors_load(o->file);
     if (!d) {
         fprintf(stderr, "anygrad predict: %s\n", ag_last_error());

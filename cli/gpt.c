@@ -517,12 +517,7 @@ static bool meta_int(const ag_tensor_dict *d, const char *key, int64_t lo, int64
 
 int cli_sample(const cli_sample_opts *o)
 {
-    ag_device *dev = o->device ? ag_device_by_name(o->device) : ag_device_default();
-    if (!dev || ag_set_default_device(dev) != AG_OK) {
-        fprintf(stderr, "anygrad sample: --device %s: %s\n", o->device ? o->device : "(default)",
-                ag_last_error());
-        return 2;
-    }
+    if (!cli_use_device("sample", o->device)) return 2;
     ag_tensor_dict *d = ag_safetensors_load(o->file);
     if (!d) {
         fprintf(stderr, "anygrad sample: %s\n", ag_last_error());

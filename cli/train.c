@@ -496,17 +496,7 @@ static bool output_ok(const char *flag, const char *path)
     return true;
 }
 
-static int setup_device(run *r)
-{
-    ag_device *dev = r->o.device ? ag_device_by_name(r->o.device) : ag_device_default();
-    if (!r->o.device && !getenv("AG_DEVICE")) dev = cli_dist_device(dev);
-    if (!dev) {
-        fprintf(stderr, "anygrad train: --device %s: %s\n", r->o.device ? r->o.device : "(default)",
-                ag_last_error());
-        return 2;
-    }
-    return ag_set_default_device(dev) != AG_OK ? fail("device") : 0;
-}
+static int setup_device(run *r) { return cli_use_device("train", r->o.device) ? 0 : 2; }
 
 static int setup_model(run *r, const ag_tensor_dict *ck)
 {
