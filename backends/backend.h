@@ -68,6 +68,37 @@ typedef struct ag_optim_args {
     int64_t step;
 } ag_optim_args;
 
+/* Scaled dot-product attention on 4-D views [B0, B1, rows, features]: any
+ * strides (batch strides may be 0) but a unit stride on the last axis of q, k,
+ * v, o, dout, dq, dk, dv. q [B0, B1, L, E], k [B0, B1, S, E], v [B0, B1, S, Ev],
+ * o [B0, B1, L, Ev]; mask [B0, B1, L, S] (any strides) or NULL; stats
+ * contiguous [B0, B1, L, 2] and delta contiguous [B0, B1, L]. L, S > 0.
+ *   s_ij = scale * q_i . k_j + mask_ij; with causal, keys j > i take no part;
+ *   p_ij = exp(s_ij - m_i) / l_i with m_i = max_j s_ij, l_i = sum_j exp(s_ij - m_i);
+ *   stats_i = (m_i, 1 / l_i), saved so that backward rebuilds the same p from q
+ *   and k instead of keeping the [L, S] weights;
+ *   dropout > 0: weight (b0, b1, i, j) is kept when the Philox uniform (rng,
+ *   element ((b0 * B1 + b1) * L + i) * S + j) >= dropout and scaled by the float
+ *   1 / (1 - dropout) (z_ij: that factor or 0); dropout < 1;
+ *   o_i = sum_j p_ij z_ij v_j.
+ * A NaN score makes its row NaN; a row whose every key is masked (-inf) is NaN,
+ * as a softmax of -inf is.
+ * backward: dp_ij = dout_i . v_j, delta_i = sum_j p_ij z_ij dp_ij (= dout_i . o_i;
+ *   delta is scratch the kernels may use), ds_ij = p_ij (z_ij dp_ij - delta_i),
+ *   dv_j = sum_i p_ij z_ij dout_i, dq_i = scale sum_j ds_ij k_j,
+ *   dk_j = scale sum_i ds_ij q_i;
+ * dq, dk, dv are overwritten, each NULL when not wanted, never broadcast (the
+ * core sums broadcast batch axes). forward returns AG_ERR_UNSUPPORTED, before
+ * doing anything, when this device cannot run these shapes forward and
+ * backward (limits): the core then composes attention from other ops. */
+typedef struct ag_attn_args {
+    float scale, dropout;
+    bool causal;
+    ag_rand_args rng;
+    const ag_view *q, *k, *v, *mask, *o, *stats;
+    const ag_view *dout, *delta, *dq, *dk, *dv;
+} ag_attn_args;
+
 /* What the probe ranks and deduplicates devices by. */
 typedef struct ag_backend_props {
     ag_device_kind kind;
@@ -153,6 +184,10 @@ typedef struct ag_backend_i {
     ag_status (*pool2d_backward)(void *ctx, ag_pool_op op, const ag_pool2d_params *p,
                                  const ag_view *dx, const ag_view *dy, const ag_view *indices);
 
+    /* optional (NULL: the core composes attention from other ops) */
+    ag_status (*attention)(void *ctx, const ag_attn_args *a);
+    ag_status (*attention_backward)(void *ctx, const ag_attn_args *a);
+
     ag_status (*layer_norm)(void *ctx, const ag_norm_args *a);
     ag_status (*layer_norm_backward)(void *ctx, const ag_norm_args *a);
     ag_status (*batch_norm)(void *ctx, const ag_norm_args *a);
@@ -219,6 +254,8 @@ typedef struct ag_backend_i {
     ag_status be##_pool2d_backward(void *ctx, ag_pool_op op, const ag_pool2d_params *p,            \
                                    const ag_view *dx, const ag_view *dy, const ag_view *indices);  \
                                                                                                    \
+    ag_status be##_attention(void *ctx, const ag_attn_args *a);                                    \
+    ag_status be##_attention_backward(void *ctx, const ag_attn_args *a);                           \
     ag_status be##_layer_norm(void *ctx, const ag_norm_args *a);                                   \
     ag_status be##_layer_norm_backward(void *ctx, const ag_norm_args *a);                          \
     ag_status be##_batch_norm(void *ctx, const ag_norm_args *a);                                   \

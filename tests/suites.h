@@ -26,5 +26,6 @@ Suite *suite_modules(void);      /* test_nn_modules.c: modules, data, checkpoint
 Suite *suite_threads(void);      /* test_threads.c: the CPU backend's thread count under load */
 Suite *suite_dist(void);        /* test_dist.c: ag_dist_* in one process, loader sharding */
 Suite *suite_misuse(void);       /* test_misuse.c: NULL and released handles, in-place writes, sizes */
+Suite *suite_attention(void);    /* test_attention.c: the fused attention against a double reference */
 
 #endif

@@ -38,7 +38,7 @@ int main(void)
     printf("device: %s (%s)\n", ag_device_name(dev), ag_device_backend(dev));
     Suite *(*suites[])(void) = {suite_tensor, suite_elementwise, suite_reduce, suite_matmul,
                                 suite_softmax_loss, suite_nn, suite_autograd, suite_errors,
-                                suite_optim, suite_rng, suite_regress, suite_fuzz_regress, suite_misuse, suite_modules, suite_faults, suite_threads, suite_dist,
+                                suite_optim, suite_rng, suite_regress, suite_fuzz_regress, suite_misuse, suite_modules, suite_faults, suite_threads, suite_dist, suite_attention,
                                 suite_conformance};
     SRunner *sr = srunner_create(suites[0]());
     for (size_t i = 1; i < sizeof suites / sizeof suites[0]; i++) srunner_add_suite(sr, suites[i]());

@@ -88,6 +88,17 @@ void cpu_sgemm(int64_t m, int64_t n, int64_t k, float alpha, const float *a, int
                int64_t a_cs, const float *b, int64_t b_rs, int64_t b_cs, float beta, float *c,
                int64_t ldc);
 
+/* Philox block `block` of r's stream (backend.h), and a word's [0, 1) value
+ * from its top 24 bits. */
+static inline void cpu_philox_block(const ag_rand_args *r, int64_t block, uint32_t out[4])
+{
+    const uint32_t key[2] = {(uint32_t)r->seed, (uint32_t)(r->seed >> 32)};
+    const uint32_t ctr[4] = {(uint32_t)(uint64_t)block, (uint32_t)((uint64_t)block >> 32),
+                             (uint32_t)r->stream, (uint32_t)(r->stream >> 32)};
+    ag_philox4x32(key, ctr, out);
+}
+static inline float cpu_u01(uint32_t w) { return (float)(w >> 8) * 0x1p-24f; }
+
 /* Kernels, one per ag_backend_i field (cpu_backend.c assembles the table). */
 AG_BACKEND_DECLARE(cpu);
 

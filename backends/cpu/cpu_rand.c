@@ -9,16 +9,6 @@
 /* below this many elements generation stays on one thread */
 #define RAND_PAR_MIN 16384
 
-static inline void philox_block(const ag_rand_args *r, int64_t block, uint32_t out[4])
-{
-    const uint32_t key[2] = {(uint32_t)r->seed, (uint32_t)(r->seed >> 32)};
-    const uint32_t ctr[4] = {(uint32_t)(uint64_t)block, (uint32_t)((uint64_t)block >> 32),
-                             (uint32_t)r->stream, (uint32_t)(r->stream >> 32)};
-    ag_philox4x32(key, ctr, out);
-}
-
-/* [0, 1) from the top 24 bits */
-static inline float u01(uint32_t w) { return (float)(w >> 8) * 0x1p-24f; }
 
 static ag_status check_f32_dense(const char *op, const char *what, const ag_view *v)
 {
@@ -36,8 +26,8 @@ static void rand_uniform(const ag_rand_args *r, float *y, int64_t n, int64_t b0,
     const float lo = r->a, span = r->b - r->a;
     for (int64_t blk = b0; blk < b1; blk++) {
         uint32_t w[4];
-        philox_block(r, blk, w);
-        for (int64_t k = 0, i = blk * 4; k < 4 && i < n; k++, i++) y[i] = lo + span * u01(w[k]);
+        cpu_philox_block(r, blk, w);
+        for (int64_t k = 0, i = blk * 4; k < 4 && i < n; k++, i++) y[i] = lo + span * cpu_u01(w[k]);
     }
 }
 
@@ -47,7 +37,7 @@ static void rand_normal(const ag_rand_args *r, float *y, int64_t n, int64_t b0, 
 {
     for (int64_t blk = b0; blk < b1; blk++) {
         uint32_t w[4];
-        philox_block(r, blk, w);
+        cpu_philox_block(r, blk, w);
         for (int64_t k = 0, i = blk * 2; k < 2 && i < n; k++, i++) {
             float z = rn_normal(w[2 * k], w[2 * k + 1]);
             y[i] = r->a + r->b * z;
@@ -88,9 +78,9 @@ static void dropout_range(const ag_rand_args *r, float p, float scale, float *y,
 {
     for (int64_t blk = b0; blk < b1; blk++) {
         uint32_t w[4];
-        philox_block(r, blk, w);
+        cpu_philox_block(r, blk, w);
         for (int64_t k = 0, i = blk * 4; k < 4 && i < n; k++, i++) {
-            float m = u01(w[k]) >= p ? scale : 0.0f;
+            float m = cpu_u01(w[k]) >= p ? scale : 0.0f;
             if (mask) mask[i] = m;
             y[i] = x[i] * m;
         }

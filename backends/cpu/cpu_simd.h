@@ -42,6 +42,9 @@ typedef struct cpu_row_ops {
                        bool log_);
 } cpu_row_ops;
 
+/* The chosen ISA's rows, else the scalar ones (cpu_softmax.c). */
+const cpu_row_ops *cpu_rows(void);
+
 /* Sums for reductions (cpu_reduce.c has the scalar loops), in double. */
 typedef struct cpu_reduce_ops {
     double (*sum)(const float *x, int64_t n);

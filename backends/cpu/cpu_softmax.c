@@ -127,7 +127,7 @@ static const cpu_row_ops scalar_rows = {
 };
 
 /* the vector rows of the chosen ISA, else the scalar ones above */
-static const cpu_row_ops *rows_for_isa(void)
+const cpu_row_ops *cpu_rows(void)
 {
     const cpu_simd_ops *v = cpu_simd();
     return v ? &v->rows : &scalar_rows;
@@ -157,7 +157,7 @@ ag_status cpu_softmax(void *ctx, bool log_, const ag_view *y, const ag_view *x)
     if (s || (s = rows_cols("softmax", x, &rows, &cols))) return s;
     const float *xd = cpu_f32(x);
     float *yd = cpu_f32(y);
-    const cpu_row_ops *R = rows_for_isa();
+    const cpu_row_ops *R = cpu_rows();
 
     /* contiguous blocks of rows, one per thread */
     const int nt = threads_for(rows, cols);
@@ -180,7 +180,7 @@ ag_status cpu_softmax_backward(void *ctx, bool log_, const ag_view *dx, const ag
         return s;
     float *dxd = cpu_f32(dx);
     const float *dyd = cpu_f32(dy), *yd = cpu_f32(y);
-    const cpu_row_ops *R = rows_for_isa();
+    const cpu_row_ops *R = cpu_rows();
 
     const int nt = threads_for(rows, cols);
     OMP(omp parallel for schedule(static) num_threads(nt) if(nt > 1))
@@ -224,7 +224,7 @@ ag_status cpu_cross_entropy(void *ctx, float smoothing, const ag_view *loss,
     const int32_t *ld = cpu_i32(labels);
     float *out = cpu_f32(loss);
     int64_t ls = labels->stride[0], os = loss->stride[0];
-    const cpu_row_ops *R = rows_for_isa();
+    const cpu_row_ops *R = cpu_rows();
 
     OMP(omp parallel for schedule(static) num_threads(cpu_threads())
         if(n * cols > PAR_MIN && n > 1))
@@ -259,7 +259,7 @@ ag_status cpu_cross_entropy_backward(void *ctx, float smoothing, const ag_view *
     float *dd = cpu_f32(dlogits);
     int64_t ls = labels->stride[0], gs = dloss->stride[0];
     float uni = cols ? smoothing / (float)cols : 0.0f;
-    const cpu_row_ops *R = rows_for_isa();
+    const cpu_row_ops *R = cpu_rows();
 
     OMP(omp parallel for schedule(static) num_threads(cpu_threads())
         if(n * cols > PAR_MIN && n > 1))

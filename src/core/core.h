@@ -107,6 +107,7 @@ typedef union ag_node_params {
     struct { ag_pool_op op; ag_pool2d_params p; } pool;
     struct { bool training; int64_t ncs[3]; } batch_norm;       /* ops_norm.c: N, C, spatial */
     struct { int64_t rows, d; } layer_norm;
+    struct { float scale, dropout; bool causal; uint64_t seed, stream; } attention; /* ops_attention.c */
     struct { int64_t rows, dim; } embedding;                    /* ops_index.c */
     struct { int axis; } axis;                                  /* concat, stack, gather, scatter */
     struct { int perm[AG_MAX_DIMS]; } permute;                  /* views.c */
