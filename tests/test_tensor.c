@@ -318,6 +318,27 @@ START_TEST(test_reshape)
     ag_tensor *flat = ag_reshape(bt, 1, (const int64_t[]){-1});
     const float fw[6] = {0, 3, 1, 4, 2, 5};
     expect_f32(flat, fw, 6);
+    /* ...and is a copy: writing it leaves b alone */
+    fill_all(flat, 7.0f, 6);
+    const float b6[6] = {0, 1, 2, 3, 4, 5};
+    expect_f32(b, b6, 6);
+
+    /* A slice whose rows are whole blocks (attention's heads) reshapes as a
+     * view: [2, 8] -> columns 4..7 -> [2, 2, 2] shares storage. */
+    ag_tensor *c = ag_reshape(ag_arange(16), 2, (const int64_t[]){2, 8});
+    ag_tensor *heads = ag_reshape(ag_slice(c, 1, 4, 8, 1), 3, (const int64_t[]){2, 2, 2});
+    const float hw[8] = {4, 5, 6, 7, 12, 13, 14, 15};
+    expect_f32(heads, hw, 8);
+    fill_all(heads, -1.0f, 8);
+    float cw[16];
+    for (int i = 0; i < 16; i++) cw[i] = i % 8 >= 4 ? -1.0f : (float)i;
+    expect_f32(c, cw, 16);
+    /* an expanded column splits as a view too, and merges only by copying */
+    ag_tensor *col = ag_expand(ag_reshape(ag_arange(3), 2, (const int64_t[]){3, 1}), 2,
+                               (const int64_t[]){3, 4});
+    const float ew[12] = {0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2};
+    expect_f32(ag_reshape(col, 3, (const int64_t[]){3, 2, 2}), ew, 12);
+    expect_f32(ag_reshape(col, 1, (const int64_t[]){12}), ew, 12);
     ag_scope_end();
 }
 END_TEST

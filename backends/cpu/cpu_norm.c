@@ -76,11 +76,16 @@ ag_status cpu_layer_norm(void *ctx, const ag_norm_args *a)
     for (int64_t r = 0; r < rows; r++) {
         const float *xr = x + r * dim;
         float *yr = y + r * dim;
+        /* omp simd: lanes of partial sums (the order is fixed by the ISA, not
+         * the threads) instead of one chain of dependent double adds */
         double m = 0, v = 0;
+        OMP(omp simd reduction(+ : m))
         for (int64_t i = 0; i < dim; i++) m += xr[i];
         m /= (double)dim;
+        OMP(omp simd reduction(+ : v))
         for (int64_t i = 0; i < dim; i++) v += (xr[i] - m) * (xr[i] - m);
         double rs = 1.0 / sqrt(v / (double)dim + eps);
+        OMP(omp simd)
         for (int64_t i = 0; i < dim; i++) {
             double h = (xr[i] - m) * rs;
             if (gamma) h *= gamma[i];
@@ -125,6 +130,7 @@ ag_status cpu_layer_norm_backward(void *ctx, const ag_norm_args *a)
             const float *xr = x + r * dim, *gr = dy + r * dim;
             double m = mean[r], rs = rstd[r];
             if (params)
+                OMP(omp simd)
                 for (int64_t i = 0; i < dim; i++) {
                     pg[i] += gr[i] * (xr[i] - m) * rs;
                     pb[i] += gr[i];
@@ -132,6 +138,7 @@ ag_status cpu_layer_norm_backward(void *ctx, const ag_norm_args *a)
             if (!dx) continue;
             /* dx = rstd (dxhat - mean(dxhat) - xhat mean(dxhat xhat)) */
             double s1 = 0, s2 = 0;
+            OMP(omp simd reduction(+ : s1, s2))
             for (int64_t i = 0; i < dim; i++) {
                 double g = gamma ? (double)gr[i] * gamma[i] : gr[i];
                 s1 += g;
@@ -140,6 +147,7 @@ ag_status cpu_layer_norm_backward(void *ctx, const ag_norm_args *a)
             s1 /= (double)dim;
             s2 /= (double)dim;
             float *dr = dx + r * dim;
+            OMP(omp simd)
             for (int64_t i = 0; i < dim; i++) {
                 double g = gamma ? (double)gr[i] * gamma[i] : gr[i];
                 dr[i] = (float)(rs * (g - s1 - (xr[i] - m) * rs * s2));

@@ -65,6 +65,37 @@ static ag_tensor *make_view(ag_tensor *t, const char *name, ag_backward_fn bwd, 
 
 /* ---- ops ---------------------------------------------------------------- */
 
+/* Strides that show t's elements, in row-major order, with shape sh (same count):
+ * possible when every run of t's axes that sh's axes split or merge is laid out
+ * as one block. False when only a copy can. */
+static bool view_strides(const ag_tensor *t, int ndim, const int64_t *sh, int64_t *out)
+{
+    if (ag_numel(t) <= 1) { /* no layout to keep */
+        for (int64_t d = ndim - 1, s = 1; d >= 0; d--) {
+            out[d] = s;
+            s *= sh[d] ? sh[d] : 1;
+        }
+        return true;
+    }
+    int v = ndim - 1;
+    int64_t base = t->stride[t->ndim - 1], run = 1, vrun = 1;
+    for (int d = t->ndim - 1; d >= 0; d--) {
+        run *= t->shape[d];
+        /* a run ends where the next outer axis does not continue it */
+        if (d > 0 && (t->shape[d - 1] == 1 || t->stride[d - 1] == run * base)) continue;
+        while (v >= 0 && (vrun < run || sh[v] == 1)) {
+            out[v] = vrun * base;
+            vrun *= sh[v--];
+        }
+        if (vrun != run) return false;
+        if (d > 0) {
+            base = t->stride[d - 1];
+            run = vrun = 1;
+        }
+    }
+    return v < 0;
+}
+
 ag_tensor *ag_reshape(ag_tensor *t, int ndim, const int64_t *shape)
 {
     if (!ag__check("reshape", t, AG_ANY)) return NULL;
@@ -87,14 +118,16 @@ ag_tensor *ag_reshape(ag_tensor *t, int ndim, const int64_t *shape)
     if (!ag__shape_fits(ndim, sh) || ag__numel_shape(ndim, sh) != n) goto mismatch;
 
     ag_scope_begin();
-    ag_tensor *src = ag__contiguous(t); /* a copy only when t is not contiguous */
+    int64_t stride[AG_MAX_DIMS];
+    /* a view when t's layout allows one (a slice of heads, say), else a copy */
+    ag_tensor *src = view_strides(t, ndim, sh, stride) ? t : ag__contiguous(t);
     ag_tensor *y = NULL;
     if (src) {
-        int64_t stride[AG_MAX_DIMS], s = 1;
-        for (int d = ndim - 1; d >= 0; d--) {
-            stride[d] = s;
-            s *= sh[d] ? sh[d] : 1;
-        }
+        if (src != t)
+            for (int64_t d = ndim - 1, s = 1; d >= 0; d--) {
+                stride[d] = s;
+                s *= sh[d] ? sh[d] : 1;
+            }
         y = ag__alias(src, ndim, sh, stride, src->offset);
         ag_node *node = NULL;
         if (y && ag__record(y, "reshape", reshape_bwd, 1, &t, &node) != AG_OK) y = NULL;

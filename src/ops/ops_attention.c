@@ -64,7 +64,25 @@ typedef struct attn_plan {
     int64_t bs[AG_MAX_DIMS];        /* broadcast batch shape */
     int64_t B0, B1, L, S, E, Ev;
     ag_tensor *t[AN_IN];            /* q, k, v, mask, or contiguous copies */
+    /* o laid out [..., L, heads, Ev] (heads: the last batch axis) and returned
+     * as its [..., heads, L, Ev] view, as PyTorch's fused kernels do: merging
+     * the heads back, transpose + reshape, then copies nothing */
+    bool heads_last;
 } attn_plan;
+
+/* o's strides in the heads-last layout */
+static void heads_last_strides(const attn_plan *P, int64_t *st)
+{
+    const int nb = P->nb;
+    const int64_t H = P->bs[nb - 1];
+    st[nb + 1] = 1;
+    st[nb - 1] = P->Ev;
+    st[nb] = H * P->Ev;
+    for (int64_t d = nb - 2, s = P->L * H * P->Ev; d >= 0; d--) {
+        st[d] = s;
+        s *= P->bs[d];
+    }
+}
 
 /* The stride one group of batch axes steps with, if it has one. */
 static bool group_stride(const ag_view *v, const int64_t *bs, int a, int b, int64_t *stride)
@@ -133,6 +151,14 @@ static bool split_fits(attn_plan *P, int s)
         ag_view full = full_view(P, P->t[i], r, c), v4;
         if (!view4(P, &full, s, &v4) || v4.stride[3] != 1) return false;
     }
+    if (P->heads_last) {
+        ag_view o = {.ndim = P->nb + 2}, v4;
+        for (int d = 0; d < P->nb; d++) o.shape[d] = P->bs[d];
+        o.shape[P->nb] = P->L;
+        o.shape[P->nb + 1] = P->Ev;
+        heads_last_strides(P, o.stride);
+        if (!view4(P, &o, s, &v4)) return false;
+    }
     P->split = s;
     return true;
 }
@@ -165,8 +191,11 @@ static bool attn_plan_make(attn_plan *P, ag_tensor *q, ag_tensor *k, ag_tensor *
     P->nb = nb;
     for (int d = 0; d < nb; d++) P->bs[d] = bs[d];
     if (P->L == 0 || P->S == 0 || P->Ev == 0 || ag__numel_shape(nb, bs) == 0) return false;
-    for (int s = 0; s <= nb; s++)
-        if (split_fits(P, s)) return true;
+    for (int hl = nb >= 2; hl >= 0; hl--) {
+        P->heads_last = hl;
+        for (int s = 0; s <= nb; s++)
+            if (split_fits(P, s)) return true;
+    }
     /* no split serves every operand: dense copies of the broadcast operands */
     for (int i = 0; i < AN_IN; i++) {
         if (!P->t[i]) continue;
@@ -206,6 +235,27 @@ static ag_tensor *plan_out(const attn_plan *P, ag_device *dev, int64_t rows, int
     return t;
 }
 
+/* the output: plan_out's, or heads-last storage seen as [..., heads, L, Ev] */
+static ag_tensor *plan_o(const attn_plan *P, ag_device *dev, ag_view *v4)
+{
+    if (!P->heads_last) return plan_out(P, dev, P->L, P->Ev, v4);
+    int64_t phys[AG_MAX_DIMS], sh[AG_MAX_DIMS], st[AG_MAX_DIMS];
+    const int nb = P->nb;
+    for (int d = 0; d < nb; d++) sh[d] = phys[d] = P->bs[d];
+    phys[nb - 1] = P->L;
+    phys[nb] = P->bs[nb - 1];
+    phys[nb + 1] = sh[nb + 1] = P->Ev;
+    sh[nb] = P->L;
+    heads_last_strides(P, st);
+    ag_tensor *buf = ag__empty_on(dev, AG_F32, nb + 2, phys);
+    ag_tensor *t = buf ? ag__alias(buf, nb + 2, sh, st, buf->offset) : NULL;
+    if (t) {
+        ag_view full = ag__view(t);
+        view4(P, &full, P->split, v4);
+    }
+    return t;
+}
+
 /* [B0, B1, L, per] over a contiguous tensor */
 static ag_view rows_view(const attn_plan *P, const ag_tensor *t, int64_t per)
 {
@@ -233,7 +283,10 @@ static ag_status attn_bwd(ag_node *n, ag_tensor *gy, ag_tensor **gx)
                       : ag_set_error(AG_ERR_STATE, "scaled_dot_product_attention backward: "
                                                    "the inputs no longer fit the fused kernel");
     ag_device *dev = ag__dev(in[0]);
-    ag_tensor *g = ag__contiguous(gy);
+    /* dout as it comes when it fits the split (heads-last, typically) */
+    ag_view fg0 = full_view(&P, gy, P.L, P.Ev), vg0;
+    ag_tensor *g = view4(&P, &fg0, P.split, &vg0) && (vg0.stride[3] == 1 || P.Ev == 1)
+                       ? gy : ag__contiguous(gy);
     ag_tensor *delta = ag__empty_on(dev, AG_F32, 1, (int64_t[]){P.B0 * P.B1 * P.L});
     if (!g || !delta) return ag_last_status();
     ag_view vq = plan_view(&P, AQ), vk = plan_view(&P, AK), vv = plan_view(&P, AV), vm,
@@ -285,7 +338,7 @@ static ag_tensor *fused(ag_tensor *q, ag_tensor *k, ag_tensor *v, ag_tensor *mas
     *fallback = false;
     ag_view vq = plan_view(&P, AQ), vk = plan_view(&P, AK), vv = plan_view(&P, AV), vm, vo, vl;
     if (mask) vm = plan_view(&P, AM);
-    ag_tensor *o = plan_out(&P, dev, P.L, P.Ev, &vo);
+    ag_tensor *o = plan_o(&P, dev, &vo);
     ag_tensor *stats = ag__empty_on(dev, AG_F32, 1, (int64_t[]){P.B0 * P.B1 * P.L * 2});
     if (!o || !stats) return NULL;
     vl = rows_view(&P, stats, 2);
