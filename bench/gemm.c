@@ -69,6 +69,18 @@ static const shape shapes[] = {
     {"mlp b1 bwd dX = dY W", 1, 256, 128, false, false},
     {"mlp b1 bwd dX = dY W", 1, 128, 10, false, false},
     /* the dense layers of bench/cnn_step (3136-1024-10) at batch 128 and 1 */
+    /* the char GPT's linear layers at batch 12 x context 64 (W stored [out, in]) */
+    {"gpt fwd x W^T", 768, 384, 128, false, true},
+    {"gpt fwd x W^T", 768, 128, 128, false, true},
+    {"gpt fwd x W^T", 768, 512, 128, false, true},
+    {"gpt fwd x W^T", 768, 128, 512, false, true},
+    {"gpt fwd x W^T", 768, 114, 128, false, true},
+    {"gpt bwd dW = dY^T X", 384, 128, 768, true, false},
+    {"gpt bwd dW = dY^T X", 512, 128, 768, true, false},
+    {"gpt bwd dW = dY^T X", 128, 512, 768, true, false},
+    {"gpt bwd dX = dY W", 768, 128, 384, false, false},
+    {"gpt bwd dX = dY W", 768, 128, 512, false, false},
+    {"gpt bwd dX = dY W", 768, 512, 128, false, false},
     {"cnn dense fwd", 128, 1024, 3136, false, true},
     {"cnn dense fwd", 128, 10, 1024, false, true},
     {"cnn dense dW^T", 3136, 1024, 128, true, false},
