@@ -181,6 +181,44 @@ START_TEST(t_attention_masked_row)
 }
 END_TEST
 
+/* The fused op against the composed one: a zero mask that needs a gradient
+ * sends the op down the composed path (matmul, softmax, matmul); without it
+ * the fused kernels run. Same values and q, k, v gradients, and the mask's
+ * gradient is the scores' gradient (it sums to 0 over each row's keys). */
+START_TEST(t_attention_composed)
+{
+    h_begin(7300);
+    const int64_t L = 6, S = 7, E = 5;
+    rt qr = random_rt(2, 3, L, E), kr = random_rt(2, 3, S, E), vr = random_rt(2, 3, S, E),
+       wr = random_rt(2, 3, L, E);
+    ag_tensor *g[2][3], *y[2], *mask = ag_zeros(2, (int64_t[]){L, S});
+    ck_assert(mask && ag_set_requires_grad(mask, true) == AG_OK);
+    for (int path = 0; path < 2; path++) {
+        ag_tensor *q = h_tensor(&qr), *k = h_tensor(&kr), *v = h_tensor(&vr);
+        ag_tensor *in[3] = {q, k, v};
+        for (int i = 0; i < 3; i++) ck_assert(ag_set_requires_grad(in[i], true) == AG_OK);
+        y[path] = ag_scaled_dot_product_attention(q, k, v, path ? mask : NULL, 0.0f, false, 0.0f);
+        ag_tensor *loss = ag_sum_all(ag_mul(y[path], h_tensor(&wr)));
+        ck_assert_msg(loss && ag_backward(loss, NULL) == AG_OK, "backward: %s", ag_last_error());
+        for (int i = 0; i < 3; i++) g[path][i] = ag_grad(in[i]);
+    }
+    const h_tol tol = h_tol_get("sum", S * E);
+    const char *names[4] = {"output", "dq", "dk", "dv"};
+    for (int i = 0; i < 4; i++) {
+        rt want = h_read(i ? g[1][i - 1] : y[1]);
+        h_expect(names[i], i ? g[0][i - 1] : y[0], want, tol);
+    }
+    rt dm = *h_track(h_read(ag_grad(mask)));
+    for (int64_t i = 0; i < L; i++) {
+        double row = 0.0, mag = 0.0;
+        for (int64_t j = 0; j < S; j++) row += dm.data[i * S + j], mag += fabs(dm.data[i * S + j]);
+        ck_assert_msg(mag > 0.0 && fabs(row) <= 1e-5 * mag, "mask gradient row %lld sums to %g of %g",
+                      (long long)i, row, mag);
+    }
+    h_end();
+}
+END_TEST
+
 Suite *suite_attention(void)
 {
     Suite *s = suite_create("attention");
@@ -188,6 +226,7 @@ Suite *suite_attention(void)
     tcase_set_timeout(tc, 120);
     tcase_add_loop_test(tc, t_attention_reference, 0, NCASES);
     tcase_add_test(tc, t_attention_masked_row);
+    tcase_add_test(tc, t_attention_composed);
     suite_add_tcase(s, tc);
     return s;
 }
