@@ -222,6 +222,9 @@ ag_status ag__upload(ag_device *dev, ag_buffer *buf, size_t off, const void *src
 bool ag__grad_mode(void);
 /* Next Philox stream number of the global generator. */
 void ag__rng_next(uint64_t *seed, uint64_t *stream);
+/* The stream ag__rng_next would give, without taking it (for a launch that may
+ * be refused before it draws). */
+void ag__rng_peek(uint64_t *seed, uint64_t *stream);
 
 /* Front-end helpers used by several op files. */
 ag_tensor *ag__unary_raw(ag_unary_op op, ag_tensor *x, float p0, float p1); /* no autograd */

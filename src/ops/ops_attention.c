@@ -345,7 +345,9 @@ static ag_tensor *fused(ag_tensor *q, ag_tensor *k, ag_tensor *v, ag_tensor *mas
     ag_attn_args a = {.scale = sc, .dropout = dropout_p, .causal = is_causal,
                       .rng = {.dist = AG_RAND_UNIFORM, .a = 0.0f, .b = 1.0f},
                       .q = &vq, .k = &vk, .v = &vv, .mask = mask ? &vm : NULL, .o = &vo, .stats = &vl};
-    if (dropout_p > 0.0f) ag__rng_next(&a.rng.seed, &a.rng.stream);
+    /* the stream is taken only once the kernel ran: a refusal leaves it to the
+     * composed path's dropout, so the mask is the same either way */
+    if (dropout_p > 0.0f) ag__rng_peek(&a.rng.seed, &a.rng.stream);
     ag_status s = AG_LAUNCH(dev, attention, &a);
     if (s == AG_ERR_UNSUPPORTED) { /* the device's limits: composed */
         ag_clear_error();
@@ -353,6 +355,7 @@ static ag_tensor *fused(ag_tensor *q, ag_tensor *k, ag_tensor *v, ag_tensor *mas
         return NULL;
     }
     if (s != AG_OK) return NULL;
+    if (dropout_p > 0.0f) ag__rng_next(&a.rng.seed, &a.rng.stream);
     ag_tensor *in[AN_IN] = {q, k, v, mask};
     ag_node *n = NULL;
     if (ag__record(o, "scaled_dot_product_attention", attn_bwd, mask ? 4 : 3, in, &n) != AG_OK)

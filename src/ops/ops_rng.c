@@ -22,6 +22,12 @@ void ag__rng_next(uint64_t *seed, uint64_t *stream)
     *stream = rng_stream++;
 }
 
+void ag__rng_peek(uint64_t *seed, uint64_t *stream)
+{
+    *seed = rng_seed;
+    *stream = rng_stream;
+}
+
 static ag_tensor *random_tensor(const char *op, int ndim, const int64_t *shape, ag_rand_dist dist,
                                 float a, float b)
 {
