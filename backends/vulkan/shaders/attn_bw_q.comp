@@ -1,0 +1,65 @@
+#version 450
+#extension GL_GOOGLE_include_directive : require
+#include "common.glsl"
+#include "philox.glsl"
+// Attention backward, one group per query row: delta_i = sum_j p z dp, then
+// (when dq is wanted) a second pass over the keys for dq_i = scale sum_j ds k_j.
+layout(std430, binding = 1) readonly buffer Q { float q[]; };
+layout(std430, binding = 2) readonly buffer K { float k[]; };
+layout(std430, binding = 3) readonly buffer V { float v[]; };
+layout(std430, binding = 4) readonly buffer M { float mask[]; };
+layout(std430, binding = 5) readonly buffer St { float stats[]; };
+layout(std430, binding = 6) readonly buffer G { float dout[]; };
+layout(std430, binding = 7) writeonly buffer D { float delta[]; };
+layout(std430, binding = 8) writeonly buffer DQ { float dq[]; };
+#define AT_BACKWARD
+#include "attention.glsl"
+
+void main()
+{
+    int g = att_group();
+    if (g >= P.rows) return;
+    int t = int(gl_LocalInvocationID.x), wg = int(gl_WorkGroupSize.x);
+    int h = g / P.L, i = g - h * P.L, b0 = h / P.B1, b1 = h - b0 * P.B1;
+    int qr = att_head(P.vq, b0, b1) + i * P.vq.w, k0 = att_head(P.vk, b0, b1);
+    int v0 = att_head(P.vv, b0, b1), mr = att_head(P.vm, b0, b1) + i * P.vm.w;
+    int gr = att_head(P.vg, b0, b1) + i * P.vg.w;
+    int nj = P.causal != 0 && i + 1 < P.S ? i + 1 : P.S;
+    float mx = stats[P.st + 2 * g], inv = stats[P.st + 2 * g + 1];
+
+    float ds = 0.0, dc = 0.0;
+    for (int j = t; j < nj; j += wg) {
+        float p = ag_exp(att_score(qr, k0 + j * P.vk.w, mr, j) - mx) * inv;
+        float dp = att_dot_gv(gr, v0 + j * P.vv.w);
+        att_add(ds, dc, (p * att_keep(g, j)) * dp);
+    }
+    float di = att_grp_sum(ds - dc);
+    if (t == 0) delta[P.de + g] = di;
+    if ((P.want & WANT_DQ) == 0) return; // the whole group
+
+    float acc[AT_COLS];
+    for (int c = 0; c < AT_COLS; c++) acc[c] = 0.0;
+    for (int j0 = 0; j0 < nj; j0 += wg) {
+        int j = j0 + t;
+        float w = 0.0;
+        if (j < nj) {
+            float p = ag_exp(att_score(qr, k0 + j * P.vk.w, mr, j) - mx) * inv;
+            float dp = att_dot_gv(gr, v0 + j * P.vv.w);
+            w = p * (att_keep(g, j) * dp - di);
+        }
+        wa[t] = w;
+        barrier();
+        int cnt = min(wg, nj - j0), kr = k0 + j0 * P.vk.w;
+        for (int c = 0; c < AT_COLS; c++) {
+            int e = t + c * wg;
+            if (e < P.E)
+                for (int u = 0; u < cnt; u++) acc[c] += wa[u] * k[kr + u * P.vk.w + e];
+        }
+        barrier();
+    }
+    int dr = att_head(P.vdq, b0, b1) + i * P.vdq.w;
+    for (int c = 0; c < AT_COLS; c++) {
+        int e = t + c * wg;
+        if (e < P.E) dq[dr + e] = P.scale * acc[c];
+    }
+}

@@ -1,0 +1,62 @@
+#version 450
+#extension GL_GOOGLE_include_directive : require
+#include "common.glsl"
+#include "crmath.glsl"
+#include "philox.glsl"
+// Attention forward: one group per query row. Two passes over the keys: the
+// row max, then exp(s - max) into the sum and (times the dropout factor) into
+// o, which is divided by the sum at the end.
+layout(std430, binding = 1) readonly buffer Q { float q[]; };
+layout(std430, binding = 2) readonly buffer K { float k[]; };
+layout(std430, binding = 3) readonly buffer V { float v[]; };
+layout(std430, binding = 4) readonly buffer M { float mask[]; };
+layout(std430, binding = 5) writeonly buffer St { float stats[]; };
+layout(std430, binding = 6) writeonly buffer O { float o[]; };
+#include "attention.glsl"
+
+void main()
+{
+    int g = att_group();
+    if (g >= P.rows) return; // the whole group
+    int t = int(gl_LocalInvocationID.x), wg = int(gl_WorkGroupSize.x);
+    int h = g / P.L, i = g - h * P.L, b0 = h / P.B1, b1 = h - b0 * P.B1;
+    int qr = att_head(P.vq, b0, b1) + i * P.vq.w, k0 = att_head(P.vk, b0, b1);
+    int v0 = att_head(P.vv, b0, b1), mr = att_head(P.vm, b0, b1) + i * P.vm.w;
+    int nj = P.causal != 0 && i + 1 < P.S ? i + 1 : P.S;
+
+    float mx = -1.0 / 0.0;
+    for (int j = t; j < nj; j += wg) mx = att_max2(mx, att_score(qr, k0 + j * P.vk.w, mr, j));
+    mx = att_grp_max(mx);
+
+    float ls = 0.0, lc = 0.0;
+    float acc[AT_COLS];
+    for (int c = 0; c < AT_COLS; c++) acc[c] = 0.0;
+    for (int j0 = 0; j0 < nj; j0 += wg) {
+        int j = j0 + t;
+        float w = 0.0;
+        if (j < nj) {
+            float ex = ag_exp(att_score(qr, k0 + j * P.vk.w, mr, j) - mx);
+            att_add(ls, lc, ex);
+            w = ex * att_keep(g, j);
+        }
+        wa[t] = w;
+        barrier();
+        int cnt = min(wg, nj - j0), vr = v0 + j0 * P.vv.w;
+        for (int c = 0; c < AT_COLS; c++) {
+            int e = t + c * wg;
+            if (e < P.Ev)
+                for (int u = 0; u < cnt; u++) acc[c] += wa[u] * v[vr + u * P.vv.w + e];
+        }
+        barrier();
+    }
+    float inv = cr_div(1.0, att_grp_sum(ls - lc));
+    if (t == 0) {
+        stats[P.st + 2 * g] = mx;
+        stats[P.st + 2 * g + 1] = inv;
+    }
+    int orow = att_head(P.vo, b0, b1) + i * P.vo.w;
+    for (int c = 0; c < AT_COLS; c++) {
+        int e = t + c * wg;
+        if (e < P.Ev) o[orow + e] = acc[c] * inv;
+    }
+}

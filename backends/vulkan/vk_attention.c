@@ -1,0 +1,202 @@
+/* Scaled dot-product attention, forward and backward (backend.h, ag_attn_args;
+ * backends/vulkan/shaders/attn_*.comp, attention.glsl): one work-group per
+ * query row forward, per query row (delta, dq) then per key row (dk, dv)
+ * backward, each row's scores rebuilt from q and k. Semantics follow
+ * backends/cpu/cpu_attention.c; sums run in a fixed order, without atomics.
+ *
+ * The backward shaders bind 9 storage buffers besides their parameters; a
+ * device that allows fewer (Vulkan guarantees 4), or shapes past the groups'
+ * columns, make forward refuse with AG_ERR_UNSUPPORTED before recording
+ * anything, and the core composes attention from other ops instead. */
+#include <math.h>
+
+#include "vk.h"
+
+/* feature columns an invocation accumulates (AT_COLS in attention.glsl) */
+#define AT_COLS 4
+/* bindings of the widest shader (attn_bw_kv) and its parameter block */
+#define AT_STORAGE 10
+#define AT_GRID_X 65535
+
+/* Laid out as the parameter block in backends/vulkan/shaders/attention.glsl:
+ * each view as (offset, batch-0 stride, batch-1 stride, row stride). */
+typedef struct attn_params {
+    int32_t vq[4], vk[4], vv[4], vm[4], vo[4], vg[4], vdq[4], vdk[4], vdv[4];
+    int32_t B1, L, S, E, Ev, rows, causal, has_mask, drop, want, mcs, st, de;
+    float scale, p, keep;
+    uint32_t k0, k1, s0, s1;
+} attn_params;
+
+enum { WANT_DQ = 1, WANT_DK = 2, WANT_DV = 4 };
+
+static ag_status want4(const char *op, const char *what, const ag_view *v, int64_t B0, int64_t B1,
+                       int64_t rows, int64_t cols, bool unit)
+{
+    ag_status s = ag_check_view("vulkan", op, what, v, AG_F32);
+    if (s != AG_OK) return s;
+    if (v->ndim != 4 || v->shape[0] != B0 || v->shape[1] != B1 || v->shape[2] != rows ||
+        v->shape[3] != cols) {
+        char got[160];
+        ag_view_shape_str(v, got, sizeof got);
+        return ag_set_error(AG_ERR_SHAPE, "vulkan %s: %s is %s, expected [%lld, %lld, %lld, %lld]",
+                            op, what, got, (long long)B0, (long long)B1, (long long)rows,
+                            (long long)cols);
+    }
+    if (unit && cols > 1 && v->stride[3] != 1)
+        return ag_set_error(AG_ERR_ARG, "vulkan %s: %s needs a unit stride on its last axis", op,
+                            what);
+    return AG_OK;
+}
+
+static ag_status want_rows(const char *op, const char *what, const ag_view *v, int64_t n,
+                           int32_t *off)
+{
+    ag_status s = ag_check_view("vulkan", op, what, v, AG_F32);
+    if (s == AG_OK && (!ag_view_is_contiguous(v) || ag_view_numel(v) != n))
+        s = ag_set_error(AG_ERR_SHAPE, "vulkan %s: %s must be contiguous with %lld elements", op,
+                         what, (long long)n);
+    return s == AG_OK ? ag_offset32("vulkan", op, v, off) : s;
+}
+
+/* A 4-D view's int32 offset and strides (0 on size-1 axes); AG_ERR_UNSUPPORTED
+ * when it reaches 2^31 elements. */
+static ag_status view32(const char *op, const ag_view *v, int32_t out[4])
+{
+    ag_status s = ag_offset32("vulkan", op, v, &out[0]);
+    for (int d = 0; d < 3 && s == AG_OK; d++)
+        out[d + 1] = v->shape[d] > 1 ? (int32_t)v->stride[d] : 0;
+    return s;
+}
+
+/* Checks a's views and fills the parameters every shader takes. */
+static ag_status attn_make(const char *op, const ag_attn_args *a, bool backward, attn_params *p)
+{
+    if (!a || !a->q || !a->k || !a->v || !a->o || !a->stats || (backward && (!a->dout || !a->delta)))
+        return ag_set_error(AG_ERR_ARG, "vulkan %s: NULL arguments", op);
+    if (a->q->ndim != 4 || a->k->ndim != 4 || a->v->ndim != 4)
+        return ag_set_error(AG_ERR_SHAPE, "vulkan %s: q, k and v must be 4-D views", op);
+    const int64_t B0 = a->q->shape[0], B1 = a->q->shape[1], L = a->q->shape[2], E = a->q->shape[3],
+                  S = a->k->shape[2], Ev = a->v->shape[3];
+    *p = (attn_params){.scale = a->scale, .p = a->dropout, .causal = a->causal,
+                       .drop = a->dropout > 0.0f, .has_mask = a->mask != NULL};
+    ag_status s = want4(op, "q", a->q, B0, B1, L, E, true);
+    if (s == AG_OK) s = want4(op, "k", a->k, B0, B1, S, E, true);
+    if (s == AG_OK) s = want4(op, "v", a->v, B0, B1, S, Ev, true);
+    if (s == AG_OK) s = want4(op, "o", a->o, B0, B1, L, Ev, true);
+    if (s == AG_OK && a->mask) s = want4(op, "mask", a->mask, B0, B1, L, S, false);
+    if (s == AG_OK) s = want_rows(op, "stats", a->stats, 2 * B0 * B1 * L, &p->st);
+    if (s == AG_OK && backward) {
+        s = want4(op, "dout", a->dout, B0, B1, L, Ev, true);
+        if (s == AG_OK) s = want_rows(op, "delta", a->delta, B0 * B1 * L, &p->de);
+        if (s == AG_OK && a->dq) s = want4(op, "dq", a->dq, B0, B1, L, E, true);
+        if (s == AG_OK && a->dk) s = want4(op, "dk", a->dk, B0, B1, S, E, true);
+        if (s == AG_OK && a->dv) s = want4(op, "dv", a->dv, B0, B1, S, Ev, true);
+    }
+    if (s != AG_OK) return s;
+    if (L <= 0 || S <= 0)
+        return ag_set_error(AG_ERR_SHAPE, "vulkan %s: needs at least one query and one key", op);
+    if (!(a->dropout >= 0.0f && a->dropout < 1.0f) || !isfinite(a->scale))
+        return ag_set_error(AG_ERR_ARG, "vulkan %s: dropout %g must be in [0, 1) and scale finite",
+                            op, (double)a->dropout);
+    /* int32 indexing: every view; the row counts are below their numels */
+    s = view32(op, a->q, p->vq);
+    if (s == AG_OK) s = view32(op, a->k, p->vk);
+    if (s == AG_OK) s = view32(op, a->v, p->vv);
+    if (s == AG_OK) s = view32(op, a->o, p->vo);
+    if (s == AG_OK && a->mask) {
+        s = view32(op, a->mask, p->vm);
+        p->mcs = S > 1 ? (int32_t)a->mask->stride[3] : 0;
+    }
+    if (s == AG_OK && backward) {
+        s = view32(op, a->dout, p->vg);
+        if (s == AG_OK && a->dq) s = view32(op, a->dq, p->vdq);
+        if (s == AG_OK && a->dk) s = view32(op, a->dk, p->vdk);
+        if (s == AG_OK && a->dv) s = view32(op, a->dv, p->vdv);
+    }
+    if (s != AG_OK) return s;
+    p->B1 = (int32_t)B1;
+    p->L = (int32_t)L;
+    p->S = (int32_t)S;
+    p->E = (int32_t)E;
+    p->Ev = (int32_t)Ev;
+    p->keep = 1.0f / (1.0f - a->dropout);
+    p->k0 = (uint32_t)a->rng.seed;
+    p->k1 = (uint32_t)(a->rng.seed >> 32);
+    p->s0 = (uint32_t)a->rng.stream;
+    p->s1 = (uint32_t)(a->rng.stream >> 32);
+    return AG_OK;
+}
+
+/* The group size: a power of two from 64 up to what holds the widest rows in
+ * AT_COLS columns an invocation. */
+static uint32_t attn_wg(const vk_ctx *c, const attn_params *p)
+{
+    const uint32_t max = vk_reduce_wg(c);
+    const int64_t cols = p->E > p->Ev ? p->E : p->Ev;
+    uint32_t wg = 64;
+    while ((int64_t)wg * AT_COLS < cols && wg < max) wg *= 2;
+    return wg < max ? wg : max;
+}
+
+/* Whether this device runs these shapes forward and backward. */
+static bool attn_fits(const vk_ctx *c, const attn_params *p, uint32_t wg)
+{
+    const int64_t cols = p->E > p->Ev ? p->E : p->Ev;
+    const VkPhysicalDeviceLimits *l = &c->props.limits;
+    return c->max_storage_buffers >= AT_STORAGE && AT_STORAGE <= VK_MAX_BINDINGS &&
+           (int64_t)wg * AT_COLS >= cols && 3 * wg * sizeof(float) <= l->maxComputeSharedMemorySize;
+}
+
+static ag_status run_rows(vk_ctx *c, const char *name, uint32_t wg, const attn_params *p,
+                          int64_t rows, int nbufs, const vk_bind *bufs)
+{
+    attn_params q = *p;
+    q.rows = (int32_t)rows;
+    const uint32_t spec[1] = {wg};
+    const int64_t gx = rows < AT_GRID_X ? rows : AT_GRID_X, gy = (rows + gx - 1) / gx;
+    return vk_dispatch(c, name, spec, 1, &q, sizeof q, nbufs, bufs, (uint32_t)gx, (uint32_t)gy, 1);
+}
+
+static vk_bind buf_of(const ag_view *v) { return v ? v->buf : NULL; }
+
+ag_status vk_attention(void *ctx, const ag_attn_args *a)
+{
+    vk_ctx *c = ctx;
+    attn_params p;
+    ag_status s = attn_make("attention", a, false, &p);
+    if (s != AG_OK) return s;
+    const uint32_t wg = attn_wg(c, &p);
+    if (!attn_fits(c, &p, wg))
+        return ag_set_error(AG_ERR_UNSUPPORTED,
+                            "vulkan attention: %s cannot run rows of %d and %d features (%u storage "
+                            "buffers a shader, %u invocations a group)",
+                            c->name, p.E, p.Ev, c->max_storage_buffers, vk_reduce_wg(c));
+    const int64_t heads = a->q->shape[0] * a->q->shape[1];
+    return run_rows(c, "attn_fw", wg, &p, heads * p.L,
+                    VK_BUFS(a->q->buf, a->k->buf, a->v->buf, buf_of(a->mask), a->stats->buf,
+                            a->o->buf));
+}
+
+ag_status vk_attention_backward(void *ctx, const ag_attn_args *a)
+{
+    vk_ctx *c = ctx;
+    attn_params p;
+    ag_status s = attn_make("attention backward", a, true, &p);
+    if (s != AG_OK) return s;
+    const uint32_t wg = attn_wg(c, &p);
+    if (!attn_fits(c, &p, wg))
+        return ag_set_error(AG_ERR_UNSUPPORTED, "vulkan attention backward: %s cannot run rows "
+                            "of %d and %d features", c->name, p.E, p.Ev);
+    p.want = (a->dq ? WANT_DQ : 0) | (a->dk ? WANT_DK : 0) | (a->dv ? WANT_DV : 0);
+    const int64_t heads = a->q->shape[0] * a->q->shape[1];
+    /* delta only serves dq and dk */
+    if (a->dq || a->dk)
+        s = run_rows(c, "attn_bw_q", wg, &p, heads * p.L,
+                     VK_BUFS(a->q->buf, a->k->buf, a->v->buf, buf_of(a->mask), a->stats->buf,
+                             a->dout->buf, a->delta->buf, buf_of(a->dq)));
+    if (s == AG_OK && (a->dk || a->dv))
+        s = run_rows(c, "attn_bw_kv", wg, &p, heads * p.S,
+                     VK_BUFS(a->q->buf, a->k->buf, a->v->buf, buf_of(a->mask), a->stats->buf,
+                             a->dout->buf, a->delta->buf, buf_of(a->dk), buf_of(a->dv)));
+    return s;
+}
