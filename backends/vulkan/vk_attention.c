@@ -4,11 +4,16 @@
  * backward, each row's scores rebuilt from q and k. Semantics follow
  * backends/cpu/cpu_attention.c; sums run in a fixed order, without atomics.
  *
- * The backward shaders bind 9 storage buffers besides their parameters; a
- * device that allows fewer (Vulkan guarantees 4), or shapes past the groups'
- * columns, make forward refuse with AG_ERR_UNSUPPORTED before recording
- * anything, and the core composes attention from other ops instead. */
+ * The backward shaders bind 9 storage buffers besides their parameters. On a
+ * device that allows fewer (Vulkan guarantees 4) the _pk_u variants run: the
+ * operands' ranges copied into one scratch buffer, their offsets moved with
+ * them, results copied back. Where even that cannot work (the scratch past the
+ * device's buffer range, rows wider than a group's columns), forward refuses
+ * with AG_ERR_UNSUPPORTED before recording anything, and the core composes
+ * attention from other ops instead. */
 #include <math.h>
+#include <stddef.h>
+#include <stdio.h>
 
 #include "vk.h"
 
@@ -138,26 +143,147 @@ static uint32_t attn_wg(const vk_ctx *c, const attn_params *p)
     return wg < max ? wg : max;
 }
 
-/* Whether this device runs these shapes forward and backward. */
-static bool attn_fits(const vk_ctx *c, const attn_params *p, uint32_t wg)
+/* ---- operands: bound one each, or packed into one buffer --------------------- */
+
+/* An operand: its view (NULL: absent, the dummy is bound), where its element
+ * offset sits in attn_params, whether the shader writes it. */
+typedef struct at_op {
+    const ag_view *v;
+    size_t field;
+    bool written;
+} at_op;
+#define AT_OFF(f) offsetof(attn_params, f)
+#define AT_MAXOPS 9
+
+/* The packed layout: each distinct buffer's range [lo, hi) (elements) at
+ * element `at` of the scratch buffer. */
+typedef struct at_pack {
+    int n;
+    const ag_buffer *buf[AT_MAXOPS];
+    int64_t lo[AT_MAXOPS], hi[AT_MAXOPS], at[AT_MAXOPS];
+    bool written[AT_MAXOPS];
+    int64_t total; /* elements */
+} at_pack;
+
+/* the elements [lo, hi) of its buffer a view reaches (empty: lo == hi) */
+static void view_span(const ag_view *v, int64_t *lo, int64_t *hi)
 {
-    const int64_t cols = p->E > p->Ev ? p->E : p->Ev;
-    const VkPhysicalDeviceLimits *l = &c->props.limits;
-    return c->max_storage_buffers >= AT_STORAGE && AT_STORAGE <= VK_MAX_BINDINGS &&
-           (int64_t)wg * AT_COLS >= cols && 3 * wg * sizeof(float) <= l->maxComputeSharedMemorySize;
+    *lo = *hi = v->offset;
+    for (int d = 0; d < v->ndim; d++) {
+        if (v->shape[d] == 0) return;
+        const int64_t r = (v->shape[d] - 1) * v->stride[d];
+        if (r < 0) *lo += r;
+        else *hi += r;
+    }
+    *hi += 1;
 }
 
+static void pack_plan(int nops, const at_op *ops, at_pack *pk)
+{
+    pk->n = 0;
+    for (int i = 0; i < nops; i++) {
+        if (!ops[i].v) continue;
+        int64_t lo, hi;
+        view_span(ops[i].v, &lo, &hi);
+        int b = 0;
+        while (b < pk->n && pk->buf[b] != ops[i].v->buf) b++;
+        if (b == pk->n) {
+            pk->n++;
+            pk->buf[b] = ops[i].v->buf;
+            pk->lo[b] = lo;
+            pk->hi[b] = hi;
+            pk->written[b] = false;
+        } else if (lo < hi) {
+            if (pk->lo[b] == pk->hi[b] || lo < pk->lo[b]) pk->lo[b] = lo;
+            if (pk->lo[b] == pk->hi[b] || hi > pk->hi[b]) pk->hi[b] = hi;
+        }
+        pk->written[b] = pk->written[b] || ops[i].written;
+    }
+    pk->total = 0;
+    for (int b = 0; b < pk->n; b++) {
+        pk->at[b] = pk->total;
+        pk->total += (pk->hi[b] - pk->lo[b] + 3) / 4 * 4; /* 16-byte steps */
+    }
+}
+
+/* Whether a scratch buffer of that many floats can be bound. */
+static bool pack_fits(const vk_ctx *c, int64_t floats)
+{
+    const uint64_t bytes = (uint64_t)(floats > 0 ? floats : 1) * sizeof(float);
+    return floats < INT32_MAX && bytes <= c->props.limits.maxStorageBufferRange &&
+           bytes <= c->max_alloc;
+}
+
+static bool packed(const vk_ctx *c) { return c->max_storage_buffers < AT_STORAGE; }
+
+static ag_status copy_span(vk_ctx *c, const ag_buffer *from, int64_t foff, const ag_buffer *to,
+                           int64_t toff, int64_t n)
+{
+    if (n <= 0) return AG_OK;
+    return vk_record_copy(c, vk_block_buffer(from->block), from->offset + (VkDeviceSize)foff * 4,
+                          vk_block_buffer(to->block), to->offset + (VkDeviceSize)toff * 4,
+                          (VkDeviceSize)n * 4);
+}
+
+/* Runs `name` over `rows` groups of wg. */
 static ag_status run_rows(vk_ctx *c, const char *name, uint32_t wg, const attn_params *p,
-                          int64_t rows, int nbufs, const vk_bind *bufs)
+                          int64_t rows, int nops, const at_op *ops)
 {
     attn_params q = *p;
     q.rows = (int32_t)rows;
     const uint32_t spec[1] = {wg};
     const int64_t gx = rows < AT_GRID_X ? rows : AT_GRID_X, gy = (rows + gx - 1) / gx;
-    return vk_dispatch(c, name, spec, 1, &q, sizeof q, nbufs, bufs, (uint32_t)gx, (uint32_t)gy, 1);
+    vk_bind bufs[AT_MAXOPS];
+    if (!packed(c)) {
+        for (int i = 0; i < nops; i++) bufs[i] = ops[i].v ? ops[i].v->buf : NULL;
+        return vk_dispatch(c, name, spec, 1, &q, sizeof q, nops, bufs, (uint32_t)gx,
+                           (uint32_t)gy, 1);
+    }
+    at_pack pk;
+    pack_plan(nops, ops, &pk);
+    if (!pack_fits(c, pk.total))
+        return ag_set_error(AG_ERR_UNSUPPORTED, "vulkan %s: %lld floats of operands exceed %s's "
+                            "storage buffer range", name, (long long)pk.total, c->name);
+    ag_buffer *aux = vk_alloc(c, (size_t)(pk.total > 0 ? pk.total : 1) * sizeof(float));
+    if (!aux) return ag_last_status() ? ag_last_status() : AG_ERR_OOM;
+    for (int i = 0; i < nops; i++) {
+        if (!ops[i].v) continue;
+        int b = 0;
+        while (pk.buf[b] != ops[i].v->buf) b++;
+        *(int32_t *)((char *)&q + ops[i].field) += (int32_t)(pk.at[b] - pk.lo[b]);
+    }
+    /* written ranges too: the copy back covers what the shader skips */
+    ag_status s = AG_OK;
+    for (int b = 0; b < pk.n && s == AG_OK; b++)
+        s = copy_span(c, pk.buf[b], pk.lo[b], aux, pk.at[b], pk.hi[b] - pk.lo[b]);
+    char pk_name[48];
+    snprintf(pk_name, sizeof pk_name, "%s_pk_u", name);
+    if (s == AG_OK)
+        s = vk_dispatch(c, pk_name, spec, 1, &q, sizeof q, VK_BUFS(aux), (uint32_t)gx, (uint32_t)gy, 1);
+    for (int b = 0; b < pk.n && s == AG_OK; b++)
+        if (pk.written[b]) s = copy_span(c, aux, pk.at[b], pk.buf[b], pk.lo[b], pk.hi[b] - pk.lo[b]);
+    vk_free(c, aux); /* later users of the range run after these commands (vk_free) */
+    return s;
 }
 
-static vk_bind buf_of(const ag_view *v) { return v ? v->buf : NULL; }
+#define OPS(...) (int)(sizeof((at_op[]){__VA_ARGS__}) / sizeof(at_op)), (at_op[]){__VA_ARGS__}
+
+/* Whether this device runs these shapes forward and backward; for packed
+ * operands, backward's (dout, delta, dq, dk, dv as the core makes them:
+ * contiguous) estimated from forward's. */
+static bool attn_fits(const vk_ctx *c, const ag_attn_args *a, const attn_params *p, uint32_t wg,
+                      int64_t fw_floats)
+{
+    const int64_t cols = p->E > p->Ev ? p->E : p->Ev;
+    const VkPhysicalDeviceLimits *l = &c->props.limits;
+    if ((int64_t)wg * AT_COLS < cols || 3 * wg * sizeof(float) > l->maxComputeSharedMemorySize ||
+        sizeof(attn_params) > l->maxUniformBufferRange || AT_STORAGE > VK_MAX_BINDINGS)
+        return false;
+    if (!packed(c)) return true;
+    const int64_t bw = fw_floats + ag_view_numel(a->o) + ag_view_numel(a->stats) / 2 +
+                       ag_view_numel(a->q) + ag_view_numel(a->k) + ag_view_numel(a->v) + 32;
+    return c->max_storage_buffers >= 1 && pack_fits(c, fw_floats) && pack_fits(c, bw);
+}
 
 ag_status vk_attention(void *ctx, const ag_attn_args *a)
 {
@@ -166,15 +292,17 @@ ag_status vk_attention(void *ctx, const ag_attn_args *a)
     ag_status s = attn_make("attention", a, false, &p);
     if (s != AG_OK) return s;
     const uint32_t wg = attn_wg(c, &p);
-    if (!attn_fits(c, &p, wg))
-        return ag_set_error(AG_ERR_UNSUPPORTED,
-                            "vulkan attention: %s cannot run rows of %d and %d features (%u storage "
-                            "buffers a shader, %u invocations a group)",
-                            c->name, p.E, p.Ev, c->max_storage_buffers, vk_reduce_wg(c));
     const int64_t heads = a->q->shape[0] * a->q->shape[1];
-    return run_rows(c, "attn_fw", wg, &p, heads * p.L,
-                    VK_BUFS(a->q->buf, a->k->buf, a->v->buf, buf_of(a->mask), a->stats->buf,
-                            a->o->buf));
+    const at_op ops[] = {{a->q, AT_OFF(vq), false}, {a->k, AT_OFF(vk), false},
+                         {a->v, AT_OFF(vv), false}, {a->mask, AT_OFF(vm), false},
+                         {a->stats, AT_OFF(st), true}, {a->o, AT_OFF(vo), true}};
+    at_pack pk;
+    pack_plan(6, ops, &pk);
+    if (!attn_fits(c, a, &p, wg, pk.total))
+        return ag_set_error(AG_ERR_UNSUPPORTED,
+                            "vulkan attention: %s cannot run rows of %d and %d features",
+                            c->name, p.E, p.Ev);
+    return run_rows(c, "attn_fw", wg, &p, heads * p.L, 6, ops);
 }
 
 ag_status vk_attention_backward(void *ctx, const ag_attn_args *a)
@@ -184,7 +312,7 @@ ag_status vk_attention_backward(void *ctx, const ag_attn_args *a)
     ag_status s = attn_make("attention backward", a, true, &p);
     if (s != AG_OK) return s;
     const uint32_t wg = attn_wg(c, &p);
-    if (!attn_fits(c, &p, wg))
+    if (!attn_fits(c, a, &p, wg, 0))
         return ag_set_error(AG_ERR_UNSUPPORTED, "vulkan attention backward: %s cannot run rows "
                             "of %d and %d features", c->name, p.E, p.Ev);
     p.want = (a->dq ? WANT_DQ : 0) | (a->dk ? WANT_DK : 0) | (a->dv ? WANT_DV : 0);
@@ -192,11 +320,16 @@ ag_status vk_attention_backward(void *ctx, const ag_attn_args *a)
     /* delta only serves dq and dk */
     if (a->dq || a->dk)
         s = run_rows(c, "attn_bw_q", wg, &p, heads * p.L,
-                     VK_BUFS(a->q->buf, a->k->buf, a->v->buf, buf_of(a->mask), a->stats->buf,
-                             a->dout->buf, a->delta->buf, buf_of(a->dq)));
+                     OPS({a->q, AT_OFF(vq), false}, {a->k, AT_OFF(vk), false},
+                         {a->v, AT_OFF(vv), false}, {a->mask, AT_OFF(vm), false},
+                         {a->stats, AT_OFF(st), false}, {a->dout, AT_OFF(vg), false},
+                         {a->delta, AT_OFF(de), true}, {a->dq, AT_OFF(vdq), true}));
     if (s == AG_OK && (a->dk || a->dv))
         s = run_rows(c, "attn_bw_kv", wg, &p, heads * p.S,
-                     VK_BUFS(a->q->buf, a->k->buf, a->v->buf, buf_of(a->mask), a->stats->buf,
-                             a->dout->buf, a->delta->buf, buf_of(a->dk), buf_of(a->dv)));
+                     OPS({a->q, AT_OFF(vq), false}, {a->k, AT_OFF(vk), false},
+                         {a->v, AT_OFF(vv), false}, {a->mask, AT_OFF(vm), false},
+                         {a->stats, AT_OFF(st), false}, {a->dout, AT_OFF(vg), false},
+                         {a->delta, AT_OFF(de), false}, {a->dk, AT_OFF(vdk), true},
+                         {a->dv, AT_OFF(vdv), true}));
     return s;
 }

@@ -1,6 +1,6 @@
 // Scaled dot-product attention (backends/vulkan/vk_attention.c), shared by the
-// attn_*.comp shaders, included after their buffers: q, k, v and mask are
-// bindings 1 to 4 in every one of them. One work-group per row (a query row
+// attn_*.comp shaders, included after their buffers (attn_bufs.glsl): q, k, v
+// and mask are bindings 1 to 4 in every one of them. One work-group per row (a query row
 // forward and for dq, a key row for dk and dv); its invocations take a chunk
 // of keys (or query rows) each, meet in shared-memory trees for the row's max
 // and sums, then take its feature columns, at most AT_COLS each, to
@@ -34,15 +34,15 @@ shared float wb[gl_WorkGroupSize.x];
 int att_group() { return int(gl_WorkGroupID.y * gl_NumWorkGroups.x + gl_WorkGroupID.x); }
 
 // A view's first element of head (b0, b1).
-int att_head(ivec4 v, int b0, int b1) { return v.x + b0 * v.y + b1 * v.z; }
+int att_head(ivec4 vw, int b0, int b1) { return vw.x + b0 * vw.y + b1 * vw.z; }
 
 // NaN sticks
 float att_max2(float a, float b) { return b > a || isnan(b) ? b : a; }
 
 // Kahan step; an infinite or NaN sum stops compensating.
-void att_add(inout float s, inout float c, float v)
+void att_add(inout float s, inout float c, float x)
 {
-    precise float y = v - c;
+    precise float y = x - c;
     precise float t = s + y;
     precise float e = (t - s) - y;
     c = isinf(t) || isnan(t) ? 0.0 : e;
@@ -50,38 +50,38 @@ void att_add(inout float s, inout float c, float v)
 }
 
 // The group's max (sum), in every invocation. Call from all of them.
-float att_grp_max(float v)
+float att_grp_max(float x)
 {
     int t = int(gl_LocalInvocationID.x);
-    red[t] = v;
+    red[t] = x;
     for (int s = int(gl_WorkGroupSize.x) / 2; s > 0; s >>= 1) {
         barrier();
         if (t < s) {
-            v = att_max2(v, red[t + s]);
-            red[t] = v;
+            x = att_max2(x, red[t + s]);
+            red[t] = x;
         }
     }
     barrier();
-    v = red[0];
+    x = red[0];
     barrier();
-    return v;
+    return x;
 }
 
-float att_grp_sum(float v)
+float att_grp_sum(float x)
 {
     int t = int(gl_LocalInvocationID.x);
-    red[t] = v;
+    red[t] = x;
     for (int s = int(gl_WorkGroupSize.x) / 2; s > 0; s >>= 1) {
         barrier();
         if (t < s) {
-            v += red[t + s];
-            red[t] = v;
+            x += red[t + s];
+            red[t] = x;
         }
     }
     barrier();
-    v = red[0];
+    x = red[0];
     barrier();
-    return v;
+    return x;
 }
 
 // s = scale q_i . k_j + mask_ij; qr, kr: the rows' first elements, mr: the

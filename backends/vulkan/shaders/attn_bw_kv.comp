@@ -2,18 +2,19 @@
 #extension GL_GOOGLE_include_directive : require
 #include "common.glsl"
 #include "philox.glsl"
+#include "attn_bufs.glsl"
 // Attention backward, one group per key row j, over the query rows that see
 // it (i >= j when causal): dv_j = sum_i p z dout_i, dk_j = scale sum_i ds q_i,
 // with delta from attn_bw_q.
-layout(std430, binding = 1) readonly buffer Q { float q[]; };
-layout(std430, binding = 2) readonly buffer K { float k[]; };
-layout(std430, binding = 3) readonly buffer V { float v[]; };
-layout(std430, binding = 4) readonly buffer M { float mask[]; };
-layout(std430, binding = 5) readonly buffer St { float stats[]; };
-layout(std430, binding = 6) readonly buffer G { float dout[]; };
-layout(std430, binding = 7) readonly buffer D { float delta[]; };
-layout(std430, binding = 8) writeonly buffer DK { float dk[]; };
-layout(std430, binding = 9) writeonly buffer DV { float dv[]; };
+AT_BUF(1, readonly, Q, q)
+AT_BUF(2, readonly, K, k)
+AT_BUF(3, readonly, V, v)
+AT_BUF(4, readonly, M, mask)
+AT_BUF(5, readonly, St, stats)
+AT_BUF(6, readonly, G, dout)
+AT_BUF(7, readonly, D, delta)
+AT_BUF(8, writeonly, DK, dk)
+AT_BUF(9, writeonly, DV, dv)
 #define AT_BACKWARD
 #include "attention.glsl"
 

@@ -2,16 +2,17 @@
 #extension GL_GOOGLE_include_directive : require
 #include "common.glsl"
 #include "philox.glsl"
+#include "attn_bufs.glsl"
 // Attention backward, one group per query row: delta_i = sum_j p z dp, then
 // (when dq is wanted) a second pass over the keys for dq_i = scale sum_j ds k_j.
-layout(std430, binding = 1) readonly buffer Q { float q[]; };
-layout(std430, binding = 2) readonly buffer K { float k[]; };
-layout(std430, binding = 3) readonly buffer V { float v[]; };
-layout(std430, binding = 4) readonly buffer M { float mask[]; };
-layout(std430, binding = 5) readonly buffer St { float stats[]; };
-layout(std430, binding = 6) readonly buffer G { float dout[]; };
-layout(std430, binding = 7) writeonly buffer D { float delta[]; };
-layout(std430, binding = 8) writeonly buffer DQ { float dq[]; };
+AT_BUF(1, readonly, Q, q)
+AT_BUF(2, readonly, K, k)
+AT_BUF(3, readonly, V, v)
+AT_BUF(4, readonly, M, mask)
+AT_BUF(5, readonly, St, stats)
+AT_BUF(6, readonly, G, dout)
+AT_BUF(7, writeonly, D, delta)
+AT_BUF(8, writeonly, DQ, dq)
 #define AT_BACKWARD
 #include "attention.glsl"
 

@@ -3,15 +3,16 @@
 #include "common.glsl"
 #include "crmath.glsl"
 #include "philox.glsl"
+#include "attn_bufs.glsl"
 // Attention forward: one group per query row. Two passes over the keys: the
 // row max, then exp(s - max) into the sum and (times the dropout factor) into
 // o, which is divided by the sum at the end.
-layout(std430, binding = 1) readonly buffer Q { float q[]; };
-layout(std430, binding = 2) readonly buffer K { float k[]; };
-layout(std430, binding = 3) readonly buffer V { float v[]; };
-layout(std430, binding = 4) readonly buffer M { float mask[]; };
-layout(std430, binding = 5) writeonly buffer St { float stats[]; };
-layout(std430, binding = 6) writeonly buffer O { float o[]; };
+AT_BUF(1, readonly, Q, q)
+AT_BUF(2, readonly, K, k)
+AT_BUF(3, readonly, V, v)
+AT_BUF(4, readonly, M, mask)
+AT_BUF(5, writeonly, St, stats)
+AT_BUF(6, writeonly, O, o)
 #include "attention.glsl"
 
 void main()
