@@ -8,9 +8,8 @@
  * device that allows fewer (Vulkan guarantees 4) the _pk_u variants run: the
  * operands' ranges copied into one scratch buffer, their offsets moved with
  * them, results copied back. Where even that cannot work (the scratch past the
- * device's buffer range, rows wider than a group's columns), forward refuses
- * with AG_ERR_UNSUPPORTED before recording anything, and the core composes
- * attention from other ops instead. */
+ * device's buffer range), forward refuses with AG_ERR_UNSUPPORTED before
+ * recording anything, and the core composes attention from other ops instead. */
 #include <math.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -133,7 +132,7 @@ static ag_status attn_make(const char *op, const ag_attn_args *a, bool backward,
 }
 
 /* The group size: a power of two from 64 up to what holds the widest rows in
- * AT_COLS columns an invocation. */
+ * AT_COLS columns an invocation (wider rows take several passes). */
 static uint32_t attn_wg(const vk_ctx *c, const attn_params *p)
 {
     const uint32_t max = vk_reduce_wg(c);
@@ -271,12 +270,10 @@ static ag_status run_rows(vk_ctx *c, const char *name, uint32_t wg, const attn_p
 /* Whether this device runs these shapes forward and backward; for packed
  * operands, backward's (dout, delta, dq, dk, dv as the core makes them:
  * contiguous) estimated from forward's. */
-static bool attn_fits(const vk_ctx *c, const ag_attn_args *a, const attn_params *p, uint32_t wg,
-                      int64_t fw_floats)
+static bool attn_fits(const vk_ctx *c, const ag_attn_args *a, uint32_t wg, int64_t fw_floats)
 {
-    const int64_t cols = p->E > p->Ev ? p->E : p->Ev;
     const VkPhysicalDeviceLimits *l = &c->props.limits;
-    if ((int64_t)wg * AT_COLS < cols || 3 * wg * sizeof(float) > l->maxComputeSharedMemorySize ||
+    if (3 * wg * sizeof(float) > l->maxComputeSharedMemorySize ||
         sizeof(attn_params) > l->maxUniformBufferRange || AT_STORAGE > VK_MAX_BINDINGS)
         return false;
     if (!packed(c)) return true;
@@ -298,7 +295,7 @@ ag_status vk_attention(void *ctx, const ag_attn_args *a)
                          {a->stats, AT_OFF(st), true}, {a->o, AT_OFF(vo), true}};
     at_pack pk;
     pack_plan(6, ops, &pk);
-    if (!attn_fits(c, a, &p, wg, pk.total))
+    if (!attn_fits(c, a, wg, pk.total))
         return ag_set_error(AG_ERR_UNSUPPORTED,
                             "vulkan attention: %s cannot run rows of %d and %d features",
                             c->name, p.E, p.Ev);
@@ -312,7 +309,7 @@ ag_status vk_attention_backward(void *ctx, const ag_attn_args *a)
     ag_status s = attn_make("attention backward", a, true, &p);
     if (s != AG_OK) return s;
     const uint32_t wg = attn_wg(c, &p);
-    if (!attn_fits(c, a, &p, wg, 0))
+    if (!attn_fits(c, a, wg, 0))
         return ag_set_error(AG_ERR_UNSUPPORTED, "vulkan attention backward: %s cannot run rows "
                             "of %d and %d features", c->name, p.E, p.Ev);
     p.want = (a->dq ? WANT_DQ : 0) | (a->dk ? WANT_DK : 0) | (a->dv ? WANT_DV : 0);

@@ -29,36 +29,39 @@ void main()
     int g0 = att_head(P.vg, b0, b1);
     bool want_dk = (P.want & WANT_DK) != 0, want_dv = (P.want & WANT_DV) != 0;
 
-    float ak[AT_COLS], av[AT_COLS];
-    for (int c = 0; c < AT_COLS; c++) ak[c] = av[c] = 0.0;
-    for (int i0 = P.causal != 0 ? j : 0; i0 < P.L; i0 += wg) {
-        int i = i0 + t;
-        float pz = 0.0, ds = 0.0;
-        if (i < P.L) {
-            int row = h * P.L + i;
-            float p = ag_exp(att_score(q0 + i * P.vq.w, kr, m0 + i * P.vm.w, j) - stats[P.st + 2 * row]) *
-                      stats[P.st + 2 * row + 1];
-            float z = att_keep(row, j);
-            pz = p * z;
-            if (want_dk) ds = p * (z * att_dot_gv(g0 + i * P.vg.w, vr) - delta[P.de + row]);
-        }
-        wa[t] = pz;
-        wb[t] = ds;
-        barrier();
-        int cnt = min(wg, P.L - i0);
-        for (int c = 0; c < AT_COLS; c++) {
-            int e = t + c * wg;
-            if (want_dv && e < P.Ev)
-                for (int u = 0; u < cnt; u++) av[c] += wa[u] * dout[g0 + (i0 + u) * P.vg.w + e];
-            if (want_dk && e < P.E)
-                for (int u = 0; u < cnt; u++) ak[c] += wb[u] * q[q0 + (i0 + u) * P.vq.w + e];
-        }
-        barrier();
-    }
     int dkr = att_head(P.vdk, b0, b1) + j * P.vdk.w, dvr = att_head(P.vdv, b0, b1) + j * P.vdv.w;
-    for (int c = 0; c < AT_COLS; c++) {
-        int e = t + c * wg;
-        if (want_dk && e < P.E) dk[dkr + e] = P.scale * ak[c];
-        if (want_dv && e < P.Ev) dv[dvr + e] = av[c];
+    int cols = max(want_dk ? P.E : 0, want_dv ? P.Ev : 0);
+    for (int e0 = 0; e0 < cols; e0 += AT_COLS * wg) { // wider rows take the queries again
+        float ak[AT_COLS], av[AT_COLS];
+        for (int c = 0; c < AT_COLS; c++) ak[c] = av[c] = 0.0;
+        for (int i0 = P.causal != 0 ? j : 0; i0 < P.L; i0 += wg) {
+            int i = i0 + t;
+            float pz = 0.0, ds = 0.0;
+            if (i < P.L) {
+                int row = h * P.L + i;
+                float p = ag_exp(att_score(q0 + i * P.vq.w, kr, m0 + i * P.vm.w, j) -
+                                 stats[P.st + 2 * row]) * stats[P.st + 2 * row + 1];
+                float z = att_keep(row, j);
+                pz = p * z;
+                if (want_dk) ds = p * (z * att_dot_gv(g0 + i * P.vg.w, vr) - delta[P.de + row]);
+            }
+            wa[t] = pz;
+            wb[t] = ds;
+            barrier();
+            int cnt = min(wg, P.L - i0);
+            for (int c = 0; c < AT_COLS; c++) {
+                int e = e0 + t + c * wg;
+                if (want_dv && e < P.Ev)
+                    for (int u = 0; u < cnt; u++) av[c] += wa[u] * dout[g0 + (i0 + u) * P.vg.w + e];
+                if (want_dk && e < P.E)
+                    for (int u = 0; u < cnt; u++) ak[c] += wb[u] * q[q0 + (i0 + u) * P.vq.w + e];
+            }
+            barrier();
+        }
+        for (int c = 0; c < AT_COLS; c++) {
+            int e = e0 + t + c * wg;
+            if (want_dk && e < P.E) dk[dkr + e] = P.scale * ak[c];
+            if (want_dv && e < P.Ev) dv[dvr + e] = av[c];
+        }
     }
 }

@@ -38,29 +38,31 @@ void main()
     if (t == 0) delta[P.de + g] = di;
     if ((P.want & WANT_DQ) == 0) return; // the whole group
 
-    float acc[AT_COLS];
-    for (int c = 0; c < AT_COLS; c++) acc[c] = 0.0;
-    for (int j0 = 0; j0 < nj; j0 += wg) {
-        int j = j0 + t;
-        float w = 0.0;
-        if (j < nj) {
-            float p = ag_exp(att_score(qr, k0 + j * P.vk.w, mr, j) - mx) * inv;
-            float dp = att_dot_gv(gr, v0 + j * P.vv.w);
-            w = p * (att_keep(g, j) * dp - di);
-        }
-        wa[t] = w;
-        barrier();
-        int cnt = min(wg, nj - j0), kr = k0 + j0 * P.vk.w;
-        for (int c = 0; c < AT_COLS; c++) {
-            int e = t + c * wg;
-            if (e < P.E)
-                for (int u = 0; u < cnt; u++) acc[c] += wa[u] * k[kr + u * P.vk.w + e];
-        }
-        barrier();
-    }
     int dr = att_head(P.vdq, b0, b1) + i * P.vdq.w;
-    for (int c = 0; c < AT_COLS; c++) {
-        int e = t + c * wg;
-        if (e < P.E) dq[dr + e] = P.scale * acc[c];
+    for (int e0 = 0; e0 < P.E; e0 += AT_COLS * wg) { // wider rows take the keys again
+        float acc[AT_COLS];
+        for (int c = 0; c < AT_COLS; c++) acc[c] = 0.0;
+        for (int j0 = 0; j0 < nj; j0 += wg) {
+            int j = j0 + t;
+            float w = 0.0;
+            if (j < nj) {
+                float p = ag_exp(att_score(qr, k0 + j * P.vk.w, mr, j) - mx) * inv;
+                float dp = att_dot_gv(gr, v0 + j * P.vv.w);
+                w = p * (att_keep(g, j) * dp - di);
+            }
+            wa[t] = w;
+            barrier();
+            int cnt = min(wg, nj - j0), kr = k0 + j0 * P.vk.w;
+            for (int c = 0; c < AT_COLS; c++) {
+                int e = e0 + t + c * wg;
+                if (e < P.E)
+                    for (int u = 0; u < cnt; u++) acc[c] += wa[u] * k[kr + u * P.vk.w + e];
+            }
+            barrier();
+        }
+        for (int c = 0; c < AT_COLS; c++) {
+            int e = e0 + t + c * wg;
+            if (e < P.E) dq[dr + e] = P.scale * acc[c];
+        }
     }
 }

@@ -29,35 +29,38 @@ void main()
     for (int j = t; j < nj; j += wg) mx = att_max2(mx, att_score(qr, k0 + j * P.vk.w, mr, j));
     mx = att_grp_max(mx);
 
-    float ls = 0.0, lc = 0.0;
-    float acc[AT_COLS];
-    for (int c = 0; c < AT_COLS; c++) acc[c] = 0.0;
-    for (int j0 = 0; j0 < nj; j0 += wg) {
-        int j = j0 + t;
-        float w = 0.0;
-        if (j < nj) {
-            float ex = ag_exp(att_score(qr, k0 + j * P.vk.w, mr, j) - mx);
-            att_add(ls, lc, ex);
-            w = ex * att_keep(g, j);
+    // columns in blocks of AT_COLS an invocation; wider rows take the keys again
+    float ls = 0.0, lc = 0.0, inv = 0.0;
+    int orow = att_head(P.vo, b0, b1) + i * P.vo.w;
+    for (int e0 = 0; e0 == 0 || e0 < P.Ev; e0 += AT_COLS * wg) {
+        float acc[AT_COLS];
+        for (int c = 0; c < AT_COLS; c++) acc[c] = 0.0;
+        for (int j0 = 0; j0 < nj; j0 += wg) {
+            int j = j0 + t;
+            float w = 0.0;
+            if (j < nj) {
+                float ex = ag_exp(att_score(qr, k0 + j * P.vk.w, mr, j) - mx);
+                if (e0 == 0) att_add(ls, lc, ex);
+                w = ex * att_keep(g, j);
+            }
+            wa[t] = w;
+            barrier();
+            int cnt = min(wg, nj - j0), vr = v0 + j0 * P.vv.w;
+            for (int c = 0; c < AT_COLS; c++) {
+                int e = e0 + t + c * wg;
+                if (e < P.Ev)
+                    for (int u = 0; u < cnt; u++) acc[c] += wa[u] * v[vr + u * P.vv.w + e];
+            }
+            barrier();
         }
-        wa[t] = w;
-        barrier();
-        int cnt = min(wg, nj - j0), vr = v0 + j0 * P.vv.w;
+        if (e0 == 0) inv = cr_div(1.0, att_grp_sum(ls - lc));
         for (int c = 0; c < AT_COLS; c++) {
-            int e = t + c * wg;
-            if (e < P.Ev)
-                for (int u = 0; u < cnt; u++) acc[c] += wa[u] * v[vr + u * P.vv.w + e];
+            int e = e0 + t + c * wg;
+            if (e < P.Ev) o[orow + e] = acc[c] * inv;
         }
-        barrier();
     }
-    float inv = cr_div(1.0, att_grp_sum(ls - lc));
     if (t == 0) {
         stats[P.st + 2 * g] = mx;
         stats[P.st + 2 * g + 1] = inv;
-    }
-    int orow = att_head(P.vo, b0, b1) + i * P.vo.w;
-    for (int c = 0; c < AT_COLS; c++) {
-        int e = t + c * wg;
-        if (e < P.Ev) o[orow + e] = acc[c] * inv;
     }
 }
