@@ -20,6 +20,7 @@
 #define AT_COLS 4
 /* bindings of the widest shader (attn_bw_kv) and its parameter block */
 #define AT_STORAGE 10
+_Static_assert(AT_STORAGE <= VK_MAX_BINDINGS, "attn_bw_kv's bindings");
 #define AT_GRID_X 65535
 
 /* Laid out as the parameter block in backends/vulkan/shaders/attention.glsl:
@@ -102,6 +103,9 @@ static ag_status attn_make(const char *op, const ag_attn_args *a, bool backward,
     if (!(a->dropout >= 0.0f && a->dropout < 1.0f) || !isfinite(a->scale))
         return ag_set_error(AG_ERR_ARG, "vulkan %s: dropout %g must be in [0, 1) and scale finite",
                             op, (double)a->dropout);
+    if (B0 * B1 * S > INT32_MAX) /* the key rows' groups; query rows are below stats' size */
+        return ag_set_error(AG_ERR_UNSUPPORTED, "vulkan %s: %lld key rows need 2^31 work-groups "
+                            "or more", op, (long long)(B0 * B1 * S));
     /* int32 indexing: every view; the row counts are below their numels */
     s = view32(op, a->q, p->vq);
     if (s == AG_OK) s = view32(op, a->k, p->vk);
@@ -274,12 +278,12 @@ static bool attn_fits(const vk_ctx *c, const ag_attn_args *a, uint32_t wg, int64
 {
     const VkPhysicalDeviceLimits *l = &c->props.limits;
     if (3 * wg * sizeof(float) > l->maxComputeSharedMemorySize ||
-        sizeof(attn_params) > l->maxUniformBufferRange || AT_STORAGE > VK_MAX_BINDINGS)
+        sizeof(attn_params) > l->maxUniformBufferRange)
         return false;
     if (!packed(c)) return true;
     const int64_t bw = fw_floats + ag_view_numel(a->o) + ag_view_numel(a->stats) / 2 +
                        ag_view_numel(a->q) + ag_view_numel(a->k) + ag_view_numel(a->v) + 32;
-    return c->max_storage_buffers >= 1 && pack_fits(c, fw_floats) && pack_fits(c, bw);
+    return pack_fits(c, fw_floats) && pack_fits(c, bw);
 }
 
 ag_status vk_attention(void *ctx, const ag_attn_args *a)
@@ -296,9 +300,8 @@ ag_status vk_attention(void *ctx, const ag_attn_args *a)
     at_pack pk;
     pack_plan(6, ops, &pk);
     if (!attn_fits(c, a, wg, pk.total))
-        return ag_set_error(AG_ERR_UNSUPPORTED,
-                            "vulkan attention: %s cannot run rows of %d and %d features",
-                            c->name, p.E, p.Ev);
+        return ag_set_error(AG_ERR_UNSUPPORTED, "vulkan attention: these operands exceed %s's "
+                            "limits (shared memory, buffer range)", c->name);
     return run_rows(c, "attn_fw", wg, &p, heads * p.L, 6, ops);
 }
 
@@ -310,8 +313,8 @@ ag_status vk_attention_backward(void *ctx, const ag_attn_args *a)
     if (s != AG_OK) return s;
     const uint32_t wg = attn_wg(c, &p);
     if (!attn_fits(c, a, wg, 0))
-        return ag_set_error(AG_ERR_UNSUPPORTED, "vulkan attention backward: %s cannot run rows "
-                            "of %d and %d features", c->name, p.E, p.Ev);
+        return ag_set_error(AG_ERR_UNSUPPORTED, "vulkan attention backward: these operands "
+                            "exceed %s's limits (shared memory, buffer range)", c->name);
     p.want = (a->dq ? WANT_DQ : 0) | (a->dk ? WANT_DK : 0) | (a->dv ? WANT_DV : 0);
     const int64_t heads = a->q->shape[0] * a->q->shape[1];
     /* delta only serves dq and dk */
