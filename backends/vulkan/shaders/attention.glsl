@@ -12,6 +12,8 @@
 // backends/cpu/cpu_attention.c).
 
 #define AT_COLS 4
+// key chunks whose values an invocation keeps between passes
+#define AT_CACHE 4
 #define AT_NAN uintBitsToFloat(0x7fc00000u)
 
 // Laid out as attn_params in vk_attention.c: per view (offset, batch-0 stride,

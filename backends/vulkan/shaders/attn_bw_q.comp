@@ -28,11 +28,16 @@ void main()
     int nj = P.causal != 0 && i + 1 < P.S ? i + 1 : P.S;
     float mx = stats[P.st + 2 * g], inv = stats[P.st + 2 * g + 1];
 
-    float ds = 0.0, dc = 0.0;
-    for (int j = t; j < nj; j += wg) {
+    // the first AT_CACHE chunks' p and z dp stay for the second pass
+    float ds = 0.0, dc = 0.0, pc[AT_CACHE], zc[AT_CACHE];
+    for (int j = t, c = 0; j < nj; j += wg, c++) {
         float p = ag_exp(att_score(qr, k0 + j * P.vk.w, mr, j) - mx) * inv;
-        float dp = att_dot_gv(gr, v0 + j * P.vv.w);
-        att_add(ds, dc, (p * att_keep(g, j)) * dp);
+        float dp = att_dot_gv(gr, v0 + j * P.vv.w), z = att_keep(g, j);
+        att_add(ds, dc, (p * z) * dp);
+        if (c < AT_CACHE) {
+            pc[c] = p;
+            zc[c] = z * dp;
+        }
     }
     float di = att_grp_sum(ds - dc);
     if (t == 0) delta[P.de + g] = di;
@@ -45,7 +50,10 @@ void main()
         for (int j0 = 0; j0 < nj; j0 += wg) {
             int j = j0 + t;
             float w = 0.0;
-            if (j < nj) {
+            int c = j0 / wg;
+            if (j < nj && c < AT_CACHE) {
+                w = pc[c] * (zc[c] - di);
+            } else if (j < nj) {
                 float p = ag_exp(att_score(qr, k0 + j * P.vk.w, mr, j) - mx) * inv;
                 float dp = att_dot_gv(gr, v0 + j * P.vv.w);
                 w = p * (att_keep(g, j) * dp - di);

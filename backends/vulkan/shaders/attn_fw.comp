@@ -25,8 +25,13 @@ void main()
     int v0 = att_head(P.vv, b0, b1), mr = att_head(P.vm, b0, b1) + i * P.vm.w;
     int nj = P.causal != 0 && i + 1 < P.S ? i + 1 : P.S;
 
-    float mx = -1.0 / 0.0;
-    for (int j = t; j < nj; j += wg) mx = att_max2(mx, att_score(qr, k0 + j * P.vk.w, mr, j));
+    // the first AT_CACHE chunks' scores stay for the second pass
+    float mx = -1.0 / 0.0, sc[AT_CACHE];
+    for (int j = t, c = 0; j < nj; j += wg, c++) {
+        float s = att_score(qr, k0 + j * P.vk.w, mr, j);
+        if (c < AT_CACHE) sc[c] = s;
+        mx = att_max2(mx, s);
+    }
     mx = att_grp_max(mx);
 
     // columns in blocks of AT_COLS an invocation; wider rows take the keys again
@@ -39,7 +44,9 @@ void main()
             int j = j0 + t;
             float w = 0.0;
             if (j < nj) {
-                float ex = ag_exp(att_score(qr, k0 + j * P.vk.w, mr, j) - mx);
+                int c = j0 / wg;
+                float s = c < AT_CACHE ? sc[c] : att_score(qr, k0 + j * P.vk.w, mr, j);
+                float ex = ag_exp(s - mx);
                 if (e0 == 0) att_add(ls, lc, ex);
                 w = ex * att_keep(g, j);
             }
