@@ -1,10 +1,11 @@
 // Scaled dot-product attention (backends/vulkan/vk_attention.c), shared by the
 // attn_*.comp shaders, included after their buffers (attn_bufs.glsl): q, k, v
-// and mask are bindings 1 to 4 in every one of them. One work-group per row (a query row
-// forward and for dq, a key row for dk and dv); its invocations take a chunk
-// of keys (or query rows) each, meet in shared-memory trees for the row's max
-// and sums, then take its feature columns, at most AT_COLS each, to
-// accumulate. No atomics: every result is summed in a fixed order.
+// and mask are bindings 1 to 4 in every one of them. One work-group per row
+// (a query row forward and for dq, a key row for dk and dv); its invocations
+// take a chunk of keys (or query rows) each, meet in shared-memory trees for
+// the row's max and sums, then take its feature columns, AT_COLS each a pass
+// (wider rows take more passes), to accumulate. No atomics: every result is
+// summed in a fixed order.
 //
 // A score is always computed by att_score over e in order, `precise` so that
 // no driver contracts it differently in another shader: backward rebuilds the
@@ -14,7 +15,6 @@
 #define AT_COLS 4
 // key chunks whose values an invocation keeps between passes
 #define AT_CACHE 4
-#define AT_NAN uintBitsToFloat(0x7fc00000u)
 
 // Laid out as attn_params in vk_attention.c: per view (offset, batch-0 stride,
 // batch-1 stride, row stride), vectors first so that std140 and std430 agree.
