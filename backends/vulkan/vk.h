@@ -153,7 +153,7 @@ typedef struct vk_shader {
 extern const vk_shader vk_shaders[];
 extern const int vk_nshaders;
 
-#define VK_MAX_BINDINGS 8
+#define VK_MAX_BINDINGS 10 /* attn_bw_kv: parameters + 9 */
 #define VK_MAX_SPEC 4
 
 /* A view's buffer for a dispatch; NULL binds the context's dummy buffer. */

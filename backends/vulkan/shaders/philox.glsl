@@ -7,11 +7,10 @@
 #define PHILOX_W0 0x9E3779B9u
 #define PHILOX_W1 0xBB67AE85u
 
-// Key (k0, k1), counter (block, 0, s0, s1): blocks stay below 2^31 because
-// every tensor has fewer than 2^31 elements.
-uvec4 philox_block(uint k0, uint k1, uint s0, uint s1, int block)
+// Key (k0, k1), counter (block lo, block hi, s0, s1).
+uvec4 philox_block64(uint k0, uint k1, uint s0, uint s1, uint lo, uint hi)
 {
-    uvec4 c = uvec4(uint(block), 0u, s0, s1);
+    uvec4 c = uvec4(lo, hi, s0, s1);
     for (int r = 0; r < 10; r++) {
         uint hi0, lo0, hi1, lo1;
         umulExtended(PHILOX_M0, c.x, hi0, lo0);
@@ -21,6 +20,12 @@ uvec4 philox_block(uint k0, uint k1, uint s0, uint s1, int block)
         k1 += PHILOX_W1;
     }
     return c;
+}
+
+// Blocks below 2^31: every tensor has fewer than 2^31 elements.
+uvec4 philox_block(uint k0, uint k1, uint s0, uint s1, int block)
+{
+    return philox_block64(k0, k1, s0, s1, uint(block), 0u);
 }
 
 // [0, 1) from the top 24 bits (exact)
