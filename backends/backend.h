@@ -286,6 +286,12 @@ ag_status ag_check_view(const char *backend, const char *op, const char *what, c
 ag_status ag_ew_check(const char *backend, const char *op, int nops, const ag_view *const *v,
                       int cond_at);
 
+/* ag_attn_args' views against the contract (shapes, dtypes, unit strides,
+ * contiguous stats and delta, L, S > 0, dropout in [0, 1)); dims receives B0, B1,
+ * L, S, E, Ev. */
+ag_status ag_attn_check(const char *backend, const char *op, const ag_attn_args *a, bool backward,
+                        int64_t dims[6]);
+
 /* The 4-byte pattern fill() writes for value in dtype (f32, or int32 truncated
  * toward zero and saturated, NaN -> 0). */
 uint32_t ag_fill_bits(ag_dtype dtype, double value);

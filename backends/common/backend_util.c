@@ -137,3 +137,70 @@ void ag_view_shape_str(const ag_view *v, char *buf, size_t size)
 {
     ag__shape_fmt(v->ndim, v->shape, buf, size);
 }
+
+/* ---- attention ------------------------------------------------------------------ */
+
+static ag_status attn_view(const char *be, const char *op, const char *what, const ag_view *v,
+                           const int64_t want[4], bool unit)
+{
+    ag_status s = ag_check_view(be, op, what, v, AG_F32);
+    if (s != AG_OK) return s;
+    if (v->ndim != 4 || v->shape[0] != want[0] || v->shape[1] != want[1] ||
+        v->shape[2] != want[2] || v->shape[3] != want[3]) {
+        char got[160];
+        ag_view_shape_str(v, got, sizeof got);
+        return ag_set_error(AG_ERR_SHAPE, "%s %s: %s is %s, expected [%lld, %lld, %lld, %lld]", be,
+                            op, what, got, (long long)want[0], (long long)want[1],
+                            (long long)want[2], (long long)want[3]);
+    }
+    if (unit && want[3] > 1 && v->stride[3] != 1)
+        return ag_set_error(AG_ERR_ARG, "%s %s: %s needs a unit stride on its last axis", be, op,
+                            what);
+    return AG_OK;
+}
+
+static ag_status attn_rows(const char *be, const char *op, const char *what, const ag_view *v,
+                           int64_t n)
+{
+    ag_status s = ag_check_view(be, op, what, v, AG_F32);
+    if (s == AG_OK && (!ag_view_is_contiguous(v) || ag_view_numel(v) != n))
+        s = ag_set_error(AG_ERR_SHAPE, "%s %s: %s must be contiguous with %lld elements", be, op,
+                         what, (long long)n);
+    return s;
+}
+
+ag_status ag_attn_check(const char *be, const char *op, const ag_attn_args *a, bool backward,
+                        int64_t dims[6])
+{
+    if (!a || !a->q || !a->k || !a->v || !a->o || !a->stats ||
+        (backward && (!a->dout || !a->delta)))
+        return ag_set_error(AG_ERR_ARG, "%s %s: NULL arguments", be, op);
+    if (a->q->ndim != 4 || a->k->ndim != 4 || a->v->ndim != 4)
+        return ag_set_error(AG_ERR_SHAPE, "%s %s: q, k and v must be 4-D views", be, op);
+    const int64_t B0 = a->q->shape[0], B1 = a->q->shape[1], L = a->q->shape[2],
+                  E = a->q->shape[3], S = a->k->shape[2], Ev = a->v->shape[3];
+    const int64_t sq[4] = {B0, B1, L, E}, sk[4] = {B0, B1, S, E}, sv[4] = {B0, B1, S, Ev},
+                  so[4] = {B0, B1, L, Ev}, sm[4] = {B0, B1, L, S};
+    ag_status s = attn_view(be, op, "q", a->q, sq, true);
+    if (s == AG_OK) s = attn_view(be, op, "k", a->k, sk, true);
+    if (s == AG_OK) s = attn_view(be, op, "v", a->v, sv, true);
+    if (s == AG_OK) s = attn_view(be, op, "o", a->o, so, true);
+    if (s == AG_OK && a->mask) s = attn_view(be, op, "mask", a->mask, sm, false);
+    if (s == AG_OK) s = attn_rows(be, op, "stats", a->stats, 2 * B0 * B1 * L);
+    if (s == AG_OK && backward) {
+        s = attn_view(be, op, "dout", a->dout, so, true);
+        if (s == AG_OK) s = attn_rows(be, op, "delta", a->delta, B0 * B1 * L);
+        if (s == AG_OK && a->dq) s = attn_view(be, op, "dq", a->dq, sq, true);
+        if (s == AG_OK && a->dk) s = attn_view(be, op, "dk", a->dk, sk, true);
+        if (s == AG_OK && a->dv) s = attn_view(be, op, "dv", a->dv, sv, true);
+    }
+    if (s != AG_OK) return s;
+    if (L <= 0 || S <= 0)
+        return ag_set_error(AG_ERR_SHAPE, "%s %s: needs at least one query and one key", be, op);
+    if (!(a->dropout >= 0.0f && a->dropout < 1.0f) || !isfinite(a->scale))
+        return ag_set_error(AG_ERR_ARG, "%s %s: dropout %g must be in [0, 1) and scale finite", be,
+                            op, (double)a->dropout);
+    const int64_t d[6] = {B0, B1, L, S, E, Ev};
+    for (int i = 0; i < 6; i++) dims[i] = d[i];
+    return AG_OK;
+}

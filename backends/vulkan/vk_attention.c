@@ -34,35 +34,6 @@ typedef struct attn_params {
 
 enum { WANT_DQ = 1, WANT_DK = 2, WANT_DV = 4 };
 
-static ag_status want4(const char *op, const char *what, const ag_view *v, int64_t B0, int64_t B1,
-                       int64_t rows, int64_t cols, bool unit)
-{
-    ag_status s = ag_check_view("vulkan", op, what, v, AG_F32);
-    if (s != AG_OK) return s;
-    if (v->ndim != 4 || v->shape[0] != B0 || v->shape[1] != B1 || v->shape[2] != rows ||
-        v->shape[3] != cols) {
-        char got[160];
-        ag_view_shape_str(v, got, sizeof got);
-        return ag_set_error(AG_ERR_SHAPE, "vulkan %s: %s is %s, expected [%lld, %lld, %lld, %lld]",
-                            op, what, got, (long long)B0, (long long)B1, (long long)rows,
-                            (long long)cols);
-    }
-    if (unit && cols > 1 && v->stride[3] != 1)
-        return ag_set_error(AG_ERR_ARG, "vulkan %s: %s needs a unit stride on its last axis", op,
-                            what);
-    return AG_OK;
-}
-
-static ag_status want_rows(const char *op, const char *what, const ag_view *v, int64_t n,
-                           int32_t *off)
-{
-    ag_status s = ag_check_view("vulkan", op, what, v, AG_F32);
-    if (s == AG_OK && (!ag_view_is_contiguous(v) || ag_view_numel(v) != n))
-        s = ag_set_error(AG_ERR_SHAPE, "vulkan %s: %s must be contiguous with %lld elements", op,
-                         what, (long long)n);
-    return s == AG_OK ? ag_offset32("vulkan", op, v, off) : s;
-}
-
 /* A 4-D view's int32 offset and strides (0 on size-1 axes); AG_ERR_UNSUPPORTED
  * when it reaches 2^31 elements. */
 static ag_status view32(const char *op, const ag_view *v, int32_t out[4])
@@ -76,33 +47,15 @@ static ag_status view32(const char *op, const ag_view *v, int32_t out[4])
 /* Checks a's views and fills the parameters every shader takes. */
 static ag_status attn_make(const char *op, const ag_attn_args *a, bool backward, attn_params *p)
 {
-    if (!a || !a->q || !a->k || !a->v || !a->o || !a->stats || (backward && (!a->dout || !a->delta)))
-        return ag_set_error(AG_ERR_ARG, "vulkan %s: NULL arguments", op);
-    if (a->q->ndim != 4 || a->k->ndim != 4 || a->v->ndim != 4)
-        return ag_set_error(AG_ERR_SHAPE, "vulkan %s: q, k and v must be 4-D views", op);
-    const int64_t B0 = a->q->shape[0], B1 = a->q->shape[1], L = a->q->shape[2], E = a->q->shape[3],
-                  S = a->k->shape[2], Ev = a->v->shape[3];
+    int64_t d[6];
+    ag_status s = ag_attn_check("vulkan", op, a, backward, d);
+    if (s != AG_OK) return s;
+    const int64_t B0 = d[0], B1 = d[1], L = d[2], S = d[3], E = d[4], Ev = d[5];
     *p = (attn_params){.scale = a->scale, .p = a->dropout, .causal = a->causal,
                        .drop = a->dropout > 0.0f, .has_mask = a->mask != NULL};
-    ag_status s = want4(op, "q", a->q, B0, B1, L, E, true);
-    if (s == AG_OK) s = want4(op, "k", a->k, B0, B1, S, E, true);
-    if (s == AG_OK) s = want4(op, "v", a->v, B0, B1, S, Ev, true);
-    if (s == AG_OK) s = want4(op, "o", a->o, B0, B1, L, Ev, true);
-    if (s == AG_OK && a->mask) s = want4(op, "mask", a->mask, B0, B1, L, S, false);
-    if (s == AG_OK) s = want_rows(op, "stats", a->stats, 2 * B0 * B1 * L, &p->st);
-    if (s == AG_OK && backward) {
-        s = want4(op, "dout", a->dout, B0, B1, L, Ev, true);
-        if (s == AG_OK) s = want_rows(op, "delta", a->delta, B0 * B1 * L, &p->de);
-        if (s == AG_OK && a->dq) s = want4(op, "dq", a->dq, B0, B1, L, E, true);
-        if (s == AG_OK && a->dk) s = want4(op, "dk", a->dk, B0, B1, S, E, true);
-        if (s == AG_OK && a->dv) s = want4(op, "dv", a->dv, B0, B1, S, Ev, true);
-    }
+    s = ag_offset32("vulkan", op, a->stats, &p->st);
+    if (s == AG_OK && backward) s = ag_offset32("vulkan", op, a->delta, &p->de);
     if (s != AG_OK) return s;
-    if (L <= 0 || S <= 0)
-        return ag_set_error(AG_ERR_SHAPE, "vulkan %s: needs at least one query and one key", op);
-    if (!(a->dropout >= 0.0f && a->dropout < 1.0f) || !isfinite(a->scale))
-        return ag_set_error(AG_ERR_ARG, "vulkan %s: dropout %g must be in [0, 1) and scale finite",
-                            op, (double)a->dropout);
     if (B0 * B1 * S > INT32_MAX) /* the key rows' groups; query rows are below stats' size */
         return ag_set_error(AG_ERR_UNSUPPORTED, "vulkan %s: %lld key rows need 2^31 work-groups "
                             "or more", op, (long long)(B0 * B1 * S));
