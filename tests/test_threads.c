@@ -191,6 +191,12 @@ static uint64_t workload_hash(void)
     H_REQUIRE(y3 && ag_backward(y3, ag_randn(4, (const int64_t[]){1, 1, 6, 9}, 0.0f, 1.0f)) == AG_OK,
               "%s", ag_last_error());
     h = mix_tensor(h, ag_grad(k3));
+    /* fused attention with dropout, several heads and row blocks (300 keys) */
+    const int64_t qs[4] = {2, 3, 300, 16};
+    ag_tensor *aq = leaf(4, qs), *ak = leaf(4, qs), *av = leaf(4, qs);
+    ag_tensor *ya = ag_sum_all(ag_scaled_dot_product_attention(aq, ak, av, NULL, 0.1f, true, 0.0f));
+    H_REQUIRE(ya && ag_backward(ya, NULL) == AG_OK, "%s", ag_last_error());
+    h = mix_tensor(mix_tensor(mix_tensor(mix_tensor(h, ya), ag_grad(aq)), ag_grad(ak)), ag_grad(av));
     ag_scope_end();
     return h;
 }
