@@ -152,14 +152,20 @@ static ag_status attn_plan(ocl_ctx *c, const char *op, const ocl_attn_dims *d, a
     l->acc_fw = d->Ev > 0 ? (size_t)d->Ev : 1;
     l->acc_q = d->E > 0 ? (size_t)d->E : 1;
     l->acc_kv = d->E + d->Ev > 0 ? (size_t)(d->E + d->Ev) : 1;
-    const size_t need[3] = {l->wg_fw + l->acc_fw, l->wg_q + l->acc_q, 2 * l->wg_kv + l->acc_kv};
-    for (int i = 0; i < 3; i++)
-        if (need[i] * sizeof(cl_float) > c->local_mem)
+    /* narrower groups where local memory is short; the accumulators must fit */
+    size_t *wg[3] = {&l->wg_fw, &l->wg_q, &l->wg_kv};
+    const size_t per[3] = {1, 1, 2}, acc[3] = {l->acc_fw, l->acc_q, l->acc_kv};
+    for (int i = 0; i < 3; i++) {
+        while (*wg[i] > 1 && (per[i] * *wg[i] + acc[i]) * sizeof(cl_float) > c->local_mem)
+            *wg[i] /= 2;
+        const size_t need = (per[i] * *wg[i] + acc[i]) * sizeof(cl_float);
+        if (need > c->local_mem)
             return ag_set_error(AG_ERR_UNSUPPORTED,
                                 "opencl %s: %lld + %lld features need %zu bytes of local memory; "
                                 "%s has %llu",
-                                op, (long long)d->E, (long long)d->Ev, need[i] * sizeof(cl_float),
-                                c->name, (unsigned long long)c->local_mem);
+                                op, (long long)d->E, (long long)d->Ev, need, c->name,
+                                (unsigned long long)c->local_mem);
+    }
     return AG_OK;
 }
 
