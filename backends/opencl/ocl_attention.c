@@ -7,6 +7,9 @@
 
 #include "ocl.h"
 
+/* rows (keys in attn_bw_kv) per work group: ATT_R in kernels/attention.cl */
+#define ATT_R 4
+
 enum { ATT_Q, ATT_K, ATT_V, ATT_M, ATT_O, ATT_DO, ATT_DQ, ATT_DK, ATT_DV, ATT_NV = 12 };
 
 /* Laid out as att_dims in kernels/attention.cl: 4-byte members only. */
@@ -119,7 +122,7 @@ static ag_status attn_dims(const char *op, const ag_attn_args *a, bool backward,
  * a power of two no wider than the rows need, within each kernel's limit. */
 typedef struct attn_launch {
     size_t wg_fw, wg_q, wg_kv;
-    size_t acc_fw, acc_q, acc_kv; /* local floats besides the wg-sized buffers */
+    size_t acc_fw, acc_q, acc_kv; /* local floats for the accumulators */
 } attn_launch;
 
 static size_t pick_wg(size_t lim, int64_t want)
@@ -149,12 +152,12 @@ static ag_status attn_plan(ocl_ctx *c, const char *op, const ocl_attn_dims *d, a
     l->wg_q = pick_wg(lq, d->S > d->E ? d->S : d->E);
     l->wg_kv = pick_wg(lk, d->L > feat ? d->L : feat);
     /* local arguments may not be empty */
-    l->acc_fw = d->Ev > 0 ? (size_t)d->Ev : 1;
-    l->acc_q = d->E > 0 ? (size_t)d->E : 1;
-    l->acc_kv = d->E + d->Ev > 0 ? (size_t)(d->E + d->Ev) : 1;
+    l->acc_fw = ATT_R * (d->Ev > 0 ? (size_t)d->Ev : 1);
+    l->acc_q = ATT_R * (d->E > 0 ? (size_t)d->E : 1);
+    l->acc_kv = ATT_R * (d->E + d->Ev > 0 ? (size_t)(d->E + d->Ev) : 1);
     /* narrower groups where local memory is short; the accumulators must fit */
     size_t *wg[3] = {&l->wg_fw, &l->wg_q, &l->wg_kv};
-    const size_t per[3] = {1, 1, 2}, acc[3] = {l->acc_fw, l->acc_q, l->acc_kv};
+    const size_t per[3] = {ATT_R, ATT_R, 2 * ATT_R}, acc[3] = {l->acc_fw, l->acc_q, l->acc_kv};
     for (int i = 0; i < 3; i++) {
         while (*wg[i] > 1 && (per[i] * *wg[i] + acc[i]) * sizeof(cl_float) > c->local_mem)
             *wg[i] /= 2;
@@ -177,12 +180,12 @@ ag_status ocl_attention(void *ctx, const ag_attn_args *a)
     ag_status s = attn_dims("attention", a, false, &d);
     if (s == AG_OK) s = attn_plan(c, "attention", &d, &l);
     if (s != AG_OK) return s;
-    const size_t groups = (size_t)a->q->shape[0] * (size_t)d.B1 * (size_t)d.L;
+    const size_t groups = (size_t)a->q->shape[0] * (size_t)d.B1 * (size_t)((d.L + ATT_R - 1) / ATT_R);
     cl_mem mask = ocl_mem_or_dummy(c, a->mask);
     return ocl_run_groups(c, "attention", "attn_fw", groups, l.wg_fw,
                           OCL_ARGS(OA(d), OA(a->q->buf->mem), OA(a->k->buf->mem),
                                    OA(a->v->buf->mem), OA(mask), OA(a->o->buf->mem),
-                                   OA(a->stats->buf->mem), OA_LOCAL(l.wg_fw * sizeof(cl_float)),
+                                   OA(a->stats->buf->mem), OA_LOCAL(ATT_R * l.wg_fw * sizeof(cl_float)),
                                    OA_LOCAL(l.acc_fw * sizeof(cl_float))));
 }
 
@@ -200,21 +203,21 @@ ag_status ocl_attention_backward(void *ctx, const ag_attn_args *a)
     /* delta feeds dk; dv alone does not need it */
     if (a->dq || a->dk) {
         cl_int has_dq = a->dq != NULL;
-        s = ocl_run_groups(c, "attention", "attn_bw_q", heads * (size_t)d.L, l.wg_q,
+        s = ocl_run_groups(c, "attention", "attn_bw_q", heads * (size_t)((d.L + ATT_R - 1) / ATT_R), l.wg_q,
                            OCL_ARGS(OA(d), OA(has_dq), OA(a->q->buf->mem), OA(a->k->buf->mem),
                                     OA(a->v->buf->mem), OA(mask), OA(a->stats->buf->mem),
                                     OA(a->dout->buf->mem), OA(a->delta->buf->mem), OA(dq),
-                                    OA_LOCAL(l.wg_q * sizeof(cl_float)),
+                                    OA_LOCAL(ATT_R * l.wg_q * sizeof(cl_float)),
                                     OA_LOCAL(l.acc_q * sizeof(cl_float))));
     }
     if (s == AG_OK && (a->dk || a->dv)) {
         cl_int has = (a->dv ? 1 : 0) | (a->dk ? 2 : 0);
-        s = ocl_run_groups(c, "attention", "attn_bw_kv", heads * (size_t)d.S, l.wg_kv,
+        s = ocl_run_groups(c, "attention", "attn_bw_kv", heads * (size_t)((d.S + ATT_R - 1) / ATT_R), l.wg_kv,
                            OCL_ARGS(OA(d), OA(has), OA(a->q->buf->mem), OA(a->k->buf->mem),
                                     OA(a->v->buf->mem), OA(mask), OA(a->stats->buf->mem),
                                     OA(a->dout->buf->mem), OA(a->delta->buf->mem), OA(dk),
-                                    OA(dv), OA_LOCAL(l.wg_kv * sizeof(cl_float)),
-                                    OA_LOCAL(l.wg_kv * sizeof(cl_float)),
+                                    OA(dv), OA_LOCAL(ATT_R * l.wg_kv * sizeof(cl_float)),
+                                    OA_LOCAL(ATT_R * l.wg_kv * sizeof(cl_float)),
                                     OA_LOCAL(l.acc_kv * sizeof(cl_float))));
     }
     return s;

@@ -1,20 +1,23 @@
 /* Fused scaled-dot-product attention (backend.h, ag_attn_args), with the
  * semantics of backends/cpu/cpu_attention.c.
  *
- * attn_fw and attn_bw_q: one work group per (head, query row); its items take
- * the row's keys in chunks of the group size, one key each, and then stride
- * over the features to accumulate the row's output (or dq) in local memory.
- * attn_bw_kv: one work group per (head, key row), its items one query row
- * each, for dk and dv. No atomics: every output element has one owner, so the
- * results do not depend on timing.
+ * attn_fw and attn_bw_q: one work group per (head, block of ATT_R query rows);
+ * its items take the keys in chunks of the group size, one key each for all
+ * the block's rows (each key row read once for ATT_R scores), then stride over
+ * the features to accumulate the rows' outputs (or dq) in local memory.
+ * attn_bw_kv: one work group per (head, block of ATT_R key rows), its items one
+ * query row each, for dk and dv. No atomics: every output element has one
+ * owner, so results do not depend on timing.
  *
- * Every kernel computes a score with att_score and a weight with att_weight,
- * and contraction is off, so backward rebuilds forward's weights bit for bit
- * from the saved (max, 1 / sum). Barriers are never inside divergent code: the
- * chunk loops' bounds are uniform over a group. */
+ * Scores are sums over e in order of q_e k_e, then times scale, plus the mask,
+ * in every kernel, with contraction off: backward rebuilds forward's weights
+ * exp(s - m) / l bit for bit from the saved (m, 1 / l). Barriers are never in
+ * divergent code: chunk loops' bounds are uniform over a group. */
 #pragma OPENCL FP_CONTRACT OFF
 
 #include "rand.cl"
+
+#define ATT_R 4 /* rows (keys in attn_bw_kv) per group; ATT_R in ocl_attention.c */
 
 /* Views, indexing the arrays of att_dims (ATT_* in ocl_attention.c). */
 #define VQ 0
@@ -37,41 +40,29 @@ typedef struct {
     int off[ATT_NV], bs0[ATT_NV], bs1[ATT_NV], rs[ATT_NV];
 } att_dims;
 
+/* A view's element offset at head (b0, b1). */
+#define ATT_BASE(d, v, b0, b1) ((d).off[v] + (b0) * (d).bs0[v] + (b1) * (d).bs1[v])
+
 /* NaN sticks */
 inline float att_max(float a, float b) { return b > a || isnan(b) ? b : a; }
 
-/* Tree reductions over the whole group (wg a power of two); every item gets
- * the result, and red is free again on return. */
-inline float att_group_max(local float *red, int t, int wg, float v)
+/* ATT_R tree reductions at once over the whole group (wg a power of two),
+ * rows of red [ATT_R][wg]; v[r] becomes row r's result for every item, and
+ * red is free again on return. */
+inline void att_group_reduce(local float *red, int t, int wg, float *v, bool is_max)
 {
-    red[t] = v;
+    for (int r = 0; r < ATT_R; r++) red[r * wg + t] = v[r];
     for (int s = wg / 2; s > 0; s >>= 1) {
         barrier(CLK_LOCAL_MEM_FENCE);
-        if (t < s) {
-            v = att_max(v, red[t + s]);
-            red[t] = v;
-        }
+        if (t < s)
+            for (int r = 0; r < ATT_R; r++) {
+                float a = red[r * wg + t], b = red[r * wg + t + s];
+                red[r * wg + t] = is_max ? att_max(a, b) : a + b;
+            }
     }
     barrier(CLK_LOCAL_MEM_FENCE);
-    v = red[0];
+    for (int r = 0; r < ATT_R; r++) v[r] = red[r * wg];
     barrier(CLK_LOCAL_MEM_FENCE);
-    return v;
-}
-
-inline float att_group_sum(local float *red, int t, int wg, float v)
-{
-    red[t] = v;
-    for (int s = wg / 2; s > 0; s >>= 1) {
-        barrier(CLK_LOCAL_MEM_FENCE);
-        if (t < s) {
-            v += red[t + s];
-            red[t] = v;
-        }
-    }
-    barrier(CLK_LOCAL_MEM_FENCE);
-    v = red[0];
-    barrier(CLK_LOCAL_MEM_FENCE);
-    return v;
 }
 
 /* Kahan step: an item's terms before the tree (the CPU sums delta in double);
@@ -83,97 +74,163 @@ inline void att_kadd(float *s, float *c, float v)
     *s = t;
 }
 
-inline float att_dot(global const float *a, global const float *b, int n)
+/* dot[r] = a_r . b over n features: rows a_r = a + rows[r] * ars, one b. */
+inline void att_dots_rows(global const float *a, int ars, const int *rows,
+                          global const float *b, int n, float *dot)
 {
-    float s = 0.0f;
-    for (int e = 0; e < n; e++) s += a[e] * b[e];
-    return s;
+    for (int r = 0; r < ATT_R; r++) dot[r] = 0.0f;
+    for (int e = 0; e < n; e++) {
+        float be = b[e];
+        for (int r = 0; r < ATT_R; r++) dot[r] += a[rows[r] * ars + e] * be;
+    }
 }
 
-/* s_ij = scale q_i . k_j + mask_ij; mo is the mask's (b0, b1) base. */
-inline float att_score(global const float *qi, global const float *kj, int E, float scale,
-                       int has_mask, global const float *mask, int mo, int mrs, int mcs, int i,
-                       int j)
+/* scores of rows[r] against key j (attn_fw, attn_bw_q) */
+inline void att_scores_rows(att_dims d, global const float *qh, const int *rows,
+                            global const float *kj, global const float *mask, int mo, int j,
+                            float *s)
 {
-    float s = scale * att_dot(qi, kj, E);
-    if (has_mask) s += mask[mo + i * mrs + j * mcs];
-    return s;
+    att_dots_rows(qh, d.rs[VQ], rows, kj, d.E, s);
+    for (int r = 0; r < ATT_R; r++) {
+        s[r] = d.scale * s[r];
+        if (d.has_mask) s[r] += mask[mo + rows[r] * d.rs[VM] + j * d.mask_cs];
+    }
 }
 
-/* p_ij from the row's (max, 1 / sum) */
-inline float att_weight(float s, float m, float inv) { return exp(s - m) * inv; }
-
-/* The dropout factor of element e of [B0, B1, L, S]: keep / (1 - p) or 0. */
-inline float att_keep(uint k0, uint k1, uint s0, uint s1, float p, float keep, int e)
+/* scores of row i against keys keys[r] (attn_bw_kv): the same sums */
+inline void att_scores_keys(att_dims d, global const float *qi, global const float *kh,
+                            const int *keys, global const float *mask, int mo, int i, float *s)
 {
-    uint4 w = philox_block(k0, k1, s0, s1, e / 4);
-    return u01(word4(w, e % 4)) >= p ? keep : 0.0f;
+    att_dots_rows(kh, d.rs[VK], keys, qi, d.E, s);
+    for (int r = 0; r < ATT_R; r++) {
+        s[r] = d.scale * s[r];
+        if (d.has_mask) s[r] += mask[mo + i * d.rs[VM] + keys[r] * d.mask_cs];
+    }
 }
 
-/* A view's element offset at head (b0, b1). */
-#define ATT_BASE(d, v, b0, b1) ((d).off[v] + (b0) * (d).bs0[v] + (b1) * (d).bs1[v])
+/* The dropout factor of element e of [B0, B1, L, S]: keep = 1 / (1 - p), or 0. */
+inline float att_keep(att_dims d, int e)
+{
+    uint4 w = philox_block(d.k0, d.k1, d.s0, d.s1, e / 4);
+    return u01(word4(w, e % 4)) >= d.p ? d.keep : 0.0f;
+}
 
-/* Forward. red: wg floats; acc: Ev floats. */
+/* The keys row i sees; 0 past the last row. */
+inline int att_nkeys(att_dims d, int i)
+{
+    return i >= d.L ? 0 : d.causal && i + 1 < d.S ? i + 1 : d.S;
+}
+
+/* The block's rows (clamped: rows past the end read the last one, unused) and
+ * how many keys each sees; returns the most. */
+inline int att_block_rows(att_dims d, int i0, int *rows, int *nj)
+{
+    int most = 0;
+    for (int r = 0; r < ATT_R; r++) {
+        rows[r] = i0 + r < d.L ? i0 + r : d.L - 1;
+        nj[r] = att_nkeys(d, i0 + r);
+        most = nj[r] > most ? nj[r] : most;
+    }
+    return most;
+}
+
+/* acc[r * n + e] += sum_jj w[r * wg + jj] x[(x0 + jj) * xrs + e] over jj < cnt,
+ * the items striding over e: one read of x for ATT_R rows. */
+inline void att_accumulate(local float *acc, int n, local const float *w, int wg, int cnt,
+                           global const float *x, int xrs, int t)
+{
+    for (int e = t; e < n; e += wg) {
+        float a[ATT_R];
+        for (int r = 0; r < ATT_R; r++) a[r] = acc[r * n + e];
+        for (int jj = 0; jj < cnt; jj++) {
+            float xe = x[jj * xrs + e];
+            for (int r = 0; r < ATT_R; r++) a[r] += w[r * wg + jj] * xe;
+        }
+        for (int r = 0; r < ATT_R; r++) acc[r * n + e] = a[r];
+    }
+}
+
+/* Zeroes acc [ATT_R][n] the way att_accumulate owns it (item t: e = t mod wg),
+ * so that no barrier is needed between them, even when no chunk runs. */
+inline void att_zero(local float *acc, int n, int t, int wg)
+{
+    for (int e = t; e < n; e += wg)
+        for (int r = 0; r < ATT_R; r++) acc[r * n + e] = 0.0f;
+}
+
+/* Forward. red: ATT_R * wg floats; acc: ATT_R * Ev. */
 kernel void attn_fw(att_dims dims, global const float *q, global const float *k,
                     global const float *v, global const float *mask, global float *o,
                     global float *stats, local float *red, local float *acc)
 {
     const att_dims d = dims;
     const int t = (int)get_local_id(0), wg = (int)get_local_size(0), g = (int)get_group_id(0);
-    const int h = g / d.L, i = g % d.L, b0 = h / d.B1, b1 = h % d.B1;
-    const int E = d.E, Ev = d.Ev, vrs = d.rs[VV], krs = d.rs[VK];
-    const int nj = d.causal && i + 1 < d.S ? i + 1 : d.S;
-    global const float *qi = q + ATT_BASE(d, VQ, b0, b1) + i * d.rs[VQ];
+    const int nblk = (d.L + ATT_R - 1) / ATT_R;
+    const int h = g / nblk, i0 = g % nblk * ATT_R, b0 = h / d.B1, b1 = h % d.B1;
+    const int Ev = d.Ev, vrs = d.rs[VV], krs = d.rs[VK];
+    global const float *qh = q + ATT_BASE(d, VQ, b0, b1);
     global const float *kh = k + ATT_BASE(d, VK, b0, b1);
     global const float *vh = v + ATT_BASE(d, VV, b0, b1);
-    const int mo = d.has_mask ? ATT_BASE(d, VM, b0, b1) : 0, mrs = d.rs[VM], mcs = d.mask_cs;
-    const int drop0 = (h * d.L + i) * d.S;
+    const int mo = d.has_mask ? ATT_BASE(d, VM, b0, b1) : 0;
+    int rows[ATT_R], nj[ATT_R];
+    const int most = att_block_rows(d, i0, rows, nj);
 
     /* pass 1: each item's running (max, sum) over its keys, then the group's */
-    float mt = -INFINITY, lt = 0.0f;
-    for (int j = t; j < nj; j += wg) {
-        float s = att_score(qi, kh + j * krs, E, d.scale, d.has_mask, mask, mo, mrs, mcs, i, j);
-        float mn = att_max(mt, s);
-        if (mn != -INFINITY) { /* all -inf so far: nothing to add yet */
-            lt = lt * exp(mt - mn) + exp(s - mn);
-            mt = mn;
+    float mt[ATT_R], lt[ATT_R], s[ATT_R];
+    for (int r = 0; r < ATT_R; r++) {
+        mt[r] = -INFINITY;
+        lt[r] = 0.0f;
+    }
+    for (int j = t; j < most; j += wg) {
+        att_scores_rows(d, qh, rows, kh + j * krs, mask, mo, j, s);
+        for (int r = 0; r < ATT_R; r++) {
+            float mn = att_max(mt[r], s[r]);
+            if (j < nj[r] && mn != -INFINITY) { /* all -inf so far: nothing yet */
+                lt[r] = lt[r] * exp(mt[r] - mn) + exp(s[r] - mn);
+                mt[r] = mn;
+            }
         }
     }
-    /* a row whose every key is -inf gets m = -inf and l = NaN, as on the CPU */
-    const float m = att_group_max(red, t, wg, mt);
-    const float l = att_group_sum(red, t, wg, lt * exp(mt - m));
-    const float inv = 1.0f / l;
-    if (t == 0) {
-        stats[d.st_off + 2 * (h * d.L + i)] = m;
-        stats[d.st_off + 2 * (h * d.L + i) + 1] = inv;
+    /* a row whose every key is -inf gets m = -inf and 1 / l = NaN, as on the CPU */
+    float m[ATT_R], inv[ATT_R];
+    for (int r = 0; r < ATT_R; r++) m[r] = mt[r];
+    att_group_reduce(red, t, wg, m, true);
+    for (int r = 0; r < ATT_R; r++) inv[r] = lt[r] * exp(mt[r] - m[r]);
+    att_group_reduce(red, t, wg, inv, false);
+    for (int r = 0; r < ATT_R; r++) {
+        inv[r] = 1.0f / inv[r];
+        if (t == 0 && nj[r] > 0) {
+            const int row = h * d.L + i0 + r;
+            stats[d.st_off + 2 * row] = m[r];
+            stats[d.st_off + 2 * row + 1] = inv[r];
+        }
     }
 
-    /* pass 2: the weights of a chunk in red, o_i += p_ij z_ij v_j */
-    for (int e = t; e < Ev; e += wg) acc[e] = 0.0f;
-    for (int j0 = 0; j0 < nj; j0 += wg) {
+    /* pass 2: a chunk's weights p_ij z_ij in red, then o_i += p_ij z_ij v_j */
+    att_zero(acc, Ev, t, wg);
+    for (int j0 = 0; j0 < most; j0 += wg) {
         const int j = j0 + t;
-        float p = 0.0f;
-        if (j < nj) {
-            float s = att_score(qi, kh + j * krs, E, d.scale, d.has_mask, mask, mo, mrs, mcs, i, j);
-            p = att_weight(s, m, inv);
-            if (d.drop) p *= att_keep(d.k0, d.k1, d.s0, d.s1, d.p, d.keep, drop0 + j);
+        float p[ATT_R] = {0.0f};
+        if (j < most) {
+            att_scores_rows(d, qh, rows, kh + j * krs, mask, mo, j, s);
+            for (int r = 0; r < ATT_R; r++) {
+                p[r] = j < nj[r] ? exp(s[r] - m[r]) * inv[r] : 0.0f;
+                if (d.drop && j < nj[r]) p[r] *= att_keep(d, (h * d.L + i0 + r) * d.S + j);
+            }
         }
         barrier(CLK_LOCAL_MEM_FENCE); /* the last chunk's readers are done */
-        red[t] = p;
+        for (int r = 0; r < ATT_R; r++) red[r * wg + t] = p[r];
         barrier(CLK_LOCAL_MEM_FENCE);
-        const int n = nj - j0 < wg ? nj - j0 : wg;
-        for (int e = t; e < Ev; e += wg) {
-            float a = acc[e];
-            for (int jj = 0; jj < n; jj++) a += red[jj] * vh[(j0 + jj) * vrs + e];
-            acc[e] = a;
-        }
+        const int cnt = most - j0 < wg ? most - j0 : wg;
+        att_accumulate(acc, Ev, red, wg, cnt, vh + j0 * vrs, vrs, t);
     }
-    global float *oi = o + ATT_BASE(d, VO, b0, b1) + i * d.rs[VO];
-    for (int e = t; e < Ev; e += wg) oi[e] = acc[e];
+    global float *oh = o + ATT_BASE(d, VO, b0, b1);
+    for (int r = 0; r < ATT_R && i0 + r < d.L; r++)
+        for (int e = t; e < Ev; e += wg) oh[(i0 + r) * d.rs[VO] + e] = acc[r * Ev + e];
 }
 
-/* Backward over a query row: delta_i (always) and dq_i (has_dq). red: wg
- * floats; acc: E floats. */
+/* Backward over a block of query rows: delta_i (always) and dq_i (has_dq).
+ * red: ATT_R * wg floats; acc: ATT_R * E. */
 kernel void attn_bw_q(att_dims dims, int has_dq, global const float *q, global const float *k,
                       global const float *v, global const float *mask, global const float *stats,
                       global const float *dout, global float *delta, global float *dq,
@@ -181,56 +238,71 @@ kernel void attn_bw_q(att_dims dims, int has_dq, global const float *q, global c
 {
     const att_dims d = dims;
     const int t = (int)get_local_id(0), wg = (int)get_local_size(0), g = (int)get_group_id(0);
-    const int h = g / d.L, i = g % d.L, b0 = h / d.B1, b1 = h % d.B1;
-    const int E = d.E, Ev = d.Ev, vrs = d.rs[VV], krs = d.rs[VK];
-    const int nj = d.causal && i + 1 < d.S ? i + 1 : d.S;
-    global const float *qi = q + ATT_BASE(d, VQ, b0, b1) + i * d.rs[VQ];
-    global const float *gi = dout + ATT_BASE(d, VDO, b0, b1) + i * d.rs[VDO];
+    const int nblk = (d.L + ATT_R - 1) / ATT_R;
+    const int h = g / nblk, i0 = g % nblk * ATT_R, b0 = h / d.B1, b1 = h % d.B1;
+    const int E = d.E, vrs = d.rs[VV], krs = d.rs[VK];
+    global const float *qh = q + ATT_BASE(d, VQ, b0, b1);
+    global const float *gh = dout + ATT_BASE(d, VDO, b0, b1);
     global const float *kh = k + ATT_BASE(d, VK, b0, b1);
     global const float *vh = v + ATT_BASE(d, VV, b0, b1);
-    const int mo = d.has_mask ? ATT_BASE(d, VM, b0, b1) : 0, mrs = d.rs[VM], mcs = d.mask_cs;
-    const int drop0 = (h * d.L + i) * d.S, row = h * d.L + i;
-    const float m = stats[d.st_off + 2 * row], inv = stats[d.st_off + 2 * row + 1];
+    const int mo = d.has_mask ? ATT_BASE(d, VM, b0, b1) : 0;
+    int rows[ATT_R], nj[ATT_R];
+    const int most = att_block_rows(d, i0, rows, nj);
+    float m[ATT_R], inv[ATT_R], s[ATT_R], dp[ATT_R];
+    for (int r = 0; r < ATT_R; r++) {
+        const int row = h * d.L + rows[r];
+        m[r] = stats[d.st_off + 2 * row];
+        inv[r] = stats[d.st_off + 2 * row + 1];
+    }
 
     /* delta from the rebuilt weights (not dout . o): a weight of exactly 1 then
      * gives ds = 0 exactly, as on the CPU */
-    float ds_ = 0.0f, dc = 0.0f;
-    for (int j = t; j < nj; j += wg) {
-        float s = att_score(qi, kh + j * krs, E, d.scale, d.has_mask, mask, mo, mrs, mcs, i, j);
-        float p = att_weight(s, m, inv);
-        if (d.drop) p *= att_keep(d.k0, d.k1, d.s0, d.s1, d.p, d.keep, drop0 + j);
-        att_kadd(&ds_, &dc, p * att_dot(gi, vh + j * vrs, Ev));
+    float dsum[ATT_R], dcomp[ATT_R];
+    for (int r = 0; r < ATT_R; r++) dsum[r] = dcomp[r] = 0.0f;
+    for (int j = t; j < most; j += wg) {
+        att_scores_rows(d, qh, rows, kh + j * krs, mask, mo, j, s);
+        att_dots_rows(gh, d.rs[VDO], rows, vh + j * vrs, d.Ev, dp);
+        for (int r = 0; r < ATT_R; r++)
+            if (j < nj[r]) {
+                float p = exp(s[r] - m[r]) * inv[r];
+                if (d.drop) p *= att_keep(d, (h * d.L + i0 + r) * d.S + j);
+                att_kadd(&dsum[r], &dcomp[r], p * dp[r]);
+            }
     }
-    const float dl = att_group_sum(red, t, wg, ds_ - dc);
-    if (t == 0) delta[d.dl_off + row] = dl;
+    for (int r = 0; r < ATT_R; r++) dsum[r] -= dcomp[r];
+    att_group_reduce(red, t, wg, dsum, false);
+    if (t == 0)
+        for (int r = 0; r < ATT_R && i0 + r < d.L; r++) delta[d.dl_off + h * d.L + i0 + r] = dsum[r];
     if (!has_dq) return; /* uniform over the group: no barrier follows for anyone */
 
-    for (int e = t; e < E; e += wg) acc[e] = 0.0f;
-    for (int j0 = 0; j0 < nj; j0 += wg) {
+    att_zero(acc, E, t, wg);
+    for (int j0 = 0; j0 < most; j0 += wg) {
         const int j = j0 + t;
-        float ds = 0.0f;
-        if (j < nj) {
-            float s = att_score(qi, kh + j * krs, E, d.scale, d.has_mask, mask, mo, mrs, mcs, i, j);
-            float p = att_weight(s, m, inv), dp = att_dot(gi, vh + j * vrs, Ev);
-            if (d.drop) dp *= att_keep(d.k0, d.k1, d.s0, d.s1, d.p, d.keep, drop0 + j);
-            ds = p * (dp - dl);
+        float ds[ATT_R] = {0.0f};
+        if (j < most) {
+            att_scores_rows(d, qh, rows, kh + j * krs, mask, mo, j, s);
+            att_dots_rows(gh, d.rs[VDO], rows, vh + j * vrs, d.Ev, dp);
+            for (int r = 0; r < ATT_R; r++)
+                if (j < nj[r]) {
+                    float p = exp(s[r] - m[r]) * inv[r], z = dp[r];
+                    if (d.drop) z *= att_keep(d, (h * d.L + i0 + r) * d.S + j);
+                    ds[r] = p * (z - dsum[r]);
+                }
         }
         barrier(CLK_LOCAL_MEM_FENCE);
-        red[t] = ds;
+        for (int r = 0; r < ATT_R; r++) red[r * wg + t] = ds[r];
         barrier(CLK_LOCAL_MEM_FENCE);
-        const int n = nj - j0 < wg ? nj - j0 : wg;
-        for (int e = t; e < E; e += wg) {
-            float a = acc[e];
-            for (int jj = 0; jj < n; jj++) a += red[jj] * kh[(j0 + jj) * krs + e];
-            acc[e] = a;
-        }
+        const int cnt = most - j0 < wg ? most - j0 : wg;
+        att_accumulate(acc, E, red, wg, cnt, kh + j0 * krs, krs, t);
     }
-    global float *dqi = dq + ATT_BASE(d, VDQ, b0, b1) + i * d.rs[VDQ];
-    for (int e = t; e < E; e += wg) dqi[e] = d.scale * acc[e];
+    global float *dqh = dq + ATT_BASE(d, VDQ, b0, b1);
+    for (int r = 0; r < ATT_R && i0 + r < d.L; r++)
+        for (int e = t; e < E; e += wg) dqh[(i0 + r) * d.rs[VDQ] + e] = d.scale * acc[r * E + e];
 }
 
-/* Backward over a key row: dv_j (has & 1) and dk_j (has & 2), from the query
- * rows that see key j. pz, dsr: wg floats each; acc: E + Ev floats (dk, dv). */
+/* Backward over a block of key rows: dv_j (has & 1) and dk_j (has & 2), from
+ * the query rows that see them. pz, dsr: ATT_R * wg floats each; acc:
+ * ATT_R * (E + Ev) (dk, then dv). */
 kernel void attn_bw_kv(att_dims dims, int has, global const float *q, global const float *k,
                        global const float *v, global const float *mask,
                        global const float *stats, global const float *dout,
@@ -239,59 +311,54 @@ kernel void attn_bw_kv(att_dims dims, int has, global const float *q, global con
 {
     const att_dims d = dims;
     const int t = (int)get_local_id(0), wg = (int)get_local_size(0), g = (int)get_group_id(0);
-    const int h = g / d.S, j = g % d.S, b0 = h / d.B1, b1 = h % d.B1;
+    const int nblk = (d.S + ATT_R - 1) / ATT_R;
+    const int h = g / nblk, j0 = g % nblk * ATT_R, b0 = h / d.B1, b1 = h % d.B1;
     const int E = d.E, Ev = d.Ev, qrs = d.rs[VQ], grs = d.rs[VDO];
     const bool want_dv = (has & 1) != 0, want_dk = (has & 2) != 0;
     global const float *qh = q + ATT_BASE(d, VQ, b0, b1);
     global const float *gh = dout + ATT_BASE(d, VDO, b0, b1);
-    global const float *kj = k + ATT_BASE(d, VK, b0, b1) + j * d.rs[VK];
-    global const float *vj = v + ATT_BASE(d, VV, b0, b1) + j * d.rs[VV];
-    const int mo = d.has_mask ? ATT_BASE(d, VM, b0, b1) : 0, mrs = d.rs[VM], mcs = d.mask_cs;
-    local float *dka = acc, *dva = acc + E;
+    global const float *kh = k + ATT_BASE(d, VK, b0, b1);
+    global const float *vh = v + ATT_BASE(d, VV, b0, b1);
+    const int mo = d.has_mask ? ATT_BASE(d, VM, b0, b1) : 0;
+    local float *dka = acc, *dva = acc + ATT_R * E;
+    int keys[ATT_R];
+    for (int r = 0; r < ATT_R; r++) keys[r] = j0 + r < d.S ? j0 + r : d.S - 1;
     /* causal: row i sees key j when j <= i (top-left aligned) */
-    const int i0 = d.causal ? j : 0;
+    const int first = d.causal ? j0 : 0;
 
-    for (int e = t; e < E + Ev; e += wg) acc[e] = 0.0f;
-    for (int c0 = i0; c0 < d.L; c0 += wg) {
+    att_zero(dka, E, t, wg);
+    att_zero(dva, Ev, t, wg);
+    for (int c0 = first; c0 < d.L; c0 += wg) {
         const int i = c0 + t;
-        float w = 0.0f, ds = 0.0f;
+        float w[ATT_R] = {0.0f}, ds[ATT_R] = {0.0f}, s[ATT_R], dp[ATT_R];
         if (i < d.L) {
             const int row = h * d.L + i;
             const float m = stats[d.st_off + 2 * row], inv = stats[d.st_off + 2 * row + 1];
-            float s = att_score(qh + i * qrs, kj, E, d.scale, d.has_mask, mask, mo, mrs, mcs, i, j);
-            float p = att_weight(s, m, inv), z = 1.0f;
-            if (d.drop) z = att_keep(d.k0, d.k1, d.s0, d.s1, d.p, d.keep, row * d.S + j);
-            w = d.drop ? p * z : p;
-            if (want_dk) {
-                float dp = att_dot(gh + i * grs, vj, Ev);
-                if (d.drop) dp *= z;
-                ds = p * (dp - delta[d.dl_off + row]);
-            }
+            att_scores_keys(d, qh + i * qrs, kh, keys, mask, mo, i, s);
+            if (want_dk) att_dots_rows(vh, d.rs[VV], keys, gh + i * grs, Ev, dp);
+            const float dl = want_dk ? delta[d.dl_off + row] : 0.0f;
+            for (int r = 0; r < ATT_R; r++)
+                if (j0 + r < d.S && (!d.causal || j0 + r <= i)) {
+                    float p = exp(s[r] - m) * inv, z = 1.0f;
+                    if (d.drop) z = att_keep(d, row * d.S + j0 + r);
+                    w[r] = d.drop ? p * z : p;
+                    if (want_dk) ds[r] = p * ((d.drop ? dp[r] * z : dp[r]) - dl);
+                }
         }
         barrier(CLK_LOCAL_MEM_FENCE);
-        pz[t] = w;
-        dsr[t] = ds;
+        for (int r = 0; r < ATT_R; r++) {
+            pz[r * wg + t] = w[r];
+            dsr[r * wg + t] = ds[r];
+        }
         barrier(CLK_LOCAL_MEM_FENCE);
-        const int n = d.L - c0 < wg ? d.L - c0 : wg;
+        const int cnt = d.L - c0 < wg ? d.L - c0 : wg;
+        if (want_dk) att_accumulate(dka, E, dsr, wg, cnt, qh + c0 * qrs, qrs, t);
+        if (want_dv) att_accumulate(dva, Ev, pz, wg, cnt, gh + c0 * grs, grs, t);
+    }
+    for (int r = 0; r < ATT_R && j0 + r < d.S; r++) {
         if (want_dk)
-            for (int e = t; e < E; e += wg) {
-                float a = dka[e];
-                for (int ii = 0; ii < n; ii++) a += dsr[ii] * qh[(c0 + ii) * qrs + e];
-                dka[e] = a;
-            }
+            for (int e = t; e < E; e += wg) dk[ATT_BASE(d, VDK, b0, b1) + (j0 + r) * d.rs[VDK] + e] = d.scale * dka[r * E + e];
         if (want_dv)
-            for (int e = t; e < Ev; e += wg) {
-                float a = dva[e];
-                for (int ii = 0; ii < n; ii++) a += pz[ii] * gh[(c0 + ii) * grs + e];
-                dva[e] = a;
-            }
-    }
-    if (want_dk) {
-        global float *o = dk + ATT_BASE(d, VDK, b0, b1) + j * d.rs[VDK];
-        for (int e = t; e < E; e += wg) o[e] = d.scale * dka[e];
-    }
-    if (want_dv) {
-        global float *o = dv + ATT_BASE(d, VDV, b0, b1) + j * d.rs[VDV];
-        for (int e = t; e < Ev; e += wg) o[e] = dva[e];
+            for (int e = t; e < Ev; e += wg) dv[ATT_BASE(d, VDV, b0, b1) + (j0 + r) * d.rs[VDV] + e] = dva[r * Ev + e];
     }
 }
