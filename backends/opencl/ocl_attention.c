@@ -8,7 +8,7 @@
 #include "ocl.h"
 
 /* rows (keys in attn_bw_kv) per work group: ATT_R in kernels/attention.cl */
-#define ATT_R 4
+#define ATT_R 8
 
 enum { ATT_Q, ATT_K, ATT_V, ATT_M, ATT_O, ATT_DO, ATT_DQ, ATT_DK, ATT_DV, ATT_NV = 12 };
 

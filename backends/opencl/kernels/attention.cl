@@ -17,7 +17,7 @@
 
 #include "rand.cl"
 
-#define ATT_R 4 /* rows (keys in attn_bw_kv) per group; ATT_R in ocl_attention.c */
+#define ATT_R 8 /* rows (keys in attn_bw_kv) per group; ATT_R in ocl_attention.c */
 
 /* Views, indexing the arrays of att_dims (ATT_* in ocl_attention.c). */
 #define VQ 0
