@@ -69,7 +69,8 @@ static ag_status put_view(const char *op, ocl_attn_dims *d, int which, const ag_
 /* Checks a's views and fills d (forward's, plus backward's when asked). */
 static ag_status attn_dims(const char *op, const ag_attn_args *a, bool backward, ocl_attn_dims *d)
 {
-    if (!a || !a->q || !a->k || !a->v || !a->o || !a->stats || (backward && (!a->dout || !a->delta)))
+    if (!a || !a->q || !a->k || !a->v || !a->o || !a->stats ||
+        (backward && (!a->dout || !a->delta)))
         return ag_set_error(AG_ERR_ARG, "opencl %s: NULL arguments", op);
     if (a->q->ndim != 4 || a->k->ndim != 4 || a->v->ndim != 4)
         return ag_set_error(AG_ERR_SHAPE, "opencl %s: q, k and v must be 4-D views", op);
@@ -145,8 +146,8 @@ static ag_status attn_plan(ocl_ctx *c, const char *op, const ocl_attn_dims *d, a
     size_t lf = kernel_lim(c, "attn_fw"), lq = kernel_lim(c, "attn_bw_q"),
            lk = kernel_lim(c, "attn_bw_kv");
     if (!lf || !lq || !lk)
-        return ag_set_error(AG_ERR_UNSUPPORTED, "opencl %s: kernels/attention.cl does not build for %s",
-                            op, c->name);
+        return ag_set_error(AG_ERR_UNSUPPORTED,
+                            "opencl %s: kernels/attention.cl does not build for %s", op, c->name);
     const int64_t feat = d->E > d->Ev ? d->E : d->Ev;
     l->wg_fw = pick_wg(lf, d->S > d->Ev ? d->S : d->Ev);
     l->wg_q = pick_wg(lq, d->S > d->E ? d->S : d->E);
@@ -172,6 +173,9 @@ static ag_status attn_plan(ocl_ctx *c, const char *op, const ocl_attn_dims *d, a
     return AG_OK;
 }
 
+/* work groups over n rows */
+static size_t blocks(cl_int n) { return (size_t)((n + ATT_R - 1) / ATT_R); }
+
 ag_status ocl_attention(void *ctx, const ag_attn_args *a)
 {
     ocl_ctx *c = ctx;
@@ -180,12 +184,13 @@ ag_status ocl_attention(void *ctx, const ag_attn_args *a)
     ag_status s = attn_dims("attention", a, false, &d);
     if (s == AG_OK) s = attn_plan(c, "attention", &d, &l);
     if (s != AG_OK) return s;
-    const size_t groups = (size_t)a->q->shape[0] * (size_t)d.B1 * (size_t)((d.L + ATT_R - 1) / ATT_R);
+    const size_t groups = (size_t)a->q->shape[0] * (size_t)d.B1 * blocks(d.L);
     cl_mem mask = ocl_mem_or_dummy(c, a->mask);
     return ocl_run_groups(c, "attention", "attn_fw", groups, l.wg_fw,
                           OCL_ARGS(OA(d), OA(a->q->buf->mem), OA(a->k->buf->mem),
                                    OA(a->v->buf->mem), OA(mask), OA(a->o->buf->mem),
-                                   OA(a->stats->buf->mem), OA_LOCAL(ATT_R * l.wg_fw * sizeof(cl_float)),
+                                   OA(a->stats->buf->mem),
+                                   OA_LOCAL(ATT_R * l.wg_fw * sizeof(cl_float)),
                                    OA_LOCAL(l.acc_fw * sizeof(cl_float))));
 }
 
@@ -203,7 +208,7 @@ ag_status ocl_attention_backward(void *ctx, const ag_attn_args *a)
     /* delta feeds dk; dv alone does not need it */
     if (a->dq || a->dk) {
         cl_int has_dq = a->dq != NULL;
-        s = ocl_run_groups(c, "attention", "attn_bw_q", heads * (size_t)((d.L + ATT_R - 1) / ATT_R), l.wg_q,
+        s = ocl_run_groups(c, "attention", "attn_bw_q", heads * blocks(d.L), l.wg_q,
                            OCL_ARGS(OA(d), OA(has_dq), OA(a->q->buf->mem), OA(a->k->buf->mem),
                                     OA(a->v->buf->mem), OA(mask), OA(a->stats->buf->mem),
                                     OA(a->dout->buf->mem), OA(a->delta->buf->mem), OA(dq),
@@ -212,7 +217,7 @@ ag_status ocl_attention_backward(void *ctx, const ag_attn_args *a)
     }
     if (s == AG_OK && (a->dk || a->dv)) {
         cl_int has = (a->dv ? 1 : 0) | (a->dk ? 2 : 0);
-        s = ocl_run_groups(c, "attention", "attn_bw_kv", heads * (size_t)((d.S + ATT_R - 1) / ATT_R), l.wg_kv,
+        s = ocl_run_groups(c, "attention", "attn_bw_kv", heads * blocks(d.S), l.wg_kv,
                            OCL_ARGS(OA(d), OA(has), OA(a->q->buf->mem), OA(a->k->buf->mem),
                                     OA(a->v->buf->mem), OA(mask), OA(a->stats->buf->mem),
                                     OA(a->dout->buf->mem), OA(a->delta->buf->mem), OA(dk),

@@ -11,7 +11,7 @@
  *
  * Scores are sums over e in order of q_e k_e, then times scale, plus the mask,
  * in every kernel, with contraction off: backward rebuilds forward's weights
- * exp(s - m) / l bit for bit from the saved (m, 1 / l). Barriers are never in
+ * exp(s - m) * (1 / l) bit for bit from the saved (m, 1 / l). Barriers are never in
  * divergent code: chunk loops' bounds are uniform over a group. */
 #pragma OPENCL FP_CONTRACT OFF
 
@@ -272,7 +272,8 @@ kernel void attn_bw_q(att_dims dims, int has_dq, global const float *q, global c
     for (int r = 0; r < ATT_R; r++) dsum[r] -= dcomp[r];
     att_group_reduce(red, t, wg, dsum, false);
     if (t == 0)
-        for (int r = 0; r < ATT_R && i0 + r < d.L; r++) delta[d.dl_off + h * d.L + i0 + r] = dsum[r];
+        for (int r = 0; r < ATT_R && i0 + r < d.L; r++)
+            delta[d.dl_off + h * d.L + i0 + r] = dsum[r];
     if (!has_dq) return; /* uniform over the group: no barrier follows for anyone */
 
     att_zero(acc, E, t, wg);
@@ -355,10 +356,12 @@ kernel void attn_bw_kv(att_dims dims, int has, global const float *q, global con
         if (want_dk) att_accumulate(dka, E, dsr, wg, cnt, qh + c0 * qrs, qrs, t);
         if (want_dv) att_accumulate(dva, Ev, pz, wg, cnt, gh + c0 * grs, grs, t);
     }
+    const int dko = ATT_BASE(d, VDK, b0, b1), dvo = ATT_BASE(d, VDV, b0, b1);
     for (int r = 0; r < ATT_R && j0 + r < d.S; r++) {
         if (want_dk)
-            for (int e = t; e < E; e += wg) dk[ATT_BASE(d, VDK, b0, b1) + (j0 + r) * d.rs[VDK] + e] = d.scale * dka[r * E + e];
+            for (int e = t; e < E; e += wg)
+                dk[dko + (j0 + r) * d.rs[VDK] + e] = d.scale * dka[r * E + e];
         if (want_dv)
-            for (int e = t; e < Ev; e += wg) dv[ATT_BASE(d, VDV, b0, b1) + (j0 + r) * d.rs[VDV] + e] = dva[r * Ev + e];
+            for (int e = t; e < Ev; e += wg) dv[dvo + (j0 + r) * d.rs[VDV] + e] = dva[r * Ev + e];
     }
 }
