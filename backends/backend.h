@@ -72,7 +72,7 @@ typedef struct ag_optim_args {
  * strides (batch strides may be 0) but a unit stride on the last axis of q, k,
  * v, o, dout, dq, dk, dv. q [B0, B1, L, E], k [B0, B1, S, E], v [B0, B1, S, Ev],
  * o [B0, B1, L, Ev]; mask [B0, B1, L, S] (any strides) or NULL; stats
- * contiguous [B0, B1, L, 2] and delta contiguous [B0, B1, L]. L, S > 0.
+ * contiguous [B0, B1, L, 2] and delta contiguous [B0, B1, L]. B0, B1, L, S > 0.
  *   s_ij = scale * q_i . k_j + mask_ij; with causal, keys j > i take no part;
  *   p_ij = exp(s_ij - m_i) / l_i with m_i = max_j s_ij, l_i = sum_j exp(s_ij - m_i);
  *   stats_i = (m_i, 1 / l_i), saved so that backward rebuilds the same p from q
@@ -287,7 +287,7 @@ ag_status ag_ew_check(const char *backend, const char *op, int nops, const ag_vi
                       int cond_at);
 
 /* ag_attn_args' views against the contract (shapes, dtypes, unit strides,
- * contiguous stats and delta, L, S > 0, dropout in [0, 1)); dims receives B0, B1,
+ * contiguous stats and delta, B0, B1, L, S > 0, dropout in [0, 1)); dims receives B0, B1,
  * L, S, E, Ev. */
 ag_status ag_attn_check(const char *backend, const char *op, const ag_attn_args *a, bool backward,
                         int64_t dims[6]);

@@ -195,8 +195,8 @@ ag_status ag_attn_check(const char *be, const char *op, const ag_attn_args *a, b
         if (s == AG_OK && a->dv) s = attn_view(be, op, "dv", a->dv, sv, true);
     }
     if (s != AG_OK) return s;
-    if (L <= 0 || S <= 0)
-        return ag_set_error(AG_ERR_SHAPE, "%s %s: needs at least one query and one key", be, op);
+    if (L <= 0 || S <= 0 || B0 <= 0 || B1 <= 0)
+        return ag_set_error(AG_ERR_SHAPE, "%s %s: needs at least one head, query and key", be, op);
     if (!(a->dropout >= 0.0f && a->dropout < 1.0f) || !isfinite(a->scale))
         return ag_set_error(AG_ERR_ARG, "%s %s: dropout %g must be in [0, 1) and scale finite", be,
                             op, (double)a->dropout);

@@ -22,35 +22,6 @@ typedef struct ocl_attn_dims {
 } ocl_attn_dims;
 _Static_assert(sizeof(ocl_attn_dims) == 4 * (20 + 4 * ATT_NV), "att_dims layout");
 
-static ag_status want4(const char *op, const char *what, const ag_view *v, int64_t B0, int64_t B1,
-                       int64_t rows, int64_t cols, bool unit)
-{
-    ag_status s = ocl_check_view(op, what, v, AG_F32);
-    if (s != AG_OK) return s;
-    if (v->ndim != 4 || v->shape[0] != B0 || v->shape[1] != B1 || v->shape[2] != rows ||
-        v->shape[3] != cols) {
-        char got[160];
-        ag_view_shape_str(v, got, sizeof got);
-        return ag_set_error(AG_ERR_SHAPE, "opencl %s: %s is %s, expected [%lld, %lld, %lld, %lld]",
-                            op, what, got, (long long)B0, (long long)B1, (long long)rows,
-                            (long long)cols);
-    }
-    if (unit && cols > 1 && v->stride[3] != 1)
-        return ag_set_error(AG_ERR_ARG, "opencl %s: %s needs a unit stride on its last axis", op,
-                            what);
-    return AG_OK;
-}
-
-static ag_status want_rows(const char *op, const char *what, const ag_view *v, int64_t n,
-                           cl_int *off)
-{
-    ag_status s = ocl_check_view(op, what, v, AG_F32);
-    if (s == AG_OK && (!ag_view_is_contiguous(v) || ag_view_numel(v) != n))
-        s = ag_set_error(AG_ERR_SHAPE, "opencl %s: %s must be contiguous with %lld elements", op,
-                         what, (long long)n);
-    return s == AG_OK ? ocl_offset(op, v, off) : s;
-}
-
 /* Records view `which` in d: its offset and strides, each index it reaches
  * checked for int32 (the kernels index with int). */
 static ag_status put_view(const char *op, ocl_attn_dims *d, int which, const ag_view *v)
@@ -69,38 +40,19 @@ static ag_status put_view(const char *op, ocl_attn_dims *d, int which, const ag_
 /* Checks a's views and fills d (forward's, plus backward's when asked). */
 static ag_status attn_dims(const char *op, const ag_attn_args *a, bool backward, ocl_attn_dims *d)
 {
-    if (!a || !a->q || !a->k || !a->v || !a->o || !a->stats ||
-        (backward && (!a->dout || !a->delta)))
-        return ag_set_error(AG_ERR_ARG, "opencl %s: NULL arguments", op);
-    if (a->q->ndim != 4 || a->k->ndim != 4 || a->v->ndim != 4)
-        return ag_set_error(AG_ERR_SHAPE, "opencl %s: q, k and v must be 4-D views", op);
-    const int64_t B0 = a->q->shape[0], B1 = a->q->shape[1], L = a->q->shape[2], E = a->q->shape[3],
-                  S = a->k->shape[2], Ev = a->v->shape[3];
-    ag_status s = want4(op, "q", a->q, B0, B1, L, E, true);
-    if (s == AG_OK) s = want4(op, "k", a->k, B0, B1, S, E, true);
-    if (s == AG_OK) s = want4(op, "v", a->v, B0, B1, S, Ev, true);
-    if (s == AG_OK) s = want4(op, "o", a->o, B0, B1, L, Ev, true);
-    if (s == AG_OK && a->mask) s = want4(op, "mask", a->mask, B0, B1, L, S, false);
+    int64_t dm[6];
+    ag_status s = ag_attn_check("opencl", op, a, backward, dm);
+    if (s != AG_OK) return s;
+    const int64_t B0 = dm[0], B1 = dm[1], L = dm[2], S = dm[3], E = dm[4], Ev = dm[5];
     *d = (ocl_attn_dims){.B1 = (cl_int)B1, .L = (cl_int)L, .S = (cl_int)S, .E = (cl_int)E,
                          .Ev = (cl_int)Ev, .causal = a->causal, .has_mask = a->mask != NULL,
                          .drop = a->dropout > 0.0f, .scale = a->scale, .p = a->dropout,
                          .keep = 1.0f / (1.0f - a->dropout), .k0 = (cl_uint)a->rng.seed,
                          .k1 = (cl_uint)(a->rng.seed >> 32), .s0 = (cl_uint)a->rng.stream,
                          .s1 = (cl_uint)(a->rng.stream >> 32)};
-    if (s == AG_OK) s = want_rows(op, "stats", a->stats, 2 * B0 * B1 * L, &d->st_off);
-    if (s == AG_OK && backward) {
-        s = want4(op, "dout", a->dout, B0, B1, L, Ev, true);
-        if (s == AG_OK) s = want_rows(op, "delta", a->delta, B0 * B1 * L, &d->dl_off);
-        if (s == AG_OK && a->dq) s = want4(op, "dq", a->dq, B0, B1, L, E, true);
-        if (s == AG_OK && a->dk) s = want4(op, "dk", a->dk, B0, B1, S, E, true);
-        if (s == AG_OK && a->dv) s = want4(op, "dv", a->dv, B0, B1, S, Ev, true);
-    }
+    s = ocl_offset(op, a->stats, &d->st_off);
+    if (s == AG_OK && backward) s = ocl_offset(op, a->delta, &d->dl_off);
     if (s != AG_OK) return s;
-    if (L <= 0 || S <= 0 || B0 <= 0 || B1 <= 0)
-        return ag_set_error(AG_ERR_SHAPE, "opencl %s: needs at least one head, query and key", op);
-    if (!(a->dropout >= 0.0f && a->dropout < 1.0f) || !isfinite(a->scale))
-        return ag_set_error(AG_ERR_ARG, "opencl %s: dropout %g must be in [0, 1) and scale finite",
-                            op, (double)a->dropout);
     /* the dropout element ((b0 B1 + b1) L + i) S + j and the groups' indices are int */
     const int64_t rows = B0 * B1 * (L > S ? L : S);
     if ((a->dropout > 0.0f && B0 * B1 * L * S > INT32_MAX) || rows > INT32_MAX)
