@@ -184,9 +184,9 @@ done
 # injected; every device compared with the others (anygrad check); memory
 # flat over many steps; checkpoints loaded and evaluated by PyTorch; the OpenCL
 # kernels under oclgrind's bounds, API and race checks; Vulkan barriers only
-# between dependent commands (exit 77: no python3-torch, oclgrind or Vulkan
+# between dependent commands; OpenCL command counts (exit 77: no python3-torch, oclgrind, Vulkan or OpenCL
 # device, reported as skipped and counted neither way).
-for script in layers symbols packaging cli_train cli_args no_gpu faults cross_device soak torch_interop oclgrind vk_stats mpi; do
+for script in layers symbols packaging cli_train cli_args no_gpu faults cross_device soak torch_interop oclgrind vk_stats ocl_stats mpi; do
     bash "tests/$script.sh" "$BUILD" >"$log" 2>&1
     rc=$?
     if [ "$rc" -eq 0 ]; then

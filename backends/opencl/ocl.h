@@ -103,6 +103,16 @@ const char *ocl_error_name(cl_int err);
  * allocation failures, AG_ERR_DEVICE otherwise) and returns it. */
 ag_status ocl_check(cl_int err, const char *what);
 
+/* AG_OPENCL_STATS=1: commands of every OpenCL device counted and printed to
+ * stderr at exit (ocl_launch.c): kernel launches, CLBlast calls, uploads,
+ * downloads, host waits (every blocking transfer and sync). */
+typedef enum {
+    OCL_STAT_LAUNCH, OCL_STAT_LIBRARY, OCL_STAT_UPLOAD, OCL_STAT_DOWNLOAD, OCL_STAT_WAIT,
+    OCL_STAT_COUNT
+} ocl_stat;
+void ocl_stats_init(void);
+void ocl_count(ocl_stat which);
+
 /* ---- programs (ocl_program.c) ---------------------------------------------- */
 
 /* Kernel `kernel` of kernels/<prog>.cl, built (or loaded from the disk cache) on

@@ -297,6 +297,7 @@ static ag_status gemm_clblast_locked(ocl_ctx *c, const ocl_clblast_api *cb, cons
     }
     if (st == CLB_SUCCESS) {
         *done = true;
+        ocl_count(OCL_STAT_LIBRARY);
         return AG_OK;
     }
     if (oom_status(st)) {

@@ -1,7 +1,36 @@
 /* Kernel launches and the view descriptors kernels index with. */
+#include <stdatomic.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
 #include "ocl.h"
+
+static _Atomic uint64_t stats[OCL_STAT_COUNT];
+static atomic_bool stats_on;
+
+void ocl_count(ocl_stat which)
+{
+    if (atomic_load_explicit(&stats_on, memory_order_relaxed))
+        atomic_fetch_add_explicit(&stats[which], 1, memory_order_relaxed);
+}
+
+static void print_stats(void)
+{
+    fprintf(stderr, "anygrad opencl: %llu launches, %llu library calls, %llu uploads, %llu downloads, "
+                    "%llu host waits\n",
+            (unsigned long long)stats[OCL_STAT_LAUNCH], (unsigned long long)stats[OCL_STAT_LIBRARY],
+            (unsigned long long)stats[OCL_STAT_UPLOAD], (unsigned long long)stats[OCL_STAT_DOWNLOAD],
+            (unsigned long long)stats[OCL_STAT_WAIT]);
+}
+
+void ocl_stats_init(void)
+{
+    const char *e = getenv("AG_OPENCL_STATS");
+    bool was = false;
+    if (e && strcmp(e, "1") == 0 && atomic_compare_exchange_strong(&stats_on, &was, true))
+        atexit(print_stats);
+}
 
 /* Enqueues kernel; with n1 > 0 a 1-D grid-stride launch of at least n1 items,
  * shaped here from the kernel's own work-group limit (one lookup, one lock). */
@@ -39,6 +68,7 @@ static ag_status launch(ocl_ctx *c, const char *prog, const char *kernel, int di
                                                 NULL, NULL);
         snprintf(what, sizeof what, "launching %s", kernel);
         s = ocl_check(err, what);
+        if (s == AG_OK) ocl_count(OCL_STAT_LAUNCH);
     }
     pthread_mutex_unlock(&c->lock);
     return s;

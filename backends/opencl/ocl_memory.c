@@ -118,6 +118,8 @@ ag_status ocl_upload(void *ctx, ag_buffer *dst, size_t off, const void *src, siz
     pthread_mutex_lock(&c->lock);
     cl_int err = ocl.clEnqueueWriteBuffer(c->queue, dst->mem, CL_TRUE, off, bytes, src, 0, NULL, NULL);
     pthread_mutex_unlock(&c->lock);
+    ocl_count(OCL_STAT_UPLOAD);
+    ocl_count(OCL_STAT_WAIT);
     return ocl_check(err, "upload");
 }
 
@@ -129,6 +131,8 @@ ag_status ocl_download(void *ctx, ag_buffer *src, size_t off, void *dst, size_t 
     pthread_mutex_lock(&c->lock);
     cl_int err = ocl.clEnqueueReadBuffer(c->queue, src->mem, CL_TRUE, off, bytes, dst, 0, NULL, NULL);
     pthread_mutex_unlock(&c->lock);
+    ocl_count(OCL_STAT_DOWNLOAD);
+    ocl_count(OCL_STAT_WAIT);
     return ocl_check(err, "download");
 }
 
@@ -138,6 +142,7 @@ ag_status ocl_sync(void *ctx)
     pthread_mutex_lock(&c->lock);
     cl_int err = ocl.clFinish(c->queue);
     pthread_mutex_unlock(&c->lock);
+    ocl_count(OCL_STAT_WAIT);
     return ocl_check(err, "sync");
 }
 
