@@ -2,7 +2,8 @@
 # AG_VULKAN_STATS=1 counts the commands a run records, and the barriers are
 # placed only between dependent commands: the quick matmul check records the
 # same dispatches with AG_VULKAN_BARRIERS=all (a barrier before every command)
-# and without, and fewer barriers without. Exit 77 without a Vulkan device.
+# and without, and fewer barriers without; shaders declare inf/NaN preservation
+# where the device offers it. Exit 77 without a Vulkan device.
 # Usage: tests/vk_stats.sh BUILD_DIR
 set -u
 BUILD=${1:-build}
@@ -24,6 +25,13 @@ if [ -z "${d1:-}" ] || [ -z "${d2:-}" ]; then
 fi
 if [ "$d1" -ne "$d2" ] || [ "$d1" -eq 0 ] || [ "$b2" -ne $((d2 + c2)) ] || [ "$b1" -ge "$b2" ]; then
     echo "FAIL: expected equal dispatch counts, a barrier per command with barriers=all, fewer without"
+    exit 1
+fi
+# float controls: lavapipe offers f32 inf/NaN preservation, so every shader
+# declares it (validated in the vulkan-validated run; `devices -v` says so)
+if "$BUILD/cli/anygrad" devices -v 2>/dev/null | grep -q "llvmpipe.*(Vulkan" &&
+    ! "$BUILD/cli/anygrad" devices -v 2>/dev/null | grep -q "inf/NaN preserved: yes (float controls)"; then
+    echo "FAIL: lavapipe offers VK_KHR_shader_float_controls with NaN preservation, not declared"
     exit 1
 fi
 echo "vk_stats: passed"

@@ -101,6 +101,10 @@ typedef struct vk_ctx {
     uint32_t subgroup_size;
     bool subgroup_arith;     /* subgroup arithmetic in compute shaders */
     bool portable;           /* AG_VULKAN_PORTABLE=1: no optional features */
+    /* VK_KHR_shader_float_controls with signed zero, inf and NaN preserved for
+     * f32: enabled, and every shader declares it (vk_spirv.c), so that no
+     * driver may assume NaN and inf away (the NaN rules rely on isnan) */
+    bool float_preserve;
     uint8_t uuid[VK_UUID_SIZE];
     char name[96];
     pthread_mutex_t lock;    /* recording state: one thread at a time */
@@ -151,6 +155,9 @@ typedef struct vk_shader {
     size_t size; /* bytes */
 } vk_shader;
 extern const vk_shader vk_shaders[];
+/* code (n words) with f32 signed zero, inf and NaN preservation declared
+ * (vk_spirv.c); malloc'ed, its length in *out_n; NULL to use code as it is. */
+uint32_t *vk_spirv_preserve(const uint32_t *code, size_t n, size_t *out_n);
 extern const int vk_nshaders;
 
 #define VK_MAX_BINDINGS 10 /* attn_bw_kv: parameters + 9 */

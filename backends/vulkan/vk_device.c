@@ -62,6 +62,26 @@ static void emulate(vk_ctx *c)
     if (n > 0) clamp_u32(&c->max_storage_buffers, (uint32_t)n);
 }
 
+/* Whether the device offers VK_KHR_shader_float_controls with f32 signed zero,
+ * inf and NaN preservation (its properties may be queried only then). */
+static bool float_controls_preserve(VkPhysicalDevice phys)
+{
+    uint32_t n = 0;
+    if (vk.vkEnumerateDeviceExtensionProperties(phys, NULL, &n, NULL) != VK_SUCCESS || n == 0) return false;
+    VkExtensionProperties *e = malloc(n * sizeof *e);
+    bool has = false;
+    if (e && vk.vkEnumerateDeviceExtensionProperties(phys, NULL, &n, e) == VK_SUCCESS)
+        for (uint32_t i = 0; i < n && !has; i++)
+            has = strcmp(e[i].extensionName, "VK_KHR_shader_float_controls") == 0;
+    free(e);
+    if (!has) return false;
+    VkPhysicalDeviceFloatControlsPropertiesKHR fc = {
+        .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_FLOAT_CONTROLS_PROPERTIES_KHR};
+    VkPhysicalDeviceProperties2 p2 = {.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_PROPERTIES_2, .pNext = &fc};
+    vk.vkGetPhysicalDeviceProperties2(phys, &p2);
+    return fc.shaderSignedZeroInfNanPreserveFloat32;
+}
+
 static ag_status create_one(VkPhysicalDevice phys, vk_ctx **out)
 {
     vk_ctx *c = calloc(1, sizeof *c);
@@ -94,6 +114,7 @@ static ag_status create_one(VkPhysicalDevice phys, vk_ctx **out)
     c->subgroup_arith = !c->portable && (sub.supportedStages & VK_SHADER_STAGE_COMPUTE_BIT) &&
                         (sub.supportedOperations & VK_SUBGROUP_FEATURE_ARITHMETIC_BIT);
     vk.vkGetPhysicalDeviceMemoryProperties(phys, &c->memprops);
+    c->float_preserve = !c->portable && float_controls_preserve(phys);
 
     uint32_t nq = 0;
     vk.vkGetPhysicalDeviceQueueFamilyProperties(phys, &nq, NULL);
@@ -116,9 +137,12 @@ static ag_status create_one(VkPhysicalDevice phys, vk_ctx **out)
                                   .queueFamilyIndex = c->queue_family,
                                   .queueCount = 1,
                                   .pQueuePriorities = &prio};
+    static const char *const fc_ext[] = {"VK_KHR_shader_float_controls"};
     VkDeviceCreateInfo di = {.sType = VK_STRUCTURE_TYPE_DEVICE_CREATE_INFO,
                              .queueCreateInfoCount = 1,
-                             .pQueueCreateInfos = &qi};
+                             .pQueueCreateInfos = &qi,
+                             .enabledExtensionCount = c->float_preserve ? 1 : 0,
+                             .ppEnabledExtensionNames = c->float_preserve ? fc_ext : NULL};
     ag_status s = vk_check(vk.vkCreateDevice(phys, &di, NULL, &c->device), "vkCreateDevice");
     if (s != AG_OK) {
         free(c);
@@ -195,7 +219,8 @@ void vk_details(void *ctx, char *buf, size_t size)
     const VkPhysicalDeviceLimits *l = &c->props.limits;
     snprintf(buf, size,
              "api: %u.%u.%u; driver: 0x%x; vendor id: 0x%04x; type: %s; memory: %.1f GiB%s; "
-             "largest buffer: %.1f GiB; subgroup: %u%s; max work-group: %u; shared memory: %u KiB%s",
+             "largest buffer: %.1f GiB; subgroup: %u%s; max work-group: %u; shared memory: %u KiB; "
+             "inf/NaN preserved: %s%s",
              VK_API_VERSION_MAJOR(c->props.apiVersion), VK_API_VERSION_MINOR(c->props.apiVersion),
              VK_API_VERSION_PATCH(c->props.apiVersion), c->props.driverVersion, c->props.vendorID,
              type_name(c->props.deviceType), c->heap_size / 1073741824.0,
@@ -203,7 +228,7 @@ void vk_details(void *ctx, char *buf, size_t size)
              (c->max_alloc < l->maxStorageBufferRange ? c->max_alloc : l->maxStorageBufferRange) / 1073741824.0,
              c->subgroup_size, c->subgroup_arith ? " (arithmetic)" : "",
              l->maxComputeWorkGroupInvocations, l->maxComputeSharedMemorySize / 1024,
-             c->portable ? "; portable paths forced (AG_VULKAN_PORTABLE=1)" : "");
+             c->float_preserve ? "yes (float controls)" : "not declared", c->portable ? "; portable paths forced (AG_VULKAN_PORTABLE=1)" : "");
 }
 
 void vk_props(void *ctx, ag_backend_props *out)

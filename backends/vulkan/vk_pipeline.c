@@ -207,10 +207,13 @@ vk_pipeline *vk_pipeline_get(vk_ctx *c, const char *name, const uint32_t *spec, 
                                       .pSetLayouts = &p->dsl};
     if (r == VK_SUCCESS) r = vk.vkCreatePipelineLayout(c->device, &pli, NULL, &p->layout);
     VkShaderModule mod = VK_NULL_HANDLE;
+    size_t nw = 0;
+    uint32_t *patched = c->float_preserve ? vk_spirv_preserve(sh->code, sh->size / 4, &nw) : NULL;
     VkShaderModuleCreateInfo mi = {.sType = VK_STRUCTURE_TYPE_SHADER_MODULE_CREATE_INFO,
-                                   .codeSize = sh->size,
-                                   .pCode = sh->code};
+                                   .codeSize = patched ? nw * 4 : sh->size,
+                                   .pCode = patched ? patched : sh->code};
     if (r == VK_SUCCESS) r = vk.vkCreateShaderModule(c->device, &mi, NULL, &mod);
+    free(patched);
     VkSpecializationMapEntry map[VK_MAX_SPEC];
     for (int i = 0; i < nspec; i++) map[i] = (VkSpecializationMapEntry){(uint32_t)i, (uint32_t)(4 * i), 4};
     VkSpecializationInfo si = {(uint32_t)nspec, map, (size_t)nspec * 4, p->spec};
