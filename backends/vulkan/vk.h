@@ -76,7 +76,12 @@ typedef struct vk_slot {
     VkCommandBuffer cmd;
     VkFence fence;
     VkDescriptorPool pool;
-    vk_host_buf params;      /* per-dispatch parameter blocks */
+    vk_host_buf params;      /* per-dispatch parameter blocks, written by the host */
+    /* where tensors live in device-local memory the host cannot map (discrete
+     * GPUs): the blocks' device-local copy, which the shaders read, filled by
+     * pcmd, submitted ahead of cmd */
+    vk_host_buf params_dev;
+    VkCommandBuffer pcmd;
     VkDeviceSize params_used;
     int ndispatch;
     bool recording, in_flight;
@@ -137,6 +142,8 @@ ag_status vk_check(VkResult r, const char *what);
 const char *vk_result_name(VkResult r);
 
 ag_status vk_host_buf_create(vk_ctx *c, VkDeviceSize size, VkBufferUsageFlags usage, vk_host_buf *out);
+/* The same with device-local memory, not mapped (map NULL). */
+ag_status vk_dev_buf_create(vk_ctx *c, VkDeviceSize size, VkBufferUsageFlags usage, vk_host_buf *out);
 void vk_host_buf_destroy(vk_ctx *c, vk_host_buf *b);
 void vk_memory_destroy(vk_ctx *c);
 /* Frees dedicated blocks nothing uses any more; only when no work is in flight. */

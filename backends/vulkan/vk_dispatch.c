@@ -56,6 +56,8 @@ ag_status vk_batches_init(vk_ctx *c)
                                           .level = VK_COMMAND_BUFFER_LEVEL_PRIMARY,
                                           .commandBufferCount = 1};
         s = vk_check(vk.vkAllocateCommandBuffers(c->device, &ai, &sl->cmd), "command buffer");
+        if (s == AG_OK && !c->mem_host_visible)
+            s = vk_check(vk.vkAllocateCommandBuffers(c->device, &ai, &sl->pcmd), "command buffer");
         VkFenceCreateInfo fi = {.sType = VK_STRUCTURE_TYPE_FENCE_CREATE_INFO};
         if (s == AG_OK) s = vk_check(vk.vkCreateFence(c->device, &fi, NULL, &sl->fence), "fence");
         VkDescriptorPoolSize sizes[2] = {
@@ -66,10 +68,11 @@ ag_status vk_batches_init(vk_ctx *c)
                                          .poolSizeCount = 2,
                                          .pPoolSizes = sizes};
         if (s == AG_OK) s = vk_check(vk.vkCreateDescriptorPool(c->device, &di, NULL, &sl->pool), "descriptor pool");
+        const VkBufferUsageFlags pu = VK_BUFFER_USAGE_STORAGE_BUFFER_BIT | VK_BUFFER_USAGE_UNIFORM_BUFFER_BIT;
         if (s == AG_OK)
-            s = vk_host_buf_create(c, VK_PARAMS_BYTES,
-                                   VK_BUFFER_USAGE_STORAGE_BUFFER_BIT | VK_BUFFER_USAGE_UNIFORM_BUFFER_BIT,
-                                   &sl->params);
+            s = vk_host_buf_create(c, VK_PARAMS_BYTES, pu | VK_BUFFER_USAGE_TRANSFER_SRC_BIT, &sl->params);
+        if (s == AG_OK && !c->mem_host_visible)
+            s = vk_dev_buf_create(c, VK_PARAMS_BYTES, pu | VK_BUFFER_USAGE_TRANSFER_DST_BIT, &sl->params_dev);
     }
     return s;
 }
@@ -81,6 +84,7 @@ void vk_batches_destroy(vk_ctx *c)
         if (sl->pool) vk.vkDestroyDescriptorPool(c->device, sl->pool, NULL);
         if (sl->fence) vk.vkDestroyFence(c->device, sl->fence, NULL);
         vk_host_buf_destroy(c, &sl->params);
+        vk_host_buf_destroy(c, &sl->params_dev);
     }
     if (c->cmd_pool) vk.vkDestroyCommandPool(c->device, c->cmd_pool, NULL);
 }
@@ -125,8 +129,27 @@ static ag_status submit(vk_ctx *c)
     sl->recording = false;
     ag_status s = vk_check(vk.vkEndCommandBuffer(sl->cmd), "end command buffer");
     if (s != AG_OK) return s;
-    VkSubmitInfo si = {.sType = VK_STRUCTURE_TYPE_SUBMIT_INFO, .commandBufferCount = 1,
-                       .pCommandBuffers = &sl->cmd};
+    /* device-local parameters: copied in by pcmd, ahead of the batch in the
+     * same submission (its barrier orders the copy before every shader) */
+    VkCommandBuffer cmds[2] = {sl->pcmd, sl->cmd};
+    const bool copy = sl->params_dev.buf && sl->params_used > 0;
+    if (copy) {
+        VkCommandBufferBeginInfo bi = {.sType = VK_STRUCTURE_TYPE_COMMAND_BUFFER_BEGIN_INFO,
+                                       .flags = VK_COMMAND_BUFFER_USAGE_ONE_TIME_SUBMIT_BIT};
+        s = vk_check(vk.vkBeginCommandBuffer(sl->pcmd, &bi), "begin command buffer");
+        if (s != AG_OK) return s;
+        VkBufferCopy region = {0, 0, sl->params_used};
+        vk.vkCmdCopyBuffer(sl->pcmd, sl->params.buf, sl->params_dev.buf, 1, &region);
+        VkMemoryBarrier pb = {.sType = VK_STRUCTURE_TYPE_MEMORY_BARRIER,
+                              .srcAccessMask = VK_ACCESS_TRANSFER_WRITE_BIT,
+                              .dstAccessMask = VK_ACCESS_SHADER_READ_BIT | VK_ACCESS_UNIFORM_READ_BIT};
+        vk.vkCmdPipelineBarrier(sl->pcmd, VK_PIPELINE_STAGE_TRANSFER_BIT,
+                                VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT, 0, 1, &pb, 0, NULL, 0, NULL);
+        s = vk_check(vk.vkEndCommandBuffer(sl->pcmd), "end command buffer");
+        if (s != AG_OK) return s;
+    }
+    VkSubmitInfo si = {.sType = VK_STRUCTURE_TYPE_SUBMIT_INFO, .commandBufferCount = copy ? 2 : 1,
+                       .pCommandBuffers = copy ? cmds : &sl->cmd};
     s = vk_check(vk.vkQueueSubmit(c->queue, 1, &si, sl->fence), "queue submit");
     if (s != AG_OK) return s;
     sl->in_flight = true;
@@ -253,7 +276,8 @@ ag_status vk_dispatch(vk_ctx *c, const char *name, const uint32_t *spec, int nsp
         VkWriteDescriptorSet w[VK_MAX_BINDINGS];
         vk_span spans[VK_MAX_BINDINGS];
         int nspans = 0;
-        info[0] = (VkDescriptorBufferInfo){sl->params.buf, poff, psize};
+        info[0] = (VkDescriptorBufferInfo){sl->params_dev.buf ? sl->params_dev.buf : sl->params.buf,
+                                           poff, psize};
         for (int i = 0; i < nbufs; i++) {
             const ag_buffer *b = bufs[i] ? bufs[i] : c->dummy;
             info[i + 1] = (VkDescriptorBufferInfo){vk_block_buffer(b->block), b->offset, b->size};

@@ -275,7 +275,10 @@ void vk_memory_destroy(vk_ctx *c)
     vk_host_buf_destroy(c, &c->staging);
 }
 
-ag_status vk_host_buf_create(vk_ctx *c, VkDeviceSize size, VkBufferUsageFlags usage, vk_host_buf *out)
+/* A buffer with memory of its own: host-visible and mapped, or (device) of
+ * the tensors' device-local type, unmapped. */
+static ag_status buf_create(vk_ctx *c, VkDeviceSize size, VkBufferUsageFlags usage, bool device,
+                            vk_host_buf *out)
 {
     vk_host_buf b = {0};
     VkBufferCreateInfo bi = {.sType = VK_STRUCTURE_TYPE_BUFFER_CREATE_INFO,
@@ -288,8 +291,9 @@ ag_status vk_host_buf_create(vk_ctx *c, VkDeviceSize size, VkBufferUsageFlags us
         vk.vkGetBufferMemoryRequirements(c->device, b.buf, &req);
         int type = -1;
         const VkMemoryPropertyFlags hv = VK_MEMORY_PROPERTY_HOST_VISIBLE_BIT | VK_MEMORY_PROPERTY_HOST_COHERENT_BIT;
-        if (req.memoryTypeBits & (1u << c->host_type)) type = (int)c->host_type;
-        else type = find_type(c, req.memoryTypeBits, hv);
+        const uint32_t pref = device ? c->mem_type : c->host_type;
+        if (req.memoryTypeBits & (1u << pref)) type = (int)pref;
+        else type = find_type(c, req.memoryTypeBits, device ? VK_MEMORY_PROPERTY_DEVICE_LOCAL_BIT : hv);
         if (type < 0) r = VK_ERROR_FEATURE_NOT_PRESENT;
         VkMemoryAllocateInfo ai = {.sType = VK_STRUCTURE_TYPE_MEMORY_ALLOCATE_INFO,
                                    .allocationSize = req.size,
@@ -297,14 +301,24 @@ ag_status vk_host_buf_create(vk_ctx *c, VkDeviceSize size, VkBufferUsageFlags us
         if (r == VK_SUCCESS) r = vk.vkAllocateMemory(c->device, &ai, NULL, &b.mem);
     }
     if (r == VK_SUCCESS) r = vk.vkBindBufferMemory(c->device, b.buf, b.mem, 0);
-    if (r == VK_SUCCESS) r = vk.vkMapMemory(c->device, b.mem, 0, VK_WHOLE_SIZE, 0, &b.map);
+    if (r == VK_SUCCESS && !device) r = vk.vkMapMemory(c->device, b.mem, 0, VK_WHOLE_SIZE, 0, &b.map);
     if (r != VK_SUCCESS) {
         vk_host_buf_destroy(c, &b);
-        return vk_check(r, "allocating host-visible memory");
+        return vk_check(r, device ? "allocating device memory" : "allocating host-visible memory");
     }
     b.size = size;
     *out = b;
     return AG_OK;
+}
+
+ag_status vk_host_buf_create(vk_ctx *c, VkDeviceSize size, VkBufferUsageFlags usage, vk_host_buf *out)
+{
+    return buf_create(c, size, usage, false, out);
+}
+
+ag_status vk_dev_buf_create(vk_ctx *c, VkDeviceSize size, VkBufferUsageFlags usage, vk_host_buf *out)
+{
+    return buf_create(c, size, usage, true, out);
 }
 
 void vk_host_buf_destroy(vk_ctx *c, vk_host_buf *b)
