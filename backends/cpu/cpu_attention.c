@@ -209,6 +209,7 @@ ag_status cpu_attention(void *ctx, const ag_attn_args *a)
     const int64_t B0 = a->q->shape[0], heads = B0 * J.B1, blocks = (J.L + J.rows - 1) / J.rows;
     const int64_t units = heads * blocks;
     const int nt = team_for(units, (double)J.rows * (double)J.S * (double)(J.E + J.Ev));
+    (void)nt; /* unused without OpenMP */
     bool oom = false;
     OMP(omp parallel num_threads(nt))
     {
@@ -235,6 +236,7 @@ ag_status cpu_attention_backward(void *ctx, const ag_attn_args *a)
     if (st != AG_OK) return st;
     const int64_t heads = a->q->shape[0] * J.B1;
     const int nt = team_for(heads, 3.0 * (double)J.L * (double)J.S * (double)(J.E + J.Ev));
+    (void)nt; /* unused without OpenMP */
     bool oom = false;
     OMP(omp parallel num_threads(nt))
     {
