@@ -89,7 +89,15 @@ for d in "${guide_devices[@]}"; do [ "$d" = cpu ] || examples+=("AG_DEVICE=$d ch
 total_pass=0
 total_fail=0
 log=$(mktemp)
-trap 'rm -f "$log"' EXIT
+# The sanitizer runs see every OpenCL ICD but mesa's clover (mesa.icd): clover
+# loads gallium's swrast pipe, which leaks 128 bytes, and unloads it, so
+# LeakSanitizer cannot name the module for a suppression (tests/lsan.supp).
+# Clover offers no device on these machines; PoCL and rusticl stay.
+san_icd=$(mktemp -d)
+for f in /etc/OpenCL/vendors/*.icd; do
+    [ -e "$f" ] && [ "$(basename "$f")" != mesa.icd ] && ln -s "$f" "$san_icd/"
+done
+trap 'rm -f "$log"; rm -rf "$san_icd"' EXIT
 
 describe_exit() { # exit status -> words
     if [ "$1" -gt 128 ]; then echo "killed by signal $(($1 - 128))"; else echo "exit status $1"; fi
@@ -102,7 +110,7 @@ for run in "${backends[@]}"; do
     if [ "$dir" = "$SAN_BUILD" ]; then
         san_env=(CK_FORK=no ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:allocator_may_return_null=1
                  LSAN_OPTIONS=suppressions=$PWD/tests/lsan.supp:print_suppressions=0
-                 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1)
+                 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 OCL_ICD_VENDORS=$san_icd)
     fi
     if [ ! -x "$bin" ]; then
         summary+=("backend $be: 0 passed, 1 failed ($bin not built)")
