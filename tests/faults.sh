@@ -55,6 +55,17 @@ if "$BUILD/cli/anygrad" devices 2>/dev/null | grep -qE "^[ *] [0-9]+ +opencl "; 
     else
         echo "ok: 128-tiles over 16 KiB of local memory fall back"
     fi
+    # attention whose accumulators (8 rows x (E + Ev) floats) pass 1 KiB of
+    # local memory is refused by the OpenCL kernel and composed from other ops,
+    # with the same dropout mask: the suite's reference redraws it from the seed
+    if out=$(AG_OPENCL_LOCAL_KB=1 AG_DEVICE=opencl CK_RUN_SUITE=attention \
+        "$BUILD/tests/anygrad-tests" 2>&1) && grep -q "^[0-9]* passed, 0 failed" <<<"$out"; then
+        echo "ok: attention refused for local memory is composed, same dropout mask"
+    else
+        echo "FAIL: attention with 1 KiB of local memory:"
+        echo "$out" | grep -E "F:|failed" | head -n 5
+        fail=1
+    fi
 fi
 
 tmp=$(mktemp -d)

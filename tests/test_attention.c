@@ -24,6 +24,10 @@ static const att_case CASES[] = {
     {1, 2, 9, 4, 5, 6, false, true, 0.0f},
     {1, 1, 300, 300, 16, 8, true, false, 0.0f},  /* several row blocks and key chunks */
     {1, 2, 70, 530, 8, 4, false, false, 0.1f},
+    /* wide rows: a backend short of local memory refuses them and the core
+     * composes attention instead, which must draw the same mask
+     * (tests/faults.sh runs this suite with AG_OPENCL_LOCAL_KB=1) */
+    {1, 2, 6, 6, 40, 40, false, false, 0.3f},
 };
 #define NCASES ((int)(sizeof CASES / sizeof CASES[0]))
 
