@@ -71,7 +71,7 @@ typedef struct ag_optim_args {
 /* Scaled dot-product attention on 4-D views [B0, B1, rows, features]: any
  * strides (batch strides may be 0) but a unit stride on the last axis of q, k,
  * v, o, dout, dq, dk, dv. q [B0, B1, L, E], k [B0, B1, S, E], v [B0, B1, S, Ev],
- * o [B0, B1, L, Ev]; mask [B0, B1, L, S] (any strides) or NULL; stats
+ * o [B0, B1, L, Ev] (forward only); mask [B0, B1, L, S] (any strides) or NULL; stats
  * contiguous [B0, B1, L, 2] and delta contiguous [B0, B1, L]. B0, B1, L, S > 0.
  *   s_ij = scale * q_i . k_j + mask_ij; with causal, keys j > i take no part;
  *   p_ij = exp(s_ij - m_i) / l_i with m_i = max_j s_ij, l_i = sum_j exp(s_ij - m_i);
@@ -83,8 +83,9 @@ typedef struct ag_optim_args {
  *   o_i = sum_j p_ij z_ij v_j.
  * A NaN score makes its row NaN; a row whose every key is masked (-inf) is NaN,
  * as a softmax of -inf is.
- * backward: dp_ij = dout_i . v_j, delta_i = sum_j p_ij z_ij dp_ij (= dout_i . o_i;
- *   delta is scratch the kernels may use), ds_ij = p_ij (z_ij dp_ij - delta_i),
+ * backward (no o: the rebuilt p gives what it would): dp_ij = dout_i . v_j,
+ *   delta_i = sum_j p_ij z_ij dp_ij (= dout_i . o_i; delta is scratch the kernels
+ *   may use), ds_ij = p_ij (z_ij dp_ij - delta_i),
  *   dv_j = sum_i p_ij z_ij dout_i, dq_i = scale sum_j ds_ij k_j,
  *   dk_j = scale sum_i ds_ij q_i;
  * dq, dk, dv are overwritten, each NULL when not wanted, never broadcast (the
@@ -286,7 +287,8 @@ ag_status ag_check_view(const char *backend, const char *op, const char *what, c
 ag_status ag_ew_check(const char *backend, const char *op, int nops, const ag_view *const *v,
                       int cond_at);
 
-/* ag_attn_args' views against the contract (shapes, dtypes, unit strides,
+/* ag_attn_args' views against the contract (shapes, dtypes, unit strides, o
+ * forward only,
  * contiguous stats and delta, B0, B1, L, S > 0, dropout in [0, 1)); dims receives B0, B1,
  * L, S, E, Ev. */
 ag_status ag_attn_check(const char *backend, const char *op, const ag_attn_args *a, bool backward,

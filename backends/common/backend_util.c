@@ -172,7 +172,7 @@ static ag_status attn_rows(const char *be, const char *op, const char *what, con
 ag_status ag_attn_check(const char *be, const char *op, const ag_attn_args *a, bool backward,
                         int64_t dims[6])
 {
-    if (!a || !a->q || !a->k || !a->v || !a->o || !a->stats ||
+    if (!a || !a->q || !a->k || !a->v || !a->stats || (!backward && !a->o) ||
         (backward && (!a->dout || !a->delta)))
         return ag_set_error(AG_ERR_ARG, "%s %s: NULL arguments", be, op);
     if (a->q->ndim != 4 || a->k->ndim != 4 || a->v->ndim != 4)
@@ -184,7 +184,7 @@ ag_status ag_attn_check(const char *be, const char *op, const ag_attn_args *a, b
     ag_status s = attn_view(be, op, "q", a->q, sq, true);
     if (s == AG_OK) s = attn_view(be, op, "k", a->k, sk, true);
     if (s == AG_OK) s = attn_view(be, op, "v", a->v, sv, true);
-    if (s == AG_OK) s = attn_view(be, op, "o", a->o, so, true);
+    if (s == AG_OK && !backward) s = attn_view(be, op, "o", a->o, so, true);
     if (s == AG_OK && a->mask) s = attn_view(be, op, "mask", a->mask, sm, false);
     if (s == AG_OK) s = attn_rows(be, op, "stats", a->stats, 2 * B0 * B1 * L);
     if (s == AG_OK && backward) {

@@ -18,8 +18,8 @@
 
 /* One (b0, b1) head: its operands' first rows and row strides. */
 typedef struct att_head {
-    const float *q, *k, *v, *m, *dout, *o;
-    float *out, *stats, *delta, *dq, *dk, *dv;
+    const float *q, *k, *v, *m, *dout;
+    float *o, *stats, *delta, *dq, *dk, *dv;
     int64_t drop0;  /* dropout element of (row 0, key 0) */
 } att_head;
 
@@ -41,8 +41,8 @@ static att_head head_of(const att_job *J, int64_t h)
     const ag_attn_args *a = J->a;
     const int64_t b0 = h / J->B1, b1 = h % J->B1;
     att_head H = {.q = at4(a->q, b0, b1), .k = at4(a->k, b0, b1), .v = at4(a->v, b0, b1),
-                  .m = at4(a->mask, b0, b1), .dout = at4(a->dout, b0, b1), .o = at4(a->o, b0, b1),
-                  .out = (float *)at4(a->o, b0, b1), .stats = cpu_f32(a->stats) + 2 * h * J->L,
+                  .m = at4(a->mask, b0, b1), .dout = at4(a->dout, b0, b1),
+                  .o = (float *)at4(a->o, b0, b1), .stats = cpu_f32(a->stats) + 2 * h * J->L,
                   .delta = a->delta ? cpu_f32(a->delta) + h * J->L : NULL,
                   .dq = (float *)at4(a->dq, b0, b1), .dk = (float *)at4(a->dk, b0, b1),
                   .dv = (float *)at4(a->dv, b0, b1), .drop0 = h * J->L * J->S};
@@ -113,7 +113,7 @@ static void forward_block(const att_job *J, int64_t h, int64_t i0, float *s, flo
             for (int64_t j = 0; j < nj; j++) sr[j] *= z[j];
         }
     }
-    cpu_sgemm(nr, J->Ev, ns, 1.0f, s, ns, 1, H.v, J->v_rs, 1, 0.0f, H.out + i0 * J->o_rs, J->o_rs);
+    cpu_sgemm(nr, J->Ev, ns, 1.0f, s, ns, 1, H.v, J->v_rs, 1, 0.0f, H.o + i0 * J->o_rs, J->o_rs);
 }
 
 static void backward_head(const att_job *J, int64_t h, float *s, float *dp, float *z)
@@ -175,7 +175,7 @@ static ag_status job_make(const char *op, const ag_attn_args *a, bool backward, 
     rows = rows < 1 ? 1 : rows > ATT_MAX_ROWS ? ATT_MAX_ROWS : rows;
     *J = (att_job){.a = a, .R = cpu_rows(), .B1 = B1, .L = L, .S = S, .E = E, .Ev = Ev,
                    .rows = rows < L ? rows : L, .q_rs = a->q->stride[2], .k_rs = a->k->stride[2],
-                   .v_rs = a->v->stride[2], .o_rs = a->o->stride[2],
+                   .v_rs = a->v->stride[2], .o_rs = a->o ? a->o->stride[2] : 0,
                    .keep_scale = 1.0f / (1.0f - a->dropout)};
     if (a->mask) {
         J->m_rs = a->mask->stride[2];

@@ -63,7 +63,7 @@ static ag_status attn_make(const char *op, const ag_attn_args *a, bool backward,
     s = view32(op, a->q, p->vq);
     if (s == AG_OK) s = view32(op, a->k, p->vk);
     if (s == AG_OK) s = view32(op, a->v, p->vv);
-    if (s == AG_OK) s = view32(op, a->o, p->vo);
+    if (s == AG_OK && a->o) s = view32(op, a->o, p->vo);
     if (s == AG_OK && a->mask) {
         s = view32(op, a->mask, p->vm);
         p->mcs = S > 1 ? (int32_t)a->mask->stride[3] : 0;
@@ -234,7 +234,8 @@ static bool attn_fits(const vk_ctx *c, const ag_attn_args *a, uint32_t wg, int64
         sizeof(attn_params) > l->maxUniformBufferRange)
         return false;
     if (!packed(c)) return true;
-    const int64_t bw = fw_floats + ag_view_numel(a->o) + ag_view_numel(a->stats) / 2 +
+    const ag_view *rows_ev = a->o ? a->o : a->dout; /* [B0, B1, L, Ev] either way */
+    const int64_t bw = fw_floats + ag_view_numel(rows_ev) + ag_view_numel(a->stats) / 2 +
                        ag_view_numel(a->q) + ag_view_numel(a->k) + ag_view_numel(a->v) + 32;
     return pack_fits(c, fw_floats) && pack_fits(c, bw);
 }

@@ -272,7 +272,7 @@ static ag_view rows_view(const attn_plan *P, const ag_tensor *t, int64_t per)
     return v;
 }
 
-/* saved: 0 = o, 1 = the rows' statistics; inputs q, k, v (and the mask) are read again. */
+/* saved: 0 = the rows' statistics; inputs q, k, v (and the mask) are read again. */
 static ag_status attn_bwd(ag_node *n, ag_tensor *gy, ag_tensor **gx)
 {
     ag_tensor *in[AN_IN] = {n->in[0], n->in[1], n->in[2], n->nin > 3 ? n->in[3] : NULL};
@@ -283,19 +283,19 @@ static ag_status attn_bwd(ag_node *n, ag_tensor *gy, ag_tensor **gx)
                       : ag_set_error(AG_ERR_STATE, "scaled_dot_product_attention backward: "
                                                    "the inputs no longer fit the fused kernel");
     ag_device *dev = ag__dev(in[0]);
-    /* dout as it comes when it fits the split (heads-last, typically) */
-    ag_view fg0 = full_view(&P, gy, P.L, P.Ev), vg0;
-    ag_tensor *g = view4(&P, &fg0, P.split, &vg0) && (vg0.stride[3] == 1 || P.Ev == 1)
-                       ? gy : ag__contiguous(gy);
+    /* dout as it comes when it fits the split (heads-last, typically), else dense */
+    ag_view fg = full_view(&P, gy, P.L, P.Ev), vg;
+    if (!view4(&P, &fg, P.split, &vg) || (vg.stride[3] != 1 && P.Ev > 1)) {
+        ag_tensor *g = ag__contiguous(gy);
+        if (!g) return ag_last_status();
+        fg = full_view(&P, g, P.L, P.Ev);
+        view4(&P, &fg, P.split, &vg);
+    }
     ag_tensor *delta = ag__empty_on(dev, AG_F32, 1, (int64_t[]){P.B0 * P.B1 * P.L});
-    if (!g || !delta) return ag_last_status();
+    if (!delta) return ag_last_status();
     ag_view vq = plan_view(&P, AQ), vk = plan_view(&P, AK), vv = plan_view(&P, AV), vm,
-            vo = plan_view(&P, AQ), vg, vl = rows_view(&P, n->saved[1], 2), vd = rows_view(&P, delta, 1),
-            vdq, vdk, vdv;
+            vl = rows_view(&P, n->saved[0], 2), vd = rows_view(&P, delta, 1), vdq, vdk, vdv;
     if (in[3]) vm = plan_view(&P, AM);
-    ag_view fo = full_view(&P, n->saved[0], P.L, P.Ev), fg = full_view(&P, g, P.L, P.Ev);
-    view4(&P, &fo, P.split, &vo);
-    view4(&P, &fg, P.split, &vg);
     ag_tensor *dq = in[0]->requires_grad ? plan_out(&P, dev, P.L, P.E, &vdq) : NULL;
     ag_tensor *dk = in[1]->requires_grad ? plan_out(&P, dev, P.S, P.E, &vdk) : NULL;
     ag_tensor *dv = in[2]->requires_grad ? plan_out(&P, dev, P.S, P.Ev, &vdv) : NULL;
@@ -306,7 +306,7 @@ static ag_status attn_bwd(ag_node *n, ag_tensor *gy, ag_tensor **gx)
                       .causal = n->p.attention.causal,
                       .rng = {.seed = n->p.attention.seed, .stream = n->p.attention.stream,
                               .dist = AG_RAND_UNIFORM, .a = 0.0f, .b = 1.0f},
-                      .q = &vq, .k = &vk, .v = &vv, .mask = in[3] ? &vm : NULL, .o = &vo,
+                      .q = &vq, .k = &vk, .v = &vv, .mask = in[3] ? &vm : NULL,
                       .stats = &vl, .dout = &vg, .delta = &vd, .dq = dq ? &vdq : NULL,
                       .dk = dk ? &vdk : NULL, .dv = dv ? &vdv : NULL};
     ag_status s = AG_LAUNCH(dev, attention_backward, &a);
@@ -367,7 +367,7 @@ static ag_tensor *fused(ag_tensor *q, ag_tensor *k, ag_tensor *v, ag_tensor *mas
         n->p.attention.seed = a.rng.seed;
         n->p.attention.stream = a.rng.stream;
         for (int i = 0; i < (mask ? 4 : 3); i++) ag__save_input(n, i);
-        if (ag__save(n, 0, o) != AG_OK || ag__save(n, 1, stats) != AG_OK) return NULL;
+        if (ag__save(n, 0, stats) != AG_OK) return NULL;
     }
     return o;
 }
