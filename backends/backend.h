@@ -335,12 +335,13 @@ ag_status ag_cpu_backend_create(const ag_backend_i **iface, void **ctx);
 
 /* OpenCL (backends/opencl, built when AG_HAVE_OPENCL): one context per device of
  * every platform, at most max; returns how many (0 when OpenCL is unusable, the
- * reason in the thread's error). */
+ * reason in the thread's error). With max 0 it only sets *iface and loads
+ * nothing (the probe's child process made the devices; see src/core/device.c). */
 int ag_opencl_backends_create(const ag_backend_i **iface, void **ctxs, int max);
 /* Its objects alive now (ag_debug_live_cl_objects; type already checked). */
 int64_t ag_opencl_live_objects(ag_cl_object type);
 /* Vulkan (backends/vulkan, built when AG_HAVE_VULKAN): one device per physical
- * device with a compute queue, at most max. */
+ * device with a compute queue, at most max; max 0 as for OpenCL. */
 int ag_vulkan_backends_create(const ag_backend_i **iface, void **ctxs, int max);
 
 #endif /* AG_BACKEND_H */

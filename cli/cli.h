@@ -89,6 +89,7 @@ typedef struct cli_progress {
 } cli_progress;
 
 double cli_now(void);         /* monotonic seconds */
+double cli_peak_mb(void);     /* this process's peak resident memory (its children not included) */
 void cli_progress_begin(cli_progress *p, const char *label, int64_t total_batches);
 /* done batches so far, samples seen, running mean loss and accuracy. */
 void cli_progress_update(cli_progress *p, int64_t done, int64_t samples, double loss,

@@ -423,7 +423,8 @@ static int gpt_loop(gpt_run *g)
         if (row) isum = 0.0, iseen = 0;
     }
     cli_progress_end(&bar);
-    printf("summary: gpt, %lld steps; validation loss %.4f\n", (long long)o->steps, last_val);
+    printf("summary: gpt, %lld steps; validation loss %.4f; peak memory %.0f MB\n", (long long)o->steps, last_val,
+           cli_peak_mb());
     if (o->save) printf("checkpoint: %s (anygrad sample %s writes text)\n", o->save, o->save);
     if (o->log) printf("log: %s\n", o->log);
     if (o->plot) printf("plot: %s\n", o->plot);

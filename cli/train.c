@@ -379,7 +379,7 @@ static int train_loop(run *r)
                train_s > 0 ? (double)samples / train_s : 0.0);
     if (r->test) printf("; test loss %.4f, test accuracy %.4f", st.test_loss, st.test_acc);
     if (best_val >= 0.0) printf("; best validation accuracy %.4f (epoch %lld)", best_val, (long long)best_epoch);
-    printf("\n");
+    printf("; peak memory %.0f MB\n", cli_peak_mb());
     if (r->o.save && wrote) printf("checkpoint: %s\n", r->o.save);
     if (wrote && r->o.log) printf("log: %s\n", r->o.log);
     if (wrote && r->o.plot) printf("plot: %s\n", r->o.plot);

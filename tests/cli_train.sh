@@ -190,9 +190,12 @@ fi
 # Ctrl-C: the step in progress ends, the steps so far are saved, exit 130;
 # resuming goes on after the last step and ends with the same weights, bit for
 # bit, as a run never stopped (dropout too: the generator is seeded per step).
+sigint=(env --default-signal=INT)
 intl=(--layers "linear 64, relu, dropout 0.2, linear" --data "$DATA" --epochs 6 --seed 3)
 "$AG" train "${intl[@]}" --save "$tmp/unint.st" --log "$tmp/unint.csv" >"$tmp/outu" 2>&1
-"$AG" train "${intl[@]}" --save "$tmp/int.st" --log "$tmp/int.csv" >"$tmp/outi" 2>&1 &
+# a script's background job starts with SIGINT ignored, which anygrad keeps (as
+# under nohup); a terminal's Ctrl-C reaches a job that does not ignore it
+"${sigint[@]}" "$AG" train "${intl[@]}" --save "$tmp/int.st" --log "$tmp/int.csv" >"$tmp/outi" 2>&1 &
 pid=$!
 for _ in $(seq 300); do grep -q '^epoch 1/6' "$tmp/outi" 2>/dev/null && break; sleep 0.05; done
 kill -INT "$pid"
@@ -347,7 +350,7 @@ else
     bad "gpt training" "$tmp/outg1"
 fi
 "$AG" train "${gpt[@]}" --steps 300 --save "$tmp/g2.st" >"$tmp/outg2" 2>&1
-"$AG" train "${gpt[@]}" --steps 300 --save "$tmp/g3.st" >"$tmp/outg3" 2>&1 &
+"${sigint[@]}" "$AG" train "${gpt[@]}" --steps 300 --save "$tmp/g3.st" >"$tmp/outg3" 2>&1 &
 pid=$!
 for _ in $(seq 300); do grep -q '^step 20/' "$tmp/outg3" 2>/dev/null && break; sleep 0.05; done
 kill -INT "$pid"

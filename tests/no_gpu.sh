@@ -3,7 +3,9 @@
 # `anygrad devices` says why each GPU backend is missing, and naming a missing
 # backend is a clear error. And with the loaders present, naming the CPU
 # (AG_DEVICE=cpu, --device cpu) loads no GPU stack at all: the probe stops at
-# the backend named. Usage: tests/no_gpu.sh BUILD_DIR
+# the backend named; the default probe lists the GPU backends from a child
+# process, so their drivers stay out of a process that runs on the CPU, and a
+# driver that crashes or hangs there costs only its backend. Usage: tests/no_gpu.sh BUILD_DIR
 set -u
 BUILD=${1:-build}
 export AG_OPENCL_LIBRARY=/nonexistent/libOpenCL.so.1 AG_VULKAN_LIBRARY=/nonexistent/libvulkan.so.1
@@ -36,12 +38,57 @@ check "training runs on the CPU" bash -c "\"$BUILD/examples/linear_regression\" 
 
 # the dynamic loader's own log of what it opened (dlopen included)
 unset AG_OPENCL_LIBRARY AG_VULKAN_LIBRARY
-gpu_libs() { LD_DEBUG=files "$@" 2>&1 >/dev/null | grep -cE 'file=[^ ]*lib(vulkan|OpenCL)\.so' ; }
-n=$(AG_DEVICE=cpu gpu_libs "$BUILD/examples/linear_regression")
+# "main" counts what the program's own process opened, "other" what its
+# children did (the default probe lists GPU backends from a child process)
+gpu_libs() { # main|other command...
+    local which=$1
+    shift
+    LD_DEBUG=files "$@" 2>&1 >/dev/null | awk -v which="$which" '
+        NR == 1 { main = $1 }
+        /file=[^ ]*lib(vulkan|OpenCL)\.so/ { if (($1 == main) == (which == "main")) n++ }
+        END { print n + 0 }'
+}
+n=$(AG_DEVICE=cpu gpu_libs main "$BUILD/examples/linear_regression")
 check "AG_DEVICE=cpu opens no GPU loader (opened $n)" test "$n" -eq 0
+n=$(AG_DEVICE=cpu gpu_libs other "$BUILD/examples/linear_regression")
+check "AG_DEVICE=cpu probes no GPU backend in a child either (opened $n)" test "$n" -eq 0
 if grep -qE 'AG_HAVE_(OPENCL|VULKAN)' "$BUILD/build.ninja" 2>/dev/null; then
-    n=$(gpu_libs "$BUILD/examples/linear_regression")
-    check "the default probe does open them (opened $n)" test "$n" -gt 0
+    # the CPU is chosen (software GPUs are never the default): the drivers the
+    # probe needed to list the GPU backends stay out of this process
+    n=$(gpu_libs other "$BUILD/examples/linear_regression")
+    check "the default probe opens the GPU loaders in a child (opened $n)" test "$n" -gt 0
+    n=$(gpu_libs main "$BUILD/examples/linear_regression")
+    check "and not in the process, which runs on the CPU (opened $n)" test "$n" -eq 0
+    n=$(AG_PROBE=inprocess gpu_libs main "$BUILD/examples/linear_regression")
+    check "AG_PROBE=inprocess opens them in the process (opened $n)" test "$n" -gt 0
+    backend=vulkan
+    grep -q AG_HAVE_VULKAN "$BUILD/build.ninja" || backend=opencl
+    n=$(AG_DEVICE=$backend gpu_libs main "$BUILD/examples/linear_regression")
+    check "AG_DEVICE=$backend opens its loader in the process (opened $n)" test "$n" -gt 0
+
+    # a driver that crashes or hangs while it is opened costs its backend, not
+    # the process: a stand-in loader whose constructor does either
+    tmp=$(mktemp -d)
+    trap 'rm -rf "$tmp"' EXIT
+    printf '%s\n' '#include <signal.h>' '#include <unistd.h>' \
+        '__attribute__((constructor)) static void init(void) {' \
+        '#ifdef HANG' '    for (;;) pause();' '#else' '    raise(SIGSEGV);' '#endif' '}' >"$tmp/bad.c"
+    ${CC:-cc} -shared -fPIC -o "$tmp/libcrash.so" "$tmp/bad.c" &&
+        ${CC:-cc} -DHANG -shared -fPIC -o "$tmp/libhang.so" "$tmp/bad.c"
+    check "the stand-in drivers build" test -f "$tmp/libhang.so"
+    var=AG_$(tr a-z A-Z <<<"$backend")_LIBRARY
+    out=$(env "$var=$tmp/libcrash.so" "$BUILD/cli/anygrad" devices 2>&1)
+    rc=$?
+    check "a crashing $backend driver: devices exits 0 (rc $rc)" test "$rc" -eq 0
+    check "and says the driver crashed" grep -q "$backend unavailable: the $backend driver crashed .*signal 11" <<<"$out"
+    start=$(date +%s)
+    out=$(env "$var=$tmp/libhang.so" AG_PROBE_TIMEOUT=1 "$BUILD/examples/linear_regression" 2>&1)
+    rc=$?
+    took=$(($(date +%s) - start))
+    check "a hanging $backend driver: training still runs on the CPU (rc $rc)" test "$rc" -eq 0
+    check "after the probe's timeout (took $took s)" test "$took" -lt 30
+    out=$(env "$var=$tmp/libhang.so" AG_PROBE_TIMEOUT=1 "$BUILD/cli/anygrad" devices 2>&1)
+    check "and devices says it hung" grep -q "$backend unavailable: the $backend driver did not list its devices within 1.0 s" <<<"$out"
 fi
 # a backend's name never falls back to a device whose name merely contains it
 # (PoCL's name mentions the CPU): with the CPU backend refused, "cpu" fails

@@ -48,6 +48,7 @@ int ag_opencl_backends_create(const ag_backend_i **iface, void **ctxs, int max)
 {
     ocl_ctx *made[16];
     *iface = &ocl_iface;
+    if (max <= 0) return 0; /* the interface alone: nothing is loaded */
     ocl_stats_init();
     int n = ocl_create_all(&ocl_iface, made, max < 16 ? max : 16);
     for (int i = 0; i < n; i++) ctxs[i] = made[i];

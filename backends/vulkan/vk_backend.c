@@ -48,6 +48,7 @@ int ag_vulkan_backends_create(const ag_backend_i **iface, void **ctxs, int max)
 {
     vk_ctx *made[16];
     *iface = &vk_iface;
+    if (max <= 0) return 0; /* the interface alone: nothing is loaded */
     int n = vk_create_all(made, max < 16 ? max : 16);
     for (int i = 0; i < n; i++) ctxs[i] = made[i];
     return n;

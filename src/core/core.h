@@ -11,9 +11,34 @@
 struct ag_device {
     const ag_backend_i *i;
     void *ctx;
+    _Atomic int opened; /* ctx is set (false for a GPU the child-process probe found, until used) */
     int index;
     char name[96];
 };
+
+/* Makes a device found by the child-process probe usable in this process
+ * (src/core/device.c); every path that reaches dev->ctx without an existing
+ * buffer of dev calls ag__device_ready first. */
+ag_status ag__device_open(ag_device *dev);
+static inline ag_status ag__device_ready(ag_device *dev)
+{
+    return atomic_load_explicit(&dev->opened, memory_order_acquire) ? AG_OK : ag__device_open(dev);
+}
+
+/* What the probe keeps of a device it found (src/core/probe_child.c). */
+#define AG_PROBE_MAX 16
+typedef struct {
+    char name[96];
+    char details[1024]; /* ag_device_details' line; or why nothing was found */
+    ag_backend_props props;
+} ag_probe_record;
+typedef int (*ag_backend_create_fn)(const ag_backend_i **iface, void **ctxs, int max);
+void ag__probe_describe(const ag_backend_i *iface, void *ctx, ag_probe_record *out);
+/* Runs create in a child process and returns how many devices it made (their
+ * records in out), 0 with the reason in why (nothing found, or the driver
+ * crashed or hung), or -1 when no child could be started. */
+int ag__probe_in_child(const char *backend, ag_backend_create_fn create, ag_probe_record *out, int max,
+                       char *why, size_t wsize);
 
 /* src/ops/calibrate.c: the cached calibration of a device (0, 0 when none). */
 void ag__calibration_get(const ag_device *dev, double *gflops, double *gbps);
@@ -153,9 +178,38 @@ ag_tensor *ag__scalar_like(const ag_tensor *like, float value);
 /* A view of base's storage with the given layout (no autograd). */
 ag_tensor *ag__alias(ag_tensor *base, int ndim, const int64_t *shape, const int64_t *stride,
                      int64_t offset);
-ag_view ag__view(const ag_tensor *t);
+/* Views are built on every launch: inline, and every field written once (a
+ * zeroing initialiser compiled to rep stos plus stalled reloads, ~10% of a small
+ * op's host time). Axes past ndim are 0. */
+static inline ag_view ag__view(const ag_tensor *t)
+{
+    ag_view v;
+    v.buf = t->st->buf;
+    v.offset = t->offset;
+    v.dtype = t->dtype;
+    v.ndim = t->ndim;
+    for (int d = 0; d < AG_MAX_DIMS; d++) {
+        v.shape[d] = d < t->ndim ? t->shape[d] : 0;
+        v.stride[d] = d < t->ndim ? t->stride[d] : 0;
+    }
+    return v;
+}
 /* t broadcast to shape (t's ndim <= ndim; sizes 1 or equal) as a stride-0 view. */
-ag_view ag__view_bcast(const ag_tensor *t, int ndim, const int64_t *shape);
+static inline ag_view ag__view_bcast(const ag_tensor *t, int ndim, const int64_t *shape)
+{
+    ag_view v;
+    v.buf = t->st->buf;
+    v.offset = t->offset;
+    v.dtype = t->dtype;
+    v.ndim = ndim;
+    const int lead = ndim - t->ndim;
+    for (int d = 0; d < AG_MAX_DIMS; d++) {
+        const int s = d - lead;
+        v.shape[d] = d < ndim ? shape[d] : 0;
+        v.stride[d] = d < ndim && s >= 0 && t->shape[s] == shape[d] ? t->stride[s] : 0;
+    }
+    return v;
+}
 /* t itself when contiguous, otherwise a contiguous copy (no autograd: use inside
  * ops, on tensors whose gradient is handled by the caller). */
 ag_tensor *ag__contiguous(ag_tensor *t);

@@ -8,7 +8,11 @@
  * "cpu" by name (--device cpu, AG_DEVICE=cpu) probes the CPU alone, so no GPU
  * driver is loaded or initialised (each costs tens of MB, and a broken one
  * can crash in its own initialisation); anything that needs the whole list
- * (the count, the default, an index, a name's substring) probes the rest. */
+ * (the count, the default, an index, a name's substring) probes the rest.
+ * A GPU backend that is listed without being asked for by name is probed in
+ * a child process (src/core/probe_child.c): its devices are known by name and
+ * properties, and its driver is loaded here only when one of them is first
+ * used (ag__device_open). AG_PROBE=inprocess probes everything here. */
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -17,12 +21,14 @@
 
 #include "core.h"
 
-#define MAX_DEVICES 16
+#define MAX_DEVICES AG_PROBE_MAX
 #define MAX_UNAVAILABLE 4
 
 static ag_device devices[MAX_DEVICES];
 static ag_backend_props props[MAX_DEVICES];
 static int same_as[MAX_DEVICES];
+static int backend_of[MAX_DEVICES];                /* registry index */
+static char probed_details[MAX_DEVICES][1024];     /* of a device not yet opened */
 static _Atomic int ndevices; /* published after a device's entry is complete */
 static struct {
     const char *backend;
@@ -35,32 +41,47 @@ static pthread_once_t default_once = PTHREAD_ONCE_INIT;
 static int default_index;
 static _Thread_local ag_device *thread_default;
 
-static void add_device(const ag_backend_i *iface, void *ctx)
+void ag__probe_describe(const ag_backend_i *iface, void *ctx, ag_probe_record *out)
+{
+    if (iface->describe) iface->describe(ctx, out->name, sizeof out->name);
+    else snprintf(out->name, sizeof out->name, "%s", iface->name);
+    out->details[0] = '\0';
+    if (iface->details) iface->details(ctx, out->details, sizeof out->details);
+    out->props = (ag_backend_props){.kind = AG_DEVICE_OTHER};
+    if (iface->props) iface->props(ctx, &out->props);
+}
+
+/* rec is given for a device the child process found (opened on first use),
+ * NULL for one made here (ctx; the CPU's may be NULL). */
+static void add_device(int backend, const ag_backend_i *iface, void *ctx, const ag_probe_record *rec)
 {
     if (ndevices == MAX_DEVICES) return;
     ag_device *d = &devices[ndevices];
+    ag_probe_record made;
+    const bool here = rec == NULL;
+    if (here) {
+        ag__probe_describe(iface, ctx, &made);
+        rec = &made;
+    }
     d->i = iface;
     d->ctx = ctx;
     d->index = ndevices;
-    if (iface->describe) iface->describe(ctx, d->name, sizeof d->name);
-    else snprintf(d->name, sizeof d->name, "%s", iface->name);
-    props[ndevices] = (ag_backend_props){.kind = AG_DEVICE_OTHER};
-    if (iface->props) iface->props(ctx, &props[ndevices]);
+    snprintf(d->name, sizeof d->name, "%s", rec->name);
+    snprintf(probed_details[ndevices], sizeof probed_details[0], "%s", rec->details);
+    props[ndevices] = rec->props;
+    backend_of[ndevices] = backend;
     same_as[ndevices] = -1;
+    atomic_store_explicit(&d->opened, here, memory_order_release);
     ndevices++;
 }
 
-static void add_unavailable(const char *backend)
+static void add_unavailable(const char *backend, const char *reason)
 {
     if (nunavailable == MAX_UNAVAILABLE) return;
     unavailable[nunavailable].backend = backend;
-    snprintf(unavailable[nunavailable].reason, sizeof unavailable[0].reason, "%s",
-             ag_last_status() ? ag_last_error() : "no device found");
+    snprintf(unavailable[nunavailable].reason, sizeof unavailable[0].reason, "%s", reason);
     nunavailable++;
 }
-
-/* Every backend makes all its devices at once and returns how many (<= max). */
-typedef int (*backend_create_fn)(const ag_backend_i **iface, void **ctxs, int max);
 
 static int cpu_backends_create(const ag_backend_i **iface, void **ctxs, int max)
 {
@@ -70,8 +91,8 @@ static int cpu_backends_create(const ag_backend_i **iface, void **ctxs, int max)
 /* The backends, in probe order; GPU ones only where the build has them. */
 static const struct {
     const char *name;
-    backend_create_fn create;
-    bool resettable; /* ag_debug_device_reset may remake its devices */
+    ag_backend_create_fn create; /* every device at once, at most max; max 0 sets *iface only */
+    bool gpu;                    /* may be probed in a child; ag_debug_device_reset may remake it */
 } registry[] = {
     {"cpu", cpu_backends_create, false},
 #ifdef AG_HAVE_OPENCL
@@ -82,14 +103,71 @@ static const struct {
 #endif
 };
 
-static void probe_backend(const char *name, backend_create_fn create)
+static bool probe_in_child(void)
+{
+    const char *e = getenv("AG_PROBE");
+    return !(e && strcmp(e, "inprocess") == 0);
+}
+
+static void probe_backend(int b, bool here)
 {
     const ag_backend_i *iface = NULL;
     void *ctxs[MAX_DEVICES];
+    const int room = MAX_DEVICES - ndevices;
     ag_clear_error();
-    int n = create(&iface, ctxs, MAX_DEVICES - ndevices);
-    if (n <= 0) add_unavailable(name);
-    for (int i = 0; i < n; i++) add_device(iface, ctxs[i]);
+    if (registry[b].gpu && !here && room > 0 && probe_in_child()) {
+        static ag_probe_record recs[MAX_DEVICES]; /* under probe_lock */
+        char why[256];
+        int n = ag__probe_in_child(registry[b].name, registry[b].create, recs, room, why, sizeof why);
+        if (n >= 0) {
+            registry[b].create(&iface, ctxs, 0);
+            if (n == 0) add_unavailable(registry[b].name, why);
+            for (int i = 0; i < n; i++) add_device(b, iface, NULL, &recs[i]);
+            return;
+        }
+    }
+    int n = registry[b].create(&iface, ctxs, room);
+    if (n <= 0) add_unavailable(registry[b].name, ag_last_status() ? ag_last_error() : "no device found");
+    for (int i = 0; i < n; i++) add_device(b, iface, ctxs[i], NULL);
+}
+
+/* Opens, under probe_lock, every device of backend b that the child found:
+ * the backend's devices are made again and matched by name; the rest go. */
+static ag_status open_backend(int b, const ag_device *want)
+{
+    const ag_backend_i *iface = NULL;
+    void *made[MAX_DEVICES];
+    bool used[MAX_DEVICES] = {false};
+    ag_clear_error();
+    int n = registry[b].create(&iface, made, MAX_DEVICES);
+    char why[256];
+    snprintf(why, sizeof why, "%s", n > 0 ? "not found again" : ag_last_status() ? ag_last_error() : "no device found");
+    for (int i = 0; i < ndevices; i++) {
+        if (backend_of[i] != b || atomic_load(&devices[i].opened)) continue;
+        for (int k = 0; k < n; k++) {
+            ag_probe_record r;
+            if (used[k]) continue;
+            ag__probe_describe(iface, made[k], &r);
+            if (strcmp(r.name, devices[i].name) != 0) continue;
+            used[k] = true;
+            devices[i].ctx = made[k];
+            atomic_store_explicit(&devices[i].opened, 1, memory_order_release);
+            break;
+        }
+    }
+    for (int k = 0; k < n; k++)
+        if (!used[k]) iface->destroy(made[k]);
+    if (!atomic_load(&want->opened))
+        return ag_set_error(AG_ERR_DEVICE, "%s: listed by the probe but cannot be opened: %s", want->name, why);
+    return AG_OK;
+}
+
+ag_status ag__device_open(ag_device *dev)
+{
+    pthread_mutex_lock(&probe_lock);
+    ag_status s = atomic_load(&dev->opened) ? AG_OK : open_backend(backend_of[dev->index], dev);
+    pthread_mutex_unlock(&probe_lock);
+    return s;
 }
 
 /* One physical GPU seen through two APIs: equal UUIDs when both report one,
@@ -111,14 +189,15 @@ static bool same_gpu(int a, int b)
 
 #define NREGISTRY ((int)(sizeof registry / sizeof registry[0]))
 
-/* Probes registry entries up to and including last that are not yet probed. */
-static void probe_upto(int last)
+/* Probes registry entries up to and including last that are not yet probed;
+ * entry `here` (a backend asked for by name) in this process. */
+static void probe_upto(int last, int here)
 {
     if (atomic_load(&nprobed) > last) return;
     pthread_mutex_lock(&probe_lock);
     const int first_new = ndevices;
     for (int b = atomic_load(&nprobed); b <= last && b < NREGISTRY; b++) {
-        probe_backend(registry[b].name, registry[b].create);
+        probe_backend(b, b == here);
         atomic_store(&nprobed, b + 1);
     }
     for (int i = first_new; i < ndevices; i++)
@@ -133,7 +212,7 @@ static void probe_upto(int last)
 
 static bool ensure_probed(void)
 {
-    probe_upto(NREGISTRY - 1);
+    probe_upto(NREGISTRY - 1, -1);
     if (ndevices == 0) {
         ag_set_error(AG_ERR_DEVICE, "no usable device: %s",
                      nunavailable ? unavailable[0].reason : "the probe found nothing");
@@ -237,7 +316,7 @@ ag_device *ag_device_by_name(const char *name_in)
             upto = b;
             is_backend = true;
         }
-    probe_upto(upto);
+    probe_upto(upto, is_backend ? upto : -1);
     if (ndevices == 0 && !ensure_probed()) return NULL;
     long want = 0;
     if (colon) {
@@ -353,19 +432,20 @@ ag_status ag_device_details(const ag_device *dev, char *buf, size_t size)
     if (!dev || !buf || size == 0)
         return ag_set_error(AG_ERR_ARG, "ag_device_details: device, buffer and size must be given");
     buf[0] = '\0';
-    if (dev->i->details) dev->i->details(dev->ctx, buf, size);
+    if (!atomic_load(&dev->opened)) snprintf(buf, size, "%s", probed_details[dev->index]);
+    else if (dev->i->details) dev->i->details(dev->ctx, buf, size);
     return AG_OK;
 }
 
 int ag_device_unavailable_count(void)
 {
-    probe_upto(NREGISTRY - 1);
+    probe_upto(NREGISTRY - 1, -1);
     return nunavailable;
 }
 
 const char *ag_device_unavailable(int i, const char **reason)
 {
-    probe_upto(NREGISTRY - 1);
+    probe_upto(NREGISTRY - 1, -1);
     if (i < 0 || i >= nunavailable) {
         if (reason) *reason = NULL;
         return NULL;
@@ -377,6 +457,7 @@ const char *ag_device_unavailable(int i, const char **reason)
 ag_status ag_device_sync(ag_device *dev)
 {
     if (!dev) return ag_set_error(AG_ERR_ARG, "ag_device_sync: device is NULL");
+    if (!atomic_load(&dev->opened)) return AG_OK; /* nothing ran on it */
     return dev->i->sync(dev->ctx);
 }
 
@@ -404,15 +485,15 @@ ag_status ag_debug_device_reset(ag_device *dev)
     if (busy)
         return ag_set_error(AG_ERR_ARG, "ag_debug_device_reset: %lld device buffers are alive",
                             (long long)busy);
-    backend_create_fn create = NULL;
-    for (size_t b = 0; b < sizeof registry / sizeof registry[0]; b++)
-        if (registry[b].resettable && !strcmp(dev->i->name, registry[b].name)) create = registry[b].create;
+    ag_backend_create_fn create = registry[backend_of[dev->index]].gpu ? registry[backend_of[dev->index]].create : NULL;
     if (!create)
         return ag_set_error(AG_ERR_UNSUPPORTED, "ag_debug_device_reset: %s devices cannot be reset",
                             dev->i->name);
+    ag_status s = ag__device_ready(dev);
+    if (s != AG_OK) return s;
     int at = 0;
     for (int i = 0; i < dev->index; i++) at += devices[i].i == dev->i;
-    ag_status s = dev->i->sync(dev->ctx);
+    s = dev->i->sync(dev->ctx);
     if (s != AG_OK) return s;
     const ag_backend_i *iface = NULL;
     void *made[MAX_DEVICES];

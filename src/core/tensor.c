@@ -26,6 +26,7 @@ static ag_storage *storage_new(ag_device *dev, size_t bytes)
         ag_set_error(AG_ERR_OOM, "injected fault: allocating %zu bytes on %s failed", bytes, dev->name);
         return NULL;
     }
+    if (ag__device_ready(dev) != AG_OK) return NULL;
     ag_storage *st = calloc(1, sizeof *st);
     if (!st) {
         ag_set_error(AG_ERR_OOM, "out of host memory allocating a tensor");
@@ -346,28 +347,6 @@ ag_tensor *ag__alias(ag_tensor *base, int ndim, const int64_t *shape, const int6
         t->stride[d] = stride[d];
     }
     return ag__own(t);
-}
-
-ag_view ag__view(const ag_tensor *t)
-{
-    ag_view v = {.buf = t->st->buf, .offset = t->offset, .dtype = t->dtype, .ndim = t->ndim};
-    for (int d = 0; d < t->ndim; d++) {
-        v.shape[d] = t->shape[d];
-        v.stride[d] = t->stride[d];
-    }
-    return v;
-}
-
-ag_view ag__view_bcast(const ag_tensor *t, int ndim, const int64_t *shape)
-{
-    ag_view v = {.buf = t->st->buf, .offset = t->offset, .dtype = t->dtype, .ndim = ndim};
-    int lead = ndim - t->ndim;
-    for (int d = 0; d < ndim; d++) {
-        v.shape[d] = shape[d];
-        int s = d - lead;
-        v.stride[d] = (s < 0 || t->shape[s] != shape[d]) ? 0 : t->stride[s];
-    }
-    return v;
 }
 
 static ag_tensor *fill_new(ag_device *dev, ag_dtype dt, int ndim, const int64_t *shape,
