@@ -113,12 +113,15 @@ median() { sort -g | awk '{ v[NR] = $1 } END { if (NR == 0) print "nan"; else if
 ag_run() { # workload scale train-options...
     local w=$1 scale=$2
     shift 2
-    if ! peak_rss "$tmp/agrss.$w" "$AG" train --val-frac 0 --epochs $((EPOCHS + 1)) --log-every 0 \
+    # the process's own peak, from its summary: the device probe's short-lived
+    # child (GPU drivers, ~90 MB here) is not the training's memory
+    if ! peak_rss "$tmp/agtree.$w" "$AG" train --val-frac 0 --epochs $((EPOCHS + 1)) --log-every 0 \
         --data "$DATA" --log "$tmp/ag.csv" "$@" >"$tmp/ag.out" 2>&1; then
         echo "anygrad train failed:" >&2
         cat "$tmp/ag.out" >&2
         exit 1
     fi
+    grep -o 'peak memory [0-9.]*' "$tmp/ag.out" | awk '{ print $3 }' >>"$tmp/agrss.$w"
     local -a t
     mapfile -t t < <(awk -F, -v k="$scale" 'NR > 2 { printf "%.4f\n", ($8 - prev) * k } NR > 1 { prev = $8 }' "$tmp/ag.csv")
     printf '%s\n' "${t[@]}" >>"$tmp/ag.$w"

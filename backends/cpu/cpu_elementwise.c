@@ -165,6 +165,16 @@ static void ew_run(const ew_iter *it, ew_body body, const void *arg)
     for (int d = 0; d < nd - 2; d++) outer *= it->shape[d];
     const int64_t ntiles = outer * ((it->shape[nd - 2] + it->rb - 1) / it->rb) *
                            ((it->shape[nd - 1] + it->cb - 1) / it->cb);
+    if (ntiles == 1 && nd == 2) { /* small ops: no tile arithmetic (64-bit divisions) */
+        char *q[EW_MAX_OPS];
+        int64_t cs[EW_MAX_OPS];
+        for (int k = 0; k < it->nops; k++) cs[k] = it->stride[k][1];
+        for (int64_t r = 0; r < it->shape[0]; r++) {
+            for (int k = 0; k < it->nops; k++) q[k] = it->base[k] + r * it->stride[k][0] * it->esz[k];
+            body(arg, it->shape[1], q, cs);
+        }
+        return;
+    }
     int nt = numel > EW_PAR_MIN ? cpu_threads() : 1;
     if (nt > ntiles) nt = (int)ntiles;
     if (nt <= 1) {

@@ -22,8 +22,7 @@ ag_status ag_last_status(void) { return err_status; }
 
 void ag_clear_error(void)
 {
-    err_status = AG_OK;
-    err_msg[0] = '\0';
+    err_status = AG_OK; /* err_msg is not read while the status is AG_OK */
 }
 
 static const char *const status_names[] = {
