@@ -3,7 +3,8 @@
 # placed only between dependent commands: the quick matmul check records the
 # same dispatches with AG_VULKAN_BARRIERS=all (a barrier before every command)
 # and without, and fewer barriers without; shaders declare inf/NaN preservation
-# where the device offers it. Exit 77 without a Vulkan device.
+# where the device offers it, and subgroup shaders require the planned subgroup
+# size where the device can run it. Exit 77 without a Vulkan device.
 # Usage: tests/vk_stats.sh BUILD_DIR
 set -u
 BUILD=${1:-build}
@@ -33,5 +34,27 @@ if "$BUILD/cli/anygrad" devices -v 2>/dev/null | grep -q "llvmpipe.*(Vulkan" &&
     ! "$BUILD/cli/anygrad" devices -v 2>/dev/null | grep -q "inf/NaN preserved: yes (float controls)"; then
     echo "FAIL: lavapipe offers VK_KHR_shader_float_controls with NaN preservation, not declared"
     exit 1
+fi
+# subgroup size control: lavapipe offers VK_EXT_subgroup_size_control (8 only),
+# so the shaders that use subgroup operations are created requiring 8; a size
+# the device cannot run (subgroup32, as drivers that report one size and run
+# another) and the portable paths require none
+sized() { # extra env...
+    env "$@" AG_VULKAN_STATS=1 "$BUILD/cli/anygrad" check --quick --no-model --op sum --device vulkan 2>&1 |
+        sed -n 's/^anygrad vulkan: \([0-9]*\) pipelines, \([0-9]*\) with a required subgroup size$/\1 \2/p'
+}
+if "$BUILD/cli/anygrad" devices -v 2>/dev/null | grep -q "llvmpipe.*(Vulkan"; then
+    read -r p1 q1 <<<"$(sized AG_VULKAN_EMULATE=)"
+    read -r p2 q2 <<<"$(sized AG_VULKAN_EMULATE=subgroup32)"
+    read -r p3 q3 <<<"$(sized AG_VULKAN_PORTABLE=1)"
+    echo "subgroup size required: ${q1:-?} of ${p1:-?} pipelines; subgroup32: ${q2:-?} of ${p2:-?}; portable: ${q3:-?} of ${p3:-?}"
+    if ! "$BUILD/cli/anygrad" devices -v 2>/dev/null | grep -q "subgroup: 8 (arithmetic), required of 8-8 (size control)"; then
+        echo "FAIL: lavapipe offers VK_EXT_subgroup_size_control, not used"
+        exit 1
+    fi
+    if [ -z "${q1:-}" ] || [ "$q1" -lt 1 ] || [ "$q1" -ge "$p1" ] || [ "${q2:-1}" -ne 0 ] || [ "${q3:-1}" -ne 0 ]; then
+        echo "FAIL: expected some (not all) pipelines to require the subgroup size, none when it is emulated or portable"
+        exit 1
+    fi
 fi
 echo "vk_stats: passed"

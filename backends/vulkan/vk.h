@@ -17,6 +17,7 @@
 #define VK_INSTANCE_LIST(X)                                                                   \
     X(vkDestroyInstance) X(vkEnumeratePhysicalDevices) X(vkGetPhysicalDeviceProperties)       \
     X(vkGetPhysicalDeviceProperties2) X(vkGetPhysicalDeviceQueueFamilyProperties)             \
+    X(vkGetPhysicalDeviceFeatures2)                                                           \
     X(vkGetPhysicalDeviceMemoryProperties) X(vkEnumerateDeviceExtensionProperties)            \
     X(vkCreateDevice) X(vkDestroyDevice) X(vkGetDeviceQueue) X(vkQueueSubmit)                 \
     X(vkQueueWaitIdle) X(vkDeviceWaitIdle) X(vkAllocateMemory) X(vkFreeMemory)                \
@@ -110,6 +111,13 @@ typedef struct vk_ctx {
      * f32: enabled, and every shader declares it (vk_spirv.c), so that no
      * driver may assume NaN and inf away (the NaN rules rely on isnan) */
     bool float_preserve;
+    /* VK_EXT_subgroup_size_control: pipelines whose shader uses subgroup
+     * operations require subgroup_size (which lies in [sg_min, sg_max]), so
+     * the size the host planned for is the size the driver runs; without it a
+     * driver may run another (Intel reports 32, runs 8 or 16) and the shaders
+     * fall back at run time. */
+    bool sg_control;
+    uint32_t sg_min, sg_max;
     uint8_t uuid[VK_UUID_SIZE];
     char name[96];
     pthread_mutex_t lock;    /* recording state: one thread at a time */
@@ -165,6 +173,8 @@ extern const vk_shader vk_shaders[];
 /* code (n words) with f32 signed zero, inf and NaN preservation declared
  * (vk_spirv.c); malloc'ed, its length in *out_n; NULL to use code as it is. */
 uint32_t *vk_spirv_preserve(const uint32_t *code, size_t n, size_t *out_n);
+/* Whether a module declares a GroupNonUniform capability (uses subgroup operations). */
+bool vk_spirv_uses_subgroups(const uint32_t *code, size_t n);
 extern const int vk_nshaders;
 
 #define VK_MAX_BINDINGS 10 /* attn_bw_kv: parameters + 9 */
@@ -189,7 +199,12 @@ uint32_t vk_reduce_wg(const vk_ctx *c);
 
 /* AG_VULKAN_STATS=1: commands of every Vulkan device counted and printed to
  * stderr at exit (dispatches, copies, barriers, submits, host waits). */
-typedef enum { VK_STAT_DISPATCH, VK_STAT_COPY, VK_STAT_BARRIER, VK_STAT_SUBMIT, VK_STAT_WAIT, VK_STAT_COUNT } vk_stat;
+typedef enum {
+    VK_STAT_DISPATCH, VK_STAT_COPY, VK_STAT_BARRIER, VK_STAT_SUBMIT, VK_STAT_WAIT,
+    VK_STAT_PIPELINE, VK_STAT_PIPELINE_SIZED, /* created; with a required subgroup size */
+    VK_STAT_COUNT
+} vk_stat;
+void vk_count(vk_stat which); /* counted when AG_VULKAN_STATS=1 */
 void vk_stats_init(void);
 
 /* Submits what is recorded (if anything) and waits for all work. */

@@ -62,24 +62,52 @@ static void emulate(vk_ctx *c)
     if (n > 0) clamp_u32(&c->max_storage_buffers, (uint32_t)n);
 }
 
-/* Whether the device offers VK_KHR_shader_float_controls with f32 signed zero,
- * inf and NaN preservation (its properties may be queried only then). */
-static bool float_controls_preserve(VkPhysicalDevice phys)
+static bool has_extension(VkPhysicalDevice phys, const char *name)
 {
     uint32_t n = 0;
     if (vk.vkEnumerateDeviceExtensionProperties(phys, NULL, &n, NULL) != VK_SUCCESS || n == 0) return false;
     VkExtensionProperties *e = malloc(n * sizeof *e);
     bool has = false;
     if (e && vk.vkEnumerateDeviceExtensionProperties(phys, NULL, &n, e) == VK_SUCCESS)
-        for (uint32_t i = 0; i < n && !has; i++)
-            has = strcmp(e[i].extensionName, "VK_KHR_shader_float_controls") == 0;
+        for (uint32_t i = 0; i < n && !has; i++) has = strcmp(e[i].extensionName, name) == 0;
     free(e);
-    if (!has) return false;
+    return has;
+}
+
+/* Whether the device offers VK_KHR_shader_float_controls with f32 signed zero,
+ * inf and NaN preservation (its properties may be queried only then). */
+static bool float_controls_preserve(VkPhysicalDevice phys)
+{
+    if (!has_extension(phys, "VK_KHR_shader_float_controls")) return false;
     VkPhysicalDeviceFloatControlsPropertiesKHR fc = {
         .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_FLOAT_CONTROLS_PROPERTIES_KHR};
     VkPhysicalDeviceProperties2 p2 = {.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_PROPERTIES_2, .pNext = &fc};
     vk.vkGetPhysicalDeviceProperties2(phys, &p2);
     return fc.shaderSignedZeroInfNanPreserveFloat32;
+}
+
+/* Subgroup size control where compute pipelines may require a size and the
+ * planned size is one of the device's (an emulated size outside its range
+ * stays uncontrolled: the case the shaders' run-time checks are tested on). */
+static void subgroup_control(vk_ctx *c)
+{
+    if (c->portable || !c->subgroup_arith || !has_extension(c->phys, "VK_EXT_subgroup_size_control")) return;
+    VkPhysicalDeviceSubgroupSizeControlFeaturesEXT f = {
+        .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_SUBGROUP_SIZE_CONTROL_FEATURES_EXT};
+    VkPhysicalDeviceFeatures2 f2 = {.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_FEATURES_2, .pNext = &f};
+    vk.vkGetPhysicalDeviceFeatures2(c->phys, &f2);
+    VkPhysicalDeviceSubgroupSizeControlPropertiesEXT p = {
+        .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_SUBGROUP_SIZE_CONTROL_PROPERTIES_EXT};
+    VkPhysicalDeviceProperties2 p2 = {.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_PROPERTIES_2, .pNext = &p};
+    vk.vkGetPhysicalDeviceProperties2(c->phys, &p2);
+    const uint32_t s = c->subgroup_size;
+    c->sg_min = p.minSubgroupSize;
+    c->sg_max = p.maxSubgroupSize;
+    /* every group size the host plans (at most c->wg) must fit in the
+     * device's subgroups per group at the required size */
+    c->sg_control = f.subgroupSizeControl && (p.requiredSubgroupSizeStages & VK_SHADER_STAGE_COMPUTE_BIT) &&
+                    s && (s & (s - 1)) == 0 && s >= p.minSubgroupSize && s <= p.maxSubgroupSize &&
+                    (uint64_t)p.maxComputeWorkgroupSubgroups * s >= c->wg;
 }
 
 static ag_status create_one(VkPhysicalDevice phys, vk_ctx **out)
@@ -137,12 +165,25 @@ static ag_status create_one(VkPhysicalDevice phys, vk_ctx **out)
                                   .queueFamilyIndex = c->queue_family,
                                   .queueCount = 1,
                                   .pQueuePriorities = &prio};
-    static const char *const fc_ext[] = {"VK_KHR_shader_float_controls"};
+    /* the group size the host plans with (before the device exists: the
+     * subgroup control check needs it) */
+    c->wg = 256;
+    while (c->wg > 1 && (c->wg > c->props.limits.maxComputeWorkGroupInvocations ||
+                         c->wg > c->props.limits.maxComputeWorkGroupSize[0]))
+        c->wg /= 2;
+    subgroup_control(c);
+    const char *ext[2];
+    uint32_t next = 0;
+    if (c->float_preserve) ext[next++] = "VK_KHR_shader_float_controls";
+    VkPhysicalDeviceSubgroupSizeControlFeaturesEXT sgf = {
+        .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_SUBGROUP_SIZE_CONTROL_FEATURES_EXT, .subgroupSizeControl = VK_TRUE};
+    if (c->sg_control) ext[next++] = "VK_EXT_subgroup_size_control";
     VkDeviceCreateInfo di = {.sType = VK_STRUCTURE_TYPE_DEVICE_CREATE_INFO,
+                             .pNext = c->sg_control ? &sgf : NULL,
                              .queueCreateInfoCount = 1,
                              .pQueueCreateInfos = &qi,
-                             .enabledExtensionCount = c->float_preserve ? 1 : 0,
-                             .ppEnabledExtensionNames = c->float_preserve ? fc_ext : NULL};
+                             .enabledExtensionCount = next,
+                             .ppEnabledExtensionNames = next ? ext : NULL};
     ag_status s = vk_check(vk.vkCreateDevice(phys, &di, NULL, &c->device), "vkCreateDevice");
     if (s != AG_OK) {
         free(c);
@@ -152,10 +193,6 @@ static ag_status create_one(VkPhysicalDevice phys, vk_ctx **out)
     pthread_mutex_init(&c->lock, NULL);
     pthread_mutex_init(&c->mem_lock, NULL);
     pthread_mutex_init(&c->staging_lock, NULL);
-    c->wg = 256;
-    while (c->wg > 1 && (c->wg > c->props.limits.maxComputeWorkGroupInvocations ||
-                         c->wg > c->props.limits.maxComputeWorkGroupSize[0]))
-        c->wg /= 2;
     s = vk_memory_init(c);
     if (s == AG_OK) s = vk_batches_init(c);
     if (s == AG_OK) s = vk_pipelines_init(c);
@@ -217,16 +254,19 @@ void vk_details(void *ctx, char *buf, size_t size)
 {
     const vk_ctx *c = ctx;
     const VkPhysicalDeviceLimits *l = &c->props.limits;
+    char sgc[64] = "";
+    if (c->sg_control)
+        snprintf(sgc, sizeof sgc, ", required of %u-%u (size control)", c->sg_min, c->sg_max);
     snprintf(buf, size,
              "api: %u.%u.%u; driver: 0x%x; vendor id: 0x%04x; type: %s; memory: %.1f GiB%s; "
-             "largest buffer: %.1f GiB; subgroup: %u%s; max work-group: %u; shared memory: %u KiB; "
+             "largest buffer: %.1f GiB; subgroup: %u%s%s; max work-group: %u; shared memory: %u KiB; "
              "inf/NaN preserved: %s%s",
              VK_API_VERSION_MAJOR(c->props.apiVersion), VK_API_VERSION_MINOR(c->props.apiVersion),
              VK_API_VERSION_PATCH(c->props.apiVersion), c->props.driverVersion, c->props.vendorID,
              type_name(c->props.deviceType), c->heap_size / 1073741824.0,
              c->mem_host_visible ? " (host-visible)" : "",
              (c->max_alloc < l->maxStorageBufferRange ? c->max_alloc : l->maxStorageBufferRange) / 1073741824.0,
-             c->subgroup_size, c->subgroup_arith ? " (arithmetic)" : "",
+             c->subgroup_size, c->subgroup_arith ? " (arithmetic)" : "", sgc,
              l->maxComputeWorkGroupInvocations, l->maxComputeSharedMemorySize / 1024,
              c->float_preserve ? "yes (float controls)" : "not declared", c->portable ? "; portable paths forced (AG_VULKAN_PORTABLE=1)" : "");
 }

@@ -15,7 +15,7 @@
 static _Atomic uint64_t stats[VK_STAT_COUNT];
 static atomic_bool stats_on;
 
-static void count(vk_stat which)
+void vk_count(vk_stat which)
 {
     if (atomic_load_explicit(&stats_on, memory_order_relaxed))
         atomic_fetch_add_explicit(&stats[which], 1, memory_order_relaxed);
@@ -27,6 +27,8 @@ static void print_stats(void)
             (unsigned long long)stats[VK_STAT_DISPATCH], (unsigned long long)stats[VK_STAT_COPY],
             (unsigned long long)stats[VK_STAT_BARRIER], (unsigned long long)stats[VK_STAT_SUBMIT],
             (unsigned long long)stats[VK_STAT_WAIT]);
+    fprintf(stderr, "anygrad vulkan: %llu pipelines, %llu with a required subgroup size\n",
+            (unsigned long long)stats[VK_STAT_PIPELINE], (unsigned long long)stats[VK_STAT_PIPELINE_SIZED]);
 }
 
 void vk_stats_init(void)
@@ -92,7 +94,7 @@ void vk_batches_destroy(vk_ctx *c)
 static ag_status wait_slot(vk_ctx *c, vk_slot *sl)
 {
     if (!sl->in_flight) return AG_OK;
-    count(VK_STAT_WAIT);
+    vk_count(VK_STAT_WAIT);
     VkResult r = vk.vkWaitForFences(c->device, 1, &sl->fence, VK_TRUE, UINT64_MAX);
     sl->in_flight = false;
     if (r == VK_SUCCESS) r = vk.vkResetFences(c->device, 1, &sl->fence);
@@ -153,7 +155,7 @@ static ag_status submit(vk_ctx *c)
     s = vk_check(vk.vkQueueSubmit(c->queue, 1, &si, sl->fence), "queue submit");
     if (s != AG_OK) return s;
     sl->in_flight = true;
-    count(VK_STAT_SUBMIT);
+    vk_count(VK_STAT_SUBMIT);
     c->cur ^= 1;
     return AG_OK;
 }
@@ -182,7 +184,7 @@ static void order(vk_ctx *c, VkCommandBuffer cmd, int n, const vk_span *spans)
     for (int i = 0; i < n && !need; i++)
         for (int j = 0; j < c->ntouched && !need; j++) need = overlap(&spans[i], &c->touched[j]);
     if (need) {
-        count(VK_STAT_BARRIER);
+        vk_count(VK_STAT_BARRIER);
         barrier(cmd);
         c->ntouched = 0;
     }
@@ -222,7 +224,7 @@ ag_status vk_record_copy(vk_ctx *c, VkBuffer src, VkDeviceSize soff, VkBuffer ds
         order(c, sl->cmd, 2, sp);
         VkBufferCopy region = {soff, doff, bytes};
         vk.vkCmdCopyBuffer(sl->cmd, src, dst, 1, &region);
-        count(VK_STAT_COPY);
+        vk_count(VK_STAT_COPY);
         if (++sl->ndispatch >= VK_BATCH_DISPATCHES) s = submit(c);
     }
     pthread_mutex_unlock(&c->lock);
@@ -299,7 +301,7 @@ ag_status vk_dispatch(vk_ctx *c, const char *name, const uint32_t *spec, int nsp
         vk.vkCmdBindDescriptorSets(sl->cmd, VK_PIPELINE_BIND_POINT_COMPUTE, vk_pipeline_layout(p), 0, 1,
                                    &set, 0, NULL);
         vk.vkCmdDispatch(sl->cmd, gx, gy, gz);
-        count(VK_STAT_DISPATCH);
+        vk_count(VK_STAT_DISPATCH);
         if (++sl->ndispatch >= VK_BATCH_DISPATCHES) s = submit(c);
     }
     pthread_mutex_unlock(&c->lock);

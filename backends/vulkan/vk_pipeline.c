@@ -217,15 +217,24 @@ vk_pipeline *vk_pipeline_get(vk_ctx *c, const char *name, const uint32_t *spec, 
     VkSpecializationMapEntry map[VK_MAX_SPEC];
     for (int i = 0; i < nspec; i++) map[i] = (VkSpecializationMapEntry){(uint32_t)i, (uint32_t)(4 * i), 4};
     VkSpecializationInfo si = {(uint32_t)nspec, map, (size_t)nspec * 4, p->spec};
+    VkPipelineShaderStageRequiredSubgroupSizeCreateInfoEXT rs = {
+        .sType = VK_STRUCTURE_TYPE_PIPELINE_SHADER_STAGE_REQUIRED_SUBGROUP_SIZE_CREATE_INFO_EXT,
+        .requiredSubgroupSize = c->subgroup_size};
+    const bool sized = c->sg_control && vk_spirv_uses_subgroups(sh->code, sh->size / 4);
     VkComputePipelineCreateInfo ci = {
         .sType = VK_STRUCTURE_TYPE_COMPUTE_PIPELINE_CREATE_INFO,
         .stage = {.sType = VK_STRUCTURE_TYPE_PIPELINE_SHADER_STAGE_CREATE_INFO,
+                  .pNext = sized ? &rs : NULL,
                   .stage = VK_SHADER_STAGE_COMPUTE_BIT,
                   .module = mod,
                   .pName = "main",
                   .pSpecializationInfo = &si},
         .layout = p->layout};
     if (r == VK_SUCCESS) r = vk.vkCreateComputePipelines(c->device, c->pcache, 1, &ci, NULL, &p->pipe);
+    if (r == VK_SUCCESS) {
+        vk_count(VK_STAT_PIPELINE);
+        if (sized) vk_count(VK_STAT_PIPELINE_SIZED);
+    }
     if (mod) vk.vkDestroyShaderModule(c->device, mod, NULL);
     if (r != VK_SUCCESS) {
         char what[96];

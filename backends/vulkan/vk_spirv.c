@@ -15,12 +15,30 @@ enum {
     OP_ENTRY_POINT = 15,
     OP_EXECUTION_MODE = 16,
     OP_CAPABILITY = 17,
+    OP_EXT_INST_IMPORT = 11,
+    CAP_GROUP_NON_UNIFORM = 61, /* ... GroupNonUniformQuad = 68 */
+    CAP_GROUP_NON_UNIFORM_QUAD = 68,
     CAP_PRESERVE = 4466,
     MODE_PRESERVE = 4461,
 };
 
 static const char EXT_NAME[] = "SPV_KHR_float_controls";
 #define EXT_WORDS ((sizeof EXT_NAME + 3) / 4) /* the name, NUL-terminated, padded */
+
+bool vk_spirv_uses_subgroups(const uint32_t *code, size_t n)
+{
+    if (n < 5 || code[0] != SPV_MAGIC) return false;
+    for (size_t i = 5; i < n;) {
+        const uint32_t wc = code[i] >> 16, op = code[i] & 0xffffu;
+        if (wc == 0 || wc > n - i) return false;
+        if (op == OP_CAPABILITY && wc == 2 && code[i + 1] >= CAP_GROUP_NON_UNIFORM &&
+            code[i + 1] <= CAP_GROUP_NON_UNIFORM_QUAD)
+            return true;
+        if (op != OP_CAPABILITY && op != OP_EXTENSION && op != OP_EXT_INST_IMPORT) break; /* past the capabilities */
+        i += wc;
+    }
+    return false;
+}
 
 uint32_t *vk_spirv_preserve(const uint32_t *code, size_t n, size_t *out_n)
 {
