@@ -27,11 +27,11 @@ ag_status ag__record(ag_tensor *y, const char *name, ag_backward_fn fn, int nin,
     for (int k = 0; k < nin; k++) needed |= in[k] && in[k]->requires_grad;
     if (!needed) return AG_OK;
 
-    ag_node *n = calloc(1, sizeof *n);
+    ag_node *n = ag__reuse_take(AG_REUSE_NODE, sizeof *n);
     if (!n) return ag_set_error(AG_ERR_OOM, "%s: out of host memory recording autograd", name);
     n->in = nin <= AG_NODE_INLINE_IN ? n->in_inline : calloc((size_t)nin, sizeof *n->in);
     if (!n->in) {
-        free(n);
+        ag__reuse_give(AG_REUSE_NODE, n);
         return ag_set_error(AG_ERR_OOM, "%s: out of host memory recording autograd", name);
     }
     n->refs = 1;
@@ -104,7 +104,7 @@ void ag__node_release(ag_node *n)
     if (!n || --n->refs > 0) return;
     node_free_graph(n);
     if (n->in != n->in_inline) free(n->in);
-    free(n);
+    ag__reuse_give(AG_REUSE_NODE, n);
 }
 
 /* ---- user-facing flags ---------------------------------------------------- */

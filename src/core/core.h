@@ -25,6 +25,13 @@ static inline ag_status ag__device_ready(ag_device *dev)
     return atomic_load_explicit(&dev->opened, memory_order_acquire) ? AG_OK : ag__device_open(dev);
 }
 
+/* Small host structs reused per thread (src/core/reuse.c): take gives a
+ * zeroed block of size (NULL when out of memory), give takes it back (NULL ok).
+ * A kind's blocks all have one size. */
+typedef enum { AG_REUSE_STORAGE, AG_REUSE_NODE, AG_REUSE_KINDS } ag_reuse_kind;
+void *ag__reuse_take(ag_reuse_kind kind, size_t size);
+void ag__reuse_give(ag_reuse_kind kind, void *p);
+
 /* What the probe keeps of a device it found (src/core/probe_child.c). */
 #define AG_PROBE_MAX 16
 typedef struct {

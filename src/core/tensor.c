@@ -27,14 +27,14 @@ static ag_storage *storage_new(ag_device *dev, size_t bytes)
         return NULL;
     }
     if (ag__device_ready(dev) != AG_OK) return NULL;
-    ag_storage *st = calloc(1, sizeof *st);
+    ag_storage *st = ag__reuse_take(AG_REUSE_STORAGE, sizeof *st);
     if (!st) {
         ag_set_error(AG_ERR_OOM, "out of host memory allocating a tensor");
         return NULL;
     }
     st->buf = dev->i->alloc(dev->ctx, bytes);
     if (!st->buf) {
-        free(st);
+        ag__reuse_give(AG_REUSE_STORAGE, st);
         return NULL; /* the backend set the error */
     }
     live_buffers++;
@@ -49,7 +49,7 @@ static void storage_release(ag_storage *st)
     if (st && --st->refs == 0) {
         st->dev->i->free(st->dev->ctx, st->buf);
         live_buffers--;
-        free(st);
+        ag__reuse_give(AG_REUSE_STORAGE, st);
     }
 }
 
