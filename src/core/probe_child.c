@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -50,6 +51,9 @@ static bool write_all(int fd, const void *p, size_t n)
 
 static _Noreturn void child(int fd, ag_backend_create_fn create, int max)
 {
+    /* a driver that crashes here is reported; it leaves no core file behind */
+    struct rlimit no_core = {0, 0};
+    setrlimit(RLIMIT_CORE, &no_core);
     const ag_backend_i *iface = NULL;
     void *ctxs[AG_PROBE_MAX];
     ag_clear_error();
@@ -110,6 +114,9 @@ int ag__probe_in_child(const char *backend, ag_backend_create_fn create, ag_prob
     /* not inherited by programs the parent's other threads start meanwhile */
     fcntl(fds[0], F_SETFD, FD_CLOEXEC);
     fcntl(fds[1], F_SETFD, FD_CLOEXEC);
+    /* a driver that calls exit() in the child would flush the child's copy of
+     * unwritten output a second time */
+    fflush(NULL);
     pid_t pid = fork();
     if (pid < 0) {
         close(fds[0]);
