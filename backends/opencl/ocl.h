@@ -94,7 +94,16 @@ typedef struct ocl_ctx {
     pthread_mutex_t cache_lock;
     ag_buffer *cache[OCL_CACHE_BUCKETS]; /* freed buffers by size class */
     size_t cache_bytes, cache_limit;
+    /* host copies of uploads in flight (non-blocking writes read them until
+     * they complete); freed after the next command that waits (under lock) */
+    struct ocl_pending *pending;
+    size_t pending_bytes;
 } ocl_ctx;
+
+/* Frees the copies of uploads that have completed: call after a blocking
+ * command or clFinish on c->queue (in-order: everything before it is done),
+ * with c->lock held. */
+void ocl_pending_release(ocl_ctx *c);
 
 /* ---- errors ---------------------------------------------------------------- */
 

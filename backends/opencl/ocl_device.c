@@ -147,6 +147,7 @@ void ocl_destroy(void *ctx)
     ocl_ctx *c = ctx;
     if (!c) return;
     if (c->queue) ocl.clFinish(c->queue);
+    ocl_pending_release(c); /* finished, or the queue is lost with them */
     ocl_programs_free(c);
     ocl_cache_flush(c);
     if (c->gemm_temp) ocl.clReleaseMemObject(c->gemm_temp);

@@ -1,5 +1,6 @@
 /* Buffers, transfers, strided copy with f32 <-> i32 conversion, fill, sync. */
 #include <math.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -110,16 +111,59 @@ static ag_status check_range(const char *op, const ag_buffer *b, size_t off, con
 }
 
 /* Blocking: the caller may reuse its memory as soon as this returns. */
+/* Uploads up to this size are copied and written without waiting (a
+ * training step's batch: on a discrete GPU a blocking write is a round trip
+ * the host sits out); larger ones block rather than copy. At most
+ * PENDING_MAX bytes of copies wait for a command that waits. */
+#define ASYNC_UPLOAD_MAX ((size_t)4 << 20)
+#define PENDING_MAX ((size_t)64 << 20)
+
+typedef struct ocl_pending {
+    struct ocl_pending *next;
+    max_align_t data[]; /* the copy */
+} ocl_pending;
+
+void ocl_pending_release(ocl_ctx *c)
+{
+    while (c->pending) {
+        ocl_pending *p = c->pending;
+        c->pending = p->next;
+        free(p);
+    }
+    c->pending_bytes = 0;
+}
+
 ag_status ocl_upload(void *ctx, ag_buffer *dst, size_t off, const void *src, size_t bytes)
 {
     ocl_ctx *c = ctx;
     ag_status s = check_range("upload", dst, off, src, bytes);
     if (s != AG_OK || bytes == 0) return s;
+    ocl_pending *p = bytes <= ASYNC_UPLOAD_MAX ? malloc(sizeof *p + bytes) : NULL;
+    if (p) memcpy(p->data, src, bytes);
     pthread_mutex_lock(&c->lock);
-    cl_int err = ocl.clEnqueueWriteBuffer(c->queue, dst->mem, CL_TRUE, off, bytes, src, 0, NULL, NULL);
+    cl_int err = CL_SUCCESS;
+    if (p && c->pending_bytes + bytes > PENDING_MAX) {
+        err = ocl.clFinish(c->queue);
+        ocl_count(OCL_STAT_WAIT);
+        if (err == CL_SUCCESS) ocl_pending_release(c);
+    }
+    if (p && err == CL_SUCCESS) {
+        /* an error of the write itself shows at the next command that waits */
+        err = ocl.clEnqueueWriteBuffer(c->queue, dst->mem, CL_FALSE, off, bytes, p->data, 0, NULL, NULL);
+        if (err == CL_SUCCESS) {
+            p->next = c->pending;
+            c->pending = p;
+            c->pending_bytes += bytes;
+            p = NULL;
+        }
+    } else if (!p) {
+        err = ocl.clEnqueueWriteBuffer(c->queue, dst->mem, CL_TRUE, off, bytes, src, 0, NULL, NULL);
+        ocl_count(OCL_STAT_WAIT);
+        if (err == CL_SUCCESS) ocl_pending_release(c);
+    }
     pthread_mutex_unlock(&c->lock);
+    free(p); /* not enqueued */
     ocl_count(OCL_STAT_UPLOAD);
-    ocl_count(OCL_STAT_WAIT);
     return ocl_check(err, "upload");
 }
 
@@ -130,6 +174,7 @@ ag_status ocl_download(void *ctx, ag_buffer *src, size_t off, void *dst, size_t 
     if (s != AG_OK || bytes == 0) return s;
     pthread_mutex_lock(&c->lock);
     cl_int err = ocl.clEnqueueReadBuffer(c->queue, src->mem, CL_TRUE, off, bytes, dst, 0, NULL, NULL);
+    if (err == CL_SUCCESS) ocl_pending_release(c);
     pthread_mutex_unlock(&c->lock);
     ocl_count(OCL_STAT_DOWNLOAD);
     ocl_count(OCL_STAT_WAIT);
@@ -141,6 +186,7 @@ ag_status ocl_sync(void *ctx)
     ocl_ctx *c = ctx;
     pthread_mutex_lock(&c->lock);
     cl_int err = ocl.clFinish(c->queue);
+    if (err == CL_SUCCESS) ocl_pending_release(c);
     pthread_mutex_unlock(&c->lock);
     ocl_count(OCL_STAT_WAIT);
     return ocl_check(err, "sync");
