@@ -29,6 +29,8 @@ static ag_backend_props props[MAX_DEVICES];
 static int same_as[MAX_DEVICES];
 static int backend_of[MAX_DEVICES];                /* registry index */
 static char probed_details[MAX_DEVICES][1024];     /* of a device not yet opened */
+static char open_error[MAX_DEVICES][256];          /* why a listed device could not be opened */
+static bool gpu_here; /* a GPU driver is loaded here: later probes stay here too (below) */
 static _Atomic int ndevices; /* published after a device's entry is complete */
 static struct {
     const char *backend;
@@ -66,8 +68,10 @@ static void add_device(int backend, const ag_backend_i *iface, void *ctx, const 
     d->i = iface;
     d->ctx = ctx;
     d->index = ndevices;
-    snprintf(d->name, sizeof d->name, "%s", rec->name);
-    snprintf(probed_details[ndevices], sizeof probed_details[0], "%s", rec->details);
+    _Static_assert(sizeof d->name == sizeof rec->name && sizeof probed_details[0] == sizeof rec->details,
+                   "records and entries hold the same strings");
+    memcpy(d->name, rec->name, sizeof d->name); /* both NUL-terminated within their size */
+    memcpy(probed_details[ndevices], rec->details, sizeof probed_details[0]);
     props[ndevices] = rec->props;
     backend_of[ndevices] = backend;
     same_as[ndevices] = -1;
@@ -109,13 +113,16 @@ static bool probe_in_child(void)
     return !(e && strcmp(e, "inprocess") == 0);
 }
 
+/* Once a GPU driver runs here, its threads (and, shared between PoCL and
+ * lavapipe, LLVM's locks) would be copied mid-flight into a forked child, and
+ * its libraries are mapped already: the remaining backends are probed here. */
 static void probe_backend(int b, bool here)
 {
     const ag_backend_i *iface = NULL;
     void *ctxs[MAX_DEVICES];
     const int room = MAX_DEVICES - ndevices;
     ag_clear_error();
-    if (registry[b].gpu && !here && room > 0 && probe_in_child()) {
+    if (registry[b].gpu && !here && !gpu_here && room > 0 && probe_in_child()) {
         static ag_probe_record recs[MAX_DEVICES]; /* under probe_lock */
         char why[256];
         int n = ag__probe_in_child(registry[b].name, registry[b].create, recs, room, why, sizeof why);
@@ -126,6 +133,7 @@ static void probe_backend(int b, bool here)
             return;
         }
     }
+    if (registry[b].gpu) gpu_here = true;
     int n = registry[b].create(&iface, ctxs, room);
     if (n <= 0) add_unavailable(registry[b].name, ag_last_status() ? ag_last_error() : "no device found");
     for (int i = 0; i < n; i++) add_device(b, iface, ctxs[i], NULL);
@@ -139,6 +147,7 @@ static ag_status open_backend(int b, const ag_device *want)
     void *made[MAX_DEVICES];
     bool used[MAX_DEVICES] = {false};
     ag_clear_error();
+    gpu_here = true;
     int n = registry[b].create(&iface, made, MAX_DEVICES);
     char why[256];
     snprintf(why, sizeof why, "%s", n > 0 ? "not found again" : ag_last_status() ? ag_last_error() : "no device found");
@@ -148,7 +157,12 @@ static ag_status open_backend(int b, const ag_device *want)
             ag_probe_record r;
             if (used[k]) continue;
             ag__probe_describe(iface, made[k], &r);
-            if (strcmp(r.name, devices[i].name) != 0) continue;
+            /* two identical GPUs differ by UUID only, and may enumerate in
+             * another order */
+            const ag_backend_props *q = &props[i];
+            if (strcmp(r.name, devices[i].name) != 0 ||
+                (r.props.has_uuid && q->has_uuid && memcmp(r.props.uuid, q->uuid, sizeof q->uuid) != 0))
+                continue;
             used[k] = true;
             devices[i].ctx = made[k];
             atomic_store_explicit(&devices[i].opened, 1, memory_order_release);
@@ -157,15 +171,26 @@ static ag_status open_backend(int b, const ag_device *want)
     }
     for (int k = 0; k < n; k++)
         if (!used[k]) iface->destroy(made[k]);
+    /* the backend is not made again for every allocation: each device that
+     * did not open keeps its reason */
+    for (int i = 0; i < ndevices; i++)
+        if (backend_of[i] == b && !atomic_load(&devices[i].opened) && !open_error[i][0])
+            snprintf(open_error[i], sizeof open_error[i], "%s", why);
     if (!atomic_load(&want->opened))
-        return ag_set_error(AG_ERR_DEVICE, "%s: listed by the probe but cannot be opened: %s", want->name, why);
+        return ag_set_error(AG_ERR_DEVICE, "%s: listed by the probe but cannot be opened: %s", want->name,
+                            open_error[want->index]);
     return AG_OK;
 }
 
 ag_status ag__device_open(ag_device *dev)
 {
     pthread_mutex_lock(&probe_lock);
-    ag_status s = atomic_load(&dev->opened) ? AG_OK : open_backend(backend_of[dev->index], dev);
+    ag_status s = AG_OK;
+    if (atomic_load(&dev->opened)) s = AG_OK;
+    else if (open_error[dev->index][0])
+        s = ag_set_error(AG_ERR_DEVICE, "%s: listed by the probe but cannot be opened: %s", dev->name,
+                         open_error[dev->index]);
+    else s = open_backend(backend_of[dev->index], dev);
     pthread_mutex_unlock(&probe_lock);
     return s;
 }
@@ -238,26 +263,49 @@ static double speed(int i)
 /* Best kind wins; devices of that kind (a GPU through both APIs, two GPUs)
  * are calibrated and the fastest is kept. Software devices are never chosen
  * while anything else exists. */
+static bool is_gpu(int i)
+{
+    return props[i].kind == AG_DEVICE_DISCRETE_GPU || props[i].kind == AG_DEVICE_INTEGRATED_GPU;
+}
+
 static void choose_default(void)
 {
-    int best = -1, ties = 0;
-    for (int i = 0; i < ndevices; i++) {
-        int r = kind_rank(props[i].kind);
-        if (best < 0 || r < kind_rank(props[best].kind)) {
-            best = i;
-            ties = 1;
-        } else if (r == kind_rank(props[best].kind)) {
-            ties++;
+    /* a GPU the child process listed must also open here, or the next kind
+     * (in the end the CPU) is the default */
+    bool skip[MAX_DEVICES] = {false};
+    int best, ties;
+    for (;;) {
+        best = -1, ties = 0;
+        for (int i = 0; i < ndevices; i++) {
+            if (skip[i]) continue;
+            int r = kind_rank(props[i].kind);
+            if (best < 0 || r < kind_rank(props[best].kind)) {
+                best = i;
+                ties = 1;
+            } else if (r == kind_rank(props[best].kind)) {
+                ties++;
+            }
         }
+        if (best < 0 || !is_gpu(best)) break;
+        bool again = false;
+        for (int i = 0; i < ndevices; i++)
+            if (!skip[i] && kind_rank(props[i].kind) == kind_rank(props[best].kind) &&
+                ag__device_ready(&devices[i]) != AG_OK)
+                skip[i] = again = true;
+        if (!again) break;
+    }
+    if (best < 0) {
+        default_index = 0;
+        ag_clear_error();
+        return;
     }
     /* only GPUs are worth measuring: CPU and software ties keep probe order */
-    bool gpu = props[best].kind == AG_DEVICE_DISCRETE_GPU || props[best].kind == AG_DEVICE_INTEGRATED_GPU;
-    if (ties > 1 && gpu) {
+    if (ties > 1 && is_gpu(best)) {
         ag_device *saved = thread_default;
         double fastest = -1;
         int rank = kind_rank(props[best].kind);
         for (int i = 0; i < ndevices; i++) {
-            if (kind_rank(props[i].kind) != rank) continue;
+            if (skip[i] || kind_rank(props[i].kind) != rank) continue;
             ag_device_calibrate(&devices[i], false);
             double g = speed(i);
             if (g > fastest) {

@@ -5,6 +5,7 @@
  * properties back through a pipe and exits; the parent then opens only the
  * stack of a device it uses (src/core/device.c), and a driver that crashes
  * in the probe costs its backend, not the process. */
+#define _GNU_SOURCE /* pipe2, NSIG, prctl's PR_SET_PDEATHSIG */
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -12,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -49,11 +51,37 @@ static bool write_all(int fd, const void *p, size_t n)
     return true;
 }
 
-static _Noreturn void child(int fd, ag_backend_create_fn create, int max)
+/* A driver that calls exit() in the child: no stdio flush of the parent's
+ * unwritten output, none of the parent's exit handlers (registered last, so
+ * it runs first). No END record: the parent reports the early end. */
+static void child_exit(void) { _exit(3); }
+
+/* The child is the parent's copy: its signal handlers (a Ctrl-C flag, a crash
+ * reporter) and blocked signals are the parent's business, and it must not
+ * outlive a parent that dies. */
+static void child_setup(pid_t parent)
 {
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (getppid() != parent) _exit(3); /* the parent died before prctl */
+    for (int s = 1; s < NSIG; s++) {
+        struct sigaction old;
+        if (sigaction(s, NULL, &old) == 0 && old.sa_handler != SIG_DFL && old.sa_handler != SIG_IGN) {
+            struct sigaction dfl = {.sa_handler = SIG_DFL};
+            sigemptyset(&dfl.sa_mask);
+            sigaction(s, &dfl, NULL);
+        }
+    }
+    sigset_t none;
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, NULL);
+    atexit(child_exit);
     /* a driver that crashes here is reported; it leaves no core file behind */
     struct rlimit no_core = {0, 0};
     setrlimit(RLIMIT_CORE, &no_core);
+}
+
+static _Noreturn void child(int fd, ag_backend_create_fn create, int max)
+{
     const ag_backend_i *iface = NULL;
     void *ctxs[AG_PROBE_MAX];
     ag_clear_error();
@@ -110,13 +138,10 @@ int ag__probe_in_child(const char *backend, ag_backend_create_fn create, ag_prob
                        char *why, size_t wsize)
 {
     int fds[2];
-    if (pipe(fds) != 0) return -1;
-    /* not inherited by programs the parent's other threads start meanwhile */
-    fcntl(fds[0], F_SETFD, FD_CLOEXEC);
-    fcntl(fds[1], F_SETFD, FD_CLOEXEC);
-    /* a driver that calls exit() in the child would flush the child's copy of
-     * unwritten output a second time */
-    fflush(NULL);
+    /* close-on-exec from the start: a program another thread starts must not
+     * hold the write end (the parent would then wait for the timeout) */
+    if (pipe2(fds, O_CLOEXEC) != 0) return -1;
+    const pid_t parent = getpid();
     pid_t pid = fork();
     if (pid < 0) {
         close(fds[0]);
@@ -125,6 +150,7 @@ int ag__probe_in_child(const char *backend, ag_backend_create_fn create, ag_prob
     }
     if (pid == 0) {
         close(fds[0]);
+        child_setup(parent);
         child(fds[1], create, max);
     }
     close(fds[1]);
@@ -148,14 +174,25 @@ int ag__probe_in_child(const char *backend, ag_backend_create_fn create, ag_prob
     }
     close(fds[0]);
     if (!ended) kill(pid, SIGKILL);
+    /* a child stuck in the kernel (a hung GPU ioctl) may not die at once: it
+     * is waited for a moment, then left (it stays a zombie until it dies) */
     int st = 0;
-    pid_t w;
-    while ((w = waitpid(pid, &st, 0)) < 0 && errno == EINTR) {}
+    pid_t w = 0;
+    for (int64_t until = ms_now() + 2000; w == 0 && ms_now() < until;) {
+        w = waitpid(pid, &st, WNOHANG);
+        if (w < 0 && errno == EINTR) w = 0;
+        if (w == 0) {
+            struct timespec pause = {0, 1000000};
+            nanosleep(&pause, NULL);
+        }
+    }
     if (ended) return n; /* a process-wide SIGCHLD handler may have reaped it: ECHILD */
     /* devices listed before a crash are not trusted: opening them may crash too */
     if (timed_out)
         snprintf(why, wsize, "the %s driver did not list its devices within %.1f s (AG_PROBE_TIMEOUT)",
                  backend, limit / 1000.0);
+    else if (w == pid && WIFSIGNALED(st) && (WTERMSIG(st) == SIGINT || WTERMSIG(st) == SIGTERM))
+        snprintf(why, wsize, "the probe of %s was interrupted (signal %d)", backend, WTERMSIG(st));
     else if (w == pid && WIFSIGNALED(st))
         snprintf(why, wsize, "the %s driver crashed while the probe opened it (signal %d, %s)", backend,
                  WTERMSIG(st), strsignal(WTERMSIG(st)));

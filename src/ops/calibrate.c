@@ -148,9 +148,12 @@ ag_status ag_device_calibrate(ag_device *dev, bool force)
     double tb = v ? time_calls(dev, copy_op, v, NULL, 0.03) : -1;
     ag_scope_end();
     ag_set_default_device(saved);
-    if (tg <= 0 || tb <= 0)
-        return ag_set_error(ag_last_status() ? ag_last_status() : AG_ERR_DEVICE,
-                            "calibrating %s failed: %s", ag_device_name(dev), ag_last_error());
+    if (tg <= 0 || tb <= 0) {
+        char why[256]; /* the message is about to be replaced */
+        snprintf(why, sizeof why, "%s", ag_last_error());
+        return ag_set_error(ag_last_status() ? ag_last_status() : AG_ERR_DEVICE, "calibrating %s failed: %s",
+                            ag_device_name(dev), why);
+    }
     g = 2.0 * n * n * n / tg / 1e9;
     b = 2.0 * 4.0 * elems / tb / 1e9;
     pthread_mutex_lock(&lock);
