@@ -38,6 +38,9 @@ static bool cache_path(const ag_device *dev, char *path, size_t size, char *dir,
     else return false;
     char details[1024] = "";
     ag_device_details(dev, details, sizeof details);
+    /* the CPU's line ends with the live load ("(now 0.4; ..."): not part of the key */
+    char *live = strstr(details, "(now ");
+    if (live) *live = '\0';
     uint64_t hash = 1469598103934665603ull;
     const char *parts[3] = {ag_device_backend(dev), ag_device_name(dev), details};
     for (int k = 0; k < 3; k++)
