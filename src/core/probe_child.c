@@ -13,7 +13,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#ifdef __linux__
 #include <sys/prctl.h>
+#endif
 #include <sys/resource.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -61,7 +63,9 @@ static void child_exit(void) { _exit(3); }
  * outlive a parent that dies. */
 static void child_setup(pid_t parent)
 {
+#ifdef __linux__
     prctl(PR_SET_PDEATHSIG, SIGKILL);
+#endif
     if (getppid() != parent) _exit(3); /* the parent died before prctl */
     for (int s = 1; s < NSIG; s++) {
         struct sigaction old;
@@ -140,7 +144,13 @@ int ag__probe_in_child(const char *backend, ag_backend_create_fn create, ag_prob
     int fds[2];
     /* close-on-exec from the start: a program another thread starts must not
      * hold the write end (the parent would then wait for the timeout) */
+#ifdef __linux__
     if (pipe2(fds, O_CLOEXEC) != 0) return -1;
+#else
+    if (pipe(fds) != 0) return -1;
+    fcntl(fds[0], F_SETFD, FD_CLOEXEC);
+    fcntl(fds[1], F_SETFD, FD_CLOEXEC);
+#endif
     const pid_t parent = getpid();
     pid_t pid = fork();
     if (pid < 0) {
