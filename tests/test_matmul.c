@@ -207,6 +207,8 @@ static const gemm_case GC[] = {
     {3, 5, 3, 4},     {1, 70, 130, 48}, {1, 130, 531, 420}, {1, 700, 20, 800}, {1, 700, 12, 800},
     /* enough work for threads: matrix-vector, and few slivers split by columns */
     {1, 1, 1201, 900}, {1, 1801, 1, 600}, {1, 20, 1400, 40},
+    /* rank-1 (the outer-product kernel): row blocks, a vector tail, and threads */
+    {1, 150, 70, 1},  {1, 1100, 1000, 1},
 };
 #define NGC ((int)(sizeof GC / sizeof GC[0]))
 

@@ -70,6 +70,7 @@ typedef struct gemm_impl {
     cpu_gemm_pack_t pack_t; /* or NULL: the SSE2 4 x 4 transposes */
     cpu_gemv_rows gemv_rows;
     cpu_gemv_cols gemv_cols;
+    cpu_ger ger; /* or NULL: rank-1 products take the general paths */
 } gemm_impl;
 
 #define MR_MAX 12
@@ -167,15 +168,17 @@ static void portable_gemv_cols(int64_t len, int64_t k, const float *mat, int64_t
  * products, bound by the stores of C) 2 rows beat 8 (784 x 256 x 1: 18 -> 21);
  * AVX2: 6 and 3. */
 #define PORTABLE {SMR, SNR, SVL, 144, 256, 2048, scalar_ukernel, NULL, 0, 0, NULL, \
-                  portable_gemv_rows, portable_gemv_cols}
+                  portable_gemv_rows, portable_gemv_cols, NULL}
 static const gemm_impl gemm_impls[CPU_ISA_COUNT] = {
     [CPU_ISA_SCALAR] = PORTABLE,
 #ifdef __x86_64__
     [CPU_ISA_AVX2] = {CPU_GEMM_AVX2_MR, CPU_GEMM_AVX2_NR, 1, 144, 384, 1024, cpu_sgemm_ukernel_avx2,
-                      cpu_sgemm_small_avx2, 6, 3, NULL, cpu_sgemv_rows_avx2, cpu_sgemv_cols_avx2},
+                      cpu_sgemm_small_avx2, 6, 3, NULL, cpu_sgemv_rows_avx2, cpu_sgemv_cols_avx2,
+                      cpu_sger_avx2},
     [CPU_ISA_AVX512] = {CPU_GEMM_AVX512_MR, CPU_GEMM_AVX512_NR, 1, 144, 384, 1024,
                         cpu_sgemm_ukernel_avx512, cpu_sgemm_small_avx512, 8, 2,
-                        cpu_gemm_pack_t_avx512, cpu_sgemv_rows_avx512, cpu_sgemv_cols_avx512},
+                        cpu_gemm_pack_t_avx512, cpu_sgemv_rows_avx512, cpu_sgemv_cols_avx512,
+                        cpu_sger_avx512},
     [CPU_ISA_NEON] = PORTABLE,
 #elif defined(__aarch64__)
     [CPU_ISA_AVX2] = PORTABLE,
@@ -184,7 +187,7 @@ static const gemm_impl gemm_impls[CPU_ISA_COUNT] = {
      * 8 KiB) and the B sliver stay in a 32-64 KiB L1, the B panel (256 x 768,
      * 768 KiB) in the 1 MiB L2 of Neoverse cores */
     [CPU_ISA_NEON] = {CPU_GEMM_NEON_MR, CPU_GEMM_NEON_NR, 1, 128, 256, 768, cpu_sgemm_ukernel_neon,
-                      NULL, 0, 0, NULL, cpu_sgemv_rows_neon, cpu_sgemv_cols_neon},
+                      NULL, 0, 0, NULL, cpu_sgemv_rows_neon, cpu_sgemv_cols_neon, NULL},
 #else
     [CPU_ISA_AVX2] = PORTABLE,
     [CPU_ISA_AVX512] = PORTABLE,
@@ -810,6 +813,15 @@ void cpu_sgemm(int64_t m, int64_t n, int64_t k, float alpha, const float *a, int
     }
     if (m == 1) { /* C row = a row . B, i.e. B^T . a */
         sgemv(K, n, k, alpha, b, b_cs, b_rs, a, a_cs, beta, c, 1, nt_direct);
+        return;
+    }
+    if (k == 1 && K->ger && b_cs == 1) {
+        /* rows split at fixed multiples: a row's values never depend on the team */
+        const int64_t rb = 64, blocks = (m + rb - 1) / rb;
+        const int nt_ger = nt_direct < blocks ? nt_direct : (int)blocks;
+        OMP(omp parallel for schedule(static) num_threads(nt_ger) if(nt_ger > 1))
+        for (int64_t q = 0; q < blocks; q++)
+            K->ger(min64(rb, m - q * rb), n, a + q * rb * a_rs, a_rs, b, c + q * rb * ldc, ldc, alpha, beta);
         return;
     }
     if (K->small && direct_suits(m, n, k, a_cs, b_cs, work)) {

@@ -45,6 +45,11 @@ typedef void (*cpu_gemv_rows)(int64_t len, int64_t k, const float *mat, int64_t 
 typedef void (*cpu_gemv_cols)(int64_t len, int64_t k, const float *mat, int64_t ld,
                               const float *x, int64_t xs, float *y, int64_t ys, float alpha,
                               float beta);
+/* Rank-1 product (k == 1): c[i * ldc + j] = alpha * (a[i * a_rs] * b[j]) (+ beta * c),
+ * each product formed as the small kernels form it (an FMA onto zero), so the
+ * bits do not depend on which path ran. */
+typedef void (*cpu_ger)(int64_t m, int64_t n, const float *a, int64_t a_rs, const float *b,
+                        float *c, int64_t ldc, float alpha, float beta);
 
 #if defined(__x86_64__)
 #define CPU_GEMM_AVX2_MR 6
@@ -58,6 +63,8 @@ void cpu_sgemv_rows_avx2(int64_t len, int64_t k, const float *mat, int64_t ld, c
                          float *y, int64_t ys, float alpha, float beta);
 void cpu_sgemv_cols_avx2(int64_t len, int64_t k, const float *mat, int64_t ld, const float *x,
                          int64_t xs, float *y, int64_t ys, float alpha, float beta);
+void cpu_sger_avx2(int64_t m, int64_t n, const float *a, int64_t a_rs, const float *b, float *c,
+                   int64_t ldc, float alpha, float beta);
 
 #define CPU_GEMM_AVX512_MR 12
 #define CPU_GEMM_AVX512_NR 32
@@ -70,6 +77,8 @@ void cpu_sgemv_rows_avx512(int64_t len, int64_t k, const float *mat, int64_t ld,
                            float *y, int64_t ys, float alpha, float beta);
 void cpu_sgemv_cols_avx512(int64_t len, int64_t k, const float *mat, int64_t ld, const float *x,
                            int64_t xs, float *y, int64_t ys, float alpha, float beta);
+void cpu_sger_avx512(int64_t m, int64_t n, const float *a, int64_t a_rs, const float *b, float *c,
+                     int64_t ldc, float alpha, float beta);
 void cpu_gemm_pack_t_avx512(float *dst, int64_t ldd, const float *src, int64_t ld, int64_t kc,
                             int64_t nr);
 #elif defined(__aarch64__)
