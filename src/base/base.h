@@ -6,6 +6,16 @@
 #include <stdint.h>
 #include "anygrad.h"
 
+/* A shared library reaches its thread-local variables through __tls_get_addr,
+ * and GCC recomputes such an address after every call rather than keep it in a
+ * register: ag_scope_end called it 7 times an op. Passing the address through
+ * an empty asm makes it an ordinary pointer the compiler must keep. */
+#if defined(__GNUC__)
+#define AG_TLS_ONCE(p) __asm__("" : "+r"(p))
+#else
+#define AG_TLS_ONCE(p) ((void)0)
+#endif
+
 /* Sets the calling thread's error (ag_last_error) and returns s (error.c). */
 ag_status ag_set_error(ag_status s, const char *fmt, ...)
 #if defined(__GNUC__)

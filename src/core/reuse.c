@@ -45,6 +45,7 @@ static void key_make(void) { key_ok = pthread_key_create(&key, cache_exit) == 0;
 void *ag__reuse_take(ag_reuse_kind kind, size_t size)
 {
     reuse_cache *c = &cache;
+    AG_TLS_ONCE(c);
     block *b = c->head[kind];
     if (!b) return calloc(1, size);
     c->head[kind] = b->next;
@@ -57,6 +58,7 @@ void ag__reuse_give(ag_reuse_kind kind, void *p)
 {
     if (!p) return;
     reuse_cache *c = &cache;
+    AG_TLS_ONCE(c);
     if (!c->registered) {
         /* without the exit hook the blocks would outlive the thread */
         pthread_once(&key_once, key_make);

@@ -10,12 +10,23 @@
  * (which cost a quarter of a small op's host time, in malloc_consolidate). */
 #define OWNED_INLINE 256
 #define MARKS_INLINE 32
-static _Thread_local ag_tensor *owned_inline[OWNED_INLINE];
-static _Thread_local size_t marks_inline[MARKS_INLINE];
-static _Thread_local ag_tensor **owned;
-static _Thread_local size_t nowned, cap_owned;
-static _Thread_local size_t *marks;
-static _Thread_local size_t nmarks, cap_marks;
+typedef struct scope_state {
+    ag_tensor **owned;
+    size_t nowned, cap_owned;
+    size_t *marks;
+    size_t nmarks, cap_marks;
+    ag_tensor *owned_inline[OWNED_INLINE];
+    size_t marks_inline[MARKS_INLINE];
+} scope_state;
+static _Thread_local scope_state state;
+
+/* The thread's state, its address computed once a call (AG_TLS_ONCE). */
+static inline scope_state *st(void)
+{
+    scope_state *S = &state;
+    AG_TLS_ONCE(S);
+    return S;
+}
 
 static bool grow(void **p, size_t *cap, size_t need, size_t elem, void *inline_buf,
                  size_t inline_cap)
@@ -37,13 +48,15 @@ static bool grow(void **p, size_t *cap, size_t need, size_t elem, void *inline_b
 
 ag_tensor *ag__own(ag_tensor *t)
 {
-    if (!t || nmarks == 0) return t;
-    if (!grow((void **)&owned, &cap_owned, nowned + 1, sizeof *owned, owned_inline, OWNED_INLINE)) {
+    scope_state *S = st();
+    if (!t || S->nmarks == 0) return t;
+    if (!grow((void **)&S->owned, &S->cap_owned, S->nowned + 1, sizeof *S->owned, S->owned_inline,
+              OWNED_INLINE)) {
         ag_release(t);
         ag_set_error(AG_ERR_OOM, "out of host memory recording a tensor in the scope");
         return NULL;
     }
-    owned[nowned++] = t;
+    S->owned[S->nowned++] = t;
     return t;
 }
 
@@ -52,24 +65,27 @@ void ag_scope_begin(void)
     /* On failure the scope is not opened and tensors go to the outer owner; the
      * matching ag_scope_end then closes the outer scope early, which frees too
      * soon but never twice. Host malloc failure for 8 bytes is the only cause. */
-    if (!grow((void **)&marks, &cap_marks, nmarks + 1, sizeof *marks, marks_inline, MARKS_INLINE)) {
+    scope_state *S = st();
+    if (!grow((void **)&S->marks, &S->cap_marks, S->nmarks + 1, sizeof *S->marks, S->marks_inline,
+              MARKS_INLINE)) {
         ag_set_error(AG_ERR_OOM, "out of host memory opening a scope");
         return;
     }
-    marks[nmarks++] = nowned;
+    S->marks[S->nmarks++] = S->nowned;
 }
 
 void ag_scope_end(void)
 {
-    if (nmarks == 0) return;
-    size_t mark = marks[--nmarks];
-    while (nowned > mark) ag_release(owned[--nowned]);
-    if (nmarks == 0) { /* back to the inline arrays: nothing left on the heap */
-        if (owned != owned_inline) free(owned);
-        if (marks != marks_inline) free(marks);
-        owned = NULL;
-        marks = NULL;
-        cap_owned = cap_marks = 0;
+    scope_state *S = st();
+    if (S->nmarks == 0) return;
+    size_t mark = S->marks[--S->nmarks];
+    while (S->nowned > mark) ag_release(S->owned[--S->nowned]);
+    if (S->nmarks == 0) { /* back to the inline arrays: nothing left on the heap */
+        if (S->owned != S->owned_inline) free(S->owned);
+        if (S->marks != S->marks_inline) free(S->marks);
+        S->owned = NULL;
+        S->marks = NULL;
+        S->cap_owned = S->cap_marks = 0;
     }
 }
 
@@ -77,10 +93,10 @@ ag_tensor *ag_scope_return(ag_tensor *t)
 {
     /* NULL (an op failed) is passed on silently; a released handle is not. */
     if (t && !ag__alive(t)) t = (ag__bad_handle("ag_scope_return", t), NULL);
-    if (nmarks == 0) return t; /* no scope to end: the caller already owns t */
+    if (st()->nmarks == 0) return t; /* no scope to end: the caller already owns t */
     ag_retain(t);
     ag_scope_end();
     return ag__own(t);
 }
 
-int ag_scope_depth(void) { return (int)nmarks; }
+int ag_scope_depth(void) { return (int)st()->nmarks; }

@@ -162,6 +162,7 @@ static bool slot_refill(slot_cache *c)
 static ag_tensor *tensor_new(void)
 {
     slot_cache *c = &cache;
+    AG_TLS_ONCE(c);
     ag_tensor *t = c->ready;
     if (t) {
         c->ready = t->next_slot;
@@ -184,6 +185,7 @@ static ag_tensor *tensor_new(void)
 static void tensor_free(ag_tensor *t)
 {
     slot_cache *c = &cache;
+    AG_TLS_ONCE(c);
     if (!c->registered) cache_register(c);
     fifo_push(&c->quarantine, t);
     if (c->quarantine.n < SLOT_QUARANTINE + SLOT_BATCH) return;
