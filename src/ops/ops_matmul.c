@@ -98,6 +98,7 @@ ag_tensor *ag_matmul(ag_tensor *a, ag_tensor *b)
     if (!ag__same_device("matmul", a, b)) return NULL;
     if (a->ndim == 0 || b->ndim == 0)
         return ag_set_error(AG_ERR_SHAPE, "matmul: 0-dim operand (use ag_mul)"), NULL;
+    if (a->ndim >= 2 && b->ndim >= 2) return matmul_nd(a, b); /* no views to drop */
     ag_scope_begin();
     /* 1-D operands become a row (left) or a column (right), dropped afterwards. */
     ag_tensor *a2 = a->ndim == 1 ? ag_unsqueeze(a, 0) : a;
