@@ -110,11 +110,11 @@ static ag_status check_range(const char *op, const ag_buffer *b, size_t off, con
     return AG_OK;
 }
 
-/* Blocking: the caller may reuse its memory as soon as this returns. */
-/* Uploads up to this size are copied and written without waiting (a
- * training step's batch: on a discrete GPU a blocking write is a round trip
- * the host sits out); larger ones block rather than copy. At most
- * PENDING_MAX bytes of copies wait for a command that waits. */
+/* The caller may reuse its memory as soon as an upload returns. Uploads up to
+ * ASYNC_UPLOAD_MAX are copied and written without waiting (a training step's
+ * batch: on a discrete GPU a blocking write is a round trip the host sits
+ * out); larger ones block rather than copy. At most PENDING_MAX bytes of
+ * copies wait for a command that waits. */
 #define ASYNC_UPLOAD_MAX ((size_t)4 << 20)
 #define PENDING_MAX ((size_t)64 << 20)
 

@@ -34,8 +34,9 @@ static int emulated(const char *emu, const char *key)
  * subgroup<n>: the host plans for subgroups of n while the driver runs its own
  * size, as drivers that report one size and run another (Intel: 32 reported, 8
  * or 16 run); the shaders must notice. (An n the device can run is required
- * with VK_EXT_subgroup_size_control, so it is then what the driver runs.) storage<n>: at most n storage buffers a
- * shader (Vulkan guarantees 4; older Mali drivers offer just that). mobile: a
+ * with VK_EXT_subgroup_size_control, so it is then what the driver runs.)
+ * storage<n>: at most n storage buffers a shader (Vulkan guarantees 4; older
+ * Mali drivers offer just that). mobile: a
  * small GPU: 4 storage buffers, 64 invocations a group (below Vulkan's 128, as
  * register-heavy kernels get on mobile GPUs), 16 KiB of shared memory, a
  * 128 MiB buffer range, subgroups planned as 16. */

@@ -140,8 +140,9 @@ static void probe_backend(int b, bool here)
 }
 
 /* Opens, under probe_lock, every device of backend b that the child found:
- * the backend's devices are made again and matched by name; the rest go. */
-static ag_status open_backend(int b, const ag_device *want)
+ * the backend's devices are made again and matched by name and UUID; the rest
+ * go. A device that does not open keeps its reason in open_error. */
+static void open_backend(int b)
 {
     const ag_backend_i *iface = NULL;
     void *made[MAX_DEVICES];
@@ -176,21 +177,16 @@ static ag_status open_backend(int b, const ag_device *want)
     for (int i = 0; i < ndevices; i++)
         if (backend_of[i] == b && !atomic_load(&devices[i].opened) && !open_error[i][0])
             snprintf(open_error[i], sizeof open_error[i], "%s", why);
-    if (!atomic_load(&want->opened))
-        return ag_set_error(AG_ERR_DEVICE, "%s: listed by the probe but cannot be opened: %s", want->name,
-                            open_error[want->index]);
-    return AG_OK;
 }
 
 ag_status ag__device_open(ag_device *dev)
 {
     pthread_mutex_lock(&probe_lock);
-    ag_status s = AG_OK;
-    if (atomic_load(&dev->opened)) s = AG_OK;
-    else if (open_error[dev->index][0])
-        s = ag_set_error(AG_ERR_DEVICE, "%s: listed by the probe but cannot be opened: %s", dev->name,
-                         open_error[dev->index]);
-    else s = open_backend(backend_of[dev->index], dev);
+    if (!atomic_load(&dev->opened) && !open_error[dev->index][0]) open_backend(backend_of[dev->index]);
+    ag_status s = atomic_load(&dev->opened)
+                      ? AG_OK
+                      : ag_set_error(AG_ERR_DEVICE, "%s: listed by the probe but cannot be opened: %s",
+                                     dev->name, open_error[dev->index]);
     pthread_mutex_unlock(&probe_lock);
     return s;
 }
