@@ -706,6 +706,12 @@ void h_gradcheck(const h_gc *g)
     }
     ag_scope_begin();
     scope_depth++;
+    /* The views live in a scope of their own that ends before backward, so
+     * each is an activation nobody holds: one the op's backward does not say
+     * it reads (ag__save_input) loses its memory, and a rule that reads it
+     * anyway fails here. */
+    ag_scope_begin();
+    scope_depth++;
     for (int i = 0; i < g->n; i++) {
         h_in *in = &g->in[i];
         s.diff[i] = !in->is_int && !(g->skip && g->skip[i]);
@@ -717,11 +723,15 @@ void h_gradcheck(const h_gc *g)
         H_REQUIRE(ag_set_requires_grad(in->leaf, true) == AG_OK, "%s: set_requires_grad: %s",
                       g->what, ag_last_error());
         /* a fresh view, made after requires_grad, so it carries the history */
-        views[i] = view_ag(in->leaf, in->layout, in->val.ndim, in->val.shape);
+        views[i] = in->layout == H_CONTIG
+                       ? ag_reshape(in->leaf, in->val.ndim, in->val.shape) /* not the leaf itself */
+                       : view_ag(in->leaf, in->layout, in->val.ndim, in->val.shape);
         H_REQUIRE(views[i] != NULL, "%s: view of input %d: %s", g->what, i, ag_last_error());
     }
     ag_tensor *out = g->op(views, g->arg);
     H_REQUIRE(out != NULL, "%s: op returned NULL: %s", g->what, ag_last_error());
+    out = ag_scope_return(out);
+    scope_depth--;
 
     char what[256], msg[1024];
     snprintf(what, sizeof what, "%s (forward, inputs requiring grad)", g->what);

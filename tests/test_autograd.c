@@ -1,6 +1,7 @@
 /* The autograd engine: gradients of small expressions worked out by hand,
  * accumulation, explicit upstream gradients, broadcasting, no_grad, detach,
  * misuse errors, deep graphs and ownership of leaf gradients. */
+#include <math.h>
 #include <string.h>
 
 #include "anygrad.h"
@@ -465,6 +466,52 @@ START_TEST(test_no_leak_manual)
 }
 END_TEST
 
+/* An activation that no backward rule reads is freed as soon as only the graph
+ * holds it (its shape and history stay); one a rule reads is kept. */
+START_TEST(test_unread_activation_freed)
+{
+    const float xv[4] = {-2, -1, 1, 2};
+    ag_tensor *x = leaf(xv, 1, (const int64_t[]){4});
+    int64_t live = ag_debug_live_buffers();
+    ag_tensor *h = ag_add(x, x);   /* add reads neither input */
+    ag_tensor *r = ag_relu(h);     /* relu's rule reads h, not its output */
+    ag_tensor *e = ag_exp(r);      /* exp's rule reads its output */
+    ag_tensor *loss = ag_sum_all(e);
+    ck_assert_ptr_nonnull(loss);
+    ck_assert_int_eq(ag_debug_live_buffers(), live + 4);
+    ag_release(h); /* saved by relu: kept */
+    ck_assert_int_eq(ag_debug_live_buffers(), live + 4);
+    ag_release(r); /* read by exp's rule (as its x): kept */
+    ck_assert_int_eq(ag_debug_live_buffers(), live + 4);
+    ag_release(e); /* exp saved its output: kept; sum reads nothing */
+    ck_assert_int_eq(ag_debug_live_buffers(), live + 4);
+
+    ag_tensor *m = ag_mul_scalar(x, 1.0f);
+    ag_tensor *n = ag_relu(m); /* relu keeps its input (m), not its output */
+    ag_tensor *a = ag_add(n, loss);
+    ag_tensor *s = ag_sum_all(a);
+    ck_assert_ptr_nonnull(s);
+    int64_t before = ag_debug_live_buffers();
+    ag_release(n); /* only add's node (shape only) holds it now: freed */
+    ck_assert_int_eq(ag_debug_live_buffers(), before - 1);
+    ck_assert_int_eq(ag_backward(s, NULL), AG_OK);
+    /* d/dx: relu'(x) + 4 (loss is broadcast over 4 elements) 2 relu'(2x) exp(relu(2x)) */
+    float g[4];
+    ck_assert_int_eq(ag_to_host(ag_grad(x), g, sizeof g), AG_OK);
+    for (int i = 0; i < 4; i++) {
+        float want = xv[i] > 0 ? 1.0f + 8.0f * expf(2.0f * xv[i]) : 0.0f;
+        ck_assert_msg(fabsf(g[i] - want) <= 1e-5f * fabsf(want) + 1e-6f, "element %d: %g, want %g", i,
+                      (double)g[i], (double)want);
+    }
+    ag_release(s);
+    ag_release(a);
+    ag_release(m);
+    ag_release(loss);
+    ag_release(x);
+    ck_assert_int_eq(ag_debug_live_buffers(), live - 1);
+}
+END_TEST
+
 START_TEST(test_leaf_grad_own_storage)
 {
     ag_scope_begin();
@@ -515,6 +562,7 @@ Suite *suite_autograd(void)
     tcase_add_test(tc, test_backward_nonscalar);
     tcase_add_test(tc, test_no_leak_manual);
     tcase_add_test(tc, test_leaf_grad_own_storage);
+    tcase_add_test(tc, test_unread_activation_freed);
     suite_add_tcase(s, tc);
     /* 30,000 launches: tagged so a driver with a slow launch path (rusticl on
      * llvmpipe: ~3 ms each) can leave them out (CK_EXCLUDE_TAGS=slow) */

@@ -38,7 +38,15 @@ ag_status ag__record(ag_tensor *y, const char *name, ag_backward_fn fn, int nin,
     n->name = name;
     n->backward = fn;
     n->nin = nin;
-    for (int k = 0; k < nin; k++) n->in[k] = ag_retain(in[k]);
+    for (int k = 0; k < nin; k++) {
+        n->in[k] = ag_retain(in[k]);
+        /* metadata only until ag__save_input says otherwise; inputs past the
+         * inline ones (concatenation) are always held whole */
+        if (in[k] && k < AG_NODE_INLINE_IN) {
+            n->in_meta |= 1u << k;
+            in[k]->graph_refs++;
+        }
+    }
     y->node = n;
     y->requires_grad = true;
     *out = n;
@@ -60,6 +68,10 @@ ag_status ag__save(ag_node *n, int slot, ag_tensor *t)
 void ag__save_input(ag_node *n, int k)
 {
     if (k < 0 || k >= AG_NODE_INLINE_IN || k >= n->nin || !n->in[k]) return;
+    if (n->in_meta >> k & 1) {
+        n->in_meta &= ~(1u << k);
+        n->in[k]->graph_refs--;
+    }
     n->in_read |= 1u << k;
     n->in_version[k] = ag__version(n->in[k]);
 }
@@ -87,9 +99,11 @@ static ag_status check_versions(const ag_node *n)
 static void node_free_graph(ag_node *n)
 {
     for (int k = 0; k < n->nin; k++) {
+        if (n->in_meta >> k & 1) n->in[k]->graph_refs--;
         ag_release(n->in[k]);
         n->in[k] = NULL;
     }
+    n->in_meta = 0;
     for (int k = 0; k < AG_NODE_SAVED; k++) {
         ag_release(n->saved[k]);
         n->saved[k] = NULL;

@@ -91,6 +91,10 @@ struct ag_tensor {
     bool requires_grad;
     ag_tensor *grad;                     /* leaves: accumulated gradient */
     struct ag_node *node;                /* producer; NULL for leaves */
+    /* references held by autograd nodes whose backward reads only the shape,
+     * device and history: when they are all that is left, the memory goes
+     * (ag_release), as PyTorch frees an activation nothing saved */
+    _Atomic int graph_refs;
     ag_tensor *next_slot;                /* free and quarantine lists while dead */
 };
 
@@ -157,6 +161,7 @@ typedef struct ag_node {
     uint32_t saved_version[AG_NODE_SAVED]; /* their storage versions when saved */
     uint32_t in_version[AG_NODE_INLINE_IN];
     unsigned in_read;                    /* bit k: backward reads in[k]'s values */
+    unsigned in_meta;                    /* bit k: it does not (counted in graph_refs) */
     ag_node_params p;                    /* what the backward rule needs besides tensors */
     ag_tensor *gacc;                     /* output gradient during backward */
     bool released;                       /* graph freed after backward */

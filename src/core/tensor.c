@@ -47,10 +47,27 @@ static ag_storage *storage_new(ag_device *dev, size_t bytes)
 static void storage_release(ag_storage *st)
 {
     if (st && --st->refs == 0) {
-        st->dev->i->free(st->dev->ctx, st->buf);
-        live_buffers--;
+        if (st->buf) { /* NULL: the record of a tensor whose values were dropped */
+            st->dev->i->free(st->dev->ctx, st->buf);
+            live_buffers--;
+        }
         ag__reuse_give(AG_REUSE_STORAGE, st);
     }
+}
+
+/* Only autograd nodes that never read t's values still hold it: t keeps its
+ * device on a record without memory and lets go of its storage (freed unless
+ * an alias, a saved copy or a view still uses it). */
+static void drop_values(ag_tensor *t)
+{
+    ag_storage *old = t->st;
+    if (!old->buf) return;
+    ag_storage *st = ag__reuse_take(AG_REUSE_STORAGE, sizeof *st);
+    if (!st) return; /* keeping the memory is always correct */
+    st->refs = 1;
+    st->dev = old->dev;
+    t->st = st;
+    storage_release(old);
 }
 
 /* ---- tensor slots ------------------------------------------------------ */
@@ -502,7 +519,10 @@ void ag_release(ag_tensor *t)
         }
     } while (!atomic_compare_exchange_weak_explicit(&t->refs, &refs, refs - 1,
                                                     memory_order_acq_rel, memory_order_relaxed));
-    if (refs > 1) return;
+    if (refs > 1) {
+        if (refs - 1 == atomic_load_explicit(&t->graph_refs, memory_order_relaxed)) drop_values(t);
+        return;
+    }
     atomic_store_explicit(&t->state, AG_TENSOR_DEAD, memory_order_relaxed);
     ag_tensor *grad = t->grad;
     ag_node *node = t->node;

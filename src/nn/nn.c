@@ -147,14 +147,20 @@ static ag_tensor *fw_activation(ag_module *m, ag_tensor *x) { return ag_unary(m-
 static ag_tensor *fw_softmax(ag_module *m, ag_tensor *x) { return ag_softmax(x, m->iarg); }
 static ag_tensor *fw_log_softmax(ag_module *m, ag_tensor *x) { return ag_log_softmax(x, m->iarg); }
 
+/* Each child's output is let go as soon as the next child has used it: an
+ * activation that no backward reads is then freed during the forward pass. */
 static ag_tensor *fw_sequential(ag_module *m, ag_tensor *x)
 {
     if (!x) return NULL;
-    ag_scope_begin();
-    ag_tensor *h = x;
-    for (int i = 0; i < m->nchild && h; i++) h = ag_module_forward(m->child[i], h);
-    if (m->nchild == 0) h = ag__own(ag_retain(x)); /* empty Sequential is the identity */
-    return ag__done(h);
+    ag_tensor *h = ag_retain(x); /* an empty Sequential is the identity */
+    for (int i = 0; i < m->nchild && h; i++) {
+        ag_scope_begin();
+        ag_tensor *y = ag_retain(ag_module_forward(m->child[i], h));
+        ag_scope_end();
+        ag_release(h);
+        h = y;
+    }
+    return ag__own(h);
 }
 
 static const kind_info K_LINEAR = {"Linear", fw_linear}, K_CONV2D = {"Conv2d", fw_conv2d},

@@ -9,6 +9,11 @@
 #define NAME_ROW(E, name, ...) [AG_UNARY_##E] = #name,
 static const char *const unary_names[AG_UNARY_COUNT] = {AG_UNARY_TABLE(NAME_ROW)};
 #undef NAME_ROW
+/* Whether the derivative reads y: only then is the output saved (a ReLU's
+ * output is freed once nothing else holds it; the kernels work from x). */
+#define USES_Y_ROW(E, name, np, params, doc, module, uses_y, ...) [AG_UNARY_##E] = (uses_y),
+static const bool unary_uses_y[AG_UNARY_COUNT] = {AG_UNARY_TABLE(USES_Y_ROW)};
+#undef USES_Y_ROW
 
 /* Binary names, and which ops record a gradient (their rules are in binary_bwd). */
 #define NAME_ROW(E, name, ...) [AG_BINARY_##E] = #name,
@@ -46,10 +51,11 @@ static ag_status unary_bwd(ag_node *n, ag_tensor *gy, ag_tensor **gx)
     ag_tensor *x = n->saved[0], *y = n->saved[1];
     ag_tensor *g = ag__empty_like(x);
     if (!g) return ag_last_status();
-    ag_view vg = ag__view(g), vgy = ag__view(gy), vx = ag__view(x), vy = ag__view(y);
+    ag_view vg = ag__view(g), vgy = ag__view(gy), vx = ag__view(x), vy = {0};
+    if (y) vy = ag__view(y);
     float p[2] = {n->p.unary.p0, n->p.unary.p1};
     gx[0] = g;
-    return AG_LAUNCH(ag__dev(x), unary_backward, n->p.unary.op, p, &vg, &vgy, &vx, &vy);
+    return AG_LAUNCH(ag__dev(x), unary_backward, n->p.unary.op, p, &vg, &vgy, &vx, y ? &vy : NULL);
 }
 
 static ag_tensor *unary_impl(ag_unary_op op, ag_tensor *x, float p0, float p1, bool record)
@@ -74,7 +80,8 @@ static ag_tensor *unary_impl(ag_unary_op op, ag_tensor *x, float p0, float p1, b
             n->p.unary.op = op;
             n->p.unary.p0 = p0;
             n->p.unary.p1 = p1;
-            if (ag__save(n, 0, x) != AG_OK || ag__save(n, 1, y) != AG_OK) y = NULL;
+            if (ag__save(n, 0, x) != AG_OK || (unary_uses_y[op] && ag__save(n, 1, y) != AG_OK))
+                y = NULL;
         }
     }
     return ag__done(y);
