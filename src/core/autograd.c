@@ -40,9 +40,10 @@ ag_status ag__record(ag_tensor *y, const char *name, ag_backward_fn fn, int nin,
     n->nin = nin;
     for (int k = 0; k < nin; k++) {
         n->in[k] = ag_retain(in[k]);
-        /* metadata only until ag__save_input says otherwise; inputs past the
-         * inline ones (concatenation) are always held whole */
-        if (in[k] && k < AG_NODE_INLINE_IN) {
+        /* an activation's shape only, until ag__save_input says otherwise;
+         * leaves (parameters, data) and inputs past the inline ones
+         * (concatenation) are held whole */
+        if (in[k] && in[k]->node && k < AG_NODE_INLINE_IN) {
             n->in_meta |= 1u << k;
             in[k]->graph_refs++;
         }
