@@ -33,6 +33,12 @@ static const char *const red_names[AG_REDUCE_COUNT] = {
     [AG_REDUCE_SUM] = "sum", [AG_REDUCE_MEAN] = "mean", [AG_REDUCE_MAX] = "max",
     [AG_REDUCE_MIN] = "min", [AG_REDUCE_ARGMAX] = "argmax", [AG_REDUCE_ARGMIN] = "argmin",
 };
+/* the op as messages name it (formatting it cost a tenth of a small sum) */
+static const char *const red_what[AG_REDUCE_COUNT] = {
+    [AG_REDUCE_SUM] = "reduce sum", [AG_REDUCE_MEAN] = "reduce mean", [AG_REDUCE_MAX] = "reduce max",
+    [AG_REDUCE_MIN] = "reduce min", [AG_REDUCE_ARGMAX] = "reduce argmax",
+    [AG_REDUCE_ARGMIN] = "reduce argmin",
+};
 
 static int64_t iabs64(int64_t v) { return v < 0 ? -v : v; }
 
@@ -144,9 +150,7 @@ ag_status ag_reduce_check(const char *backend, ag_reduce_op op, const ag_view *y
 {
     if ((unsigned)op >= AG_REDUCE_COUNT)
         return ag_set_error(AG_ERR_ARG, "%s reduce: unknown op %d", backend, (int)op);
-    const char *name = red_names[op];
-    char what[32];
-    snprintf(what, sizeof what, "reduce %s", name);
+    const char *name = red_names[op], *what = red_what[op];
     ag_status s = ag_check_view(backend, what, "x", x, AG_F32);
     if (s == AG_OK) s = ag_check_view(backend, what, "y", y, ag_reduce_is_arg(op) ? AG_I32 : AG_F32);
     if (s == AG_OK) s = red_split(backend, op, y, x, ax);

@@ -28,27 +28,27 @@ static void keep_shape(const ag_tensor *x, unsigned mask, int64_t *shape)
     for (int d = 0; d < x->ndim; d++) shape[d] = (mask >> d) & 1 ? 1 : x->shape[d];
 }
 
-/* The keepdim result y_keep seen without the reduced axes (a contiguous alias). */
-static ag_tensor *drop_axes(ag_tensor *y_keep, unsigned mask)
+/* reduce(x) over the axes in mask, shaped with them (keepdim) or without; the
+ * kernels always see the kept shape (size-1 axes cost nothing), so the result
+ * needs no second tensor to drop them. */
+static ag_tensor *reduce_raw(ag_reduce_op op, ag_tensor *x, unsigned mask, ag_dtype out_dt,
+                             bool keepdim)
 {
-    int64_t shape[AG_MAX_DIMS], stride[AG_MAX_DIMS], s = 1;
+    int64_t keep[AG_MAX_DIMS], shape[AG_MAX_DIMS];
+    keep_shape(x, mask, keep);
     int n = 0;
-    for (int d = 0; d < y_keep->ndim; d++)
-        if (!((mask >> d) & 1)) shape[n++] = y_keep->shape[d];
-    for (int d = n - 1; d >= 0; d--) {
-        stride[d] = s;
-        s *= shape[d];
-    }
-    return ag__alias(y_keep, n, shape, stride, y_keep->offset);
-}
-
-static ag_tensor *reduce_raw(ag_reduce_op op, ag_tensor *x, unsigned mask, ag_dtype out_dt)
-{
-    int64_t shape[AG_MAX_DIMS];
-    keep_shape(x, mask, shape);
-    ag_tensor *y = ag__empty_on(ag__dev(x), out_dt, x->ndim, shape);
+    for (int d = 0; d < x->ndim; d++)
+        if (keepdim || !((mask >> d) & 1)) shape[n++] = keep[d];
+    ag_tensor *y = ag__empty_on(ag__dev(x), out_dt, n, shape);
     if (!y) return NULL;
     ag_view vy = ag__view(y), vx = ag__view(x);
+    vy.ndim = x->ndim;
+    int64_t s = 1;
+    for (int d = x->ndim - 1; d >= 0; d--) {
+        vy.shape[d] = keep[d];
+        vy.stride[d] = s;
+        s *= keep[d];
+    }
     return AG_LAUNCH(ag__dev(x), reduce, op, &vy, &vx) == AG_OK ? y : NULL;
 }
 
@@ -64,8 +64,9 @@ ag_tensor *ag__reduce_to(ag_tensor *g, int ndim, const int64_t *shape)
     unsigned mask = 0;
     for (int d = 0; d < g->ndim; d++)
         if (d < lead || (shape[d - lead] == 1 && g->shape[d] != 1)) mask |= 1u << d;
-    ag_tensor *y = reduce_raw(AG_REDUCE_SUM, g, mask, AG_F32);
-    if (!y) return NULL;
+    /* the leading axes go, the others stay as size 1 */
+    ag_tensor *y = reduce_raw(AG_REDUCE_SUM, g, mask, AG_F32, true);
+    if (!y || lead == 0) return y;
     int64_t stride[AG_MAX_DIMS], s = 1;
     for (int d = ndim - 1; d >= 0; d--) {
         stride[d] = s;
@@ -96,7 +97,7 @@ static ag_status reduce_bwd(ag_node *n, ag_tensor *gy, ag_tensor **gx)
         /* Ties share the gradient equally, as PyTorch's amax/amin do. */
         ag_tensor *y = expand_back(n->saved[0], x, mask);
         ag_tensor *hit = ag_eq(n->saved[1], y);
-        ag_tensor *count = reduce_raw(AG_REDUCE_SUM, hit, mask, AG_F32);
+        ag_tensor *count = reduce_raw(AG_REDUCE_SUM, hit, mask, AG_F32, true);
         g = ag_mul(hit, ag_div(g, count));
         break;
     }
@@ -117,17 +118,16 @@ static ag_tensor *reduce_op(ag_reduce_op op, ag_tensor *x, int naxes, const int 
             if (((mask >> d) & 1) && x->shape[d] == 0)
                 return ag_set_error(AG_ERR_SHAPE, "%s: reducing an empty axis %d", name, d), NULL;
     ag_scope_begin();
-    ag_tensor *yk = reduce_raw(op, x, mask, AG_F32);
-    ag_tensor *y = yk && !keepdim ? drop_axes(yk, mask) : yk;
+    ag_tensor *y = reduce_raw(op, x, mask, AG_F32, keepdim);
     ag_node *n = NULL;
     if (y && ag__record(y, name, reduce_bwd, 1, &x, &n) != AG_OK) y = NULL;
     if (n) {
         n->p.reduce.op = op;
         n->p.reduce.axes = mask;
-        int64_t count = ag_numel(x) / (ag_numel(yk) ? ag_numel(yk) : 1);
+        int64_t count = ag_numel(x) / (ag_numel(y) ? ag_numel(y) : 1);
         n->p.reduce.inv_count = count ? 1.0f / (float)count : 0.0f;
         if (op == AG_REDUCE_MAX || op == AG_REDUCE_MIN)
-            if (ag__save(n, 0, yk) != AG_OK || ag__save(n, 1, x) != AG_OK) y = NULL;
+            if (ag__save(n, 0, y) != AG_OK || ag__save(n, 1, x) != AG_OK) y = NULL;
     }
     return ag__done(y);
 }
@@ -180,8 +180,7 @@ static ag_tensor *arg_op(ag_reduce_op op, ag_tensor *x, int axis, bool keepdim)
         return ag_set_error(AG_ERR_SHAPE, "%s: axis %d is empty", name, axis), NULL;
     unsigned mask = x->ndim ? 1u << a : 0;
     ag_scope_begin();
-    ag_tensor *yk = reduce_raw(op, x, mask, AG_I32);
-    return ag__done(yk && !keepdim ? drop_axes(yk, mask) : yk);
+    return ag__done(reduce_raw(op, x, mask, AG_I32, keepdim));
 }
 
 ag_tensor *ag_argmax(ag_tensor *x, int axis, bool keepdim) { return arg_op(AG_REDUCE_ARGMAX, x, axis, keepdim); }
