@@ -36,6 +36,10 @@ static const conv_case CONV[] = {
     {1, 1, 5, 4, 1, 2, 2, {{1, 1}, {0, 0}, {1, 1}, 1}, false, true},   /* p == NULL */
     {3, 5, 4, 6, 4, 1, 3, {{1, 1}, {0, 1}, {1, 1}, 1}, true, false},
     {1, 2, 6, 5, 2, 3, 3, {{3, 2}, {2, 2}, {1, 1}, 2}, true, false},   /* padding > stride */
+    /* 5x5 "same", channels multiples of 16: the CPU's Winograd path, forward and
+     * input gradient, odd and even sizes (a partial tile at the edge) */
+    {2, 16, 7, 6, 32, 5, 5, {{1, 1}, {2, 2}, {1, 1}, 1}, true, false},
+    {1, 32, 4, 9, 16, 5, 5, {{1, 1}, {2, 2}, {1, 1}, 1}, false, false},
 };
 #define NCONV ((int)(sizeof CONV / sizeof CONV[0]))
 

@@ -191,6 +191,12 @@ static uint64_t workload_hash(void)
     H_REQUIRE(y3 && ag_backward(y3, ag_randn(4, (const int64_t[]){1, 1, 6, 9}, 0.0f, 1.0f)) == AG_OK,
               "%s", ag_last_error());
     h = mix_tensor(h, ag_grad(k3));
+    /* a 5x5 "same" convolution of 16 channels: the CPU's Winograd path */
+    const int64_t x4s[4] = {5, 16, 9, 10}, w4s[4] = {16, 16, 5, 5};
+    ag_tensor *x4 = leaf(4, x4s), *k4 = leaf(4, w4s);
+    ag_tensor *y4 = ag_sum_all(ag_square(ag_conv2d(x4, k4, NULL, &cp)));
+    H_REQUIRE(y4 && ag_backward(y4, NULL) == AG_OK, "%s", ag_last_error());
+    h = mix_tensor(mix_tensor(mix_tensor(h, y4), ag_grad(x4)), ag_grad(k4));
     /* fused attention with dropout, several heads and row blocks (300 keys) */
     const int64_t qs[4] = {2, 3, 300, 16};
     ag_tensor *aq = leaf(4, qs), *ak = leaf(4, qs), *av = leaf(4, qs);

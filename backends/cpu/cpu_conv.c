@@ -37,6 +37,7 @@
 #include <string.h>
 
 #include "cpu.h"
+#include "cpu_winograd.h"
 #include "gemm_kernels.h"
 
 #ifdef __SSE2__
@@ -397,6 +398,20 @@ static void scratch_give(scratch_buf *s)
     scratch_buf *old = atomic_exchange(&scratch_cache, s);
     if (old && old->floats > s->floats) old = atomic_exchange(&scratch_cache, old);
     free(old);
+}
+
+/* The Winograd path (cpu_winograd.c) on this file's scratch. */
+static ag_status wino_run(const char *op, const float *in, const float *w, float *out, int64_t n,
+                          int64_t ic, int64_t oc, int64_t h, int64_t wd, bool flip)
+{
+    int nt = cpu_threads();
+    if (nt > n) nt = (int)n;
+    if (nt < 1) nt = 1;
+    scratch_buf *buf = scratch_take(cpu_wino_scratch_floats(n, ic, oc, h, wd, nt));
+    if (!buf) return ag_set_error(AG_ERR_OOM, "%s: cannot allocate the Winograd scratch", op);
+    cpu_wino_conv5(in, w, out, n, ic, oc, h, wd, flip, buf->data, nt);
+    scratch_give(buf);
+    return AG_OK;
 }
 
 /* Rounds floats up to whole cache lines, so per-thread blocks do not share one. */
@@ -902,6 +917,8 @@ ag_status cpu_conv2d(void *ctx, const ag_conv2d_params *p, const ag_view *y, con
     if (s) return s;
     if (ag_view_numel(y) == 0) return AG_OK;
     const float *wd = cpu_f32(w);
+    if (cpu_wino_suits(p, d.c, d.oc, d.kh, d.kw, d.h, d.w))
+        return wino_run("conv2d", cpu_f32(x), wd, cpu_f32(y), d.n, d.c, d.oc, d.h, d.w, false);
     ukernel u = conv_ukernel();
     /* A = W_g [ocg, kk], row-major */
     packed_a *pa = !d.direct && d.kk > 0 && packed_suits(&d, u, d.ocg, d.ohw)
@@ -920,6 +937,9 @@ ag_status cpu_conv2d_backward_input(void *ctx, const ag_conv2d_params *p, const 
     if (s) return s;
     if (ag_view_numel(dx) == 0) return AG_OK;
     const float *wd = cpu_f32(w);
+    if (cpu_wino_suits(p, d.oc, d.c, d.kh, d.kw, d.h, d.w))
+        return wino_run("conv2d_backward_input", cpu_f32(dy), wd, cpu_f32(dx), d.n, d.oc, d.c,
+                        d.h, d.w, true);
     ukernel u = conv_ukernel();
     /* A = W_g^T [kk, ocg]: A(i, p) = W_g[p * kk + i] */
     packed_a *pa = !d.direct && d.ocg > 0 && packed_suits(&d, u, d.kk, d.ohw)

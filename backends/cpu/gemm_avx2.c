@@ -22,6 +22,7 @@ typedef __m256i gm;
 #define gv_load_aligned(p) _mm256_load_ps(p)
 #define gv_store(p, v) _mm256_storeu_ps(p, v)
 #define gv_add(a, b) _mm256_add_ps(a, b)
+#define gv_sub(a, b) _mm256_sub_ps(a, b)
 #define gv_mul(a, b) _mm256_mul_ps(a, b)
 #define gv_fma(a, b, c) _mm256_fmadd_ps(a, b, c)
 #define gv_mload(m, p) _mm256_maskload_ps(p, m)
@@ -48,3 +49,4 @@ static inline __m128 gv_sum4(gv s0, gv s1, gv s2, gv s3)
 }
 
 #include "gemm_simd_body.h"
+#include "wino_simd_body.h"

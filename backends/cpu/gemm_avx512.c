@@ -24,6 +24,7 @@ typedef __mmask16 gm;
 #define gv_load_aligned(p) _mm512_load_ps(p)
 #define gv_store(p, v) _mm512_storeu_ps(p, v)
 #define gv_add(a, b) _mm512_add_ps(a, b)
+#define gv_sub(a, b) _mm512_sub_ps(a, b)
 #define gv_mul(a, b) _mm512_mul_ps(a, b)
 #define gv_fma(a, b, c) _mm512_fmadd_ps(a, b, c)
 #define gv_mload(m, p) _mm512_maskz_loadu_ps(m, p)
@@ -48,6 +49,7 @@ static inline __m128 gv_sum4(gv s0, gv s1, gv s2, gv s3)
 }
 
 #include "gemm_simd_body.h"
+#include "wino_simd_body.h"
 
 /* ---- packing by 16 x 16 transposes ----------------------------------------------- */
 

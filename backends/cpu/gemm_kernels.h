@@ -51,6 +51,15 @@ typedef void (*cpu_gemv_cols)(int64_t len, int64_t k, const float *mat, int64_t 
 typedef void (*cpu_ger)(int64_t m, int64_t n, const float *a, int64_t a_rs, const float *b,
                         float *c, int64_t ldc, float alpha, float beta);
 
+/* Winograd F(2x2, 5x5) tile transforms (wino_simd_body.h; nc a multiple of the
+ * ISA's vector width). In: the 36 values B^T d B of the 6 x 6 tile d(i, j) =
+ * src[i * rs + j * cs + c], value v to dst[v * ds + c]. Out: the 2 x 2 outputs
+ * A^T m A of m(v) = src[v * ss + c], output (i, j) to dst[i * dsi + j * dsj + c]. */
+typedef void (*cpu_wino_in_fn)(const float *src, int64_t rs, int64_t cs, int64_t nc, float *dst,
+                               int64_t ds);
+typedef void (*cpu_wino_out_fn)(const float *src, int64_t ss, int64_t nc, float *dst, int64_t dsi,
+                                int64_t dsj);
+
 #if defined(__x86_64__)
 #define CPU_GEMM_AVX2_MR 6
 #define CPU_GEMM_AVX2_NR 16
@@ -65,6 +74,10 @@ void cpu_sgemv_cols_avx2(int64_t len, int64_t k, const float *mat, int64_t ld, c
                          int64_t xs, float *y, int64_t ys, float alpha, float beta);
 void cpu_sger_avx2(int64_t m, int64_t n, const float *a, int64_t a_rs, const float *b, float *c,
                    int64_t ldc, float alpha, float beta);
+void cpu_wino_in_avx2(const float *src, int64_t rs, int64_t cs, int64_t nc, float *dst,
+                    int64_t ds);
+void cpu_wino_out_avx2(const float *src, int64_t ss, int64_t nc, float *dst, int64_t dsi,
+                     int64_t dsj);
 
 #define CPU_GEMM_AVX512_MR 12
 #define CPU_GEMM_AVX512_NR 32
@@ -79,6 +92,10 @@ void cpu_sgemv_cols_avx512(int64_t len, int64_t k, const float *mat, int64_t ld,
                            int64_t xs, float *y, int64_t ys, float alpha, float beta);
 void cpu_sger_avx512(int64_t m, int64_t n, const float *a, int64_t a_rs, const float *b, float *c,
                      int64_t ldc, float alpha, float beta);
+void cpu_wino_in_avx512(const float *src, int64_t rs, int64_t cs, int64_t nc, float *dst,
+                    int64_t ds);
+void cpu_wino_out_avx512(const float *src, int64_t ss, int64_t nc, float *dst, int64_t dsi,
+                     int64_t dsj);
 void cpu_gemm_pack_t_avx512(float *dst, int64_t ldd, const float *src, int64_t ld, int64_t kc,
                             int64_t nr);
 #elif defined(__aarch64__)
