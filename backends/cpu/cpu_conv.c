@@ -1151,6 +1151,17 @@ ag_status cpu_conv2d_backward_weight(void *ctx, const ag_conv2d_params *p, const
         memset(dwd, 0, (size_t)wn * sizeof *dwd);
         return AG_OK;
     }
+    if (cpu_wino_suits(p, d.c, d.oc, d.kh, d.kw, d.h, d.w)) {
+        int nt = cpu_threads();
+        if (nt < 1) nt = 1;
+        scratch_buf *buf = scratch_take(cpu_wino_dw_scratch_floats(d.n, d.c, d.oc, d.h, d.w, nt));
+        if (!buf)
+            return ag_set_error(AG_ERR_OOM,
+                                "conv2d_backward_weight: cannot allocate the Winograd scratch");
+        cpu_wino_conv5_dw(cpu_f32(x), cpu_f32(dy), dwd, d.n, d.c, d.oc, d.h, d.w, buf->data, nt);
+        scratch_give(buf);
+        return AG_OK;
+    }
     const ukernel u = conv_ukernel();
     if (packed_suits(&d, u, d.ocg, d.kk)) {
         kpos *kp = kpos_table(&d);

@@ -1,5 +1,5 @@
 /* 5 x 5 convolutions of stride 1 and "same" padding (the tutorial CNN's second
- * layer, forward and input gradient) by Winograd's minimal filtering
+ * layer: forward, input and weight gradients) by Winograd's minimal filtering
  * F(2x2, 5x5): each 2 x 2 block of outputs comes from a 6 x 6 block of input
  * with 36 products a channel pair instead of 100, so the arithmetic of the
  * products shrinks 2.8x. The input tiles and the products are transformed on
@@ -20,18 +20,20 @@
 typedef struct wino_kernels {
     cpu_wino_in_fn in;
     cpu_wino_out_fn out;
+    cpu_wino_dout_fn dout;
 } wino_kernels;
 
 static wino_kernels wino_pick(void)
 {
 #if defined(__x86_64__)
     switch (cpu_isa()) {
-    case CPU_ISA_AVX512: return (wino_kernels){cpu_wino_in_avx512, cpu_wino_out_avx512};
-    case CPU_ISA_AVX2: return (wino_kernels){cpu_wino_in_avx2, cpu_wino_out_avx2};
+    case CPU_ISA_AVX512:
+        return (wino_kernels){cpu_wino_in_avx512, cpu_wino_out_avx512, cpu_wino_dout_avx512};
+    case CPU_ISA_AVX2: return (wino_kernels){cpu_wino_in_avx2, cpu_wino_out_avx2, cpu_wino_dout_avx2};
     default: break;
     }
 #endif
-    return (wino_kernels){NULL, NULL};
+    return (wino_kernels){NULL, NULL, NULL};
 }
 
 /* Channel counts are multiples of 16 on every ISA, so AVX2 and AVX-512 machines
@@ -117,24 +119,38 @@ static void weights_one(const float *w, float *u, const wino_dims *d, int64_t o,
     }
 }
 
+/* dst [dh, dw, ch] = src [ch, h, w] moved down and right by pad, zero around */
+static void channels_last(const float *src, int64_t ch, int64_t h, int64_t w, float *dst,
+                          int64_t dh, int64_t dw, int64_t pad)
+{
+    memset(dst, 0, sizeof(float) * (size_t)(dh * dw * ch));
+    for (int64_t c = 0; c < ch; c++)
+        for (int64_t r = 0; r < h; r++) {
+            const float *s = src + (c * h + r) * w;
+            float *o = dst + ((r + pad) * dw + pad) * ch + c;
+            for (int64_t j = 0; j < w; j++) o[j * ch] = s[j];
+        }
+}
+
+/* Every input tile of a padded channels-last image transformed: tile t's value
+ * v at dst[v * ds + t * ic]. */
+static void input_tiles(const wino_kernels *k, const wino_dims *d, const float *xt, float *dst,
+                        int64_t ds)
+{
+    for (int64_t ti = 0; ti < d->th; ti++)
+        for (int64_t tj = 0; tj < d->tw; tj++)
+            k->in(xt + (2 * ti * d->wp + 2 * tj) * d->ic, d->wp * d->ic, d->ic, d->ic,
+                  dst + (ti * d->tw + tj) * d->ic, ds);
+}
+
 static void image_one(const wino_kernels *k, const wino_dims *d, const float *in, const float *u,
                       float *out, float *own)
 {
     const int64_t ic = d->ic, oc = d->oc, t = d->t;
     float *xt = own, *v = xt + up16(d->hp * d->wp * ic), *m = v + up16(36 * t * ic),
           *yt = m + up16(36 * t * oc);
-    /* channels-last, zero-padded: position (r, s) of the input at xt[((r + 2) * wp + s + 2) * ic] */
-    memset(xt, 0, sizeof(float) * (size_t)(d->hp * d->wp * ic));
-    for (int64_t c = 0; c < ic; c++)
-        for (int64_t r = 0; r < d->h; r++) {
-            const float *src = in + (c * d->h + r) * d->w;
-            float *dst = xt + ((r + 2) * d->wp + 2) * ic + c;
-            for (int64_t s = 0; s < d->w; s++) dst[s * ic] = src[s];
-        }
-    for (int64_t ti = 0; ti < d->th; ti++)
-        for (int64_t tj = 0; tj < d->tw; tj++)
-            k->in(xt + (2 * ti * d->wp + 2 * tj) * ic, d->wp * ic, ic, ic,
-                  v + (ti * d->tw + tj) * ic, t * ic);
+    channels_last(in, ic, d->h, d->w, xt, d->hp, d->wp, 2);
+    input_tiles(k, d, xt, v, t * ic);
     /* products: m(v)[tile][o] = sum_i v(v)[tile][i] u(v)[i][o] */
     for (int64_t p = 0; p < 36; p++)
         cpu_sgemm(t, oc, ic, 1.0f, v + p * t * ic, ic, 1, u + p * ic * oc, oc, 1, 0.0f,
@@ -170,5 +186,90 @@ void cpu_wino_conv5(const float *in, const float *w, float *out, int64_t n, int6
         OMP(omp for schedule(dynamic, 1))
         for (int64_t i = 0; i < n; i++)
             image_one(&k, &d, in + i * in_ch * h * wd, u, out + i * out_ch * h * wd, own);
+    }
+}
+
+/* ---- weight gradient ------------------------------------------------------------- */
+
+/* With U = G g G^T and y = A^T (U . V) A a tile, dL/dU = (A dy A^T) . V summed
+ * over tiles, and dL/dg = G^T (dL/dU) G. The sum over tiles is 36 products
+ * dU(v) [oc, ic] += Z(v)^T V(v) over chunks of images, chunks sized by the
+ * shapes (about 256 tiles) and added in order; each product is one thread's. */
+static int64_t chunk_images(const wino_dims *d)
+{
+    int64_t nb = 256 / d->t;
+    if (nb < 1) nb = 1;
+    return nb < d->n ? nb : d->n;
+}
+
+static int64_t dw_per_thread(const wino_dims *d)
+{
+    return up16(d->hp * d->wp * d->ic) + up16(4 * d->t * d->oc);
+}
+
+int64_t cpu_wino_dw_scratch_floats(int64_t n, int64_t in_ch, int64_t out_ch, int64_t h,
+                                   int64_t w, int threads)
+{
+    wino_dims d = dims_of(n, in_ch, out_ch, h, w);
+    const int64_t tc = chunk_images(&d) * d.t;
+    return up16(36 * in_ch * out_ch) + up16(36 * tc * in_ch) + up16(36 * tc * out_ch) +
+           threads * dw_per_thread(&d);
+}
+
+/* dw[o][i] = G^T du(., o, i) G, in double */
+static void dw_one(const float *du, float *dw, const wino_dims *d, int64_t o)
+{
+    for (int64_t i = 0; i < d->ic; i++) {
+        double t[6][5];
+        for (int a = 0; a < 6; a++)
+            for (int s = 0; s < 5; s++) {
+                double acc = 0;
+                for (int b = 0; b < 6; b++)
+                    acc += (double)du[((a * 6 + b) * d->oc + o) * d->ic + i] * wino_g[b][s];
+                t[a][s] = acc;
+            }
+        for (int r = 0; r < 5; r++)
+            for (int s = 0; s < 5; s++) {
+                double acc = 0;
+                for (int a = 0; a < 6; a++) acc += wino_g[a][r] * t[a][s];
+                dw[((o * d->ic + i) * 5 + r) * 5 + s] = (float)acc;
+            }
+    }
+}
+
+void cpu_wino_conv5_dw(const float *x, const float *dy, float *dw, int64_t n, int64_t in_ch,
+                       int64_t out_ch, int64_t h, int64_t wd, float *scratch, int threads)
+{
+    const wino_kernels k = wino_pick();
+    const wino_dims d = dims_of(n, in_ch, out_ch, h, wd);
+    const int64_t nb = chunk_images(&d), tc = nb * d.t, ic = in_ch, oc = out_ch;
+    float *du = scratch, *v = du + up16(36 * ic * oc), *z = v + up16(36 * tc * ic),
+          *per = z + up16(36 * tc * oc);
+    const int64_t each = dw_per_thread(&d), yw = 2 * d.tw;
+    (void)threads; /* without OpenMP */
+    OMP(omp parallel num_threads(threads) if(threads > 1))
+    {
+        float *xt = per + cpu_team_rank() * each, *dyt = xt + up16(d.hp * d.wp * ic);
+        for (int64_t n0 = 0; n0 < n; n0 += nb) {
+            const int64_t cnt = n - n0 < nb ? n - n0 : nb;
+            OMP(omp for schedule(dynamic, 1))
+            for (int64_t j = 0; j < cnt; j++) {
+                const int64_t img = n0 + j;
+                channels_last(x + img * ic * h * wd, ic, h, wd, xt, d.hp, d.wp, 2);
+                input_tiles(&k, &d, xt, v + j * d.t * ic, tc * ic);
+                channels_last(dy + img * oc * h * wd, oc, h, wd, dyt, 2 * d.th, yw, 0);
+                for (int64_t ti = 0; ti < d.th; ti++)
+                    for (int64_t tj = 0; tj < d.tw; tj++)
+                        k.dout(dyt + (2 * ti * yw + 2 * tj) * oc, yw * oc, oc, oc,
+                               z + (j * d.t + ti * d.tw + tj) * oc, tc * oc);
+            }
+            /* du(v)[o][i] (+)= sum over the chunk's tiles of z(v)[t][o] v(v)[t][i] */
+            OMP(omp for schedule(dynamic, 1))
+            for (int64_t p = 0; p < 36; p++)
+                cpu_sgemm(oc, ic, cnt * d.t, 1.0f, z + p * tc * oc, 1, oc, v + p * tc * ic, ic, 1,
+                          n0 ? 1.0f : 0.0f, du + p * oc * ic, ic);
+        }
+        OMP(omp for schedule(static))
+        for (int64_t o = 0; o < oc; o++) dw_one(du, dw, &d, o);
     }
 }

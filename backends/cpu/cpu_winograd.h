@@ -23,4 +23,12 @@ int64_t cpu_wino_scratch_floats(int64_t n, int64_t in_ch, int64_t out_ch, int64_
 void cpu_wino_conv5(const float *in, const float *w, float *out, int64_t n, int64_t in_ch,
                     int64_t out_ch, int64_t h, int64_t wd, bool flip, float *scratch, int threads);
 
+/* dw [out_ch, in_ch, 5, 5] = the weight gradient of that convolution from
+ * x [n, in_ch, h, w] and dy [n, out_ch, h, w]; cpu_wino_dw_scratch_floats of
+ * scratch. The images are summed in chunks fixed by the shapes. */
+int64_t cpu_wino_dw_scratch_floats(int64_t n, int64_t in_ch, int64_t out_ch, int64_t h,
+                                   int64_t w, int threads);
+void cpu_wino_conv5_dw(const float *x, const float *dy, float *dw, int64_t n, int64_t in_ch,
+                       int64_t out_ch, int64_t h, int64_t wd, float *scratch, int threads);
+
 #endif /* AG_CPU_WINOGRAD_H */

@@ -59,6 +59,9 @@ typedef void (*cpu_wino_in_fn)(const float *src, int64_t rs, int64_t cs, int64_t
                                int64_t ds);
 typedef void (*cpu_wino_out_fn)(const float *src, int64_t ss, int64_t nc, float *dst, int64_t dsi,
                                 int64_t dsj);
+/* The weight gradient's: the 36 values A D A^T of the 2 x 2 block of output
+ * gradients D(i, j) = src[i * rs + j * cs + c], value v to dst[v * ds + c]. */
+typedef cpu_wino_in_fn cpu_wino_dout_fn;
 
 #if defined(__x86_64__)
 #define CPU_GEMM_AVX2_MR 6
@@ -78,6 +81,8 @@ void cpu_wino_in_avx2(const float *src, int64_t rs, int64_t cs, int64_t nc, floa
                     int64_t ds);
 void cpu_wino_out_avx2(const float *src, int64_t ss, int64_t nc, float *dst, int64_t dsi,
                      int64_t dsj);
+void cpu_wino_dout_avx2(const float *src, int64_t rs, int64_t cs, int64_t nc, float *dst,
+                      int64_t ds);
 
 #define CPU_GEMM_AVX512_MR 12
 #define CPU_GEMM_AVX512_NR 32
@@ -96,6 +101,8 @@ void cpu_wino_in_avx512(const float *src, int64_t rs, int64_t cs, int64_t nc, fl
                     int64_t ds);
 void cpu_wino_out_avx512(const float *src, int64_t ss, int64_t nc, float *dst, int64_t dsi,
                      int64_t dsj);
+void cpu_wino_dout_avx512(const float *src, int64_t rs, int64_t cs, int64_t nc, float *dst,
+                      int64_t ds);
 void cpu_gemm_pack_t_avx512(float *dst, int64_t ldd, const float *src, int64_t ld, int64_t kc,
                             int64_t nr);
 #elif defined(__aarch64__)

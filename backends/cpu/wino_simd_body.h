@@ -77,3 +77,33 @@ void GEMM_FN(cpu_wino_out)(const float *src, int64_t ss, int64_t nc, float *dst,
         }
     }
 }
+
+/* The 36 values A D A^T of a 2 x 2 block of output gradients D(i, j) =
+ * src[i * rs + j * cs + c], value 6a + b to dst[(6a + b) * ds + c] (the weight
+ * gradient's transform: the forward's output transform, transposed).
+ * A's rows: (1, 0), (1, 1), (1, -1), (1, 2), (1, -2), (0, 1). */
+static inline __attribute__((always_inline)) void wino_a(gv d0, gv d1, gv *z)
+{
+    const gv two = gv_set1(2.0f);
+    z[0] = d0;
+    z[1] = gv_add(d0, d1);
+    z[2] = gv_sub(d0, d1);
+    z[3] = gv_fma(two, d1, d0);
+    z[4] = gv_sub(d0, gv_mul(two, d1));
+    z[5] = d1;
+}
+
+void GEMM_FN(cpu_wino_dout)(const float *src, int64_t rs, int64_t cs, int64_t nc, float *dst,
+                            int64_t ds)
+{
+    for (int64_t c = 0; c < nc; c += GW) {
+        gv t0[6], t1[6]; /* column j of A D */
+        wino_a(gv_load(src + c), gv_load(src + rs + c), t0);
+        wino_a(gv_load(src + cs + c), gv_load(src + rs + cs + c), t1);
+        for (int a = 0; a < 6; a++) {
+            gv z[6];
+            wino_a(t0[a], t1[a], z);
+            for (int b = 0; b < 6; b++) gv_store(dst + (6 * a + b) * ds + c, z[b]);
+        }
+    }
+}
