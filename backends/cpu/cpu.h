@@ -74,11 +74,12 @@ int cpu_plan_threads(void);
  * size changes no result. */
 void cpu_threads_force(int n);
 int cpu_cores(void);            /* the cores this process may run on */
-double cpu_threads_load(void);  /* other runnable tasks, smoothed (the last estimate) */
+double cpu_threads_load(void);  /* cores other work keeps busy, smoothed (the last estimate) */
 /* The policy and the parser, pure for the tests: the team for the smoothed
- * count of other runnable tasks (x 256); the running count of /proc/loadavg. */
+ * cores other work keeps busy (x 256); a /proc/stat "cpuN ..." line's CPU and
+ * busy clock ticks (all but idle and iowait), false for any other line. */
 int cpu_threads_choose(int cores, int others_256);
-bool cpu_parse_loadavg(const char *text, int *running);
+bool cpu_parse_stat_cpu(const char *line, int *cpu, long long *busy);
 
 /* C[m, n] = alpha * A B + beta * C, row-major C with leading dimension ldc.
  * A(i, p) = a[i * a_rs + p * a_cs], B(p, j) = b[p * b_rs + j * b_cs]: any strides,

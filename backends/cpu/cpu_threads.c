@@ -6,12 +6,16 @@
  * epoch took 13-130x longer with two threads than with one beside a few
  * CPU-bound processes. So unless AG_NUM_THREADS fixes the count, the team is
  * every core the process may run on less the cores other work keeps busy right
- * now: the kernel's count of runnable tasks (/proc/loadavg), less this
- * process's own runnable team, smoothed over about 100 ms and sampled at most
- * every CPU_SAMPLE_NS by whichever thread asks. With one core's worth of other
- * work on two cores that is one thread, which is never slower than the team
- * (measured by bench/contention.sh). Without /proc (not Linux) the count stays
- * fixed at every core.
+ * now, sampled at most every CPU_SAMPLE_NS by whichever thread asks and
+ * smoothed over about four samples. "Other work" is the CPU time those cores
+ * spent busy (/proc/stat, steal included) less this process's own, plus this
+ * process's runnable threads beyond the team (an application's own busy
+ * threads). Counting runnable tasks instead (/proc/loadavg) misjudged machines
+ * whose count includes tasks that hardly run: a virtual machine reporting 3
+ * runnable on 2 idle cores kept the team at one thread, a CNN epoch 1.5x
+ * slower. With one core's worth of other work on two cores the team is one
+ * thread, which is never slower than two (bench/contention.sh). Without /proc
+ * (not Linux) the count stays fixed at every core.
  *
  * No thread count may change a result, or results would depend on the
  * machine's load or on AG_NUM_THREADS: wherever a sum is split (partial sums
@@ -20,6 +24,7 @@
  * only decides who computes them. cpu_plan_threads() - AG_NUM_THREADS or every
  * core - sizes work shares whose boundaries change no value (row blocks,
  * batch chunks). */
+#define _GNU_SOURCE /* sched_getaffinity */
 #include "cpu.h"
 
 #include <errno.h>
@@ -30,17 +35,22 @@
 #include <time.h>
 
 #include <dirent.h>
+#include <sched.h>
+#include <unistd.h>
 
 /* Above this AG_NUM_THREADS is treated as a typo rather than a request. */
 #define CPU_MAX_THREADS 1024
-/* at most one sample of the machine's load this often */
-#define CPU_SAMPLE_NS 20000000LL
+/* at most one sample of the machine's load this often (/proc/stat counts in
+ * clock ticks, 10 ms: a shorter window would be mostly rounding) */
+#define CPU_SAMPLE_NS 40000000LL
 /* the smoothed load in 1/256ths of a task; each sample moves it a quarter of
  * the way (a time constant of about four samples) */
 #define LOAD_ONE 256
 
 static _Atomic long long next_sample;   /* monotonic ns; 0: never sampled */
-static _Atomic int others_256 = 0;      /* other runnable tasks, smoothed, x 256 */
+static _Atomic int others_256 = 0;      /* cores other work keeps busy, smoothed, x 256 */
+/* the previous sample: wall clock, the cores' busy time, this process's CPU time (ns) */
+static _Atomic long long prev_wall, prev_busy, prev_own;
 static _Atomic int last_team = 1;       /* the team size last handed out */
 static _Atomic int adapt_state = -1;    /* -1 unknown, 0 off (no /proc), 1 on */
 static _Atomic int forced = 0;          /* cpu_threads_force's team; 0: none */
@@ -77,29 +87,50 @@ int cpu_threads_choose(int cores, int others_256_value)
     return n < 1 ? 1 : n > cores ? cores : n;
 }
 
-bool cpu_parse_loadavg(const char *text, int *running)
+bool cpu_parse_stat_cpu(const char *line, int *cpu, long long *busy)
 {
-    /* "0.52 0.58 0.59 3/251 12345": the fourth field's numerator */
-    double a, b, c;
-    int r, t;
-    if (!text || sscanf(text, "%lf %lf %lf %d/%d", &a, &b, &c, &r, &t) != 5 || r < 0) return false;
-    *running = r;
+    /* "cpu3 4705 356 584 3699 23 23 0 0 ...": user nice system idle iowait irq
+     * softirq steal (guest time is inside user); busy is all but idle and iowait */
+    if (!line || strncmp(line, "cpu", 3) != 0 || line[3] < '0' || line[3] > '9') return false;
+    long long v[8] = {0};
+    int k = sscanf(line + 3, "%d %lld %lld %lld %lld %lld %lld %lld %lld", cpu, &v[0], &v[1], &v[2],
+                   &v[3], &v[4], &v[5], &v[6], &v[7]);
+    if (k < 5 || *cpu < 0) return false;
+    for (int i = 0; i < 8; i++)
+        if (v[i] < 0) return false;
+    *busy = v[0] + v[1] + v[2] + v[5] + v[6] + v[7];
     return true;
 }
 
-/* Runnable tasks on the machine, and how many of them are this process's. */
-static bool sample_running(int *total, int *own)
+/* Busy time of the cores this process may run on (ns), and how many of this
+ * process's threads are runnable now. */
+static bool sample_busy(long long *busy_ns, int *own_running)
 {
-    char buf[256];
-    FILE *f = fopen("/proc/loadavg", "r");
-    if (!f) return false;
-    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    cpu_set_t mine;
+    bool have_mask = sched_getaffinity(0, sizeof mine, &mine) == 0;
+    const long hz = sysconf(_SC_CLK_TCK);
+    FILE *f = fopen("/proc/stat", "r");
+    if (!f || hz <= 0) {
+        if (f) fclose(f);
+        return false;
+    }
+    char line[512];
+    long long ticks = 0;
+    bool any = false;
+    while (fgets(line, sizeof line, f)) {
+        int cpu;
+        long long b;
+        if (!cpu_parse_stat_cpu(line, &cpu, &b)) continue;
+        if (have_mask && (cpu >= CPU_SETSIZE || !CPU_ISSET(cpu, &mine))) continue;
+        ticks += b;
+        any = true;
+    }
     fclose(f);
-    buf[n] = '\0';
-    if (!cpu_parse_loadavg(buf, total)) return false;
+    if (!any) return false;
+    *busy_ns = ticks * (1000000000LL / hz);
     DIR *d = opendir("/proc/self/task");
     if (!d) return false;
-    *own = 0;
+    *own_running = 0;
     struct dirent *e;
     while ((e = readdir(d))) {
         if (e->d_name[0] < '0' || e->d_name[0] > '9') continue;
@@ -107,15 +138,22 @@ static bool sample_running(int *total, int *own)
         snprintf(path, sizeof path, "/proc/self/task/%.20s/stat", e->d_name);
         FILE *t = fopen(path, "r");
         if (!t) continue;
-        size_t m = fread(buf, 1, sizeof buf - 1, t);
+        size_t m = fread(line, 1, sizeof line - 1, t);
         fclose(t);
-        buf[m] = '\0';
+        line[m] = '\0';
         /* "tid (name) S ...": the state follows the last ')' (a name may hold one) */
-        const char *close = strrchr(buf, ')');
-        if (close && close[1] == ' ' && close[2] == 'R') (*own)++;
+        const char *close = strrchr(line, ')');
+        if (close && close[1] == ' ' && close[2] == 'R') (*own_running)++;
     }
     closedir(d);
     return true;
+}
+
+static long long clock_ns(clockid_t id)
+{
+    struct timespec ts;
+    clock_gettime(id, &ts);
+    return (long long)ts.tv_sec * 1000000000LL + ts.tv_nsec;
 }
 
 static long long now_ns(void)
@@ -135,20 +173,27 @@ static void maybe_sample(void)
     if (now < due) return;
     /* one thread samples a period; the others go on with the last estimate */
     if (!atomic_compare_exchange_strong(&next_sample, &due, now + CPU_SAMPLE_NS)) return;
-    int total, own;
-    if (!sample_running(&total, &own)) {
+    long long busy, wall = clock_ns(CLOCK_MONOTONIC), own = clock_ns(CLOCK_PROCESS_CPUTIME_ID);
+    int running;
+    if (!sample_busy(&busy, &running)) {
         atomic_store(&adapt_state, 0);
         return;
     }
     atomic_store(&adapt_state, 1);
-    /* The team's own threads (spinning between regions) are not competition;
-     * this process's threads beyond the team (the application's own busy
-     * threads) are. */
+    long long w0 = atomic_exchange(&prev_wall, wall), b0 = atomic_exchange(&prev_busy, busy),
+              o0 = atomic_exchange(&prev_own, own);
+    if (w0 == 0 || wall <= w0) return; /* the first sample only sets the baseline */
+    /* cores busy with other processes over the window, and this process's
+     * runnable threads beyond the team (the team's own, spinning between
+     * regions, are not competition) */
+    double others = (double)((busy - b0) - (own - o0)) / (double)(wall - w0);
     int team = atomic_load_explicit(&last_team, memory_order_relaxed);
-    int others = total - (own < team ? own : team);
+    if (running > team) others += running - team;
     if (others < 0) others = 0;
+    if (others > CPU_MAX_THREADS) others = CPU_MAX_THREADS;
     int cur = atomic_load_explicit(&others_256, memory_order_relaxed);
-    atomic_store_explicit(&others_256, cur + (others * LOAD_ONE - cur) / 4, memory_order_relaxed);
+    int target = (int)(others * LOAD_ONE + 0.5);
+    atomic_store_explicit(&others_256, cur + (target - cur) / 4, memory_order_relaxed);
 }
 
 int cpu_plan_threads(void)
