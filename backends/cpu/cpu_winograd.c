@@ -36,6 +36,9 @@ static wino_kernels wino_pick(void)
     return (wino_kernels){NULL, NULL, NULL};
 }
 
+/* 32 MiB of transformed tiles and products a thread */
+#define WINO_MAX_FLOATS (8.0 * 1024 * 1024)
+
 /* Channel counts are multiples of 16 on every ISA, so AVX2 and AVX-512 machines
  * take the same path for the same layer. AG_CPU_WINOGRAD=0 turns it off (read
  * each call: a convolution this large repays a getenv). */
@@ -44,10 +47,15 @@ bool cpu_wino_suits(const ag_conv2d_params *p, int64_t in_ch, int64_t out_ch, in
 {
     const char *env = getenv("AG_CPU_WINOGRAD");
     if (env && strcmp(env, "0") == 0) return false;
-    return wino_pick().in && p->groups == 1 && kh == 5 && kw == 5 && p->stride[0] == 1 &&
-           p->stride[1] == 1 && p->dilation[0] == 1 && p->dilation[1] == 1 &&
-           p->padding[0] == 2 && p->padding[1] == 2 && in_ch % 16 == 0 && out_ch % 16 == 0 &&
-           h >= 2 && w >= 2;
+    if (!(wino_pick().in && p->groups == 1 && kh == 5 && kw == 5 && p->stride[0] == 1 &&
+          p->stride[1] == 1 && p->dilation[0] == 1 && p->dilation[1] == 1 &&
+          p->padding[0] == 2 && p->padding[1] == 2 && in_ch % 16 == 0 && out_ch % 16 == 0 &&
+          h >= 2 && w >= 2))
+        return false;
+    /* an image's transformed planes are scratch: past WINO_MAX_FLOATS a thread
+     * (large images, wide layers) im2col's smaller scratch wins */
+    const double tiles = (double)((h + 1) / 2) * (double)((w + 1) / 2);
+    return 36.0 * tiles * (double)(in_ch + out_ch) <= WINO_MAX_FLOATS;
 }
 
 typedef struct wino_dims {

@@ -9,8 +9,9 @@
 
 /* Whether a convolution of in_ch -> out_ch channels on h x w images with a
  * kh x kw kernel and parameters p takes the Winograd path (5 x 5, stride 1,
- * padding 2, no dilation or groups, channels multiples of 16, AVX2 or AVX-512,
- * AG_CPU_WINOGRAD not 0). Decided by the shapes alone, never the threads. */
+ * padding 2, no dilation or groups, channels multiples of 16, an image's
+ * transforms within 32 MiB, AVX2 or AVX-512, AG_CPU_WINOGRAD not 0). Decided by
+ * the shapes alone, never the threads. */
 bool cpu_wino_suits(const ag_conv2d_params *p, int64_t in_ch, int64_t out_ch, int64_t kh,
                     int64_t kw, int64_t h, int64_t w);
 /* Floats of scratch cpu_wino_conv5 needs with that many threads. */
