@@ -512,6 +512,40 @@ START_TEST(test_unread_activation_freed)
 }
 END_TEST
 
+/* requires_grad turned on after the forward pass: the product's rule never
+ * kept the other factor, so that leaf gets no gradient (as in PyTorch, whose
+ * graph would not include it), and backward succeeds without a stale error. */
+START_TEST(test_requires_grad_after_forward)
+{
+    const float xv[4] = {1, 2, 3, 4}, cv[4] = {2, 2, 2, 2};
+    ag_tensor *x = leaf(xv, 2, (const int64_t[]){2, 2});
+    ag_tensor *c = ag_from_f32(cv, 2, (const int64_t[]){2, 2});
+    ag_tensor *d = ag_from_f32(cv, 2, (const int64_t[]){2, 2});
+    ag_tensor *h = ag_add(x, x);
+    ag_tensor *m = ag_mul(h, c), *p = ag_matmul(h, d);
+    ag_tensor *s = ag_add(m, p), *loss = ag_sum_all(s);
+    ck_assert_ptr_nonnull(loss);
+    ag_release(h); /* nothing kept it: its memory goes */
+    ck_assert_int_eq(ag_set_requires_grad(c, true), AG_OK);
+    ck_assert_int_eq(ag_set_requires_grad(d, true), AG_OK);
+    ag_clear_error();
+    ck_assert_int_eq(ag_backward(loss, NULL), AG_OK);
+    ck_assert_int_eq(ag_last_status(), AG_OK);
+    ck_assert_ptr_null(ag_grad(c));
+    ck_assert_ptr_null(ag_grad(d));
+    /* x's own gradient still flows: 2 (c + row sums of d) = 2 (2 + 4) */
+    const float gx[4] = {12, 12, 12, 12};
+    expect_f32(ag_grad(x), gx, 4);
+    ag_release(loss);
+    ag_release(s);
+    ag_release(m);
+    ag_release(p);
+    ag_release(c);
+    ag_release(d);
+    ag_release(x);
+}
+END_TEST
+
 START_TEST(test_leaf_grad_own_storage)
 {
     ag_scope_begin();
@@ -563,6 +597,7 @@ Suite *suite_autograd(void)
     tcase_add_test(tc, test_no_leak_manual);
     tcase_add_test(tc, test_leaf_grad_own_storage);
     tcase_add_test(tc, test_unread_activation_freed);
+    tcase_add_test(tc, test_requires_grad_after_forward);
     suite_add_tcase(s, tc);
     /* 30,000 launches: tagged so a driver with a slow launch path (rusticl on
      * llvmpipe: ~3 ms each) can leave them out (CK_EXCLUDE_TAGS=slow) */

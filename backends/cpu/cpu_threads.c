@@ -49,7 +49,8 @@
 
 static _Atomic long long next_sample;   /* monotonic ns; 0: never sampled */
 static _Atomic int others_256 = 0;      /* cores other work keeps busy, smoothed, x 256 */
-/* the previous sample: wall clock, the cores' busy time, this process's CPU time (ns) */
+/* the previous sample: wall clock (ns), the cores' busy clock ticks, this
+ * process's CPU time (ns) */
 static _Atomic long long prev_wall, prev_busy, prev_own;
 static _Atomic int last_team = 1;       /* the team size last handed out */
 static _Atomic int adapt_state = -1;    /* -1 unknown, 0 off (no /proc), 1 on */
@@ -102,18 +103,15 @@ bool cpu_parse_stat_cpu(const char *line, int *cpu, long long *busy)
     return true;
 }
 
-/* Busy time of the cores this process may run on (ns), and how many of this
- * process's threads are runnable now. */
-static bool sample_busy(long long *busy_ns, int *own_running)
+/* Busy clock ticks of the cores this process may run on (the main thread's
+ * mask: a worker's may be one core), and how many of this process's threads
+ * are runnable now. */
+static bool sample_busy(long long *busy_ticks, int *own_running)
 {
     cpu_set_t mine;
-    bool have_mask = sched_getaffinity(0, sizeof mine, &mine) == 0;
-    const long hz = sysconf(_SC_CLK_TCK);
+    bool have_mask = sched_getaffinity(getpid(), sizeof mine, &mine) == 0;
     FILE *f = fopen("/proc/stat", "r");
-    if (!f || hz <= 0) {
-        if (f) fclose(f);
-        return false;
-    }
+    if (!f) return false;
     char line[512];
     long long ticks = 0;
     bool any = false;
@@ -127,7 +125,7 @@ static bool sample_busy(long long *busy_ns, int *own_running)
     }
     fclose(f);
     if (!any) return false;
-    *busy_ns = ticks * (1000000000LL / hz);
+    *busy_ticks = ticks;
     DIR *d = opendir("/proc/self/task");
     if (!d) return false;
     *own_running = 0;
@@ -171,29 +169,39 @@ static void maybe_sample(void)
 {
     long long now = now_ns(), due = atomic_load_explicit(&next_sample, memory_order_relaxed);
     if (now < due) return;
+    /* no file reads inside a parallel region: the team would wait at its barrier */
+    if (cpu_team_size() > 1) return;
     /* one thread samples a period; the others go on with the last estimate */
     if (!atomic_compare_exchange_strong(&next_sample, &due, now + CPU_SAMPLE_NS)) return;
+    /* and a slow sample (a loaded machine) never overlaps the next */
+    static atomic_flag sampling = ATOMIC_FLAG_INIT;
+    if (atomic_flag_test_and_set(&sampling)) return;
+    const long hz = sysconf(_SC_CLK_TCK);
     long long busy, wall = clock_ns(CLOCK_MONOTONIC), own = clock_ns(CLOCK_PROCESS_CPUTIME_ID);
     int running;
-    if (!sample_busy(&busy, &running)) {
+    if (hz <= 0 || !sample_busy(&busy, &running)) {
         atomic_store(&adapt_state, 0);
+        atomic_flag_clear(&sampling);
         return;
     }
     atomic_store(&adapt_state, 1);
     long long w0 = atomic_exchange(&prev_wall, wall), b0 = atomic_exchange(&prev_busy, busy),
               o0 = atomic_exchange(&prev_own, own);
-    if (w0 == 0 || wall <= w0) return; /* the first sample only sets the baseline */
-    /* cores busy with other processes over the window, and this process's
-     * runnable threads beyond the team (the team's own, spinning between
-     * regions, are not competition) */
-    double others = (double)((busy - b0) - (own - o0)) / (double)(wall - w0);
-    int team = atomic_load_explicit(&last_team, memory_order_relaxed);
-    if (running > team) others += running - team;
-    if (others < 0) others = 0;
-    if (others > CPU_MAX_THREADS) others = CPU_MAX_THREADS;
-    int cur = atomic_load_explicit(&others_256, memory_order_relaxed);
-    int target = (int)(others * LOAD_ONE + 0.5);
-    atomic_store_explicit(&others_256, cur + (target - cur) / 4, memory_order_relaxed);
+    if (w0 != 0 && wall > w0) { /* the first sample only sets the baseline */
+        /* cores busy with other processes over the window, and this process's
+         * runnable threads beyond the team (the team's own, spinning between
+         * regions, are not competition) */
+        double others = ((double)(busy - b0) * (1e9 / (double)hz) - (double)(own - o0)) /
+                        (double)(wall - w0);
+        int team = atomic_load_explicit(&last_team, memory_order_relaxed);
+        if (running > team) others += running - team;
+        if (others < 0) others = 0;
+        if (others > CPU_MAX_THREADS) others = CPU_MAX_THREADS;
+        int cur = atomic_load_explicit(&others_256, memory_order_relaxed);
+        int target = (int)(others * LOAD_ONE + 0.5);
+        atomic_store_explicit(&others_256, cur + (target - cur) / 4, memory_order_relaxed);
+    }
+    atomic_flag_clear(&sampling);
 }
 
 int cpu_plan_threads(void)

@@ -100,7 +100,7 @@ static ag_status check_versions(const ag_node *n)
 static void node_free_graph(ag_node *n)
 {
     for (int k = 0; k < n->nin; k++) {
-        if (n->in_meta >> k & 1) n->in[k]->graph_refs--;
+        if (k < AG_NODE_INLINE_IN && (n->in_meta >> k & 1)) n->in[k]->graph_refs--;
         ag_release(n->in[k]);
         n->in[k] = NULL;
     }

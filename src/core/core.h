@@ -83,6 +83,7 @@ struct ag_tensor {
     _Atomic uint32_t state;              /* AG_TENSOR_LIVE while any reference exists */
     _Atomic int refs;
     ag_storage *st;
+    ag_device *dev;                      /* st's, kept here: shape-only readers never follow st */
     ag_dtype dtype;
     int ndim;
     int64_t offset;                      /* elements */
@@ -95,6 +96,7 @@ struct ag_tensor {
      * device and history: when they are all that is left, the memory goes
      * (ag_release), as PyTorch frees an activation nothing saved */
     _Atomic int graph_refs;
+    _Atomic bool dropped;                /* the values went (one thread drops them) */
     ag_tensor *next_slot;                /* free and quarantine lists while dead */
 };
 
@@ -272,7 +274,7 @@ bool ag__check(const char *op, const ag_tensor *t, ag_dtype dt);
 bool ag__same_device(const char *op, const ag_tensor *a, const ag_tensor *b);
 
 /* The device a tensor lives on, and calls into its backend. */
-static inline ag_device *ag__dev(const ag_tensor *t) { return t->st->dev; }
+static inline ag_device *ag__dev(const ag_tensor *t) { return t->dev; }
 #define AG_LAUNCH(dev, fn, ...)                                                            \
     (ag_fault_hit(AG_FAULT_LAUNCH)                                                      \
          ? ag_set_error(AG_ERR_DEVICE, "injected fault: launching " #fn " on %s failed",   \

@@ -60,6 +60,9 @@ static void storage_release(ag_storage *st)
  * an alias, a saved copy or a view still uses it). */
 static void drop_values(ag_tensor *t)
 {
+    /* two threads may both see only graph references left (a release racing
+     * the backward walk's): one of them drops */
+    if (atomic_exchange(&t->dropped, true)) return;
     ag_storage *old = t->st;
     if (!old->buf) return;
     ag_storage *st = ag__reuse_take(AG_REUSE_STORAGE, sizeof *st);
@@ -286,9 +289,9 @@ bool ag__check(const char *op, const ag_tensor *t, ag_dtype dt)
 
 bool ag__same_device(const char *op, const ag_tensor *a, const ag_tensor *b)
 {
-    if (a->st->dev == b->st->dev) return true;
+    if (a->dev == b->dev) return true;
     ag_set_error(AG_ERR_DEVICE, "%s: tensors on different devices (%s and %s)", op,
-                 a->st->dev->name, b->st->dev->name);
+                 a->dev->name, b->dev->name);
     return false;
 }
 
@@ -339,6 +342,7 @@ ag_tensor *ag__empty_on(ag_device *dev, ag_dtype dt, int ndim, const int64_t *sh
         return NULL;
     }
     t->st = st;
+    t->dev = dev;
     t->dtype = dt;
     t->ndim = ndim;
     for (int d = 0; d < ndim; d++) t->shape[d] = shape[d];
@@ -348,7 +352,7 @@ ag_tensor *ag__empty_on(ag_device *dev, ag_dtype dt, int ndim, const int64_t *sh
 
 ag_tensor *ag__empty_like(const ag_tensor *t)
 {
-    return ag__empty_on(t->st->dev, t->dtype, t->ndim, t->shape);
+    return ag__empty_on(t->dev, t->dtype, t->ndim, t->shape);
 }
 
 ag_tensor *ag__alias(ag_tensor *base, int ndim, const int64_t *shape, const int64_t *stride,
@@ -358,6 +362,7 @@ ag_tensor *ag__alias(ag_tensor *base, int ndim, const int64_t *shape, const int6
     if (!t) return NULL;
     t->st = base->st;
     t->st->refs++;
+    t->dev = base->dev;
     t->dtype = base->dtype;
     t->ndim = ndim;
     t->offset = offset;
@@ -398,13 +403,13 @@ ag_tensor *ag_full(int ndim, const int64_t *shape, float value)
 ag_tensor *ag_scalar(float value) { return filled(0, NULL, AG_F32, value); }
 ag_tensor *ag__scalar_like(const ag_tensor *like, float value)
 {
-    return fill_new(like->st->dev, AG_F32, 0, NULL, value);
+    return fill_new(like->dev, AG_F32, 0, NULL, value);
 }
 
 static ag_tensor *filled_like(const char *op, const ag_tensor *t, double value)
 {
     if (!ag__valid(op, t)) return NULL;
-    return fill_new(t->st->dev, t->dtype, t->ndim, t->shape, value);
+    return fill_new(t->dev, t->dtype, t->ndim, t->shape, value);
 }
 ag_tensor *ag_zeros_like(const ag_tensor *t) { return filled_like("ag_zeros_like", t, 0.0); }
 ag_tensor *ag_ones_like(const ag_tensor *t) { return filled_like("ag_ones_like", t, 1.0); }
@@ -569,7 +574,7 @@ int64_t ag_numel(const ag_tensor *t)
 ag_dtype ag_dtype_of(const ag_tensor *t) { return ag__valid("ag_dtype_of", t) ? t->dtype : AG_F32; }
 ag_device *ag_device_of(const ag_tensor *t)
 {
-    return ag__valid("ag_device_of", t) ? t->st->dev : NULL;
+    return ag__valid("ag_device_of", t) ? t->dev : NULL;
 }
 bool ag_is_contiguous(const ag_tensor *t)
 {

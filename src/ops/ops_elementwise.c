@@ -142,10 +142,19 @@ static ag_status binary_bwd(ag_node *n, ag_tensor *gy, ag_tensor **gx)
 {
     ag_tensor *a = n->in[0], *b = n->in[1];
     ag_tensor *ga = NULL, *gb = NULL;
+    bool need_a = a->requires_grad, need_b = b->requires_grad;
     switch (n->p.binary.op) {
     case AG_BINARY_ADD: ga = gy; gb = gy; break;
     case AG_BINARY_SUB: ga = gy; gb = ag_neg(gy); break;
-    case AG_BINARY_MUL: ga = ag_mul(gy, b); gb = ag_mul(gy, a); break;
+    case AG_BINARY_MUL:
+        /* each factor's gradient reads the other, kept by the forward only if
+         * that gradient was wanted then (requires_grad set later: none, as a
+         * graph recorded without it gives none in PyTorch) */
+        need_a &= (n->in_read >> 1 & 1) != 0;
+        need_b &= (n->in_read & 1) != 0;
+        if (need_a) ga = ag_mul(gy, b);
+        if (need_b) gb = ag_mul(gy, a);
+        break;
     case AG_BINARY_DIV:
         ga = ag_div(gy, b);
         gb = ag_neg(ag_mul(ga, n->saved[0])); /* -gy a / b^2 = -(gy / b) y */
@@ -159,8 +168,8 @@ static ag_status binary_bwd(ag_node *n, ag_tensor *gy, ag_tensor **gx)
     }
     default: return ag_set_error(AG_ERR_STATE, "internal: %s has no gradient", n->name);
     }
-    if (a->requires_grad && !(gx[0] = ag__reduce_to(ga, a->ndim, a->shape))) return ag_last_status();
-    if (b->requires_grad && !(gx[1] = ag__reduce_to(gb, b->ndim, b->shape))) return ag_last_status();
+    if (need_a && !(gx[0] = ag__reduce_to(ga, a->ndim, a->shape))) return ag_last_status();
+    if (need_b && !(gx[1] = ag__reduce_to(gb, b->ndim, b->shape))) return ag_last_status();
     return AG_OK;
 }
 
