@@ -62,6 +62,13 @@ typedef void (*cpu_wino_out_fn)(const float *src, int64_t ss, int64_t nc, float 
 /* The weight gradient's: the 36 values A D A^T of the 2 x 2 block of output
  * gradients D(i, j) = src[i * rs + j * cs + c], value v to dst[v * ds + c]. */
 typedef cpu_wino_in_fn cpu_wino_dout_fn;
+#define CPU_WINO_DECLARE(isa)                                                                    \
+    void cpu_wino_in_##isa(const float *src, int64_t rs, int64_t cs, int64_t nc, float *dst,     \
+                           int64_t ds);                                                          \
+    void cpu_wino_out_##isa(const float *src, int64_t ss, int64_t nc, float *dst, int64_t dsi,   \
+                            int64_t dsj);                                                        \
+    void cpu_wino_dout_##isa(const float *src, int64_t rs, int64_t cs, int64_t nc, float *dst,   \
+                             int64_t ds);
 
 #if defined(__x86_64__)
 #define CPU_GEMM_AVX2_MR 6
@@ -77,12 +84,7 @@ void cpu_sgemv_cols_avx2(int64_t len, int64_t k, const float *mat, int64_t ld, c
                          int64_t xs, float *y, int64_t ys, float alpha, float beta);
 void cpu_sger_avx2(int64_t m, int64_t n, const float *a, int64_t a_rs, const float *b, float *c,
                    int64_t ldc, float alpha, float beta);
-void cpu_wino_in_avx2(const float *src, int64_t rs, int64_t cs, int64_t nc, float *dst,
-                    int64_t ds);
-void cpu_wino_out_avx2(const float *src, int64_t ss, int64_t nc, float *dst, int64_t dsi,
-                     int64_t dsj);
-void cpu_wino_dout_avx2(const float *src, int64_t rs, int64_t cs, int64_t nc, float *dst,
-                      int64_t ds);
+CPU_WINO_DECLARE(avx2)
 
 #define CPU_GEMM_AVX512_MR 12
 #define CPU_GEMM_AVX512_NR 32
@@ -97,12 +99,7 @@ void cpu_sgemv_cols_avx512(int64_t len, int64_t k, const float *mat, int64_t ld,
                            int64_t xs, float *y, int64_t ys, float alpha, float beta);
 void cpu_sger_avx512(int64_t m, int64_t n, const float *a, int64_t a_rs, const float *b, float *c,
                      int64_t ldc, float alpha, float beta);
-void cpu_wino_in_avx512(const float *src, int64_t rs, int64_t cs, int64_t nc, float *dst,
-                    int64_t ds);
-void cpu_wino_out_avx512(const float *src, int64_t ss, int64_t nc, float *dst, int64_t dsi,
-                     int64_t dsj);
-void cpu_wino_dout_avx512(const float *src, int64_t rs, int64_t cs, int64_t nc, float *dst,
-                      int64_t ds);
+CPU_WINO_DECLARE(avx512)
 void cpu_gemm_pack_t_avx512(float *dst, int64_t ldd, const float *src, int64_t ld, int64_t kc,
                             int64_t nr);
 #elif defined(__aarch64__)
