@@ -33,6 +33,7 @@ struct ag_loader {
     int64_t *order, pos;       /* current epoch */
     int64_t nnorm;             /* 0, 1 or x.feat */
     float *mean, *inv_std;
+    float u8_norm[256];        /* nnorm 1, u8 x: each byte's normalised value */
     int rank, nranks;          /* ag_loader_shard: this rank's part of each batch */
     int64_t last_local, last_global;
 };
@@ -251,6 +252,9 @@ ag_status ag_loader_set_normalize(ag_loader *l, int64_t n, const float *mean, co
     l->mean = m;
     l->inv_std = is;
     l->nnorm = n;
+    /* the same two roundings as normalising the converted batch, looked up */
+    if (n == 1)
+        for (int v = 0; v < 256; v++) l->u8_norm[v] = (u8_unit[v] - m[0]) * is[0];
     return AG_OK;
 }
 
@@ -303,22 +307,26 @@ static ag_tensor *gather(const ag_loader *l, const struct part *p, const int64_t
     const ag_dtype out = p->dtype == AG_U8 ? (is_x ? AG_F32 : AG_I32) : p->dtype;
     void *buf = malloc((size_t)(b * f) * 4 + 1);
     if (!buf) return ag_set_error(AG_ERR_OOM, "ag_loader_next: out of host memory"), NULL;
+    /* u8 images normalised by one mean and std: one lookup a byte */
+    const bool lookup = is_x && p->dtype == AG_U8 && l->nnorm == 1;
+    const float *unit = lookup ? l->u8_norm : u8_unit;
     for (int64_t i = 0; i < b; i++) {
         const int64_t r = rows[i];
         if (p->dtype != AG_U8)
             memcpy((char *)buf + i * f * 4, (const char *)p->data + r * f * 4, (size_t)f * 4);
         else if (is_x)
             for (int64_t j = 0; j < f; j++)
-                ((float *)buf)[i * f + j] = u8_unit[((const uint8_t *)p->data)[r * f + j]];
+                ((float *)buf)[i * f + j] = unit[((const uint8_t *)p->data)[r * f + j]];
         else
             for (int64_t j = 0; j < f; j++)
                 ((int32_t *)buf)[i * f + j] = ((const uint8_t *)p->data)[r * f + j];
     }
-    if (is_x && l->nnorm) {
+    if (is_x && l->nnorm && !lookup) {
         float *v = buf;
+        const bool one = l->nnorm == 1;
         for (int64_t i = 0; i < b; i++)
             for (int64_t j = 0; j < f; j++) {
-                int64_t k = l->nnorm == 1 ? 0 : j;
+                const int64_t k = one ? 0 : j;
                 v[i * f + j] = (v[i * f + j] - l->mean[k]) * l->inv_std[k];
             }
     }
