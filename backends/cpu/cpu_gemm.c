@@ -819,8 +819,13 @@ void cpu_sgemm(int64_t m, int64_t n, int64_t k, float alpha, const float *a, int
         /* rows split at fixed multiples: a row's values never depend on the team */
         const int64_t rb = 64, blocks = (m + rb - 1) / rb;
         const int nt_ger = nt_direct < blocks ? nt_direct : (int)blocks;
-        (void)nt_ger; /* without OpenMP */
-        OMP(omp parallel for schedule(static) num_threads(nt_ger) if(nt_ger > 1))
+        if (nt_ger <= 1) { /* no OpenMP at all: see cpu_run_parts */
+            for (int64_t q = 0; q < blocks; q++)
+                K->ger(min64(rb, m - q * rb), n, a + q * rb * a_rs, a_rs, b, c + q * rb * ldc, ldc,
+                       alpha, beta);
+            return;
+        }
+        OMP(omp parallel for schedule(static) num_threads(nt_ger))
         for (int64_t q = 0; q < blocks; q++)
             K->ger(min64(rb, m - q * rb), n, a + q * rb * a_rs, a_rs, b, c + q * rb * ldc, ldc, alpha, beta);
         return;

@@ -110,7 +110,13 @@ static void run_chunks(simd_optim_fn fn, int64_t par_min, int64_t n, const cpu_o
                        const float *g, float *s0, float *s1)
 {
     int nt = n > par_min ? cpu_threads() : 1;
-    OMP(omp parallel for schedule(static) num_threads(nt) if(nt > 1))
+    if (nt <= 1) { /* no OpenMP at all: see cpu_run_parts */
+        flush_mode m = flush_begin();
+        fn(n, h, p, g, s0, s1);
+        flush_end(m);
+        return;
+    }
+    OMP(omp parallel for schedule(static) num_threads(nt))
     for (int t = 0; t < nt; t++) {
         int64_t i0 = n * t / nt & ~(int64_t)15;
         int64_t i1 = t + 1 == nt ? n : n * (t + 1) / nt & ~(int64_t)15;

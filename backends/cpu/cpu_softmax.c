@@ -149,6 +149,29 @@ static double row_logsum(const cpu_row_ops *R, const float *x, int64_t n, float 
     return log(R->exp_sum(NULL, x, n, m));
 }
 
+/* Rows [r0, r1) of a softmax (out = y, in = x) or of its backward (out = dx,
+ * in = dy, y = y), for cpu_run_parts. */
+typedef struct sm_args {
+    const cpu_row_ops *R;
+    int64_t cols;
+    bool log_;
+    float *out;
+    const float *in, *y;
+} sm_args;
+
+static void sm_rows(void *arg, int64_t r0, int64_t r1)
+{
+    const sm_args *a = arg;
+    a->R->softmax(a->out + r0 * a->cols, a->in + r0 * a->cols, r1 - r0, a->cols, a->log_);
+}
+
+static void sm_bw_rows(void *arg, int64_t r0, int64_t r1)
+{
+    const sm_args *a = arg;
+    a->R->softmax_bw(a->out + r0 * a->cols, a->in + r0 * a->cols, a->y + r0 * a->cols, r1 - r0,
+                     a->cols, a->log_);
+}
+
 ag_status cpu_softmax(void *ctx, bool log_, const ag_view *y, const ag_view *x)
 {
     (void)ctx;
@@ -160,12 +183,8 @@ ag_status cpu_softmax(void *ctx, bool log_, const ag_view *y, const ag_view *x)
     const cpu_row_ops *R = cpu_rows();
 
     /* contiguous blocks of rows, one per thread */
-    const int nt = threads_for(rows, cols);
-    OMP(omp parallel for schedule(static) num_threads(nt) if(nt > 1))
-    for (int t = 0; t < nt; t++) {
-        const int64_t r0 = rows * t / nt, r1 = rows * (t + 1) / nt;
-        R->softmax(yd + r0 * cols, xd + r0 * cols, r1 - r0, cols, log_);
-    }
+    sm_args a = {R, cols, log_, yd, xd, NULL};
+    cpu_run_parts(threads_for(rows, cols), rows, sm_rows, &a);
     return AG_OK;
 }
 
@@ -182,12 +201,8 @@ ag_status cpu_softmax_backward(void *ctx, bool log_, const ag_view *dx, const ag
     const float *dyd = cpu_f32(dy), *yd = cpu_f32(y);
     const cpu_row_ops *R = cpu_rows();
 
-    const int nt = threads_for(rows, cols);
-    OMP(omp parallel for schedule(static) num_threads(nt) if(nt > 1))
-    for (int t = 0; t < nt; t++) {
-        const int64_t r0 = rows * t / nt, r1 = rows * (t + 1) / nt;
-        R->softmax_bw(dxd + r0 * cols, dyd + r0 * cols, yd + r0 * cols, r1 - r0, cols, log_);
-    }
+    sm_args a = {R, cols, log_, dxd, dyd, yd};
+    cpu_run_parts(threads_for(rows, cols), rows, sm_bw_rows, &a);
     return AG_OK;
 }
 
@@ -213,6 +228,64 @@ static ag_status ce_check(const char *op, const ag_view *logits, const ag_view *
     return AG_OK;
 }
 
+/* Rows [r0, r1) of the cross-entropy (out: the per-row loss) or of its
+ * backward (out: dlogits, from the per-row gradient g), for cpu_run_parts. */
+typedef struct ce_args {
+    const cpu_row_ops *R;
+    float smoothing;
+    int64_t n, cols;
+    const float *x;
+    const int32_t *labels;
+    int64_t ls;
+    float *out;
+    int64_t os;
+    const float *g;
+    int64_t gs;
+    float uni;
+} ce_args;
+
+static void ce_rows(void *arg, int64_t r0, int64_t r1)
+{
+    const ce_args *a = arg;
+    const cpu_row_ops *R = a->R;
+    const int64_t cols = a->cols;
+    for (int64_t r = r0; r < r1; r++) {
+        const float *xr = a->x + r * cols;
+        int32_t label = a->labels[r * a->ls];
+        if (label < 0 || label >= cols) {
+            a->out[r * a->os] = NAN;
+            continue;
+        }
+        float m = R->max(xr, cols);
+        double lse = (double)m + row_logsum(R, xr, cols, m);
+        /* sum_c q_c (lse - x_c): every term is >= 0, so no cancellation. The smoothing
+         * term is skipped when s == 0 so that -inf logits off the label stay finite. */
+        double l = (1.0 - a->smoothing) * (lse - xr[label]);
+        if (a->smoothing != 0) l += a->smoothing * R->lse_minus(xr, cols, lse) / (double)cols;
+        a->out[r * a->os] = (float)l;
+    }
+}
+
+static void ce_bw_rows(void *arg, int64_t r0, int64_t r1)
+{
+    const ce_args *a = arg;
+    const cpu_row_ops *R = a->R;
+    const int64_t cols = a->cols;
+    for (int64_t r = r0; r < r1; r++) {
+        const float *xr = a->x + r * cols;
+        float *dr = a->out + r * cols;
+        int32_t label = a->labels[r * a->ls];
+        if (label < 0 || label >= cols) {
+            for (int64_t c = 0; c < cols; c++) dr[c] = NAN;
+            continue;
+        }
+        float g = a->g[r * a->gs];
+        float m = R->max(xr, cols);
+        R->ce_bw(dr, xr, cols, m, (float)row_logsum(R, xr, cols, m), g, a->uni);
+        dr[label] -= g * (1.0f - a->smoothing);
+    }
+}
+
 ag_status cpu_cross_entropy(void *ctx, float smoothing, const ag_view *loss,
                             const ag_view *logits, const ag_view *labels)
 {
@@ -226,23 +299,8 @@ ag_status cpu_cross_entropy(void *ctx, float smoothing, const ag_view *loss,
     int64_t ls = labels->stride[0], os = loss->stride[0];
     const cpu_row_ops *R = cpu_rows();
 
-    OMP(omp parallel for schedule(static) num_threads(cpu_threads())
-        if(n * cols > PAR_MIN && n > 1))
-    for (int64_t r = 0; r < n; r++) {
-        const float *xr = xd + r * cols;
-        int32_t label = ld[r * ls];
-        if (label < 0 || label >= cols) {
-            out[r * os] = NAN;
-            continue;
-        }
-        float m = R->max(xr, cols);
-        double lse = (double)m + row_logsum(R, xr, cols, m);
-        /* sum_c q_c (lse - x_c): every term is >= 0, so no cancellation. The smoothing
-         * term is skipped when s == 0 so that -inf logits off the label stay finite. */
-        double l = (1.0 - smoothing) * (lse - xr[label]);
-        if (smoothing != 0) l += smoothing * R->lse_minus(xr, cols, lse) / (double)cols;
-        out[r * os] = (float)l;
-    }
+    ce_args a = {R, smoothing, n, cols, xd, ld, ls, out, os, NULL, 0, 0};
+    cpu_run_parts(n * cols > PAR_MIN && n > 1 ? cpu_threads() : 1, n, ce_rows, &a);
     return AG_OK;
 }
 
@@ -261,20 +319,7 @@ ag_status cpu_cross_entropy_backward(void *ctx, float smoothing, const ag_view *
     float uni = cols ? smoothing / (float)cols : 0.0f;
     const cpu_row_ops *R = cpu_rows();
 
-    OMP(omp parallel for schedule(static) num_threads(cpu_threads())
-        if(n * cols > PAR_MIN && n > 1))
-    for (int64_t r = 0; r < n; r++) {
-        const float *xr = xd + r * cols;
-        float *dr = dd + r * cols;
-        int32_t label = ld[r * ls];
-        if (label < 0 || label >= cols) {
-            for (int64_t c = 0; c < cols; c++) dr[c] = NAN;
-            continue;
-        }
-        float g = gd[r * gs];
-        float m = R->max(xr, cols);
-        R->ce_bw(dr, xr, cols, m, (float)row_logsum(R, xr, cols, m), g, uni);
-        dr[label] -= g * (1.0f - smoothing);
-    }
+    ce_args a = {R, smoothing, n, cols, xd, ld, ls, dd, 0, gd, gs, uni};
+    cpu_run_parts(n * cols > PAR_MIN && n > 1 ? cpu_threads() : 1, n, ce_bw_rows, &a);
     return AG_OK;
 }

@@ -230,3 +230,14 @@ double cpu_threads_load(void)
 {
     return (double)atomic_load_explicit(&others_256, memory_order_relaxed) / LOAD_ONE;
 }
+
+void cpu_run_parts(int nt, int64_t n, cpu_parts_fn fn, void *arg)
+{
+    if (nt > n) nt = n > 0 ? (int)n : 1;
+    if (nt <= 1) {
+        fn(arg, 0, n);
+        return;
+    }
+    OMP(omp parallel for schedule(static) num_threads(nt))
+    for (int t = 0; t < nt; t++) fn(arg, n * t / nt, n * (t + 1) / nt);
+}
