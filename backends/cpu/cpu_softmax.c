@@ -175,7 +175,7 @@ static void sm_bw_rows(void *arg, int64_t r0, int64_t r1)
 ag_status cpu_softmax(void *ctx, bool log_, const ag_view *y, const ag_view *x)
 {
     (void)ctx;
-    int64_t rows, cols;
+    int64_t rows = 0, cols = 0;
     ag_status s = same_numel("softmax", y, x);
     if (s || (s = rows_cols("softmax", x, &rows, &cols))) return s;
     const float *xd = cpu_f32(x);
@@ -192,7 +192,7 @@ ag_status cpu_softmax_backward(void *ctx, bool log_, const ag_view *dx, const ag
                                const ag_view *y)
 {
     (void)ctx;
-    int64_t rows, cols;
+    int64_t rows = 0, cols = 0;
     ag_status s = same_numel("softmax_backward", dx, dy);
     if (s || (s = same_numel("softmax_backward", dx, y)) ||
         (s = rows_cols("softmax_backward", y, &rows, &cols)))
