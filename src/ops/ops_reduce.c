@@ -23,33 +23,42 @@ static bool axes_mask(const char *op, const ag_tensor *x, int naxes, const int *
     return true;
 }
 
-static void keep_shape(const ag_tensor *x, unsigned mask, int64_t *shape)
+/* The shape of x reduced over the axes in mask: those kept as size 1
+ * (keepdim) or dropped. Returns its ndim. */
+static int reduced_shape(const ag_tensor *x, unsigned mask, bool keepdim, int64_t *shape)
 {
-    for (int d = 0; d < x->ndim; d++) shape[d] = (mask >> d) & 1 ? 1 : x->shape[d];
-}
-
-/* reduce(x) over the axes in mask, shaped with them (keepdim) or without; the
- * kernels always see the kept shape (size-1 axes cost nothing), so the result
- * needs no second tensor to drop them. */
-static ag_tensor *reduce_raw(ag_reduce_op op, ag_tensor *x, unsigned mask, ag_dtype out_dt,
-                             bool keepdim)
-{
-    int64_t keep[AG_MAX_DIMS], shape[AG_MAX_DIMS];
-    keep_shape(x, mask, keep);
     int n = 0;
     for (int d = 0; d < x->ndim; d++)
-        if (keepdim || !((mask >> d) & 1)) shape[n++] = keep[d];
-    ag_tensor *y = ag__empty_on(ag__dev(x), out_dt, n, shape);
+        if (!((mask >> d) & 1)) shape[n++] = x->shape[d];
+        else if (keepdim) shape[n++] = 1;
+    return n;
+}
+
+/* reduce(x) over the axes in mask into a new tensor of shape [ndim] (the kept
+ * shape with any of its size-1 axes left out); the kernels see the kept shape,
+ * so no result needs a second tensor to drop axes. */
+static ag_tensor *reduce_raw(ag_reduce_op op, ag_tensor *x, unsigned mask, ag_dtype out_dt,
+                             int ndim, const int64_t *shape)
+{
+    ag_tensor *y = ag__empty_on(ag__dev(x), out_dt, ndim, shape);
     if (!y) return NULL;
     ag_view vy = ag__view(y), vx = ag__view(x);
-    vy.ndim = x->ndim;
+    vy.ndim = reduced_shape(x, mask, true, vy.shape);
     int64_t s = 1;
-    for (int d = x->ndim - 1; d >= 0; d--) {
-        vy.shape[d] = keep[d];
+    for (int d = vy.ndim - 1; d >= 0; d--) {
         vy.stride[d] = s;
-        s *= keep[d];
+        s *= vy.shape[d];
     }
     return AG_LAUNCH(ag__dev(x), reduce, op, &vy, &vx) == AG_OK ? y : NULL;
+}
+
+/* reduce_raw shaped as the op's result */
+static ag_tensor *reduce_shaped(ag_reduce_op op, ag_tensor *x, unsigned mask, ag_dtype out_dt,
+                                bool keepdim)
+{
+    int64_t shape[AG_MAX_DIMS];
+    int n = reduced_shape(x, mask, keepdim, shape);
+    return reduce_raw(op, x, mask, out_dt, n, shape);
 }
 
 ag_tensor *ag__reduce_to(ag_tensor *g, int ndim, const int64_t *shape)
@@ -64,22 +73,15 @@ ag_tensor *ag__reduce_to(ag_tensor *g, int ndim, const int64_t *shape)
     unsigned mask = 0;
     for (int d = 0; d < g->ndim; d++)
         if (d < lead || (shape[d - lead] == 1 && g->shape[d] != 1)) mask |= 1u << d;
-    /* the leading axes go, the others stay as size 1 */
-    ag_tensor *y = reduce_raw(AG_REDUCE_SUM, g, mask, AG_F32, true);
-    if (!y || lead == 0) return y;
-    int64_t stride[AG_MAX_DIMS], s = 1;
-    for (int d = ndim - 1; d >= 0; d--) {
-        stride[d] = s;
-        s *= shape[d];
-    }
-    return ag__alias(y, ndim, shape, stride, y->offset);
+    /* the leading axes go, the others stay as size 1: shape itself */
+    return reduce_raw(AG_REDUCE_SUM, g, mask, AG_F32, ndim, shape);
 }
 
 /* gy seen with the reduced axes restored as size 1, then broadcast to x. */
 static ag_tensor *expand_back(ag_tensor *gy, const ag_tensor *x, unsigned mask)
 {
     int64_t shape[AG_MAX_DIMS];
-    keep_shape(x, mask, shape);
+    reduced_shape(x, mask, true, shape);
     ag_tensor *g = ag_reshape(gy, x->ndim, shape);
     return ag_expand(g, x->ndim, x->shape);
 }
@@ -97,7 +99,7 @@ static ag_status reduce_bwd(ag_node *n, ag_tensor *gy, ag_tensor **gx)
         /* Ties share the gradient equally, as PyTorch's amax/amin do. */
         ag_tensor *y = expand_back(n->saved[0], x, mask);
         ag_tensor *hit = ag_eq(n->saved[1], y);
-        ag_tensor *count = reduce_raw(AG_REDUCE_SUM, hit, mask, AG_F32, true);
+        ag_tensor *count = reduce_shaped(AG_REDUCE_SUM, hit, mask, AG_F32, true);
         g = ag_mul(hit, ag_div(g, count));
         break;
     }
@@ -118,7 +120,7 @@ static ag_tensor *reduce_op(ag_reduce_op op, ag_tensor *x, int naxes, const int 
             if (((mask >> d) & 1) && x->shape[d] == 0)
                 return ag_set_error(AG_ERR_SHAPE, "%s: reducing an empty axis %d", name, d), NULL;
     ag_scope_begin();
-    ag_tensor *y = reduce_raw(op, x, mask, AG_F32, keepdim);
+    ag_tensor *y = reduce_shaped(op, x, mask, AG_F32, keepdim);
     ag_node *n = NULL;
     if (y && ag__record(y, name, reduce_bwd, 1, &x, &n) != AG_OK) y = NULL;
     if (n) {
@@ -180,7 +182,7 @@ static ag_tensor *arg_op(ag_reduce_op op, ag_tensor *x, int axis, bool keepdim)
         return ag_set_error(AG_ERR_SHAPE, "%s: axis %d is empty", name, axis), NULL;
     unsigned mask = x->ndim ? 1u << a : 0;
     ag_scope_begin();
-    return ag__done(reduce_raw(op, x, mask, AG_I32, keepdim));
+    return ag__done(reduce_shaped(op, x, mask, AG_I32, keepdim));
 }
 
 ag_tensor *ag_argmax(ag_tensor *x, int axis, bool keepdim) { return arg_op(AG_REDUCE_ARGMAX, x, axis, keepdim); }
