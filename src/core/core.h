@@ -180,6 +180,10 @@ ag_status ag__record(ag_tensor *y, const char *name, ag_backward_fn fn, int nin,
 ag_status ag__save(ag_node *n, int slot, ag_tensor *t);
 /* Marks input k (< AG_NODE_INLINE_IN) as read by backward, with the same check. */
 void ag__save_input(ag_node *n, int k);
+/* Whether input k's values were kept for backward (ag__save_input): a rule
+ * whose operand was not (requires_grad set after the forward) gives no
+ * gradient, as PyTorch's graph would not include it. */
+static inline bool ag__input_kept(const ag_node *n, int k) { return (n->in_read >> k & 1) != 0; }
 void ag__node_release(ag_node *n);
 
 /* ---- tensors ------------------------------------------------------------- */

@@ -147,11 +147,9 @@ static ag_status binary_bwd(ag_node *n, ag_tensor *gy, ag_tensor **gx)
     case AG_BINARY_ADD: ga = gy; gb = gy; break;
     case AG_BINARY_SUB: ga = gy; gb = ag_neg(gy); break;
     case AG_BINARY_MUL:
-        /* each factor's gradient reads the other, kept by the forward only if
-         * that gradient was wanted then (requires_grad set later: none, as a
-         * graph recorded without it gives none in PyTorch) */
-        need_a &= (n->in_read >> 1 & 1) != 0;
-        need_b &= (n->in_read & 1) != 0;
+        /* each factor's gradient reads the other */
+        need_a &= ag__input_kept(n, 1);
+        need_b &= ag__input_kept(n, 0);
         if (need_a) ga = ag_mul(gy, b);
         if (need_b) gb = ag_mul(gy, a);
         break;

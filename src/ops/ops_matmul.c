@@ -41,12 +41,11 @@ static ag_tensor *matmul_nd(ag_tensor *a, ag_tensor *b);
 static ag_status matmul_bwd(ag_node *n, ag_tensor *gy, ag_tensor **gx)
 {
     ag_tensor *a = n->in[0], *b = n->in[1];
-    /* each gradient reads the other operand, kept only if it was wanted in
-     * the forward (requires_grad set later gives none, as in PyTorch) */
-    if (a->requires_grad && (n->in_read >> 1 & 1) &&
+    /* each gradient reads the other operand */
+    if (a->requires_grad && ag__input_kept(n, 1) &&
         !(gx[0] = ag__reduce_to(matmul_nd(gy, ag_transpose(b, -1, -2)), a->ndim, a->shape)))
         return ag_last_status();
-    if (b->requires_grad && (n->in_read & 1) &&
+    if (b->requires_grad && ag__input_kept(n, 0) &&
         !(gx[1] = ag__reduce_to(matmul_nd(ag_transpose(a, -1, -2), gy), b->ndim, b->shape)))
         return ag_last_status();
     return AG_OK;
@@ -134,9 +133,9 @@ static ag_tensor *as_rows(ag_tensor *x)
 static ag_status linear_bwd(ag_node *n, ag_tensor *gy, ag_tensor **gx)
 {
     ag_tensor *x = n->in[0], *w = n->in[1], *b = n->nin > 2 ? n->in[2] : NULL;
-    /* x's gradient reads W and W's reads x: each kept only if wanted in the forward */
-    const bool want_x = x->requires_grad && (n->in_read >> 1 & 1),
-               want_w = w->requires_grad && (n->in_read & 1);
+    /* x's gradient reads W and W's reads x */
+    const bool want_x = x->requires_grad && ag__input_kept(n, 1),
+               want_w = w->requires_grad && ag__input_kept(n, 0);
     if (want_x && !(gx[0] = ag_matmul(gy, w))) return ag_last_status();
     if (!(want_w || (b && b->requires_grad))) return AG_OK;
     ag_tensor *g2 = as_rows(gy);
