@@ -400,16 +400,19 @@ static void scratch_give(scratch_buf *s)
     free(old);
 }
 
-/* The Winograd path (cpu_winograd.c) on this file's scratch. */
-static ag_status wino_run(const char *op, const float *in, const float *w, float *out, int64_t n,
-                          int64_t ic, int64_t oc, int64_t h, int64_t wd, bool flip)
+/* The Winograd paths (cpu_winograd.c) on this file's scratch: out = the
+ * convolution of in with w (flip: the input gradient's, in being dy), or with
+ * dw set, out = dW from in = x and w = dy. */
+static ag_status wino_run(const char *op, const conv_dims *d, const float *in, const float *w,
+                          float *out, bool flip, bool dw)
 {
-    int nt = cpu_threads();
-    if (nt > n) nt = (int)n;
-    if (nt < 1) nt = 1;
-    scratch_buf *buf = scratch_take(cpu_wino_scratch_floats(n, ic, oc, h, wd, nt));
+    const int64_t ic = flip ? d->oc : d->c, oc = flip ? d->c : d->oc;
+    const int nt = cpu_threads();
+    scratch_buf *buf = scratch_take(dw ? cpu_wino_dw_scratch_floats(d->n, ic, oc, d->h, d->w, nt)
+                                       : cpu_wino_scratch_floats(d->n, ic, oc, d->h, d->w, nt));
     if (!buf) return ag_set_error(AG_ERR_OOM, "%s: cannot allocate the Winograd scratch", op);
-    cpu_wino_conv5(in, w, out, n, ic, oc, h, wd, flip, buf->data, nt);
+    if (dw) cpu_wino_conv5_dw(in, w, out, d->n, ic, oc, d->h, d->w, buf->data, nt);
+    else cpu_wino_conv5(in, w, out, d->n, ic, oc, d->h, d->w, flip, buf->data, nt);
     scratch_give(buf);
     return AG_OK;
 }
@@ -918,7 +921,7 @@ ag_status cpu_conv2d(void *ctx, const ag_conv2d_params *p, const ag_view *y, con
     if (ag_view_numel(y) == 0) return AG_OK;
     const float *wd = cpu_f32(w);
     if (cpu_wino_suits(p, d.c, d.oc, d.kh, d.kw, d.h, d.w))
-        return wino_run("conv2d", cpu_f32(x), wd, cpu_f32(y), d.n, d.c, d.oc, d.h, d.w, false);
+        return wino_run("conv2d", &d, cpu_f32(x), wd, cpu_f32(y), false, false);
     ukernel u = conv_ukernel();
     /* A = W_g [ocg, kk], row-major */
     packed_a *pa = !d.direct && d.kk > 0 && packed_suits(&d, u, d.ocg, d.ohw)
@@ -938,8 +941,7 @@ ag_status cpu_conv2d_backward_input(void *ctx, const ag_conv2d_params *p, const 
     if (ag_view_numel(dx) == 0) return AG_OK;
     const float *wd = cpu_f32(w);
     if (cpu_wino_suits(p, d.oc, d.c, d.kh, d.kw, d.h, d.w))
-        return wino_run("conv2d_backward_input", cpu_f32(dy), wd, cpu_f32(dx), d.n, d.oc, d.c,
-                        d.h, d.w, true);
+        return wino_run("conv2d_backward_input", &d, cpu_f32(dy), wd, cpu_f32(dx), true, false);
     ukernel u = conv_ukernel();
     /* A = W_g^T [kk, ocg]: A(i, p) = W_g[p * kk + i] */
     packed_a *pa = !d.direct && d.ocg > 0 && packed_suits(&d, u, d.kk, d.ohw)
@@ -1151,17 +1153,8 @@ ag_status cpu_conv2d_backward_weight(void *ctx, const ag_conv2d_params *p, const
         memset(dwd, 0, (size_t)wn * sizeof *dwd);
         return AG_OK;
     }
-    if (cpu_wino_suits(p, d.c, d.oc, d.kh, d.kw, d.h, d.w)) {
-        int nt = cpu_threads();
-        if (nt < 1) nt = 1;
-        scratch_buf *buf = scratch_take(cpu_wino_dw_scratch_floats(d.n, d.c, d.oc, d.h, d.w, nt));
-        if (!buf)
-            return ag_set_error(AG_ERR_OOM,
-                                "conv2d_backward_weight: cannot allocate the Winograd scratch");
-        cpu_wino_conv5_dw(cpu_f32(x), cpu_f32(dy), dwd, d.n, d.c, d.oc, d.h, d.w, buf->data, nt);
-        scratch_give(buf);
-        return AG_OK;
-    }
+    if (cpu_wino_suits(p, d.c, d.oc, d.kh, d.kw, d.h, d.w))
+        return wino_run("conv2d_backward_weight", &d, cpu_f32(x), cpu_f32(dy), dwd, false, true);
     const ukernel u = conv_ukernel();
     if (packed_suits(&d, u, d.ocg, d.kk)) {
         kpos *kp = kpos_table(&d);

@@ -792,6 +792,32 @@ static bool direct_suits(int64_t m, int64_t n, int64_t k, int64_t a_cs, int64_t 
     return bsize <= DIRECT_STREAM_ANY / 8 || (a_cs == 1 && bsize <= DIRECT_STREAM_ROWS);
 }
 
+/* ---- rank-1 products ------------------------------------------------------- */
+
+#define GER_ROWS 64 /* rows a block */
+
+typedef struct ger_args {
+    const gemm_impl *K;
+    int64_t m, n;
+    const float *a;
+    int64_t a_rs;
+    const float *b;
+    float *c;
+    int64_t ldc;
+    float alpha, beta;
+} ger_args;
+
+/* Row blocks [q0, q1) of C = alpha a b + beta C, for cpu_run_parts. */
+static void ger_blocks(void *arg, int64_t q0, int64_t q1)
+{
+    const ger_args *g = arg;
+    for (int64_t q = q0; q < q1; q++) {
+        const int64_t r = q * GER_ROWS;
+        g->K->ger(min64(GER_ROWS, g->m - r), g->n, g->a + r * g->a_rs, g->a_rs, g->b,
+                  g->c + r * g->ldc, g->ldc, g->alpha, g->beta);
+    }
+}
+
 /* ---- entry point ----------------------------------------------------------- */
 
 void cpu_sgemm(int64_t m, int64_t n, int64_t k, float alpha, const float *a, int64_t a_rs,
@@ -816,18 +842,9 @@ void cpu_sgemm(int64_t m, int64_t n, int64_t k, float alpha, const float *a, int
         return;
     }
     if (k == 1 && K->ger && b_cs == 1) {
-        /* rows split at fixed multiples: a row's values never depend on the team */
-        const int64_t rb = 64, blocks = (m + rb - 1) / rb;
-        const int nt_ger = nt_direct < blocks ? nt_direct : (int)blocks;
-        if (nt_ger <= 1) { /* no OpenMP at all: see cpu_run_parts */
-            for (int64_t q = 0; q < blocks; q++)
-                K->ger(min64(rb, m - q * rb), n, a + q * rb * a_rs, a_rs, b, c + q * rb * ldc, ldc,
-                       alpha, beta);
-            return;
-        }
-        OMP(omp parallel for schedule(static) num_threads(nt_ger))
-        for (int64_t q = 0; q < blocks; q++)
-            K->ger(min64(rb, m - q * rb), n, a + q * rb * a_rs, a_rs, b, c + q * rb * ldc, ldc, alpha, beta);
+        /* rows split at fixed blocks: a row's values never depend on the team */
+        ger_args g = {K, m, n, a, a_rs, b, c, ldc, alpha, beta};
+        cpu_run_parts(nt_direct, (m + GER_ROWS - 1) / GER_ROWS, ger_blocks, &g);
         return;
     }
     if (K->small && direct_suits(m, n, k, a_cs, b_cs, work)) {

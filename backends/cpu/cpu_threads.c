@@ -43,7 +43,7 @@
 /* at most one sample of the machine's load this often (/proc/stat counts in
  * clock ticks, 10 ms: a shorter window would be mostly rounding) */
 #define CPU_SAMPLE_NS 40000000LL
-/* the smoothed load in 1/256ths of a task; each sample moves it a quarter of
+/* the smoothed load in 1/256ths of a core; each sample moves it a quarter of
  * the way (a time constant of about four samples) */
 #define LOAD_ONE 256
 
@@ -154,15 +154,14 @@ static long long clock_ns(clockid_t id)
     return (long long)ts.tv_sec * 1000000000LL + ts.tv_nsec;
 }
 
+/* the coarse clock where there is one: a check per call must be cheap */
 static long long now_ns(void)
 {
-    struct timespec ts;
 #ifdef CLOCK_MONOTONIC_COARSE
-    clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+    return clock_ns(CLOCK_MONOTONIC_COARSE);
 #else
-    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return clock_ns(CLOCK_MONOTONIC);
 #endif
-    return (long long)ts.tv_sec * 1000000000LL + ts.tv_nsec;
 }
 
 static void maybe_sample(void)
